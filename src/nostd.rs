@@ -1,0 +1,80 @@
+//! What a `no_std` build needs from its host: the C heap and an abort.
+//!
+//! Firmware provides `malloc`, `free`, `realloc` and `abort`; the crate
+//! allocates through them so that memory crosses the C boundary with one
+//! allocator, and a panic (which no input can reach) aborts.
+
+use core::alloc::{GlobalAlloc, Layout};
+
+/// Alignment every C `malloc` guarantees, even on 32-bit targets.
+const MALLOC_ALIGN: usize = 8;
+
+struct CHeap;
+
+// SAFETY: every path returns memory from the C heap sized and aligned for
+// the layout, or NULL; `dealloc`/`realloc` only receive pointers from here.
+unsafe impl GlobalAlloc for CHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= MALLOC_ALIGN {
+            // SAFETY: plain malloc of a non-zero size (Layout sizes of GlobalAlloc are non-zero).
+            return unsafe { libc::malloc(layout.size()) as *mut u8 };
+        }
+        // Over-aligned: allocate extra room and keep the original pointer just before the block.
+        let Some(total) = layout
+            .size()
+            .checked_add(layout.align() + core::mem::size_of::<usize>())
+        else {
+            return core::ptr::null_mut();
+        };
+        // SAFETY: malloc of a computed, non-overflowing size.
+        let raw = unsafe { libc::malloc(total) as *mut u8 };
+        if raw.is_null() {
+            return raw;
+        }
+        let start = raw as usize + core::mem::size_of::<usize>();
+        let aligned = (start + layout.align() - 1) & !(layout.align() - 1);
+        let p = aligned as *mut u8;
+        // SAFETY: `aligned - size_of::<usize>()` lies inside the block, after `raw`.
+        unsafe { (p as *mut usize).sub(1).write_unaligned(raw as usize) };
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if layout.align() <= MALLOC_ALIGN {
+            // SAFETY: `ptr` came from malloc in `alloc` with the same layout.
+            unsafe { libc::free(ptr as *mut libc::c_void) };
+        } else {
+            // SAFETY: `alloc` stored the original pointer just before `ptr`.
+            let raw = unsafe { (ptr as *mut usize).sub(1).read_unaligned() };
+            // SAFETY: `raw` is the pointer malloc returned.
+            unsafe { libc::free(raw as *mut libc::c_void) };
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= MALLOC_ALIGN {
+            // SAFETY: `ptr` came from malloc with this alignment; realloc keeps it.
+            return unsafe { libc::realloc(ptr as *mut libc::c_void, new_size) as *mut u8 };
+        }
+        // SAFETY: the new layout is valid because the caller guarantees it for realloc.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: allocation with a valid layout.
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are at least min(old, new) bytes and do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+            // SAFETY: `ptr` was allocated here with `layout`.
+            unsafe { self.dealloc(ptr, layout) };
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static HEAP: CHeap = CHeap;
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: abort has no preconditions and never returns.
+    unsafe { libc::abort() }
+}

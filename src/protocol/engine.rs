@@ -1,0 +1,692 @@
+//! The frame/message state machine: bytes in, events out; messages in,
+//! bytes out. One per connection, after the opening handshake.
+
+use super::close::{is_valid_close_code, CloseFrame};
+use super::frame::{write_frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
+use super::mask::apply_mask;
+use super::utf8::Utf8Validator;
+use super::{ProtocolError, RandomSource, Role, SendError};
+use alloc::vec::Vec;
+
+/// The kind of a data message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataKind {
+    /// UTF-8 text (opcode 1).
+    Text,
+    /// Binary data (opcode 2).
+    Binary,
+}
+
+impl DataKind {
+    fn opcode(self) -> OpCode {
+        match self {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        }
+    }
+}
+
+/// How received data is handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Whole messages, fragments reassembled.
+    Messages,
+    /// Pieces of frames as soon as they arrive (nopoll's `is_fragment` /
+    /// `is_final` view); nothing is buffered.
+    Partial,
+}
+
+/// Limits and behaviour of an [`Engine`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Largest accepted frame payload (1009 beyond). Default 16 MiB, as nopoll.
+    pub max_frame_size: u64,
+    /// Largest accepted message (1009 beyond). Default 64 MiB.
+    pub max_message_size: u64,
+    /// Whole messages or partial frames.
+    pub delivery: Delivery,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_size: 16 * 1024 * 1024,
+            max_message_size: 64 * 1024 * 1024,
+            delivery: Delivery::Messages,
+        }
+    }
+}
+
+/// A piece of a data message ([`Delivery::Partial`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk<'a> {
+    /// Kind of the message this piece belongs to.
+    pub kind: DataKind,
+    /// Opcode of the frame (text/binary for the first frame, continuation after).
+    pub opcode: OpCode,
+    /// The bytes (unmasked).
+    pub data: &'a [u8],
+    /// FIN bit of the frame.
+    pub fin: bool,
+    /// This piece ends its frame.
+    pub frame_end: bool,
+    /// This piece ends the message (`fin && frame_end`).
+    pub message_end: bool,
+}
+
+/// What the engine reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete message ([`Delivery::Messages`]).
+    Message(DataKind, &'a [u8]),
+    /// A piece of a message ([`Delivery::Partial`]).
+    Chunk(Chunk<'a>),
+    /// A ping; the pong is already queued.
+    Ping(&'a [u8]),
+    /// A pong (informational).
+    Pong(&'a [u8]),
+    /// The peer's close frame; when we had not closed yet, our echo is queued.
+    Close(CloseFrame<'a>),
+}
+
+/// Where a ready event's bytes are.
+#[derive(Clone, Copy)]
+enum Src {
+    Input(usize, usize),
+    Message,
+    Control,
+}
+
+#[derive(Clone, Copy)]
+enum Ready {
+    Message(DataKind, Src),
+    Chunk {
+        kind: DataKind,
+        opcode: OpCode,
+        fin: bool,
+        frame_end: bool,
+        src: Src,
+    },
+    Ping(Src),
+    Pong(Src),
+    Close(Src),
+}
+
+#[derive(Clone, Copy)]
+struct CurrentFrame {
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    offset: usize,
+}
+
+/// The per-connection RFC 6455 state machine after the handshake.
+///
+/// Feed received bytes with [`Engine::read`]; send with the `send_*`
+/// methods; write out what [`Engine::output`] holds and acknowledge it with
+/// [`Engine::consume_output`]. No I/O, no clock, no locks.
+pub struct Engine<R: RandomSource> {
+    role: Role,
+    config: Config,
+    rng: R,
+    // receive side
+    head: [u8; MAX_HEADER_LEN],
+    head_len: usize,
+    frame: Option<CurrentFrame>,
+    /// Kind of the message being received, when one is in progress.
+    msg_kind: Option<DataKind>,
+    msg_len: u64,
+    msg_buf: Vec<u8>,
+    ctrl: [u8; MAX_CONTROL_PAYLOAD],
+    ctrl_len: usize,
+    recv_utf8: Utf8Validator,
+    /// The message buffer was handed out by the last event; clear it first.
+    clear_msg: bool,
+    // send side
+    out: Vec<u8>,
+    out_pos: usize,
+    send_kind: Option<DataKind>,
+    send_utf8: Utf8Validator,
+    // close state
+    sent_close: bool,
+    received_close: bool,
+    failed: Option<ProtocolError>,
+}
+
+impl<R: RandomSource> Engine<R> {
+    /// An engine for an endpoint of `role`. Clients take their masking keys
+    /// from `rng`; servers never call it.
+    pub fn new(role: Role, config: Config, rng: R) -> Self {
+        Engine {
+            role,
+            config,
+            rng,
+            head: [0; MAX_HEADER_LEN],
+            head_len: 0,
+            frame: None,
+            msg_kind: None,
+            msg_len: 0,
+            msg_buf: Vec::new(),
+            ctrl: [0; MAX_CONTROL_PAYLOAD],
+            ctrl_len: 0,
+            recv_utf8: Utf8Validator::new(),
+            clear_msg: false,
+            out: Vec::new(),
+            out_pos: 0,
+            send_kind: None,
+            send_utf8: Utf8Validator::new(),
+            sent_close: false,
+            received_close: false,
+            failed: None,
+        }
+    }
+
+    /// The role given at creation.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// Current limits.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    /// Changes the limits (takes effect from the next frame).
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+    /// True once we have sent a close frame.
+    pub fn close_sent(&self) -> bool {
+        self.sent_close
+    }
+    /// True once the peer's close frame arrived.
+    pub fn close_received(&self) -> bool {
+        self.received_close
+    }
+    /// The close handshake is finished (both sides sent close), or the
+    /// connection failed: the transport may be closed once output is written.
+    pub fn is_closed(&self) -> bool {
+        (self.sent_close && self.received_close) || self.failed.is_some()
+    }
+    /// Why the connection failed, if it did.
+    pub fn failure(&self) -> Option<&ProtocolError> {
+        self.failed.as_ref()
+    }
+    /// Bytes of a message being reassembled (per-connection partial state).
+    pub fn buffered_len(&self) -> usize {
+        if self.clear_msg {
+            0
+        } else {
+            self.msg_buf.len()
+        }
+    }
+
+    // ------------------------------------------------------------ receive
+
+    /// Processes bytes from the start of `input`, unmasking in place.
+    ///
+    /// Returns how many bytes were consumed and at most one event. Call
+    /// again with the rest until it consumes nothing and reports nothing.
+    /// Every byte is eventually consumed: partial headers and payloads are
+    /// kept inside the engine. On a protocol violation the engine queues a
+    /// close frame with the right status code and returns the error; the
+    /// connection should then be closed once the output is written.
+    pub fn read<'a>(
+        &'a mut self,
+        input: &'a mut [u8],
+    ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.clear_msg {
+            self.msg_buf.clear();
+            self.clear_msg = false;
+        }
+        match self.step(input) {
+            Ok((n, None)) => Ok((n, None)),
+            Ok((n, Some(ready))) => Ok((n, Some(self.event(ready, input)))),
+            Err(e) => {
+                self.fail(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn slice<'a>(&'a self, src: Src, input: &'a [u8]) -> &'a [u8] {
+        match src {
+            Src::Input(a, b) => &input[a..b],
+            Src::Message => &self.msg_buf,
+            Src::Control => &self.ctrl[..self.ctrl_len],
+        }
+    }
+
+    fn event<'a>(&'a self, ready: Ready, input: &'a [u8]) -> Event<'a> {
+        match ready {
+            Ready::Message(kind, src) => Event::Message(kind, self.slice(src, input)),
+            Ready::Chunk {
+                kind,
+                opcode,
+                fin,
+                frame_end,
+                src,
+            } => Event::Chunk(Chunk {
+                kind,
+                opcode,
+                data: self.slice(src, input),
+                fin,
+                frame_end,
+                message_end: fin && frame_end,
+            }),
+            Ready::Ping(src) => Event::Ping(self.slice(src, input)),
+            Ready::Pong(src) => Event::Pong(self.slice(src, input)),
+            // Validated when the frame completed.
+            Ready::Close(src) => Event::Close(CloseFrame::parse(self.slice(src, input)).unwrap_or(
+                CloseFrame {
+                    code: None,
+                    reason: "",
+                },
+            )),
+        }
+    }
+
+    fn step(&mut self, input: &mut [u8]) -> Result<(usize, Option<Ready>), ProtocolError> {
+        let mut pos = 0;
+        loop {
+            if self.received_close {
+                // Nothing may follow the peer's close frame.
+                return Ok((input.len(), None));
+            }
+            let Some(frame) = self.frame else {
+                match self.take_header(&input[pos..])? {
+                    (n, None) => return Ok((pos + n, None)),
+                    (n, Some(h)) => {
+                        pos += n;
+                        if let Some(ready) = self.start_frame(h)? {
+                            return Ok((pos, Some(ready)));
+                        }
+                        continue;
+                    }
+                }
+            };
+            let avail =
+                (input.len() - pos).min(usize::try_from(frame.remaining).unwrap_or(usize::MAX));
+            if avail == 0 {
+                return Ok((pos, None));
+            }
+            let start = pos;
+            pos += avail;
+            let chunk = &mut input[start..pos];
+            if let Some(k) = frame.mask {
+                apply_mask(chunk, k, frame.offset);
+            }
+            let remaining = frame.remaining - avail as u64;
+            self.frame = Some(CurrentFrame {
+                remaining,
+                offset: frame.offset + avail,
+                ..frame
+            });
+            if let Some(ready) = self.payload(frame, remaining, start, &input[start..pos])? {
+                return Ok((pos, Some(ready)));
+            }
+        }
+    }
+
+    /// Collects a frame header, from `input` directly when it is all there.
+    fn take_header(&mut self, input: &[u8]) -> Result<(usize, Option<FrameHeader>), ProtocolError> {
+        if self.head_len == 0 {
+            if let Some((h, n)) = FrameHeader::decode(input)? {
+                return Ok((n, Some(h)));
+            }
+        }
+        let old = self.head_len;
+        let take = input.len().min(MAX_HEADER_LEN - old);
+        self.head[old..old + take].copy_from_slice(&input[..take]);
+        self.head_len += take;
+        match FrameHeader::decode(&self.head[..self.head_len])? {
+            None => Ok((take, None)),
+            Some((h, n)) => {
+                self.head_len = 0;
+                Ok((n - old, Some(h)))
+            }
+        }
+    }
+
+    /// Applies the rules that depend on the connection state to a new
+    /// frame; completes empty frames at once.
+    fn start_frame(&mut self, h: FrameHeader) -> Result<Option<Ready>, ProtocolError> {
+        let op = h.validate(self.role, 0)?;
+        if !op.is_control() {
+            match (op, self.msg_kind) {
+                (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+                (OpCode::Text | OpCode::Binary, Some(_)) => {
+                    return Err(ProtocolError::InterleavedMessage)
+                }
+                _ => {}
+            }
+            let max = self.config.max_frame_size;
+            if h.payload_len > max {
+                return Err(ProtocolError::FrameTooLarge {
+                    len: h.payload_len,
+                    max,
+                });
+            }
+            let total = self.msg_len.saturating_add(h.payload_len);
+            if total > self.config.max_message_size {
+                return Err(ProtocolError::MessageTooLarge {
+                    max: self.config.max_message_size,
+                });
+            }
+            self.msg_len = total;
+            if op != OpCode::Continuation {
+                self.msg_kind = Some(if op == OpCode::Text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                });
+                self.recv_utf8.reset();
+            }
+        } else {
+            self.ctrl_len = 0;
+        }
+        let frame = CurrentFrame {
+            fin: h.fin,
+            opcode: op,
+            mask: h.mask,
+            remaining: h.payload_len,
+            offset: 0,
+        };
+        self.frame = Some(frame);
+        if h.payload_len == 0 {
+            return self.payload(frame, 0, 0, &[]);
+        }
+        Ok(None)
+    }
+
+    /// Handles `data` (unmasked, at `start` in the input) of `frame`;
+    /// `remaining` is what is left of the frame after it.
+    fn payload(
+        &mut self,
+        frame: CurrentFrame,
+        remaining: u64,
+        start: usize,
+        data: &[u8],
+    ) -> Result<Option<Ready>, ProtocolError> {
+        let frame_end = remaining == 0;
+        if frame_end {
+            self.frame = None;
+        }
+        if frame.opcode.is_control() {
+            let whole_in_input = frame_end && self.ctrl_len == 0;
+            let src = if whole_in_input {
+                Src::Input(start, start + data.len())
+            } else {
+                self.ctrl[self.ctrl_len..self.ctrl_len + data.len()].copy_from_slice(data);
+                self.ctrl_len += data.len();
+                Src::Control
+            };
+            if !frame_end {
+                return Ok(None);
+            }
+            let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+            let len = if whole_in_input {
+                data.len()
+            } else {
+                self.ctrl_len
+            };
+            payload[..len].copy_from_slice(if whole_in_input {
+                data
+            } else {
+                &self.ctrl[..len]
+            });
+            return self.control(frame.opcode, &payload[..len], src).map(Some);
+        }
+        let Some(kind) = self.msg_kind else {
+            return Err(ProtocolError::UnexpectedContinuation);
+        };
+        if kind == DataKind::Text && !self.recv_utf8.feed(data) {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        let message_end = frame_end && frame.fin;
+        if message_end {
+            self.msg_kind = None;
+            self.msg_len = 0;
+            if kind == DataKind::Text && !self.recv_utf8.finish() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if self.sent_close {
+            // We are closing: data is checked but no longer delivered.
+            return Ok(None);
+        }
+        match self.config.delivery {
+            Delivery::Partial => Ok(Some(Ready::Chunk {
+                kind,
+                opcode: frame.opcode,
+                fin: frame.fin,
+                frame_end,
+                src: Src::Input(start, start + data.len()),
+            })),
+            Delivery::Messages => {
+                if message_end && self.msg_buf.is_empty() && frame.offset == 0 {
+                    // The whole message is this one piece: no copy.
+                    return Ok(Some(Ready::Message(
+                        kind,
+                        Src::Input(start, start + data.len()),
+                    )));
+                }
+                self.msg_buf.extend_from_slice(data);
+                if message_end {
+                    self.clear_msg = true;
+                    return Ok(Some(Ready::Message(kind, Src::Message)));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn control(&mut self, op: OpCode, payload: &[u8], src: Src) -> Result<Ready, ProtocolError> {
+        match op {
+            OpCode::Ping => {
+                if !self.sent_close {
+                    self.queue_frame(true, OpCode::Pong as u8, payload);
+                }
+                Ok(Ready::Ping(src))
+            }
+            OpCode::Pong => Ok(Ready::Pong(src)),
+            _ => {
+                let close = CloseFrame::parse(payload)?;
+                self.received_close = true;
+                if !self.sent_close {
+                    self.sent_close = true;
+                    match close.code {
+                        Some(code) => {
+                            self.queue_frame(true, OpCode::Close as u8, &code.to_be_bytes())
+                        }
+                        None => self.queue_frame(true, OpCode::Close as u8, &[]),
+                    }
+                }
+                Ok(Ready::Close(src))
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ProtocolError) {
+        if !self.sent_close {
+            self.sent_close = true;
+            self.queue_frame(true, OpCode::Close as u8, &e.close_code().to_be_bytes());
+        }
+        self.failed = Some(e);
+    }
+
+    // ------------------------------------------------------------ send
+
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        match self.role {
+            Role::Client => {
+                let mut k = [0u8; 4];
+                self.rng.fill(&mut k);
+                Some(k)
+            }
+            Role::Server => None,
+        }
+    }
+
+    fn queue_frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) {
+        let mask = self.next_mask();
+        self.compact_output();
+        write_frame(&mut self.out, fin, opcode, mask, payload);
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        if self.sent_close || self.failed.is_some() {
+            Err(SendError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Queues a data frame. While a fragmented message is in progress (an
+    /// earlier call had `fin == false`), the frame goes out as a
+    /// continuation whatever `kind` says, as nopoll does. Text is checked
+    /// to be UTF-8 across fragments.
+    pub fn send(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), SendError> {
+        self.check_open()?;
+        let (opcode, msg_kind) = match self.send_kind {
+            Some(k) => (OpCode::Continuation, k),
+            None => (kind.opcode(), kind),
+        };
+        if msg_kind == DataKind::Text {
+            let mut v = self.send_utf8;
+            if self.send_kind.is_none() {
+                v.reset();
+            }
+            if !v.feed(data) || (fin && !v.finish()) {
+                return Err(SendError::InvalidUtf8);
+            }
+            self.send_utf8 = v;
+        }
+        self.send_kind = if fin { None } else { Some(msg_kind) };
+        self.queue_frame(fin, opcode as u8, data);
+        Ok(())
+    }
+
+    /// Queues a whole text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.send(DataKind::Text, text.as_bytes(), true)
+    }
+
+    /// Queues a whole binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send(DataKind::Binary, data, true)
+    }
+
+    /// Queues a ping (payload up to 125 bytes).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Ping, payload)
+    }
+
+    /// Queues a pong (payload up to 125 bytes).
+    pub fn send_pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload)
+    }
+
+    fn send_control(&mut self, op: OpCode, payload: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlTooLong);
+        }
+        self.queue_frame(true, op as u8, payload);
+        Ok(())
+    }
+
+    /// Starts (or answers) the close handshake. `code` `None` sends an empty
+    /// close frame (then `reason` must be empty); otherwise it must be a
+    /// code valid on the wire and the reason at most 123 bytes of UTF-8.
+    pub fn close(&mut self, code: Option<u16>, reason: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            None if reason.is_empty() => 0,
+            None => return Err(SendError::InvalidCloseReason),
+            Some(c) => {
+                if !is_valid_close_code(c) {
+                    return Err(SendError::InvalidCloseCode(c));
+                }
+                if reason.len() > MAX_CONTROL_PAYLOAD - 2 || core::str::from_utf8(reason).is_err() {
+                    return Err(SendError::InvalidCloseReason);
+                }
+                payload[..2].copy_from_slice(&c.to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason);
+                2 + reason.len()
+            }
+        };
+        self.sent_close = true;
+        self.queue_frame(true, OpCode::Close as u8, &payload[..len]);
+        Ok(())
+    }
+
+    /// Queues one frame exactly as described, without any protocol check
+    /// beyond closing state (nopoll's `nopoll_conn_send_frame`). `masked`
+    /// chooses a fresh key from the random source.
+    pub fn send_raw_frame(
+        &mut self,
+        fin: bool,
+        opcode: u8,
+        masked: bool,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        self.check_open()?;
+        let mask = if masked {
+            let mut k = [0u8; 4];
+            self.rng.fill(&mut k);
+            Some(k)
+        } else {
+            None
+        };
+        self.compact_output();
+        write_frame(&mut self.out, fin, opcode & 0x0f, mask, payload);
+        if opcode == OpCode::Close as u8 {
+            self.sent_close = true;
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ output
+
+    /// Bytes waiting to be written to the transport.
+    pub fn output(&self) -> &[u8] {
+        &self.out[self.out_pos..]
+    }
+
+    /// True when there is output to write.
+    pub fn want_write(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+
+    /// Marks `n` bytes of [`Engine::output`] as written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+    }
+
+    fn compact_output(&mut self) {
+        if self.out_pos > 0 && self.out_pos >= self.out.len() / 2 {
+            self.out.drain(..self.out_pos);
+            self.out_pos = 0;
+        }
+    }
+
+    /// Releases the memory of idle buffers (after a large message).
+    pub fn shrink(&mut self) {
+        if self.out_pos == self.out.len() {
+            self.out = Vec::new();
+            self.out_pos = 0;
+        }
+        if self.clear_msg || self.msg_buf.is_empty() {
+            self.msg_buf = Vec::new();
+            self.clear_msg = false;
+        }
+    }
+}

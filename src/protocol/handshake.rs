@@ -1,0 +1,1036 @@
+//! The opening handshake (RFC 6455 section 4), both roles, fed in pieces.
+
+use super::RandomSource;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use sha1::{Digest, Sha1};
+
+/// The GUID that RFC 6455 appends to the key before hashing.
+pub const WS_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The WebSocket protocol version this library speaks.
+pub const WS_VERSION: u8 = 13;
+
+/// Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (section 4.2.2):
+/// base64(SHA-1(key + GUID)), always 28 ASCII bytes.
+pub fn accept_key(key: &[u8]) -> [u8; 28] {
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(WS_GUID);
+    let digest = sha.finalize();
+    let mut out = [0u8; 28];
+    // A 20-byte digest is always 28 base64 characters, so this cannot fail.
+    let _ = B64.encode_slice(digest, &mut out);
+    out
+}
+
+/// Size limits for a handshake head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandshakeLimits {
+    /// Total bytes of the request/status line plus headers (default 8 KiB).
+    pub max_header_bytes: usize,
+    /// Number of header lines (default 64).
+    pub max_headers: usize,
+}
+
+impl Default for HandshakeLimits {
+    fn default() -> Self {
+        HandshakeLimits {
+            max_header_bytes: 8192,
+            max_headers: 64,
+        }
+    }
+}
+
+/// Why a handshake failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// The head exceeded `max_header_bytes` or `max_headers`.
+    #[error("handshake head exceeds the configured limits")]
+    TooLarge,
+    /// Not a well-formed HTTP/1.1 head.
+    #[error("malformed HTTP head: {0}")]
+    Malformed(&'static str),
+    /// The server answered with another status than 101.
+    #[error("server answered with status {0} instead of 101")]
+    Status(u16),
+    /// A header required by RFC 6455 is missing or wrong.
+    #[error("bad or missing {0} header")]
+    BadHeader(&'static str),
+    /// `Sec-WebSocket-Accept` does not match the key we sent.
+    #[error("Sec-WebSocket-Accept does not match the key")]
+    AcceptMismatch,
+    /// The server chose a subprotocol we did not offer.
+    #[error("server selected a subprotocol that was not offered")]
+    UnofferedProtocol,
+    /// The server selected an extension we did not offer.
+    #[error("server selected an extension that was not offered")]
+    UnofferedExtension,
+    /// A value given to build a request or answer contains CR, LF or NUL.
+    #[error("value for {0} contains forbidden characters")]
+    InvalidInput(&'static str),
+}
+
+/// One header line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Name as sent (compare case-insensitively).
+    pub name: String,
+    /// Value with surrounding whitespace removed.
+    pub value: String,
+}
+
+/// Accumulates an HTTP head fed in arbitrary pieces, up to the limits.
+#[derive(Clone, Debug)]
+struct HeadBuffer {
+    buf: Vec<u8>,
+    limits: HandshakeLimits,
+    done: bool,
+}
+
+impl HeadBuffer {
+    fn new(limits: HandshakeLimits) -> Self {
+        HeadBuffer {
+            buf: Vec::new(),
+            limits,
+            done: false,
+        }
+    }
+
+    /// Takes bytes up to the end of the head. Returns how many bytes of
+    /// `data` were consumed and whether the head is complete.
+    fn feed(&mut self, data: &[u8]) -> Result<(usize, bool), HandshakeError> {
+        if self.done {
+            return Ok((0, true));
+        }
+        let old = self.buf.len();
+        let room = self.limits.max_header_bytes.saturating_sub(old);
+        let take = data.len().min(room);
+        self.buf.extend_from_slice(&data[..take]);
+        // The terminator ("\n\n" or "\n\r\n") may start in the last 2 old bytes.
+        let mut i = old.saturating_sub(2);
+        while let Some(off) = self.buf[i..].iter().position(|&b| b == b'\n') {
+            let nl = i + off;
+            let end = match (self.buf.get(nl + 1), self.buf.get(nl + 2)) {
+                (Some(b'\n'), _) => Some(nl + 2),
+                (Some(b'\r'), Some(b'\n')) => Some(nl + 3),
+                _ => None,
+            };
+            if let Some(end) = end {
+                // Lines before the first one may not be empty.
+                self.buf.truncate(end);
+                self.done = true;
+                return Ok((end - old, true));
+            }
+            i = nl + 1;
+        }
+        if take < data.len() || self.buf.len() >= self.limits.max_header_bytes {
+            return Err(HandshakeError::TooLarge);
+        }
+        Ok((take, false))
+    }
+
+    /// Splits the completed head into its first line and headers.
+    fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
+        let text = core::str::from_utf8(&self.buf)
+            .map_err(|_| HandshakeError::Malformed("head is not UTF-8"))?;
+        if text.contains('\0') {
+            return Err(HandshakeError::Malformed("NUL byte in head"));
+        }
+        let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let first = lines.next().unwrap_or("");
+        if first.is_empty() {
+            return Err(HandshakeError::Malformed("empty first line"));
+        }
+        let mut headers = Vec::new();
+        for line in lines {
+            if line.is_empty() {
+                break;
+            }
+            if line.starts_with([' ', '\t']) {
+                return Err(HandshakeError::Malformed("folded header line"));
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or(HandshakeError::Malformed("header without colon"))?;
+            if name.is_empty() || !name.bytes().all(is_tchar) {
+                return Err(HandshakeError::Malformed("invalid header name"));
+            }
+            if value
+                .bytes()
+                .any(|b| b == b'\r' || (b < 0x20 && b != b'\t') || b == 0x7f)
+            {
+                return Err(HandshakeError::Malformed(
+                    "control character in header value",
+                ));
+            }
+            if headers.len() == self.limits.max_headers {
+                return Err(HandshakeError::TooLarge);
+            }
+            headers.push(Header {
+                name: name.to_string(),
+                value: value.trim_matches([' ', '\t']).to_string(),
+            });
+        }
+        Ok((first, headers))
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// All values of header `name`, in order (case-insensitive name match).
+fn header_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .iter()
+        .filter(move |h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Comma-separated tokens of every `name` header, trimmed, empties skipped.
+fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    header_values(headers, name)
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim_matches([' ', '\t']))
+        .filter(|t| !t.is_empty())
+}
+
+fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
+    header_tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
+}
+
+/// Joins every value of a list header with ", " (None if absent).
+fn joined(headers: &[Header], name: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in header_values(headers, name) {
+        match out.as_mut() {
+            None => out = Some(v.to_string()),
+            Some(s) => {
+                s.push_str(", ");
+                s.push_str(v);
+            }
+        }
+    }
+    out
+}
+
+fn check_value(v: &str, what: &'static str) -> Result<(), HandshakeError> {
+    if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        Err(HandshakeError::InvalidInput(what))
+    } else {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- server
+
+/// A parsed HTTP request head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Request method (`GET`).
+    pub method: String,
+    /// Request target as sent (`/chat?x=1`).
+    pub url: String,
+    /// HTTP version as (major, minor).
+    pub version: (u8, u8),
+    /// Every header line, in order.
+    pub headers: Vec<Header>,
+}
+
+impl Request {
+    /// First value of a header (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_str())
+    }
+    /// `Host` header.
+    pub fn host(&self) -> Option<&str> {
+        self.header("Host")
+    }
+    /// `Origin` header (or the legacy `Sec-WebSocket-Origin`).
+    pub fn origin(&self) -> Option<&str> {
+        self.header("Origin")
+            .or_else(|| self.header("Sec-WebSocket-Origin"))
+    }
+    /// `Cookie` header.
+    pub fn cookie(&self) -> Option<&str> {
+        self.header("Cookie")
+    }
+    /// `X-Real-IP` header.
+    pub fn x_real_ip(&self) -> Option<&str> {
+        self.header("X-Real-IP")
+    }
+    /// The raw `Sec-WebSocket-Protocol` list, several header lines joined.
+    pub fn requested_protocols(&self) -> Option<String> {
+        joined(&self.headers, "Sec-WebSocket-Protocol")
+    }
+    /// The requested subprotocols, one by one.
+    pub fn protocols(&self) -> impl Iterator<Item = &str> {
+        header_tokens(&self.headers, "Sec-WebSocket-Protocol")
+    }
+    /// The raw `Sec-WebSocket-Extensions` list.
+    pub fn extensions(&self) -> Option<String> {
+        joined(&self.headers, "Sec-WebSocket-Extensions")
+    }
+    /// True when this request asks for a WebSocket upgrade.
+    pub fn is_upgrade(&self) -> bool {
+        has_token(&self.headers, "Upgrade", "websocket")
+    }
+}
+
+/// A valid upgrade request, ready to be answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeRequest {
+    /// The request head.
+    pub request: Request,
+    accept: [u8; 28],
+}
+
+impl UpgradeRequest {
+    /// The computed `Sec-WebSocket-Accept` value.
+    pub fn accept_key(&self) -> &str {
+        // Base64 output is ASCII.
+        core::str::from_utf8(&self.accept).unwrap_or("")
+    }
+
+    /// The `101 Switching Protocols` answer, with `protocol` (the chosen
+    /// subprotocol) when given.
+    pub fn response(&self, protocol: Option<&str>) -> Result<Vec<u8>, HandshakeError> {
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+        out.extend_from_slice(&self.accept);
+        out.extend_from_slice(b"\r\n");
+        if let Some(p) = protocol.filter(|p| !p.is_empty()) {
+            check_value(p, "Sec-WebSocket-Protocol")?;
+            out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
+            out.extend_from_slice(p.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(out)
+    }
+}
+
+/// An answer refusing a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// HTTP status: 400 (malformed), 426 (wrong version), 431 (too large).
+    pub status: u16,
+    /// What was wrong.
+    pub error: HandshakeError,
+    /// WebSocket version to advertise (426 only).
+    version: u8,
+}
+
+impl Rejection {
+    /// The complete HTTP answer to send before closing.
+    pub fn response(&self) -> Vec<u8> {
+        let reason = match self.status {
+            426 => "Upgrade Required",
+            431 => "Request Header Fields Too Large",
+            _ => "Bad Request",
+        };
+        let mut s = alloc::format!("HTTP/1.1 {} {}\r\n", self.status, reason);
+        if self.status == 426 {
+            s.push_str(&alloc::format!(
+                "Sec-WebSocket-Version: {}\r\n",
+                self.version
+            ));
+        }
+        s.push_str("Connection: close\r\nContent-Length: 0\r\n\r\n");
+        s.into_bytes()
+    }
+}
+
+/// What a server makes of a request head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerOutcome {
+    /// A valid WebSocket upgrade request.
+    Upgrade(UpgradeRequest),
+    /// A well-formed request that does not ask for an upgrade (a browser
+    /// fetching a page): the caller may serve it.
+    Http(Request),
+    /// Refuse with this answer.
+    Reject(Rejection),
+}
+
+/// Server side: parses an upgrade request fed in arbitrary pieces.
+#[derive(Clone, Debug)]
+pub struct ServerHandshake {
+    head: HeadBuffer,
+    version: u8,
+}
+
+impl ServerHandshake {
+    /// A parser with the given limits, requiring `Sec-WebSocket-Version: 13`.
+    pub fn new(limits: HandshakeLimits) -> Self {
+        Self::with_version(limits, WS_VERSION)
+    }
+
+    /// A parser that requires another protocol version (nopoll's
+    /// `nopoll_ctx_set_protocol_version`).
+    pub fn with_version(limits: HandshakeLimits, version: u8) -> Self {
+        ServerHandshake {
+            head: HeadBuffer::new(limits),
+            version,
+        }
+    }
+
+    /// Feeds bytes. Returns how many were consumed (bytes after the head
+    /// belong to the frame layer) and, once the head is complete, the outcome.
+    pub fn feed(&mut self, data: &[u8]) -> (usize, Option<ServerOutcome>) {
+        match self.head.feed(data) {
+            Ok((n, false)) => (n, None),
+            Ok((n, true)) => (n, Some(self.decide())),
+            Err(e) => (data.len(), Some(ServerOutcome::Reject(self.reject(e)))),
+        }
+    }
+
+    fn reject(&self, error: HandshakeError) -> Rejection {
+        let status = match error {
+            HandshakeError::TooLarge => 431,
+            HandshakeError::BadHeader("Sec-WebSocket-Version") => 426,
+            _ => 400,
+        };
+        Rejection {
+            status,
+            error,
+            version: self.version,
+        }
+    }
+
+    fn decide(&self) -> ServerOutcome {
+        match self.parse() {
+            Ok(outcome) => outcome,
+            Err(e) => ServerOutcome::Reject(self.reject(e)),
+        }
+    }
+
+    fn parse(&self) -> Result<ServerOutcome, HandshakeError> {
+        let (line, headers) = self.head.parse()?;
+        let mut parts = line.split(' ');
+        let (method, url, proto) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(m), Some(u), Some(p), None) if !m.is_empty() && !u.is_empty() => (m, u, p),
+            _ => return Err(HandshakeError::Malformed("bad request line")),
+        };
+        if !method.bytes().all(is_tchar) {
+            return Err(HandshakeError::Malformed("bad method"));
+        }
+        let version =
+            parse_http_version(proto).ok_or(HandshakeError::Malformed("bad HTTP version"))?;
+        let request = Request {
+            method: method.to_string(),
+            url: url.to_string(),
+            version,
+            headers,
+        };
+        if !request.is_upgrade() {
+            return Ok(ServerOutcome::Http(request));
+        }
+        if request.method != "GET" {
+            return Err(HandshakeError::Malformed("upgrade request is not a GET"));
+        }
+        if version < (1, 1) {
+            return Err(HandshakeError::Malformed("upgrade needs HTTP/1.1"));
+        }
+        if request.host().is_none_or(str::is_empty) {
+            return Err(HandshakeError::BadHeader("Host"));
+        }
+        if !has_token(&request.headers, "Connection", "upgrade") {
+            return Err(HandshakeError::BadHeader("Connection"));
+        }
+        let wanted = self.version;
+        match request
+            .header("Sec-WebSocket-Version")
+            .map(str::parse::<u8>)
+        {
+            Some(Ok(v)) if v == wanted => {}
+            _ => return Err(HandshakeError::BadHeader("Sec-WebSocket-Version")),
+        }
+        let key = request
+            .header("Sec-WebSocket-Key")
+            .ok_or(HandshakeError::BadHeader("Sec-WebSocket-Key"))?;
+        let mut raw = [0u8; 18];
+        match B64.decode_slice(key, &mut raw) {
+            Ok(16) => {}
+            _ => return Err(HandshakeError::BadHeader("Sec-WebSocket-Key")),
+        }
+        let accept = accept_key(key.as_bytes());
+        Ok(ServerOutcome::Upgrade(UpgradeRequest { request, accept }))
+    }
+}
+
+fn parse_http_version(s: &str) -> Option<(u8, u8)> {
+    let v = s.strip_prefix("HTTP/")?;
+    let (a, b) = v.split_once('.')?;
+    if a.len() != 1 || b.len() != 1 {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+// ---------------------------------------------------------------- client
+
+/// What a client puts in its upgrade request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientRequest<'a> {
+    /// `Host` header value (`host` or `host:port`).
+    pub host: &'a str,
+    /// Request target; empty means `/`.
+    pub path: &'a str,
+    /// `Origin` header, if any.
+    pub origin: Option<&'a str>,
+    /// Offered subprotocols as a comma-separated list, if any.
+    pub protocols: Option<&'a str>,
+    /// `Cookie` header, if any.
+    pub cookie: Option<&'a str>,
+    /// Extra header lines in nopoll's format: `"\r\nName: value"` repeated,
+    /// without a trailing CRLF (a trailing CRLF is tolerated).
+    pub extra_headers: Option<&'a str>,
+    /// `Sec-WebSocket-Version` to send; 0 means 13.
+    pub version: u8,
+}
+
+/// The server's 101 answer, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// Status code (always 101 once validated).
+    pub status: u16,
+    /// Every header line.
+    pub headers: Vec<Header>,
+    /// The subprotocol the server selected, if any.
+    pub protocol: Option<String>,
+}
+
+/// Client side: builds the request and validates the answer.
+#[derive(Clone, Debug)]
+pub struct ClientHandshake {
+    head: HeadBuffer,
+    expected_accept: [u8; 28],
+    offered: Vec<String>,
+}
+
+impl ClientHandshake {
+    /// Builds the upgrade request with a fresh key from `rng`; returns the
+    /// handshake state and the request bytes to send.
+    pub fn new(
+        req: &ClientRequest<'_>,
+        limits: HandshakeLimits,
+        rng: &mut dyn RandomSource,
+    ) -> Result<(ClientHandshake, Vec<u8>), HandshakeError> {
+        check_value(req.host, "Host")?;
+        if req.host.is_empty() {
+            return Err(HandshakeError::InvalidInput("Host"));
+        }
+        let path = if req.path.is_empty() { "/" } else { req.path };
+        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(HandshakeError::InvalidInput("request path"));
+        }
+        for (v, what) in [
+            (req.origin, "Origin"),
+            (req.protocols, "Sec-WebSocket-Protocol"),
+            (req.cookie, "Cookie"),
+        ] {
+            if let Some(v) = v {
+                check_value(v, what)?;
+            }
+        }
+        let extra = match req.extra_headers {
+            Some(e) => Some(validate_extra_headers(e)?),
+            None => None,
+        };
+        let mut nonce = [0u8; 16];
+        rng.fill(&mut nonce);
+        let mut key = [0u8; 24];
+        let _ = B64.encode_slice(nonce, &mut key);
+        let version = if req.version == 0 {
+            WS_VERSION
+        } else {
+            req.version
+        };
+
+        let mut s = String::with_capacity(256);
+        let mut line = |name: &str, value: &str| {
+            s.push_str(name);
+            s.push_str(": ");
+            s.push_str(value);
+            s.push_str("\r\n");
+        };
+        let key_str = core::str::from_utf8(&key).unwrap_or("");
+        let version_str = alloc::format!("{version}");
+        line("Host", req.host);
+        line("Upgrade", "websocket");
+        line("Connection", "Upgrade");
+        line("Sec-WebSocket-Key", key_str);
+        line("Sec-WebSocket-Version", &version_str);
+        if let Some(o) = req.origin {
+            line("Origin", o);
+        }
+        let mut offered = Vec::new();
+        if let Some(p) = req.protocols.filter(|p| !p.trim().is_empty()) {
+            line("Sec-WebSocket-Protocol", p);
+            offered = p
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
+        if let Some(c) = req.cookie {
+            line("Cookie", c);
+        }
+        let mut out = String::with_capacity(s.len() + 32);
+        out.push_str("GET ");
+        out.push_str(path);
+        out.push_str(" HTTP/1.1\r\n");
+        out.push_str(&s);
+        if let Some(e) = extra {
+            // nopoll's format: each line starts with CRLF; we already ended
+            // the previous line, so drop the leading CRLF and end the last.
+            out.push_str(e);
+            out.push_str("\r\n");
+        }
+        out.push_str("\r\n");
+        Ok((
+            ClientHandshake {
+                head: HeadBuffer::new(limits),
+                expected_accept: accept_key(&key),
+                offered,
+            },
+            out.into_bytes(),
+        ))
+    }
+
+    /// Feeds bytes of the answer. Returns how many were consumed (bytes
+    /// after the head are frames) and, once the head is complete, the
+    /// validated answer or why it is refused.
+    pub fn feed(&mut self, data: &[u8]) -> Result<(usize, Option<Response>), HandshakeError> {
+        let (n, done) = self.head.feed(data)?;
+        if !done {
+            return Ok((n, None));
+        }
+        Ok((n, Some(self.validate()?)))
+    }
+
+    fn validate(&self) -> Result<Response, HandshakeError> {
+        let (line, headers) = self.head.parse()?;
+        let mut parts = line.splitn(3, ' ');
+        let proto = parts.next().unwrap_or("");
+        match parse_http_version(proto) {
+            Some(v) if v >= (1, 1) => {}
+            _ => return Err(HandshakeError::Malformed("bad status line")),
+        }
+        let status: u16 = parts
+            .next()
+            .filter(|s| s.len() == 3)
+            .and_then(|s| s.parse().ok())
+            .ok_or(HandshakeError::Malformed("bad status code"))?;
+        if status != 101 {
+            return Err(HandshakeError::Status(status));
+        }
+        if !has_token(&headers, "Upgrade", "websocket") {
+            return Err(HandshakeError::BadHeader("Upgrade"));
+        }
+        if !has_token(&headers, "Connection", "upgrade") {
+            return Err(HandshakeError::BadHeader("Connection"));
+        }
+        let accept = header_values(&headers, "Sec-WebSocket-Accept").next();
+        if accept.map(str::as_bytes) != Some(&self.expected_accept[..]) {
+            return Err(HandshakeError::AcceptMismatch);
+        }
+        if header_tokens(&headers, "Sec-WebSocket-Extensions")
+            .next()
+            .is_some()
+        {
+            return Err(HandshakeError::UnofferedExtension);
+        }
+        let mut chosen = header_tokens(&headers, "Sec-WebSocket-Protocol");
+        let protocol = match (chosen.next(), chosen.next()) {
+            (None, _) => None,
+            (Some(p), None) if self.offered.iter().any(|o| o == p) => Some(p.to_string()),
+            _ => return Err(HandshakeError::UnofferedProtocol),
+        };
+        drop(chosen);
+        Ok(Response {
+            status,
+            headers,
+            protocol,
+        })
+    }
+}
+
+/// Checks nopoll-style extra headers ("\r\nName: value" repeated) and
+/// returns them without the leading CRLF and without a trailing CRLF.
+fn validate_extra_headers(e: &str) -> Result<&str, HandshakeError> {
+    let bad = HandshakeError::InvalidInput("extra headers");
+    let body = e.strip_prefix("\r\n").unwrap_or(e);
+    let body = body.strip_suffix("\r\n").unwrap_or(body);
+    if body.is_empty() {
+        return Err(bad);
+    }
+    for line in body.split("\r\n") {
+        let (name, value) = line.split_once(':').ok_or(bad.clone())?;
+        if name.is_empty()
+            || !name.bytes().all(is_tchar)
+            || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+        {
+            return Err(bad);
+        }
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    struct Fixed(u8);
+    impl RandomSource for Fixed {
+        fn fill(&mut self, buf: &mut [u8]) {
+            for b in buf {
+                *b = self.0;
+                self.0 = self.0.wrapping_add(1);
+            }
+        }
+    }
+
+    const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn server_outcome(req: &str) -> ServerOutcome {
+        let mut s = ServerHandshake::new(HandshakeLimits::default());
+        let (n, out) = s.feed(req.as_bytes());
+        assert!(n <= req.len());
+        out.expect("complete head")
+    }
+
+    fn status_of(req: &str) -> u16 {
+        match server_outcome(req) {
+            ServerOutcome::Reject(r) => r.status,
+            ServerOutcome::Upgrade(_) => 101,
+            ServerOutcome::Http(_) => 200,
+        }
+    }
+
+    #[test]
+    fn rfc_1_3_accept_key() {
+        assert_eq!(
+            &accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn rfc_request_one_byte_at_a_time() {
+        let mut s = ServerHandshake::new(HandshakeLimits::default());
+        let bytes = RFC_REQUEST.as_bytes();
+        let mut outcome = None;
+        for (i, b) in bytes.iter().enumerate() {
+            let (n, out) = s.feed(core::slice::from_ref(b));
+            assert_eq!(n, 1);
+            if out.is_some() {
+                assert_eq!(i, bytes.len() - 1, "complete only at the last byte");
+                outcome = out;
+            }
+        }
+        let ServerOutcome::Upgrade(up) = outcome.unwrap() else {
+            panic!("not an upgrade")
+        };
+        assert_eq!(up.accept_key(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let r = &up.request;
+        assert_eq!(r.url, "/chat");
+        assert_eq!(r.host(), Some("server.example.com"));
+        assert_eq!(r.origin(), Some("http://example.com"));
+        assert_eq!(r.protocols().collect::<Vec<_>>(), vec!["chat", "superchat"]);
+        assert_eq!(r.requested_protocols().as_deref(), Some("chat, superchat"));
+        let resp = String::from_utf8(up.response(Some("chat")).unwrap()).unwrap();
+        assert_eq!(
+            resp,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
+        );
+        assert!(up.response(Some("x\r\nEvil: 1")).is_err());
+    }
+
+    #[test]
+    fn bytes_after_the_head_are_not_consumed() {
+        let mut s = ServerHandshake::new(HandshakeLimits::default());
+        let mut data = RFC_REQUEST.as_bytes().to_vec();
+        data.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
+        let (n, out) = s.feed(&data);
+        assert_eq!(n, RFC_REQUEST.len());
+        assert!(matches!(out, Some(ServerOutcome::Upgrade(_))));
+    }
+
+    #[test]
+    fn server_rules_table() {
+        let base = RFC_REQUEST;
+        let cases: Vec<(String, u16)> = vec![
+            (base.to_string(), 101),
+            // header names are case-insensitive, token lists are lists
+            (
+                base.replace("Upgrade: websocket", "uPgRaDe: foo, WebSocket")
+                    .replace("Connection: Upgrade", "connection: keep-alive, upgrade"),
+                101,
+            ),
+            // bare LF line endings are tolerated
+            (base.replace("\r\n", "\n"), 101),
+            (
+                base.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
+                426,
+            ),
+            (base.replace("Sec-WebSocket-Version: 13\r\n", ""), 426),
+            (
+                base.replace("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ=="),
+                400,
+            ),
+            (base.replace("dGhlIHNhbXBsZSBub25jZQ==", "not base64!"), 400),
+            (
+                base.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+                400,
+            ),
+            (
+                base.replace("Connection: Upgrade", "Connection: keep-alive"),
+                400,
+            ),
+            (base.replace("Host: server.example.com\r\n", ""), 400),
+            (base.replace("GET /chat", "POST /chat"), 400),
+            (base.replace("HTTP/1.1", "HTTP/1.0"), 400),
+            (base.replace("GET /chat HTTP/1.1", "GET /chat"), 400),
+            (base.replace("Origin: http", " Origin: http"), 400),
+            (base.replace("Origin: http", "Origin http"), 400),
+            (base.replace("Origin:", "Ori gin:"), 400),
+            ("\u{1}garbage\r\n\r\n".to_string(), 400),
+            // not an upgrade: a plain page request
+            (
+                "GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
+                200,
+            ),
+            ("GET / HTTP/1.0\r\n\r\n".to_string(), 200),
+        ];
+        for (req, expect) in cases {
+            assert_eq!(status_of(&req), expect, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn rejection_answers() {
+        let ServerOutcome::Reject(r) =
+            server_outcome(&RFC_REQUEST.replace("Version: 13", "Version: 7"))
+        else {
+            panic!()
+        };
+        let text = String::from_utf8(r.response()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+        assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+        // A listener configured for another version asks for that one.
+        let mut s = ServerHandshake::with_version(HandshakeLimits::default(), 14);
+        let ServerOutcome::Reject(r) = s.feed(RFC_REQUEST.as_bytes()).1.unwrap() else {
+            panic!()
+        };
+        assert!(String::from_utf8(r.response())
+            .unwrap()
+            .contains("Sec-WebSocket-Version: 14\r\n"));
+    }
+
+    #[test]
+    fn limits() {
+        let limits = HandshakeLimits {
+            max_header_bytes: 64,
+            max_headers: 2,
+        };
+        let mut s = ServerHandshake::new(limits);
+        let (_, out) = s.feed(&[b'a'; 65]);
+        assert!(matches!(
+            out,
+            Some(ServerOutcome::Reject(Rejection { status: 431, .. }))
+        ));
+        let mut s = ServerHandshake::new(limits);
+        let (_, out) = s.feed(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+        assert!(matches!(
+            out,
+            Some(ServerOutcome::Reject(Rejection { status: 431, .. }))
+        ));
+        // Within limits, fed one byte at a time, with the head ending exactly at the limit.
+        let req = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n";
+        let mut s = ServerHandshake::new(HandshakeLimits {
+            max_header_bytes: req.len(),
+            max_headers: 2,
+        });
+        let mut got = None;
+        for b in req {
+            let (n, out) = s.feed(core::slice::from_ref(b));
+            assert_eq!(n, 1);
+            got = got.or(out);
+        }
+        assert!(matches!(got, Some(ServerOutcome::Http(_))));
+        assert_eq!(HandshakeLimits::default().max_header_bytes, 8192);
+    }
+
+    fn client() -> (ClientHandshake, String) {
+        let req = ClientRequest {
+            host: "example.com:8080",
+            path: "/ws",
+            origin: Some("http://example.com"),
+            protocols: Some("chat, superchat"),
+            cookie: Some("a=b"),
+            extra_headers: Some("\r\nX-One: 1\r\nX-Two: 2"),
+            version: 0,
+        };
+        let (hs, bytes) =
+            ClientHandshake::new(&req, HandshakeLimits::default(), &mut Fixed(0)).unwrap();
+        (hs, String::from_utf8(bytes).unwrap())
+    }
+
+    fn answer_for(request: &str, extra: &str) -> String {
+        let key = request
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap();
+        let acc = accept_key(key.as_bytes());
+        alloc::format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{}\r\n",
+            core::str::from_utf8(&acc).unwrap(),
+            extra
+        )
+    }
+
+    #[test]
+    fn client_request_is_accepted_by_our_server() {
+        let (_, req) = client();
+        assert!(req.starts_with("GET /ws HTTP/1.1\r\n"));
+        assert!(req.contains("\r\nX-One: 1\r\nX-Two: 2\r\n\r\n"));
+        assert!(req.contains("\r\nCookie: a=b\r\n"));
+        // Key from the random source: 16 bytes 0..15.
+        assert!(req.contains("Sec-WebSocket-Key: AAECAwQFBgcICQoLDA0ODw==\r\n"));
+        let ServerOutcome::Upgrade(up) = server_outcome(&req) else {
+            panic!("{req}")
+        };
+        assert_eq!(up.request.cookie(), Some("a=b"));
+        assert_eq!(up.request.header("x-two"), Some("2"));
+    }
+
+    #[test]
+    fn client_validates_the_answer() {
+        let (_, req) = client();
+        let ok = answer_for(&req, "Sec-WebSocket-Protocol: superchat\r\n");
+        let cases: Vec<(String, Result<Option<&str>, HandshakeError>)> = vec![
+            (ok.clone(), Ok(Some("superchat"))),
+            (answer_for(&req, ""), Ok(None)),
+            (
+                ok.replace("101 Switching Protocols", "403 Forbidden"),
+                Err(HandshakeError::Status(403)),
+            ),
+            (
+                ok.replace("Upgrade: websocket\r\n", ""),
+                Err(HandshakeError::BadHeader("Upgrade")),
+            ),
+            (
+                ok.replace("Connection: Upgrade", "Connection: close"),
+                Err(HandshakeError::BadHeader("Connection")),
+            ),
+            (
+                ok.replace("Accept: ", "Accept: x"),
+                Err(HandshakeError::AcceptMismatch),
+            ),
+            (
+                answer_for(&req, "Sec-WebSocket-Protocol: other\r\n"),
+                Err(HandshakeError::UnofferedProtocol),
+            ),
+            (
+                answer_for(&req, "Sec-WebSocket-Protocol: chat, superchat\r\n"),
+                Err(HandshakeError::UnofferedProtocol),
+            ),
+            (
+                answer_for(&req, "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+                Err(HandshakeError::UnofferedExtension),
+            ),
+            (
+                "garbage\r\n\r\n".to_string(),
+                Err(HandshakeError::Malformed("bad status line")),
+            ),
+        ];
+        for (answer, expect) in cases {
+            let (mut hs, _) = client();
+            let got = hs.feed(answer.as_bytes()).map(|(_, r)| r.unwrap().protocol);
+            assert_eq!(
+                got.as_ref().map(|p| p.as_deref()).map_err(Clone::clone),
+                expect,
+                "{answer:?}"
+            );
+        }
+        // A subprotocol answer when none was offered is refused.
+        let plain = ClientRequest {
+            host: "h",
+            ..Default::default()
+        };
+        let (mut hs, req) =
+            ClientHandshake::new(&plain, HandshakeLimits::default(), &mut Fixed(9)).unwrap();
+        let req = String::from_utf8(req).unwrap();
+        let ans = answer_for(&req, "Sec-WebSocket-Protocol: chat\r\n");
+        assert_eq!(
+            hs.feed(ans.as_bytes()),
+            Err(HandshakeError::UnofferedProtocol)
+        );
+    }
+
+    #[test]
+    fn client_answer_in_pieces_leaves_frames() {
+        let (mut hs, req) = client();
+        let mut data = answer_for(&req, "").into_bytes();
+        let head_len = data.len();
+        data.extend_from_slice(&[0x81, 0x02, b'h', b'i']);
+        let mut pos = 0;
+        let mut resp = None;
+        while resp.is_none() {
+            let end = (pos + 3).min(data.len());
+            let (n, r) = hs.feed(&data[pos..end]).unwrap();
+            pos += n;
+            resp = r;
+        }
+        assert_eq!(pos, head_len);
+    }
+
+    #[test]
+    fn client_refuses_injection() {
+        let bad = [
+            ClientRequest {
+                host: "h\r\nX: y",
+                ..Default::default()
+            },
+            ClientRequest {
+                host: "",
+                ..Default::default()
+            },
+            ClientRequest {
+                host: "h",
+                path: "/a b",
+                ..Default::default()
+            },
+            ClientRequest {
+                host: "h",
+                origin: Some("o\n"),
+                ..Default::default()
+            },
+            ClientRequest {
+                host: "h",
+                extra_headers: Some("\r\nNoColon"),
+                ..Default::default()
+            },
+            ClientRequest {
+                host: "h",
+                extra_headers: Some("\r\nA: 1\r\n\r\nB: 2"),
+                ..Default::default()
+            },
+        ];
+        for req in bad {
+            assert!(
+                ClientHandshake::new(&req, HandshakeLimits::default(), &mut Fixed(0)).is_err(),
+                "{req:?}"
+            );
+        }
+    }
+}

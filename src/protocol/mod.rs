@@ -1,0 +1,142 @@
+//! The sans-IO RFC 6455 engine: no sockets, no clock, no locks, `alloc` only.
+//!
+//! - [`handshake`]: the opening handshake, both roles, fed in pieces.
+//! - [`frame`]: the frame header codec; [`mask`]: masking.
+//! - [`engine`]: frames to messages and back, control frames, closing.
+//! - [`utf8`]: incremental UTF-8 validation; [`close`]: close frame rules.
+
+pub mod close;
+pub mod engine;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod utf8;
+
+pub use close::CloseFrame;
+pub use engine::{Chunk, Config, DataKind, Delivery, Engine, Event};
+pub use frame::{FrameHeader, OpCode};
+pub use handshake::{
+    accept_key, ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, Rejection,
+    Request, Response, ServerHandshake, ServerOutcome, UpgradeRequest,
+};
+
+/// Which end of the connection an endpoint is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Opened the connection; masks what it sends.
+    Client,
+    /// Accepted the connection; never masks.
+    Server,
+}
+
+/// Where masking keys and handshake nonces come from.
+///
+/// RFC 6455 asks for unpredictable masking keys, so a real endpoint passes
+/// a source backed by the system's (or the board's) random generator.
+pub trait RandomSource {
+    /// Fills `buf` with random bytes.
+    fn fill(&mut self, buf: &mut [u8]);
+}
+
+impl<F: FnMut(&mut [u8])> RandomSource for F {
+    fn fill(&mut self, buf: &mut [u8]) {
+        self(buf)
+    }
+}
+
+/// A received frame broke the protocol; the connection fails with
+/// [`ProtocolError::close_code`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// RSV bits set without a negotiated extension.
+    #[error("reserved bits set without a negotiated extension")]
+    ReservedBits,
+    /// Opcode 3-7 or 11-15.
+    #[error("reserved opcode {0}")]
+    ReservedOpcode(u8),
+    /// A control frame without FIN.
+    #[error("fragmented control frame")]
+    FragmentedControl,
+    /// A control frame longer than 125 bytes.
+    #[error("control frame payload of {0} bytes exceeds 125")]
+    ControlTooLong(u64),
+    /// A server received an unmasked frame.
+    #[error("unmasked frame from a client")]
+    UnmaskedFrame,
+    /// A client received a masked frame.
+    #[error("masked frame from a server")]
+    MaskedFrame,
+    /// A 64-bit length with its most significant bit set.
+    #[error("64-bit payload length with the most significant bit set")]
+    LengthOverflow,
+    /// A continuation frame with no message in progress.
+    #[error("continuation frame without a message in progress")]
+    UnexpectedContinuation,
+    /// A text or binary frame while a fragmented message is in progress.
+    #[error("new data frame inside a fragmented message")]
+    InterleavedMessage,
+    /// A frame longer than the configured limit.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    FrameTooLarge {
+        /// Announced payload length.
+        len: u64,
+        /// Configured limit.
+        max: u64,
+    },
+    /// A message longer than the configured limit.
+    #[error("message exceeds the limit of {max} bytes")]
+    MessageTooLarge {
+        /// Configured limit.
+        max: u64,
+    },
+    /// Text that is not UTF-8.
+    #[error("invalid UTF-8 in a text message")]
+    InvalidUtf8,
+    /// A close frame with a 1-byte payload.
+    #[error("close frame with a 1-byte payload")]
+    CloseLength,
+    /// A close frame with a code not allowed on the wire.
+    #[error("invalid close code {0}")]
+    InvalidCloseCode(u16),
+    /// A close reason that is not UTF-8.
+    #[error("invalid UTF-8 in the close reason")]
+    InvalidCloseReason,
+}
+
+impl ProtocolError {
+    /// The status code to close the connection with.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
+                close::STATUS_INVALID_DATA
+            }
+            ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
+                close::STATUS_TOO_BIG
+            }
+            _ => close::STATUS_PROTOCOL_ERROR,
+        }
+    }
+}
+
+/// A send was refused; nothing was queued.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// We already sent a close frame (or the connection failed).
+    #[error("the connection is closing")]
+    Closed,
+    /// Text that is not UTF-8.
+    #[error("text is not valid UTF-8")]
+    InvalidUtf8,
+    /// Control payload over 125 bytes.
+    #[error("control frame payload exceeds 125 bytes")]
+    ControlTooLong,
+    /// A close code that may not be sent.
+    #[error("close code {0} may not be sent")]
+    InvalidCloseCode(u16),
+    /// A close reason over 123 bytes, not UTF-8, or without a code.
+    #[error("invalid close reason")]
+    InvalidCloseReason,
+}
+
+#[cfg(test)]
+mod tests;
