@@ -14,3 +14,10 @@ pub mod protocol;
 
 #[cfg(not(feature = "std"))]
 mod nostd;
+
+pub mod ffi;
+#[cfg(feature = "std")]
+pub mod net;
+#[cfg(feature = "std")]
+pub mod runtime;
+pub mod sync;

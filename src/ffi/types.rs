@@ -1,0 +1,1 @@
+//! C types of the nopoll API (filled in by the header work).

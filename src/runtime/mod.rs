@@ -1,0 +1,1 @@
+//! Contexts, listeners, connections and the event loop (being written).

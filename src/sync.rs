@@ -1,0 +1,1 @@
+//! The one lock abstraction (being written).
