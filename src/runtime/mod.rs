@@ -1,1 +1,71 @@
-//! Contexts, listeners, connections and the event loop (being written).
+//! Contexts, listeners, connections, messages and the event loop: the
+//! protocol engine driven over sockets. This is also the safe Rust API.
+//!
+//! ```no_run
+//! use nopoll::runtime::{Context, ConnectOptions};
+//! let ctx = Context::new().unwrap();
+//! let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+//! ctx.set_on_message(|_ctx, conn, msg| {
+//!     let _ = conn.send_text(msg.text().unwrap_or(""));
+//! });
+//! let port = listener.port().to_string();
+//! let client = ctx.connect(&ConnectOptions::new("127.0.0.1", &port)).unwrap();
+//! # let _ = client;
+//! ctx.loop_wait(Some(std::time::Duration::from_millis(100)));
+//! ```
+//!
+//! Locking: a context's own locks are leaves (never held while taking a
+//! connection's lock), and no lock is held while a user callback runs.
+
+mod conn;
+mod context;
+mod event_loop;
+mod message;
+mod rng;
+
+pub use conn::{ConnRole, ConnectOptions, Connection, SendStatus};
+pub use context::{
+    ActionHandler, CloseHandler, Context, CtxConfig, HttpHandler, LogLevel, LogSink, MessageHandler,
+};
+pub use event_loop::LoopExit;
+pub use message::Message;
+pub use rng::OsRandom;
+
+use crate::net::NetError;
+use crate::protocol::{HandshakeError, SendError};
+
+/// Why a runtime operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A socket call failed.
+    #[error("network: {0}")]
+    Net(NetError),
+    /// The opening handshake failed.
+    #[error("handshake: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// A send was refused.
+    #[error("send: {0}")]
+    Send(#[from] SendError),
+    /// An argument was unusable.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    /// The connection is closed or not yet open.
+    #[error("connection is not open")]
+    NotOpen,
+    /// The operation would block.
+    #[error("operation would block")]
+    WouldBlock,
+    /// A timeout expired.
+    #[error("timed out")]
+    Timeout,
+}
+
+impl From<NetError> for Error {
+    fn from(e: NetError) -> Self {
+        if e.would_block() {
+            Error::WouldBlock
+        } else {
+            Error::Net(e)
+        }
+    }
+}

@@ -1,0 +1,1445 @@
+//! Connections: clients, accepted connections and listeners.
+
+use super::context::{ctx_log, CloseHandler, Context, CtxInner};
+use super::message::Message;
+use super::rng::OsRandom;
+use super::Error;
+use crate::net::{self, NetError, Socket};
+use crate::protocol::handshake::Request;
+use crate::protocol::{
+    ClientHandshake, ClientRequest, Config, DataKind, Delivery, Engine, Event, OpCode, Role,
+    ServerHandshake, ServerOutcome, UpgradeRequest,
+};
+use crate::sync::{Lock, LockGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnRole {
+    /// Opened by us (`nopoll_conn_new`).
+    Client,
+    /// Accepted by a listener.
+    Accepted,
+    /// A listening socket.
+    Listener,
+}
+
+/// Parameters of a client connection.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Host or address to connect to.
+    pub host: String,
+    /// Port (default "80").
+    pub port: String,
+    /// Use IPv6.
+    pub ipv6: bool,
+    /// Name for the `Host` header (default: `host`).
+    pub host_name: Option<String>,
+    /// Request path (default "/").
+    pub path: Option<String>,
+    /// Offered subprotocols, comma separated.
+    pub protocols: Option<String>,
+    /// `Origin` header (default `http://<host_name>` unless disabled).
+    pub origin: Option<String>,
+    /// Send no `Origin` header at all.
+    pub no_origin: bool,
+    /// `Cookie` header.
+    pub cookie: Option<String>,
+    /// Extra header lines, nopoll format ("\r\nName: value"...).
+    pub extra_headers: Option<String>,
+    /// Local address to bind before connecting.
+    pub interface: Option<String>,
+    /// Incoming frame limit for this connection.
+    pub max_frame_size: Option<u64>,
+}
+
+impl ConnectOptions {
+    /// Options for `ws://host:port/`.
+    pub fn new(host: &str, port: &str) -> Self {
+        ConnectOptions {
+            host: host.into(),
+            port: port.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// How much of a send went out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendStatus {
+    /// Payload bytes (not header) written to the socket by this call.
+    pub payload_written: usize,
+    /// The whole frame was written; otherwise the rest is pending output.
+    pub complete: bool,
+}
+
+enum Phase {
+    Listening,
+    Client(Box<ClientHandshake>),
+    Server(Box<ServerHandshake>),
+    AwaitOpen(Box<UpgradeRequest>),
+    Http,
+    Open(Box<Engine<OsRandom>>),
+    Closed,
+}
+
+pub(crate) enum Action {
+    OnOpen,
+    Http(Box<Request>),
+    Ready,
+    Message(Message),
+    Closed,
+}
+
+#[derive(Default)]
+pub(crate) struct Info {
+    pub url: Option<String>,
+    pub host_header: Option<String>,
+    pub origin: Option<String>,
+    pub cookie: Option<String>,
+    pub x_real_ip: Option<String>,
+    pub requested_protocol: Option<String>,
+    pub accepted_protocol: Option<String>,
+}
+
+pub(crate) struct ConnState {
+    phase: Phase,
+    hs_out: Vec<u8>,
+    hs_out_pos: usize,
+    pub on_msg: Option<super::MessageHandler>,
+    pub on_close: Option<CloseHandler>,
+    pub on_ready: Option<super::ActionHandler>,
+    pub info: Info,
+    pub close_status: i32,
+    pub close_reason: Option<String>,
+    close_fired: bool,
+    inbox: VecDeque<Message>,
+    stream: Vec<u8>,
+    stream_pos: usize,
+    /// Header bytes of the last short-written frame not yet written
+    /// (nopoll reports payload bytes only).
+    pending_header: usize,
+    pub max_frame_size: Option<u64>,
+    leftover: Vec<u8>,
+    write_watch: bool,
+    /// >0 while the loop dispatches this connection's messages: sends are
+    /// queued and written once after the batch.
+    pub defer_flush: u32,
+}
+
+/// Bytes kept for a connection while `on_open` decides (pipelined frames).
+const MAX_LEFTOVER: usize = 64 * 1024;
+/// Messages kept for `get_msg` when no handler takes them.
+const MAX_INBOX_BYTES: usize = 64 * 1024 * 1024;
+
+pub(crate) struct ConnInner {
+    pub id: i32,
+    pub role: ConnRole,
+    pub ctx: Arc<CtxInner>,
+    sock: AtomicI32,
+    closed: AtomicBool,
+    pub listener: Option<Arc<ConnInner>>,
+    pub host: String,
+    pub port: String,
+    pub st: Lock<ConnState>,
+    pub hook: AtomicUsize,
+    /// An opaque word for the binding layer (the C handle).
+    pub binding: AtomicUsize,
+    pub registered: AtomicBool,
+}
+
+/// A WebSocket connection or listener. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) inner: Arc<ConnInner>,
+}
+
+thread_local! {
+    static RECV_BUF: core::cell::RefCell<Vec<u8>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
+fn new_state(phase: Phase) -> ConnState {
+    ConnState {
+        phase,
+        hs_out: Vec::new(),
+        hs_out_pos: 0,
+        on_msg: None,
+        on_close: None,
+        on_ready: None,
+        info: Info::default(),
+        close_status: 1006,
+        close_reason: None,
+        close_fired: false,
+        inbox: VecDeque::new(),
+        stream: Vec::new(),
+        stream_pos: 0,
+        pending_header: 0,
+        max_frame_size: None,
+        leftover: Vec::new(),
+        write_watch: false,
+        defer_flush: 0,
+    }
+}
+
+fn opcode_of(kind: DataKind) -> OpCode {
+    match kind {
+        DataKind::Text => OpCode::Text,
+        DataKind::Binary => OpCode::Binary,
+    }
+}
+
+impl Connection {
+    fn build(
+        ctx: &Context,
+        role: ConnRole,
+        fd: Socket,
+        host: String,
+        port: String,
+        phase: Phase,
+    ) -> Connection {
+        Connection {
+            inner: Arc::new(ConnInner {
+                id: ctx.next_id(),
+                role,
+                ctx: ctx.inner.clone(),
+                sock: AtomicI32::new(fd),
+                closed: AtomicBool::new(false),
+                listener: None,
+                host,
+                port,
+                st: Lock::new(new_state(phase)),
+                hook: AtomicUsize::new(0),
+                binding: AtomicUsize::new(0),
+                registered: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    // ------------------------------------------------------------ creation
+
+    pub(crate) fn listen(
+        ctx: &Context,
+        host: &str,
+        port: &str,
+        ipv6: bool,
+    ) -> Result<Connection, Error> {
+        if host.is_empty() || port.is_empty() {
+            return Err(Error::InvalidArgument("host and port are required"));
+        }
+        let backlog = ctx.inner.cfg.lock().backlog;
+        let fd = net::tcp_listen(host, port, ipv6, backlog)?;
+        let real_port = net::local_addr(fd)
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| port.to_string());
+        let conn = Self::build(
+            ctx,
+            ConnRole::Listener,
+            fd,
+            host.to_string(),
+            real_port,
+            Phase::Listening,
+        );
+        ctx.register(&conn);
+        ctx_log!(
+            ctx,
+            Debug,
+            "listener id={} on {}:{} (socket {fd})",
+            conn.id(),
+            host,
+            conn.port()
+        );
+        Ok(conn)
+    }
+
+    pub(crate) fn connect(ctx: &Context, o: &ConnectOptions) -> Result<Connection, Error> {
+        if o.host.is_empty() {
+            return Err(Error::InvalidArgument("host is required"));
+        }
+        let port = if o.port.is_empty() {
+            "80"
+        } else {
+            o.port.as_str()
+        };
+        let timeout_ms =
+            (ctx.inner.cfg.lock().connect_timeout_us / 1000).clamp(1, u32::MAX as u64) as u32;
+        let fd = net::tcp_connect(&o.host, port, o.ipv6, timeout_ms, o.interface.as_deref())
+            .inspect_err(|e| {
+                ctx_log!(ctx, Critical, "connect to {}:{port} failed: {e}", o.host);
+            })?;
+        Self::client_over_socket(ctx, fd, o).inspect_err(|_| net::close(fd))
+    }
+
+    /// A client handshake over a socket that is already connected.
+    pub(crate) fn client_over_socket(
+        ctx: &Context,
+        fd: Socket,
+        o: &ConnectOptions,
+    ) -> Result<Connection, Error> {
+        let cfg = ctx.config();
+        let port = if o.port.is_empty() {
+            "80"
+        } else {
+            o.port.as_str()
+        };
+        let name = o.host_name.as_deref().unwrap_or(&o.host);
+        let host_header = if name.contains(':') && !name.starts_with('[') {
+            format!("[{name}]:{port}")
+        } else {
+            format!("{name}:{port}")
+        };
+        let origin = if o.no_origin {
+            None
+        } else {
+            Some(o.origin.clone().unwrap_or_else(|| format!("http://{name}")))
+        };
+        let req = ClientRequest {
+            host: &host_header,
+            path: o.path.as_deref().unwrap_or("/"),
+            origin: origin.as_deref(),
+            protocols: o.protocols.as_deref(),
+            cookie: o.cookie.as_deref(),
+            extra_headers: o.extra_headers.as_deref(),
+            version: cfg.protocol_version,
+        };
+        let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom::default())?;
+        let conn = Self::build(
+            ctx,
+            ConnRole::Client,
+            fd,
+            o.host.clone(),
+            port.to_string(),
+            Phase::Client(Box::new(hs)),
+        );
+        {
+            let mut st = conn.inner.st.lock();
+            st.hs_out = bytes;
+            st.max_frame_size = o.max_frame_size;
+            st.info.url = Some(req.path.to_string());
+            st.info.host_header = Some(host_header.clone());
+            st.info.origin = origin;
+            st.info.cookie = o.cookie.clone();
+            st.info.requested_protocol = o.protocols.clone().filter(|p| !p.is_empty());
+        }
+        // The request goes out before we return, bounded by the connect timeout.
+        let deadline = Instant::now() + Duration::from_micros(cfg.connect_timeout_us);
+        loop {
+            let pending = {
+                let mut st = conn.inner.st.lock();
+                conn.inner.flush_locked(&mut st)?;
+                st.hs_out_pos < st.hs_out.len()
+            };
+            if !pending {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout);
+            }
+            net::wait_fd(
+                fd,
+                false,
+                true,
+                left.as_millis().min(i32::MAX as u128) as i32,
+            )?;
+        }
+        ctx.register(&conn);
+        ctx.push_deadline(conn.id());
+        ctx_log!(
+            ctx,
+            Debug,
+            "client id={} sent upgrade request to {}:{port}",
+            conn.id(),
+            o.host
+        );
+        Ok(conn)
+    }
+
+    /// Wraps a socket accepted from `listener` (or by the caller).
+    pub(crate) fn accepted(
+        ctx: &Context,
+        listener: Option<&Connection>,
+        fd: Socket,
+        watch: bool,
+    ) -> Connection {
+        let (host, port) = net::peer_addr(fd).unwrap_or_default();
+        let cfg = ctx.inner.cfg.lock().clone();
+        let hs = ServerHandshake::with_version(cfg.limits, cfg.protocol_version);
+        let mut conn = Self::build(
+            ctx,
+            ConnRole::Accepted,
+            fd,
+            host,
+            port,
+            Phase::Server(Box::new(hs)),
+        );
+        if let Some(l) = listener {
+            if let Some(inner) = Arc::get_mut(&mut conn.inner) {
+                inner.listener = Some(l.inner.clone());
+            }
+            let max = l.inner.st.lock().max_frame_size;
+            conn.inner.st.lock().max_frame_size = max;
+        }
+        if watch {
+            ctx.register(&conn);
+        } else {
+            ctx.register_unwatched(&conn);
+        }
+        ctx.push_deadline(conn.id());
+        conn
+    }
+
+    // ------------------------------------------------------------ accessors
+
+    /// Context-unique id.
+    pub fn id(&self) -> i32 {
+        self.inner.id
+    }
+    /// What this connection is.
+    pub fn role(&self) -> ConnRole {
+        self.inner.role
+    }
+    /// The socket, or -1 once closed.
+    pub fn socket(&self) -> Socket {
+        self.inner.socket()
+    }
+    /// Peer host (client, accepted) or bind host (listener).
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+    /// Peer port (client, accepted) or bound port (listener).
+    pub fn port(&self) -> &str {
+        &self.inner.port
+    }
+    /// The owning context.
+    pub fn ctx(&self) -> Context {
+        Context::from_inner(self.inner.ctx.clone())
+    }
+    /// The listener that accepted this connection.
+    pub fn listener(&self) -> Option<Connection> {
+        self.inner
+            .listener
+            .clone()
+            .map(|inner| Connection { inner })
+    }
+    /// Whether two handles are the same connection.
+    pub fn same(&self, other: &Connection) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+    /// An opaque user word (`nopoll_conn_set_hook`).
+    pub fn hook(&self) -> usize {
+        self.inner.hook.load(Ordering::Acquire)
+    }
+    /// Sets the user word.
+    pub fn set_hook(&self, v: usize) {
+        self.inner.hook.store(v, Ordering::Release)
+    }
+    /// Runs `f` on the handshake information.
+    pub(crate) fn with_info<T>(&self, f: impl FnOnce(&Info) -> T) -> T {
+        f(&self.inner.st.lock().info)
+    }
+    /// The request target of the handshake ("/" when unknown).
+    pub fn url(&self) -> String {
+        self.with_info(|i| i.url.clone())
+            .unwrap_or_else(|| "/".into())
+    }
+    /// The subprotocol agreed on.
+    pub fn accepted_protocol(&self) -> Option<String> {
+        self.with_info(|i| i.accepted_protocol.clone())
+    }
+    /// Server side, in `on_open`: the subprotocol to answer with.
+    pub fn set_accepted_protocol(&self, p: Option<&str>) {
+        self.inner.st.lock().info.accepted_protocol = p.map(str::to_string);
+    }
+    /// Status of the peer's close frame: 1005 without code, 1006 without frame.
+    pub fn close_status(&self) -> i32 {
+        self.inner.st.lock().close_status
+    }
+    /// Reason of the peer's close frame.
+    pub fn close_reason(&self) -> Option<String> {
+        self.inner.st.lock().close_reason.clone()
+    }
+    /// Per-connection message handler (overrides the context's).
+    pub fn set_on_message(&self, h: Option<super::MessageHandler>) {
+        self.inner.st.lock().on_msg = h;
+    }
+    /// Handler called once when the connection closes.
+    pub fn set_on_close(&self, h: Option<CloseHandler>) {
+        self.inner.st.lock().on_close = h;
+    }
+    /// Per-connection handler for handshake completion.
+    pub fn set_on_ready(&self, h: Option<super::ActionHandler>) {
+        self.inner.st.lock().on_ready = h;
+    }
+    /// Incoming frame limit for this connection (its own, else the context's).
+    pub fn max_frame_size(&self) -> u64 {
+        let own = self.inner.st.lock().max_frame_size;
+        own.unwrap_or_else(|| self.inner.ctx.cfg.lock().max_frame_size)
+    }
+    /// Sets the incoming frame limit of this connection (and, for a
+    /// listener, of what it accepts).
+    pub fn set_max_frame_size(&self, max: u64) {
+        let mut st = self.inner.st.lock();
+        st.max_frame_size = Some(max);
+        if let Phase::Open(e) = &mut st.phase {
+            let mut c = *e.config();
+            c.max_frame_size = max;
+            c.max_message_size = c.max_message_size.max(max);
+            e.set_config(c);
+        }
+    }
+
+    /// True while the socket is usable (says nothing of the handshake).
+    pub fn is_ok(&self) -> bool {
+        !self.inner.closed.load(Ordering::Acquire) && self.inner.socket() >= 0
+    }
+
+    /// True once the handshake is complete; tries to advance it first.
+    pub fn is_ready(&self) -> bool {
+        if !self.is_ok() {
+            return false;
+        }
+        if self.inner.is_open() {
+            return true;
+        }
+        if self.role() == ConnRole::Listener {
+            return false;
+        }
+        self.pump(None);
+        self.is_ok() && self.inner.is_open()
+    }
+
+    /// Waits up to `timeout` for the handshake; false if it fails or times out.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.is_ready() {
+                return true;
+            }
+            if !self.is_ok() {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let ms = left.as_millis().clamp(1, 500) as i32;
+            if net::wait_fd(self.socket(), true, false, ms).is_err() {
+                return false;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ receive
+
+    /// Reads what the socket has (or blocks if the socket is blocking),
+    /// processes it and dispatches what results. Messages go to `sink` when
+    /// given, else to the handlers.
+    pub(crate) fn pump(&self, sink: Option<&mut VecDeque<Message>>) -> bool {
+        let fd = self.socket();
+        if fd < 0 || self.inner.closed.load(Ordering::Acquire) {
+            return false;
+        }
+        let ctx = self.ctx();
+        let mut acts = Vec::new();
+        let got = RECV_BUF.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            if buf.len() < 64 * 1024 {
+                buf.resize(64 * 1024, 0);
+            }
+            self.receive_into(&ctx, &mut buf, &mut acts)
+        });
+        self.dispatch(&ctx, acts, sink);
+        got
+    }
+
+    /// One `recv` into `buf`, then ingestion. Returns true if bytes came.
+    pub(crate) fn receive_into(
+        &self,
+        ctx: &Context,
+        buf: &mut [u8],
+        acts: &mut Vec<Action>,
+    ) -> bool {
+        let fd = self.socket();
+        match net::recv(fd, buf) {
+            Ok(0) => {
+                let mut st = self.inner.st.lock();
+                if !matches!(st.phase, Phase::Closed) {
+                    ctx_log!(
+                        ctx,
+                        Debug,
+                        "conn id={} closed by peer (no close frame)",
+                        self.id()
+                    );
+                    self.inner.mark_closed(&mut st);
+                    acts.push(Action::Closed);
+                }
+                false
+            }
+            Ok(n) => {
+                let mut st = self.inner.st.lock();
+                self.inner.ingest(ctx, self, &mut st, &mut buf[..n], acts);
+                let _ = self.inner.flush_locked(&mut st);
+                true
+            }
+            Err(e) if e.would_block() => false,
+            Err(e) => {
+                let mut st = self.inner.st.lock();
+                if !matches!(st.phase, Phase::Closed) {
+                    ctx_log!(ctx, Debug, "conn id={} read failed: {e}", self.id());
+                    self.inner.mark_closed(&mut st);
+                    acts.push(Action::Closed);
+                }
+                false
+            }
+        }
+    }
+
+    /// Runs the results of ingestion without holding any lock.
+    pub(crate) fn dispatch(
+        &self,
+        ctx: &Context,
+        acts: Vec<Action>,
+        mut sink: Option<&mut VecDeque<Message>>,
+    ) {
+        for act in acts {
+            match act {
+                Action::OnOpen => {
+                    let h = ctx.inner.cfg.lock().on_open.clone();
+                    let ok = h.is_none_or(|h| h(ctx, self));
+                    let mut more = Vec::new();
+                    self.inner.finish_open(ctx, self, ok, &mut more);
+                    self.dispatch(ctx, more, sink.as_deref_mut());
+                }
+                Action::Http(req) => {
+                    let h = ctx.inner.cfg.lock().on_http.clone();
+                    match h {
+                        Some(h) => h(ctx, self, &req),
+                        None => {
+                            let _ =
+                                self.send_http_response(400, "text/plain", b"WebSocket endpoint\n");
+                        }
+                    }
+                    self.finish_http();
+                }
+                Action::Ready => {
+                    let (ch, cc) = {
+                        let st = self.inner.st.lock();
+                        (ctx.inner.cfg.lock().on_ready.clone(), st.on_ready.clone())
+                    };
+                    ctx_log!(ctx, Debug, "conn id={} ready", self.id());
+                    let ok = ch.is_none_or(|h| h(ctx, self)) && cc.is_none_or(|h| h(ctx, self));
+                    if !ok {
+                        self.close(None, b"");
+                    }
+                }
+                Action::Message(m) => {
+                    if !self.is_ok() {
+                        continue;
+                    }
+                    if let Some(s) = sink.as_deref_mut() {
+                        s.push_back(m);
+                        continue;
+                    }
+                    let h = self
+                        .inner
+                        .st
+                        .lock()
+                        .on_msg
+                        .clone()
+                        .or_else(|| ctx.inner.cfg.lock().on_msg.clone());
+                    match h {
+                        Some(h) => h(ctx, self, m),
+                        None => self.inner.queue_inbox(ctx, m),
+                    }
+                }
+                Action::Closed => {
+                    self.fire_close(ctx);
+                    self.inner.release_socket(ctx);
+                    ctx.unregister(self);
+                }
+            }
+        }
+    }
+
+    fn fire_close(&self, ctx: &Context) {
+        let h = {
+            let mut st = self.inner.st.lock();
+            if st.close_fired {
+                return;
+            }
+            st.close_fired = true;
+            st.on_close.take()
+        };
+        if let Some(h) = h {
+            h(ctx, self);
+        }
+    }
+
+    /// Next message, or `None` when nothing complete is there (or the
+    /// connection failed: check [`Connection::is_ok`]). Drives the
+    /// handshake; blocks only if the socket was made blocking.
+    pub fn get_msg(&self) -> Option<Message> {
+        if let Some(m) = self.inner.pop_inbox() {
+            return Some(m);
+        }
+        if self.role() == ConnRole::Listener {
+            return None;
+        }
+        let mut got = VecDeque::new();
+        self.pump(Some(&mut got));
+        let first = got.pop_front();
+        if !got.is_empty() {
+            let mut st = self.inner.st.lock();
+            // Keep order: these arrived before anything already queued after them.
+            for m in got.into_iter().rev() {
+                st.inbox.push_front(m);
+            }
+        }
+        first
+    }
+
+    /// Stream read across message boundaries (`nopoll_conn_read`).
+    /// Non-blocking: what is there, or `Err(WouldBlock)` if nothing. Blocking:
+    /// waits until `buf` is full or `timeout` (None = forever) expires.
+    pub fn read(
+        &self,
+        buf: &mut [u8],
+        block: bool,
+        timeout: Option<Duration>,
+    ) -> Result<usize, Error> {
+        if !self.is_ok() {
+            return Err(Error::NotOpen);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut filled = 0;
+        loop {
+            filled += self.inner.take_stream(&mut buf[filled..]);
+            if filled == buf.len() {
+                return Ok(filled);
+            }
+            if let Some(m) = self.get_msg() {
+                let mut st = self.inner.st.lock();
+                st.stream.clear();
+                st.stream.extend_from_slice(m.payload());
+                st.stream_pos = 0;
+                continue;
+            }
+            if !self.is_ok() {
+                return if filled > 0 {
+                    Ok(filled)
+                } else {
+                    Err(Error::NotOpen)
+                };
+            }
+            if !block {
+                return if filled > 0 {
+                    Ok(filled)
+                } else {
+                    Err(Error::WouldBlock)
+                };
+            }
+            let wait = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(filled);
+                    }
+                    left.as_millis().clamp(1, 500) as i32
+                }
+                None => 500,
+            };
+            net::wait_fd(self.socket(), true, false, wait)?;
+        }
+    }
+
+    // ------------------------------------------------------------ send
+
+    /// Sends a whole text message.
+    pub fn send_text(&self, text: &str) -> Result<SendStatus, Error> {
+        self.send_data(DataKind::Text, text.as_bytes(), true)
+    }
+    /// Sends a whole binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<SendStatus, Error> {
+        self.send_data(DataKind::Binary, data, true)
+    }
+    /// Sends a data frame; after `fin == false` the next one is a continuation.
+    pub fn send_data(&self, kind: DataKind, data: &[u8], fin: bool) -> Result<SendStatus, Error> {
+        self.send_with(data.len(), 0, |e| e.send(kind, data, fin))
+    }
+    /// Sends a ping.
+    pub fn send_ping(&self, payload: &[u8]) -> Result<SendStatus, Error> {
+        self.send_with(payload.len(), 0, |e| e.send_ping(payload))
+    }
+    /// Sends a pong.
+    pub fn send_pong(&self, payload: &[u8]) -> Result<SendStatus, Error> {
+        self.send_with(payload.len(), 0, |e| e.send_pong(payload))
+    }
+    /// Sends one frame exactly as described (`nopoll_conn_send_frame`),
+    /// pausing `pause` between header and payload.
+    pub fn send_raw_frame(
+        &self,
+        fin: bool,
+        masked: bool,
+        opcode: u8,
+        payload: &[u8],
+        pause: Duration,
+    ) -> Result<SendStatus, Error> {
+        self.send_with(payload.len(), pause.as_micros() as u64, |e| {
+            e.send_raw_frame(fin, opcode, masked, payload)
+        })
+    }
+
+    fn send_with(
+        &self,
+        payload_len: usize,
+        pause_us: u64,
+        queue: impl FnOnce(&mut Engine<OsRandom>) -> Result<(), crate::protocol::SendError>,
+    ) -> Result<SendStatus, Error> {
+        if !self.is_ok() {
+            return Err(Error::NotOpen);
+        }
+        let mut st = self.inner.st.lock();
+        let max_pending = self.inner.ctx.cfg.lock().max_pending_output;
+        let before = self.inner.pending_locked(&st);
+        if before > max_pending {
+            self.inner.flush_locked(&mut st)?;
+            if self.inner.pending_locked(&st) > max_pending {
+                return Err(Error::WouldBlock);
+            }
+        }
+        let before = self.inner.pending_locked(&st);
+        let Phase::Open(engine) = &mut st.phase else {
+            return Err(Error::NotOpen);
+        };
+        queue(engine)?;
+        let frame_len = self.inner.pending_locked(&st) - before;
+        let header_len = frame_len.saturating_sub(payload_len);
+        let written = if pause_us > 0 {
+            let w = self.inner.flush_upto(&mut st, before + header_len)?;
+            drop(st);
+            std::thread::sleep(Duration::from_micros(pause_us));
+            st = self.inner.st.lock();
+            w + self.inner.flush_locked(&mut st)?
+        } else if st.defer_flush > 0 && before + frame_len < 256 * 1024 {
+            0
+        } else {
+            self.inner.flush_locked(&mut st)?
+        };
+        if st.defer_flush > 0 && pause_us == 0 && written == 0 && before + frame_len < 256 * 1024 {
+            // Queued for the loop to write after this batch: reported as sent.
+            return Ok(SendStatus {
+                payload_written: payload_len,
+                complete: true,
+            });
+        }
+        let mine = written.saturating_sub(before).min(frame_len);
+        let complete = mine == frame_len;
+        st.pending_header = if complete {
+            0
+        } else {
+            header_len.saturating_sub(mine)
+        };
+        Ok(SendStatus {
+            payload_written: mine.saturating_sub(header_len).min(payload_len),
+            complete,
+        })
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending_write_bytes(&self) -> usize {
+        let st = self.inner.st.lock();
+        self.inner.pending_locked(&st)
+    }
+
+    /// Writes what is pending without blocking; returns the payload bytes
+    /// written (header bytes are not counted, as nopoll does).
+    pub fn complete_pending_write(&self) -> Result<usize, Error> {
+        let mut st = self.inner.st.lock();
+        if self.inner.pending_locked(&st) == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.flush_locked(&mut st)?;
+        let hdr = st.pending_header.min(n);
+        st.pending_header -= hdr;
+        Ok(n - hdr)
+    }
+
+    /// Writes pending output until done or `timeout` expires; returns the
+    /// bytes written.
+    pub fn flush_writes(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut total = 0;
+        loop {
+            match self.complete_pending_write() {
+                Ok(n) => total += n,
+                Err(_) => return total,
+            }
+            if self.pending_write_bytes() == 0 {
+                return total;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return total;
+            }
+            let _ = net::wait_fd(
+                self.socket(),
+                false,
+                true,
+                left.as_millis().clamp(1, 100) as i32,
+            );
+        }
+    }
+
+    /// Answers a plain HTTP request (from an HTTP handler).
+    pub fn send_http_response(
+        &self,
+        status: u16,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        if content_type.bytes().any(|b| b == b'\r' || b == b'\n') || !(100..=999).contains(&status)
+        {
+            return Err(Error::InvalidArgument("bad status or content type"));
+        }
+        let mut st = self.inner.st.lock();
+        if !matches!(st.phase, Phase::Http) {
+            return Err(Error::NotOpen);
+        }
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            403 => "Forbidden",
+            404 => "Not Found",
+            _ => "Response",
+        };
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        st.hs_out.extend_from_slice(head.as_bytes());
+        st.hs_out.extend_from_slice(body);
+        self.inner.flush_locked(&mut st)?;
+        Ok(())
+    }
+
+    fn finish_http(&self) {
+        // Give the answer a moment to leave, then close.
+        let _ = self.flush_writes(Duration::from_millis(200));
+        let ctx = self.ctx();
+        {
+            let mut st = self.inner.st.lock();
+            self.inner.mark_closed(&mut st);
+        }
+        self.dispatch(&ctx, vec![Action::Closed], None);
+    }
+
+    // ------------------------------------------------------------ close
+
+    /// Sends a close frame (status `None` = empty), closes the socket, fires
+    /// `on_close` and leaves the context. Does not wait for the peer's reply.
+    pub fn close(&self, status: Option<u16>, reason: &[u8]) {
+        let ctx = self.ctx();
+        {
+            let mut st = self.inner.st.lock();
+            if let Phase::Open(e) = &mut st.phase {
+                if !e.close_sent() {
+                    if let Err(err) = e.close(status, reason) {
+                        ctx_log!(
+                            &ctx,
+                            Warning,
+                            "conn id={}: {err}; sending a close frame without status",
+                            self.id()
+                        );
+                        let _ = e.close(None, b"");
+                    }
+                }
+            }
+            if self.inner.pending_locked(&st) > 0 && self.socket() >= 0 {
+                let _ = self.inner.flush_locked(&mut st);
+                if self.inner.pending_locked(&st) > 0 {
+                    drop(st);
+                    let _ = net::wait_fd(self.socket(), false, true, 100);
+                    st = self.inner.st.lock();
+                    let _ = self.inner.flush_locked(&mut st);
+                }
+            }
+            self.inner.mark_closed(&mut st);
+        }
+        self.dispatch(&ctx, vec![Action::Closed], None);
+    }
+
+    /// Closes the socket abruptly (no close frame) and fires `on_close`;
+    /// the connection stays registered until the loop drops it.
+    pub fn shutdown(&self) {
+        let ctx = self.ctx();
+        {
+            let mut st = self.inner.st.lock();
+            self.inner.mark_closed(&mut st);
+        }
+        self.fire_close(&ctx);
+        self.inner.release_socket(&ctx);
+        ctx.inner.io.lock().dead.push(self.id());
+        ctx.inner.waker.wake();
+    }
+}
+
+impl ConnInner {
+    pub(crate) fn socket(&self) -> Socket {
+        self.sock.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.st.lock().phase, Phase::Open(_))
+    }
+
+    pub(crate) fn in_handshake(&self) -> bool {
+        matches!(
+            self.st.lock().phase,
+            Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
+        )
+    }
+
+    pub(crate) fn set_socket(&self, fd: Socket) {
+        self.sock.store(fd, Ordering::Release);
+    }
+
+    fn pending_locked(&self, st: &ConnState) -> usize {
+        let hs = st.hs_out.len() - st.hs_out_pos;
+        match &st.phase {
+            Phase::Open(e) => hs + e.output().len(),
+            _ => hs,
+        }
+    }
+
+    /// Marks the connection closed: no more sends; the socket is closed by
+    /// `release_socket` once `on_close` has run.
+    fn mark_closed(&self, st: &mut ConnState) {
+        st.phase = Phase::Closed;
+        self.closed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn release_socket(&self, ctx: &Context) {
+        let fd = self.sock.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            if self.registered.load(Ordering::Acquire) || self.role == ConnRole::Listener {
+                ctx.inner.io.lock().changes.insert(fd, None);
+            }
+            net::close(fd);
+        }
+    }
+
+    fn queue_inbox(&self, ctx: &Context, m: Message) {
+        let mut st = self.st.lock();
+        let bytes: usize = st.inbox.iter().map(|m| m.payload().len()).sum();
+        if bytes + m.payload().len() > MAX_INBOX_BYTES {
+            drop(st);
+            ctx_log!(
+                ctx,
+                Warning,
+                "conn id={}: no message handler and the queue is full; message dropped",
+                self.id
+            );
+            return;
+        }
+        st.inbox.push_back(m);
+    }
+
+    fn pop_inbox(&self) -> Option<Message> {
+        self.st.lock().inbox.pop_front()
+    }
+
+    fn take_stream(&self, out: &mut [u8]) -> usize {
+        let mut st = self.st.lock();
+        let avail = &st.stream[st.stream_pos..];
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        st.stream_pos += n;
+        n
+    }
+
+    /// Asks the loop to watch for writability (once per episode).
+    fn watch_write(&self, st: &mut ConnState) {
+        if !st.write_watch && self.registered.load(Ordering::Acquire) {
+            st.write_watch = true;
+            self.ctx.io.lock().want_write.push(self.id);
+            self.ctx.waker.wake();
+        }
+    }
+
+    pub(crate) fn clear_write_watch(&self) -> bool {
+        let mut st = self.st.lock();
+        st.write_watch = false;
+        self.pending_locked(&st) > 0
+    }
+
+    /// Writes pending output until done or the socket would block.
+    pub(crate) fn flush_locked(&self, st: &mut ConnState) -> Result<usize, NetError> {
+        self.flush_upto(st, usize::MAX)
+    }
+
+    fn flush_upto(&self, st: &mut ConnState, limit: usize) -> Result<usize, NetError> {
+        let fd = self.socket();
+        let mut total = 0;
+        while total < limit {
+            let from_hs = st.hs_out_pos < st.hs_out.len();
+            let buf: &[u8] = if from_hs {
+                &st.hs_out[st.hs_out_pos..]
+            } else if let Phase::Open(e) = &st.phase {
+                e.output()
+            } else {
+                &[]
+            };
+            if buf.is_empty() {
+                break;
+            }
+            if fd < 0 {
+                return Err(NetError(libc::EBADF));
+            }
+            let buf = &buf[..buf.len().min(limit - total)];
+            match net::send(fd, buf) {
+                Ok(n) => {
+                    total += n;
+                    if from_hs {
+                        st.hs_out_pos += n;
+                        if st.hs_out_pos == st.hs_out.len() {
+                            st.hs_out = Vec::new();
+                            st.hs_out_pos = 0;
+                        }
+                    } else if let Phase::Open(e) = &mut st.phase {
+                        e.consume_output(n);
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+                Err(e) if e.would_block() => {
+                    self.watch_write(st);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
+    fn engine_for(&self, ctx: &Context, st: &ConnState, role: Role) -> Engine<OsRandom> {
+        let cfg = ctx.inner.cfg.lock();
+        let max_frame = st.max_frame_size.unwrap_or(cfg.max_frame_size);
+        let config = Config {
+            max_frame_size: max_frame,
+            max_message_size: cfg.max_message_size.max(max_frame),
+            delivery: cfg.delivery,
+        };
+        Engine::new(role, config, OsRandom::default())
+    }
+
+    /// Processes received bytes; collects what must be dispatched.
+    fn ingest(
+        &self,
+        ctx: &Context,
+        conn: &Connection,
+        st: &mut ConnState,
+        data: &mut [u8],
+        acts: &mut Vec<Action>,
+    ) {
+        let mut pos = 0;
+        while pos < data.len() {
+            match std::mem::replace(&mut st.phase, Phase::Closed) {
+                Phase::Client(mut hs) => match hs.feed(&data[pos..]) {
+                    Ok((n, None)) => {
+                        pos += n;
+                        st.phase = Phase::Client(hs);
+                    }
+                    Ok((n, Some(resp))) => {
+                        pos += n;
+                        st.info.accepted_protocol = resp.protocol;
+                        st.phase = Phase::Open(Box::new(self.engine_for(ctx, st, Role::Client)));
+                        acts.push(Action::Ready);
+                    }
+                    Err(e) => {
+                        ctx_log!(ctx, Critical, "conn id={}: handshake refused: {e}", self.id);
+                        self.mark_closed(st);
+                        acts.push(Action::Closed);
+                        return;
+                    }
+                },
+                Phase::Server(mut hs) => {
+                    let (n, outcome) = hs.feed(&data[pos..]);
+                    pos += n;
+                    match outcome {
+                        None => st.phase = Phase::Server(hs),
+                        Some(ServerOutcome::Upgrade(up)) => {
+                            record_request(&mut st.info, &up.request);
+                            st.phase = Phase::AwaitOpen(Box::new(up));
+                            acts.push(Action::OnOpen);
+                        }
+                        Some(ServerOutcome::Http(req)) => {
+                            record_request(&mut st.info, &req);
+                            st.phase = Phase::Http;
+                            acts.push(Action::Http(Box::new(req)));
+                            return;
+                        }
+                        Some(ServerOutcome::Reject(r)) => {
+                            ctx_log!(
+                                ctx,
+                                Warning,
+                                "conn id={} from {}: bad handshake ({}): {}",
+                                self.id,
+                                self.host,
+                                r.status,
+                                r.error
+                            );
+                            st.hs_out.extend_from_slice(&r.response());
+                            let _ = self.flush_locked(st);
+                            self.mark_closed(st);
+                            acts.push(Action::Closed);
+                            return;
+                        }
+                    }
+                }
+                Phase::AwaitOpen(up) => {
+                    st.phase = Phase::AwaitOpen(up);
+                    let rest = &data[pos..];
+                    if st.leftover.len() + rest.len() > MAX_LEFTOVER {
+                        ctx_log!(
+                            ctx,
+                            Warning,
+                            "conn id={}: too much data before the handshake completed",
+                            self.id
+                        );
+                        self.mark_closed(st);
+                        acts.push(Action::Closed);
+                        return;
+                    }
+                    st.leftover.extend_from_slice(rest);
+                    return;
+                }
+                Phase::Open(mut engine) => {
+                    let failed =
+                        Self::feed_engine(ctx, self.id, &mut engine, st, &mut data[pos..], acts);
+                    let closing = failed || engine.close_received();
+                    st.phase = Phase::Open(engine);
+                    if closing {
+                        let _ = self.flush_locked(st);
+                        self.mark_closed(st);
+                        acts.push(Action::Closed);
+                    }
+                    return;
+                }
+                other => {
+                    st.phase = other;
+                    return;
+                }
+            }
+        }
+        let _ = conn;
+    }
+
+    /// Runs the engine over `data`; returns true if the connection failed.
+    fn feed_engine(
+        ctx: &Context,
+        id: i32,
+        engine: &mut Engine<OsRandom>,
+        st: &mut ConnState,
+        data: &mut [u8],
+        acts: &mut Vec<Action>,
+    ) -> bool {
+        let mut pos = 0;
+        loop {
+            match engine.read(&mut data[pos..]) {
+                Ok((n, ev)) => {
+                    pos += n;
+                    let Some(ev) = ev else {
+                        if n == 0 || pos == data.len() {
+                            return false;
+                        }
+                        continue;
+                    };
+                    match ev {
+                        Event::Message(kind, d) => {
+                            match Message::new(opcode_of(kind), true, false, d) {
+                                Some(m) => acts.push(Action::Message(m)),
+                                None => return true,
+                            }
+                        }
+                        Event::Chunk(c) => {
+                            match Message::new(c.opcode, c.message_end, !c.message_end, c.data) {
+                                Some(m) => acts.push(Action::Message(m)),
+                                None => return true,
+                            }
+                        }
+                        Event::Ping(_) | Event::Pong(_) => {}
+                        Event::Close(cf) => {
+                            st.close_status = cf.status() as i32;
+                            st.close_reason =
+                                (!cf.reason.is_empty()).then(|| cf.reason.to_string());
+                            ctx_log!(
+                                ctx,
+                                Debug,
+                                "conn id={id}: peer closed with {}",
+                                st.close_status
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    ctx_log!(
+                        ctx,
+                        Warning,
+                        "conn id={id}: closing with {}: {e}",
+                        e.close_code()
+                    );
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Completes a server handshake after `on_open` decided.
+    fn finish_open(
+        &self,
+        ctx: &Context,
+        conn: &Connection,
+        accepted: bool,
+        acts: &mut Vec<Action>,
+    ) {
+        let mut st = self.st.lock();
+        let Phase::AwaitOpen(up) = std::mem::replace(&mut st.phase, Phase::Closed) else {
+            return;
+        };
+        if !accepted {
+            ctx_log!(ctx, Debug, "conn id={}: refused by on_open", self.id);
+            st.hs_out.extend_from_slice(
+                b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            );
+            let _ = self.flush_locked(&mut st);
+            self.mark_closed(&mut st);
+            acts.push(Action::Closed);
+            return;
+        }
+        // Without an explicit choice, answer with the first requested
+        // subprotocol (echoing a whole list would break RFC 6455 clients).
+        if st.info.accepted_protocol.is_none() {
+            st.info.accepted_protocol = up.request.protocols().next().map(str::to_string);
+        }
+        match up.response(st.info.accepted_protocol.as_deref()) {
+            Ok(bytes) => st.hs_out.extend_from_slice(&bytes),
+            Err(e) => {
+                ctx_log!(ctx, Critical, "conn id={}: cannot answer: {e}", self.id);
+                self.mark_closed(&mut st);
+                acts.push(Action::Closed);
+                return;
+            }
+        }
+        st.phase = Phase::Open(Box::new(self.engine_for(ctx, &st, Role::Server)));
+        acts.push(Action::Ready);
+        let mut rest = std::mem::take(&mut st.leftover);
+        if !rest.is_empty() {
+            self.ingest(ctx, conn, &mut st, &mut rest, acts);
+        }
+        let _ = self.flush_locked(&mut st);
+    }
+
+    /// Drops a connection whose handshake took too long.
+    pub(crate) fn expire(&self, ctx: &Context) -> bool {
+        let mut st = self.st.lock();
+        if matches!(
+            st.phase,
+            Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
+        ) {
+            ctx_log!(
+                ctx,
+                Warning,
+                "conn id={} from {}: handshake timed out",
+                self.id,
+                self.host
+            );
+            self.mark_closed(&mut st);
+            return true;
+        }
+        false
+    }
+}
+
+fn record_request(info: &mut Info, r: &Request) {
+    info.url = Some(r.url.clone());
+    info.host_header = r.host().map(str::to_string);
+    info.origin = r.origin().map(str::to_string);
+    info.cookie = r.cookie().map(str::to_string);
+    info.x_real_ip = r.x_real_ip().map(str::to_string);
+    info.requested_protocol = r.requested_protocols();
+}
+
+/// Helper for the loop: the lock of a connection's state.
+#[allow(dead_code)]
+pub(crate) fn state(c: &Connection) -> LockGuard<'_, ConnState> {
+    c.inner.st.lock()
+}
+
+impl Context {
+    /// Opens a listener on `host:port` ("0" picks a free port; see
+    /// [`Connection::port`]).
+    pub fn listen(&self, host: &str, port: &str, ipv6: bool) -> Result<Connection, Error> {
+        Connection::listen(self, host, port, ipv6)
+    }
+
+    /// Connects and sends the upgrade request; the answer is processed by
+    /// [`Connection::is_ready`], [`Connection::get_msg`] or the loop.
+    pub fn connect(&self, o: &ConnectOptions) -> Result<Connection, Error> {
+        Connection::connect(self, o)
+    }
+
+    /// Client handshake over an already connected socket.
+    pub fn connect_with_socket(&self, fd: Socket, o: &ConnectOptions) -> Result<Connection, Error> {
+        Connection::client_over_socket(self, fd, o)
+    }
+
+    /// Waits for and accepts one connection on `listener`.
+    pub fn accept(&self, listener: &Connection) -> Result<Connection, Error> {
+        if listener.role() != ConnRole::Listener {
+            return Err(Error::InvalidArgument("not a listener"));
+        }
+        loop {
+            let lfd = listener.socket();
+            match net::accept(lfd)? {
+                Some(fd) => return Ok(self.accept_socket(Some(listener), fd)),
+                None => {
+                    net::wait_fd(lfd, true, false, -1)?;
+                }
+            }
+        }
+    }
+
+    /// Wraps a socket accepted by the caller as a server connection.
+    pub fn accept_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
+        let conn = Connection::accepted(self, listener, fd, true);
+        ctx_log!(
+            self,
+            Debug,
+            "accepted conn id={} from {}:{}",
+            conn.id(),
+            conn.host(),
+            conn.port()
+        );
+        conn
+    }
+
+    /// Registers without asking the loop to watch (the loop adds it itself).
+    pub(crate) fn register_unwatched(&self, conn: &Connection) {
+        let c = &conn.inner;
+        if !c.registered.swap(true, Ordering::AcqRel) {
+            self.inner.conns.lock().insert(c.id, c.clone());
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<Connection>();
+    f::<Context>();
+    let _ = Delivery::Messages;
+}

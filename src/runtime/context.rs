@@ -1,0 +1,341 @@
+//! The context: configuration, handlers, the connection registry.
+
+use super::conn::{ConnInner, Connection};
+use super::message::Message;
+use crate::net::{self, Poller, Socket, Waker};
+use crate::protocol::handshake::Request;
+use crate::protocol::{Delivery, HandshakeLimits};
+use crate::sync::Lock;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Accept / open / ready handler: return false to refuse the connection.
+pub type ActionHandler = Arc<dyn Fn(&Context, &Connection) -> bool + Send + Sync>;
+/// Message handler: receives each message (or piece, in partial delivery).
+pub type MessageHandler = Arc<dyn Fn(&Context, &Connection, Message) + Send + Sync>;
+/// Close handler: called once when a connection closes.
+pub type CloseHandler = Arc<dyn Fn(&Context, &Connection) + Send + Sync>;
+/// Handler for plain HTTP requests (not upgrades) on a listener; it may
+/// answer with [`Connection::send_http_response`]. The connection is closed
+/// after it returns.
+pub type HttpHandler = Arc<dyn Fn(&Context, &Connection, &Request) + Send + Sync>;
+/// Where a context's log lines go.
+pub type LogSink = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// Log levels (nopoll's three).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Debug detail.
+    Debug,
+    /// Something unexpected that was handled.
+    Warning,
+    /// A failure.
+    Critical,
+}
+
+/// Everything a context can be configured with.
+#[derive(Clone)]
+pub struct CtxConfig {
+    /// Largest incoming frame payload (16 MiB).
+    pub max_frame_size: u64,
+    /// Largest incoming message (64 MiB, never below `max_frame_size`).
+    pub max_message_size: u64,
+    /// `Sec-WebSocket-Version` sent and required (13).
+    pub protocol_version: u8,
+    /// TCP connect timeout for clients, µs (20 s).
+    pub connect_timeout_us: u64,
+    /// Listen backlog (1024; upstream's 5 drops SYNs under bursts).
+    pub backlog: i32,
+    /// An opening handshake not done within this is dropped, ms (10 s).
+    pub handshake_timeout_ms: u64,
+    /// Whole messages (default) or pieces as they arrive.
+    pub delivery: Delivery,
+    /// Output queued beyond this makes sends report would-block (64 MiB).
+    pub max_pending_output: usize,
+    /// Handshake head limits.
+    pub limits: HandshakeLimits,
+    /// Console logging on (nopoll_log_enable).
+    pub log_enabled: bool,
+    /// Colours in console logging.
+    pub log_color: bool,
+    /// Log callback (replaces the console).
+    pub log_sink: Option<LogSink>,
+    pub(crate) on_accept: Option<ActionHandler>,
+    pub(crate) on_open: Option<ActionHandler>,
+    pub(crate) on_ready: Option<ActionHandler>,
+    pub(crate) on_msg: Option<MessageHandler>,
+    pub(crate) on_http: Option<HttpHandler>,
+}
+
+impl Default for CtxConfig {
+    fn default() -> Self {
+        CtxConfig {
+            max_frame_size: 16 * 1024 * 1024,
+            max_message_size: 64 * 1024 * 1024,
+            protocol_version: 13,
+            connect_timeout_us: 20_000_000,
+            backlog: 1024,
+            handshake_timeout_ms: 10_000,
+            delivery: Delivery::Messages,
+            max_pending_output: 64 * 1024 * 1024,
+            limits: HandshakeLimits::default(),
+            log_enabled: false,
+            log_color: false,
+            log_sink: None,
+            on_accept: None,
+            on_open: None,
+            on_ready: None,
+            on_msg: None,
+            on_http: None,
+        }
+    }
+}
+
+/// Changes to the poller requested from outside the loop, merged per socket
+/// so the queue stays bounded by the number of sockets.
+#[derive(Default)]
+pub(crate) struct IoOps {
+    /// Socket → connection id to watch, or `None` to stop watching.
+    pub changes: HashMap<Socket, Option<i32>>,
+    /// Connections with output waiting for writability.
+    pub want_write: Vec<i32>,
+    /// Connections that died outside the loop (to unregister).
+    pub dead: Vec<i32>,
+}
+
+pub(crate) struct CtxInner {
+    pub cfg: Lock<CtxConfig>,
+    pub conns: Lock<HashMap<i32, Arc<ConnInner>>>,
+    next_id: AtomicI32,
+    pub io: Lock<IoOps>,
+    pub poller: Lock<Option<Poller>>,
+    pub waker: Waker,
+    pub stop: AtomicBool,
+    /// Handshake deadlines in creation order (so already sorted).
+    pub deadlines: Lock<VecDeque<(Instant, i32)>>,
+    /// An opaque word for the binding layer (the C handle).
+    pub binding: AtomicUsize,
+}
+
+/// A context: configuration, handlers, the connections it owns and the
+/// event loop that serves them. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<CtxInner>,
+}
+
+impl Context {
+    /// A new context with default settings. Fails only when the event
+    /// loop's descriptors cannot be created.
+    pub fn new() -> Result<Context, super::Error> {
+        let backend = if cfg!(target_os = "linux") {
+            net::Backend::Epoll
+        } else {
+            net::Backend::Poll
+        };
+        Self::with_backend(backend)
+    }
+
+    /// A new context whose loop uses `backend`.
+    pub fn with_backend(backend: net::Backend) -> Result<Context, super::Error> {
+        let poller = Poller::new(backend)?;
+        let waker = poller.waker();
+        Ok(Context {
+            inner: Arc::new(CtxInner {
+                cfg: Lock::new(CtxConfig::default()),
+                conns: Lock::new(HashMap::new()),
+                next_id: AtomicI32::new(1),
+                io: Lock::new(IoOps::default()),
+                poller: Lock::new(Some(poller)),
+                waker,
+                stop: AtomicBool::new(false),
+                deadlines: Lock::new(VecDeque::new()),
+                binding: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<CtxInner>) -> Context {
+        Context { inner }
+    }
+
+    /// The readiness backend the loop uses.
+    pub fn backend(&self) -> Option<net::Backend> {
+        self.inner.poller.lock().as_ref().map(|p| p.backend())
+    }
+
+    /// A copy of the configuration.
+    pub fn config(&self) -> CtxConfig {
+        self.inner.cfg.lock().clone()
+    }
+
+    /// Changes the configuration (new connections and frames see it).
+    pub fn update_config(&self, f: impl FnOnce(&mut CtxConfig)) {
+        f(&mut self.inner.cfg.lock())
+    }
+
+    /// Handler run when a TCP connection is accepted.
+    pub fn set_on_accept(&self, h: impl Fn(&Context, &Connection) -> bool + Send + Sync + 'static) {
+        self.inner.cfg.lock().on_accept = Some(Arc::new(h));
+    }
+    /// Handler run on the server after the upgrade request, before the 101.
+    pub fn set_on_open(&self, h: impl Fn(&Context, &Connection) -> bool + Send + Sync + 'static) {
+        self.inner.cfg.lock().on_open = Some(Arc::new(h));
+    }
+    /// Handler run when a handshake completes (both roles).
+    pub fn set_on_ready(&self, h: impl Fn(&Context, &Connection) -> bool + Send + Sync + 'static) {
+        self.inner.cfg.lock().on_ready = Some(Arc::new(h));
+    }
+    /// Default message handler of every connection.
+    pub fn set_on_message(
+        &self,
+        h: impl Fn(&Context, &Connection, Message) + Send + Sync + 'static,
+    ) {
+        self.inner.cfg.lock().on_msg = Some(Arc::new(h));
+    }
+    /// Handler for plain HTTP requests on listeners (serve a page).
+    pub fn set_on_http(&self, h: impl Fn(&Context, &Connection, &Request) + Send + Sync + 'static) {
+        self.inner.cfg.lock().on_http = Some(Arc::new(h));
+    }
+    /// Sets or clears the handlers in one go (the C layer's setters).
+    pub(crate) fn set_handlers(&self, f: impl FnOnce(&mut CtxConfig)) {
+        f(&mut self.inner.cfg.lock())
+    }
+
+    /// Number of registered connections (listeners included).
+    pub fn conns(&self) -> usize {
+        self.inner.conns.lock().len()
+    }
+
+    /// A snapshot of the registered connections, ordered by id.
+    pub fn connections(&self) -> Vec<Connection> {
+        let mut v: Vec<Connection> = self
+            .inner
+            .conns
+            .lock()
+            .values()
+            .map(|c| Connection { inner: c.clone() })
+            .collect();
+        v.sort_by_key(|c| c.id());
+        v
+    }
+
+    /// Calls `f` for each registered connection (no lock held during the
+    /// call); returns the first for which it returns true.
+    pub fn find_conn(&self, mut f: impl FnMut(&Connection) -> bool) -> Option<Connection> {
+        self.connections().into_iter().find(|c| f(c))
+    }
+
+    pub(crate) fn next_id(&self) -> i32 {
+        self.inner.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Adds a connection to the registry (and the loop's watch list).
+    pub(crate) fn register(&self, conn: &Connection) -> bool {
+        let c = &conn.inner;
+        if c.registered.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.inner.conns.lock().insert(c.id, c.clone());
+        let fd = c.socket();
+        if fd >= 0 {
+            self.inner.io.lock().changes.insert(fd, Some(c.id));
+            self.inner.waker.wake();
+        }
+        true
+    }
+
+    /// Removes a connection from the registry. Returns whether it was there.
+    pub(crate) fn unregister(&self, conn: &Connection) -> bool {
+        let c = &conn.inner;
+        if !c.registered.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        self.inner.conns.lock().remove(&c.id);
+        true
+    }
+
+    /// Whether `conn` is in this context's registry.
+    pub fn is_registered(&self, conn: &Connection) -> bool {
+        Arc::ptr_eq(&conn.inner.ctx, &self.inner) && conn.inner.registered.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn lookup(&self, id: i32) -> Option<Connection> {
+        self.inner
+            .conns
+            .lock()
+            .get(&id)
+            .map(|c| Connection { inner: c.clone() })
+    }
+
+    pub(crate) fn push_deadline(&self, id: i32) {
+        let ms = self.inner.cfg.lock().handshake_timeout_ms;
+        let at = Instant::now() + std::time::Duration::from_millis(ms);
+        self.inner.deadlines.lock().push_back((at, id));
+    }
+
+    /// Asks the loop to stop (safe from any thread; the wake-up itself is
+    /// async-signal-safe).
+    pub fn loop_stop(&self) {
+        self.inner.stop.store(true, Ordering::Release);
+        self.inner.waker.wake();
+    }
+
+    /// The waker of this context's loop (for signal handlers).
+    pub fn waker(&self) -> Waker {
+        self.inner.waker.clone()
+    }
+
+    /// Whether two handles are the same context.
+    pub fn same(&self, other: &Context) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Logs through this context (its sink or console) and the `log` crate.
+    pub fn log(&self, level: LogLevel, args: core::fmt::Arguments<'_>) {
+        let (enabled, color, sink) = {
+            let c = self.inner.cfg.lock();
+            (c.log_enabled, c.log_color, c.log_sink.clone())
+        };
+        let lvl = match level {
+            LogLevel::Debug => log::Level::Debug,
+            LogLevel::Warning => log::Level::Warn,
+            LogLevel::Critical => log::Level::Error,
+        };
+        log::log!(target: "nopoll", lvl, "{args}");
+        if let Some(sink) = sink {
+            sink(level, &args.to_string());
+        } else if enabled {
+            let (tag, on, off) = match level {
+                LogLevel::Debug => ("debug", "\x1b[32m", "\x1b[0m"),
+                LogLevel::Warning => ("warning", "\x1b[33m", "\x1b[0m"),
+                LogLevel::Critical => ("critical", "\x1b[31m", "\x1b[0m"),
+            };
+            if color {
+                println!("({on}{tag}{off}) nopoll: {args}");
+            } else {
+                println!("({tag}) nopoll: {args}");
+            }
+        }
+    }
+
+    pub(crate) fn wants_log(&self, level: LogLevel) -> bool {
+        let c = self.inner.cfg.lock();
+        c.log_sink.is_some()
+            || c.log_enabled
+            || (level != LogLevel::Debug && log::log_enabled!(target: "nopoll", log::Level::Warn))
+    }
+}
+
+/// Logs through a context when anything listens (formats lazily).
+macro_rules! ctx_log {
+    ($ctx:expr, $lvl:ident, $($arg:tt)*) => {{
+        let ctx: &$crate::runtime::Context = $ctx;
+        if ctx.wants_log($crate::runtime::LogLevel::$lvl) {
+            ctx.log($crate::runtime::LogLevel::$lvl, format_args!($($arg)*));
+        }
+    }};
+}
+pub(crate) use ctx_log;

@@ -1,0 +1,232 @@
+//! The event loop: readiness from epoll/poll, no scan of every connection.
+
+use super::conn::{Action, ConnRole, Connection};
+use super::context::{ctx_log, Context};
+use crate::net::{self, Interest, Poller, Ready};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Why [`Context::loop_wait`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoopExit {
+    /// `loop_stop` was called (nopoll: 0).
+    Stopped,
+    /// The timeout expired (nopoll: -3).
+    Timeout,
+    /// The readiness backend failed, or another thread runs the loop (-4).
+    Failed,
+}
+
+/// Receive buffer shared by every connection of a loop.
+const LOOP_BUF: usize = 256 * 1024;
+/// Reads per connection and wake-up, for fairness.
+const READS_PER_WAKE: usize = 4;
+/// Accepts per listener and wake-up.
+const ACCEPTS_PER_WAKE: usize = 128;
+
+const READ: Interest = Interest {
+    read: true,
+    write: false,
+};
+const READ_WRITE: Interest = Interest {
+    read: true,
+    write: true,
+};
+
+impl Context {
+    /// Serves every registered connection until [`Context::loop_stop`] or
+    /// until `timeout` (None = no timeout) expires.
+    pub fn loop_wait(&self, timeout: Option<Duration>) -> LoopExit {
+        let Some(mut poller) = self.inner.poller.lock().take() else {
+            ctx_log!(
+                self,
+                Critical,
+                "loop_wait: the loop of this context is already running"
+            );
+            return LoopExit::Failed;
+        };
+        self.inner.stop.store(false, Ordering::Release);
+        let exit = self.run(&mut poller, timeout);
+        *self.inner.poller.lock() = Some(poller);
+        exit
+    }
+
+    fn run(&self, poller: &mut Poller, timeout: Option<Duration>) -> LoopExit {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut events: Vec<Ready> = Vec::with_capacity(256);
+        let mut buf = vec![0u8; LOOP_BUF];
+        loop {
+            if self.inner.stop.load(Ordering::Acquire) {
+                return LoopExit::Stopped;
+            }
+            self.apply_io(poller);
+            let next_handshake = self.expire_handshakes();
+            let now = Instant::now();
+            if deadline.is_some_and(|d| d <= now) {
+                return LoopExit::Timeout;
+            }
+            let wake_at = match (deadline, next_handshake) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let ms = match wake_at {
+                None => -1,
+                Some(t) => {
+                    let left = t.saturating_duration_since(now);
+                    // Round up so we do not spin just before the deadline.
+                    (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
+                }
+            };
+            if let Err(e) = poller.wait(&mut events, ms) {
+                ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
+                return LoopExit::Failed;
+            }
+            for ev in events.iter().copied() {
+                let Some(conn) = self.lookup(ev.token as i32) else {
+                    continue;
+                };
+                if conn.role() == ConnRole::Listener {
+                    self.accept_batch(poller, &conn);
+                    continue;
+                }
+                if ev.writable {
+                    let _ = conn.complete_pending_write();
+                    if !conn.inner.clear_write_watch() && conn.socket() >= 0 {
+                        let _ = poller.modify(conn.socket(), conn.id() as u64, READ);
+                    } else if conn.socket() >= 0 {
+                        let _ = poller.modify(conn.socket(), conn.id() as u64, READ_WRITE);
+                    }
+                }
+                if ev.readable || ev.hangup || ev.error {
+                    self.serve(&conn, &mut buf);
+                }
+                if self.inner.stop.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Reads a connection's input and runs its callbacks.
+    fn serve(&self, conn: &Connection, buf: &mut [u8]) {
+        for _ in 0..READS_PER_WAKE {
+            let mut acts = Vec::new();
+            let got = conn.receive_into(self, buf, &mut acts);
+            let had_msgs = acts.iter().any(|a| matches!(a, Action::Message(_)));
+            if had_msgs {
+                conn.inner.st.lock().defer_flush += 1;
+            }
+            conn.dispatch(self, acts, None);
+            if had_msgs {
+                let mut st = conn.inner.st.lock();
+                st.defer_flush -= 1;
+                if st.defer_flush == 0 {
+                    let _ = conn.inner.flush_locked(&mut st);
+                }
+            }
+            // A short read means the socket is drained (level-triggered).
+            if !got || !conn.is_ok() {
+                break;
+            }
+        }
+    }
+
+    fn accept_batch(&self, poller: &mut Poller, listener: &Connection) {
+        for _ in 0..ACCEPTS_PER_WAKE {
+            let lfd = listener.socket();
+            if lfd < 0 {
+                return;
+            }
+            match net::accept(lfd) {
+                Ok(Some(fd)) => {
+                    let conn = Connection::accepted(self, Some(listener), fd, false);
+                    if let Err(e) = poller.add(fd, conn.id() as u64, READ) {
+                        ctx_log!(self, Critical, "cannot watch accepted socket {fd}: {e}");
+                        conn.shutdown();
+                        continue;
+                    }
+                    ctx_log!(
+                        self,
+                        Debug,
+                        "accepted conn id={} from {}:{}",
+                        conn.id(),
+                        conn.host(),
+                        conn.port()
+                    );
+                    let h = self.inner.cfg.lock().on_accept.clone();
+                    if let Some(h) = h {
+                        if !h(self, &conn) {
+                            ctx_log!(self, Debug, "conn id={} refused by on_accept", conn.id());
+                            conn.shutdown();
+                            self.unregister(&conn);
+                        }
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    ctx_log!(
+                        self,
+                        Critical,
+                        "accept failed on listener id={}: {e}",
+                        listener.id()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies watch changes requested from outside the loop.
+    fn apply_io(&self, poller: &mut Poller) {
+        let ops = std::mem::take(&mut *self.inner.io.lock());
+        for (fd, change) in ops.changes {
+            let _ = poller.delete(fd);
+            if let Some(id) = change {
+                // The connection may have closed (and its socket number been
+                // reused) since; only watch it if it still owns the socket.
+                if self.lookup(id).is_some_and(|c| c.socket() == fd) {
+                    if let Err(e) = poller.add(fd, id as u64, READ) {
+                        ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
+                    }
+                }
+            }
+        }
+        for id in ops.want_write {
+            if let Some(c) = self.lookup(id) {
+                if c.socket() >= 0 {
+                    let _ = poller.modify(c.socket(), id as u64, READ_WRITE);
+                }
+            }
+        }
+        for id in ops.dead {
+            if let Some(c) = self.lookup(id) {
+                self.unregister(&c);
+            }
+        }
+    }
+
+    /// Drops connections whose handshake deadline passed; returns the next
+    /// deadline.
+    fn expire_handshakes(&self) -> Option<Instant> {
+        let now = Instant::now();
+        loop {
+            let (at, id) = {
+                let mut q = self.inner.deadlines.lock();
+                match q.front() {
+                    Some(&(at, id)) if at <= now => {
+                        q.pop_front();
+                        (at, id)
+                    }
+                    Some(&(at, _)) => return Some(at),
+                    None => return None,
+                }
+            };
+            let _ = at;
+            if let Some(conn) = self.lookup(id) {
+                if conn.inner.expire(self) {
+                    conn.dispatch(self, vec![Action::Closed], None);
+                }
+            }
+        }
+    }
+}
