@@ -1,0 +1,259 @@
+//! Socket addresses: resolution through the table and numeric text.
+
+use super::ops::{last_errno, ops};
+use super::{NetError, NetResult};
+use core::{fmt, mem, ptr};
+use libc::{addrinfo, c_int, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t};
+use std::ffi::CString;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+/// A resolved socket address: `sockaddr_storage` plus its length, ready to
+/// hand to `bind`/`connect`.
+#[derive(Clone, Copy)]
+pub struct Addr {
+    storage: sockaddr_storage,
+    len: socklen_t,
+}
+
+/// `size_of::<T>()` as a `socklen_t` (socket structs are far below 4 GiB).
+pub(crate) fn socklen_of<T>() -> socklen_t {
+    socklen_t::try_from(mem::size_of::<T>()).unwrap_or(socklen_t::MAX)
+}
+
+impl Addr {
+    /// An all-zero address whose length is the full storage size: the
+    /// out-parameter for `getpeername`/`getsockname`/`accept`.
+    pub(crate) fn empty() -> Addr {
+        Addr {
+            // SAFETY: sockaddr_storage is plain C data; all-zero is valid.
+            storage: unsafe { mem::zeroed() },
+            len: socklen_of::<sockaddr_storage>(),
+        }
+    }
+
+    /// Pointers for a call that fills the address in (`getsockname`, ...).
+    pub(crate) fn out_ptrs(&mut self) -> (*mut sockaddr, *mut socklen_t) {
+        self.len = socklen_of::<sockaddr_storage>();
+        (
+            ptr::addr_of_mut!(self.storage).cast(),
+            ptr::addr_of_mut!(self.len),
+        )
+    }
+
+    /// The address family (`AF_INET`, `AF_INET6`, ...).
+    pub fn family(&self) -> i32 {
+        i32::from(self.storage.ss_family)
+    }
+
+    /// True for an IPv6 address.
+    pub fn is_v6(&self) -> bool {
+        self.family() == libc::AF_INET6
+    }
+
+    /// Pointer to the `sockaddr`, valid for [`socklen`](Addr::socklen) bytes
+    /// while `self` lives.
+    pub fn as_ptr(&self) -> *const sockaddr {
+        ptr::addr_of!(self.storage).cast()
+    }
+
+    /// Length of the `sockaddr` in bytes.
+    pub fn socklen(&self) -> socklen_t {
+        self.len
+    }
+
+    fn holds<T>(&self) -> bool {
+        usize::try_from(self.len).is_ok_and(|l| l >= mem::size_of::<T>())
+    }
+
+    /// The address as a std `SocketAddr` (None for non-IP families).
+    pub fn to_socket_addr(&self) -> Option<SocketAddr> {
+        if self.family() == libc::AF_INET && self.holds::<sockaddr_in>() {
+            // SAFETY: the family says the storage holds a sockaddr_in and
+            // the length covers it; storage is larger than sockaddr_in.
+            let sin: sockaddr_in = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        } else if self.is_v6() && self.holds::<sockaddr_in6>() {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: sockaddr_in6 = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        } else {
+            None
+        }
+    }
+
+    /// Numeric host text (IPv6 without brackets, `%scope` appended for a
+    /// scoped address) and port text; None for non-IP families.
+    pub fn host_port(&self) -> Option<(String, String)> {
+        let sa = self.to_socket_addr()?;
+        let host = match sa {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) if a.scope_id() != 0 => format!("{}%{}", a.ip(), a.scope_id()),
+            SocketAddr::V6(a) => a.ip().to_string(),
+        };
+        Some((host, sa.port().to_string()))
+    }
+
+    /// Copies `len` bytes of a sockaddr; None if it does not fit.
+    fn from_raw(sa: *const sockaddr, len: socklen_t) -> Option<Addr> {
+        let n = usize::try_from(len).ok()?;
+        if sa.is_null() || n > mem::size_of::<sockaddr_storage>() {
+            return None;
+        }
+        let mut addr = Addr::empty();
+        // SAFETY: `sa` is non-null and readable for `n` bytes (getaddrinfo's
+        // contract), and `n` fits in the destination storage.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                sa.cast::<u8>(),
+                ptr::addr_of_mut!(addr.storage).cast::<u8>(),
+                n,
+            )
+        };
+        addr.len = len;
+        Some(addr)
+    }
+}
+
+impl From<SocketAddr> for Addr {
+    fn from(sa: SocketAddr) -> Addr {
+        let mut addr = Addr::empty();
+        match sa {
+            SocketAddr::V4(a) => {
+                // SAFETY: sockaddr_in is plain C data; all-zero is valid.
+                let mut sin: sockaddr_in = unsafe { mem::zeroed() };
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = a.port().to_be();
+                sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+                // SAFETY: storage is larger than sockaddr_in; unaligned write.
+                unsafe { ptr::write_unaligned(ptr::addr_of_mut!(addr.storage).cast(), sin) };
+                addr.len = socklen_of::<sockaddr_in>();
+            }
+            SocketAddr::V6(a) => {
+                // SAFETY: sockaddr_in6 is plain C data; all-zero is valid.
+                let mut sin6: sockaddr_in6 = unsafe { mem::zeroed() };
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_port = a.port().to_be();
+                sin6.sin6_addr.s6_addr = a.ip().octets();
+                sin6.sin6_flowinfo = a.flowinfo();
+                sin6.sin6_scope_id = a.scope_id();
+                // SAFETY: storage is larger than sockaddr_in6; unaligned write.
+                unsafe { ptr::write_unaligned(ptr::addr_of_mut!(addr.storage).cast(), sin6) };
+                addr.len = socklen_of::<sockaddr_in6>();
+            }
+        }
+        addr
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_socket_addr() {
+            Some(sa) => write!(f, "Addr({sa})"),
+            None => write!(f, "Addr(family {}, {} bytes)", self.family(), self.len),
+        }
+    }
+}
+
+/// Resolves `host` / `port` (numeric or names, through the table's
+/// `getaddrinfo`) to TCP addresses: `v6 = false` gives IPv4 only, `true`
+/// IPv6 only. `host` may be an IPv6 literal in brackets; an empty `host`
+/// means loopback. Never returns an empty list.
+///
+/// Resolution failures map to errno values: unknown name / no address of
+/// that family / temporary DNS failure → `ENXIO`, bad service or flags →
+/// `EINVAL`, `EAI_FAMILY` → `EAFNOSUPPORT`, `EAI_MEMORY` → `ENOMEM`,
+/// `EAI_SYSTEM` → its errno.
+pub fn resolve(host: &str, port: &str, v6: bool) -> NetResult<Vec<Addr>> {
+    resolve_with(host, port, v6, false)
+}
+
+/// [`resolve`]; `passive` makes an empty host the wildcard address (for
+/// listeners) instead of loopback.
+pub(crate) fn resolve_with(
+    host: &str,
+    port: &str,
+    v6: bool,
+    passive: bool,
+) -> NetResult<Vec<Addr>> {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let invalid = |_| NetError(libc::EINVAL);
+    let node = (!host.is_empty())
+        .then(|| CString::new(host))
+        .transpose()
+        .map_err(invalid)?;
+    let service = (!port.is_empty())
+        .then(|| CString::new(port))
+        .transpose()
+        .map_err(invalid)?;
+    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+
+    // SAFETY: addrinfo is plain C data; all-zero is a valid "no hints" value.
+    let mut hints: addrinfo = unsafe { mem::zeroed() };
+    hints.ai_family = family;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    hints.ai_flags = if passive { libc::AI_PASSIVE } else { 0 };
+    let mut list: *mut addrinfo = ptr::null_mut();
+    // SAFETY: node/service are NUL-terminated strings (or null) that outlive
+    // the call, hints is initialised, and `list` receives the result.
+    let rc = unsafe {
+        (ops().getaddrinfo)(
+            node.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+            service.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+            &hints,
+            &mut list,
+        )
+    };
+    if rc != 0 {
+        log::debug!("getaddrinfo({host:?}, {port:?}) failed with code {rc}");
+        return Err(gai_error(rc));
+    }
+
+    let mut out = Vec::new();
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getaddrinfo returned, not yet
+        // freed; we only read its fields.
+        let ai = unsafe { &*cur };
+        if ai.ai_family == family {
+            if let Some(a) = Addr::from_raw(ai.ai_addr, ai.ai_addrlen) {
+                out.push(a);
+            }
+        }
+        cur = ai.ai_next;
+    }
+    if !list.is_null() {
+        // SAFETY: `list` came from the table's getaddrinfo and is freed once.
+        unsafe { (ops().freeaddrinfo)(list) };
+    }
+    if out.is_empty() {
+        return Err(NetError(libc::ENXIO));
+    }
+    Ok(out)
+}
+
+/// Maps a getaddrinfo `EAI_*` code to an errno value.
+fn gai_error(rc: c_int) -> NetError {
+    NetError(match rc {
+        libc::EAI_SYSTEM => match last_errno() {
+            0 => libc::EIO,
+            e => e,
+        },
+        libc::EAI_MEMORY => libc::ENOMEM,
+        libc::EAI_FAMILY => libc::EAFNOSUPPORT,
+        libc::EAI_SERVICE | libc::EAI_BADFLAGS | libc::EAI_SOCKTYPE => libc::EINVAL,
+        _ => libc::ENXIO,
+    })
+}

@@ -1,0 +1,339 @@
+//! The socket function table every socket call goes through, and its libc
+//! implementation.
+//!
+//! The table is `#[repr(C)]` with C function pointers so that firmware can
+//! fill one in from C (`lwip_socket`, `lwip_recv`, ...) and install it once
+//! at start-up with [`install`]. Policy that only makes sense on POSIX
+//! (close-on-exec, never handing out fds 0..2, no SIGPIPE) lives in the libc
+//! wrappers below, so the generic code in `net` stays portable.
+
+use libc::{
+    addrinfo, c_char, c_int, c_void, msghdr, nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t,
+};
+use std::sync::OnceLock;
+
+/// A table of BSD-style socket functions. All of `net` calls sockets only
+/// through the table returned by [`ops`].
+///
+/// Contract of each entry (the libc table meets it; a firmware table must):
+/// functions return what their POSIX namesake returns (`-1` and the error in
+/// [`errno`](SocketOps::errno) on failure) unless noted otherwise.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SocketOps {
+    /// Sockets are kernel file descriptors that epoll, eventfd and pipes can
+    /// be mixed with (true for the libc table, false for firmware stacks).
+    pub kernel_fds: bool,
+    /// `socket(domain, type, protocol)`; the new socket must be close-on-exec
+    /// (where that exists) and must not raise SIGPIPE on send.
+    pub socket: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int,
+    /// `bind(fd, addr, len)`.
+    pub bind: unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int,
+    /// `listen(fd, backlog)`.
+    pub listen: unsafe extern "C" fn(c_int, c_int) -> c_int,
+    /// `accept(fd, addr, len)`; the new socket must be non-blocking and
+    /// close-on-exec (the libc table uses `accept4` where available).
+    pub accept: unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int,
+    /// `connect(fd, addr, len)`.
+    pub connect: unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int,
+    /// `recv(fd, buf, len, flags)`.
+    pub recv: unsafe extern "C" fn(c_int, *mut c_void, size_t, c_int) -> ssize_t,
+    /// `send(fd, buf, len, flags)`; must never raise SIGPIPE.
+    pub send: unsafe extern "C" fn(c_int, *const c_void, size_t, c_int) -> ssize_t,
+    /// `sendmsg(fd, msg, flags)` (only `msg_iov`/`msg_iovlen` are used); must
+    /// never raise SIGPIPE. `None`: vectored sends fall back to `send`.
+    pub sendmsg: Option<unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t>,
+    /// `close(fd)`.
+    pub close: unsafe extern "C" fn(c_int) -> c_int,
+    /// `shutdown(fd, how)` with `SHUT_RD`/`SHUT_WR`/`SHUT_RDWR`.
+    pub shutdown: unsafe extern "C" fn(c_int, c_int) -> c_int,
+    /// `set_nonblocking(fd, on)`: 0 on success, -1 on failure.
+    pub set_nonblocking: unsafe extern "C" fn(c_int, c_int) -> c_int,
+    /// `get_nonblocking(fd)`: 1 non-blocking, 0 blocking, -1 on failure.
+    pub get_nonblocking: unsafe extern "C" fn(c_int) -> c_int,
+    /// `setsockopt(fd, level, name, value, len)`.
+    pub setsockopt: unsafe extern "C" fn(c_int, c_int, c_int, *const c_void, socklen_t) -> c_int,
+    /// `getsockopt(fd, level, name, value, len)`.
+    pub getsockopt: unsafe extern "C" fn(c_int, c_int, c_int, *mut c_void, *mut socklen_t) -> c_int,
+    /// `getpeername(fd, addr, len)`.
+    pub getpeername: unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int,
+    /// `getsockname(fd, addr, len)`.
+    pub getsockname: unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int,
+    /// `getaddrinfo(node, service, hints, res)`: 0 or an `EAI_*` code.
+    pub getaddrinfo: unsafe extern "C" fn(
+        *const c_char,
+        *const c_char,
+        *const addrinfo,
+        *mut *mut addrinfo,
+    ) -> c_int,
+    /// `freeaddrinfo(res)` for lists returned by `getaddrinfo`.
+    pub freeaddrinfo: unsafe extern "C" fn(*mut addrinfo),
+    /// `poll(fds, nfds, timeout_ms)`.
+    pub poll: unsafe extern "C" fn(*mut pollfd, nfds_t, c_int) -> c_int,
+    /// The error of the last failed call on this thread.
+    pub errno: unsafe extern "C" fn() -> c_int,
+}
+
+/// The POSIX table: libc calls plus the policy wrappers in this file.
+pub static LIBC_OPS: SocketOps = SocketOps {
+    kernel_fds: true,
+    socket: libc_socket,
+    bind: libc::bind,
+    listen: libc::listen,
+    accept: libc_accept,
+    connect: libc::connect,
+    recv: libc::recv,
+    send: libc_send,
+    sendmsg: Some(libc_sendmsg),
+    close: libc::close,
+    shutdown: libc::shutdown,
+    set_nonblocking: libc_set_nonblocking,
+    get_nonblocking: libc_get_nonblocking,
+    setsockopt: libc::setsockopt,
+    getsockopt: libc::getsockopt,
+    getpeername: libc::getpeername,
+    getsockname: libc::getsockname,
+    getaddrinfo: libc::getaddrinfo,
+    freeaddrinfo: libc::freeaddrinfo,
+    poll: libc::poll,
+    errno: libc_errno,
+};
+
+static INSTALLED: OnceLock<&'static SocketOps> = OnceLock::new();
+
+/// The installed table ([`LIBC_OPS`] unless [`install`] ran first).
+pub fn ops() -> &'static SocketOps {
+    INSTALLED.get_or_init(|| &LIBC_OPS)
+}
+
+/// Installs `table` as the one every socket call goes through. Only the
+/// first call before any socket use wins; returns false if a table (possibly
+/// the libc default, on first use) is already in place.
+pub fn install(table: &'static SocketOps) -> bool {
+    INSTALLED.set(table).is_ok()
+}
+
+/// The calling thread's `errno`, read through the installed table.
+pub(crate) fn last_errno() -> c_int {
+    // SAFETY: the errno entry takes no arguments and only reads thread state.
+    unsafe { (ops().errno)() }
+}
+
+#[cfg(not(target_vendor = "apple"))]
+const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
+#[cfg(target_vendor = "apple")]
+const SEND_FLAGS: c_int = 0;
+
+unsafe extern "C" fn libc_errno() -> c_int {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Sets `FD_CLOEXEC` on `fd`; false on failure.
+fn set_cloexec(fd: c_int) -> bool {
+    // SAFETY: fcntl F_GETFD/F_SETFD only reads/writes descriptor flags of
+    // `fd`; an invalid fd yields -1, never UB.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) == 0
+    }
+}
+
+/// Per-socket setup that the platform needs at creation: close-on-exec where
+/// the creating call could not set it, SO_NOSIGPIPE on Apple, and moving
+/// the fd above stdin/stdout/stderr (upstream nopoll refuses fds 0..2).
+/// Returns the (possibly new) fd, or -1 with errno set and `fd` closed.
+/// Only async-signal-safe calls, so it can run in a forked child (tests).
+fn finish_new_socket(fd: c_int, cloexec_done: bool) -> c_int {
+    if fd < 0 {
+        return fd;
+    }
+    if !cloexec_done && !set_cloexec(fd) {
+        // SAFETY: closes the fd this function owns.
+        unsafe { libc::close(fd) };
+        return -1;
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        let one: c_int = 1;
+        // SAFETY: value points to a live c_int of the given size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_NOSIGPIPE,
+                (&one as *const c_int).cast(),
+                super::addr::socklen_of::<c_int>(),
+            )
+        };
+    }
+    if fd > 2 {
+        return fd;
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates an fd we own to the lowest free
+    // number >= 3 (sharing O_NONBLOCK); the original is then closed.
+    unsafe {
+        let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
+        let saved = libc_errno();
+        libc::close(fd);
+        if moved < 0 {
+            set_errno(saved);
+        }
+        moved
+    }
+}
+
+/// Restores `errno` after a cleanup call (best effort; platforms whose errno
+/// location libc does not expose keep the cleanup's value).
+fn set_errno(value: c_int) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe {
+        *libc::__errno_location() = value
+    };
+    #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
+    // SAFETY: __error returns this thread's errno slot.
+    unsafe {
+        *libc::__error() = value
+    };
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        target_os = "freebsd"
+    )))]
+    let _ = value;
+}
+
+/// The calling thread's errno, saved and restored around `f` (for code that
+/// may run in a signal handler).
+pub(crate) fn preserving_errno(f: impl FnOnce()) {
+    // SAFETY: libc_errno only reads thread-local state.
+    let saved = unsafe { libc_errno() };
+    f();
+    set_errno(saved);
+}
+
+unsafe extern "C" fn libc_socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: plain syscall wrapper; SOCK_CLOEXEC is a valid type flag.
+        let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) };
+        finish_new_socket(fd, true)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // SAFETY: plain syscall wrapper with integer arguments.
+        let fd = unsafe { libc::socket(domain, ty, protocol) };
+        finish_new_socket(fd, false)
+    }
+}
+
+unsafe extern "C" fn libc_accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: the caller passes `addr`/`len` valid for accept(2) (or null).
+        let new = unsafe { libc::accept4(fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) };
+        finish_new_socket(new, true)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // SAFETY: the caller passes `addr`/`len` valid for accept(2) (or null).
+        let new = unsafe { libc::accept(fd, addr, len) };
+        // SAFETY: `new` is checked non-negative before use.
+        if new >= 0 && unsafe { libc_set_nonblocking(new, 1) } != 0 {
+            // SAFETY: closes the socket this function just accepted.
+            unsafe { libc::close(new) };
+            return -1;
+        }
+        finish_new_socket(new, false)
+    }
+}
+
+unsafe extern "C" fn libc_send(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+) -> ssize_t {
+    // SAFETY: the caller guarantees `buf` is readable for `len` bytes.
+    unsafe { libc::send(fd, buf, len, flags | SEND_FLAGS) }
+}
+
+unsafe extern "C" fn libc_sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    // SAFETY: the caller guarantees `msg` and its iovecs are valid.
+    unsafe { libc::sendmsg(fd, msg, flags | SEND_FLAGS) }
+}
+
+unsafe extern "C" fn libc_set_nonblocking(fd: c_int, on: c_int) -> c_int {
+    // SAFETY: fcntl F_GETFL/F_SETFL only touches status flags of `fd`.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return -1;
+        }
+        let wanted = if on != 0 {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        if wanted == flags || libc::fcntl(fd, libc::F_SETFL, wanted) == 0 {
+            0
+        } else {
+            -1
+        }
+    }
+}
+
+unsafe extern "C" fn libc_get_nonblocking(fd: c_int) -> c_int {
+    // SAFETY: fcntl F_GETFL only reads status flags of `fd`.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        -1
+    } else {
+        c_int::from(flags & libc::O_NONBLOCK != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_after_use_is_refused() {
+        // Whichever of these wins, the table in place is the libc one.
+        let _ = ops();
+        assert!(!install(&LIBC_OPS));
+        assert!(core::ptr::eq(ops(), &LIBC_OPS));
+    }
+
+    #[test]
+    fn socket_never_returns_stdio_fds() {
+        // In a forked child (only async-signal-safe calls there), close
+        // stdin so the lowest free fd is 0, then create a socket.
+        // SAFETY: the child only calls close/socket/fcntl/_exit, all
+        // async-signal-safe; the parent only waits for it.
+        unsafe {
+            let pid = libc::fork();
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                libc::close(0);
+                let fd = libc_socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                let cloexec = libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0;
+                let stdin_free = libc::fcntl(0, libc::F_GETFD) < 0;
+                libc::_exit(if fd > 2 && cloexec && stdin_free {
+                    0
+                } else {
+                    1
+                });
+            }
+            let mut status: c_int = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            assert!(libc::WIFEXITED(status), "child did not exit normally");
+            assert_eq!(
+                libc::WEXITSTATUS(status),
+                0,
+                "socket() returned an fd in 0..2"
+            );
+        }
+    }
+}

@@ -1,0 +1,473 @@
+//! Stream sockets: listen, connect, accept, I/O, options, addresses.
+
+use super::addr::{resolve, resolve_with, socklen_of, Addr};
+use super::ops::ops;
+use super::{NetError, NetResult, Socket};
+use libc::{c_int, c_short};
+use std::ffi::CString;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Most buffers one [`send_vectored`] call hands to `sendmsg`.
+const MAX_IOV: usize = 64;
+
+/// A socket closed on drop unless released with `into_raw`.
+struct Owned(Socket);
+
+impl Owned {
+    fn into_raw(self) -> Socket {
+        let s = self.0;
+        core::mem::forget(self);
+        s
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        close(self.0);
+    }
+}
+
+/// `rc` when it is not negative, else the thread's socket error.
+fn check(rc: c_int) -> NetResult<c_int> {
+    if rc < 0 {
+        Err(NetError::last())
+    } else {
+        Ok(rc)
+    }
+}
+
+fn set_int_opt(s: Socket, level: c_int, name: c_int, value: c_int) -> NetResult<()> {
+    // SAFETY: the value pointer refers to a live c_int of the given length.
+    let rc = unsafe {
+        (ops().setsockopt)(
+            s,
+            level,
+            name,
+            core::ptr::addr_of!(value).cast(),
+            socklen_of::<c_int>(),
+        )
+    };
+    check(rc).map(drop)
+}
+
+fn get_int_opt(s: Socket, level: c_int, name: c_int) -> NetResult<c_int> {
+    let mut value: c_int = 0;
+    let mut len = socklen_of::<c_int>();
+    // SAFETY: value/len point to live locals; len gives value's size.
+    let rc = unsafe {
+        (ops().getsockopt)(
+            s,
+            level,
+            name,
+            core::ptr::addr_of_mut!(value).cast(),
+            &mut len,
+        )
+    };
+    check(rc).map(|_| value)
+}
+
+/// A new non-blocking TCP socket of `family` (close-on-exec via the table).
+fn new_stream_socket(family: c_int) -> NetResult<Owned> {
+    // SAFETY: socket() takes plain integers.
+    let s = Owned(check(unsafe {
+        (ops().socket)(family, libc::SOCK_STREAM, 0)
+    })?);
+    if !set_blocking(s.0, false) {
+        return Err(NetError::last());
+    }
+    Ok(s)
+}
+
+/// Creates a listening TCP socket on `host`:`port` (port "0" picks a free
+/// one; read it back with [`local_addr`]). `v6` selects IPv6 (with
+/// `IPV6_V6ONLY`) instead of IPv4; an empty host is the wildcard address.
+/// The socket is non-blocking, close-on-exec, has `SO_REUSEADDR`, and (with
+/// the libc table) is never one of fds 0..2. Tries each resolved address.
+pub fn tcp_listen(host: &str, port: &str, v6: bool, backlog: i32) -> NetResult<Socket> {
+    let mut last = NetError(libc::EADDRNOTAVAIL);
+    for a in resolve_with(host, port, v6, true)? {
+        match listen_on(&a, backlog) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn listen_on(a: &Addr, backlog: i32) -> NetResult<Socket> {
+    let s = new_stream_socket(a.family())?;
+    set_int_opt(s.0, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if a.is_v6() {
+        set_int_opt(s.0, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    // SAFETY: the address pointer is valid for socklen bytes while `a` lives.
+    check(unsafe { (ops().bind)(s.0, a.as_ptr(), a.socklen()) })?;
+    // SAFETY: listen() takes plain integers.
+    check(unsafe { (ops().listen)(s.0, backlog) })?;
+    Ok(s.into_raw())
+}
+
+/// Where a client socket is bound before connecting.
+enum LocalBind {
+    /// A local address (port 0).
+    Addr(Addr),
+    /// A network interface name (`SO_BINDTODEVICE`).
+    Device(CString),
+}
+
+impl LocalBind {
+    fn parse(iface: &str, v6: bool) -> NetResult<LocalBind> {
+        let bare = iface
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(iface);
+        match bare.parse::<IpAddr>() {
+            Ok(ip) if ip.is_ipv6() != v6 => Err(NetError(libc::EAFNOSUPPORT)),
+            Ok(ip) => Ok(LocalBind::Addr(Addr::from(SocketAddr::new(ip, 0)))),
+            Err(_) => CString::new(iface)
+                .map(LocalBind::Device)
+                .map_err(|_| NetError(libc::EINVAL)),
+        }
+    }
+
+    fn apply(&self, s: Socket) -> NetResult<()> {
+        match self {
+            // SAFETY: the address pointer is valid for socklen bytes.
+            LocalBind::Addr(a) => {
+                check(unsafe { (ops().bind)(s, a.as_ptr(), a.socklen()) }).map(drop)
+            }
+            LocalBind::Device(name) => bind_device(s, name),
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn bind_device(s: Socket, name: &CString) -> NetResult<()> {
+    let bytes = name.as_bytes_with_nul();
+    let len = libc::socklen_t::try_from(bytes.len()).map_err(|_| NetError(libc::EINVAL))?;
+    // SAFETY: the value points to `len` readable bytes of the name.
+    let rc = unsafe {
+        (ops().setsockopt)(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            bytes.as_ptr().cast(),
+            len,
+        )
+    };
+    check(rc).map(drop)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn bind_device(_s: Socket, _name: &CString) -> NetResult<()> {
+    Err(NetError(libc::EOPNOTSUPP))
+}
+
+/// Connects a TCP socket to `host`:`port` (IPv6 when `v6`), trying each
+/// resolved address in turn within one overall budget of `timeout_ms`
+/// (0: only a connection that completes at once succeeds). Each attempt is
+/// a non-blocking connect, a poll for writability and an `SO_ERROR` check;
+/// running out of time gives `ETIMEDOUT`, otherwise the last attempt's
+/// error is returned.
+///
+/// `bind_iface` (`nopoll_conn_opts_set_interface`): a local IP address to
+/// bind to before connecting, or else a network interface name bound with
+/// `SO_BINDTODEVICE` (Linux; upstream nopoll's behaviour).
+///
+/// The returned socket is connected, non-blocking, close-on-exec and has
+/// `TCP_NODELAY`.
+pub fn tcp_connect(
+    host: &str,
+    port: &str,
+    v6: bool,
+    timeout_ms: u32,
+    bind_iface: Option<&str>,
+) -> NetResult<Socket> {
+    let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    let addrs = resolve(host, port, v6)?;
+    let local = match bind_iface {
+        Some(i) if !i.is_empty() => Some(LocalBind::parse(i, v6)?),
+        _ => None,
+    };
+    let mut last = NetError(libc::ETIMEDOUT);
+    for a in &addrs {
+        match connect_one(a, local.as_ref(), deadline) {
+            Ok(s) => {
+                // Best effort: a socket without it still works.
+                let _ = set_nodelay(s, true);
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+    Err(last)
+}
+
+fn connect_one(a: &Addr, local: Option<&LocalBind>, deadline: Instant) -> NetResult<Socket> {
+    let s = new_stream_socket(a.family())?;
+    if let Some(l) = local {
+        l.apply(s.0)?;
+    }
+    // SAFETY: the address pointer is valid for socklen bytes while `a` lives.
+    let rc = unsafe { (ops().connect)(s.0, a.as_ptr(), a.socklen()) };
+    if rc < 0 {
+        let e = NetError::last();
+        // A non-blocking connect interrupted by a signal still proceeds.
+        if !(e.in_progress() || e.would_block() || e.interrupted()) {
+            return Err(e);
+        }
+        let (_, writable) = wait_fd(s.0, false, true, millis_until(deadline))?;
+        if !writable {
+            return Err(NetError(libc::ETIMEDOUT));
+        }
+        match get_int_opt(s.0, libc::SOL_SOCKET, libc::SO_ERROR)? {
+            0 => {}
+            err => return Err(NetError(err)),
+        }
+    }
+    Ok(s.into_raw())
+}
+
+/// Milliseconds from now until `deadline`, rounded up, as a poll timeout.
+fn millis_until(deadline: Instant) -> i32 {
+    let us = deadline
+        .saturating_duration_since(Instant::now())
+        .as_micros();
+    i32::try_from(us.div_ceil(1000)).unwrap_or(i32::MAX)
+}
+
+/// Accepts one connection: `Ok(None)` when none is pending on a
+/// non-blocking listener (blocks on a blocking one). The new socket is
+/// non-blocking, close-on-exec and has `TCP_NODELAY`. `EINTR` and
+/// connections aborted before they were accepted are retried.
+pub fn accept(listener: Socket) -> NetResult<Option<Socket>> {
+    loop {
+        // SAFETY: null address/length pointers are allowed by accept().
+        let s = unsafe { (ops().accept)(listener, core::ptr::null_mut(), core::ptr::null_mut()) };
+        if s >= 0 {
+            // Best effort: fails harmlessly on non-TCP sockets.
+            let _ = set_nodelay(s, true);
+            return Ok(Some(s));
+        }
+        let e = NetError::last();
+        if e.would_block() {
+            return Ok(None);
+        }
+        if !(e.interrupted() || e.0 == libc::ECONNABORTED || e.0 == libc::EPROTO) {
+            return Err(e);
+        }
+    }
+}
+
+/// Receives into `buf`: `Ok(0)` is end of stream (or an empty `buf`);
+/// would-block is `Err(e)` with `e.would_block()`. `EINTR` is retried.
+pub fn recv(s: Socket, buf: &mut [u8]) -> NetResult<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        // SAFETY: buf is a live, writable slice of buf.len() bytes.
+        let n = unsafe { (ops().recv)(s, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        match usize::try_from(n) {
+            Ok(n) => return Ok(n.min(buf.len())),
+            Err(_) => {
+                let e = NetError::last();
+                if !e.interrupted() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Sends from `buf`, returning how much the kernel took. Never raises
+/// SIGPIPE (a closed peer gives `EPIPE`); `EINTR` is retried.
+pub fn send(s: Socket, buf: &[u8]) -> NetResult<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    loop {
+        // SAFETY: buf is a live, readable slice of buf.len() bytes.
+        let n = unsafe { (ops().send)(s, buf.as_ptr().cast(), buf.len(), 0) };
+        match usize::try_from(n) {
+            Ok(n) => return Ok(n.min(buf.len())),
+            Err(_) => {
+                let e = NetError::last();
+                if !e.interrupted() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Sends the buffers in order with one `sendmsg` (at most 64 non-empty
+/// buffers per call; the rest are left for the next call), returning the
+/// total bytes taken. Never raises SIGPIPE; `EINTR` is retried. Falls back
+/// to [`send`] of the first buffer when the table has no `sendmsg`.
+pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
+    let mut iov = [libc::iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX_IOV];
+    let mut count = 0;
+    let mut first: &[u8] = &[];
+    for b in bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV) {
+        if count == 0 {
+            first = b;
+        }
+        iov[count] = libc::iovec {
+            iov_base: b.as_ptr().cast_mut().cast(),
+            iov_len: b.len(),
+        };
+        count += 1;
+    }
+    if count == 0 {
+        return Ok(0);
+    }
+    let Some(sendmsg) = ops().sendmsg else {
+        return send(s, first);
+    };
+    // SAFETY: msghdr is plain C data; all-zero means no name, no control.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_iov = iov.as_mut_ptr();
+    // msg_iovlen is size_t on glibc but int on musl and the BSDs.
+    #[allow(clippy::useless_conversion)]
+    let iovlen = count.try_into().map_err(|_| NetError(libc::EINVAL))?;
+    msg.msg_iovlen = iovlen;
+    let total: usize = iov[..count].iter().map(|v| v.iov_len).sum();
+    loop {
+        // SAFETY: msg points to `count` iovecs that borrow live slices of
+        // `bufs`; sendmsg only reads them.
+        let n = unsafe { sendmsg(s, &msg, 0) };
+        match usize::try_from(n) {
+            Ok(n) => return Ok(n.min(total)),
+            Err(_) => {
+                let e = NetError::last();
+                if !e.interrupted() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Closes `s` (negative values are ignored). Not retried on `EINTR`: the
+/// descriptor is gone either way.
+pub fn close(s: Socket) {
+    if s >= 0 {
+        // SAFETY: close() takes a plain integer; a stale fd gives EBADF.
+        unsafe { (ops().close)(s) };
+    }
+}
+
+/// Shuts down the read and/or write side of `s` (neither: no-op).
+pub fn shutdown(s: Socket, read: bool, write: bool) {
+    let how = match (read, write) {
+        (true, true) => libc::SHUT_RDWR,
+        (true, false) => libc::SHUT_RD,
+        (false, true) => libc::SHUT_WR,
+        (false, false) => return,
+    };
+    // SAFETY: shutdown() takes plain integers.
+    unsafe { (ops().shutdown)(s, how) };
+}
+
+/// Makes `s` blocking or non-blocking; false on failure.
+pub fn set_blocking(s: Socket, blocking: bool) -> bool {
+    // SAFETY: takes plain integers.
+    s >= 0 && unsafe { (ops().set_nonblocking)(s, c_int::from(!blocking)) } == 0
+}
+
+/// True if `s` is a valid descriptor in blocking mode.
+pub fn is_blocking(s: Socket) -> bool {
+    // SAFETY: takes a plain integer.
+    s >= 0 && unsafe { (ops().get_nonblocking)(s) } == 0
+}
+
+/// Turns Nagle's algorithm off (`on = true`) or back on; false on failure.
+pub fn set_nodelay(s: Socket, on: bool) -> bool {
+    set_int_opt(s, libc::IPPROTO_TCP, libc::TCP_NODELAY, c_int::from(on)).is_ok()
+}
+
+type NameFn = unsafe extern "C" fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> c_int;
+
+fn name_of(s: Socket, f: NameFn) -> Option<(String, String)> {
+    let mut a = Addr::empty();
+    let (sa, len) = a.out_ptrs();
+    // SAFETY: sa/len point into `a`, len holding the storage size.
+    if s < 0 || unsafe { f(s, sa, len) } < 0 {
+        return None;
+    }
+    a.host_port()
+}
+
+/// The peer's numeric host (IPv6 without brackets) and port.
+pub fn peer_addr(s: Socket) -> Option<(String, String)> {
+    name_of(s, ops().getpeername)
+}
+
+/// The local numeric host (IPv6 without brackets) and port.
+pub fn local_addr(s: Socket) -> Option<(String, String)> {
+    name_of(s, ops().getsockname)
+}
+
+/// True if `s` is an open socket.
+pub fn is_socket(s: Socket) -> bool {
+    s >= 0 && get_int_opt(s, libc::SOL_SOCKET, libc::SO_TYPE).is_ok()
+}
+
+/// Waits until `s` is readable (or hung up / in error) and/or writable, or
+/// `timeout_ms` passes (-1 or any negative: forever). Returns
+/// `(readable_or_hup, writable)`; `(false, false)` on timeout. Hang-up and
+/// error conditions set every requested flag, so the caller's next call
+/// reports the error. `EINTR` is retried with the remaining time; an
+/// invalid descriptor gives `EBADF`.
+pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult<(bool, bool)> {
+    if s < 0 {
+        return Err(NetError(libc::EBADF));
+    }
+    let mut events: c_short = 0;
+    if read {
+        events |= libc::POLLIN;
+    }
+    if write {
+        events |= libc::POLLOUT;
+    }
+    let deadline = u64::try_from(timeout_ms)
+        .ok()
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: s,
+            events,
+            revents: 0,
+        };
+        let timeout = deadline.map_or(-1, millis_until);
+        // SAFETY: pfd is one live pollfd; nfds is 1.
+        let rc = unsafe { (ops().poll)(&mut pfd, 1, timeout) };
+        if rc < 0 {
+            let e = NetError::last();
+            if e.interrupted() {
+                continue;
+            }
+            return Err(e);
+        }
+        if rc == 0 {
+            return Ok((false, false));
+        }
+        let re = pfd.revents;
+        if re & libc::POLLNVAL != 0 {
+            return Err(NetError(libc::EBADF));
+        }
+        let trouble = re & (libc::POLLHUP | libc::POLLERR) != 0;
+        return Ok((
+            read && (trouble || re & libc::POLLIN != 0),
+            write && (trouble || re & libc::POLLOUT != 0),
+        ));
+    }
+}
