@@ -2,20 +2,41 @@
 //!
 //! Conventions (every exported function follows them):
 //! - every body runs inside [`boundary`], so a panic never unwinds into C;
-//! - every pointer argument is NULL-checked and the documented failure value
-//!   returned;
-//! - handles are reference-counted; `into_raw`/`from_raw` happen only in
-//!   `handle.rs`;
+//! - every pointer argument is NULL-checked (handles are looked up in
+//!   [`handle`] tables) and the documented failure value returned;
+//! - handles are reference-counted tokens; the token/object mapping lives
+//!   only in `handle.rs`;
 //! - every `unsafe` block carries a `// SAFETY:` line.
 #![allow(non_camel_case_types, non_snake_case)]
 
 pub mod types;
 pub use types::*;
+mod shim_bridge;
+
+#[cfg(feature = "std")]
+mod conn;
+#[cfg(feature = "std")]
+mod ctx;
+#[cfg(feature = "std")]
+pub(crate) mod handle;
+#[cfg(feature = "std")]
+mod log;
+#[cfg(feature = "std")]
+mod loop_io;
+#[cfg(feature = "std")]
+mod msg;
+#[cfg(feature = "std")]
+mod opts;
+#[cfg(feature = "std")]
+mod tls;
+#[cfg(feature = "std")]
+mod util;
 
 /// Runs `f`; if it panics, returns `fallback` instead of unwinding into C.
 ///
 /// Release and debug builds use `panic = "abort"`, so there a panic aborts;
 /// test builds unwind and this catches it.
+#[allow(dead_code)]
 pub(crate) fn boundary<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     #[cfg(feature = "std")]
     {
@@ -25,5 +46,171 @@ pub(crate) fn boundary<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     {
         let _ = fallback;
         f()
+    }
+}
+
+#[cfg(feature = "std")]
+pub(crate) use glue::*;
+
+#[cfg(feature = "std")]
+mod glue {
+    use super::handle::Table;
+    use super::types::*;
+    use crate::runtime::{ConnInner, Connection, Context, CtxInner};
+    use core::ffi::{c_char, CStr};
+    use std::ffi::CString;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    pub(crate) static CTXS: Table<CtxInner> = Table::new(1);
+    pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
+
+    fn drop_hook(word: usize) {
+        CTXS.reclaim(word);
+        CONNS.reclaim(word);
+    }
+
+    fn init() {
+        let _ = crate::runtime::BINDING_DROP_HOOK.get_or_init(|| drop_hook as fn(usize));
+    }
+
+    /// The context behind a C handle.
+    pub(crate) fn ctx_from(p: *mut noPollCtx) -> Option<Context> {
+        CTXS.get(p as usize).map(Context::from_inner)
+    }
+
+    /// The handle of a context (created on first use, owned by the library).
+    pub(crate) fn ctx_handle(ctx: &Context) -> *mut noPollCtx {
+        init();
+        let word = &ctx.inner.binding;
+        loop {
+            let cur = word.load(Ordering::Acquire);
+            if cur != 0 && CTXS.get(cur).is_some_and(|c| Arc::ptr_eq(&c, &ctx.inner)) {
+                return cur as *mut noPollCtx;
+            }
+            let Some(new) = CTXS.insert(&ctx.inner, 0) else {
+                return core::ptr::null_mut();
+            };
+            if word
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return new as *mut noPollCtx;
+            }
+            CTXS.reclaim(new);
+        }
+    }
+
+    /// The connection behind a C handle.
+    pub(crate) fn conn_from(p: *mut noPollConn) -> Option<Connection> {
+        CONNS.get(p as usize).map(|inner| Connection { inner })
+    }
+
+    /// The handle of a connection (created on first use, owned by the library).
+    pub(crate) fn conn_handle(conn: &Connection) -> *mut noPollConn {
+        init();
+        let word = &conn.inner.binding;
+        loop {
+            let cur = word.load(Ordering::Acquire);
+            if cur != 0 && CONNS.get(cur).is_some_and(|c| Arc::ptr_eq(&c, &conn.inner)) {
+                return cur as *mut noPollConn;
+            }
+            let Some(new) = CONNS.insert(&conn.inner, 0) else {
+                return core::ptr::null_mut();
+            };
+            if word
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return new as *mut noPollConn;
+            }
+            CONNS.reclaim(new);
+        }
+    }
+
+    /// A handle on which the caller owns one reference.
+    pub(crate) fn conn_handle_owned(conn: &Connection) -> *mut noPollConn {
+        let h = conn_handle(conn);
+        if h.is_null() || !CONNS.add_ref(h as usize) {
+            return core::ptr::null_mut();
+        }
+        h
+    }
+
+    /// A C string argument as `&str` (None for NULL or invalid UTF-8).
+    ///
+    /// # Safety
+    /// `p` is NULL or points to a NUL-terminated string that outlives `'a`.
+    pub(crate) unsafe fn cstr<'a>(p: *const c_char) -> Option<&'a str> {
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+        unsafe { CStr::from_ptr(p) }.to_str().ok()
+    }
+
+    /// A C string stored with a connection so the pointer stays valid as
+    /// long as the connection (NULL for None).
+    pub(crate) fn conn_cstr(conn: &Connection, s: Option<&str>) -> *const c_char {
+        let Some(s) = s else {
+            return core::ptr::null();
+        };
+        let Ok(c) = CString::new(s) else {
+            return core::ptr::null();
+        };
+        let mut arena = conn.inner.c_strings.lock();
+        if let Some(found) = arena.iter().find(|x| **x == c) {
+            return found.as_ptr();
+        }
+        let p = c.as_ptr();
+        arena.push(c);
+        p
+    }
+
+    /// A `malloc`ed copy of `s` (freed by the caller with `nopoll_free`).
+    pub(crate) fn malloc_str(s: &[u8]) -> *mut c_char {
+        // SAFETY: plain allocation; the result is checked for NULL.
+        let p = unsafe { libc::malloc(s.len() + 1) } as *mut u8;
+        if p.is_null() {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: `p` has room for `s.len() + 1` bytes and does not overlap `s`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+            *p.add(s.len()) = 0;
+        }
+        p as *mut c_char
+    }
+
+    /// Sets the C `errno`.
+    pub(crate) fn set_errno(v: i32) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: __errno_location returns this thread's errno slot.
+        unsafe {
+            *libc::__errno_location() = v
+        };
+        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+        // SAFETY: __error returns this thread's errno slot.
+        unsafe {
+            *libc::__error() = v
+        };
+    }
+
+    /// Wraps a C `user_data` pointer so handlers can carry it across threads.
+    #[derive(Clone, Copy)]
+    pub(crate) struct UserData(pub noPollPtr);
+    // SAFETY: the pointer is opaque to the library and only handed back to
+    // the C callback it came with; what it points to is the caller's
+    // business, exactly as with upstream nopoll, whose loop may run the
+    // callback on another thread than the one that installed it.
+    unsafe impl Send for UserData {}
+    // SAFETY: as above; the library never dereferences it.
+    unsafe impl Sync for UserData {}
+
+    impl UserData {
+        /// The pointer (a method, so closures capture the whole wrapper).
+        pub(crate) fn get(self) -> noPollPtr {
+            self.0
+        }
     }
 }

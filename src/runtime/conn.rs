@@ -10,7 +10,7 @@ use crate::protocol::{
     ClientHandshake, ClientRequest, Config, DataKind, Delivery, Engine, Event, OpCode, Role,
     ServerHandshake, ServerOutcome, UpgradeRequest,
 };
-use crate::sync::{Lock, LockGuard};
+use crate::sync::Lock;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -148,6 +148,9 @@ pub(crate) struct ConnInner {
     pub hook: AtomicUsize,
     /// An opaque word for the binding layer (the C handle).
     pub binding: AtomicUsize,
+    /// Strings handed to the binding layer, kept until the connection is
+    /// destroyed so that pointers given to C never dangle.
+    pub c_strings: Lock<Vec<std::ffi::CString>>,
     pub registered: AtomicBool,
 }
 
@@ -213,6 +216,7 @@ impl Connection {
                 st: Lock::new(new_state(phase)),
                 hook: AtomicUsize::new(0),
                 binding: AtomicUsize::new(0),
+                c_strings: Lock::new(Vec::new()),
                 registered: AtomicBool::new(false),
             }),
         }
@@ -478,6 +482,11 @@ impl Connection {
         let own = self.inner.st.lock().max_frame_size;
         own.unwrap_or_else(|| self.inner.ctx.cfg.lock().max_frame_size)
     }
+    /// The frame limit set on this connection itself, if any.
+    pub fn own_max_frame_size(&self) -> Option<u64> {
+        self.inner.st.lock().max_frame_size
+    }
+
     /// Sets the incoming frame limit of this connection (and, for a
     /// listener, of what it accepts).
     pub fn set_max_frame_size(&self, max: u64) {
@@ -489,6 +498,23 @@ impl Connection {
             c.max_message_size = c.max_message_size.max(max);
             e.set_config(c);
         }
+    }
+
+    /// Replaces the socket value (nopoll_conn_set_socket; the old one is
+    /// not closed).
+    pub fn set_socket(&self, fd: Socket) {
+        self.inner.set_socket(fd);
+    }
+
+    /// Bytes received and buffered inside the connection, not yet handed out.
+    pub fn read_pending(&self) -> usize {
+        let st = self.inner.st.lock();
+        let queued: usize = st.inbox.iter().map(|m| m.payload().len()).sum();
+        let partial = match &st.phase {
+            Phase::Open(e) => e.buffered_len(),
+            _ => 0,
+        };
+        queued + (st.stream.len() - st.stream_pos) + partial
     }
 
     /// True while the socket is usable (says nothing of the handshake).
@@ -995,13 +1021,6 @@ impl ConnInner {
         matches!(self.st.lock().phase, Phase::Open(_))
     }
 
-    pub(crate) fn in_handshake(&self) -> bool {
-        matches!(
-            self.st.lock().phase,
-            Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
-        )
-    }
-
     pub(crate) fn set_socket(&self, fd: Socket) {
         self.sock.store(fd, Ordering::Release);
     }
@@ -1373,12 +1392,6 @@ fn record_request(info: &mut Info, r: &Request) {
     info.requested_protocol = r.requested_protocols();
 }
 
-/// Helper for the loop: the lock of a connection's state.
-#[allow(dead_code)]
-pub(crate) fn state(c: &Connection) -> LockGuard<'_, ConnState> {
-    c.inner.st.lock()
-}
-
 impl Context {
     /// Opens a listener on `host:port` ("0" picks a free port; see
     /// [`Connection::port`]).
@@ -1442,4 +1455,14 @@ fn _assert_send_sync() {
     f::<Connection>();
     f::<Context>();
     let _ = Delivery::Messages;
+}
+
+impl Drop for ConnInner {
+    fn drop(&mut self) {
+        let fd = *self.sock.get_mut();
+        if fd >= 0 {
+            net::close(fd);
+        }
+        super::binding_dropped(*self.binding.get_mut());
+    }
 }

@@ -199,10 +199,6 @@ impl Context {
     pub fn set_on_http(&self, h: impl Fn(&Context, &Connection, &Request) + Send + Sync + 'static) {
         self.inner.cfg.lock().on_http = Some(Arc::new(h));
     }
-    /// Sets or clears the handlers in one go (the C layer's setters).
-    pub(crate) fn set_handlers(&self, f: impl FnOnce(&mut CtxConfig)) {
-        f(&mut self.inner.cfg.lock())
-    }
 
     /// Number of registered connections (listeners included).
     pub fn conns(&self) -> usize {
@@ -255,6 +251,16 @@ impl Context {
         }
         self.inner.conns.lock().remove(&c.id);
         true
+    }
+
+    /// Adds a connection of this context to its registry (and the loop).
+    pub fn register_conn(&self, conn: &Connection) -> bool {
+        self.register(conn)
+    }
+
+    /// Removes a connection from the registry; the loop stops serving it.
+    pub fn unregister_conn(&self, conn: &Connection) -> bool {
+        self.unregister(conn)
     }
 
     /// Whether `conn` is in this context's registry.
@@ -339,3 +345,9 @@ macro_rules! ctx_log {
     }};
 }
 pub(crate) use ctx_log;
+
+impl Drop for CtxInner {
+    fn drop(&mut self) {
+        super::binding_dropped(*self.binding.get_mut());
+    }
+}

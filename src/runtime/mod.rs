@@ -31,6 +31,9 @@ pub use event_loop::LoopExit;
 pub use message::Message;
 pub use rng::OsRandom;
 
+pub(crate) use conn::ConnInner;
+pub(crate) use context::CtxInner;
+
 use crate::net::NetError;
 use crate::protocol::{HandshakeError, SendError};
 
@@ -66,6 +69,18 @@ impl From<NetError> for Error {
             Error::WouldBlock
         } else {
             Error::Net(e)
+        }
+    }
+}
+
+/// Called with an object's binding word when a context or connection that
+/// has one is destroyed (the C layer frees its handle slot).
+pub(crate) static BINDING_DROP_HOOK: std::sync::OnceLock<fn(usize)> = std::sync::OnceLock::new();
+
+pub(crate) fn binding_dropped(word: usize) {
+    if word != 0 {
+        if let Some(h) = BINDING_DROP_HOOK.get() {
+            h(word);
         }
     }
 }

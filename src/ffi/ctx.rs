@@ -1,0 +1,244 @@
+//! `nopoll_ctx_*`: contexts.
+
+use super::msg::msg_handle_owned;
+use super::types::*;
+use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
+use crate::runtime::{ActionHandler, Connection, Context, Message, MessageHandler};
+use core::ffi::{c_int, c_long};
+use std::sync::Arc;
+
+/// Wraps a C action handler.
+pub(crate) fn action_handler(
+    h: noPollActionHandler,
+    user_data: noPollPtr,
+) -> Option<ActionHandler> {
+    let f = h?;
+    let ud = UserData(user_data);
+    Some(Arc::new(move |ctx: &Context, conn: &Connection| {
+        let (c, k) = (ctx_handle(ctx), conn_handle(conn));
+        // SAFETY: `f` is the function C installed with this user data; the
+        // handles are valid tokens while the library holds both objects.
+        unsafe { f(c, k, ud.get()) != 0 }
+    }))
+}
+
+/// Wraps a C message handler: the message handle lives for the call
+/// (or longer if the handler takes a reference).
+pub(crate) fn message_handler(
+    h: noPollOnMessageHandler,
+    user_data: noPollPtr,
+) -> Option<MessageHandler> {
+    let f = h?;
+    let ud = UserData(user_data);
+    Some(Arc::new(
+        move |ctx: &Context, conn: &Connection, msg: Message| {
+            let m = msg_handle_owned(msg);
+            if m.is_null() {
+                return;
+            }
+            // SAFETY: as for action handlers; `m` is a valid message handle.
+            unsafe { f(ctx_handle(ctx), conn_handle(conn), m, ud.get()) };
+            super::msg::nopoll_msg_unref(m);
+        },
+    ))
+}
+
+/// A new context, one reference owned by the caller (`nopoll_ctx_unref`).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_new() -> *mut noPollCtx {
+    boundary(core::ptr::null_mut(), || {
+        let Ok(ctx) = Context::new() else {
+            return core::ptr::null_mut();
+        };
+        let h = ctx_handle(&ctx);
+        if h.is_null() || !CTXS.add_ref(h as usize) {
+            return core::ptr::null_mut();
+        }
+        h
+    })
+}
+
+/// +1 reference; false for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_ref(ctx: *mut noPollCtx) -> nopoll_bool {
+    boundary(nopoll_false, || CTXS.add_ref(ctx as usize) as nopoll_bool)
+}
+
+/// -1 reference. Registered connections keep the context alive.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_unref(ctx: *mut noPollCtx) {
+    boundary((), || {
+        if CTXS.release(ctx as usize).is_none() {
+            log::error!(target: "nopoll", "nopoll_ctx_unref: invalid context {ctx:p}");
+        }
+    })
+}
+
+/// References: the caller's plus one per registered connection; -1 for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_ref_count(ctx: *mut noPollCtx) -> c_int {
+    boundary(-1, || match ctx_from(ctx) {
+        Some(c) => CTXS.c_refs(ctx as usize).max(0) + c.conns() as c_int,
+        None => -1,
+    })
+}
+
+/// Number of registered connections; -1 for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_conns(ctx: *mut noPollCtx) -> c_int {
+    boundary(-1, || ctx_from(ctx).map_or(-1, |c| c.conns() as c_int))
+}
+
+/// Handler run when a TCP connection is accepted.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_on_accept(
+    ctx: *mut noPollCtx,
+    on_accept: noPollActionHandler,
+    user_data: noPollPtr,
+) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| cfg.on_accept = action_handler(on_accept, user_data));
+        }
+    })
+}
+
+/// Handler run after the upgrade request, before the 101 answer.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_on_open(
+    ctx: *mut noPollCtx,
+    on_open: noPollActionHandler,
+    user_data: noPollPtr,
+) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| cfg.on_open = action_handler(on_open, user_data));
+        }
+    })
+}
+
+/// Handler run when a handshake completes.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_on_ready(
+    ctx: *mut noPollCtx,
+    on_ready: noPollActionHandler,
+    user_data: noPollPtr,
+) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| cfg.on_ready = action_handler(on_ready, user_data));
+        }
+    })
+}
+
+/// Default message handler of the context's connections.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_on_msg(
+    ctx: *mut noPollCtx,
+    on_msg: noPollOnMessageHandler,
+    user_data: noPollPtr,
+) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| cfg.on_msg = message_handler(on_msg, user_data));
+        }
+    })
+}
+
+/// Calls `foreach` for each registered connection; returns the first one
+/// for which it returns true.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_foreach_conn(
+    ctx: *mut noPollCtx,
+    foreach: noPollForeachConn,
+    user_data: noPollPtr,
+) -> *mut noPollConn {
+    boundary(core::ptr::null_mut(), || {
+        let (Some(c), Some(f)) = (ctx_from(ctx), foreach) else {
+            return core::ptr::null_mut();
+        };
+        let ch = ctx_handle(&c);
+        for conn in c.connections() {
+            // `conn` (an Arc) keeps the connection alive during the call, so
+            // the handler may close it.
+            let k = conn_handle(&conn);
+            // SAFETY: `f` is the caller's function; the handles are valid tokens.
+            if unsafe { f(ch, k, user_data) } != 0 {
+                return k;
+            }
+        }
+        core::ptr::null_mut()
+    })
+}
+
+/// Incoming frame limit; values <= 0 or above the limit are ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_max_frame_size(ctx: *mut noPollCtx, max_frame_size: c_long) {
+    boundary((), || {
+        if max_frame_size <= 0 || max_frame_size > NOPOLL_MAX_FRAME_SIZE_LIMIT {
+            return;
+        }
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| cfg.max_frame_size = max_frame_size as u64);
+        }
+    })
+}
+
+/// Incoming frame limit (the default for NULL).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_get_max_frame_size(ctx: *mut noPollCtx) -> c_long {
+    boundary(NOPOLL_MAX_FRAME_SIZE_DEFAULT, || {
+        ctx_from(ctx).map_or(NOPOLL_MAX_FRAME_SIZE_DEFAULT, |c| {
+            c.config().max_frame_size as c_long
+        })
+    })
+}
+
+/// `Sec-WebSocket-Version` sent by clients and required by listeners.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_protocol_version(ctx: *mut noPollCtx, version: c_int) {
+    boundary((), || {
+        if let (Some(c), Ok(v)) = (ctx_from(ctx), u8::try_from(version)) {
+            c.update_config(|cfg| cfg.protocol_version = v);
+        }
+    })
+}
+
+/// Adds a connection to the context's registry.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_register_conn(
+    ctx: *mut noPollCtx,
+    conn: *mut noPollConn,
+) -> nopoll_bool {
+    boundary(nopoll_false, || match (ctx_from(ctx), conn_from(conn)) {
+        (Some(c), Some(k)) if c.same(&k.ctx()) => {
+            c.register_conn(&k);
+            nopoll_true
+        }
+        _ => nopoll_false,
+    })
+}
+
+/// Removes a connection from the registry (no-op if absent).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_unregister_conn(ctx: *mut noPollCtx, conn: *mut noPollConn) {
+    boundary((), || {
+        if let (Some(c), Some(k)) = (ctx_from(ctx), conn_from(conn)) {
+            if c.same(&k.ctx()) {
+                c.unregister_conn(&k);
+            }
+        }
+    })
+}
+
+/// Whether `conn` is in `ctx`'s registry.
+#[unsafe(no_mangle)]
+pub extern "C" fn __nopoll_ctx_conn_is_registered(
+    ctx: *mut noPollCtx,
+    conn: *mut noPollConn,
+) -> nopoll_bool {
+    boundary(nopoll_false, || match (ctx_from(ctx), conn_from(conn)) {
+        (Some(c), Some(k)) => c.is_registered(&k) as nopoll_bool,
+        _ => nopoll_false,
+    })
+}

@@ -1,0 +1,236 @@
+//! Handles given to C: generation-checked tokens, not raw pointers.
+//!
+//! A `noPollConn *` (or ctx, opts, msg) that C holds is an opaque token that
+//! encodes a slot index, a per-slot generation and a type tag. C never
+//! dereferences it (the structs are opaque), and every exported function
+//! looks it up here first. A handle that was released, never existed, or
+//! belongs to another type resolves to nothing, so the function returns
+//! its documented failure value: a stale `noPollConn *` after
+//! `nopoll_conn_close` gives `nopoll_false`, never a use-after-free.
+//!
+//! Each slot counts the references C owns (`*_ref` / `*_unref`) and keeps
+//! the object alive (a strong `Arc`) while that count is above zero; it
+//! also keeps a `Weak` so that an object still owned by the library (a
+//! registered connection, a context with connections) keeps the same
+//! handle. Slots are freed when the C count reaches zero and the object is
+//! gone, and their generation moves on.
+//!
+//! All `into_raw`-like conversions of the crate live in this file.
+
+use crate::sync::Lock;
+use std::sync::{Arc, Weak};
+
+#[cfg(target_pointer_width = "64")]
+mod layout {
+    pub const SHIFT: u32 = 3;
+    pub const IDX_BITS: u32 = 28;
+    pub const TAG_BITS: u32 = 3;
+    pub const GEN_BITS: u32 = 30;
+}
+#[cfg(not(target_pointer_width = "64"))]
+mod layout {
+    pub const SHIFT: u32 = 3;
+    pub const IDX_BITS: u32 = 15;
+    pub const TAG_BITS: u32 = 3;
+    pub const GEN_BITS: u32 = 11;
+}
+use layout::*;
+
+const IDX_MASK: usize = (1 << IDX_BITS) - 1;
+const TAG_MASK: usize = (1 << TAG_BITS) - 1;
+const GEN_MASK: usize = (1 << GEN_BITS) - 1;
+
+struct Entry<T> {
+    gen: usize,
+    weak: Weak<T>,
+    strong: Option<Arc<T>>,
+    c_refs: i32,
+    live: bool,
+}
+
+struct Slots<T> {
+    entries: Vec<Entry<T>>,
+    free: Vec<usize>,
+}
+
+/// One table per handle type.
+pub(crate) struct Table<T> {
+    tag: usize,
+    slots: Lock<Slots<T>>,
+}
+
+impl<T> Table<T> {
+    pub const fn new(tag: usize) -> Self {
+        Table {
+            tag,
+            slots: Lock::new(Slots {
+                entries: Vec::new(),
+                free: Vec::new(),
+            }),
+        }
+    }
+
+    fn encode(&self, idx: usize, gen: usize) -> usize {
+        (((gen & GEN_MASK) << (IDX_BITS + TAG_BITS)) | (self.tag << IDX_BITS) | (idx + 1)) << SHIFT
+    }
+
+    fn decode(&self, token: usize) -> Option<(usize, usize)> {
+        if token == 0 || token & ((1 << SHIFT) - 1) != 0 {
+            return None;
+        }
+        let t = token >> SHIFT;
+        let idx = t & IDX_MASK;
+        if idx == 0 || (t >> IDX_BITS) & TAG_MASK != self.tag {
+            return None;
+        }
+        Some((idx - 1, (t >> (IDX_BITS + TAG_BITS)) & GEN_MASK))
+    }
+
+    /// A new handle for `obj` with `c_refs` references owned by C (0 for an
+    /// object kept alive by the library alone). None when the table is full.
+    pub fn insert(&self, obj: &Arc<T>, c_refs: i32) -> Option<usize> {
+        let mut s = self.slots.lock();
+        let entry = Entry {
+            gen: 0,
+            weak: Arc::downgrade(obj),
+            strong: (c_refs > 0).then(|| obj.clone()),
+            c_refs: c_refs.max(0),
+            live: true,
+        };
+        let idx = match s.free.pop() {
+            Some(i) => {
+                let gen = s.entries[i].gen;
+                s.entries[i] = Entry { gen, ..entry };
+                i
+            }
+            None => {
+                if s.entries.len() >= IDX_MASK {
+                    return None;
+                }
+                s.entries.push(entry);
+                s.entries.len() - 1
+            }
+        };
+        let gen = s.entries[idx].gen;
+        Some(self.encode(idx, gen))
+    }
+
+    fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry<T>) -> R) -> Option<R> {
+        let (idx, gen) = self.decode(token)?;
+        let mut s = self.slots.lock();
+        let e = s.entries.get_mut(idx)?;
+        if !e.live || e.gen & GEN_MASK != gen {
+            return None;
+        }
+        Some(f(e))
+    }
+
+    /// The object behind a handle, if the handle is valid.
+    pub fn get(&self, token: usize) -> Option<Arc<T>> {
+        self.with_entry(token, |e| e.strong.clone().or_else(|| e.weak.upgrade()))
+            .flatten()
+    }
+
+    /// References C owns on a handle (-1 for an invalid one).
+    pub fn c_refs(&self, token: usize) -> i32 {
+        self.with_entry(token, |e| e.c_refs).unwrap_or(-1)
+    }
+
+    /// +1 C reference. False for an invalid handle or a dead object.
+    pub fn add_ref(&self, token: usize) -> bool {
+        self.with_entry(token, |e| {
+            let Some(obj) = e.strong.clone().or_else(|| e.weak.upgrade()) else {
+                return false;
+            };
+            e.c_refs = e.c_refs.saturating_add(1);
+            e.strong = Some(obj);
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// -1 C reference (never below zero). At zero the handle stops keeping
+    /// the object alive; the slot is freed once the object is gone too.
+    /// Returns the remaining C references, or None for an invalid handle.
+    pub fn release(&self, token: usize) -> Option<i32> {
+        let (left, dropped) = self.with_entry(token, |e| {
+            e.c_refs = (e.c_refs - 1).max(0);
+            let dropped = if e.c_refs == 0 { e.strong.take() } else { None };
+            (e.c_refs, dropped)
+        })?;
+        // Dropping may run destructors that call back into this module:
+        // never while the table is locked.
+        drop(dropped);
+        self.reclaim(token);
+        Some(left)
+    }
+
+    /// Frees the slot if nothing keeps its object alive any more.
+    pub fn reclaim(&self, token: usize) {
+        let Some((idx, gen)) = self.decode(token) else {
+            return;
+        };
+        let mut s = self.slots.lock();
+        let free = match s.entries.get_mut(idx) {
+            Some(e)
+                if e.live
+                    && e.gen & GEN_MASK == gen
+                    && e.strong.is_none()
+                    && e.weak.strong_count() == 0 =>
+            {
+                e.live = false;
+                e.gen = (e.gen + 1) & GEN_MASK;
+                e.weak = Weak::new();
+                true
+            }
+            _ => false,
+        };
+        if free {
+            s.free.push(idx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_and_foreign_handles_resolve_to_nothing() {
+        let t: Table<u32> = Table::new(1);
+        let other: Table<u32> = Table::new(2);
+        let a = Arc::new(7u32);
+        let h = t.insert(&a, 1).unwrap();
+        assert_ne!(h, 0);
+        assert_eq!(h % 8, 0, "handles look aligned");
+        assert_eq!(t.get(h).as_deref(), Some(&7));
+        assert!(other.get(h).is_none(), "tag checked");
+        assert!(t.get(h + 8).is_none(), "no such slot");
+        assert!(t.get(1).is_none() && t.get(0).is_none() && t.get(usize::MAX & !7).is_none());
+        drop(a);
+        assert_eq!(t.release(h), Some(0));
+        assert!(t.get(h).is_none(), "released");
+        // The slot is reused with a new generation: the old handle stays dead.
+        let b = Arc::new(9u32);
+        let h2 = t.insert(&b, 1).unwrap();
+        assert_ne!(h, h2);
+        assert!(t.get(h).is_none());
+        assert_eq!(t.get(h2).as_deref(), Some(&9));
+    }
+
+    #[test]
+    fn library_owned_objects_keep_their_handle() {
+        let t: Table<u32> = Table::new(3);
+        let obj = Arc::new(1u32);
+        let h = t.insert(&obj, 0).unwrap();
+        assert_eq!(t.c_refs(h), 0);
+        assert!(t.add_ref(h));
+        assert_eq!(t.release(h), Some(0));
+        assert!(t.get(h).is_some(), "still alive through the library's Arc");
+        drop(obj);
+        assert!(t.get(h).is_none());
+        t.reclaim(h);
+        assert_eq!(t.c_refs(h), -1);
+        assert!(!t.add_ref(h));
+    }
+}

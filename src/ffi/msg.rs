@@ -1,0 +1,127 @@
+//! `nopoll_msg_*`: messages handed to C.
+
+use super::boundary;
+use super::handle::Table;
+use super::types::*;
+use crate::protocol::OpCode;
+use crate::runtime::Message;
+use core::ffi::{c_int, c_long, c_uchar};
+use std::sync::Arc;
+
+pub(crate) struct MsgObj {
+    pub msg: Message,
+}
+
+pub(crate) static MSGS: Table<MsgObj> = Table::new(4);
+
+pub(crate) fn msg_from(p: *mut noPollMsg) -> Option<Arc<MsgObj>> {
+    MSGS.get(p as usize)
+}
+
+/// A new message handle on which the caller owns one reference.
+pub(crate) fn msg_handle_owned(msg: Message) -> *mut noPollMsg {
+    MSGS.insert(&Arc::new(MsgObj { msg }), 1).unwrap_or(0) as *mut noPollMsg
+}
+
+pub(crate) fn opcode_to_c(op: Option<OpCode>) -> noPollOpCode {
+    match op {
+        Some(op) => op as u8 as noPollOpCode,
+        None => NOPOLL_UNKNOWN_OP_CODE,
+    }
+}
+
+/// Empty message holder with one reference (freed by `nopoll_msg_unref`).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_new() -> *mut noPollMsg {
+    boundary(core::ptr::null_mut(), || msg_handle_owned(Message::empty()))
+}
+
+/// The payload, followed by a NUL byte; NULL for NULL or an empty payload.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_get_payload(msg: *mut noPollMsg) -> *const c_uchar {
+    boundary(core::ptr::null(), || match msg_from(msg) {
+        // The bytes live as long as the message object, which the caller references.
+        Some(m) if !m.msg.payload().is_empty() => m.msg.payload_with_nul().as_ptr(),
+        _ => core::ptr::null(),
+    })
+}
+
+/// Payload size; -1 for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_get_payload_size(msg: *mut noPollMsg) -> c_long {
+    boundary(-1, || {
+        msg_from(msg).map_or(-1, |m| m.msg.payload().len() as c_long)
+    })
+}
+
+/// Frame opcode; NOPOLL_UNKNOWN_OP_CODE for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_opcode(msg: *mut noPollMsg) -> noPollOpCode {
+    boundary(NOPOLL_UNKNOWN_OP_CODE, || {
+        msg_from(msg).map_or(NOPOLL_UNKNOWN_OP_CODE, |m| opcode_to_c(m.msg.opcode()))
+    })
+}
+
+/// FIN bit.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_is_final(msg: *mut noPollMsg) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        msg_from(msg).map_or(nopoll_false, |m| m.msg.is_final() as nopoll_bool)
+    })
+}
+
+/// True for a piece of a message.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_is_fragment(msg: *mut noPollMsg) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        msg_from(msg).map_or(nopoll_false, |m| m.msg.is_fragment() as nopoll_bool)
+    })
+}
+
+/// +1 reference; false for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_ref(msg: *mut noPollMsg) -> nopoll_bool {
+    boundary(nopoll_false, || MSGS.add_ref(msg as usize) as nopoll_bool)
+}
+
+/// Reference count; -1 for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_ref_count(msg: *mut noPollMsg) -> c_int {
+    boundary(-1, || MSGS.c_refs(msg as usize))
+}
+
+/// -1 reference; frees at zero.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_unref(msg: *mut noPollMsg) {
+    boundary((), || {
+        MSGS.release(msg as usize);
+    })
+}
+
+/// A new message with `msg`'s header and both payloads (inputs untouched).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_msg_join(msg: *mut noPollMsg, msg2: *mut noPollMsg) -> *mut noPollMsg {
+    boundary(core::ptr::null_mut(), || {
+        match (msg_from(msg), msg_from(msg2)) {
+            (None, None) => core::ptr::null_mut(),
+            (Some(_), None) => {
+                if nopoll_msg_ref(msg) != 0 {
+                    msg
+                } else {
+                    core::ptr::null_mut()
+                }
+            }
+            (None, Some(_)) => {
+                if nopoll_msg_ref(msg2) != 0 {
+                    msg2
+                } else {
+                    core::ptr::null_mut()
+                }
+            }
+            (Some(a), Some(b)) => match a.msg.join(&b.msg) {
+                Some(j) => msg_handle_owned(j),
+                None => core::ptr::null_mut(),
+            },
+        }
+    })
+}
