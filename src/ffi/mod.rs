@@ -20,6 +20,8 @@ mod ctx;
 #[cfg(feature = "std")]
 pub(crate) mod handle;
 #[cfg(feature = "std")]
+mod http;
+#[cfg(feature = "std")]
 mod log;
 #[cfg(feature = "std")]
 mod loop_io;
