@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 struct Server {
     ctx: Context,
     port: String,
-    thread: Option<std::thread::JoinHandle<LoopExit>>,
+    done: Option<std::sync::mpsc::Receiver<LoopExit>>,
 }
 
 impl Server {
@@ -24,11 +24,14 @@ impl Server {
         });
         let port = listener.port().to_string();
         let c = ctx.clone();
-        let thread = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(c.loop_wait(Some(Duration::from_secs(60))));
+        });
         Server {
             ctx,
             port,
-            thread: Some(thread),
+            done: Some(rx),
         }
     }
 }
@@ -36,8 +39,12 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.ctx.loop_stop();
-        if let Some(t) = self.thread.take() {
-            assert_eq!(t.join().unwrap(), LoopExit::Stopped);
+        if let Some(rx) = self.done.take() {
+            // Bounded: a wedged loop fails the test instead of hanging it.
+            let exit = rx.recv_timeout(Duration::from_secs(10));
+            if !std::thread::panicking() {
+                assert_eq!(exit, Ok(LoopExit::Stopped), "loop did not stop");
+            }
         }
     }
 }
@@ -150,4 +157,48 @@ fn loop_stop_from_another_thread_is_prompt() {
         ctx.loop_wait(Some(Duration::from_millis(20))),
         LoopExit::Timeout
     );
+}
+
+#[test]
+fn log_callback_may_use_the_connection_it_reports_on() {
+    let s = Server::echo();
+    let slot: Arc<std::sync::Mutex<Option<Connection>>> = Arc::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (sl, ca) = (slot.clone(), calls.clone());
+    s.ctx.update_config(move |cfg| {
+        cfg.log_sink = Some(Arc::new(move |_lvl, line: &str| {
+            if line.contains("1007") {
+                // Locks the connection: must not be called with its lock held.
+                if let Some(c) = sl.lock().unwrap().clone() {
+                    let _ = c.pending_write_bytes();
+                }
+                ca.fetch_add(1, Ordering::SeqCst);
+            }
+        }))
+    });
+    let sl = slot.clone();
+    s.ctx.set_on_ready(move |_ctx, conn| {
+        *sl.lock().unwrap() = Some(conn.clone());
+        true
+    });
+    let (_ctx, c) = client(&s.port);
+    c.send_raw_frame(true, true, 1, b"\xff", Duration::ZERO)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while calls.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "log line about 1007 never delivered"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The server closed with 1007.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.is_ok() {
+        let _ = c.get_msg();
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(c.close_status(), 1007);
+    slot.lock().unwrap().take();
 }

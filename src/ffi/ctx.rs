@@ -242,3 +242,63 @@ pub extern "C" fn __nopoll_ctx_conn_is_registered(
         _ => nopoll_false,
     })
 }
+
+// ------------------------------------------------------------ extensions
+// Settings upstream has no call for; documented in the README.
+
+/// Extension: an opening handshake not completed within `microseconds` is
+/// dropped (0 restores the default of 10 s).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_handshake_timeout(ctx: *mut noPollCtx, microseconds: c_long) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            let ms = if microseconds <= 0 {
+                10_000
+            } else {
+                (microseconds as u64).div_ceil(1000)
+            };
+            c.update_config(|cfg| cfg.handshake_timeout_ms = ms);
+        }
+    })
+}
+
+/// Extension: listen backlog of listeners created afterwards (default 1024;
+/// values <= 0 ignored).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_listen_backlog(ctx: *mut noPollCtx, backlog: c_int) {
+    boundary((), || {
+        if let (Some(c), true) = (ctx_from(ctx), backlog > 0) {
+            c.update_config(|cfg| cfg.backlog = backlog);
+        }
+    })
+}
+
+/// Extension: largest incoming message after reassembly (default 64 MiB,
+/// never below the frame limit; values <= 0 ignored). Beyond it: close 1009.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_max_message_size(ctx: *mut noPollCtx, max_message_size: c_long) {
+    boundary((), || {
+        if let (Some(c), true) = (ctx_from(ctx), max_message_size > 0) {
+            c.update_config(|cfg| cfg.max_message_size = max_message_size as u64);
+        }
+    })
+}
+
+/// Extension: hand out frames and partial frames as they arrive
+/// (`nopoll_msg_is_fragment` / `nopoll_msg_is_final` tell the pieces apart)
+/// instead of whole messages (the default). Affects connections opened or
+/// accepted afterwards.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_fragment_delivery(ctx: *mut noPollCtx, enable: nopoll_bool) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| {
+                cfg.delivery = if enable != 0 {
+                    crate::protocol::Delivery::Partial
+                } else {
+                    crate::protocol::Delivery::Messages
+                }
+            });
+        }
+    })
+}

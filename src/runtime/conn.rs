@@ -1,6 +1,15 @@
 //! Connections: clients, accepted connections and listeners.
 
-use super::context::{ctx_log, CloseHandler, Context, CtxInner};
+use super::context::{ctx_log, CloseHandler, Context, CtxInner, LogLevel};
+
+/// Queues a log line as an action (for code that holds the connection lock).
+macro_rules! act_log {
+    ($ctx:expr, $acts:expr, $lvl:ident, $($arg:tt)*) => {{
+        if $ctx.wants_log(LogLevel::$lvl) {
+            $acts.push(Action::Log(LogLevel::$lvl, format!($($arg)*)));
+        }
+    }};
+}
 use super::message::Message;
 use super::rng::OsRandom;
 use super::Error;
@@ -87,6 +96,9 @@ enum Phase {
 }
 
 pub(crate) enum Action {
+    /// A log line produced while the connection was locked (a log callback
+    /// is user code: it runs at dispatch, with no lock held).
+    Log(LogLevel, String),
     OnOpen,
     Http(Box<Request>),
     Ready,
@@ -125,8 +137,8 @@ pub(crate) struct ConnState {
     pub max_frame_size: Option<u64>,
     leftover: Vec<u8>,
     write_watch: bool,
-    /// >0 while the loop dispatches this connection's messages: sends are
-    /// queued and written once after the batch.
+    /// Non-zero while the loop dispatches this connection's messages: sends
+    /// are queued and written once after the batch.
     pub defer_flush: u32,
 }
 
@@ -593,8 +605,9 @@ impl Connection {
             Ok(0) => {
                 let mut st = self.inner.st.lock();
                 if !matches!(st.phase, Phase::Closed) {
-                    ctx_log!(
+                    act_log!(
                         ctx,
+                        acts,
                         Debug,
                         "conn id={} closed by peer (no close frame)",
                         self.id()
@@ -614,7 +627,7 @@ impl Connection {
             Err(e) => {
                 let mut st = self.inner.st.lock();
                 if !matches!(st.phase, Phase::Closed) {
-                    ctx_log!(ctx, Debug, "conn id={} read failed: {e}", self.id());
+                    act_log!(ctx, acts, Debug, "conn id={} read failed: {e}", self.id());
                     self.inner.mark_closed(&mut st);
                     acts.push(Action::Closed);
                 }
@@ -632,6 +645,7 @@ impl Connection {
     ) {
         for act in acts {
             match act {
+                Action::Log(level, line) => ctx.log(level, format_args!("{line}")),
                 Action::OnOpen => {
                     let h = ctx.inner.cfg.lock().on_open.clone();
                     let ok = h.is_none_or(|h| h(ctx, self));
@@ -968,17 +982,13 @@ impl Connection {
     /// `on_close` and leaves the context. Does not wait for the peer's reply.
     pub fn close(&self, status: Option<u16>, reason: &[u8]) {
         let ctx = self.ctx();
+        let mut refused = None;
         {
             let mut st = self.inner.st.lock();
             if let Phase::Open(e) = &mut st.phase {
                 if !e.close_sent() {
                     if let Err(err) = e.close(status, reason) {
-                        ctx_log!(
-                            &ctx,
-                            Warning,
-                            "conn id={}: {err}; sending a close frame without status",
-                            self.id()
-                        );
+                        refused = Some(err);
                         let _ = e.close(None, b"");
                     }
                 }
@@ -993,6 +1003,14 @@ impl Connection {
                 }
             }
             self.inner.mark_closed(&mut st);
+        }
+        if let Some(err) = refused {
+            ctx_log!(
+                &ctx,
+                Warning,
+                "conn id={}: {err}; sent a close frame without status",
+                self.id()
+            );
         }
         self.dispatch(&ctx, vec![Action::Closed], None);
     }
@@ -1179,7 +1197,13 @@ impl ConnInner {
                         acts.push(Action::Ready);
                     }
                     Err(e) => {
-                        ctx_log!(ctx, Critical, "conn id={}: handshake refused: {e}", self.id);
+                        act_log!(
+                            ctx,
+                            acts,
+                            Critical,
+                            "conn id={}: handshake refused: {e}",
+                            self.id
+                        );
                         self.mark_closed(st);
                         acts.push(Action::Closed);
                         return;
@@ -1202,8 +1226,9 @@ impl ConnInner {
                             return;
                         }
                         Some(ServerOutcome::Reject(r)) => {
-                            ctx_log!(
+                            act_log!(
                                 ctx,
+                                acts,
                                 Warning,
                                 "conn id={} from {}: bad handshake ({}): {}",
                                 self.id,
@@ -1223,8 +1248,9 @@ impl ConnInner {
                     st.phase = Phase::AwaitOpen(up);
                     let rest = &data[pos..];
                     if st.leftover.len() + rest.len() > MAX_LEFTOVER {
-                        ctx_log!(
+                        act_log!(
                             ctx,
+                            acts,
                             Warning,
                             "conn id={}: too much data before the handshake completed",
                             self.id
@@ -1295,8 +1321,9 @@ impl ConnInner {
                             st.close_status = cf.status() as i32;
                             st.close_reason =
                                 (!cf.reason.is_empty()).then(|| cf.reason.to_string());
-                            ctx_log!(
+                            act_log!(
                                 ctx,
+                                acts,
                                 Debug,
                                 "conn id={id}: peer closed with {}",
                                 st.close_status
@@ -1305,8 +1332,9 @@ impl ConnInner {
                     }
                 }
                 Err(e) => {
-                    ctx_log!(
+                    act_log!(
                         ctx,
+                        acts,
                         Warning,
                         "conn id={id}: closing with {}: {e}",
                         e.close_code()
@@ -1330,7 +1358,7 @@ impl ConnInner {
             return;
         };
         if !accepted {
-            ctx_log!(ctx, Debug, "conn id={}: refused by on_open", self.id);
+            act_log!(ctx, acts, Debug, "conn id={}: refused by on_open", self.id);
             st.hs_out.extend_from_slice(
                 b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
             );
@@ -1347,7 +1375,13 @@ impl ConnInner {
         match up.response(st.info.accepted_protocol.as_deref()) {
             Ok(bytes) => st.hs_out.extend_from_slice(&bytes),
             Err(e) => {
-                ctx_log!(ctx, Critical, "conn id={}: cannot answer: {e}", self.id);
+                act_log!(
+                    ctx,
+                    acts,
+                    Critical,
+                    "conn id={}: cannot answer: {e}",
+                    self.id
+                );
                 self.mark_closed(&mut st);
                 acts.push(Action::Closed);
                 return;
@@ -1363,19 +1397,12 @@ impl ConnInner {
     }
 
     /// Drops a connection whose handshake took too long.
-    pub(crate) fn expire(&self, ctx: &Context) -> bool {
+    pub(crate) fn expire(&self) -> bool {
         let mut st = self.st.lock();
         if matches!(
             st.phase,
             Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
         ) {
-            ctx_log!(
-                ctx,
-                Warning,
-                "conn id={} from {}: handshake timed out",
-                self.id,
-                self.host
-            );
             self.mark_closed(&mut st);
             return true;
         }

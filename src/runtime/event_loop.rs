@@ -223,7 +223,14 @@ impl Context {
             };
             let _ = at;
             if let Some(conn) = self.lookup(id) {
-                if conn.inner.expire(self) {
+                if conn.inner.expire() {
+                    ctx_log!(
+                        self,
+                        Warning,
+                        "conn id={} from {}: handshake timed out",
+                        conn.id(),
+                        conn.host()
+                    );
                     conn.dispatch(self, vec![Action::Closed], None);
                 }
             }
