@@ -33,3 +33,45 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+# ---------------------------------------------------------------------------
+# C library installation (drop-in for upstream nopoll):
+#   make install PREFIX=/usr/local [DESTDIR=/staging]
+#   make uninstall PREFIX=/usr/local
+#   make header    refresh the committed include/nopoll.h after changing
+#                  exported functions (tests/header.rs checks it is current)
+# ---------------------------------------------------------------------------
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Upstream API level advertised to pkg-config (nopoll 0.4.x).
+NOPOLL_PC_VERSION ?= 0.4.9
+SO_MAJOR = 0
+SO_VERSION = $(SO_MAJOR).0.0
+TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),target)
+NOPOLL_HEADERS = include/nopoll.h $(filter-out include/nopoll.h,$(wildcard include/nopoll_*.h))
+
+.PHONY: install uninstall header
+
+install: build
+	install -d $(DESTDIR)$(INCLUDEDIR)/nopoll $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(NOPOLL_HEADERS) $(DESTDIR)$(INCLUDEDIR)/nopoll/
+	install -m 644 $(TARGET_DIR)/release/libnopoll.a $(DESTDIR)$(LIBDIR)/libnopoll.a
+	install -m 755 $(TARGET_DIR)/release/libnopoll.so $(DESTDIR)$(LIBDIR)/libnopoll.so.$(SO_VERSION)
+	ln -sf libnopoll.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/libnopoll.so.$(SO_MAJOR)
+	ln -sf libnopoll.so.$(SO_MAJOR) $(DESTDIR)$(LIBDIR)/libnopoll.so
+	sed -e 's|@prefix@|$(PREFIX)|g' -e 's|@libdir@|$(LIBDIR)|g' \
+	    -e 's|@includedir@|$(INCLUDEDIR)|g' -e 's|@version@|$(NOPOLL_PC_VERSION)|g' \
+	    nopoll.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/nopoll.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/nopoll/,$(notdir $(NOPOLL_HEADERS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/nopoll 2>/dev/null
+	rm -f $(DESTDIR)$(LIBDIR)/libnopoll.a $(DESTDIR)$(LIBDIR)/libnopoll.so \
+	      $(DESTDIR)$(LIBDIR)/libnopoll.so.$(SO_MAJOR) $(DESTDIR)$(LIBDIR)/libnopoll.so.$(SO_VERSION) \
+	      $(DESTDIR)$(PKGCONFIGDIR)/nopoll.pc
+
+header:
+	NOPOLL_BLESS_HEADER=1 $(CARGO) test --test header -- committed_header_matches_generated

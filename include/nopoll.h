@@ -1,0 +1,1379 @@
+/*
+ * nopoll.h: C API of nopoll-rs, a memory-safe drop-in replacement for the
+ * nopoll WebSocket library (RFC 6455). Licensed MIT OR Apache-2.0.
+ *
+ * GENERATED FILE, do not edit. build.rs writes it with cbindgen from the
+ * Rust sources (src/ffi/), between include/nopoll_prelude.h.in (macros,
+ * typedefs and enums cbindgen cannot produce) and include/nopoll_trailer.h.in.
+ * Refresh the committed copy with `make header`.
+ *
+ * Valid C89: builds with -ansi -Wall -Werror -Wstrict-prototypes, and as C++.
+ */
+#ifndef __NOPOLL_H__
+#define __NOPOLL_H__
+
+/* --------------------------------------------------------------------
+ * Configuration (upstream nopoll_config.h, Linux + OpenSSL 3 values).
+ * ------------------------------------------------------------------ */
+
+/* Only effective when nopoll.h comes before any libc header. */
+#ifndef FD_SETSIZE
+#define FD_SETSIZE 4096
+#endif
+
+#define NOPOLL_OS_UNIX (1)
+
+#if defined(__LP64__) || defined(_LP64) || (defined(__SIZEOF_POINTER__) && __SIZEOF_POINTER__ == 8)
+#define NOPOLL_64BIT_PLATFORM (1)
+#endif
+
+#define NOPOLL_HAVE_VASPRINTF (1)
+
+/* TLS methods available (SSLv23 and SSLv3 are not, as with OpenSSL 3). */
+#define NOPOLL_HAVE_TLSv10_ENABLED (1)
+#define NOPOLL_HAVE_TLSv11_ENABLED (1)
+#define NOPOLL_HAVE_TLSv12_ENABLED (1)
+#define NOPOLL_HAVE_TLS_FLEXIBLE_ENABLED (1)
+
+#ifndef INT_TO_PTR
+#define INT_TO_PTR(integer)   ((noPollPtr) (long) ((int)integer))
+#endif
+#ifndef PTR_TO_INT
+#define PTR_TO_INT(ptr) ((int) (long) (ptr))
+#endif
+
+/* --------------------------------------------------------------------
+ * Compiler helpers (upstream nopoll_decl.h and nopoll_log.h).
+ * ------------------------------------------------------------------ */
+
+#if defined(__GNUC__)
+#  ifndef _GNU_SOURCE
+#  define _GNU_SOURCE
+#  endif
+#  define __NOPOLL_PRETTY_FUNCTION__ __PRETTY_FUNCTION__
+#  define __NOPOLL_LINE__            __LINE__
+#  define __NOPOLL_FILE__            __FILE__
+#  define __function_name__          __PRETTY_FUNCTION__
+#  define __line__                   __LINE__
+#  define __file__                   __FILE__
+#elif defined(_MSC_VER)
+#  define __NOPOLL_PRETTY_FUNCTION__ __FUNCDNAME__
+#  define __NOPOLL_LINE__            __LINE__
+#  define __NOPOLL_FILE__            __FILE__
+#  define __function_name__          __FUNCDNAME__
+#  define __line__                   __LINE__
+#  define __file__                   __FILE__
+#else
+/* unknown compiler */
+#  define __NOPOLL_PRETTY_FUNCTION__ ""
+#  define __NOPOLL_LINE__            0
+#  define __NOPOLL_FILE__            ""
+#  define __function_name__          ""
+#  define __line__                   0
+#  define __file__                   ""
+#endif
+
+/* --------------------------------------------------------------------
+ * System headers: call sites use send, errno, gettimeofday, ... without
+ * including them themselves.
+ * ------------------------------------------------------------------ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <errno.h>
+
+/* --------------------------------------------------------------------
+ * Portable socket definitions.
+ * ------------------------------------------------------------------ */
+
+#define NOPOLL_EINTR           EINTR
+#define NOPOLL_EWOULDBLOCK     EWOULDBLOCK
+#define NOPOLL_EINPROGRESS     EINPROGRESS
+#define NOPOLL_ENOTCONN        ENOTCONN
+#define NOPOLL_EAGAIN          EAGAIN
+/* A macro, not a typedef (user code may test it with #ifdef). */
+#define NOPOLL_SOCKET          int
+#define NOPOLL_INVALID_SOCKET  -1
+#define NOPOLL_SOCKET_ERROR    -1
+#define nopoll_close_socket(s) do {if ( s >= 0) {close (s);}} while (0)
+#define nopoll_is_disconnected (errno == EPIPE)
+
+/* --------------------------------------------------------------------
+ * Core types.
+ * ------------------------------------------------------------------ */
+
+#define nopoll_false ((int)0)
+#define nopoll_true  ((int)1)
+
+typedef int nopoll_bool;
+
+typedef void * noPollPtr;
+
+/* Opaque handles: the library never exposes their layout. */
+typedef struct _noPollCtx noPollCtx;
+typedef struct _noPollConn noPollConn;
+typedef struct _noPollConnOpts noPollConnOpts;
+typedef struct _noPollIoEngine noPollIoEngine;
+typedef struct _noPollMsg noPollMsg;
+typedef struct _noPollHandshake noPollHandShake;
+
+typedef enum {
+	NOPOLL_LEVEL_DEBUG    = 0,
+	NOPOLL_LEVEL_WARNING  = 1,
+	NOPOLL_LEVEL_CRITICAL = 2
+} noPollDebugLevel;
+
+typedef enum {
+	NOPOLL_ROLE_UNKNOWN       = 0,
+	NOPOLL_ROLE_CLIENT        = 1,
+	NOPOLL_ROLE_LISTENER      = 2,
+	NOPOLL_ROLE_MAIN_LISTENER = 3
+} noPollRole;
+
+typedef enum {
+	NOPOLL_IO_ENGINE_DEFAULT = 0,
+	NOPOLL_IO_ENGINE_SELECT  = 1,
+	NOPOLL_IO_ENGINE_POLL    = 2,
+	NOPOLL_IO_ENGINE_EPOLL   = 3
+} noPollIoEngineType;
+
+typedef enum {
+	NOPOLL_UNKNOWN_OP_CODE    = -1,
+	NOPOLL_CONTINUATION_FRAME = 0,
+	NOPOLL_TEXT_FRAME         = 1,
+	NOPOLL_BINARY_FRAME       = 2,
+	NOPOLL_CLOSE_FRAME        = 8,
+	NOPOLL_PING_FRAME         = 9,
+	NOPOLL_PONG_FRAME         = 10
+} noPollOpCode;
+
+/* Each member exists only when its NOPOLL_HAVE_* macro is defined, with
+ * upstream's comma placement (valid for the macro set defined above). */
+typedef enum {
+#if defined(NOPOLL_HAVE_SSLv23_ENABLED)
+	NOPOLL_METHOD_SSLV23       = 2,
+#endif
+#if defined(NOPOLL_HAVE_SSLv3_ENABLED)
+	NOPOLL_METHOD_SSLV3        = 3,
+#endif
+#if defined(NOPOLL_HAVE_TLSv10_ENABLED)
+	NOPOLL_METHOD_TLSV1        = 4,
+#endif
+#if defined(NOPOLL_HAVE_TLSv11_ENABLED)
+	NOPOLL_METHOD_TLSV1_1      = 5
+#endif
+#if defined(NOPOLL_HAVE_TLSv12_ENABLED)
+	,
+	NOPOLL_METHOD_TLSV1_2      = 6
+#endif
+#if defined(NOPOLL_HAVE_TLS_FLEXIBLE_ENABLED)
+	,
+	NOPOLL_METHOD_TLS_FLEXIBLE = 7
+#endif
+} noPollSslProtocol;
+
+typedef enum {
+	NOPOLL_TRANSPORT_IPV4 = 1,
+	NOPOLL_TRANSPORT_IPV6 = 2
+} noPollTransport;
+
+/* --------------------------------------------------------------------
+ * Limits.
+ * ------------------------------------------------------------------ */
+
+#define NOPOLL_HANDSHAKE_BUFFER_SIZE 8192
+#define NOPOLL_MAX_FRAME_SIZE_DEFAULT (16777216)
+#define NOPOLL_MAX_FRAME_SIZE_LIMIT (2147483646)
+
+/* --------------------------------------------------------------------
+ * Helper macros.
+ * ------------------------------------------------------------------ */
+
+#define nopoll_new(type, count) (type *) nopoll_calloc (count, sizeof (type))
+
+#define nopoll_return_if_fail(ctx, expr)					\
+	if (!(expr)) {__nopoll_log (ctx, __function_name__, __file__, __line__, NOPOLL_LEVEL_CRITICAL, "Expresion '%s' have failed at %s (%s:%d)", #expr, __NOPOLL_PRETTY_FUNCTION__, __NOPOLL_FILE__, __NOPOLL_LINE__); return;}
+
+#define nopoll_return_val_if_fail(ctx, expr, val)			\
+	if (!(expr)) { __nopoll_log (ctx, __function_name__, __file__, __line__, NOPOLL_LEVEL_CRITICAL, "Expresion '%s' have failed, returning: %s at %s (%s:%d)", #expr, #val, __NOPOLL_PRETTY_FUNCTION__, __NOPOLL_FILE__, __NOPOLL_LINE__); return val;}
+
+/* nopoll_log: the GNU/C99 variadic macro form upstream uses. gcc and clang
+ * accept it in -ansi mode (only -pedantic warns). Without SHOW_DEBUG_LOG it
+ * expands to nothing, as upstream. */
+#if defined(SHOW_DEBUG_LOG)
+# define nopoll_log(ctx,level,message, ...) do{__nopoll_log(ctx, __function_name__, __file__, __line__, level, message, ##__VA_ARGS__);}while(0)
+#else
+# define nopoll_log(ctx, level, message, ...) /* nothing */
+#endif
+
+#if defined(SHOW_FORMAT_BUGS)
+# undef  nopoll_log
+# define nopoll_log(ctx,level,message, ...) do{printf (message, ##__VA_ARGS__);}while(0)
+#endif
+
+/* C++ support. */
+#undef BEGIN_C_DECLS
+#undef END_C_DECLS
+#ifdef __cplusplus
+# define BEGIN_C_DECLS extern "C" {
+# define END_C_DECLS }
+#else
+# define BEGIN_C_DECLS /* empty */
+# define END_C_DECLS /* empty */
+#endif
+
+BEGIN_C_DECLS
+
+/* --------------------------------------------------------------------
+ * Generated from the Rust sources: handler typedefs and functions.
+ * ------------------------------------------------------------------ */
+
+/**
+ * Called once when a connection is closed.
+ */
+typedef void (*noPollOnCloseHandler)(noPollCtx *ctx, noPollConn *conn, noPollPtr user_data);
+
+/**
+ * Message handler; `msg` is only valid during the call.
+ */
+typedef void (*noPollOnMessageHandler)(noPollCtx *ctx, noPollConn *conn, noPollMsg *msg, noPollPtr user_data);
+
+/**
+ * on_accept / on_open / on_ready handler; returning `nopoll_false` rejects
+ * or closes the connection.
+ */
+typedef nopoll_bool (*noPollActionHandler)(noPollCtx *ctx, noPollConn *conn, noPollPtr user_data);
+
+/**
+ * `nopoll_ctx_foreach_conn` handler; `nopoll_true` stops the walk.
+ */
+typedef nopoll_bool (*noPollForeachConn)(noPollCtx *ctx, noPollConn *conn, noPollPtr user_data);
+
+/**
+ * Called for a request on a listener that is not a WebSocket upgrade
+ * (a browser fetching a page). It may answer with
+ * `nopoll_conn_send_http_response`; the connection is closed when it
+ * returns. `method` and `url` are valid during the call.
+ */
+typedef void (*noPollHttpRequestHandler)(noPollCtx *ctx, noPollConn *conn, const char *method, const char *url, noPollPtr user_data);
+
+/**
+ * Post-handshake TLS check with the `SSL_CTX *` and `SSL *` (upstream names
+ * those parameters `SSL_CTX` and `SSL`; only the types are ABI).
+ */
+typedef nopoll_bool (*noPollSslPostCheck)(noPollCtx *ctx, noPollConn *conn, noPollPtr ssl_ctx, noPollPtr ssl, noPollPtr user_data);
+
+/**
+ * Must return an OpenSSL `SSL_CTX *` for a TLS connection.
+ */
+typedef noPollPtr (*noPollSslContextCreator)(noPollCtx *ctx, noPollConn *conn, noPollConnOpts *opts, nopoll_bool is_client, noPollPtr user_data);
+
+/**
+ * Receives every log line of a context (`nopoll_log_set_handler`).
+ */
+typedef void (*noPollLogHandler)(noPollCtx *ctx, noPollDebugLevel level, const char *log_msg, noPollPtr user_data);
+
+/**
+ * Creates a mutex (`nopoll_thread_handlers`).
+ */
+typedef noPollPtr (*noPollMutexCreate)(void);
+
+/**
+ * Destroys a mutex.
+ */
+typedef void (*noPollMutexDestroy)(noPollPtr mutex);
+
+/**
+ * Locks a mutex.
+ */
+typedef void (*noPollMutexLock)(noPollPtr mutex);
+
+/**
+ * Unlocks a mutex.
+ */
+typedef void (*noPollMutexUnlock)(noPollPtr mutex);
+
+/**
+ * Connection I/O hook (`conn->receive` / `conn->send`).
+ */
+typedef int (*noPollRead)(noPollConn *conn, char *buffer, int buffer_size);
+
+/**
+ * I/O engine vtable: create.
+ */
+typedef noPollPtr (*noPollIoMechCreate)(noPollCtx *ctx);
+
+/**
+ * I/O engine vtable: destroy.
+ */
+typedef void (*noPollIoMechDestroy)(noPollCtx *ctx, noPollPtr io_object);
+
+/**
+ * I/O engine vtable: clear.
+ */
+typedef void (*noPollIoMechClear)(noPollCtx *ctx, noPollPtr io_object);
+
+/**
+ * I/O engine vtable: wait.
+ */
+typedef int (*noPollIoMechWait)(noPollCtx *ctx, noPollPtr io_object);
+
+/**
+ * I/O engine vtable: add a socket to the wait set.
+ */
+typedef nopoll_bool (*noPollIoMechAddTo)(int fds, noPollCtx *ctx, noPollConn *conn, noPollPtr io_object);
+
+/**
+ * I/O engine vtable: is the socket ready.
+ */
+typedef nopoll_bool (*noPollIoMechIsSet)(noPollCtx *ctx, int fds, noPollPtr io_object);
+
+/**
+ * Releases options unless they are flagged for reuse.
+ */
+void __nopoll_conn_opts_release_if_needed(noPollConnOpts *options);
+
+/**
+ * Owner references (transient ones are never visible here); -1 for NULL.
+ */
+int __nopoll_conn_owner_ref_count(noPollConn *conn);
+
+/**
+ * Internal but exported: a data frame of `frame_type` with masking by role
+ * (`length == -1` allowed for text), continuation handled automatically.
+ *
+ * # Safety
+ * `content` is valid for `length` bytes (NUL-terminated for -1).
+ */
+int __nopoll_conn_send_common(noPollConn *conn, const char *content, long length, nopoll_bool has_fin, long sleep_in_header, noPollOpCode frame_type);
+
+/**
+ * INTERNAL: copies the frame limit of `options` into the connection.
+ */
+void __nopoll_conn_set_max_frame_size(noPollConn *conn, noPollConnOpts *options);
+
+/**
+ * A library-held temporary reference.
+ */
+nopoll_bool __nopoll_conn_transient_ref(noPollConn *conn);
+
+/**
+ * Drops a temporary reference.
+ */
+void __nopoll_conn_transient_unref(noPollConn *conn);
+
+/**
+ * Whether `conn` is in `ctx`'s registry.
+ */
+nopoll_bool __nopoll_ctx_conn_is_registered(noPollCtx *ctx, noPollConn *conn);
+
+/**
+ * Decodes base64 into `output` (capacity in `*output_size`), NUL-terminated.
+ *
+ * # Safety
+ * `content` valid for `length` bytes; `output` writable for `*output_size` bytes.
+ */
+nopoll_bool nopoll_base64_decode(const char *content, int length, char *output, int *output_size);
+
+/**
+ * Base64 of `length` bytes into `output` (capacity in `*output_size`,
+ * NUL-terminated); `*output_size` receives the length (or the size needed).
+ *
+ * # Safety
+ * `content` valid for `length` bytes; `output` writable for `*output_size` bytes.
+ */
+nopoll_bool nopoll_base64_encode(const char *content, int length, char *output, int *output_size);
+
+/**
+ * calloc wrapper (the allocator of everything crossing the boundary).
+ */
+noPollPtr nopoll_calloc(size_t count, size_t size);
+
+/**
+ * Optional end-of-process cleanup (nothing global to release without TLS).
+ */
+void nopoll_cleanup_library(void);
+
+/**
+ * String equality; both NULL = true, one NULL = false.
+ *
+ * # Safety
+ * Each string is NULL or NUL-terminated.
+ */
+nopoll_bool nopoll_cmp(const char *string1, const char *string2);
+
+/**
+ * Accepts one connection (waits for it).
+ */
+noPollConn *nopoll_conn_accept(noPollCtx *ctx, noPollConn *listener);
+
+/**
+ * Finishes setting up an accepted connection; false (and the connection
+ * shut down) on failure, or when TLS is requested (not implemented yet).
+ */
+nopoll_bool nopoll_conn_accept_complete(noPollCtx *ctx, noPollConn *listener, noPollConn *conn, NOPOLL_SOCKET session, nopoll_bool tls_on);
+
+/**
+ * Wraps a socket the caller accepted from `listener`.
+ */
+noPollConn *nopoll_conn_accept_socket(noPollCtx *ctx, noPollConn *listener, NOPOLL_SOCKET session);
+
+/**
+ * `nopoll_conn_close_ext (conn, 0, NULL, 0)`.
+ */
+void nopoll_conn_close(noPollConn *conn);
+
+/**
+ * Sends a close frame with `status` (0 = none) and `reason`, closes the
+ * socket and releases the caller's reference.
+ *
+ * # Safety
+ * `reason` is NULL or valid for `reason_size` bytes.
+ */
+void nopoll_conn_close_ext(noPollConn *conn, int status, const char *reason, int reason_size);
+
+/**
+ * Advances the handshake without blocking.
+ */
+void nopoll_conn_complete_handshake(noPollConn *conn);
+
+/**
+ * Writes pending bytes without blocking; payload bytes written, 0 if
+ * nothing pending, -1 on error.
+ */
+int nopoll_conn_complete_pending_write(noPollConn *conn);
+
+/**
+ * Context-wide TCP connect timeout in µs (0 restores 20 s).
+ */
+void nopoll_conn_connect_timeout(noPollCtx *ctx, long microseconds_to_wait);
+
+/**
+ * Owning context (borrowed); NULL for NULL.
+ */
+noPollCtx *nopoll_conn_ctx(noPollConn *conn);
+
+/**
+ * Plain recv() I/O callback of non-TLS connections.
+ *
+ * # Safety
+ * `buffer` writable for `buffer_size` bytes.
+ */
+int nopoll_conn_default_receive(noPollConn *conn, char *buffer, int buffer_size);
+
+/**
+ * Plain send() I/O callback of non-TLS connections.
+ *
+ * # Safety
+ * `buffer` readable for `buffer_size` bytes.
+ */
+int nopoll_conn_default_send(noPollConn *conn, char *buffer, int buffer_size);
+
+/**
+ * Flushes pending writes for up to `timeout` µs; returns bytes written
+ * plus `previous_result` when positive.
+ */
+int nopoll_conn_flush_writes(noPollConn *conn, long timeout, int previous_result);
+
+/**
+ * Agreed subprotocol; NULL if none.
+ */
+const char *nopoll_conn_get_accepted_protocol(noPollConn *conn);
+
+/**
+ * Peer's close reason; NULL if none.
+ */
+const char *nopoll_conn_get_close_reason(noPollConn *conn);
+
+/**
+ * Peer's close status: 1005 without code, 1006 without close frame; 0 for NULL.
+ */
+int nopoll_conn_get_close_status(noPollConn *conn);
+
+/**
+ * Current connect timeout in µs; 0 for NULL.
+ */
+long nopoll_conn_get_connect_timeout(noPollCtx *ctx);
+
+/**
+ * Cookie header; NULL if none.
+ */
+const char *nopoll_conn_get_cookie(noPollConn *conn);
+
+/**
+ * The user pointer (NULL if unset).
+ */
+noPollPtr nopoll_conn_get_hook(noPollConn *conn);
+
+/**
+ * Host header; NULL if none.
+ */
+const char *nopoll_conn_get_host_header(noPollConn *conn);
+
+/**
+ * Context-unique id; -1 for NULL.
+ */
+int nopoll_conn_get_id(noPollConn *conn);
+
+/**
+ * For an accepted connection: its listener; NULL otherwise.
+ */
+noPollConn *nopoll_conn_get_listener(noPollConn *conn);
+
+/**
+ * Effective incoming frame limit (the default for NULL).
+ */
+long nopoll_conn_get_max_frame_size(noPollConn *conn);
+
+/**
+ * Reads at most one message; NULL when nothing is complete or on error.
+ */
+noPollMsg *nopoll_conn_get_msg(noPollConn *conn);
+
+/**
+ * Origin received (server) or sent (client); NULL if none.
+ */
+const char *nopoll_conn_get_origin(noPollConn *conn);
+
+/**
+ * Subprotocols the client requested (raw list); NULL if none.
+ */
+const char *nopoll_conn_get_requested_protocol(noPollConn *conn);
+
+/**
+ * GET url of the handshake ("/" if unknown); NULL only for NULL.
+ */
+const char *nopoll_conn_get_requested_url(noPollConn *conn);
+
+/**
+ * X-Real-IP header; NULL if none.
+ */
+const char *nopoll_conn_get_x_real_ip_header(noPollConn *conn);
+
+/**
+ * Peer (or bind) host text; NULL for NULL.
+ */
+const char *nopoll_conn_host(noPollConn *conn);
+
+/**
+ * True while the socket is usable.
+ */
+nopoll_bool nopoll_conn_is_ok(noPollConn *conn);
+
+/**
+ * True once the handshake is complete (tries to advance it).
+ */
+nopoll_bool nopoll_conn_is_ready(noPollConn *conn);
+
+/**
+ * False: no connection runs over TLS yet.
+ */
+nopoll_bool nopoll_conn_is_tls_on(noPollConn *conn);
+
+/**
+ * XORs `payload_size` bytes with the 4-byte `mask` starting at `desp`.
+ *
+ * # Safety
+ * `payload` writable for `payload_size` bytes; `mask` readable for 4 bytes.
+ */
+void nopoll_conn_mask_content(noPollCtx *ctx, char *payload, int payload_size, char *mask, int desp);
+
+/**
+ * ws:// client over IPv4: connects and sends the upgrade request.
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
+ */
+noPollConn *nopoll_conn_new(noPollCtx *ctx, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
+
+/**
+ * ws:// client over IPv6.
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
+ */
+noPollConn *nopoll_conn_new6(noPollCtx *ctx, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
+
+/**
+ * ws:// client with options (consumed unless reuse is set).
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
+ */
+noPollConn *nopoll_conn_new_opts(noPollCtx *ctx, noPollConnOpts *opts, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
+
+/**
+ * Client handshake over a socket the caller already connected.
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
+ */
+noPollConn *nopoll_conn_new_with_socket(noPollCtx *ctx, noPollConnOpts *opts, int socket, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
+
+/**
+ * Client: whether to send an Origin header (default true).
+ */
+void nopoll_conn_opts_add_origin_header(noPollConnOpts *opts, nopoll_bool add);
+
+/**
+ * Same as `nopoll_conn_opts_unref`.
+ */
+void nopoll_conn_opts_free(noPollConnOpts *opts);
+
+/**
+ * New options, one reference owned by the caller (or by the first API
+ * that receives them, unless `reuse` is set).
+ */
+noPollConnOpts *nopoll_conn_opts_new(void);
+
+/**
+ * +1 reference; false for NULL.
+ */
+nopoll_bool nopoll_conn_opts_ref(noPollConnOpts *opts);
+
+/**
+ * Cookie header for the client handshake (copied; NULL unsets).
+ *
+ * # Safety
+ * `cookie_content` is NULL or a NUL-terminated string.
+ */
+void nopoll_conn_opts_set_cookie(noPollConnOpts *opts, const char *cookie_content);
+
+/**
+ * Extra header text ("\r\nName: value"...) for the client handshake.
+ *
+ * # Safety
+ * `extra_headers` is NULL or a NUL-terminated string.
+ */
+void nopoll_conn_opts_set_extra_headers(noPollConnOpts *opts, const char *extra_headers);
+
+/**
+ * Local address to bind client sockets to (NULL = default).
+ *
+ * # Safety
+ * `_interface` is NULL or a NUL-terminated string.
+ */
+void nopoll_conn_opts_set_interface(noPollConnOpts *opts, const char *_interface);
+
+/**
+ * Incoming frame limit overriding the context's; invalid values ignored.
+ */
+void nopoll_conn_opts_set_max_frame_size(noPollConnOpts *opts, long max_frame_size);
+
+/**
+ * reuse = true: receiving APIs do not consume the options.
+ */
+void nopoll_conn_opts_set_reuse(noPollConnOpts *opts, nopoll_bool reuse);
+
+/**
+ * Stores certificate paths in the options; true only if the files given
+ * are readable (they are used once TLS lands).
+ *
+ * # Safety
+ * Each string is NULL or NUL-terminated.
+ */
+nopoll_bool nopoll_conn_opts_set_ssl_certs(noPollConnOpts *opts, const char *certificate, const char *private_key, const char *chain_certificate, const char *ca_certificate);
+
+/**
+ * Selects the TLS method for these options (stored).
+ */
+void nopoll_conn_opts_set_ssl_protocol(noPollConnOpts *opts, noPollSslProtocol ssl_protocol);
+
+/**
+ * Server: accept handshakes without Origin (already the default here).
+ */
+void nopoll_conn_opts_skip_origin_check(noPollConnOpts *opts, nopoll_bool skip_check);
+
+/**
+ * Peer verification on/off (stored).
+ */
+void nopoll_conn_opts_ssl_peer_verify(noPollConnOpts *opts, nopoll_bool verify);
+
+/**
+ * -1 reference; frees at zero.
+ */
+void nopoll_conn_opts_unref(noPollConnOpts *opts);
+
+/**
+ * Bytes queued from short writes; 0 for NULL.
+ */
+int nopoll_conn_pending_write_bytes(noPollConn *conn);
+
+/**
+ * Peer (or bind) port text; NULL for NULL.
+ */
+const char *nopoll_conn_port(noPollConn *conn);
+
+/**
+ * Stream read across message boundaries.
+ *
+ * # Safety
+ * `buffer` is valid for writing `bytes` bytes.
+ */
+int nopoll_conn_read(noPollConn *conn, char *buffer, int bytes, nopoll_bool block, long timeout);
+
+/**
+ * Bytes already received and buffered inside the connection.
+ */
+int nopoll_conn_read_pending(noPollConn *conn);
+
+/**
+ * +1 reference; false for NULL or a dead connection.
+ */
+nopoll_bool nopoll_conn_ref(noPollConn *conn);
+
+/**
+ * References: the caller's plus one while registered; -1 for NULL.
+ */
+int nopoll_conn_ref_count(noPollConn *conn);
+
+/**
+ * Role; NOPOLL_ROLE_UNKNOWN for NULL.
+ */
+noPollRole nopoll_conn_role(noPollConn *conn);
+
+/**
+ * One binary frame (FIN set).
+ *
+ * # Safety
+ * `content` is valid for `length` bytes.
+ */
+int nopoll_conn_send_binary(noPollConn *conn, const char *content, long length);
+
+/**
+ * A binary frame without FIN.
+ *
+ * # Safety
+ * `content` is valid for `length` bytes.
+ */
+int nopoll_conn_send_binary_fragment(noPollConn *conn, const char *content, long length);
+
+/**
+ * Low level: one frame exactly as described, pausing `sleep_in_header` µs
+ * between header and payload. Payload bytes written, -2 would block, -1 error.
+ *
+ * # Safety
+ * `content` is valid for `length` bytes.
+ */
+int nopoll_conn_send_frame(noPollConn *conn, nopoll_bool fin, nopoll_bool masked, noPollOpCode op_code, long length, noPollPtr content, long sleep_in_header);
+
+/**
+ * From an HTTP request handler: sends `status` with `body` (`body_size`
+ * bytes, -1 for strlen) and `Content-Type: content_type`. False outside an
+ * HTTP request or for bad arguments.
+ *
+ * # Safety
+ * `content_type` is NULL or NUL-terminated; `body` is NULL or valid for
+ * `body_size` bytes (NUL-terminated when -1).
+ */
+nopoll_bool nopoll_conn_send_http_response(noPollConn *conn, int status, const char *content_type, const char *body, long body_size);
+
+/**
+ * An empty ping; true when written without error.
+ */
+nopoll_bool nopoll_conn_send_ping(noPollConn *conn);
+
+/**
+ * A pong with the given payload (at most 125 bytes).
+ *
+ * # Safety
+ * `content` is valid for `length` bytes.
+ */
+nopoll_bool nopoll_conn_send_pong(noPollConn *conn, long length, noPollPtr content);
+
+/**
+ * One text frame (FIN set); `length == -1` means strlen.
+ *
+ * # Safety
+ * `content` is valid for `length` bytes (NUL-terminated for -1).
+ */
+int nopoll_conn_send_text(noPollConn *conn, const char *content, long length);
+
+/**
+ * A text frame without FIN; the next send continues the message.
+ *
+ * # Safety
+ * As `nopoll_conn_send_text`.
+ */
+int nopoll_conn_send_text_fragment(noPollConn *conn, const char *content, long length);
+
+/**
+ * Server side, in on_open: the subprotocol for the 101 answer (copied).
+ *
+ * # Safety
+ * `protocol` is NULL or a NUL-terminated string.
+ */
+void nopoll_conn_set_accepted_protocol(noPollConn *conn, const char *protocol);
+
+/**
+ * Stores a user pointer.
+ */
+void nopoll_conn_set_hook(noPollConn *conn, noPollPtr ptr);
+
+/**
+ * Handler called once when the connection closes.
+ */
+void nopoll_conn_set_on_close(noPollConn *conn, noPollOnCloseHandler on_close, noPollPtr user_data);
+
+/**
+ * Per-connection message handler.
+ */
+void nopoll_conn_set_on_msg(noPollConn *conn, noPollOnMessageHandler on_msg, noPollPtr user_data);
+
+/**
+ * Per-connection handshake-complete handler.
+ */
+void nopoll_conn_set_on_ready(noPollConn *conn, noPollActionHandler on_ready, noPollPtr user_data);
+
+/**
+ * fcntl helper: enable = true makes the socket blocking.
+ */
+nopoll_bool nopoll_conn_set_sock_block(NOPOLL_SOCKET socket, nopoll_bool enable);
+
+/**
+ * Replaces the socket value (the old one is not closed).
+ */
+void nopoll_conn_set_socket(noPollConn *conn, NOPOLL_SOCKET _socket);
+
+/**
+ * Closes the socket without a close frame and fires on_close.
+ */
+void nopoll_conn_shutdown(noPollConn *conn);
+
+/**
+ * The socket; -1 for NULL.
+ */
+NOPOLL_SOCKET nopoll_conn_socket(noPollConn *conn);
+
+/**
+ * wss:// client: NULL until TLS is implemented (options consumed).
+ */
+noPollConn *nopoll_conn_tls_new(noPollCtx *ctx, noPollConnOpts *options, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
+
+/**
+ * IPv6 wss:// client: NULL until TLS is implemented.
+ */
+noPollConn *nopoll_conn_tls_new6(noPollCtx *ctx, noPollConnOpts *options, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
+
+/**
+ * TLS client over a connected socket: NULL until TLS is implemented.
+ */
+noPollConn *nopoll_conn_tls_new_with_socket(noPollCtx *ctx, noPollConnOpts *options, int socket, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
+
+/**
+ * -1 reference; the connection is freed when nothing references it.
+ */
+void nopoll_conn_unref(noPollConn *conn);
+
+/**
+ * Waits up to `timeout` seconds for the handshake.
+ */
+nopoll_bool nopoll_conn_wait_until_connection_ready(noPollConn *conn, int timeout);
+
+/**
+ * Number of registered connections; -1 for NULL.
+ */
+int nopoll_ctx_conns(noPollCtx *ctx);
+
+/**
+ * Certificate store lookup: false (nothing stored yet).
+ */
+nopoll_bool nopoll_ctx_find_certificate(noPollCtx *ctx, const char *serverName, const char **certificateFile, const char **privateKey, const char **optionalChainFile);
+
+/**
+ * Calls `foreach` for each registered connection; returns the first one
+ * for which it returns true.
+ */
+noPollConn *nopoll_ctx_foreach_conn(noPollCtx *ctx, noPollForeachConn foreach, noPollPtr user_data);
+
+/**
+ * Incoming frame limit (the default for NULL).
+ */
+long nopoll_ctx_get_max_frame_size(noPollCtx *ctx);
+
+/**
+ * A new context, one reference owned by the caller (`nopoll_ctx_unref`).
+ */
+noPollCtx *nopoll_ctx_new(void);
+
+/**
+ * +1 reference; false for NULL.
+ */
+nopoll_bool nopoll_ctx_ref(noPollCtx *ctx);
+
+/**
+ * References: the caller's plus one per registered connection; -1 for NULL.
+ */
+int nopoll_ctx_ref_count(noPollCtx *ctx);
+
+/**
+ * Adds a connection to the context's registry.
+ */
+nopoll_bool nopoll_ctx_register_conn(noPollCtx *ctx, noPollConn *conn);
+
+/**
+ * Certificate store: false until implemented (listed in the README).
+ */
+nopoll_bool nopoll_ctx_set_certificate(noPollCtx *ctx, const char *serverName, const char *certificateFile, const char *privateKey, const char *optionalChainFile);
+
+/**
+ * Extension: hand out frames and partial frames as they arrive
+ * (`nopoll_msg_is_fragment` / `nopoll_msg_is_final` tell the pieces apart)
+ * instead of whole messages (the default). Affects connections opened or
+ * accepted afterwards.
+ */
+void nopoll_ctx_set_fragment_delivery(noPollCtx *ctx, nopoll_bool enable);
+
+/**
+ * Extension: an opening handshake not completed within `microseconds` is
+ * dropped (0 restores the default of 10 s).
+ */
+void nopoll_ctx_set_handshake_timeout(noPollCtx *ctx, long microseconds);
+
+/**
+ * Extension: listen backlog of listeners created afterwards (default 1024;
+ * values <= 0 ignored).
+ */
+void nopoll_ctx_set_listen_backlog(noPollCtx *ctx, int backlog);
+
+/**
+ * Incoming frame limit; values <= 0 or above the limit are ignored.
+ */
+void nopoll_ctx_set_max_frame_size(noPollCtx *ctx, long max_frame_size);
+
+/**
+ * Extension: largest incoming message after reassembly (default 64 MiB,
+ * never below the frame limit; values <= 0 ignored). Beyond it: close 1009.
+ */
+void nopoll_ctx_set_max_message_size(noPollCtx *ctx, long max_message_size);
+
+/**
+ * Handler run when a TCP connection is accepted.
+ */
+void nopoll_ctx_set_on_accept(noPollCtx *ctx, noPollActionHandler on_accept, noPollPtr user_data);
+
+/**
+ * Installs (or, with NULL, removes) the handler for plain HTTP requests.
+ * Without one, such requests get `400 Bad Request`.
+ */
+void nopoll_ctx_set_on_http_request(noPollCtx *ctx, noPollHttpRequestHandler handler, noPollPtr user_data);
+
+/**
+ * Default message handler of the context's connections.
+ */
+void nopoll_ctx_set_on_msg(noPollCtx *ctx, noPollOnMessageHandler on_msg, noPollPtr user_data);
+
+/**
+ * Handler run after the upgrade request, before the 101 answer.
+ */
+void nopoll_ctx_set_on_open(noPollCtx *ctx, noPollActionHandler on_open, noPollPtr user_data);
+
+/**
+ * Handler run when a handshake completes.
+ */
+void nopoll_ctx_set_on_ready(noPollCtx *ctx, noPollActionHandler on_ready, noPollPtr user_data);
+
+/**
+ * Post-TLS-handshake check: stored nowhere until TLS is implemented.
+ */
+void nopoll_ctx_set_post_ssl_check(noPollCtx *ctx, noPollSslPostCheck post_ssl_check, noPollPtr user_data);
+
+/**
+ * `Sec-WebSocket-Version` sent by clients and required by listeners.
+ */
+void nopoll_ctx_set_protocol_version(noPollCtx *ctx, int version);
+
+/**
+ * SSL_CTX creator: ignored until TLS is implemented.
+ */
+void nopoll_ctx_set_ssl_context_creator(noPollCtx *ctx, noPollSslContextCreator context_creator, noPollPtr user_data);
+
+/**
+ * -1 reference. Registered connections keep the context alive.
+ */
+void nopoll_ctx_unref(noPollCtx *ctx);
+
+/**
+ * Removes a connection from the registry (no-op if absent).
+ */
+void nopoll_ctx_unregister_conn(noPollCtx *ctx, noPollConn *conn);
+
+/**
+ * free() if non-NULL.
+ *
+ * # Safety
+ * `ref_` is NULL or memory from this allocator, not freed before.
+ */
+void nopoll_free(noPollPtr ref_);
+
+/**
+ * Big-endian unsigned 16-bit read.
+ *
+ * # Safety
+ * `buffer` is NULL or readable for 2 bytes.
+ */
+int nopoll_get_16bit(const char *buffer);
+
+/**
+ * Big-endian 32-bit read.
+ *
+ * # Safety
+ * `buffer` is NULL or readable for 4 bytes.
+ */
+int nopoll_get_32bit(const char *buffer);
+
+/**
+ * `buffer[0]` as 0..255.
+ *
+ * # Safety
+ * `buffer` is NULL or readable for 1 byte.
+ */
+int nopoll_get_8bit(const char *buffer);
+
+/**
+ * Bit `position` (0 = LSB) of `byte`.
+ */
+int nopoll_get_bit(char byte, int position);
+
+/**
+ * Writes the binary form of `a` into `buffer` (bounded); returns `buffer`.
+ *
+ * # Safety
+ * `buffer` is NULL or writable for `buf_size` bytes.
+ */
+char *nopoll_int2bin(int a, char *buffer, int buf_size);
+
+/**
+ * Logs the binary form of `value`.
+ */
+void nopoll_int2bin_print(noPollCtx *ctx, int value);
+
+/**
+ * Creates an I/O engine of the requested type: epoll (the default on
+ * Linux) or poll; SELECT gives poll, which has no FD_SETSIZE cap.
+ */
+noPollIoEngine *nopoll_io_get_engine(noPollCtx *ctx, noPollIoEngineType engine_type);
+
+/**
+ * Destroys an engine from `nopoll_io_get_engine`.
+ */
+void nopoll_io_release_engine(noPollIoEngine *engine);
+
+/**
+ * Plain accept() on a listening socket; the new socket or -1.
+ */
+NOPOLL_SOCKET nopoll_listener_accept(NOPOLL_SOCKET server_socket);
+
+/**
+ * Wraps an accepted, connected socket as a server connection (port
+ * sharing); complete it with `nopoll_conn_accept_complete`.
+ */
+noPollConn *nopoll_listener_from_socket(noPollCtx *ctx, NOPOLL_SOCKET session);
+
+/**
+ * ws:// listener on host:port (IPv4).
+ *
+ * # Safety
+ * `host` and `port` are NULL or NUL-terminated.
+ */
+noPollConn *nopoll_listener_new(noPollCtx *ctx, const char *host, const char *port);
+
+/**
+ * ws:// listener on host:port (IPv6).
+ *
+ * # Safety
+ * `host` and `port` are NULL or NUL-terminated.
+ */
+noPollConn *nopoll_listener_new6(noPollCtx *ctx, const char *host, const char *port);
+
+/**
+ * Listener with options (consumed unless reuse is set).
+ *
+ * # Safety
+ * `host` and `port` are NULL or NUL-terminated.
+ */
+noPollConn *nopoll_listener_new_opts(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
+
+/**
+ * IPv6 listener with options.
+ *
+ * # Safety
+ * `host` and `port` are NULL or NUL-terminated.
+ */
+noPollConn *nopoll_listener_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
+
+/**
+ * Certificate paths for a TLS listener: false until TLS is implemented.
+ */
+nopoll_bool nopoll_listener_set_certificate(noPollConn *listener, const char *certificate, const char *private_key, const char *chain_file);
+
+/**
+ * socket + bind + listen on host:port (IPv4); the socket, -1 on failure,
+ * -2 for bad parameters.
+ *
+ * # Safety
+ * `host` and `port` are NULL or NUL-terminated.
+ */
+NOPOLL_SOCKET nopoll_listener_sock_listen(noPollCtx *ctx, const char *host, const char *port);
+
+/**
+ * wss:// listener: NULL until TLS is implemented.
+ */
+noPollConn *nopoll_listener_tls_new(noPollCtx *ctx, const char *host, const char *port);
+
+/**
+ * IPv6 wss:// listener: NULL until TLS is implemented.
+ */
+noPollConn *nopoll_listener_tls_new6(noPollCtx *ctx, const char *host, const char *port);
+
+/**
+ * wss:// listener with options: NULL until TLS is implemented (consumed).
+ */
+noPollConn *nopoll_listener_tls_new_opts(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
+
+/**
+ * IPv6 wss:// listener with options: NULL until TLS is implemented.
+ */
+noPollConn *nopoll_listener_tls_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
+
+/**
+ * ANSI colours on/off.
+ */
+void nopoll_log_color_enable(noPollCtx *ctx, nopoll_bool value);
+
+/**
+ * Whether colours are on.
+ */
+nopoll_bool nopoll_log_color_is_enabled(noPollCtx *ctx);
+
+/**
+ * Console logging on/off for the context.
+ */
+void nopoll_log_enable(noPollCtx *ctx, nopoll_bool value);
+
+/**
+ * Whether console logging is on (false for NULL).
+ */
+nopoll_bool nopoll_log_is_enabled(noPollCtx *ctx);
+
+/**
+ * Routes every log line of the context to `handler` (NULL removes it).
+ */
+void nopoll_log_set_handler(noPollCtx *ctx, noPollLogHandler handler, noPollPtr user_data);
+
+/**
+ * Makes a running `nopoll_loop_wait` return (from a callback, another
+ * thread or a signal handler: only an atomic store and a write(2)).
+ */
+void nopoll_loop_stop(noPollCtx *ctx);
+
+/**
+ * Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`). Returns 0
+ * when stopped, -2 for bad arguments, -3 on timeout, -4 on engine failure.
+ */
+int nopoll_loop_wait(noPollCtx *ctx, long timeout);
+
+/**
+ * The payload, followed by a NUL byte; NULL for NULL or an empty payload.
+ */
+const unsigned char *nopoll_msg_get_payload(noPollMsg *msg);
+
+/**
+ * Payload size; -1 for NULL.
+ */
+long nopoll_msg_get_payload_size(noPollMsg *msg);
+
+/**
+ * FIN bit.
+ */
+nopoll_bool nopoll_msg_is_final(noPollMsg *msg);
+
+/**
+ * True for a piece of a message.
+ */
+nopoll_bool nopoll_msg_is_fragment(noPollMsg *msg);
+
+/**
+ * A new message with `msg`'s header and both payloads (inputs untouched).
+ */
+noPollMsg *nopoll_msg_join(noPollMsg *msg, noPollMsg *msg2);
+
+/**
+ * Empty message holder with one reference (freed by `nopoll_msg_unref`).
+ */
+noPollMsg *nopoll_msg_new(void);
+
+/**
+ * Frame opcode; NOPOLL_UNKNOWN_OP_CODE for NULL.
+ */
+noPollOpCode nopoll_msg_opcode(noPollMsg *msg);
+
+/**
+ * +1 reference; false for NULL.
+ */
+nopoll_bool nopoll_msg_ref(noPollMsg *msg);
+
+/**
+ * Reference count; -1 for NULL.
+ */
+int nopoll_msg_ref_count(noPollMsg *msg);
+
+/**
+ * -1 reference; frees at zero.
+ */
+void nopoll_msg_unref(noPollMsg *msg);
+
+/**
+ * Creates a mutex through the installed callback; NULL without one.
+ */
+noPollPtr nopoll_mutex_create(void);
+
+/**
+ * Destroys a mutex through the callback.
+ */
+void nopoll_mutex_destroy(noPollPtr mutex);
+
+/**
+ * Locks a mutex through the callback.
+ */
+void nopoll_mutex_lock(noPollPtr mutex);
+
+/**
+ * Unlocks a mutex through the callback.
+ */
+void nopoll_mutex_unlock(noPollPtr mutex);
+
+/**
+ * Compares the first `bytes` characters; both strings must have them.
+ *
+ * # Safety
+ * Each string is NULL or NUL-terminated.
+ */
+nopoll_bool nopoll_ncmp(const char *string1, const char *string2, int bytes);
+
+/**
+ * Fills `nonce_size` bytes with random data.
+ *
+ * # Safety
+ * `buffer` is NULL or writable for `nonce_size` bytes.
+ */
+nopoll_bool nopoll_nonce(char *buffer, int nonce_size);
+
+/**
+ * realloc wrapper.
+ *
+ * # Safety
+ * `ref_` is NULL or memory from this allocator.
+ */
+noPollPtr nopoll_realloc(noPollPtr ref_, size_t size);
+
+/**
+ * Big-endian 16-bit write.
+ *
+ * # Safety
+ * `buffer` is NULL or writable for 2 bytes.
+ */
+void nopoll_set_16bit(int value, char *buffer);
+
+/**
+ * Big-endian 32-bit write.
+ *
+ * # Safety
+ * `buffer` is NULL or writable for 4 bytes.
+ */
+void nopoll_set_32bit(int value, char *buffer);
+
+/**
+ * Sets bit `position` of `buffer[0]`.
+ *
+ * # Safety
+ * `buffer` is NULL or writable for 1 byte.
+ */
+void nopoll_set_bit(char *buffer, int position);
+
+/**
+ * Logs the 8 bits of `byte`.
+ *
+ * # Safety
+ * `label` is NULL or NUL-terminated.
+ */
+void nopoll_show_byte(noPollCtx *ctx, char byte, const char *label);
+
+/**
+ * Sleeps `microseconds` µs.
+ */
+void nopoll_sleep(long microseconds);
+
+/**
+ * True for a usable socket descriptor (>= 0).
+ */
+nopoll_bool nopoll_socket_is_valid(NOPOLL_SOCKET socket);
+
+/**
+ * strdup returning NULL for NULL (free with `nopoll_free`).
+ *
+ * # Safety
+ * `buffer` is NULL or NUL-terminated.
+ */
+char *nopoll_strdup(const char *buffer);
+
+/**
+ * Installs the process-wide mutex callbacks (all four; NULLs uninstall).
+ * On std builds the library's own locks are std mutexes either way.
+ */
+void nopoll_thread_handlers(noPollMutexCreate mutex_create, noPollMutexDestroy mutex_destroy, noPollMutexLock mutex_lock, noPollMutexUnlock mutex_unlock);
+
+/**
+ * `result = a - b`; 1 if negative, else 0.
+ *
+ * # Safety
+ * Each pointer is NULL or valid.
+ */
+int nopoll_timeval_substract(struct timeval *a, struct timeval *b, struct timeval *result);
+
+/**
+ * Strips leading and trailing whitespace in place; `trimmed` receives the
+ * number of characters removed.
+ *
+ * # Safety
+ * `chunk` is NULL or a writable NUL-terminated string; `trimmed` is NULL or writable.
+ */
+void nopoll_trim(char *chunk, int *trimmed);
+
+
+/* --------------------------------------------------------------------
+ * Implemented in C (src/ffi/shim.c): variadic and va_list functions,
+ * which stable Rust cannot define.
+ * ------------------------------------------------------------------ */
+
+char      * nopoll_strdup_printf   (const char * chunk, ...);
+
+char      * nopoll_strdup_printfv  (const char * chunk, va_list args);
+
+void __nopoll_log (noPollCtx * ctx, const char * function_name, const char * file, int line, noPollDebugLevel level, const char * message, ...);
+
+/* --------------------------------------------------------------------
+ * Declared by upstream but defined nowhere (calling it fails to link);
+ * kept so that code mentioning it still compiles.
+ * ------------------------------------------------------------------ */
+
+void nopoll_ctx_free (noPollCtx * ctx);
+
+END_C_DECLS
+
+#endif /* __NOPOLL_H__ */
