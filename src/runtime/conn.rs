@@ -320,7 +320,7 @@ impl Connection {
             extra_headers: o.extra_headers.as_deref(),
             version: cfg.protocol_version,
         };
-        let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom::default())?;
+        let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom)?;
         let conn = Self::build(
             ctx,
             ConnRole::Client,
@@ -1170,7 +1170,7 @@ impl ConnInner {
             max_message_size: cfg.max_message_size.max(max_frame),
             delivery: cfg.delivery,
         };
-        Engine::new(role, config, OsRandom::default())
+        Engine::new(role, config, OsRandom)
     }
 
     /// Processes received bytes; collects what must be dispatched.

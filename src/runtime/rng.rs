@@ -3,23 +3,24 @@
 use crate::protocol::RandomSource;
 
 /// Random bytes from the operating system (`getrandom(2)`, falling back to
-/// `/dev/urandom`), fetched 256 bytes at a time so that a client pays one
-/// system call per 64 masking keys.
-pub struct OsRandom {
+/// `/dev/urandom`), fetched 256 bytes at a time into a per-thread pool so
+/// that a client pays one system call per 64 masking keys. Zero-sized:
+/// connections that never mask (servers) carry nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OsRandom;
+
+struct Pool {
     buf: [u8; 256],
     pos: usize,
 }
 
-impl Default for OsRandom {
-    fn default() -> Self {
-        OsRandom {
-            buf: [0; 256],
-            pos: 256,
-        }
-    }
+thread_local! {
+    static POOL: core::cell::RefCell<Pool> = const {
+        core::cell::RefCell::new(Pool { buf: [0; 256], pos: 256 })
+    };
 }
 
-impl OsRandom {
+impl Pool {
     fn refill(&mut self) {
         let mut got = 0;
         while got < self.buf.len() {
@@ -59,13 +60,16 @@ impl OsRandom {
 
 impl RandomSource for OsRandom {
     fn fill(&mut self, out: &mut [u8]) {
-        for b in out {
-            if self.pos == self.buf.len() {
-                self.refill();
+        POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            for b in out {
+                if p.pos == p.buf.len() {
+                    p.refill();
+                }
+                *b = p.buf[p.pos];
+                p.pos += 1;
             }
-            *b = self.buf[self.pos];
-            self.pos += 1;
-        }
+        })
     }
 }
 
@@ -75,7 +79,7 @@ mod tests {
 
     #[test]
     fn keys_differ() {
-        let mut r = OsRandom::default();
+        let mut r = OsRandom;
         let mut keys = std::collections::HashSet::new();
         for _ in 0..1000 {
             let mut k = [0u8; 4];
@@ -83,5 +87,6 @@ mod tests {
             keys.insert(k);
         }
         assert!(keys.len() > 990, "random keys repeat: {}", keys.len());
+        assert_eq!(std::mem::size_of::<OsRandom>(), 0);
     }
 }
