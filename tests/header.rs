@@ -232,6 +232,9 @@ fn api_surface_compiles_as_cpp() {
     compile_surface("c++", &["-x", "c++", "-Wall", "-Werror"], "cpp");
 }
 
+/// What the installed-library program prints when the shim works.
+const EXPECTED: &str = "42-x\n1 2 3 4 5 6 7 2.50 123456789\nv|7|0.5\n1 1\n";
+
 /// `make install` into a scratch prefix, then build a C program the way a
 /// user would (`pkg-config --cflags --libs nopoll`), dynamically and
 /// statically, run it, and `make uninstall`.
@@ -266,21 +269,57 @@ fn make_install_and_link_through_pkg_config() {
         );
     }
 
-    // nopoll_free may not exist yet while the FFI is being written, so the
-    // program releases the string with free(): the library allocates with
-    // libc malloc (contract rule 6), so that is equivalent.
+    // Exercises the three C shim functions through the installed library:
+    // nopoll_strdup_printf / nopoll_strdup_printfv (floats and stack-passed
+    // arguments included, which a broken trampoline would garble) and
+    // __nopoll_log (forwarded to the log handler; a line longer than the
+    // shim's 1 KiB buffer arrives cut and ending in "...").
     let program = scratch.0.join("printf.c");
     fs::write(
         &program,
-        "#include <nopoll.h>\n\
-         int main (void)\n\
-         {\n\
-         \tchar * text = nopoll_strdup_printf (\"%d-%s\", 42, \"x\");\n\
-         \tint ok = text != NULL && strcmp (text, \"42-x\") == 0;\n\
-         \tprintf (\"%s\\n\", text ? text : \"(null)\");\n\
-         \tfree (text);\n\
-         \treturn ok ? 0 : 1;\n\
-         }\n",
+        r#"#include <nopoll.h>
+static int short_ok = 0;
+static int long_ok = 0;
+static void on_log (noPollCtx * ctx, noPollDebugLevel level, const char * line, noPollPtr user_data)
+{
+	size_t len = strlen (line);
+	(void) ctx; (void) user_data;
+	if (level == NOPOLL_LEVEL_WARNING && strstr (line, "value=5 end") != NULL)
+		short_ok = 1;
+	if (level == NOPOLL_LEVEL_CRITICAL && len > 3 && len < 2000 && strcmp (line + len - 3, "...") == 0)
+		long_ok = 1;
+}
+static char * via_va_list (const char * format, ...)
+{
+	va_list args;
+	char * result;
+	va_start (args, format);
+	result = nopoll_strdup_printfv (format, args);
+	va_end (args);
+	return result;
+}
+int main (void)
+{
+	char * text = nopoll_strdup_printf ("%d-%s", 42, "x");
+	char * many = nopoll_strdup_printf ("%d %d %d %d %d %d %d %.2f %ld", 1, 2, 3, 4, 5, 6, 7, 2.5, 123456789L);
+	char * va = via_va_list ("%s|%d|%.1f", "v", 7, 0.5);
+	char big[3000];
+	noPollCtx * ctx = nopoll_ctx_new ();
+	memset (big, 'a', sizeof (big) - 1);
+	big[sizeof (big) - 1] = '\0';
+	nopoll_log_enable (ctx, nopoll_true);
+	nopoll_log_set_handler (ctx, on_log, NULL);
+	__nopoll_log (ctx, "main", "printf.c", 1, NOPOLL_LEVEL_WARNING, "value=%d %s", 5, "end");
+	__nopoll_log (ctx, "main", "printf.c", 2, NOPOLL_LEVEL_CRITICAL, "%s", big);
+	nopoll_ctx_unref (ctx);
+	printf ("%s\n%s\n%s\n%d %d\n", text ? text : "(null)", many ? many : "(null)",
+		va ? va : "(null)", short_ok, long_ok);
+	nopoll_free (text);
+	nopoll_free (many);
+	nopoll_free (va);
+	return 0;
+}
+"#,
     )
     .expect("write printf.c");
 
@@ -311,7 +350,7 @@ fn make_install_and_link_through_pkg_config() {
         .arg(&dynamic)
         .args(pkg_config(&["--libs"])));
     let out = run(Command::new(&dynamic).env("LD_LIBRARY_PATH", &lib));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "42-x\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED);
 
     // Static library with Libs.private.
     let static_exe = scratch.0.join("printf-static");
@@ -333,7 +372,7 @@ fn make_install_and_link_through_pkg_config() {
         .arg(&static_exe)
         .args(&libs));
     let out = run(Command::new(&static_exe).env_remove("LD_LIBRARY_PATH"));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "42-x\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED);
 
     run(Command::new("make")
         .arg("-C")
