@@ -39,12 +39,23 @@ pub extern "C" fn nopoll_ctx_set_on_http_request(
         let h: Option<HttpHandler> = handler.map(|f| {
             let ud = UserData(user_data);
             Arc::new(move |ctx: &Context, conn: &Connection, req: &Request| {
-                let (Ok(m), Ok(u)) = (CString::new(req.method.as_str()), CString::new(req.url.as_str())) else {
+                let (Ok(m), Ok(u)) = (
+                    CString::new(req.method.as_str()),
+                    CString::new(req.url.as_str()),
+                ) else {
                     return;
                 };
                 // SAFETY: the caller's function with its user data; the
                 // strings outlive the call and the handles are valid.
-                unsafe { f(ctx_handle(ctx), conn_handle(conn), m.as_ptr(), u.as_ptr(), ud.get()) }
+                unsafe {
+                    f(
+                        ctx_handle(ctx),
+                        conn_handle(conn),
+                        m.as_ptr(),
+                        u.as_ptr(),
+                        ud.get(),
+                    )
+                }
             }) as HttpHandler
         });
         c.update_config(|cfg| cfg.on_http = h);
