@@ -139,6 +139,10 @@ impl Context {
             }
             match net::accept(lfd) {
                 Ok(Some(fd)) => {
+                    // A closed connection may have left a pending "unwatch"
+                    // for this (reused) socket number: it must not remove
+                    // the watch added here.
+                    self.inner.io.lock().changes.remove(&fd);
                     let conn = Connection::accepted(self, Some(listener), fd, false);
                     if let Err(e) = poller.add(fd, conn.id() as u64, READ) {
                         ctx_log!(self, Critical, "cannot watch accepted socket {fd}: {e}");
