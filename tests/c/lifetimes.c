@@ -1,0 +1,302 @@
+/*
+ * lifetimes: references and what a stale handle does.
+ *
+ * - a new client conn has ref_count 2 (caller + ctx), 3 after
+ *   nopoll_conn_ref, 2 after nopoll_conn_unref; the ctx counts one ref per
+ *   registered conn;
+ * - after nopoll_conn_close the handle is a dead token: nopoll_conn_is_ok
+ *   is false, every call returns its failure value, nothing crashes, and a
+ *   new conn never answers to the old handle;
+ * - an on_msg handler that closes its own conn (server side from the loop
+ *   thread, client side from the caller's loop); a server conn closed from
+ *   another thread while the loop serves it;
+ * - nopoll_conn_shutdown fires on_close once, keeps the conn allocated;
+ * - unref'ing the ctx before closing its conns: they keep working and the
+ *   ctx goes away with the last of them;
+ * - a message kept with nopoll_msg_ref outlives its handler.
+ */
+#include "check.h"
+
+static int closes = 0;
+
+static void count_close (noPollCtx * ctx, noPollConn * conn, noPollPtr user_data)
+{
+	(void) ctx;
+	(void) conn;
+	CHECK (user_data == (noPollPtr) &closes);
+	shared_add (&closes, 1);
+}
+
+static void ref_counts (void)
+{
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * l, * c, * c2;
+	char buf[8];
+	note ("reference counts");
+	l = nopoll_listener_new (ctx, "127.0.0.1", "0");
+	CHECK_INT (nopoll_ctx_ref_count (ctx), 2);
+	c = nopoll_conn_new (ctx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+	CHECK (c != NULL);
+	CHECK_INT (nopoll_conn_ref_count (c), 2);
+	CHECK_INT (nopoll_ctx_ref_count (ctx), 3);
+	CHECK_INT (nopoll_ctx_conns (ctx), 2);
+	CHECK (nopoll_conn_ref (c));
+	CHECK_INT (nopoll_conn_ref_count (c), 3);
+	nopoll_conn_unref (c);
+	CHECK_INT (nopoll_conn_ref_count (c), 2);
+
+	note ("a closed conn is a dead handle");
+	nopoll_conn_close (c);
+	CHECK (! nopoll_conn_is_ok (c));
+	CHECK (! nopoll_conn_is_ready (c));
+	CHECK_INT (nopoll_conn_ref_count (c), -1);
+	CHECK (! nopoll_conn_ref (c));
+	CHECK_INT (nopoll_conn_get_id (c), -1);
+	CHECK (nopoll_conn_ctx (c) == NULL);
+	CHECK (nopoll_conn_host (c) == NULL);
+	CHECK_INT (nopoll_conn_socket (c), -1);
+	CHECK_INT (nopoll_conn_send_text (c, "x", 1), -1);
+	CHECK (nopoll_conn_get_msg (c) == NULL);
+	CHECK_INT (nopoll_conn_read (c, buf, 1, nopoll_false, 0), -1);
+	CHECK_INT (nopoll_conn_get_close_status (c), 0);
+	nopoll_conn_set_on_close (c, count_close, &closes);
+	nopoll_conn_close (c);
+	nopoll_conn_close_ext (c, 1000, "again", 5);
+	nopoll_conn_shutdown (c);
+	nopoll_conn_unref (c);
+	CHECK_INT (nopoll_ctx_conns (ctx), 1);
+	CHECK_INT (nopoll_ctx_ref_count (ctx), 2);
+	CHECK_INT (shared_get (&closes), 0);
+
+	/* a new conn, possibly in the same slot, is not reachable through c */
+	c2 = nopoll_conn_new (ctx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+	CHECK (c2 != NULL && c2 != c);
+	CHECK (nopoll_conn_is_ok (c2));
+	CHECK (! nopoll_conn_is_ok (c));
+	CHECK_INT (nopoll_conn_ref_count (c2), 2);
+	nopoll_conn_close (c2);
+
+	nopoll_conn_close (l);
+	CHECK (! nopoll_conn_is_ok (l));
+	CHECK_INT (nopoll_ctx_conns (ctx), 0);
+	CHECK_INT (nopoll_ctx_ref_count (ctx), 1);
+	nopoll_ctx_unref (ctx);
+}
+
+static void shutdown_fires_on_close (void)
+{
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * l, * c;
+	int id;
+	note ("nopoll_conn_shutdown");
+	l = nopoll_listener_new (ctx, "127.0.0.1", "0");
+	c = nopoll_conn_new (ctx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+	id = nopoll_conn_get_id (c);
+	shared_set (&closes, 0);
+	nopoll_conn_set_on_close (c, count_close, &closes);
+	nopoll_conn_shutdown (c);
+	CHECK_INT (shared_get (&closes), 1);
+	CHECK (! nopoll_conn_is_ok (c));
+	/* still allocated: the caller's reference */
+	CHECK_INT (nopoll_conn_get_id (c), id);
+	CHECK (nopoll_conn_ref_count (c) >= 1);
+	CHECK_INT (nopoll_conn_socket (c), -1);
+	nopoll_conn_shutdown (c);
+	nopoll_conn_close (c);
+	CHECK_INT (shared_get (&closes), 1);
+	CHECK_INT (nopoll_conn_ref_count (c), -1);
+	nopoll_conn_close (l);
+	nopoll_ctx_unref (ctx);
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static noPollCtx * sctx;
+static noPollMsg * kept = NULL;
+static int server_msgs = 0;
+static void * last_server_conn = NULL;
+
+static nopoll_bool server_ready (noPollCtx * ctx, noPollConn * conn, noPollPtr user_data)
+{
+	(void) ctx;
+	(void) user_data;
+	shared_set_ptr (&last_server_conn, conn);
+	return nopoll_true;
+}
+
+static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
+{
+	const char * text = (const char *) nopoll_msg_get_payload (msg);
+	(void) ctx;
+	(void) user_data;
+	shared_add (&server_msgs, 1);
+	if (text != NULL && strcmp (text, "close me") == 0) {
+		nopoll_conn_close (conn);
+		/* the conn is gone for us, the msg is still valid */
+		CHECK (! nopoll_conn_is_ok (conn));
+		CHECK_STR ((const char *) nopoll_msg_get_payload (msg), "close me");
+		return;
+	}
+	if (text != NULL && strcmp (text, "keep") == 0) {
+		CHECK_INT (nopoll_msg_ref_count (msg), 1);
+		CHECK (nopoll_msg_ref (msg));
+		CHECK_INT (nopoll_msg_ref_count (msg), 2);
+		shared_set_ptr ((void **) &kept, msg);
+	}
+	nopoll_conn_send_text (conn, text ? text : "", nopoll_msg_get_payload_size (msg));
+}
+
+static int client_closed_itself = 0;
+
+static void client_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
+{
+	(void) msg;
+	CHECK (user_data == (noPollPtr) &client_closed_itself);
+	/* releases the caller's reference from inside the handler */
+	nopoll_conn_close (conn);
+	client_closed_itself++;
+	nopoll_loop_stop (ctx);
+}
+
+static void handler_closes (void)
+{
+	noPollCtx * cctx = nopoll_ctx_new ();
+	noPollConn * l, * c;
+	noPollMsg * msg;
+	LoopThread lt;
+	double end;
+	note ("an on_msg handler closes its own conn (server side)");
+	sctx = nopoll_ctx_new ();
+	nopoll_ctx_set_on_msg (sctx, server_on_msg, NULL);
+	nopoll_ctx_set_on_ready (sctx, server_ready, NULL);
+	l = nopoll_listener_new (sctx, "127.0.0.1", "0");
+	CHECK (loop_thread_start (&lt, sctx));
+	c = nopoll_conn_new (cctx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+	CHECK (client_ready (c));
+	CHECK_INT (nopoll_conn_send_text (c, "close me", -1), 8);
+	msg = wait_msg (c, scaled (5000, 30000));
+	CHECK (msg == NULL);
+	CHECK (! nopoll_conn_is_ok (c));
+	CHECK_INT (nopoll_conn_get_close_status (c), 1005);
+	nopoll_conn_close (c);
+	end = now_ms () + (double) scaled (5000, 30000);
+	while (nopoll_ctx_conns (sctx) != 1 && now_ms () < end)
+		sleep_ms (1);
+	CHECK_INT (nopoll_ctx_conns (sctx), 1);
+
+	note ("a kept message outlives its handler");
+	c = nopoll_conn_new (cctx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+	CHECK (client_ready (c));
+	CHECK_INT (nopoll_conn_send_text (c, "keep", -1), 4);
+	msg = wait_msg (c, scaled (5000, 30000));
+	CHECK (msg != NULL);
+	nopoll_msg_unref (msg);
+	{
+		noPollMsg * k = (noPollMsg *) shared_get_ptr ((void **) &kept);
+		CHECK (k != NULL);
+		CHECK_INT (nopoll_msg_ref_count (k), 1);
+		CHECK_STR ((const char *) nopoll_msg_get_payload (k), "keep");
+		nopoll_msg_unref (k);
+		CHECK_INT (nopoll_msg_ref_count (k), -1);
+	}
+
+	note ("a server conn closed from another thread while the loop serves it");
+	{
+		noPollConn * srv = (noPollConn *) shared_get_ptr (&last_server_conn);
+		int i, ok = 1;
+		CHECK (srv != NULL);
+		/* traffic while it closes */
+		for (i = 0; i < 20; i++)
+			nopoll_conn_send_text (c, "busy", 4);
+		nopoll_conn_close_ext (srv, 4002, "from main", 9);
+		end = now_ms () + (double) scaled (5000, 30000);
+		while (nopoll_conn_is_ok (c) && now_ms () < end) {
+			msg = nopoll_conn_get_msg (c);
+			if (msg != NULL)
+				nopoll_msg_unref (msg);
+			else
+				sleep_ms (1);
+		}
+		CHECK (! nopoll_conn_is_ok (c));
+		CHECK_INT (nopoll_conn_get_close_status (c), 4002);
+		CHECK_STR (nopoll_conn_get_close_reason (c), "from main");
+		CHECK (! nopoll_conn_is_ok (srv));
+		CHECK (ok);
+	}
+	nopoll_conn_close (c);
+	CHECK_INT (loop_thread_stop (&lt), 0);
+
+	note ("an on_msg handler closes its own conn (client side)");
+	{
+		int sfd;
+		char head[1024];
+		unsigned char frame[32];
+		long n;
+		int lfd, p;
+		char ps[16];
+		lfd = raw_listen (2, &p);
+		sprintf (ps, "%d", p);
+		c = nopoll_conn_new (cctx, "127.0.0.1", ps, NULL, NULL, NULL, NULL);
+		nopoll_conn_set_on_msg (c, client_on_msg, &client_closed_itself);
+		sfd = raw_accept (lfd, 5000);
+		CHECK (raw_server_handshake (sfd, head, sizeof (head), NULL));
+		n = raw_frame (frame, 1, 1, 0, "bye", 3);
+		CHECK (raw_send_all (sfd, frame, n));
+		CHECK_INT (nopoll_loop_wait (cctx, scaled (5000000L, 30000000L)), 0);
+		CHECK_INT (client_closed_itself, 1);
+		CHECK (! nopoll_conn_is_ok (c));
+		CHECK_INT (nopoll_conn_ref_count (c), -1);
+		CHECK_INT (nopoll_ctx_conns (cctx), 0);
+		close (sfd);
+		close (lfd);
+	}
+	nopoll_conn_close (l);
+	nopoll_ctx_unref (sctx);
+	nopoll_ctx_unref (cctx);
+}
+
+static void ctx_unref_first (void)
+{
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * l, * c, * srv;
+	noPollMsg * msg;
+	int i;
+	note ("unref the ctx before closing its conns");
+	l = nopoll_listener_new (ctx, "127.0.0.1", "0");
+	c = nopoll_conn_new (ctx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+	srv = nopoll_conn_accept (ctx, l);
+	CHECK (srv != NULL);
+	CHECK_INT (nopoll_ctx_ref_count (ctx), 4);
+	nopoll_ctx_unref (ctx);
+	/* the conns keep it alive */
+	CHECK_INT (nopoll_ctx_ref_count (ctx), 3);
+	CHECK (nopoll_conn_ctx (c) == ctx);
+	for (i = 0; i < 5000 && ! (nopoll_conn_is_ready (srv) && nopoll_conn_is_ready (c)); i++)
+		sleep_ms (1);
+	CHECK (nopoll_conn_is_ready (c));
+	CHECK_INT (nopoll_conn_send_text (c, "still here", -1), 10);
+	msg = wait_msg (srv, scaled (5000, 30000));
+	CHECK (msg != NULL);
+	CHECK_STR ((const char *) nopoll_msg_get_payload (msg), "still here");
+	nopoll_msg_unref (msg);
+	/* the loop of a ctx nobody references any more still runs */
+	CHECK_INT (nopoll_loop_wait (nopoll_conn_ctx (c), 20000), -3);
+	nopoll_conn_close (c);
+	nopoll_conn_close (srv);
+	CHECK_INT (nopoll_ctx_ref_count (ctx), 1);
+	nopoll_conn_close (l);
+	/* the last conn took the ctx with it */
+	CHECK_INT (nopoll_ctx_ref_count (ctx), -1);
+	CHECK_INT (nopoll_ctx_conns (ctx), -1);
+	nopoll_ctx_unref (ctx);
+}
+
+int main (void)
+{
+	check_init ("lifetimes", 60);
+	ref_counts ();
+	shutdown_fires_on_close ();
+	handler_closes ();
+	ctx_unref_first ();
+	return check_done ();
+}
