@@ -4,9 +4,12 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test test-rust check-nostd lint fuzz bench clean
+.PHONY: all build test test-rust test-valgrind check-nostd lint fuzz bench clean
 
 all: build
+
+# The C examples (chat server, echo listener/client) and `make demo`.
+include c-examples/Makefile.examples
 
 build:
 	$(CARGO) build --release
@@ -23,7 +26,11 @@ check-nostd:
 test-rust:
 	$(CARGO) test
 
-test: lint check-nostd test-rust fuzz
+test-valgrind:
+	tests/c/valgrind.sh
+
+# Everything CI runs, in order of cost.
+test: lint check-nostd test-rust test-valgrind test-interop fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)
@@ -31,7 +38,7 @@ fuzz:
 bench:
 	$(CARGO) bench --bench protocol
 
-clean:
+clean: examples-clean
 	$(CARGO) clean
 
 # ---------------------------------------------------------------------------

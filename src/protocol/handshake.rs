@@ -421,6 +421,10 @@ impl ServerHandshake {
         if !method.bytes().all(is_tchar) {
             return Err(HandshakeError::Malformed("bad method"));
         }
+        // RFC 7230: the request target is visible ASCII only.
+        if !url.bytes().all(|b| (0x21..0x7f).contains(&b)) {
+            return Err(HandshakeError::Malformed("bad request target"));
+        }
         let version =
             parse_http_version(proto).ok_or(HandshakeError::Malformed("bad HTTP version"))?;
         let request = Request {
@@ -804,6 +808,8 @@ mod tests {
             (base.replace("Origin: http", "Origin http"), 400),
             (base.replace("Origin:", "Ori gin:"), 400),
             ("\u{1}garbage\r\n\r\n".to_string(), 400),
+            (base.replace("GET /chat ", "GET /\u{1b}[31mred "), 400),
+            (base.replace("GET /chat ", "GET /caf\u{e9} "), 400),
             // not an upgrade: a plain page request
             (
                 "GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n".to_string(),
