@@ -202,3 +202,119 @@ fn log_callback_may_use_the_connection_it_reports_on() {
     assert_eq!(c.close_status(), 1007);
     slot.lock().unwrap().take();
 }
+
+/// A raw peer: answers the client handshake, then writes `after` in the same
+/// `write` as the 101 response (so the client reads it all at once).
+fn raw_server_sending(after: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut req = Vec::new();
+        let mut b = [0u8; 1024];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "client went away during the handshake");
+            req.extend_from_slice(&b[..n]);
+        }
+        let req = String::from_utf8(req).unwrap();
+        let key = req
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap()
+            .trim();
+        let acc = nopoll::protocol::handshake::accept_key(key.as_bytes());
+        let mut out = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            std::str::from_utf8(&acc).unwrap()
+        )
+        .into_bytes();
+        out.extend_from_slice(after);
+        s.write_all(&out).unwrap();
+        // Drain until the client closes.
+        while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+    });
+    (port, t)
+}
+
+/// Regression: a message followed by a close frame in the same read was
+/// dropped (the connection was marked closed before dispatch, and
+/// dispatch skipped messages of closed connections). Everything received
+/// before the close frame must reach the application.
+#[test]
+fn message_arriving_with_the_close_frame_is_delivered() {
+    // text "hi", then close 1000 "bye"
+    let (port, t) = raw_server_sending(b"\x81\x02hi\x88\x05\x03\xe8bye");
+    let ctx = Context::new().unwrap();
+    let c = ctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = None;
+    while got.is_none() && Instant::now() < deadline {
+        got = c.get_msg();
+        if got.is_none() && !c.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(got.as_ref().and_then(|m| m.text()), Some("hi"));
+    // The close that came with it was processed too.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.is_ok() && Instant::now() < deadline {
+        let _ = c.get_msg();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!c.is_ok());
+    assert_eq!(c.close_status(), 1000);
+    assert_eq!(c.close_reason().as_deref(), Some("bye"));
+    c.close(None, b"");
+    t.join().unwrap();
+}
+
+/// Same on the server side, through the loop and `on_message`: a client
+/// that sends its last message and its close frame together.
+#[test]
+fn server_delivers_message_sent_together_with_close() {
+    let ctx = Context::new().unwrap();
+    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+    let port = listener.port().to_string();
+    let got: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let g = got.clone();
+    ctx.set_on_message(move |_ctx, _conn, msg: Message| {
+        g.lock()
+            .unwrap()
+            .push(msg.text().unwrap_or("<binary>").to_string());
+    });
+    let c2 = ctx.clone();
+    let lp = std::thread::spawn(move || c2.loop_wait(Some(Duration::from_secs(20))));
+    let cctx = Context::new().unwrap();
+    let c = cctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    assert!(c.wait_ready(Duration::from_secs(5)));
+    // One write: masked text "last" + masked close 1000.
+    let mut frames = Vec::new();
+    frames.extend_from_slice(&[0x81, 0x84, 0, 0, 0, 0]);
+    frames.extend_from_slice(b"last");
+    frames.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+    {
+        use std::io::Write;
+        use std::os::fd::FromRawFd;
+        // Borrow the client's socket for one raw write (not closed here).
+        let mut s =
+            std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(c.socket()) });
+        s.write_all(&frames).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().is_empty() && Instant::now() < deadline {
+        let _ = c.get_msg();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    ctx.loop_stop();
+    let _ = lp.join();
+    assert_eq!(*got.lock().unwrap(), vec!["last".to_string()]);
+    c.close(None, b"");
+}

@@ -643,6 +643,10 @@ impl Connection {
         acts: Vec<Action>,
         mut sink: Option<&mut VecDeque<Message>>,
     ) {
+        // A batch that ends in `Closed` came from one read holding data and
+        // then the peer's close frame (or a protocol error): the messages
+        // before it were received and are delivered, until `on_close` runs.
+        let closing_batch = acts.iter().any(|a| matches!(a, Action::Closed));
         for act in acts {
             match act {
                 Action::Log(level, line) => ctx.log(level, format_args!("{line}")),
@@ -676,7 +680,7 @@ impl Connection {
                     }
                 }
                 Action::Message(m) => {
-                    if !self.is_ok() {
+                    if !self.is_ok() && (!closing_batch || self.inner.st.lock().close_fired) {
                         continue;
                     }
                     if let Some(s) = sink.as_deref_mut() {
