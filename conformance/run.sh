@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Autobahn|Testsuite conformance of nopoll-rs, both roles, compared with the
+# expected results checked into conformance/expected/.
+#
+#   conformance/run.sh [--server] [--client] [--deflate] [--bless] [--fresh-venv]
+#
+#   (no role flag)  run both roles
+#   --server        only the server role: c-examples/echo-listener.c under
+#                   `wstest -m fuzzingclient`, cases 1-10 (301 cases)
+#   --client        only the client role: c-examples/autobahn-client.c under
+#                   `wstest -m fuzzingserver`, cases 1-10
+#   --deflate       also run 12.* and 13.* (permessage-deflate, 216 cases per
+#                   role) and require every one to be UNIMPLEMENTED (we decline
+#                   the extension). Not part of CI.
+#   --bless         rewrite conformance/expected/*.json from this run (review the diff!)
+#   --fresh-venv    recreate the venv even if it is up to date
+#
+# Environment: ABVENV (venv, default /tmp/abvenv), PYTHON (default python3.11,
+# must be 3.9-3.12), AB_TIMEOUT (seconds per role, default 300), AB_OUT
+# (reports and binaries, default target/conformance), AB_SERVER_PORT /
+# AB_CLIENT_PORT (default: free ports), CARGO.
+#
+# Everything listens on 127.0.0.1 only, every step is bounded in time, and
+# every process started here is stopped on exit (trap). Exit status: 0 when
+# both roles pass and match the expected results, 1 on any difference or
+# failed case, 2 on a setup/tool error.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERE="$ROOT/conformance"
+AB="$HERE/autobahn"
+cd "$ROOT"
+
+DO_SERVER=0; DO_CLIENT=0; DEFLATE=0; BLESS=0; FRESH=0
+for a in "$@"; do
+  case "$a" in
+    --server) DO_SERVER=1;; --client) DO_CLIENT=1;; --deflate) DEFLATE=1;;
+    --bless) BLESS=1;; --fresh-venv) FRESH=1;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    *) echo "run.sh: unknown argument '$a' (see --help)" >&2; exit 2;;
+  esac
+done
+[ "$DO_SERVER$DO_CLIENT" = 00 ] && { DO_SERVER=1; DO_CLIENT=1; }
+
+export ABVENV="${ABVENV:-/tmp/abvenv}"
+TMO="${AB_TIMEOUT:-300}"
+OUT="${AB_OUT:-${CARGO_TARGET_DIR:-$ROOT/target}/conformance}"
+CARGO="${CARGO:-cargo}"
+AGENT="nopoll-rs"
+mkdir -p "$OUT/bin" "$OUT/reports"
+OUT="$(cd "$OUT" && pwd)"
+
+# ---------------------------------------------------------------- cleanup
+PIDS=()        # background processes we started (echo-listener, timeout wrappers)
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do
+    kill -0 "$p" 2>/dev/null || continue
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
+  PIDS=()
+}
+exec 3>&2      # the trap may run while a step's output is redirected
+trap cleanup EXIT
+trap 'echo "run.sh: interrupted; stopping what it started" >&3; exit 130' INT TERM
+
+now() { date +%s.%N; }
+secs() { awk "BEGIN{printf \"%.1f\", $2 - $1}"; }
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# Runs "$@" in the background under timeout (its own process group, so the
+# whole tree goes on timeout or on our trap) and waits for it.
+bounded() {
+  local limit="$1"; shift
+  timeout -k 10 "$limit" "$@" &
+  local pid=$!
+  PIDS+=("$pid")
+  wait "$pid"
+  local rc=$?
+  PIDS=("${PIDS[@]/$pid}")
+  return $rc
+}
+
+# ---------------------------------------------------------------- setup
+T_SETUP=$(now)
+STAMP="$ABVENV/.nopoll-conformance-stamp"
+WANT_STAMP="$(cat "$AB/requirements.txt" "$AB/patch_py3.py" | sha256sum | cut -d' ' -f1)"
+if [ "$FRESH" = 1 ] || [ ! -x "$ABVENV/bin/wstest" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT_STAMP" ]; then
+  PY="${PYTHON:-$(command -v python3.11 || command -v python3.12 || command -v python3.10 || true)}"
+  [ -n "$PY" ] || { echo "run.sh: python3.11 (or 3.9-3.12) is required" >&2; exit 2; }
+  echo "== setup: venv $ABVENV with $PY (pinned $AB/requirements.txt)"
+  if ! PYTHON="$PY" bounded 600 "$AB/setup.sh" "$ABVENV" > "$OUT/setup.log" 2>&1; then
+    tail -n 30 "$OUT/setup.log" >&2
+    echo "run.sh: setup failed (log: $OUT/setup.log)" >&2; exit 2
+  fi
+  tail -n 3 "$OUT/setup.log"
+  echo "$WANT_STAMP" > "$STAMP"
+else
+  echo "== setup: reusing $ABVENV ($("$ABVENV/bin/wstest" --autobahnversion 2>/dev/null | tail -n1))"
+fi
+PYV="$ABVENV/bin/python"
+
+# ---------------------------------------------------------------- build
+echo "== build: $CARGO build --release, then the C programs"
+if ! bounded 1800 "$CARGO" build --release --quiet; then
+  echo "run.sh: cargo build failed" >&2; exit 2
+fi
+LIB="${CARGO_TARGET_DIR:-$ROOT/target}/release/libnopoll.a"
+INC=(-I"$ROOT/include")
+if [ ! -f "$ROOT/include/nopoll.h" ]; then   # before the committed header existed
+  GEN="$(ls -t "${CARGO_TARGET_DIR:-$ROOT/target}"/*/build/nopoll-*/out/nopoll.h 2>/dev/null | head -n1)"
+  [ -n "$GEN" ] || { echo "run.sh: no nopoll.h found" >&2; exit 2; }
+  INC+=(-I"$(dirname "$GEN")")
+fi
+CC="${CC:-cc}"
+for prog in echo-listener autobahn-client; do
+  if ! "$CC" -ansi -Wall -Werror -Wstrict-prototypes -O2 "${INC[@]}" "$ROOT/c-examples/$prog.c" \
+       "$LIB" -lpthread -ldl -lm -o "$OUT/bin/$prog"; then
+    echo "run.sh: cannot build c-examples/$prog.c" >&2; exit 2
+  fi
+done
+echo "   built $OUT/bin/echo-listener and $OUT/bin/autobahn-client (setup+build $(secs "$T_SETUP" "$(now)") s)"
+
+STATUS=0
+LINES=()
+summary_ok() { tail -n1 "$1" | grep -Eq ': [0-9]+ passed, 0 failed'; }
+
+# ---------------------------------------------------------------- server role
+run_server() {   # CASES REPORT_NAME EXPECTED|-
+  local cases="$1" label=autobahn-server expected="$3"
+  local port="${AB_SERVER_PORT:-$(free_port)}"
+  local rep="$OUT/reports/$2"
+  local log="$OUT/reports/$2-echo-listener.log"
+  mkdir -p "$rep"
+  echo "== $label: echo-listener on 127.0.0.1:$port, wstest fuzzingclient cases [$cases]"
+  "$OUT/bin/echo-listener" "$port" > "$log" 2>&1 &
+  local el=$!
+  PIDS+=("$el")
+  for _ in $(seq 100); do grep -q "ready" "$log" 2>/dev/null && break; kill -0 "$el" 2>/dev/null || break; sleep 0.1; done
+  if ! grep -q "ready" "$log"; then
+    cat "$log" >&2; echo "run.sh: echo-listener did not start" >&2; STATUS=2; return
+  fi
+  local t0; t0=$(now)
+  bounded $((TMO + 30)) "$AB/run-server-check.sh" -V "$ABVENV" -o "$rep" -a "$AGENT" -t "$TMO" \
+      127.0.0.1 "$port" "$cases" > "$rep/check.log" 2>&1
+  local rc=$? t1; t1=$(now)
+  # The listener must still be alive (a crash shows as MISSING cases too).
+  if ! kill -0 "$el" 2>/dev/null; then
+    echo "   echo-listener died during the run (log: $log)"; STATUS=1
+  fi
+  kill -TERM "$el" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$el" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$el" 2>/dev/null; then echo "   echo-listener ignored SIGTERM for 10 s"; STATUS=1; fi
+  grep -Ev '^  failed ' "$rep/check.log" | sed 's/^/   /' | tail -n 8
+  grep -E '^  failed ' "$rep/check.log" | head -n 40
+  finish "$label" "$rc" "$rep" "$expected" "$t0" "$t1"
+}
+
+# ---------------------------------------------------------------- client role
+run_client() {   # CASES REPORT_NAME EXPECTED|-
+  local cases="$1" label=autobahn-client expected="$3"
+  local port="${AB_CLIENT_PORT:-$(free_port)}"
+  local rep="$OUT/reports/$2"
+  mkdir -p "$rep"
+  echo "== $label: wstest fuzzingserver on 127.0.0.1:$port, autobahn-client, cases [$cases]"
+  local t0; t0=$(now)
+  bounded $((TMO + 60)) "$AB/run-client-check.sh" -V "$ABVENV" -p "$port" -o "$rep" -a "$AGENT" \
+      -t "$TMO" -c "$cases" -- "$OUT/bin/autobahn-client" '{url}' '{agent}' > "$rep/check.log" 2>&1
+  local rc=$? t1; t1=$(now)
+  grep -Ev '^  failed ' "$rep/check.log" | sed 's/^/   /' | tail -n 8
+  grep -E '^  failed ' "$rep/check.log" | head -n 40
+  finish "$label" "$rc" "$rep" "$expected" "$t0" "$t1"
+}
+
+finish() {   # LABEL RC REPORTDIR EXPECTED T0 T1
+  local label="$1" rc="$2" rep="$3" expected="$4" wall
+  wall=$(secs "$5" "$6")
+  if [ "$rc" != 0 ] || ! grep -q "^$label: " "$rep/check.log"; then
+    echo "   $label: check script failed (rc=$rc); see $rep/check.log"; STATUS=2
+    LINES+=("$label: no summary (rc=$rc)")
+    return
+  fi
+  local line; line="$(grep "^$label: " "$rep/check.log" | tail -n1)"
+  summary_ok "$rep/check.log" || STATUS=1
+  if [ "$expected" = "-" ]; then
+    # deflate run: every case must be UNIMPLEMENTED (skipped), none passed or failed
+    echo "$line" | grep -Eq ': 0 passed, 0 failed, 216 skipped$' || { echo "   expected 216 UNIMPLEMENTED cases"; STATUS=1; }
+    LINES+=("$line   [wall ${wall}s]")
+    return
+  fi
+  if [ "$BLESS" = 1 ]; then
+    "$PYV" "$HERE/compare.py" bless "$rep/index.json" "$expected" "$AGENT" | sed 's/^/   /'
+  fi
+  local cmp
+  cmp="$("$PYV" "$HERE/compare.py" check "$label" "$rep/index.json" "$expected" "$AGENT")"
+  local crc=$?
+  echo "$cmp" | sed 's/^/   /'
+  [ "$crc" = 0 ] || STATUS=$(( STATUS > 1 ? STATUS : 1 ))
+  LINES+=("$line   [wall ${wall}s]" "$(echo "$cmp" | tail -n1)")
+}
+
+[ "$DO_SERVER" = 1 ] && run_server "*" server "$HERE/expected/server.json"
+[ "$DO_CLIENT" = 1 ] && run_client "*" client "$HERE/expected/client.json"
+if [ "$DEFLATE" = 1 ]; then
+  [ "$DO_SERVER" = 1 ] && run_server "12.*,13.*" server-deflate -
+  [ "$DO_CLIENT" = 1 ] && run_client "12.*,13.*" client-deflate -
+fi
+
+echo "== summary (reports under $OUT/reports)"
+for l in "${LINES[@]}"; do echo "$l"; done
+exit "$STATUS"
