@@ -218,7 +218,9 @@ fn joined(headers: &[Header], name: &str) -> Option<String> {
 }
 
 fn check_value(v: &str, what: &'static str) -> Result<(), HandshakeError> {
-    if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+    // The same rule the parser applies to header values: no control
+    // characters but horizontal tab.
+    if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         Err(HandshakeError::InvalidInput(what))
     } else {
         Ok(())
@@ -451,6 +453,7 @@ impl ServerHandshake {
         let wanted = self.version;
         match request
             .header("Sec-WebSocket-Version")
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
             .map(str::parse::<u8>)
         {
             Some(Ok(v)) if v == wanted => {}
@@ -787,6 +790,7 @@ mod tests {
                 426,
             ),
             (base.replace("Sec-WebSocket-Version: 13\r\n", ""), 426),
+            (base.replace("Version: 13", "Version: +13"), 426),
             (
                 base.replace("dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ=="),
                 400,
@@ -1019,6 +1023,11 @@ mod tests {
             ClientRequest {
                 host: "h",
                 origin: Some("o\n"),
+                ..Default::default()
+            },
+            ClientRequest {
+                host: "h",
+                cookie: Some("a=\u{1}"),
                 ..Default::default()
             },
             ClientRequest {
