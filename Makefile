@@ -4,7 +4,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test test-rust test-valgrind check-nostd lint fuzz bench clean
+.PHONY: all build test test-rust test-valgrind test-conformance test-peers check-nostd lint fuzz bench clean
 
 all: build
 
@@ -29,8 +29,17 @@ test-rust:
 test-valgrind:
 	tests/c/valgrind.sh
 
+# Autobahn|Testsuite, both roles, through the C API; fails on any
+# difference from conformance/expected/.
+test-conformance:
+	./conformance/run.sh
+
+# Independent peers: Python websockets both ways, headless Chromium.
+test-peers:
+	./tests/peers/run.sh
+
 # Everything CI runs, in order of cost.
-test: lint check-nostd test-rust test-valgrind test-interop fuzz
+test: lint check-nostd test-rust test-valgrind test-interop test-peers test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)
