@@ -98,21 +98,89 @@ fn mtime(p: &Path) -> Option<SystemTime> {
     fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-/// The newest `name` of `<profile>/deps/` and `<profile>/`.
-fn library(name: &str) -> PathBuf {
-    let dir = profile_dir();
-    let candidates = [dir.join("deps").join(name), dir.join(name)];
-    candidates
-        .iter()
-        .filter_map(|p| mtime(p).map(|t| (t, p.clone())))
-        .max_by_key(|(t, _)| *t)
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} not found in {} or its deps/: build the library first (`cargo build`)",
-                dir.display()
-            )
-        })
+/// A symbol only a build with the C API (feature `std`) has: a
+/// `--no-default-features` build writes a `libnopoll.a` without it to the
+/// same paths.
+const C_API_MARKER: &[u8] = b"nopoll_conn_new_opts";
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let first = needle[0];
+    hay.iter().enumerate().any(|(i, &b)| {
+        b == first && hay.len() - i >= needle.len() && &hay[i..i + needle.len()] == needle
+    })
+}
+
+/// Whether `lib` exists and exports the C API.
+fn has_c_api(lib: &Path) -> bool {
+    fs::read(lib).is_ok_and(|bytes| contains(&bytes, C_API_MARKER))
+}
+
+/// The static and shared library of one build.
+struct Libs {
+    static_lib: PathBuf,
+    shared_lib: PathBuf,
+}
+
+/// `libnopoll.a` and `libnopoll.so` with the C API: the newest pair of
+/// `<profile>/deps/` and `<profile>/`. When neither has it (someone built
+/// with `--no-default-features` since, over the same files, and cargo
+/// still considers this test's copy fresh), the library is built once more
+/// with `cargo build --lib` into `<target>/c-api-lib` (another target
+/// directory: the one of this `cargo test` is locked while it runs).
+fn libs() -> &'static Libs {
+    static LIBS: OnceLock<Libs> = OnceLock::new();
+    LIBS.get_or_init(|| {
+        let dir = profile_dir();
+        let pair = |d: &Path| Libs {
+            static_lib: d.join("libnopoll.a"),
+            shared_lib: d.join("libnopoll.so"),
+        };
+        let newest = [dir.join("deps"), dir.clone()]
+            .iter()
+            .map(|d| pair(d))
+            .filter(|l| has_c_api(&l.static_lib) && has_c_api(&l.shared_lib))
+            .filter_map(|l| {
+                let t = mtime(&l.static_lib)?.min(mtime(&l.shared_lib)?);
+                Some((t, l))
+            })
+            .max_by_key(|(t, _)| *t)
+            .map(|(_, l)| l);
+        if let Some(l) = newest {
+            return l;
+        }
+        let profile_name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "debug".into());
+        let profile = if profile_name == "debug" {
+            "dev".to_string()
+        } else {
+            profile_name.clone()
+        };
+        let target = dir.parent().unwrap_or(&dir).join("c-api-lib");
+        eprintln!(
+            "c_api: no libnopoll with the C API in {} (a --no-default-features build \
+             overwrote it?): building it into {}",
+            dir.display(),
+            target.display()
+        );
+        let status = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(root())
+            .args(["build", "--lib", "--quiet", "--profile", &profile])
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --lib failed ({status})");
+        let l = pair(&target.join(&profile_name));
+        assert!(
+            has_c_api(&l.static_lib) && has_c_api(&l.shared_lib),
+            "{} / {} lack the C API",
+            l.static_lib.display(),
+            l.shared_lib.display()
+        );
+        l
+    })
 }
 
 /// The directory holding the generated `nopoll.h`: NOPOLL_GENERATED_HEADER,
@@ -163,13 +231,13 @@ fn out_dir() -> &'static Path {
 fn shared_lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let so = library("libnopoll.so");
+        let so = &libs().shared_lib;
         let dir = out_dir().join("lib");
         fs::create_dir_all(&dir).expect("create the shared library directory");
         for name in ["libnopoll.so", "libnopoll.so.0"] {
             let link = dir.join(name);
             let _ = fs::remove_file(&link);
-            std::os::unix::fs::symlink(&so, &link).unwrap_or_else(|e| {
+            std::os::unix::fs::symlink(so, &link).unwrap_or_else(|e| {
                 panic!("cannot link {} to {}: {e}", link.display(), so.display())
             });
         }
@@ -200,7 +268,7 @@ fn build(name: &str, link: Link) -> PathBuf {
         .arg(&exe);
     match link {
         Link::Static => {
-            cmd.arg(library("libnopoll.a")).args(NATIVE_STATIC_LIBS);
+            cmd.arg(&libs().static_lib).args(NATIVE_STATIC_LIBS);
         }
         Link::Shared => {
             let dir = shared_lib_dir();
@@ -307,8 +375,13 @@ fn run_program(name: &str) {
             n.is_some_and(|n| n > 0),
             "{name} ({link:?}) did not end with `N passed, 0 failed`\n{report}"
         );
+        let lib = match link {
+            Link::Static => &libs().static_lib,
+            Link::Shared => &libs().shared_lib,
+        };
         println!(
-            "{name} ({link:?}): {} checks passed in {took:.1?}",
+            "{name} ({link:?}, {}): {} checks passed in {took:.1?}",
+            lib.display(),
             n.unwrap_or(0)
         );
     }

@@ -319,6 +319,59 @@ static void log_basics (void)
 	nopoll_ctx_unref (ctx);
 }
 
+/* Runs a failing listen (port in use) on ctx with stdout captured; what
+ * was written to stdout, in buf. */
+static void captured_failure (noPollCtx * ctx, const char * busy_port, char * buf, int cap)
+{
+	int fds[2], saved, n = 0;
+	ssize_t r;
+	noPollConn * l;
+	fflush (stdout);
+	saved = dup (1);
+	CHECK (pipe (fds) == 0);
+	dup2 (fds[1], 1);
+	l = nopoll_listener_new (ctx, "127.0.0.1", busy_port);
+	CHECK (l == NULL);
+	fflush (stdout);
+	dup2 (saved, 1);
+	close (saved);
+	close (fds[1]);
+	while (n < cap - 1 && (r = read (fds[0], buf + n, (size_t) (cap - 1 - n))) > 0)
+		n += (int) r;
+	buf[n] = '\0';
+	close (fds[0]);
+}
+
+static void console_log (void)
+{
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * l1 = nopoll_listener_new (ctx, "127.0.0.1", "0");
+	char port[16];
+	char out[4096];
+	note ("console log (nopoll_log_enable, nopoll_log_color_enable)");
+	strcpy (port, nopoll_conn_port (l1));
+	/* off by default: nothing on stdout */
+	captured_failure (ctx, port, out, sizeof (out));
+	CHECK_STR (out, "");
+	nopoll_log_enable (ctx, nopoll_true);
+	captured_failure (ctx, port, out, sizeof (out));
+	CHECK (strstr (out, "nopoll") != NULL);
+	CHECK (strchr (out, '\033') == NULL);
+	nopoll_log_color_enable (ctx, nopoll_true);
+	captured_failure (ctx, port, out, sizeof (out));
+	CHECK (strstr (out, "nopoll") != NULL);
+	CHECK (strchr (out, '\033') != NULL);
+	/* a handler takes the lines instead of stdout */
+	shared_set (&log_lines, 0);
+	nopoll_log_set_handler (ctx, log_handler, &log_lines);
+	captured_failure (ctx, port, out, sizeof (out));
+	CHECK_STR (out, "");
+	CHECK (shared_get (&log_lines) > 0);
+	nopoll_log_enable (ctx, nopoll_false);
+	nopoll_conn_close (l1);
+	nopoll_ctx_unref (ctx);
+}
+
 static void memory_basics (void)
 {
 	char * p;
@@ -440,6 +493,7 @@ int main (void)
 	ctx_basics ();
 	msg_basics ();
 	log_basics ();
+	console_log ();
 	memory_basics ();
 	mutex_basics ();
 	sock_block ();

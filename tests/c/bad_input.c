@@ -171,6 +171,19 @@ static void bad_frames (void)
 	long n;
 	memset (big, 'x', sizeof (big));
 
+	note ("a frame of exactly the max frame size is accepted");
+	{
+		unsigned char echo[2048];
+		RawFrame f;
+		int fd = raw_connect (port);
+		CHECK (raw_client_handshake (fd, port, "/"));
+		CHECK (raw_send_frame (fd, 1, 1, 1, big, 1024));
+		CHECK (raw_read_frame (fd, &f, echo, sizeof (echo)));
+		CHECK (f.opcode == 1 && f.len == 1024 && echo[1023] == 'x');
+		close (fd);
+	}
+	n = raw_frame (frames, 1, 1, 1, big, 1025);
+	expect_close ("a frame one byte above the max frame size: 1009", frames, n, 1009);
 	n = raw_frame (frames, 1, 2, 1, big, sizeof (big));
 	expect_close ("frame above the max frame size: 1009", frames, n, 1009);
 

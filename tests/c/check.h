@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <poll.h>
 #include <netinet/tcp.h>
+#include <dirent.h>
 
 #if defined(__GNUC__)
 #define CHECK_UNUSED __attribute__ ((unused))
@@ -138,6 +139,23 @@ static CHECK_UNUSED int spawn (pthread_t * t, void * (*fn) (void *), void * arg)
 	return rc == 0;
 }
 
+/* Open file descriptors of this process (-1 if unknown). */
+static int open_fds (void)
+{
+	DIR * d = opendir ("/proc/self/fd");
+	struct dirent * e;
+	int n = 0;
+	if (d == NULL)
+		return -1;
+	while ((e = readdir (d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir (d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+static int check_fds_at_start = -1;
+
 static int check_watchdog_secs = 0;
 
 static void * check_watchdog (void * arg)
@@ -158,6 +176,7 @@ static CHECK_UNUSED void check_init (const char * name, int seconds)
 {
 	pthread_t t;
 	check_name = name;
+	check_fds_at_start = open_fds ();
 	setvbuf (stdout, NULL, _IOLBF, 0);
 	signal (SIGPIPE, SIG_IGN);
 	check_watchdog_secs = (int) scaled (seconds, seconds * 10L);
@@ -166,10 +185,16 @@ static CHECK_UNUSED void check_init (const char * name, int seconds)
 }
 
 /* The final line the harness looks for; the exit code. A program that
- * asserted nothing fails. */
+ * asserted nothing fails. Every ctx, conn and socket must be gone by then:
+ * the open descriptors are those of the start (the watchdog opens none). */
 static CHECK_UNUSED int check_done (void)
 {
-	int passed, failed;
+	int passed, failed, fds = open_fds ();
+	if (check_fds_at_start >= 0 && fds >= 0) {
+		if (fds != check_fds_at_start)
+			printf ("open descriptors: %d at start, %d at the end\n", check_fds_at_start, fds);
+		CHECK_INT (fds, check_fds_at_start);
+	}
 	pthread_mutex_lock (&check_lock);
 	passed = check_passed;
 	failed = check_failed;

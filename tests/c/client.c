@@ -53,6 +53,14 @@ static nopoll_bool on_ready (noPollCtx * c, noPollConn * conn, noPollPtr user_da
 	return nopoll_true;
 }
 
+static nopoll_bool refuse_ready (noPollCtx * c, noPollConn * conn, noPollPtr user_data)
+{
+	(void) c;
+	(void) conn;
+	shared_add ((int *) user_data, 1);
+	return nopoll_false;
+}
+
 static void on_msg (noPollCtx * c, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
 {
 	(void) conn;
@@ -176,6 +184,16 @@ static void request_on_the_wire (void)
 	CHECK (nopoll_conn_is_ok (conn));
 	close_pair (conn, sfd);
 
+	note ("a host name");
+	conn = nopoll_conn_new (ctx, "localhost", port, NULL, NULL, NULL, NULL);
+	CHECK (nopoll_conn_is_ok (conn));
+	sfd = raw_accept (lfd, 5000);
+	CHECK (sfd >= 0);
+	CHECK (raw_server_handshake (sfd, head, sizeof (head), NULL));
+	CHECK (raw_header (head, "Host", v, sizeof (v)) && strncmp (v, "localhost:", 10) == 0);
+	CHECK (client_ready (conn));
+	close_pair (conn, sfd);
+
 	note ("nopoll_conn_new_opts: cookie, extra headers, protocol version");
 	nopoll_ctx_set_protocol_version (ctx, 8);
 	opts = nopoll_conn_opts_new ();
@@ -283,6 +301,22 @@ static void bad_answer (void)
 	CHECK (! nopoll_conn_is_ok (conn));
 	CHECK (shared_get (&log_lines) > 0);
 	nopoll_log_set_handler (ctx, NULL, NULL);
+
+	note ("an on_ready handler returning false closes the conn");
+	close_pair (conn, sfd);
+	{
+		int refused = 0;
+		RawFrame f;
+		unsigned char buf[64];
+		conn = connect_pair (&sfd, "/", NULL, NULL);
+		nopoll_conn_set_on_ready (conn, refuse_ready, &refused);
+		CHECK (! client_ready (conn));
+		CHECK_INT (refused, 1);
+		CHECK (! nopoll_conn_is_ok (conn));
+		/* with a close frame to the server */
+		CHECK (raw_read_frame (sfd, &f, buf, sizeof (buf)));
+		CHECK_INT (f.opcode, 8);
+	}
 
 	note ("a non-101 answer");
 	close_pair (conn, sfd);

@@ -212,6 +212,72 @@ static void stop_from_signal (void)
 	CHECK_INT (nopoll_loop_wait (sctx, 50000), -3);
 }
 
+static int storm_done = 0;
+
+static void * storm_sender (void * arg)
+{
+	noPollCtx * cctx = nopoll_ctx_new ();
+	noPollConn * conn = nopoll_conn_new (cctx, "127.0.0.1", port, NULL, NULL, NULL, NULL);
+	noPollMsg * msg;
+	(void) arg;
+	client_ready (conn);
+	while (! shared_get (&storm_done) && nopoll_conn_is_ok (conn)) {
+		nopoll_conn_send_text (conn, "storm", 5);
+		while ((msg = nopoll_conn_get_msg (conn)) != NULL)
+			nopoll_msg_unref (msg);
+		sleep_ms (0);
+	}
+	nopoll_conn_close (conn);
+	nopoll_ctx_unref (cctx);
+	return NULL;
+}
+
+/* SIGALRM every 50 us while the loop dispatches messages: the handler's
+ * nopoll_loop_stop must never wait for a lock the interrupted code holds.
+ * Opt-in (NOPOLL_TEST_KNOWN_BUGS=1): today it deadlocks (nopoll_loop_stop
+ * looks the ctx up under the handle-table mutex, which the loop takes for
+ * every callback). */
+static void signal_storm (void)
+{
+	struct sigaction sa;
+	struct itimerval it;
+	pthread_t t;
+	double end;
+	int runs = 0;
+	const char * known = getenv ("NOPOLL_TEST_KNOWN_BUGS");
+	note ("nopoll_loop_stop from a signal handler under load");
+	if (known == NULL || strcmp (known, "1") != 0) {
+		printf ("SKIP signal storm: known deadlock in nopoll_loop_stop from a signal handler "
+			"(set NOPOLL_TEST_KNOWN_BUGS=1 to run it)\n");
+		return;
+	}
+	memset (&sa, 0, sizeof (sa));
+	sa.sa_handler = on_alarm;
+	sigemptyset (&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	CHECK (sigaction (SIGALRM, &sa, NULL) == 0);
+	shared_set (&storm_done, 0);
+	CHECK (spawn (&t, storm_sender, NULL));
+	memset (&it, 0, sizeof (it));
+	it.it_value.tv_usec = 50;
+	it.it_interval.tv_usec = 50;
+	CHECK (setitimer (ITIMER_REAL, &it, NULL) == 0);
+	end = now_ms () + (double) scaled (2000, 5000);
+	while (now_ms () < end) {
+		nopoll_loop_wait (sctx, 100000);
+		runs++;
+	}
+	memset (&it, 0, sizeof (it));
+	setitimer (ITIMER_REAL, &it, NULL);
+	signal (SIGALRM, SIG_DFL);
+	shared_set (&storm_done, 1);
+	/* serve the sender's close */
+	nopoll_loop_wait (sctx, 100000);
+	pthread_join (t, NULL);
+	printf ("signal storm: %d loop runs, %d signals\n", runs, (int) signals);
+	CHECK (runs > 1);
+}
+
 static void burst (void)
 {
 	enum { N = 200 };
@@ -368,6 +434,7 @@ int main (void)
 	stop_from_thread ();
 	stop_from_callback ();
 	stop_from_signal ();
+	signal_storm ();
 	burst ();
 	silent_peers ();
 	churn ();

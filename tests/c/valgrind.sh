@@ -31,12 +31,26 @@ per_run_timeout="${VALGRIND_TIMEOUT:-900}"
 echo "valgrind.sh: cargo build (debug)"
 cargo build --quiet || { echo "valgrind.sh: cargo build failed" >&2; exit 1; }
 
-lib="$target/debug/libnopoll.a"
-header="$(ls -t "$target"/debug/build/nopoll-*/out/nopoll.h 2>/dev/null | head -1)"
-if [ ! -f "$lib" ] || [ -z "$header" ]; then
-  echo "valgrind.sh: $lib or the generated nopoll.h is missing" >&2
+# A --no-default-features build writes a libnopoll.a without the C API to
+# the same paths, and cargo may then consider the default build fresh:
+# take one that has the C API, else build one in a separate target dir.
+has_c_api() { [ -f "$1" ] && grep -q nopoll_conn_new_opts "$1"; }
+lib=""
+for l in "$target/debug/libnopoll.a" "$target/debug/deps/libnopoll.a"; do
+  if has_c_api "$l"; then lib="$l"; break; fi
+done
+if [ -z "$lib" ]; then
+  echo "valgrind.sh: $target/debug/libnopoll.a has no C API (a --no-default-features build?): building into $target/c-api-lib"
+  cargo build --quiet --lib --target-dir "$target/c-api-lib" || exit 1
+  lib="$target/c-api-lib/debug/libnopoll.a"
+  has_c_api "$lib" || { echo "valgrind.sh: $lib has no C API" >&2; exit 1; }
+fi
+header="$(ls -t "$target"/debug/build/nopoll-*/out/nopoll.h "$target"/c-api-lib/debug/build/nopoll-*/out/nopoll.h 2>/dev/null | head -1)"
+if [ -z "$header" ]; then
+  echo "valgrind.sh: the generated nopoll.h is missing" >&2
   exit 1
 fi
+echo "valgrind.sh: using $lib and $header"
 out="$target/debug/c-api-valgrind"
 mkdir -p "$out"
 
