@@ -278,6 +278,22 @@ static void answer_processing (void)
 	CHECK (nopoll_conn_is_ready (conn));
 	nopoll_ctx_set_on_ready (ctx, NULL, NULL);
 	nopoll_ctx_set_on_msg (ctx, NULL, NULL);
+
+	note ("messages read by the loop without a handler wait for get_msg");
+	n = raw_frame (frame, 1, 1, 0, "q1", 2);
+	n += raw_frame (frame + n, 1, 1, 0, "q2", 2);
+	CHECK (raw_send_all (sfd, frame, n));
+	CHECK_INT (nopoll_loop_wait (ctx, 200000), -3);
+	msg = nopoll_conn_get_msg (conn);
+	CHECK (msg != NULL);
+	CHECK_STR (msg ? (const char *) nopoll_msg_get_payload (msg) : NULL, "q1");
+	if (msg)
+		nopoll_msg_unref (msg);
+	msg = nopoll_conn_get_msg (conn);
+	CHECK_STR (msg ? (const char *) nopoll_msg_get_payload (msg) : NULL, "q2");
+	if (msg)
+		nopoll_msg_unref (msg);
+	CHECK (nopoll_conn_get_msg (conn) == NULL);
 	close_pair (conn, sfd);
 }
 

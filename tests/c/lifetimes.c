@@ -291,6 +291,108 @@ static void ctx_unref_first (void)
 	nopoll_ctx_unref (ctx);
 }
 
+static void reclose (noPollCtx * ctx, noPollConn * conn, noPollPtr user_data)
+{
+	(void) ctx;
+	shared_add ((int *) user_data, 1);
+	/* closing again from on_close is harmless */
+	nopoll_conn_close (conn);
+	nopoll_conn_shutdown (conn);
+}
+
+static nopoll_bool close_clients (noPollCtx * ctx, noPollConn * conn, noPollPtr user_data)
+{
+	(void) ctx;
+	if (nopoll_conn_role (conn) == NOPOLL_ROLE_CLIENT) {
+		nopoll_conn_close (conn);
+		(*(int *) user_data)++;
+	}
+	return nopoll_false;
+}
+
+typedef struct {
+	noPollConn * conn;
+	int          sent;
+	int          failed;
+} Spammer;
+
+static void * spammer (void * arg)
+{
+	Spammer * sp = (Spammer *) arg;
+	int i;
+	for (i = 0; i < 20000; i++) {
+		if (nopoll_conn_send_text (sp->conn, "spam", 4) == -1)
+			sp->failed++;
+		else
+			sp->sent++;
+	}
+	return NULL;
+}
+
+static void concurrent_closes (void)
+{
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * l, * l2, * c, * c2, * c3, * srv;
+	Spammer sp;
+	pthread_t t;
+	int closed = 0, reclosed = 0;
+	note ("nopoll_ctx_foreach_conn closing conns");
+	l2 = nopoll_listener_new (ctx, "127.0.0.1", "0");
+	c2 = nopoll_conn_new (ctx, "127.0.0.1", nopoll_conn_port (l2), NULL, NULL, NULL, NULL);
+	c3 = nopoll_conn_new (ctx, "127.0.0.1", nopoll_conn_port (l2), NULL, NULL, NULL, NULL);
+	CHECK_INT (nopoll_ctx_conns (ctx), 3);
+	CHECK (nopoll_ctx_foreach_conn (ctx, close_clients, &closed) == NULL);
+	CHECK_INT (closed, 2);
+	CHECK (! nopoll_conn_is_ok (c2));
+	CHECK (! nopoll_conn_is_ok (c3));
+	CHECK_INT (nopoll_ctx_conns (ctx), 1);
+	nopoll_conn_close (l2);
+
+	note ("a conn closed while another thread sends on it");
+	l = nopoll_listener_new (ctx, "127.0.0.1", "0");
+	c = nopoll_conn_new (ctx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+	srv = nopoll_conn_accept (ctx, l);
+	CHECK (srv != NULL);
+	nopoll_conn_set_on_close (srv, reclose, &reclosed);
+	CHECK (nopoll_conn_ref (c));
+	{
+		int i;
+		for (i = 0; i < 5000 && ! (nopoll_conn_is_ready (srv) && nopoll_conn_is_ready (c)); i++)
+			sleep_ms (1);
+	}
+	CHECK (nopoll_conn_is_ready (c));
+	memset (&sp, 0, sizeof (sp));
+	sp.conn = c;
+	CHECK (spawn (&t, spammer, &sp));
+	sleep_ms (2);
+	nopoll_conn_close (c);
+	pthread_join (t, NULL);
+	printf ("spammer: %d sent, %d refused after the close\n", sp.sent, sp.failed);
+	CHECK_INT (sp.sent + sp.failed, 20000);
+	CHECK (! nopoll_conn_is_ok (c));
+	/* our extra reference keeps the (closed) conn readable */
+	CHECK_INT (nopoll_conn_ref_count (c), 1);
+	nopoll_conn_unref (c);
+	CHECK_INT (nopoll_conn_ref_count (c), -1);
+
+	note ("on_close closing its conn again");
+	{
+		noPollMsg * msg;
+		double end = now_ms () + (double) scaled (5000, 30000);
+		while (nopoll_conn_is_ok (srv) && now_ms () < end) {
+			msg = nopoll_conn_get_msg (srv);
+			if (msg != NULL)
+				nopoll_msg_unref (msg);
+		}
+	}
+	CHECK (! nopoll_conn_is_ok (srv));
+	CHECK_INT (shared_get (&reclosed), 1);
+	nopoll_conn_close (srv);
+	nopoll_conn_close (l);
+	CHECK_INT (nopoll_ctx_conns (ctx), 0);
+	nopoll_ctx_unref (ctx);
+}
+
 int main (void)
 {
 	check_init ("lifetimes", 60);
@@ -298,5 +400,6 @@ int main (void)
 	shutdown_fires_on_close ();
 	handler_closes ();
 	ctx_unref_first ();
+	concurrent_closes ();
 	return check_done ();
 }

@@ -117,6 +117,9 @@ static nopoll_bool on_ready (noPollCtx * ctx, noPollConn * conn, noPollPtr user_
 		nopoll_conn_set_on_msg (conn, special_on_msg, &readies);
 	nopoll_conn_set_on_close (conn, server_on_close, NULL);
 	shared_add (&readies, 1);
+	/* sending from on_ready is fine: the 101 goes first */
+	if (url != NULL && strcmp (url, "/welcome") == 0)
+		CHECK_INT (nopoll_conn_send_text (conn, "welcome", 7), 7);
 	return nopoll_true;
 }
 
@@ -310,6 +313,18 @@ static void refusals (void)
 	CHECK (! client_ready (conn));
 	CHECK (! nopoll_conn_is_ok (conn));
 	CHECK_INT (shared_get (&readies), before);
+	nopoll_conn_close (conn);
+
+	note ("a message sent from the server's on_ready");
+	conn = client ("/welcome", NULL, NULL);
+	{
+		noPollMsg * msg = wait_msg (conn, scaled (5000, 30000));
+		CHECK (nopoll_conn_is_ready (conn));
+		CHECK (msg != NULL);
+		CHECK_STR (msg ? (const char *) nopoll_msg_get_payload (msg) : NULL, "welcome");
+		if (msg)
+			nopoll_msg_unref (msg);
+	}
 	nopoll_conn_close (conn);
 
 	note ("on_accept refuses");
