@@ -86,6 +86,12 @@ impl<T> Table<T> {
         Some((idx - 1, (t >> (IDX_BITS + TAG_BITS)) & GEN_MASK))
     }
 
+    /// The slot index of a well-formed handle of this table (no lock, no
+    /// check that it is live: for lock-free side tables).
+    pub fn slot_index(&self, token: usize) -> Option<usize> {
+        self.decode(token).map(|(idx, _)| idx)
+    }
+
     /// A new handle for `obj` with `c_refs` references owned by C (0 for an
     /// object kept alive by the library alone). None when the table is full.
     pub fn insert(&self, obj: &Arc<T>, c_refs: i32) -> Option<usize> {

@@ -2,10 +2,12 @@
 
 use super::handle::Table;
 use super::types::*;
-use super::{boundary, ctx_from, ctx_handle};
+use super::{boundary, ctx_from, ctx_handle, CTXS};
 use crate::net::{Backend, Poller};
+use crate::runtime::Context;
 use crate::runtime::LoopExit;
 use core::ffi::{c_int, c_long};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,15 +31,84 @@ pub extern "C" fn nopoll_loop_wait(ctx: *mut noPollCtx, timeout: c_long) -> c_in
     })
 }
 
-/// Makes a running `nopoll_loop_wait` return (from a callback, another
-/// thread or a signal handler: only an atomic store and a write(2)).
+/// What `nopoll_loop_stop` needs of a context, reachable without any lock
+/// so that it is async-signal-safe: the stop flag and the wake-up socket.
+struct StopCell {
+    token: AtomicUsize,
+    flag: AtomicPtr<AtomicBool>,
+    wake_fd: AtomicI32,
+    busy: AtomicUsize,
+}
+
+const STOP_CELLS: usize = 4096;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_CELL: StopCell = StopCell {
+    token: AtomicUsize::new(0),
+    flag: AtomicPtr::new(core::ptr::null_mut()),
+    wake_fd: AtomicI32::new(-1),
+    busy: AtomicUsize::new(0),
+};
+
+static CELLS: [StopCell; STOP_CELLS] = [EMPTY_CELL; STOP_CELLS];
+
+/// Publishes a context's stop flag and wake-up socket for its handle.
+pub(crate) fn publish_stop_cell(token: usize, ctx: &Context) {
+    let Some(cell) = CTXS.slot_index(token).and_then(|i| CELLS.get(i)) else {
+        return;
+    };
+    cell.token.store(0, Ordering::SeqCst);
+    cell.flag.store(
+        ctx.stop_flag() as *const AtomicBool as *mut AtomicBool,
+        Ordering::SeqCst,
+    );
+    cell.wake_fd.store(ctx.waker().raw_fd(), Ordering::SeqCst);
+    cell.token.store(token, Ordering::SeqCst);
+}
+
+/// Withdraws a context's cell before the context is destroyed; waits out a
+/// signal handler that may be using it.
+pub(crate) fn withdraw_stop_cell(token: usize) {
+    let Some(cell) = CTXS.slot_index(token).and_then(|i| CELLS.get(i)) else {
+        return;
+    };
+    if cell
+        .token
+        .compare_exchange(token, 0, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return;
+    }
+    while cell.busy.load(Ordering::SeqCst) != 0 {
+        core::hint::spin_loop();
+    }
+    cell.flag.store(core::ptr::null_mut(), Ordering::SeqCst);
+    cell.wake_fd.store(-1, Ordering::SeqCst);
+}
+
+/// Makes a running `nopoll_loop_wait` return. Safe from a callback, another
+/// thread or a signal handler: it takes no lock and allocates nothing (an
+/// atomic store and a write(2) on the loop's wake-up socket).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_loop_stop(ctx: *mut noPollCtx) {
-    boundary((), || {
-        if let Some(c) = ctx_from(ctx) {
-            c.loop_stop();
+    let token = ctx as usize;
+    let Some(cell) = CTXS.slot_index(token).and_then(|i| CELLS.get(i)) else {
+        return;
+    };
+    cell.busy.fetch_add(1, Ordering::SeqCst);
+    if cell.token.load(Ordering::SeqCst) == token {
+        let flag = cell.flag.load(Ordering::SeqCst);
+        if !flag.is_null() {
+            // SAFETY: the flag lives inside the context, which cannot be
+            // destroyed while `busy` is raised (withdraw_stop_cell waits).
+            unsafe { (*flag).store(true, Ordering::SeqCst) };
         }
-    })
+        let fd = cell.wake_fd.load(Ordering::SeqCst);
+        if fd >= 0 {
+            crate::net::wake_raw(fd);
+        }
+    }
+    cell.busy.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// An I/O wait engine object (what `nopoll_io_get_engine` returns).
@@ -49,7 +120,10 @@ pub(crate) struct IoEngine {
 static ENGINES: Table<IoEngine> = Table::new(5);
 
 /// Creates an I/O engine of the requested type: epoll (the default on
-/// Linux) or poll; SELECT gives poll, which has no FD_SETSIZE cap.
+/// Linux) or poll; SELECT gives poll, which has no FD_SETSIZE cap. An
+/// unknown type gives the default engine (upstream answers every type with
+/// its one engine). NULL for a NULL context or when the engine's
+/// descriptors cannot be created.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_io_get_engine(
     ctx: *mut noPollCtx,
@@ -67,7 +141,15 @@ pub extern "C" fn nopoll_io_get_engine(
             | NOPOLL_IO_ENGINE_EPOLL
             | NOPOLL_IO_ENGINE_POLL
             | NOPOLL_IO_ENGINE_SELECT => Backend::Poll,
-            _ => return core::ptr::null_mut(),
+            other => {
+                c.log(
+                    crate::runtime::LogLevel::Warning,
+                    format_args!(
+                        "nopoll_io_get_engine: unknown engine type {other}, using the default"
+                    ),
+                );
+                Backend::best()
+            }
         };
         let _ = ctx_handle(&c);
         match Poller::new(backend) {

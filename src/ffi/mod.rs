@@ -68,6 +68,7 @@ mod glue {
     pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
 
     fn drop_hook(word: usize) {
+        super::loop_io::withdraw_stop_cell(word);
         CTXS.reclaim(word);
         CONNS.reclaim(word);
     }
@@ -97,6 +98,7 @@ mod glue {
                 .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
+                super::loop_io::publish_stop_cell(new, ctx);
                 return new as *mut noPollCtx;
             }
             CTXS.reclaim(new);
@@ -161,6 +163,24 @@ mod glue {
             return core::ptr::null();
         };
         let mut arena = conn.inner.c_strings.lock();
+        if let Some(found) = arena.iter().find(|x| **x == c) {
+            return found.as_ptr();
+        }
+        let p = c.as_ptr();
+        arena.push(c);
+        p
+    }
+
+    /// A C string stored with a context so the pointer stays valid as long
+    /// as the context (NULL for None).
+    pub(crate) fn ctx_cstr(ctx: &Context, s: Option<&str>) -> *const c_char {
+        let Some(s) = s else {
+            return core::ptr::null();
+        };
+        let Ok(c) = CString::new(s) else {
+            return core::ptr::null();
+        };
+        let mut arena = ctx.inner.c_strings.lock();
         if let Some(found) = arena.iter().find(|x| **x == c) {
             return found.as_ptr();
         }

@@ -93,6 +93,21 @@ impl Default for CtxConfig {
     }
 }
 
+/// One entry of a context's certificate store (`nopoll_ctx_set_certificate`):
+/// file *paths* for TLS listeners, optionally tied to a server name. The
+/// files are not opened when stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Certificate {
+    /// Server name (SNI / `Host`) the entry is for; `None` is the default.
+    pub server_name: Option<String>,
+    /// Certificate file.
+    pub certificate: String,
+    /// Private key file.
+    pub private_key: String,
+    /// Optional chain file.
+    pub chain: Option<String>,
+}
+
 /// Changes to the poller requested from outside the loop, merged per socket
 /// so the queue stays bounded by the number of sockets.
 #[derive(Default)]
@@ -117,6 +132,11 @@ pub(crate) struct CtxInner {
     pub deadlines: Lock<VecDeque<(Instant, i32)>>,
     /// An opaque word for the binding layer (the C handle).
     pub binding: AtomicUsize,
+    /// The certificate store, in insertion order.
+    certificates: Lock<Vec<Certificate>>,
+    /// Strings handed to the binding layer (certificate paths), kept until
+    /// the context is destroyed so that pointers given to C never dangle.
+    pub c_strings: Lock<Vec<std::ffi::CString>>,
 }
 
 /// A context: configuration, handlers, the connections it owns and the
@@ -153,6 +173,8 @@ impl Context {
                 stop: AtomicBool::new(false),
                 deadlines: Lock::new(VecDeque::new()),
                 binding: AtomicUsize::new(0),
+                certificates: Lock::new(Vec::new()),
+                c_strings: Lock::new(Vec::new()),
             }),
         })
     }
@@ -250,6 +272,19 @@ impl Context {
             return false;
         }
         self.inner.conns.lock().remove(&c.id);
+        {
+            let mut io = self.inner.io.lock();
+            if !io.dead.is_empty() {
+                io.dead.retain(|&d| d != c.id);
+            }
+        }
+        // The loop must stop watching a socket it no longer serves (else a
+        // readable one would wake it over and over).
+        let fd = c.socket();
+        if fd >= 0 {
+            self.inner.io.lock().changes.insert(fd, None);
+            self.inner.waker.wake();
+        }
         true
     }
 
@@ -282,11 +317,56 @@ impl Context {
         self.inner.deadlines.lock().push_back((at, id));
     }
 
+    /// Stores certificate paths for TLS listeners of this context, for
+    /// `server_name` (`None`: the default entry). The files are not opened
+    /// here. When an entry for the same server name is already stored it
+    /// is kept unchanged, as nopoll does. Returns true once an entry for
+    /// `server_name` is stored.
+    pub fn set_certificate(
+        &self,
+        server_name: Option<&str>,
+        certificate: &str,
+        private_key: &str,
+        chain: Option<&str>,
+    ) -> bool {
+        let mut store = self.inner.certificates.lock();
+        if store
+            .iter()
+            .any(|c| c.server_name.as_deref() == server_name)
+        {
+            return true;
+        }
+        store.push(Certificate {
+            server_name: server_name.map(str::to_string),
+            certificate: certificate.to_string(),
+            private_key: private_key.to_string(),
+            chain: chain.map(str::to_string),
+        });
+        true
+    }
+
+    /// Looks up the certificate store: the entry for `server_name`; for
+    /// `None`, the entry stored without a server name, else the first one.
+    pub fn find_certificate(&self, server_name: Option<&str>) -> Option<Certificate> {
+        let store = self.inner.certificates.lock();
+        store
+            .iter()
+            .find(|c| c.server_name.as_deref() == server_name)
+            .or_else(|| server_name.is_none().then(|| store.first()).flatten())
+            .cloned()
+    }
+
     /// Asks the loop to stop (safe from any thread; the wake-up itself is
     /// async-signal-safe).
     pub fn loop_stop(&self) {
         self.inner.stop.store(true, Ordering::Release);
         self.inner.waker.wake();
+    }
+
+    /// The flag `loop_stop` sets (for binding layers that must reach it
+    /// without locks, e.g. from a signal handler).
+    pub fn stop_flag(&self) -> &AtomicBool {
+        &self.inner.stop
     }
 
     /// The waker of this context's loop (for signal handlers).

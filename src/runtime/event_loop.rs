@@ -17,6 +17,15 @@ pub enum LoopExit {
     Failed,
 }
 
+thread_local! {
+    static IN_LOOP: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// True on a thread that is running an event loop (its callbacks included).
+pub(crate) fn in_loop() -> bool {
+    IN_LOOP.with(|d| d.get() > 0)
+}
+
 /// Receive buffer shared by every connection of a loop.
 const LOOP_BUF: usize = 256 * 1024;
 /// Reads per connection and wake-up, for fairness.
@@ -46,7 +55,9 @@ impl Context {
             return LoopExit::Failed;
         };
         self.inner.stop.store(false, Ordering::Release);
+        IN_LOOP.with(|d| d.set(d.get() + 1));
         let exit = self.run(&mut poller, timeout);
+        IN_LOOP.with(|d| d.set(d.get() - 1));
         *self.inner.poller.lock() = Some(poller);
         exit
     }
