@@ -318,3 +318,34 @@ fn server_delivers_message_sent_together_with_close() {
     assert_eq!(*got.lock().unwrap(), vec!["last".to_string()]);
     c.close(None, b"");
 }
+
+/// A connection found closed while polling (no loop) stays registered, its
+/// close status readable, until the caller closes it (as upstream nopoll).
+#[test]
+fn polled_connection_found_closed_stays_until_closed() {
+    let sctx = Context::new().unwrap();
+    let listener = sctx.listen("127.0.0.1", "0", false).unwrap();
+    let port = listener.port().to_string();
+    let client_thread = std::thread::spawn(move || {
+        let (_ctx, c) = client(&port);
+        c.close(Some(4001), b"done");
+    });
+    let server_conn = sctx.accept(&listener).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server_conn.is_ok() {
+        let _ = server_conn.get_msg();
+        assert!(Instant::now() < deadline, "peer close not seen");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    client_thread.join().unwrap();
+    assert_eq!(server_conn.close_status(), 4001);
+    assert_eq!(server_conn.close_reason().as_deref(), Some("done"));
+    assert!(
+        sctx.is_registered(&server_conn),
+        "still registered after the peer closed"
+    );
+    server_conn.close(None, b"");
+    assert!(!sctx.is_registered(&server_conn));
+    listener.close(None, b"");
+    assert_eq!(sctx.conns(), 0);
+}

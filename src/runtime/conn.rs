@@ -153,7 +153,9 @@ pub(crate) struct ConnInner {
     pub ctx: Arc<CtxInner>,
     sock: AtomicI32,
     closed: AtomicBool,
-    pub listener: Option<Arc<ConnInner>>,
+    /// The listener that accepted this connection (set when accepted, or
+    /// by `nopoll_conn_accept_complete` for a socket the caller accepted).
+    pub listener: Lock<Option<Arc<ConnInner>>>,
     pub host: String,
     pub port: String,
     pub st: Lock<ConnState>,
@@ -222,7 +224,7 @@ impl Connection {
                 ctx: ctx.inner.clone(),
                 sock: AtomicI32::new(fd),
                 closed: AtomicBool::new(false),
-                listener: None,
+                listener: Lock::new(None),
                 host,
                 port,
                 st: Lock::new(new_state(phase)),
@@ -383,7 +385,7 @@ impl Connection {
         let (host, port) = net::peer_addr(fd).unwrap_or_default();
         let cfg = ctx.inner.cfg.lock().clone();
         let hs = ServerHandshake::with_version(cfg.limits, cfg.protocol_version);
-        let mut conn = Self::build(
+        let conn = Self::build(
             ctx,
             ConnRole::Accepted,
             fd,
@@ -392,9 +394,7 @@ impl Connection {
             Phase::Server(Box::new(hs)),
         );
         if let Some(l) = listener {
-            if let Some(inner) = Arc::get_mut(&mut conn.inner) {
-                inner.listener = Some(l.inner.clone());
-            }
+            *conn.inner.listener.lock() = Some(l.inner.clone());
             let max = l.inner.st.lock().max_frame_size;
             conn.inner.st.lock().max_frame_size = max;
         }
@@ -437,6 +437,7 @@ impl Connection {
     pub fn listener(&self) -> Option<Connection> {
         self.inner
             .listener
+            .lock()
             .clone()
             .map(|inner| Connection { inner })
     }
@@ -513,9 +514,24 @@ impl Connection {
     }
 
     /// Replaces the socket value (nopoll_conn_set_socket; the old one is
-    /// not closed).
+    /// not closed). A registered connection is then served by the loop on
+    /// the new socket, and the old one is no longer watched.
     pub fn set_socket(&self, fd: Socket) {
-        self.inner.set_socket(fd);
+        let old = self.inner.sock.swap(fd, Ordering::AcqRel);
+        if old == fd || !self.inner.registered.load(Ordering::Acquire) {
+            return;
+        }
+        let ctx = &self.inner.ctx;
+        {
+            let mut io = ctx.io.lock();
+            if old >= 0 {
+                io.changes.insert(old, None);
+            }
+            if fd >= 0 {
+                io.changes.insert(fd, Some(self.id()));
+            }
+        }
+        ctx.waker.wake();
     }
 
     /// Bytes received and buffered inside the connection, not yet handed out.
@@ -702,7 +718,16 @@ impl Connection {
                 Action::Closed => {
                     self.fire_close(ctx);
                     self.inner.release_socket(ctx);
-                    ctx.unregister(self);
+                    if super::event_loop::in_loop() {
+                        ctx.unregister(self);
+                    } else {
+                        // Found dead while polling (get_msg, is_ready...):
+                        // as upstream, it stays registered (its close status
+                        // readable) until the caller closes it or a loop
+                        // pass drops it.
+                        ctx.inner.io.lock().dead.push(self.id());
+                        ctx.inner.waker.wake();
+                    }
                 }
             }
         }
@@ -812,6 +837,19 @@ impl Connection {
     /// Sends a data frame; after `fin == false` the next one is a continuation.
     pub fn send_data(&self, kind: DataKind, data: &[u8], fin: bool) -> Result<SendStatus, Error> {
         self.send_with(data.len(), 0, |e| e.send(kind, data, fin))
+    }
+    /// As [`Connection::send_data`], pausing `pause` between the frame's
+    /// header and its payload (`__nopoll_conn_send_common`'s
+    /// `sleep_in_header`).
+    pub fn send_data_paused(
+        &self,
+        kind: DataKind,
+        data: &[u8],
+        fin: bool,
+        pause: Duration,
+    ) -> Result<SendStatus, Error> {
+        let us = u64::try_from(pause.as_micros()).unwrap_or(u64::MAX);
+        self.send_with(data.len(), us, |e| e.send(kind, data, fin))
     }
     /// Sends a ping.
     pub fn send_ping(&self, payload: &[u8]) -> Result<SendStatus, Error> {
@@ -987,6 +1025,7 @@ impl Connection {
             self.inner.mark_closed(&mut st);
         }
         self.dispatch(&ctx, vec![Action::Closed], None);
+        ctx.unregister(self);
     }
 
     // ------------------------------------------------------------ close
@@ -1026,6 +1065,7 @@ impl Connection {
             );
         }
         self.dispatch(&ctx, vec![Action::Closed], None);
+        ctx.unregister(self);
     }
 
     /// Closes the socket abruptly (no close frame) and fires `on_close`;
@@ -1050,10 +1090,6 @@ impl ConnInner {
 
     pub(crate) fn is_open(&self) -> bool {
         matches!(self.st.lock().phase, Phase::Open(_))
-    }
-
-    pub(crate) fn set_socket(&self, fd: Socket) {
-        self.sock.store(fd, Ordering::Release);
     }
 
     fn pending_locked(&self, st: &ConnState) -> usize {
@@ -1450,7 +1486,8 @@ impl Context {
         Connection::client_over_socket(self, fd, o)
     }
 
-    /// Waits for and accepts one connection on `listener`.
+    /// Waits for and accepts one connection on `listener`, then runs
+    /// `on_accept` ([`Error::Refused`] when it refuses the connection).
     pub fn accept(&self, listener: &Connection) -> Result<Connection, Error> {
         if listener.role() != ConnRole::Listener {
             return Err(Error::InvalidArgument("not a listener"));
@@ -1458,12 +1495,39 @@ impl Context {
         loop {
             let lfd = listener.socket();
             match net::accept(lfd)? {
-                Some(fd) => return Ok(self.accept_socket(Some(listener), fd)),
+                Some(fd) => {
+                    let conn = self.accept_socket(Some(listener), fd);
+                    if self.complete_accept(Some(listener), &conn) {
+                        return Ok(conn);
+                    }
+                    return Err(Error::Refused);
+                }
                 None => {
                     net::wait_fd(lfd, true, false, -1)?;
                 }
             }
         }
+    }
+
+    /// Finishes accepting `conn` (from [`Context::accept_socket`], possibly
+    /// over a socket the caller accepted itself): records `listener` (its
+    /// frame limit applies), then runs `on_accept`. A connection refused
+    /// there is shut down and leaves the context: false.
+    pub fn complete_accept(&self, listener: Option<&Connection>, conn: &Connection) -> bool {
+        if let Some(l) = listener {
+            *conn.inner.listener.lock() = Some(l.inner.clone());
+            if let Some(max) = l.own_max_frame_size() {
+                conn.set_max_frame_size(max);
+            }
+        }
+        let h = self.inner.cfg.lock().on_accept.clone();
+        if h.is_some_and(|h| !h(self, conn)) {
+            ctx_log!(self, Debug, "conn id={} refused by on_accept", conn.id());
+            conn.shutdown();
+            self.unregister(conn);
+            return false;
+        }
+        true
     }
 
     /// Wraps a socket accepted by the caller as a server connection.
