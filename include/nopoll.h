@@ -355,7 +355,11 @@ int __nopoll_conn_owner_ref_count(noPollConn *conn);
 
 /**
  * Internal but exported: a data frame of `frame_type` with masking by role
- * (`length == -1` allowed for text), continuation handled automatically.
+ * (`length == -1` allowed for text), continuing a fragmented message
+ * automatically (a frame after one without FIN goes out as a
+ * continuation), pausing `sleep_in_header` µs between header and payload.
+ * A continuation `frame_type` with no fragmented message in progress is
+ * sent as binary. Other opcodes go out as `nopoll_conn_send_frame` would.
  *
  * # Safety
  * `content` is valid for `length` bytes (NUL-terminated for -1).
@@ -423,13 +427,19 @@ nopoll_bool nopoll_cmp(const char *string1, const char *string2);
 noPollConn *nopoll_conn_accept(noPollCtx *ctx, noPollConn *listener);
 
 /**
- * Finishes setting up an accepted connection; false (and the connection
- * shut down) on failure, or when TLS is requested (not implemented yet).
+ * Finishes setting up an accepted connection: records `listener` (its
+ * frame limit applies; NULL is allowed) and runs `on_accept`. False, with
+ * the connection shut down and removed from the context, when that
+ * refuses it, when `session` is not the connection's socket, or when TLS
+ * is requested (not implemented yet).
  */
 nopoll_bool nopoll_conn_accept_complete(noPollCtx *ctx, noPollConn *listener, noPollConn *conn, NOPOLL_SOCKET session, nopoll_bool tls_on);
 
 /**
- * Wraps a socket the caller accepted from `listener`.
+ * Wraps a socket the caller accepted from `listener`: a server connection
+ * registered in the context (the context owns it, as for
+ * `nopoll_conn_accept`), after `on_accept` agreed. NULL for a socket that
+ * is not connected, or when `on_accept` refused it (then it is closed).
  */
 noPollConn *nopoll_conn_accept_socket(noPollCtx *ctx, noPollConn *listener, NOPOLL_SOCKET session);
 
@@ -891,7 +901,15 @@ nopoll_bool nopoll_conn_wait_until_connection_ready(noPollConn *conn, int timeou
 int nopoll_ctx_conns(noPollCtx *ctx);
 
 /**
- * Certificate store lookup: false (nothing stored yet).
+ * Looks up the certificate store: the entry for `serverName`; with NULL,
+ * the entry stored without a serverName, else the first one. Each
+ * out-parameter is optional and receives a string owned by the context
+ * (valid as long as the context; NULL for a chain that was not given).
+ * False when nothing matches (out-parameters untouched).
+ *
+ * # Safety
+ * `serverName` is NULL or NUL-terminated; each out-parameter is NULL or
+ * writable.
  */
 nopoll_bool nopoll_ctx_find_certificate(noPollCtx *ctx, const char *serverName, const char **certificateFile, const char **privateKey, const char **optionalChainFile);
 
@@ -927,7 +945,14 @@ int nopoll_ctx_ref_count(noPollCtx *ctx);
 nopoll_bool nopoll_ctx_register_conn(noPollCtx *ctx, noPollConn *conn);
 
 /**
- * Certificate store: false until implemented (listed in the README).
+ * Stores (copies of) certificate, key and chain *paths* for TLS
+ * listeners of the context, under `serverName` (NULL: the default entry).
+ * The files are not opened here. An entry already stored for the same
+ * serverName is kept (as upstream). False if ctx, certificateFile or
+ * privateKey is NULL (or a string is not UTF-8).
+ *
+ * # Safety
+ * Each string is NULL or NUL-terminated.
  */
 nopoll_bool nopoll_ctx_set_certificate(noPollCtx *ctx, const char *serverName, const char *certificateFile, const char *privateKey, const char *optionalChainFile);
 
@@ -1065,7 +1090,10 @@ void nopoll_int2bin_print(noPollCtx *ctx, int value);
 
 /**
  * Creates an I/O engine of the requested type: epoll (the default on
- * Linux) or poll; SELECT gives poll, which has no FD_SETSIZE cap.
+ * Linux) or poll; SELECT gives poll, which has no FD_SETSIZE cap. An
+ * unknown type gives the default engine (upstream answers every type with
+ * its one engine). NULL for a NULL context or when the engine's
+ * descriptors cannot be created.
  */
 noPollIoEngine *nopoll_io_get_engine(noPollCtx *ctx, noPollIoEngineType engine_type);
 
@@ -1081,7 +1109,11 @@ NOPOLL_SOCKET nopoll_listener_accept(NOPOLL_SOCKET server_socket);
 
 /**
  * Wraps an accepted, connected socket as a server connection (port
- * sharing); complete it with `nopoll_conn_accept_complete`.
+ * sharing), registered in the context; complete it with
+ * `nopoll_conn_accept_complete`. Given the application's *listening*
+ * socket (as upstream's port-sharing sample does, to get the `listener`
+ * argument of `nopoll_conn_accept_complete`), it returns a listener
+ * object the loop never accepts on. NULL for anything else.
  */
 noPollConn *nopoll_listener_from_socket(noPollCtx *ctx, NOPOLL_SOCKET session);
 
@@ -1123,8 +1155,9 @@ noPollConn *nopoll_listener_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, cons
 nopoll_bool nopoll_listener_set_certificate(noPollConn *listener, const char *certificate, const char *private_key, const char *chain_file);
 
 /**
- * socket + bind + listen on host:port (IPv4); the socket, -1 on failure,
- * -2 for bad parameters.
+ * socket + bind + listen on host:port (IPv4); the socket (blocking, as
+ * upstream's: accept(2) on it waits), -1 on failure, -2 for bad
+ * parameters.
  *
  * # Safety
  * `host` and `port` are NULL or NUL-terminated.
@@ -1177,8 +1210,9 @@ nopoll_bool nopoll_log_is_enabled(noPollCtx *ctx);
 void nopoll_log_set_handler(noPollCtx *ctx, noPollLogHandler handler, noPollPtr user_data);
 
 /**
- * Makes a running `nopoll_loop_wait` return (from a callback, another
- * thread or a signal handler: only an atomic store and a write(2)).
+ * Makes a running `nopoll_loop_wait` return. Safe from a callback, another
+ * thread or a signal handler: it takes no lock and allocates nothing (an
+ * atomic store and a write(2) on the loop's wake-up socket).
  */
 void nopoll_loop_stop(noPollCtx *ctx);
 
@@ -1219,7 +1253,8 @@ noPollMsg *nopoll_msg_join(noPollMsg *msg, noPollMsg *msg2);
 noPollMsg *nopoll_msg_new(void);
 
 /**
- * Frame opcode; NOPOLL_UNKNOWN_OP_CODE for NULL.
+ * Frame opcode; NOPOLL_UNKNOWN_OP_CODE for NULL. A holder from
+ * `nopoll_msg_new` has all fields zero, as upstream: opcode 0.
  */
 noPollOpCode nopoll_msg_opcode(noPollMsg *msg);
 
@@ -1339,7 +1374,8 @@ char *nopoll_strdup(const char *buffer);
 void nopoll_thread_handlers(noPollMutexCreate mutex_create, noPollMutexDestroy mutex_destroy, noPollMutexLock mutex_lock, noPollMutexUnlock mutex_unlock);
 
 /**
- * `result = a - b`; 1 if negative, else 0.
+ * `result = a - b` (normalised: `0 <= tv_usec < 1000000`); 1 if
+ * negative, else 0.
  *
  * # Safety
  * Each pointer is NULL or valid.

@@ -51,7 +51,10 @@ fn send_result(conn: &Connection, r: Result<SendStatus, Error>, length: usize) -
 }
 
 /// The bytes behind a `(content, length)` pair; `length == -1` means
-/// strlen when `allow_strlen`.
+/// strlen when `allow_strlen`. None for a NULL `content` with a non-zero
+/// length, a negative length, or one above `NOPOLL_MAX_FRAME_SIZE_LIMIT`
+/// (no nopoll peer accepts such a frame, and the result could not be
+/// reported in an `int`; upstream fails the allocation for those).
 ///
 /// # Safety
 /// `content` is NULL or valid for `length` bytes (or NUL-terminated when
@@ -64,6 +67,9 @@ unsafe fn payload<'a>(
     if length == -1 && allow_strlen && !content.is_null() {
         // SAFETY: NUL-terminated per the contract.
         return Some(unsafe { core::ffi::CStr::from_ptr(content) }.to_bytes());
+    }
+    if length > NOPOLL_MAX_FRAME_SIZE_LIMIT {
+        return None;
     }
     let len = usize::try_from(length).ok()?;
     if len == 0 {
@@ -233,7 +239,11 @@ pub unsafe extern "C" fn nopoll_conn_send_frame(
 }
 
 /// Internal but exported: a data frame of `frame_type` with masking by role
-/// (`length == -1` allowed for text), continuation handled automatically.
+/// (`length == -1` allowed for text), continuing a fragmented message
+/// automatically (a frame after one without FIN goes out as a
+/// continuation), pausing `sleep_in_header` µs between header and payload.
+/// A continuation `frame_type` with no fragmented message in progress is
+/// sent as binary. Other opcodes go out as `nopoll_conn_send_frame` would.
 ///
 /// # Safety
 /// `content` is valid for `length` bytes (NUL-terminated for -1).
@@ -266,27 +276,23 @@ pub unsafe extern "C" fn __nopoll_conn_send_common(
                 };
             }
         };
-        if sleep_in_header > 0 {
-            let masked = conn_from(conn).is_some_and(|c| c.role() == ConnRole::Client);
+        if sleep_in_header <= 0 {
             // SAFETY: forwarded contract.
-            let Some(data) = (unsafe { payload(content, length, kind == DataKind::Text) }) else {
-                return -1;
-            };
-            // SAFETY: `data` is valid for its length.
-            return unsafe {
-                nopoll_conn_send_frame(
-                    conn,
-                    has_fin,
-                    masked as c_int,
-                    frame_type,
-                    data.len() as c_long,
-                    data.as_ptr() as noPollPtr,
-                    sleep_in_header,
-                )
-            };
+            return unsafe { send_kind(conn, content, length, kind, has_fin != 0) };
         }
+        let Some(c) = ready_conn(conn) else {
+            return -1;
+        };
         // SAFETY: forwarded contract.
-        unsafe { send_kind(conn, content, length, kind, has_fin != 0) }
+        let Some(data) = (unsafe { payload(content, length, kind == DataKind::Text) }) else {
+            return -1;
+        };
+        let pause = Duration::from_micros(sleep_in_header as u64);
+        send_result(
+            &c,
+            c.send_data_paused(kind, data, has_fin != 0, pause),
+            data.len(),
+        )
     })
 }
 
@@ -1076,7 +1082,10 @@ pub extern "C" fn nopoll_conn_accept(
     })
 }
 
-/// Wraps a socket the caller accepted from `listener`.
+/// Wraps a socket the caller accepted from `listener`: a server connection
+/// registered in the context (the context owns it, as for
+/// `nopoll_conn_accept`), after `on_accept` agreed. NULL for a socket that
+/// is not connected, or when `on_accept` refused it (then it is closed).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_accept_socket(
     ctx: *mut noPollCtx,
@@ -1087,13 +1096,29 @@ pub extern "C" fn nopoll_conn_accept_socket(
         let Some(c) = ctx_from(ctx) else {
             return core::ptr::null_mut();
         };
-        if session < 0 {
+        if !connected_socket(&c, session) {
             return core::ptr::null_mut();
         }
         let l = conn_from(listener);
         let _ = net::set_blocking(session, false);
-        conn_handle(&c.accept_socket(l.as_ref(), session))
+        let k = c.accept_socket(l.as_ref(), session);
+        if !c.complete_accept(l.as_ref(), &k) {
+            return core::ptr::null_mut();
+        }
+        conn_handle(&k)
     })
+}
+
+/// True if `session` is a connected socket (logs why not).
+fn connected_socket(c: &Context, session: NOPOLL_SOCKET) -> bool {
+    if session >= 0 && net::peer_addr(session).is_some() {
+        return true;
+    }
+    log_ctx(
+        c,
+        format_args!("socket {session} is not a connected socket: cannot accept it"),
+    );
+    false
 }
 
 /// Plain accept() on a listening socket; the new socket or -1.
@@ -1105,7 +1130,12 @@ pub extern "C" fn nopoll_listener_accept(server_socket: NOPOLL_SOCKET) -> NOPOLL
         }
         loop {
             match net::accept(server_socket) {
-                Ok(Some(fd)) => return fd,
+                Ok(Some(fd)) => {
+                    // As accept(2) gives it: blocking (the library makes
+                    // it non-blocking when it takes the socket over).
+                    let _ = net::set_blocking(fd, true);
+                    return fd;
+                }
                 Ok(None) => {
                     if net::wait_fd(server_socket, true, false, -1).is_err() {
                         return -1;
@@ -1138,7 +1168,11 @@ pub unsafe extern "C" fn nopoll_conn_produce_accept_key(
 // ------------------------------------------------------------ port sharing
 
 /// Wraps an accepted, connected socket as a server connection (port
-/// sharing); complete it with `nopoll_conn_accept_complete`.
+/// sharing), registered in the context; complete it with
+/// `nopoll_conn_accept_complete`. Given the application's *listening*
+/// socket (as upstream's port-sharing sample does, to get the `listener`
+/// argument of `nopoll_conn_accept_complete`), it returns a listener
+/// object the loop never accepts on. NULL for anything else.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_listener_from_socket(
     ctx: *mut noPollCtx,
@@ -1148,7 +1182,10 @@ pub extern "C" fn nopoll_listener_from_socket(
         let Some(c) = ctx_from(ctx) else {
             return core::ptr::null_mut();
         };
-        if session < 0 || !net::is_socket(session) {
+        if session >= 0 && net::is_listening(session) {
+            return conn_handle(&c.adopt_listening_socket(session));
+        }
+        if !connected_socket(&c, session) {
             return core::ptr::null_mut();
         }
         let _ = net::set_blocking(session, false);
@@ -1156,8 +1193,11 @@ pub extern "C" fn nopoll_listener_from_socket(
     })
 }
 
-/// Finishes setting up an accepted connection; false (and the connection
-/// shut down) on failure, or when TLS is requested (not implemented yet).
+/// Finishes setting up an accepted connection: records `listener` (its
+/// frame limit applies; NULL is allowed) and runs `on_accept`. False, with
+/// the connection shut down and removed from the context, when that
+/// refuses it, when `session` is not the connection's socket, or when TLS
+/// is requested (not implemented yet).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_accept_complete(
     ctx: *mut noPollCtx,
@@ -1170,7 +1210,7 @@ pub extern "C" fn nopoll_conn_accept_complete(
         let (Some(c), Some(k)) = (ctx_from(ctx), conn_from(conn)) else {
             return nopoll_false;
         };
-        if tls_on != 0 || session < 0 || k.socket() != session {
+        if tls_on != 0 || session < 0 || k.socket() != session || !c.same(&k.ctx()) {
             if tls_on != 0 {
                 log_ctx(
                     &c,
@@ -1180,19 +1220,17 @@ pub extern "C" fn nopoll_conn_accept_complete(
                 );
             }
             k.shutdown();
+            k.ctx().unregister_conn(&k);
             return nopoll_false;
         }
-        if let Some(l) = conn_from(listener) {
-            if let Some(max) = l.own_max_frame_size() {
-                k.set_max_frame_size(max);
-            }
-        }
-        nopoll_true
+        let _ = net::set_blocking(session, false);
+        c.complete_accept(conn_from(listener).as_ref(), &k) as nopoll_bool
     })
 }
 
-/// socket + bind + listen on host:port (IPv4); the socket, -1 on failure,
-/// -2 for bad parameters.
+/// socket + bind + listen on host:port (IPv4); the socket (blocking, as
+/// upstream's: accept(2) on it waits), -1 on failure, -2 for bad
+/// parameters.
 ///
 /// # Safety
 /// `host` and `port` are NULL or NUL-terminated.
@@ -1209,6 +1247,15 @@ pub unsafe extern "C" fn nopoll_listener_sock_listen(
             return -2;
         };
         let backlog = c.config().backlog;
-        net::tcp_listen(h, p, false, backlog).unwrap_or(-1)
+        match net::tcp_listen(h, p, false, backlog) {
+            Ok(fd) => {
+                let _ = net::set_blocking(fd, true);
+                fd
+            }
+            Err(e) => {
+                log_ctx(&c, format_args!("cannot listen on {h}:{p}: {e}"));
+                -1
+            }
+        }
     })
 }

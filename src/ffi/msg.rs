@@ -54,11 +54,15 @@ pub extern "C" fn nopoll_msg_get_payload_size(msg: *mut noPollMsg) -> c_long {
     })
 }
 
-/// Frame opcode; NOPOLL_UNKNOWN_OP_CODE for NULL.
+/// Frame opcode; NOPOLL_UNKNOWN_OP_CODE for NULL. A holder from
+/// `nopoll_msg_new` has all fields zero, as upstream: opcode 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_opcode(msg: *mut noPollMsg) -> noPollOpCode {
     boundary(NOPOLL_UNKNOWN_OP_CODE, || {
-        msg_from(msg).map_or(NOPOLL_UNKNOWN_OP_CODE, |m| opcode_to_c(m.msg.opcode()))
+        msg_from(msg).map_or(NOPOLL_UNKNOWN_OP_CODE, |m| match m.msg.opcode() {
+            None => NOPOLL_CONTINUATION_FRAME,
+            op => opcode_to_c(op),
+        })
     })
 }
 

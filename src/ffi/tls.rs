@@ -3,9 +3,9 @@
 
 use super::opts::{set_ssl, take_opts};
 use super::types::*;
-use super::{boundary, conn_from, cstr, ctx_from};
+use super::{boundary, conn_from, cstr, ctx_cstr, ctx_from};
 use crate::runtime::{Context, LogLevel};
-use core::ffi::{c_char, c_int};
+use core::ffi::{c_char, c_int, CStr};
 
 fn not_yet(ctx: Option<Context>, what: &str) {
     let msg = format_args!("{what}: TLS is not implemented in this build");
@@ -206,39 +206,102 @@ pub extern "C" fn nopoll_listener_set_certificate(
     })
 }
 
-/// Certificate store: false until implemented (listed in the README).
+/// Stores (copies of) certificate, key and chain *paths* for TLS
+/// listeners of the context, under `serverName` (NULL: the default entry).
+/// The files are not opened here. An entry already stored for the same
+/// serverName is kept (as upstream). False if ctx, certificateFile or
+/// privateKey is NULL (or a string is not UTF-8).
+///
+/// # Safety
+/// Each string is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub extern "C" fn nopoll_ctx_set_certificate(
+pub unsafe extern "C" fn nopoll_ctx_set_certificate(
     ctx: *mut noPollCtx,
     serverName: *const c_char,
     certificateFile: *const c_char,
     privateKey: *const c_char,
     optionalChainFile: *const c_char,
 ) -> nopoll_bool {
-    let _ = (serverName, certificateFile, privateKey, optionalChainFile);
+    // SAFETY: per this function's contract.
+    let strs = unsafe {
+        [
+            c_text(serverName),
+            c_text(certificateFile),
+            c_text(privateKey),
+            c_text(optionalChainFile),
+        ]
+    };
     boundary(nopoll_false, || {
-        not_yet(ctx_from(ctx), "nopoll_ctx_set_certificate");
-        nopoll_false
+        let Some(c) = ctx_from(ctx) else {
+            return nopoll_false;
+        };
+        let [Ok(name), Ok(Some(cert)), Ok(Some(key)), Ok(chain)] = strs else {
+            c.log(
+                LogLevel::Critical,
+                format_args!(
+                    "nopoll_ctx_set_certificate: certificateFile and privateKey are required (UTF-8 paths)"
+                ),
+            );
+            return nopoll_false;
+        };
+        c.set_certificate(name, cert, key, chain) as nopoll_bool
     })
 }
 
-/// Certificate store lookup: false (nothing stored yet).
+/// A C string argument: Ok(None) for NULL, Err for text that is not UTF-8.
+///
+/// # Safety
+/// `p` is NULL or NUL-terminated and outlives `'a`.
+unsafe fn c_text<'a>(p: *const c_char) -> Result<Option<&'a str>, ()> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map(Some)
+        .map_err(drop)
+}
+
+/// Looks up the certificate store: the entry for `serverName`; with NULL,
+/// the entry stored without a serverName, else the first one. Each
+/// out-parameter is optional and receives a string owned by the context
+/// (valid as long as the context; NULL for a chain that was not given).
+/// False when nothing matches (out-parameters untouched).
+///
+/// # Safety
+/// `serverName` is NULL or NUL-terminated; each out-parameter is NULL or
+/// writable.
 #[unsafe(no_mangle)]
-pub extern "C" fn nopoll_ctx_find_certificate(
+pub unsafe extern "C" fn nopoll_ctx_find_certificate(
     ctx: *mut noPollCtx,
     serverName: *const c_char,
     certificateFile: *mut *const c_char,
     privateKey: *mut *const c_char,
     optionalChainFile: *mut *const c_char,
 ) -> nopoll_bool {
-    let _ = (
-        ctx,
-        serverName,
-        certificateFile,
-        privateKey,
-        optionalChainFile,
-    );
-    nopoll_false
+    // SAFETY: per this function's contract.
+    let name = unsafe { c_text(serverName) };
+    boundary(nopoll_false, || {
+        let (Some(c), Ok(name)) = (ctx_from(ctx), name) else {
+            return nopoll_false;
+        };
+        let Some(found) = c.find_certificate(name) else {
+            return nopoll_false;
+        };
+        let outs = [
+            (certificateFile, Some(found.certificate.as_str())),
+            (privateKey, Some(found.private_key.as_str())),
+            (optionalChainFile, found.chain.as_deref()),
+        ];
+        for (out, value) in outs {
+            if !out.is_null() {
+                // SAFETY: a non-NULL out-parameter is writable per the contract.
+                unsafe { *out = ctx_cstr(&c, value) };
+            }
+        }
+        nopoll_true
+    })
 }
 
 /// Post-TLS-handshake check: stored nowhere until TLS is implemented.

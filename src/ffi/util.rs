@@ -396,7 +396,8 @@ pub unsafe extern "C" fn nopoll_conn_mask_content(
 
 // ------------------------------------------------------------ time, misc
 
-/// `result = a - b`; 1 if negative, else 0.
+/// `result = a - b` (normalised: `0 <= tv_usec < 1000000`); 1 if
+/// negative, else 0.
 ///
 /// # Safety
 /// Each pointer is NULL or valid.
@@ -417,8 +418,10 @@ pub unsafe extern "C" fn nopoll_timeval_substract(
     let na = us(a);
     a.tv_sec = na.div_euclid(1_000_000) as libc::time_t;
     a.tv_usec = na.rem_euclid(1_000_000) as libc::suseconds_t;
-    r.tv_sec = (diff / 1_000_000) as libc::time_t;
-    r.tv_usec = (diff % 1_000_000) as libc::suseconds_t;
+    // Normalised like timersub(3): 0 <= tv_usec < 1_000_000, so -0.5 s is
+    // { -1, 500000 }.
+    r.tv_sec = diff.div_euclid(1_000_000) as libc::time_t;
+    r.tv_usec = diff.rem_euclid(1_000_000) as libc::suseconds_t;
     (diff < 0) as c_int
 }
 

@@ -421,6 +421,11 @@ pub fn is_socket(s: Socket) -> bool {
     s >= 0 && get_int_opt(s, libc::SOL_SOCKET, libc::SO_TYPE).is_ok()
 }
 
+/// True if `s` is a listening socket (`SO_ACCEPTCONN`).
+pub fn is_listening(s: Socket) -> bool {
+    s >= 0 && get_int_opt(s, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_ok_and(|v| v != 0)
+}
+
 /// Waits until `s` is readable (or hung up / in error) and/or writable, or
 /// `timeout_ms` passes (-1 or any negative: forever). Returns
 /// `(readable_or_hup, writable)`; `(false, false)` on timeout. Hang-up and

@@ -1544,6 +1544,25 @@ impl Context {
         conn
     }
 
+    /// Wraps a listening socket the application owns and accepts on itself
+    /// (upstream's port-sharing sample hands it to
+    /// `nopoll_listener_from_socket` to get a listener object for
+    /// `nopoll_conn_accept_complete`). The listener is registered, but the
+    /// loop never watches it: it must not accept the application's
+    /// connections. Closing it closes the socket, as upstream.
+    pub fn adopt_listening_socket(&self, fd: Socket) -> Connection {
+        let (host, port) = net::local_addr(fd).unwrap_or_default();
+        let conn = Connection::build(self, ConnRole::Listener, fd, host, port, Phase::Listening);
+        self.register_unwatched(&conn);
+        ctx_log!(
+            self,
+            Debug,
+            "listener id={} wraps the application's listening socket {fd}",
+            conn.id()
+        );
+        conn
+    }
+
     /// Registers without asking the loop to watch (the loop adds it itself).
     pub(crate) fn register_unwatched(&self, conn: &Connection) {
         let c = &conn.inner;

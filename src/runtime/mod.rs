@@ -25,7 +25,8 @@ mod rng;
 
 pub use conn::{ConnRole, ConnectOptions, Connection, SendStatus};
 pub use context::{
-    ActionHandler, CloseHandler, Context, CtxConfig, HttpHandler, LogLevel, LogSink, MessageHandler,
+    ActionHandler, Certificate, CloseHandler, Context, CtxConfig, HttpHandler, LogLevel, LogSink,
+    MessageHandler,
 };
 pub use event_loop::LoopExit;
 pub use message::Message;
@@ -61,6 +62,9 @@ pub enum Error {
     /// A timeout expired.
     #[error("timed out")]
     Timeout,
+    /// The `on_accept` handler refused the connection.
+    #[error("refused by the on_accept handler")]
+    Refused,
 }
 
 impl From<NetError> for Error {
