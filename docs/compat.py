@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints the README's compatibility table: every function of the nopoll
-contract (docs/NOPOLL-API.md) with its status here. Statuses and notes live
+contract (docs/NOPOLL-API.md) with its status here (`--write`: puts it in
+README.md between the compat markers; tests/compat.rs checks it is current). Statuses and notes live
 in this file; tests/readme.rs checks that the README table lists every
 contract function, so the table cannot silently fall behind."""
 import re, sys, pathlib
@@ -26,10 +27,20 @@ notes = {
     "nopoll_conn_set_accepted_protocol": ("deviates", "without it the server answers the first requested subprotocol, not the raw list (RFC 6455 clients reject a list)"),
     "nopoll_conn_opts_skip_origin_check": ("works", "a missing Origin is accepted by default anyway (RFC 6455); on_open can refuse it"),
     "nopoll_thread_handlers": ("works", "the hooks back `nopoll_mutex_*`; std builds lock with std mutexes either way, so the library itself never calls them"),
-    "nopoll_conn_accept": ("works", "waits for a connection (listener sockets are non-blocking for the loop); a connection found closed while polling stays registered until nopoll_conn_close, as upstream"),
-    "nopoll_io_get_engine": ("works", "epoll (default on Linux) or poll; SELECT gives poll (no FD_SETSIZE cap)"),
-    "nopoll_ctx_set_certificate": ("not yet", "returns false (certificate store lands with TLS)"),
-    "nopoll_ctx_find_certificate": ("not yet", "returns false"),
+    "nopoll_conn_accept": ("works", "waits for a connection (listener sockets are non-blocking for the loop); runs on_accept; a connection found closed while polling stays registered until nopoll_conn_close, as upstream"),
+    "nopoll_io_get_engine": ("works", "epoll (default on Linux) or poll; SELECT gives poll (no FD_SETSIZE cap); an unknown type gives the default"),
+    "nopoll_ctx_set_certificate": ("works", "paths stored per context for the TLS listeners to come; files are not opened; a second call for the same serverName keeps the first entry, as upstream"),
+    "nopoll_ctx_find_certificate": ("works", "returned strings belong to the context"),
+    "nopoll_listener_from_socket": ("works", "also takes the application's listening socket (upstream's port-sharing sample does): a listener object the loop never accepts on"),
+    "nopoll_conn_accept_complete": ("works", "runs on_accept as upstream; a NULL listener is allowed; `tls_on` gives false until TLS lands"),
+    "nopoll_conn_accept_socket": ("works", "runs on_accept; NULL for a socket that is not connected"),
+    "nopoll_listener_accept": ("works", "waits for a connection also on a non-blocking listening socket; the new socket is blocking, as accept(2) returns it"),
+    "nopoll_listener_sock_listen": ("works", "a blocking socket (as upstream's), never fd 0-2"),
+    "nopoll_conn_set_socket": ("works", "the loop then serves the new socket"),
+    "nopoll_ctx_unregister_conn": ("works", "the loop stops watching the socket"),
+    "__nopoll_conn_send_common": ("works", "continues a fragmented message; a continuation with none in progress goes out as binary"),
+    "nopoll_conn_send_frame": ("works", "payloads above NOPOLL_MAX_FRAME_SIZE_LIMIT give -1, as for every send (no nopoll peer accepts them, an int cannot report them)"),
+    "nopoll_timeval_substract": ("works", "result normalised like timersub(3): 0 <= tv_usec < 1000000"),
     "nopoll_conn_ref_count": ("works", "owner references; the library's transient ones are not counted"),
     "__nopoll_conn_owner_ref_count": ("works", "same as nopoll_conn_ref_count"),
     "__nopoll_conn_transient_ref": ("works", "same as nopoll_conn_ref"),
@@ -52,8 +63,19 @@ for f in funcs:
     if f not in notes and ("tls" in f or "ssl" in f or f == "nopoll_listener_set_certificate"):
         notes[f] = (TLS, "links, logs and returns NULL / false")
 
-print("| function | status | notes |")
-print("|---|---|---|")
+lines = ["| function | status | notes |", "|---|---|---|"]
 for f in funcs:
     status, note = notes.get(f, ("works", ""))
-    print(f"| `{f}` | {status} | {note} |")
+    lines.append(f"| `{f}` | {status} | {note} |")
+table = "\n".join(lines) + "\n"
+
+if sys.argv[1:] == ["--write"]:
+    # Puts the table in README.md between the markers.
+    readme = root / "README.md"
+    text = readme.read_text()
+    begin, end = "<!-- compat:begin -->\n", "<!-- compat:end -->"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + begin + table + end + tail)
+else:
+    sys.stdout.write(table)

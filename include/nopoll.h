@@ -1109,11 +1109,11 @@ NOPOLL_SOCKET nopoll_listener_accept(NOPOLL_SOCKET server_socket);
 
 /**
  * Wraps an accepted, connected socket as a server connection (port
- * sharing), registered in the context; complete it with
- * `nopoll_conn_accept_complete`. Given the application's *listening*
- * socket (as upstream's port-sharing sample does, to get the `listener`
- * argument of `nopoll_conn_accept_complete`), it returns a listener
- * object the loop never accepts on. NULL for anything else.
+ * sharing), registered in the context; the loop serves it once
+ * `nopoll_conn_accept_complete` accepted it. Given the application's
+ * *listening* socket (as upstream's port-sharing sample does, to get the
+ * `listener` argument of `nopoll_conn_accept_complete`), it returns a
+ * listener object the loop never accepts on. NULL for anything else.
  */
 noPollConn *nopoll_listener_from_socket(noPollCtx *ctx, NOPOLL_SOCKET session);
 

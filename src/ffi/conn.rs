@@ -1101,7 +1101,7 @@ pub extern "C" fn nopoll_conn_accept_socket(
         }
         let l = conn_from(listener);
         let _ = net::set_blocking(session, false);
-        let k = c.accept_socket(l.as_ref(), session);
+        let k = c.adopt_socket(l.as_ref(), session);
         if !c.complete_accept(l.as_ref(), &k) {
             return core::ptr::null_mut();
         }
@@ -1168,11 +1168,11 @@ pub unsafe extern "C" fn nopoll_conn_produce_accept_key(
 // ------------------------------------------------------------ port sharing
 
 /// Wraps an accepted, connected socket as a server connection (port
-/// sharing), registered in the context; complete it with
-/// `nopoll_conn_accept_complete`. Given the application's *listening*
-/// socket (as upstream's port-sharing sample does, to get the `listener`
-/// argument of `nopoll_conn_accept_complete`), it returns a listener
-/// object the loop never accepts on. NULL for anything else.
+/// sharing), registered in the context; the loop serves it once
+/// `nopoll_conn_accept_complete` accepted it. Given the application's
+/// *listening* socket (as upstream's port-sharing sample does, to get the
+/// `listener` argument of `nopoll_conn_accept_complete`), it returns a
+/// listener object the loop never accepts on. NULL for anything else.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_listener_from_socket(
     ctx: *mut noPollCtx,
@@ -1189,7 +1189,7 @@ pub extern "C" fn nopoll_listener_from_socket(
             return core::ptr::null_mut();
         }
         let _ = net::set_blocking(session, false);
-        conn_handle(&c.accept_socket(None, session))
+        conn_handle(&c.adopt_socket(None, session))
     })
 }
 

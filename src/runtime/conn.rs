@@ -1496,7 +1496,7 @@ impl Context {
             let lfd = listener.socket();
             match net::accept(lfd)? {
                 Some(fd) => {
-                    let conn = self.accept_socket(Some(listener), fd);
+                    let conn = self.adopt_socket(Some(listener), fd);
                     if self.complete_accept(Some(listener), &conn) {
                         return Ok(conn);
                     }
@@ -1509,10 +1509,11 @@ impl Context {
         }
     }
 
-    /// Finishes accepting `conn` (from [`Context::accept_socket`], possibly
+    /// Finishes accepting `conn` (from [`Context::adopt_socket`], possibly
     /// over a socket the caller accepted itself): records `listener` (its
-    /// frame limit applies), then runs `on_accept`. A connection refused
-    /// there is shut down and leaves the context: false.
+    /// frame limit applies), runs `on_accept`, then lets the loop serve
+    /// the connection. A connection refused by `on_accept` is shut down
+    /// and leaves the context: false.
     pub fn complete_accept(&self, listener: Option<&Connection>, conn: &Connection) -> bool {
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
@@ -1527,7 +1528,30 @@ impl Context {
             self.unregister(conn);
             return false;
         }
+        // Only now may the loop start on the handshake (whose bytes may be
+        // waiting already): after the listener's settings and on_accept.
+        let fd = conn.socket();
+        if fd >= 0 && conn.inner.registered.load(Ordering::Acquire) {
+            self.inner.io.lock().changes.insert(fd, Some(conn.id()));
+            self.inner.waker.wake();
+        }
         true
+    }
+
+    /// Wraps a socket accepted by the caller as a server connection that
+    /// is registered but not served by the loop until
+    /// [`Context::complete_accept`] accepts it.
+    pub fn adopt_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
+        let conn = Connection::accepted(self, listener, fd, false);
+        ctx_log!(
+            self,
+            Debug,
+            "adopted conn id={} from {}:{}",
+            conn.id(),
+            conn.host(),
+            conn.port()
+        );
+        conn
     }
 
     /// Wraps a socket accepted by the caller as a server connection.

@@ -657,6 +657,7 @@ typedef struct {
 	int  closed;
 	int  close_status;
 	int  refuse_accept;
+	int  accepted_at_ready;
 	long max_frame;
 	int  listener_matches;
 	char origin[256];
@@ -730,6 +731,7 @@ static nopoll_bool srv_on_ready (noPollCtx * ctx, noPollConn * conn, noPollPtr u
 	(void) ctx;
 	(void) user_data;
 	pthread_mutex_lock (&shared_lock);
+	srv.accepted_at_ready = srv.accepted;
 	srv.max_frame = nopoll_conn_get_max_frame_size (conn);
 	srv.listener_matches = srv_expected_listener != NULL && nopoll_conn_get_listener (conn) == srv_expected_listener;
 	pthread_mutex_unlock (&shared_lock);
@@ -1020,6 +1022,26 @@ static void client_basics (noPollCtx * cctx, noPollConn * listener, const char *
 		nopoll_msg_unref (msg);
 		CHECK_INT (nopoll_msg_ref_count (msg), -1);
 		CHECK (nopoll_msg_get_payload (msg) == NULL);
+	}
+
+	section ("client: frame limit from options");
+	{
+		noPollConnOpts * opts = nopoll_conn_opts_new ();
+		nopoll_conn_opts_set_max_frame_size (opts, 12345);
+		__nopoll_conn_set_max_frame_size (conn, opts);
+		CHECK_INT (nopoll_conn_get_max_frame_size (conn), 12345);
+		/* not consumed */
+		CHECK (nopoll_conn_opts_ref (opts));
+		nopoll_conn_opts_unref (opts);
+		nopoll_conn_opts_unref (opts);
+		/* options without a limit, or none: unchanged */
+		opts = nopoll_conn_opts_new ();
+		__nopoll_conn_set_max_frame_size (conn, opts);
+		__nopoll_conn_set_max_frame_size (conn, NULL);
+		CHECK_INT (nopoll_conn_get_max_frame_size (conn), 12345);
+		nopoll_conn_opts_unref (opts);
+		CHECK_INT (nopoll_conn_send_text (conn, "limited", -1), 7);
+		expect_msg (conn, NOPOLL_TEXT_FRAME, "limited", 7);
 	}
 
 	section ("client: close with status");
@@ -1409,6 +1431,13 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	CHECK (nopoll_conn_wait_until_connection_ready (client, 5));
 	CHECK (wait_for (&srv.ready, 1, 5000));
 	CHECK_STR (srv.url, "/shared");
+	/* the handshake waited for accept_complete: on_accept ran before, and
+	 * the listener's limit applied from the start */
+	pthread_mutex_lock (&shared_lock);
+	CHECK_INT (srv.accepted_at_ready, 1);
+	CHECK_INT (srv.max_frame, 1000);
+	CHECK (srv.listener_matches);
+	pthread_mutex_unlock (&shared_lock);
 	CHECK_INT (nopoll_conn_send_text (client, "shared port", -1), 11);
 	expect_msg (client, NOPOLL_TEXT_FRAME, "shared port", 11);
 
@@ -1524,6 +1553,7 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	CHECK (raw_read_all (raw, head, sizeof (head)) == 0);
 	close (raw);
 
+	section ("port sharing: the application's listening socket as listener");
 	/* the documented sample: the wrapped listening socket as listener; the
 	 * loop never took a connection from it */
 	pthread_mutex_lock (&shared_lock);
@@ -1539,7 +1569,10 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	CHECK (nopoll_conn_get_listener (conn) == legacy);
 	CHECK (nopoll_conn_wait_until_connection_ready (client, 5));
 	CHECK (wait_for (&srv.ready, 1, 5000));
+	pthread_mutex_lock (&shared_lock);
 	CHECK (srv.listener_matches);
+	CHECK_INT (srv.accepted_at_ready, 1);
+	pthread_mutex_unlock (&shared_lock);
 	CHECK_INT (nopoll_conn_send_text (client, "legacy", -1), 6);
 	expect_msg (client, NOPOLL_TEXT_FRAME, "legacy", 6);
 	nopoll_conn_close (client);
