@@ -287,10 +287,12 @@ impl Connection {
             .inspect_err(|e| {
                 ctx_log!(ctx, Critical, "connect to {}:{port} failed: {e}", o.host);
             })?;
+        // On failure the socket is still ours (see client_over_socket).
         Self::client_over_socket(ctx, fd, o).inspect_err(|_| net::close(fd))
     }
 
-    /// A client handshake over a socket that is already connected.
+    /// A client handshake over a socket that is already connected. On
+    /// failure the socket is left open: it is still the caller's.
     pub(crate) fn client_over_socket(
         ctx: &Context,
         fd: Socket,
@@ -343,14 +345,14 @@ impl Connection {
         }
         // The request goes out before we return, bounded by the connect timeout.
         let deadline = Instant::now() + Duration::from_micros(cfg.connect_timeout_us);
-        loop {
+        let sent = (|| loop {
             let pending = {
                 let mut st = conn.inner.st.lock();
                 conn.inner.flush_locked(&mut st)?;
                 st.hs_out_pos < st.hs_out.len()
             };
             if !pending {
-                break;
+                return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -362,6 +364,14 @@ impl Connection {
                 true,
                 left.as_millis().min(i32::MAX as u128) as i32,
             )?;
+        })();
+        if let Err(e) = sent {
+            // Dropping `conn` must not close the socket: the caller does
+            // (connect) or keeps it (a socket of the application). It
+            // used to be closed twice, the second time maybe as someone
+            // else's descriptor.
+            conn.inner.sock.store(-1, Ordering::Release);
+            return Err(e);
         }
         ctx.register(&conn);
         ctx.push_deadline(conn.id());

@@ -1688,6 +1688,31 @@ static void client_with_socket (noPollCtx * cctx, const char * port)
 		nopoll_msg_unref (msg);
 	}
 	nopoll_conn_close (conn);
+
+	/* on failure the socket stays the caller's (open) */
+	{
+		char rport[16];
+		struct linger lg;
+		int l2 = raw_listen (rport, sizeof (rport));
+		int c2 = raw_connect (rport);
+		int s2 = raw_accept (l2, 5000);
+		CHECK (l2 >= 0 && c2 >= 0 && s2 >= 0);
+		/* a peer that resets the connection: the request cannot be sent */
+		lg.l_onoff = 1;
+		lg.l_linger = 0;
+		setsockopt (s2, SOL_SOCKET, SO_LINGER, &lg, sizeof (lg));
+		close (s2);
+		sleep_ms (50);
+		opts = nopoll_conn_opts_new ();
+		CHECK (nopoll_conn_new_with_socket (cctx, opts, c2, "127.0.0.1", rport, NULL, NULL, NULL, NULL) == NULL);
+		CHECK (! nopoll_conn_opts_ref (opts));
+		CHECK (fcntl (c2, F_GETFD) != -1);
+		/* a request target with CR LF is refused before any I/O */
+		CHECK (nopoll_conn_new_with_socket (cctx, NULL, c2, "127.0.0.1", rport, NULL, "/a\r\nb", NULL, NULL) == NULL);
+		CHECK (fcntl (c2, F_GETFD) != -1);
+		close (c2);
+		close (l2);
+	}
 }
 
 /* ================================================================ IPv6 */
