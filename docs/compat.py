@@ -37,6 +37,7 @@ notes = {
     "nopoll_listener_accept": ("works", "waits for a connection also on a non-blocking listening socket; the new socket is blocking, as accept(2) returns it"),
     "nopoll_listener_sock_listen": ("works", "a blocking socket (as upstream's), never fd 0-2"),
     "nopoll_conn_set_socket": ("works", "the loop then serves the new socket"),
+    "nopoll_conn_opts_set_interface": ("works", "an interface name (SO_BINDTODEVICE, as upstream) or a local address to bind to"),
     "nopoll_conn_new_with_socket": ("works", "when it fails (NULL) the socket stays the caller's, open (upstream closes it when the request cannot be sent)"),
     "nopoll_ctx_unregister_conn": ("works", "the loop stops watching the socket"),
     "__nopoll_conn_send_common": ("works", "continues a fragmented message; a continuation with none in progress goes out as binary"),
