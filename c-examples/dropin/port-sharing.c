@@ -40,10 +40,16 @@ static void on_message (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noP
  * 1 if it asks for a WebSocket upgrade. */
 static int is_websocket (int fd)
 {
-	char buffer[2048];
-	int  size;
-	int  tries;
-	int  i;
+	char           buffer[2048];
+	struct timeval wait;
+	int            size = 0;
+	int            tries;
+	int            i;
+
+	/* a client that sends nothing must not stall the accept loop */
+	wait.tv_sec  = 5;
+	wait.tv_usec = 0;
+	setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof (wait));
 
 	for (tries = 0; tries < 200; tries++) {
 		size = recv (fd, buffer, sizeof (buffer) - 1, MSG_PEEK);
