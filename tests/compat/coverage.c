@@ -1311,6 +1311,21 @@ static void options (noPollCtx * sctx, noPollCtx * cctx, const char * port)
 	CHECK (! nopoll_conn_opts_ref (opts));
 	close (lfd);
 
+	section ("options: a listener with reused options");
+	opts = nopoll_conn_opts_new ();
+	nopoll_conn_opts_set_reuse (opts, nopoll_true);
+	nopoll_conn_opts_set_max_frame_size (opts, 77);
+	listener = nopoll_listener_new_opts (sctx, opts, "127.0.0.1", "0");
+	CHECK (listener != NULL);
+	CHECK_INT (nopoll_conn_get_max_frame_size (listener), 77);
+	CHECK (nopoll_listener_new_opts (sctx, opts, "", "0") == NULL);
+	/* still the caller's after a success and a failure */
+	CHECK (nopoll_conn_opts_ref (opts));
+	nopoll_conn_opts_unref (opts);
+	nopoll_conn_opts_free (opts);
+	CHECK (! nopoll_conn_opts_ref (opts));
+	nopoll_conn_close (listener);
+
 	section ("options: listener frame limit reaches accepted connections");
 	opts = nopoll_conn_opts_new ();
 	nopoll_conn_opts_set_max_frame_size (opts, 64);
