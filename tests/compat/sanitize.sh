@@ -81,7 +81,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
   echo "sanitize.sh: SKIP valgrind: not installed (apt-get install valgrind)"
   exit "$status"
 fi
-echo "sanitize.sh: valgrind (slow: a few minutes)"
+echo "sanitize.sh: valgrind"
 if ! "$cc" "${cflags[@]}" tests/compat/coverage.c -o "$out/coverage" "$lib" "${native_libs[@]}" \
     2>"$out/build.log"; then
   cat "$out/build.log"
