@@ -4,7 +4,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test test-rust test-valgrind test-conformance test-peers check-nostd lint fuzz bench clean
+.PHONY: all build test test-rust test-valgrind test-compat test-conformance test-peers check-nostd lint fuzz bench clean
 
 all: build
 
@@ -31,6 +31,10 @@ test-rust:
 test-valgrind:
 	VALGRIND_REQUIRED=1 tests/c/valgrind.sh
 
+# The C API coverage program (every contract function) under ASan and valgrind.
+test-compat:
+	VALGRIND_REQUIRED=1 tests/compat/sanitize.sh
+
 # Autobahn|Testsuite, both roles, through the C API; fails on any
 # difference from conformance/expected/.
 test-conformance:
@@ -41,7 +45,7 @@ test-peers:
 	./tests/peers/run.sh
 
 # Everything CI runs, in order of cost.
-test: lint check-nostd test-rust test-valgrind test-interop test-peers test-conformance fuzz
+test: lint check-nostd test-rust test-valgrind test-compat test-interop test-peers test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)
