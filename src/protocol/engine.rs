@@ -571,6 +571,12 @@ impl<R: RandomSource> Engine<R> {
 
     /// Queues a whole text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        if self.send_kind.is_none() {
+            // A whole message that is a `str` is UTF-8 already.
+            self.check_open()?;
+            self.queue_frame(true, OpCode::Text as u8, text.as_bytes());
+            return Ok(());
+        }
         self.send(DataKind::Text, text.as_bytes(), true)
     }
 

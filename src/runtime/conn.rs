@@ -201,13 +201,6 @@ fn new_state(phase: Phase) -> ConnState {
     }
 }
 
-fn opcode_of(kind: DataKind) -> OpCode {
-    match kind {
-        DataKind::Text => OpCode::Text,
-        DataKind::Binary => OpCode::Binary,
-    }
-}
-
 impl Connection {
     fn build(
         ctx: &Context,
@@ -491,6 +484,7 @@ impl Connection {
     /// Per-connection message handler (overrides the context's).
     pub fn set_on_message(&self, h: Option<super::MessageHandler>) {
         self.inner.st.lock().on_msg = h;
+        self.ctx().handlers_changed();
     }
     /// Handler called once when the connection closes.
     pub fn set_on_close(&self, h: Option<CloseHandler>) {
@@ -613,19 +607,24 @@ impl Connection {
             if buf.len() < 64 * 1024 {
                 buf.resize(64 * 1024, 0);
             }
-            self.receive_into(&ctx, &mut buf, &mut acts)
+            self.receive_into(&ctx, &mut buf, &mut acts, false)
         });
         self.dispatch(&ctx, acts, sink);
-        got
+        got > 0
     }
 
-    /// One `recv` into `buf`, then ingestion. Returns true if bytes came.
+    /// One `recv` into `buf`, then ingestion. Returns how many bytes came
+    /// (0 on end of stream, error or nothing to read). With `defer`, when
+    /// messages resulted, `defer_flush` is raised (under the same lock):
+    /// sends from their handlers are queued, and the caller lowers it and
+    /// writes once after dispatching them.
     pub(crate) fn receive_into(
         &self,
         ctx: &Context,
         buf: &mut [u8],
         acts: &mut Vec<Action>,
-    ) -> bool {
+        defer: bool,
+    ) -> usize {
         let fd = self.socket();
         match net::recv(fd, buf) {
             Ok(0) => {
@@ -641,15 +640,18 @@ impl Connection {
                     self.inner.mark_closed(&mut st);
                     acts.push(Action::Closed);
                 }
-                false
+                0
             }
             Ok(n) => {
                 let mut st = self.inner.st.lock();
                 self.inner.ingest(ctx, self, &mut st, &mut buf[..n], acts);
                 let _ = self.inner.flush_locked(&mut st);
-                true
+                if defer && acts.iter().any(|a| matches!(a, Action::Message(_))) {
+                    st.defer_flush += 1;
+                }
+                n
             }
-            Err(e) if e.would_block() => false,
+            Err(e) if e.would_block() => 0,
             Err(e) => {
                 let mut st = self.inner.st.lock();
                 if !matches!(st.phase, Phase::Closed) {
@@ -657,7 +659,7 @@ impl Connection {
                     self.inner.mark_closed(&mut st);
                     acts.push(Action::Closed);
                 }
-                false
+                0
             }
         }
     }
@@ -666,14 +668,29 @@ impl Connection {
     pub(crate) fn dispatch(
         &self,
         ctx: &Context,
-        acts: Vec<Action>,
+        mut acts: Vec<Action>,
+        sink: Option<&mut VecDeque<Message>>,
+    ) {
+        self.dispatch_drain(ctx, &mut acts, sink);
+    }
+
+    /// [`Connection::dispatch`], leaving `acts` empty with its capacity
+    /// (the loop reuses one vector for every read).
+    pub(crate) fn dispatch_drain(
+        &self,
+        ctx: &Context,
+        acts: &mut Vec<Action>,
         mut sink: Option<&mut VecDeque<Message>>,
     ) {
         // A batch that ends in `Closed` came from one read holding data and
         // then the peer's close frame (or a protocol error): the messages
         // before it were received and are delivered, until `on_close` runs.
         let closing_batch = acts.iter().any(|a| matches!(a, Action::Closed));
-        for act in acts {
+        // The message handler, looked up once per batch (two locks and a
+        // reference count otherwise, per message) and again only if a
+        // handler was replaced meanwhile.
+        let mut handler: Option<(u64, Option<super::MessageHandler>)> = None;
+        for act in acts.drain(..) {
             match act {
                 Action::Log(level, line) => ctx.log(level, format_args!("{line}")),
                 Action::OnOpen => {
@@ -713,14 +730,18 @@ impl Connection {
                         s.push_back(m);
                         continue;
                     }
-                    let h = self
-                        .inner
-                        .st
-                        .lock()
-                        .on_msg
-                        .clone()
-                        .or_else(|| ctx.inner.cfg.lock().on_msg.clone());
-                    match h {
+                    let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
+                    if !matches!(&handler, Some((e, _)) if *e == epoch) {
+                        let h = self
+                            .inner
+                            .st
+                            .lock()
+                            .on_msg
+                            .clone()
+                            .or_else(|| ctx.inner.cfg.lock().on_msg.clone());
+                        handler = Some((epoch, h));
+                    }
+                    match handler.as_ref().and_then(|(_, h)| h.as_ref()) {
                         Some(h) => h(ctx, self, m),
                         None => self.inner.queue_inbox(ctx, m),
                     }
@@ -838,7 +859,8 @@ impl Connection {
 
     /// Sends a whole text message.
     pub fn send_text(&self, text: &str) -> Result<SendStatus, Error> {
-        self.send_data(DataKind::Text, text.as_bytes(), true)
+        // A `str` is UTF-8: the engine skips checking it again.
+        self.send_with(text.len(), 0, |e| e.send_text(text))
     }
     /// Sends a whole binary message.
     pub fn send_binary(&self, data: &[u8]) -> Result<SendStatus, Error> {
@@ -894,7 +916,7 @@ impl Connection {
             return Err(Error::NotOpen);
         }
         let mut st = self.inner.st.lock();
-        let max_pending = self.inner.ctx.cfg.lock().max_pending_output;
+        let max_pending = self.inner.ctx.max_pending_output.load(Ordering::Acquire);
         let before = self.inner.pending_locked(&st);
         if before > max_pending {
             self.inner.flush_locked(&mut st)?;
@@ -1364,7 +1386,12 @@ impl ConnInner {
                     };
                     match ev {
                         Event::Message(kind, d) => {
-                            match Message::new(opcode_of(kind), true, false, d) {
+                            let m = match kind {
+                                // Validated as a whole by the engine.
+                                DataKind::Text => Message::validated_text(d),
+                                DataKind::Binary => Message::new(OpCode::Binary, true, false, d),
+                            };
+                            match m {
                                 Some(m) => acts.push(Action::Message(m)),
                                 None => return true,
                             }

@@ -7,7 +7,7 @@ use crate::protocol::handshake::Request;
 use crate::protocol::{Delivery, HandshakeLimits};
 use crate::sync::Lock;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -137,6 +137,13 @@ pub(crate) struct CtxInner {
     /// Strings handed to the binding layer (certificate paths), kept until
     /// the context is destroyed so that pointers given to C never dangle.
     pub c_strings: Lock<Vec<std::ffi::CString>>,
+    /// Bumped whenever a message handler (context or connection) may have
+    /// changed: the loop resolves the handler once per batch of messages
+    /// and only looks again when this moved.
+    pub handlers_epoch: AtomicU64,
+    /// `cfg.max_pending_output`, readable without the configuration lock
+    /// on every send.
+    pub max_pending_output: AtomicUsize,
 }
 
 /// A context: configuration, handlers, the connections it owns and the
@@ -175,6 +182,8 @@ impl Context {
                 binding: AtomicUsize::new(0),
                 certificates: Lock::new(Vec::new()),
                 c_strings: Lock::new(Vec::new()),
+                handlers_epoch: AtomicU64::new(0),
+                max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
             }),
         })
     }
@@ -195,7 +204,18 @@ impl Context {
 
     /// Changes the configuration (new connections and frames see it).
     pub fn update_config(&self, f: impl FnOnce(&mut CtxConfig)) {
-        f(&mut self.inner.cfg.lock())
+        let mut cfg = self.inner.cfg.lock();
+        f(&mut cfg);
+        self.inner
+            .max_pending_output
+            .store(cfg.max_pending_output, Ordering::Release);
+        drop(cfg);
+        self.handlers_changed();
+    }
+
+    /// Makes the loop look up message handlers again.
+    pub(crate) fn handlers_changed(&self) {
+        self.inner.handlers_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Handler run when a TCP connection is accepted.
@@ -216,6 +236,7 @@ impl Context {
         h: impl Fn(&Context, &Connection, Message) + Send + Sync + 'static,
     ) {
         self.inner.cfg.lock().on_msg = Some(Arc::new(h));
+        self.handlers_changed();
     }
     /// Handler for plain HTTP requests on listeners (serve a page).
     pub fn set_on_http(&self, h: impl Fn(&Context, &Connection, &Request) + Send + Sync + 'static) {

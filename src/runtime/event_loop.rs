@@ -66,6 +66,7 @@ impl Context {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut events: Vec<Ready> = Vec::with_capacity(256);
         let mut buf = vec![0u8; LOOP_BUF];
+        let mut acts = Vec::new();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 return LoopExit::Stopped;
@@ -109,7 +110,7 @@ impl Context {
                     }
                 }
                 if ev.readable || ev.hangup || ev.error {
-                    self.serve(&conn, &mut buf);
+                    self.serve(&conn, &mut buf, &mut acts);
                 }
                 if self.inner.stop.load(Ordering::Acquire) {
                     break;
@@ -119,15 +120,12 @@ impl Context {
     }
 
     /// Reads a connection's input and runs its callbacks.
-    fn serve(&self, conn: &Connection, buf: &mut [u8]) {
+    fn serve(&self, conn: &Connection, buf: &mut [u8], acts: &mut Vec<Action>) {
         for _ in 0..READS_PER_WAKE {
-            let mut acts = Vec::new();
-            let got = conn.receive_into(self, buf, &mut acts);
+            // Raises defer_flush when messages came (sends are batched).
+            let got = conn.receive_into(self, buf, acts, true);
             let had_msgs = acts.iter().any(|a| matches!(a, Action::Message(_)));
-            if had_msgs {
-                conn.inner.st.lock().defer_flush += 1;
-            }
-            conn.dispatch(self, acts, None);
+            conn.dispatch_drain(self, acts, None);
             if had_msgs {
                 let mut st = conn.inner.st.lock();
                 st.defer_flush -= 1;
@@ -135,8 +133,10 @@ impl Context {
                     let _ = conn.inner.flush_locked(&mut st);
                 }
             }
-            // A short read means the socket is drained (level-triggered).
-            if !got || !conn.is_ok() {
+            // A short read means the socket is drained: the poller is
+            // level-triggered and reports anything that arrives later, so
+            // no second recv just to hear EAGAIN.
+            if got < buf.len() || !conn.is_ok() {
                 break;
             }
         }

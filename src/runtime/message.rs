@@ -7,14 +7,26 @@ use alloc::vec::Vec;
 ///
 /// With the default delivery, every message is whole (`is_final`, not
 /// `is_fragment`). With partial delivery it is a piece as it arrived.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Message {
     opcode: Option<OpCode>,
     fin: bool,
     fragment: bool,
     /// Payload followed by one NUL byte (C callers get a C string).
     data: Vec<u8>,
+    /// The payload is known to be UTF-8 (a whole text message the engine
+    /// validated): [`Message::text`] need not check it again.
+    utf8: bool,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        (self.opcode, self.fin, self.fragment, &self.data)
+            == (other.opcode, other.fin, other.fragment, &other.data)
+    }
+}
+
+impl Eq for Message {}
 
 impl Default for Message {
     fn default() -> Self {
@@ -30,6 +42,7 @@ impl Message {
             fin: false,
             fragment: false,
             data: alloc::vec![0],
+            utf8: false,
         }
     }
 
@@ -44,7 +57,15 @@ impl Message {
             fin,
             fragment,
             data,
+            utf8: false,
         })
+    }
+
+    /// A whole text message whose payload the protocol engine validated.
+    pub(crate) fn validated_text(payload: &[u8]) -> Option<Message> {
+        let mut m = Message::new(OpCode::Text, true, false, payload)?;
+        m.utf8 = true;
+        Some(m)
     }
 
     /// The frame opcode (`None` for an empty holder).
@@ -65,6 +86,11 @@ impl Message {
     }
     /// The payload as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
+        if self.utf8 {
+            // SAFETY: `utf8` is only set by `validated_text`, for a payload
+            // the engine checked to be UTF-8 as a whole; it is never mutated.
+            return Some(unsafe { core::str::from_utf8_unchecked(self.payload()) });
+        }
         core::str::from_utf8(self.payload()).ok()
     }
     /// The payload followed by a NUL byte.
@@ -86,6 +112,7 @@ impl Message {
             fin: other.fin,
             fragment: other.fragment,
             data,
+            utf8: false,
         })
     }
 }
