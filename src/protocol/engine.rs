@@ -89,6 +89,21 @@ pub enum Event<'a> {
     Close(CloseFrame<'a>),
 }
 
+/// The header of a frame whose payload the caller writes itself
+/// ([`Engine::send_unbuffered`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FrameHead {
+    bytes: [u8; MAX_HEADER_LEN],
+    len: usize,
+}
+
+impl FrameHead {
+    /// The encoded header.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// Where a ready event's bytes are.
 #[derive(Clone, Copy)]
 enum Src {
@@ -473,6 +488,12 @@ impl<R: RandomSource> Engine<R> {
                         Src::Input(start, start + data.len()),
                     )));
                 }
+                if self.msg_buf.is_empty() && frame.fin {
+                    // The message is this frame: room for all of it (and a
+                    // terminator a taker may add) at once, no regrowth.
+                    let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
+                    self.msg_buf.reserve_exact(whole.saturating_add(1));
+                }
                 self.msg_buf.extend_from_slice(data);
                 if message_end {
                     self.clear_msg = true;
@@ -549,6 +570,57 @@ impl<R: RandomSource> Engine<R> {
     /// continuation whatever `kind` says, as nopoll does. Text is checked
     /// to be UTF-8 across fragments.
     pub fn send(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), SendError> {
+        let opcode = self.start_data_frame(kind, data, fin)?;
+        self.queue_frame(fin, opcode as u8, data);
+        Ok(())
+    }
+
+    /// Like [`Engine::send`], without copying `data` into the output: the
+    /// caller writes the returned header and then `data` itself, and hands
+    /// back with [`Engine::queue_output`] whatever of the two the transport
+    /// did not take. Only possible when no output is waiting (the frame
+    /// must not overtake it) and frames are not masked (server role);
+    /// otherwise returns `Ok(None)` and changes nothing.
+    pub fn send_unbuffered(
+        &mut self,
+        kind: DataKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<Option<FrameHead>, SendError> {
+        if self.want_write() || self.role != Role::Server {
+            return Ok(None);
+        }
+        let opcode = self.start_data_frame(kind, data, fin)?;
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode: opcode as u8,
+            mask: None,
+            payload_len: data.len() as u64,
+        };
+        let mut head = FrameHead {
+            bytes: [0; MAX_HEADER_LEN],
+            len: 0,
+        };
+        head.len = header.encode(&mut head.bytes);
+        Ok(Some(head))
+    }
+
+    /// Appends bytes to the output as they are: the part of a frame from
+    /// [`Engine::send_unbuffered`] that the transport did not take.
+    pub fn queue_output(&mut self, bytes: &[u8]) {
+        self.compact_output();
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// Checks a data frame against the sending state and records it;
+    /// returns its opcode.
+    fn start_data_frame(
+        &mut self,
+        kind: DataKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Result<OpCode, SendError> {
         self.check_open()?;
         let (opcode, msg_kind) = match self.send_kind {
             Some(k) => (OpCode::Continuation, k),
@@ -565,8 +637,7 @@ impl<R: RandomSource> Engine<R> {
             self.send_utf8 = v;
         }
         self.send_kind = if fin { None } else { Some(msg_kind) };
-        self.queue_frame(fin, opcode as u8, data);
-        Ok(())
+        Ok(opcode)
     }
 
     /// Queues a whole text message.
@@ -682,6 +753,19 @@ impl<R: RandomSource> Engine<R> {
             self.out.drain(..self.out_pos);
             self.out_pos = 0;
         }
+    }
+
+    /// Right after an [`Event::Message`] whose bytes were gathered in the
+    /// engine's message buffer (a message that came in several pieces),
+    /// hands that buffer over so the caller need not copy it; `None` when
+    /// the message was read in place from the input. The next message
+    /// gathers into a new buffer.
+    pub fn take_message(&mut self) -> Option<Vec<u8>> {
+        if self.clear_msg {
+            self.clear_msg = false;
+            return Some(core::mem::take(&mut self.msg_buf));
+        }
+        None
     }
 
     /// Releases the memory of idle buffers (after a large message).

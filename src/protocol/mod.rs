@@ -13,7 +13,7 @@ pub mod mask;
 pub mod utf8;
 
 pub use close::CloseFrame;
-pub use engine::{Chunk, Config, DataKind, Delivery, Engine, Event};
+pub use engine::{Chunk, Config, DataKind, Delivery, Engine, Event, FrameHead};
 pub use frame::{FrameHeader, OpCode};
 pub use handshake::{
     accept_key, ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, Rejection,

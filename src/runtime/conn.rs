@@ -142,6 +142,14 @@ pub(crate) struct ConnState {
     pub defer_flush: u32,
 }
 
+/// Payloads from this size on are written straight from the caller's
+/// buffer (header and payload in one vectored write), not copied into the
+/// output queue first.
+const UNBUFFERED_MIN: usize = 16 * 1024;
+/// While the loop gathers the sends of a batch of messages into one write,
+/// payloads below this size join the batch.
+const DEFER_MAX: usize = 256 * 1024;
+
 /// Bytes kept for a connection while `on_open` decides (pipelined frames).
 const MAX_LEFTOVER: usize = 64 * 1024;
 /// Messages kept for `get_msg` when no handler takes them.
@@ -868,7 +876,69 @@ impl Connection {
     }
     /// Sends a data frame; after `fin == false` the next one is a continuation.
     pub fn send_data(&self, kind: DataKind, data: &[u8], fin: bool) -> Result<SendStatus, Error> {
+        if data.len() >= UNBUFFERED_MIN {
+            if let Some(r) = self.send_unbuffered(kind, data, fin) {
+                return r;
+            }
+        }
         self.send_with(data.len(), 0, |e| e.send(kind, data, fin))
+    }
+
+    /// A large frame goes out with one vectored write of header and
+    /// payload, without a copy into the output queue; only what the socket
+    /// does not take is queued. `None` when it cannot (output waiting, a
+    /// client's masked frame, a batch of small sends being gathered): the
+    /// caller queues as usual.
+    fn send_unbuffered(
+        &self,
+        kind: DataKind,
+        data: &[u8],
+        fin: bool,
+    ) -> Option<Result<SendStatus, Error>> {
+        if !self.is_ok() {
+            return None;
+        }
+        let fd = self.socket();
+        let mut st = self.inner.st.lock();
+        if st.defer_flush > 0 && data.len() < DEFER_MAX {
+            return None;
+        }
+        if st.hs_out_pos < st.hs_out.len() {
+            return None;
+        }
+        let Phase::Open(engine) = &mut st.phase else {
+            return None;
+        };
+        let head = match engine.send_unbuffered(kind, data, fin) {
+            Ok(Some(h)) => h,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let hdr = head.as_bytes();
+        let total = hdr.len() + data.len();
+        let (written, failed) = match net::send_vectored(fd, &[hdr, data]) {
+            Ok(n) => (n, None),
+            Err(e) if e.would_block() => (0, None),
+            Err(e) => (0, Some(e)),
+        };
+        if written < hdr.len() {
+            engine.queue_output(&hdr[written..]);
+            engine.queue_output(data);
+        } else if written < total {
+            engine.queue_output(&data[written - hdr.len()..]);
+        }
+        if let Some(e) = failed {
+            return Some(Err(e.into()));
+        }
+        let complete = written == total;
+        st.pending_header = hdr.len().saturating_sub(written);
+        if !complete {
+            self.inner.watch_write(&mut st);
+        }
+        Some(Ok(SendStatus {
+            payload_written: written.saturating_sub(hdr.len()),
+            complete,
+        }))
     }
     /// As [`Connection::send_data`], pausing `pause` between the frame's
     /// header and its payload (`__nopoll_conn_send_common`'s
@@ -937,12 +1007,12 @@ impl Connection {
             std::thread::sleep(Duration::from_micros(pause_us));
             st = self.inner.st.lock();
             w + self.inner.flush_locked(&mut st)?
-        } else if st.defer_flush > 0 && before + frame_len < 256 * 1024 {
+        } else if st.defer_flush > 0 && before + frame_len < DEFER_MAX {
             0
         } else {
             self.inner.flush_locked(&mut st)?
         };
-        if st.defer_flush > 0 && pause_us == 0 && written == 0 && before + frame_len < 256 * 1024 {
+        if st.defer_flush > 0 && pause_us == 0 && written == 0 && before + frame_len < DEFER_MAX {
             // Queued for the loop to write after this batch: reported as sent.
             return Ok(SendStatus {
                 payload_written: payload_len,
@@ -1386,10 +1456,23 @@ impl ConnInner {
                     };
                     match ev {
                         Event::Message(kind, d) => {
-                            let m = match kind {
-                                // Validated as a whole by the engine.
-                                DataKind::Text => Message::validated_text(d),
-                                DataKind::Binary => Message::new(OpCode::Binary, true, false, d),
+                            let (len, at) = (d.len(), d.as_ptr());
+                            // A message gathered over several reads is handed
+                            // over, not copied. One read in place is copied out
+                            // of the input, where it ends at `pos`.
+                            let m = match engine.take_message() {
+                                Some(buf) => Message::whole(kind, buf),
+                                None => {
+                                    let d = &data[pos - len..pos];
+                                    debug_assert!(len == 0 || d.as_ptr() == at);
+                                    match kind {
+                                        // Validated as a whole by the engine.
+                                        DataKind::Text => Message::validated_text(d),
+                                        DataKind::Binary => {
+                                            Message::new(OpCode::Binary, true, false, d)
+                                        }
+                                    }
+                                }
                             };
                             match m {
                                 Some(m) => acts.push(Action::Message(m)),
