@@ -153,8 +153,9 @@ pub struct Engine<R: RandomSource> {
     msg_kind: Option<DataKind>,
     msg_len: u64,
     msg_buf: Vec<u8>,
-    ctrl: [u8; MAX_CONTROL_PAYLOAD],
-    ctrl_len: usize,
+    /// A control frame's payload when it arrives in pieces (rare: empty
+    /// and without memory otherwise, which keeps an idle engine small).
+    ctrl: Vec<u8>,
     recv_utf8: Utf8Validator,
     /// The message buffer was handed out by the last event; clear it first.
     clear_msg: bool,
@@ -183,8 +184,7 @@ impl<R: RandomSource> Engine<R> {
             msg_kind: None,
             msg_len: 0,
             msg_buf: Vec::new(),
-            ctrl: [0; MAX_CONTROL_PAYLOAD],
-            ctrl_len: 0,
+            ctrl: Vec::new(),
             recv_utf8: Utf8Validator::new(),
             clear_msg: false,
             out: Vec::new(),
@@ -270,7 +270,7 @@ impl<R: RandomSource> Engine<R> {
         match src {
             Src::Input(a, b) => &input[a..b],
             Src::Message => &self.msg_buf,
-            Src::Control => &self.ctrl[..self.ctrl_len],
+            Src::Control => &self.ctrl,
         }
     }
 
@@ -400,7 +400,7 @@ impl<R: RandomSource> Engine<R> {
                 self.recv_utf8.reset();
             }
         } else {
-            self.ctrl_len = 0;
+            self.ctrl.clear();
         }
         let frame = CurrentFrame {
             fin: h.fin,
@@ -430,12 +430,11 @@ impl<R: RandomSource> Engine<R> {
             self.frame = None;
         }
         if frame.opcode.is_control() {
-            let whole_in_input = frame_end && self.ctrl_len == 0;
+            let whole_in_input = frame_end && self.ctrl.is_empty();
             let src = if whole_in_input {
                 Src::Input(start, start + data.len())
             } else {
-                self.ctrl[self.ctrl_len..self.ctrl_len + data.len()].copy_from_slice(data);
-                self.ctrl_len += data.len();
+                self.ctrl.extend_from_slice(data);
                 Src::Control
             };
             if !frame_end {
@@ -445,7 +444,7 @@ impl<R: RandomSource> Engine<R> {
             let len = if whole_in_input {
                 data.len()
             } else {
-                self.ctrl_len
+                self.ctrl.len()
             };
             payload[..len].copy_from_slice(if whole_in_input {
                 data

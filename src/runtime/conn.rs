@@ -126,16 +126,14 @@ pub(crate) struct ConnState {
     pub on_ready: Option<super::ActionHandler>,
     pub info: Info,
     pub close_status: i32,
-    pub close_reason: Option<String>,
     close_fired: bool,
-    inbox: VecDeque<Message>,
-    stream: Vec<u8>,
-    stream_pos: usize,
+    /// What few connections ever use, allocated on first use: an idle
+    /// connection stays small (benches/README.md, idle connections).
+    cold: Option<Box<Cold>>,
     /// Header bytes of the last short-written frame not yet written
     /// (nopoll reports payload bytes only).
     pending_header: usize,
     pub max_frame_size: Option<u64>,
-    leftover: Vec<u8>,
     write_watch: bool,
     /// Non-zero while the loop dispatches this connection's messages: sends
     /// are queued and written once after the batch.
@@ -149,6 +147,32 @@ const UNBUFFERED_MIN: usize = 16 * 1024;
 /// While the loop gathers the sends of a batch of messages into one write,
 /// payloads below this size join the batch.
 const DEFER_MAX: usize = 256 * 1024;
+
+/// Connection state that is rarely needed (see `ConnState::cold`).
+#[derive(Default)]
+struct Cold {
+    /// Reason of the peer's close frame.
+    close_reason: Option<String>,
+    /// Messages kept for `get_msg` (no handler took them).
+    inbox: VecDeque<Message>,
+    /// The message `read` is handing out, and how far.
+    stream: Vec<u8>,
+    stream_pos: usize,
+    /// Bytes that came while `on_open` decided (pipelined frames).
+    leftover: Vec<u8>,
+}
+
+impl ConnState {
+    fn cold(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Default::default)
+    }
+
+    fn inbox_bytes(&self) -> usize {
+        self.cold
+            .as_ref()
+            .map_or(0, |c| c.inbox.iter().map(|m| m.payload().len()).sum())
+    }
+}
 
 /// Bytes kept for a connection while `on_open` decides (pipelined frames).
 const MAX_LEFTOVER: usize = 64 * 1024;
@@ -196,14 +220,10 @@ fn new_state(phase: Phase) -> ConnState {
         on_ready: None,
         info: Info::default(),
         close_status: 1006,
-        close_reason: None,
         close_fired: false,
-        inbox: VecDeque::new(),
-        stream: Vec::new(),
-        stream_pos: 0,
+        cold: None,
         pending_header: 0,
         max_frame_size: None,
-        leftover: Vec::new(),
         write_watch: false,
         defer_flush: 0,
     }
@@ -487,7 +507,8 @@ impl Connection {
     }
     /// Reason of the peer's close frame.
     pub fn close_reason(&self) -> Option<String> {
-        self.inner.st.lock().close_reason.clone()
+        let st = self.inner.st.lock();
+        st.cold.as_ref().and_then(|c| c.close_reason.clone())
     }
     /// Per-connection message handler (overrides the context's).
     pub fn set_on_message(&self, h: Option<super::MessageHandler>) {
@@ -549,12 +570,16 @@ impl Connection {
     /// Bytes received and buffered inside the connection, not yet handed out.
     pub fn read_pending(&self) -> usize {
         let st = self.inner.st.lock();
-        let queued: usize = st.inbox.iter().map(|m| m.payload().len()).sum();
+        let queued = st.inbox_bytes();
+        let streamed = st
+            .cold
+            .as_ref()
+            .map_or(0, |c| c.stream.len() - c.stream_pos);
         let partial = match &st.phase {
             Phase::Open(e) => e.buffered_len(),
             _ => 0,
         };
-        queued + (st.stream.len() - st.stream_pos) + partial
+        queued + streamed + partial
     }
 
     /// True while the socket is usable (says nothing of the handshake).
@@ -802,8 +827,9 @@ impl Connection {
         if !got.is_empty() {
             let mut st = self.inner.st.lock();
             // Keep order: these arrived before anything already queued after them.
+            let inbox = &mut st.cold().inbox;
             for m in got.into_iter().rev() {
-                st.inbox.push_front(m);
+                inbox.push_front(m);
             }
         }
         first
@@ -830,9 +856,10 @@ impl Connection {
             }
             if let Some(m) = self.get_msg() {
                 let mut st = self.inner.st.lock();
-                st.stream.clear();
-                st.stream.extend_from_slice(m.payload());
-                st.stream_pos = 0;
+                let c = st.cold();
+                c.stream.clear();
+                c.stream.extend_from_slice(m.payload());
+                c.stream_pos = 0;
                 continue;
             }
             if !self.is_ok() {
@@ -1221,8 +1248,7 @@ impl ConnInner {
 
     fn queue_inbox(&self, ctx: &Context, m: Message) {
         let mut st = self.st.lock();
-        let bytes: usize = st.inbox.iter().map(|m| m.payload().len()).sum();
-        if bytes + m.payload().len() > MAX_INBOX_BYTES {
+        if st.inbox_bytes() + m.payload().len() > MAX_INBOX_BYTES {
             drop(st);
             ctx_log!(
                 ctx,
@@ -1232,19 +1258,22 @@ impl ConnInner {
             );
             return;
         }
-        st.inbox.push_back(m);
+        st.cold().inbox.push_back(m);
     }
 
     fn pop_inbox(&self) -> Option<Message> {
-        self.st.lock().inbox.pop_front()
+        self.st.lock().cold.as_mut()?.inbox.pop_front()
     }
 
     fn take_stream(&self, out: &mut [u8]) -> usize {
         let mut st = self.st.lock();
-        let avail = &st.stream[st.stream_pos..];
+        let Some(c) = st.cold.as_mut() else {
+            return 0;
+        };
+        let avail = &c.stream[c.stream_pos..];
         let n = avail.len().min(out.len());
         out[..n].copy_from_slice(&avail[..n]);
-        st.stream_pos += n;
+        c.stream_pos += n;
         n
     }
 
@@ -1398,7 +1427,8 @@ impl ConnInner {
                 Phase::AwaitOpen(up) => {
                     st.phase = Phase::AwaitOpen(up);
                     let rest = &data[pos..];
-                    if st.leftover.len() + rest.len() > MAX_LEFTOVER {
+                    let kept = st.cold.as_ref().map_or(0, |c| c.leftover.len());
+                    if kept + rest.len() > MAX_LEFTOVER {
                         act_log!(
                             ctx,
                             acts,
@@ -1410,7 +1440,9 @@ impl ConnInner {
                         acts.push(Action::Closed);
                         return;
                     }
-                    st.leftover.extend_from_slice(rest);
+                    if !rest.is_empty() {
+                        st.cold().leftover.extend_from_slice(rest);
+                    }
                     return;
                 }
                 Phase::Open(mut engine) => {
@@ -1488,8 +1520,11 @@ impl ConnInner {
                         Event::Ping(_) | Event::Pong(_) => {}
                         Event::Close(cf) => {
                             st.close_status = cf.status() as i32;
-                            st.close_reason =
-                                (!cf.reason.is_empty()).then(|| cf.reason.to_string());
+                            if !cf.reason.is_empty() {
+                                st.cold().close_reason = Some(cf.reason.to_string());
+                            } else if let Some(c) = st.cold.as_mut() {
+                                c.close_reason = None;
+                            }
                             act_log!(
                                 ctx,
                                 acts,
@@ -1558,7 +1593,11 @@ impl ConnInner {
         }
         st.phase = Phase::Open(Box::new(self.engine_for(ctx, &st, Role::Server)));
         acts.push(Action::Ready);
-        let mut rest = std::mem::take(&mut st.leftover);
+        let mut rest = st
+            .cold
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.leftover))
+            .unwrap_or_default();
         if !rest.is_empty() {
             self.ingest(ctx, conn, &mut st, &mut rest, acts);
         }
