@@ -21,8 +21,9 @@ pub use addr::{resolve, Addr};
 pub use ops::{install, ops, SocketOps, LIBC_OPS};
 pub use poller::{wake_raw, Backend, Interest, Poller, Ready, Waker, MAX_EVENTS};
 pub use socket::{
-    accept, close, is_blocking, is_listening, is_socket, local_addr, peer_addr, recv, send,
-    send_vectored, set_blocking, set_nodelay, shutdown, tcp_connect, tcp_listen, wait_fd,
+    accept, accept_with_peer, close, is_blocking, is_listening, is_socket, local_addr, peer_addr,
+    recv, send, send_vectored, set_blocking, set_nodelay, shutdown, tcp_connect, tcp_listen,
+    wait_fd,
 };
 
 use core::fmt;

@@ -263,6 +263,32 @@ pub fn accept(listener: Socket) -> NetResult<Option<Socket>> {
     }
 }
 
+/// A numeric host and a port.
+pub type HostPort = (String, String);
+
+/// As [`accept`], also giving the peer's numeric host and port, taken
+/// from the accept call itself (no `getpeername` afterwards).
+pub fn accept_with_peer(listener: Socket) -> NetResult<Option<(Socket, Option<HostPort>)>> {
+    loop {
+        let mut a = Addr::empty();
+        let (sa, len) = a.out_ptrs();
+        // SAFETY: sa/len point into `a`, len holding the storage size.
+        let s = unsafe { (ops().accept)(listener, sa, len) };
+        if s >= 0 {
+            // Best effort: fails harmlessly on non-TCP sockets.
+            let _ = set_nodelay(s, true);
+            return Ok(Some((s, a.host_port())));
+        }
+        let e = NetError::last();
+        if e.would_block() {
+            return Ok(None);
+        }
+        if !(e.interrupted() || e.0 == libc::ECONNABORTED || e.0 == libc::EPROTO) {
+            return Err(e);
+        }
+    }
+}
+
 /// Receives into `buf`: `Ok(0)` is end of stream (or an empty `buf`);
 /// would-block is `Err(e)` with `e.would_block()`. `EINTR` is retried.
 pub fn recv(s: Socket, buf: &mut [u8]) -> NetResult<usize> {

@@ -407,15 +407,20 @@ impl Connection {
     }
 
     /// Wraps a socket accepted from `listener` (or by the caller).
+    /// `peer` is the peer's host and port when the accept call gave them.
     pub(crate) fn accepted(
         ctx: &Context,
         listener: Option<&Connection>,
         fd: Socket,
         watch: bool,
+        peer: Option<(String, String)>,
     ) -> Connection {
-        let (host, port) = net::peer_addr(fd).unwrap_or_default();
-        let cfg = ctx.inner.cfg.lock().clone();
-        let hs = ServerHandshake::with_version(cfg.limits, cfg.protocol_version);
+        let (host, port) = peer.or_else(|| net::peer_addr(fd)).unwrap_or_default();
+        let (limits, version) = {
+            let cfg = ctx.inner.cfg.lock();
+            (cfg.limits, cfg.protocol_version)
+        };
+        let hs = ServerHandshake::with_version(limits, version);
         let conn = Self::build(
             ctx,
             ConnRole::Accepted,
@@ -1239,7 +1244,12 @@ impl ConnInner {
     pub(crate) fn release_socket(&self, ctx: &Context) {
         let fd = self.sock.swap(-1, Ordering::AcqRel);
         if fd >= 0 {
-            if self.registered.load(Ordering::Acquire) || self.role == ConnRole::Listener {
+            // epoll drops a closed socket from its set by itself (an
+            // EPOLL_CTL_DEL after the close only fails with EBADF); poll
+            // must be told.
+            if (self.registered.load(Ordering::Acquire) || self.role == ConnRole::Listener)
+                && !ctx.inner.poller_forgets_closed
+            {
                 ctx.inner.io.lock().changes.insert(fd, None);
             }
             net::close(fd);
@@ -1701,7 +1711,7 @@ impl Context {
     /// is registered but not served by the loop until
     /// [`Context::complete_accept`] accepts it.
     pub fn adopt_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
-        let conn = Connection::accepted(self, listener, fd, false);
+        let conn = Connection::accepted(self, listener, fd, false, None);
         ctx_log!(
             self,
             Debug,
@@ -1715,7 +1725,7 @@ impl Context {
 
     /// Wraps a socket accepted by the caller as a server connection.
     pub fn accept_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
-        let conn = Connection::accepted(self, listener, fd, true);
+        let conn = Connection::accepted(self, listener, fd, true, None);
         ctx_log!(
             self,
             Debug,

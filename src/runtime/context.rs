@@ -144,6 +144,9 @@ pub(crate) struct CtxInner {
     /// `cfg.max_pending_output`, readable without the configuration lock
     /// on every send.
     pub max_pending_output: AtomicUsize,
+    /// The readiness backend forgets a socket when it is closed (epoll), so
+    /// closing a connection needs no "stop watching" request to the loop.
+    pub poller_forgets_closed: bool,
 }
 
 /// A context: configuration, handlers, the connections it owns and the
@@ -169,6 +172,7 @@ impl Context {
     pub fn with_backend(backend: net::Backend) -> Result<Context, super::Error> {
         let poller = Poller::new(backend)?;
         let waker = poller.waker();
+        let poller_forgets_closed = poller.backend() == net::Backend::Epoll;
         Ok(Context {
             inner: Arc::new(CtxInner {
                 cfg: Lock::new(CtxConfig::default()),
@@ -184,6 +188,7 @@ impl Context {
                 c_strings: Lock::new(Vec::new()),
                 handlers_epoch: AtomicU64::new(0),
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
+                poller_forgets_closed,
             }),
         })
     }

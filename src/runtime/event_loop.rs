@@ -148,13 +148,13 @@ impl Context {
             if lfd < 0 {
                 return;
             }
-            match net::accept(lfd) {
-                Ok(Some(fd)) => {
+            match net::accept_with_peer(lfd) {
+                Ok(Some((fd, peer))) => {
                     // A closed connection may have left a pending "unwatch"
                     // for this (reused) socket number: it must not remove
                     // the watch added here.
                     self.inner.io.lock().changes.remove(&fd);
-                    let conn = Connection::accepted(self, Some(listener), fd, false);
+                    let conn = Connection::accepted(self, Some(listener), fd, false, peer);
                     if let Err(e) = poller.add(fd, conn.id() as u64, READ) {
                         ctx_log!(self, Critical, "cannot watch accepted socket {fd}: {e}");
                         conn.shutdown();
