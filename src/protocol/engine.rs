@@ -488,10 +488,10 @@ impl<R: RandomSource> Engine<R> {
                     )));
                 }
                 if self.msg_buf.is_empty() && frame.fin {
-                    // The message is this frame: room for all of it (and a
-                    // terminator a taker may add) at once, no regrowth.
+                    // The message is this frame: room for all of it at once,
+                    // no regrowth.
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    self.msg_buf.reserve_exact(whole.saturating_add(1));
+                    self.msg_buf.reserve_exact(whole);
                 }
                 self.msg_buf.extend_from_slice(data);
                 if message_end {
@@ -752,19 +752,6 @@ impl<R: RandomSource> Engine<R> {
             self.out.drain(..self.out_pos);
             self.out_pos = 0;
         }
-    }
-
-    /// Right after an [`Event::Message`] whose bytes were gathered in the
-    /// engine's message buffer (a message that came in several pieces),
-    /// hands that buffer over so the caller need not copy it; `None` when
-    /// the message was read in place from the input. The next message
-    /// gathers into a new buffer.
-    pub fn take_message(&mut self) -> Option<Vec<u8>> {
-        if self.clear_msg {
-            self.clear_msg = false;
-            return Some(core::mem::take(&mut self.msg_buf));
-        }
-        None
     }
 
     /// Releases the memory of idle buffers (after a large message).

@@ -1498,23 +1498,14 @@ impl ConnInner {
                     };
                     match ev {
                         Event::Message(kind, d) => {
-                            let (len, at) = (d.len(), d.as_ptr());
-                            // A message gathered over several reads is handed
-                            // over, not copied. One read in place is copied out
-                            // of the input, where it ends at `pos`.
-                            let m = match engine.take_message() {
-                                Some(buf) => Message::whole(kind, buf),
-                                None => {
-                                    let d = &data[pos - len..pos];
-                                    debug_assert!(len == 0 || d.as_ptr() == at);
-                                    match kind {
-                                        // Validated as a whole by the engine.
-                                        DataKind::Text => Message::validated_text(d),
-                                        DataKind::Binary => {
-                                            Message::new(OpCode::Binary, true, false, d)
-                                        }
-                                    }
-                                }
+                            // Copied out of the input or out of the engine's
+                            // reassembly buffer, which the engine keeps: handing
+                            // that buffer over made the heap shrink and regrow,
+                            // faulting its pages in again, for every large message.
+                            let m = match kind {
+                                // Validated as a whole by the engine.
+                                DataKind::Text => Message::validated_text(d),
+                                DataKind::Binary => Message::new(OpCode::Binary, true, false, d),
                             };
                             match m {
                                 Some(m) => acts.push(Action::Message(m)),

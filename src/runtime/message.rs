@@ -1,6 +1,6 @@
 //! A received (or user-built) message.
 
-use crate::protocol::{DataKind, OpCode};
+use crate::protocol::OpCode;
 use alloc::vec::Vec;
 
 /// A message, a frame, or a piece of a frame.
@@ -61,21 +61,6 @@ impl Message {
         })
     }
 
-    /// A whole message from a buffer the engine gathered (text in it was
-    /// validated), without copying it.
-    pub(crate) fn whole(kind: DataKind, mut data: Vec<u8>) -> Option<Message> {
-        data.try_reserve_exact(1).ok()?;
-        data.push(0);
-        let text = kind == DataKind::Text;
-        Some(Message {
-            opcode: Some(if text { OpCode::Text } else { OpCode::Binary }),
-            fin: true,
-            fragment: false,
-            data,
-            utf8: text,
-        })
-    }
-
     /// A whole text message whose payload the protocol engine validated.
     pub(crate) fn validated_text(payload: &[u8]) -> Option<Message> {
         let mut m = Message::new(OpCode::Text, true, false, payload)?;
@@ -102,9 +87,9 @@ impl Message {
     /// The payload as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
         if self.utf8 {
-            // SAFETY: `utf8` is only set by `validated_text` and `whole`, for
-            // text the engine checked to be UTF-8 as a whole; the payload is
-            // never mutated.
+            // SAFETY: `utf8` is only set by `validated_text`, for text the
+            // engine checked to be UTF-8 as a whole; the payload is never
+            // mutated.
             return Some(unsafe { core::str::from_utf8_unchecked(self.payload()) });
         }
         core::str::from_utf8(self.payload()).ok()
