@@ -13,16 +13,68 @@ pub struct Message {
     fin: bool,
     fragment: bool,
     /// Payload followed by one NUL byte (C callers get a C string).
-    data: Vec<u8>,
+    data: Data,
     /// The payload is known to be UTF-8 (a whole text message the engine
     /// validated): [`Message::text`] need not check it again.
     utf8: bool,
 }
 
+/// Room for a payload and its NUL without an allocation.
+const INLINE: usize = 48;
+
+/// Payload bytes followed by one NUL: inline when short (no allocation for
+/// the small messages most traffic is made of), else on the heap.
+#[derive(Clone)]
+enum Data {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
+
+impl Data {
+    /// The concatenation of `parts` and a NUL; `None` if memory runs out.
+    fn from_parts(parts: &[&[u8]]) -> Option<Data> {
+        let n: usize = parts.iter().map(|p| p.len()).sum();
+        if n < INLINE {
+            let mut buf = [0u8; INLINE];
+            let mut at = 0;
+            for p in parts {
+                buf[at..at + p.len()].copy_from_slice(p);
+                at += p.len();
+            }
+            return Some(Data::Inline { len: n as u8, buf });
+        }
+        let mut v = Vec::new();
+        v.try_reserve_exact(n + 1).ok()?;
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        v.push(0);
+        Some(Data::Heap(v))
+    }
+
+    fn with_nul(&self) -> &[u8] {
+        match self {
+            Data::Inline { len, buf } => &buf[..usize::from(*len) + 1],
+            Data::Heap(v) => v,
+        }
+    }
+}
+
+impl core::fmt::Debug for Data {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.with_nul().fmt(f)
+    }
+}
+
 impl PartialEq for Message {
     fn eq(&self, other: &Message) -> bool {
-        (self.opcode, self.fin, self.fragment, &self.data)
-            == (other.opcode, other.fin, other.fragment, &other.data)
+        (self.opcode, self.fin, self.fragment, self.data.with_nul())
+            == (
+                other.opcode,
+                other.fin,
+                other.fragment,
+                other.data.with_nul(),
+            )
     }
 }
 
@@ -41,17 +93,17 @@ impl Message {
             opcode: None,
             fin: false,
             fragment: false,
-            data: alloc::vec![0],
+            data: Data::Inline {
+                len: 0,
+                buf: [0; INLINE],
+            },
             utf8: false,
         }
     }
 
     /// A message with `payload`. Returns `None` only if memory runs out.
     pub fn new(opcode: OpCode, fin: bool, fragment: bool, payload: &[u8]) -> Option<Message> {
-        let mut data = Vec::new();
-        data.try_reserve_exact(payload.len() + 1).ok()?;
-        data.extend_from_slice(payload);
-        data.push(0);
+        let data = Data::from_parts(&[payload])?;
         Some(Message {
             opcode: Some(opcode),
             fin,
@@ -82,7 +134,8 @@ impl Message {
     }
     /// The payload.
     pub fn payload(&self) -> &[u8] {
-        &self.data[..self.data.len() - 1]
+        let d = self.data.with_nul();
+        &d[..d.len() - 1]
     }
     /// The payload as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
@@ -96,18 +149,13 @@ impl Message {
     }
     /// The payload followed by a NUL byte.
     pub fn payload_with_nul(&self) -> &[u8] {
-        &self.data
+        self.data.with_nul()
     }
 
     /// `self` followed by `other` as one new message with `self`'s header
     /// (`nopoll_msg_join`). `None` if memory runs out.
     pub fn join(&self, other: &Message) -> Option<Message> {
-        let mut data = Vec::new();
-        data.try_reserve_exact(self.payload().len() + other.payload().len() + 1)
-            .ok()?;
-        data.extend_from_slice(self.payload());
-        data.extend_from_slice(other.payload());
-        data.push(0);
+        let data = Data::from_parts(&[self.payload(), other.payload()])?;
         Some(Message {
             opcode: self.opcode,
             fin: other.fin,
@@ -133,6 +181,22 @@ mod tests {
             (&b"abcd"[..], Some(OpCode::Text), true, false)
         );
         assert_eq!(Message::empty().payload(), b"");
+        assert_eq!(Message::empty().payload_with_nul(), b"\0");
         assert_eq!(j.text(), Some("abcd"));
+    }
+
+    #[test]
+    fn short_and_long_payloads_alike() {
+        for n in [0, 1, INLINE - 2, INLINE - 1, INLINE, INLINE + 1, 1000] {
+            let p: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let m = Message::new(OpCode::Binary, true, false, &p).unwrap();
+            assert_eq!(m.payload(), &p[..], "{n}");
+            assert_eq!(m.payload_with_nul().len(), n + 1);
+            assert_eq!(m.payload_with_nul()[n], 0);
+            assert_eq!(m.clone(), m);
+            let j = m.join(&m).unwrap();
+            assert_eq!(j.payload().len(), 2 * n);
+            assert_eq!(&j.payload()[n..], &p[..]);
+        }
     }
 }
