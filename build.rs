@@ -10,7 +10,8 @@
 //!    symbols defined in Rust, so without them `libnopoll.so` would lack
 //!    `nopoll_strdup_printf`, `nopoll_strdup_printfv` and `__nopoll_log`.
 //! 3. `$OUT_DIR/nopoll.h` is generated with cbindgen from `src/ffi/` only
-//!    (the C ABI lives there; internal types elsewhere must not leak; settings in
+//!    (the C ABI lives there; internal types elsewhere must not leak), plus
+//!    `src/net/ops.rs` for the socket table struct (settings in
 //!    `cbindgen.toml`, hand-written parts in `include/nopoll_prelude.h.in`
 //!    and `include/nopoll_trailer.h.in`) and its path exported as
 //!    `NOPOLL_GENERATED_HEADER`. A cbindgen failure is only a warning (the
@@ -116,6 +117,9 @@ fn generate_header(manifest_dir: &Path, header: &Path) -> Result<(), String> {
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src(manifest_dir.join("src/ffi/mod.rs"))
+        // The socket function table (`noPollSocketOps`) is defined once, in
+        // net, and only its struct is exported (see cbindgen.toml).
+        .with_src(manifest_dir.join("src/net/ops.rs"))
         .generate()
         .map_err(|e| format!("cbindgen: {e}"))?;
     let mut text = Vec::new();

@@ -92,6 +92,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/select.h>
+#include <poll.h>
 #include <sys/time.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -282,6 +283,107 @@ typedef nopoll_bool (*noPollSslPostCheck)(noPollCtx *ctx, noPollConn *conn, noPo
  * Must return an OpenSSL `SSL_CTX *` for a TLS connection.
  */
 typedef noPollPtr (*noPollSslContextCreator)(noPollCtx *ctx, noPollConn *conn, noPollConnOpts *opts, nopoll_bool is_client, noPollPtr user_data);
+
+/**
+ * A table of BSD-style socket functions. All of `net` calls sockets only
+ * through the table returned by [`ops`].
+ *
+ * Contract of each entry (the libc table meets it; a firmware table must):
+ * functions return what their POSIX namesake returns (`-1` and the error in
+ * [`get_errno`](SocketOps::get_errno) on failure) unless noted otherwise.
+ */
+typedef struct {
+    /**
+     * Non-zero: sockets are kernel file descriptors that epoll, eventfd and
+     * pipes can be mixed with (1 for the libc table, 0 for firmware stacks).
+     * A C `int`, not `bool`, so the struct is C89.
+     */
+    int kernel_fds;
+    /**
+     * `socket(domain, type, protocol)`; the new socket must be close-on-exec
+     * (where that exists) and must not raise SIGPIPE on send.
+     */
+    int (*socket)(int, int, int);
+    /**
+     * `bind(fd, addr, len)`.
+     */
+    int (*bind)(int, const struct sockaddr*, socklen_t);
+    /**
+     * `listen(fd, backlog)`.
+     */
+    int (*listen)(int, int);
+    /**
+     * `accept(fd, addr, len)`; the new socket must be non-blocking and
+     * close-on-exec (the libc table uses `accept4` where available).
+     */
+    int (*accept)(int, struct sockaddr*, socklen_t*);
+    /**
+     * `connect(fd, addr, len)`.
+     */
+    int (*connect)(int, const struct sockaddr*, socklen_t);
+    /**
+     * `recv(fd, buf, len, flags)`.
+     */
+    ssize_t (*recv)(int, void*, size_t, int);
+    /**
+     * `send(fd, buf, len, flags)`; must never raise SIGPIPE.
+     */
+    ssize_t (*send)(int, const void*, size_t, int);
+    /**
+     * `sendmsg(fd, msg, flags)` (only `msg_iov`/`msg_iovlen` are used); must
+     * never raise SIGPIPE. `None` (NULL in C): vectored sends use `send`.
+     */
+    ssize_t (*sendmsg)(int, const struct msghdr*, int);
+    /**
+     * `close(fd)`.
+     */
+    int (*close)(int);
+    /**
+     * `shutdown(fd, how)` with `SHUT_RD`/`SHUT_WR`/`SHUT_RDWR`.
+     */
+    int (*shutdown)(int, int);
+    /**
+     * `set_nonblocking(fd, on)`: 0 on success, -1 on failure.
+     */
+    int (*set_nonblocking)(int, int);
+    /**
+     * `get_nonblocking(fd)`: 1 non-blocking, 0 blocking, -1 on failure.
+     */
+    int (*get_nonblocking)(int);
+    /**
+     * `setsockopt(fd, level, name, value, len)`.
+     */
+    int (*setsockopt)(int, int, int, const void*, socklen_t);
+    /**
+     * `getsockopt(fd, level, name, value, len)`.
+     */
+    int (*getsockopt)(int, int, int, void*, socklen_t*);
+    /**
+     * `getpeername(fd, addr, len)`.
+     */
+    int (*getpeername)(int, struct sockaddr*, socklen_t*);
+    /**
+     * `getsockname(fd, addr, len)`.
+     */
+    int (*getsockname)(int, struct sockaddr*, socklen_t*);
+    /**
+     * `getaddrinfo(node, service, hints, res)`: 0 or an `EAI_*` code.
+     */
+    int (*getaddrinfo)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+    /**
+     * `freeaddrinfo(res)` for lists returned by `getaddrinfo`.
+     */
+    void (*freeaddrinfo)(struct addrinfo*);
+    /**
+     * `poll(fds, nfds, timeout_ms)`.
+     */
+    int (*poll)(struct pollfd*, nfds_t, int);
+    /**
+     * The error of the last failed call on this thread (not named `errno`:
+     * that is a macro in C).
+     */
+    int (*get_errno)(void);
+} noPollSocketOps;
 
 /**
  * Receives every log line of a context (`nopoll_log_set_handler`).
@@ -1039,6 +1141,13 @@ void nopoll_ctx_unref(noPollCtx *ctx);
 void nopoll_ctx_unregister_conn(noPollCtx *ctx, noPollConn *conn);
 
 /**
+ * The default table (libc with the library's POSIX policy: close-on-exec,
+ * no SIGPIPE, no fds 0..2), so a wrapper table can call through to it.
+ * Never NULL; owned by the library.
+ */
+const noPollSocketOps *nopoll_default_socket_ops(void);
+
+/**
  * free() if non-NULL.
  *
  * # Safety
@@ -1074,6 +1183,21 @@ int nopoll_get_8bit(const char *buffer);
  * Bit `position` (0 = LSB) of `byte`.
  */
 int nopoll_get_bit(char byte, int position);
+
+/**
+ * Installs `ops` as the table every socket call of the library goes
+ * through (copied: `ops` may be freed afterwards). Call it once, before any
+ * other nopoll call that may touch a socket.
+ *
+ * Returns `nopoll_false` when `ops` is NULL, when an entry other than
+ * `sendmsg` is NULL, when a table was installed before, or when the library
+ * already used sockets (the libc table is then in place for good).
+ *
+ * # Safety
+ * `ops` is NULL or points to a readable `noPollSocketOps` whose non-NULL
+ * entries meet the contract documented on each field.
+ */
+nopoll_bool nopoll_install_socket_ops(const noPollSocketOps *ops);
 
 /**
  * Writes the binary form of `a` into `buffer` (bounded); returns `buffer`.

@@ -32,7 +32,7 @@ const GENERATED_HEADER: Option<&str> = option_env!("NOPOLL_GENERATED_HEADER");
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 8] = [
+const PROGRAMS: [&str; 9] = [
     "api_basics",
     "client",
     "server",
@@ -41,6 +41,7 @@ const PROGRAMS: [&str; 8] = [
     "writes",
     "threads",
     "bad_input",
+    "socket_faults",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -398,7 +399,17 @@ macro_rules! c_program {
     };
 }
 
-c_program!(api_basics, client, server, lifetimes, event_loop, writes, threads, bad_input);
+c_program!(
+    api_basics,
+    client,
+    server,
+    lifetimes,
+    event_loop,
+    writes,
+    threads,
+    bad_input,
+    socket_faults
+);
 
 #[test]
 fn programs_are_all_registered() {

@@ -28,6 +28,8 @@ mod loop_io;
 #[cfg(feature = "std")]
 mod msg;
 #[cfg(feature = "std")]
+mod net_ops;
+#[cfg(feature = "std")]
 mod opts;
 #[cfg(feature = "std")]
 mod tls;

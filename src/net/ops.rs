@@ -17,13 +17,14 @@ use std::sync::OnceLock;
 ///
 /// Contract of each entry (the libc table meets it; a firmware table must):
 /// functions return what their POSIX namesake returns (`-1` and the error in
-/// [`errno`](SocketOps::errno) on failure) unless noted otherwise.
+/// [`get_errno`](SocketOps::get_errno) on failure) unless noted otherwise.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct SocketOps {
-    /// Sockets are kernel file descriptors that epoll, eventfd and pipes can
-    /// be mixed with (true for the libc table, false for firmware stacks).
-    pub kernel_fds: bool,
+    /// Non-zero: sockets are kernel file descriptors that epoll, eventfd and
+    /// pipes can be mixed with (1 for the libc table, 0 for firmware stacks).
+    /// A C `int`, not `bool`, so the struct is C89.
+    pub kernel_fds: c_int,
     /// `socket(domain, type, protocol)`; the new socket must be close-on-exec
     /// (where that exists) and must not raise SIGPIPE on send.
     pub socket: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int,
@@ -41,7 +42,7 @@ pub struct SocketOps {
     /// `send(fd, buf, len, flags)`; must never raise SIGPIPE.
     pub send: unsafe extern "C" fn(c_int, *const c_void, size_t, c_int) -> ssize_t,
     /// `sendmsg(fd, msg, flags)` (only `msg_iov`/`msg_iovlen` are used); must
-    /// never raise SIGPIPE. `None`: vectored sends fall back to `send`.
+    /// never raise SIGPIPE. `None` (NULL in C): vectored sends use `send`.
     pub sendmsg: Option<unsafe extern "C" fn(c_int, *const msghdr, c_int) -> ssize_t>,
     /// `close(fd)`.
     pub close: unsafe extern "C" fn(c_int) -> c_int,
@@ -70,13 +71,14 @@ pub struct SocketOps {
     pub freeaddrinfo: unsafe extern "C" fn(*mut addrinfo),
     /// `poll(fds, nfds, timeout_ms)`.
     pub poll: unsafe extern "C" fn(*mut pollfd, nfds_t, c_int) -> c_int,
-    /// The error of the last failed call on this thread.
-    pub errno: unsafe extern "C" fn() -> c_int,
+    /// The error of the last failed call on this thread (not named `errno`:
+    /// that is a macro in C).
+    pub get_errno: unsafe extern "C" fn() -> c_int,
 }
 
 /// The POSIX table: libc calls plus the policy wrappers in this file.
 pub static LIBC_OPS: SocketOps = SocketOps {
-    kernel_fds: true,
+    kernel_fds: 1,
     socket: libc_socket,
     bind: libc::bind,
     listen: libc::listen,
@@ -96,7 +98,7 @@ pub static LIBC_OPS: SocketOps = SocketOps {
     getaddrinfo: libc::getaddrinfo,
     freeaddrinfo: libc::freeaddrinfo,
     poll: libc::poll,
-    errno: libc_errno,
+    get_errno: libc_errno,
 };
 
 static INSTALLED: OnceLock<&'static SocketOps> = OnceLock::new();
@@ -116,7 +118,7 @@ pub fn install(table: &'static SocketOps) -> bool {
 /// The calling thread's `errno`, read through the installed table.
 pub(crate) fn last_errno() -> c_int {
     // SAFETY: the errno entry takes no arguments and only reads thread state.
-    unsafe { (ops().errno)() }
+    unsafe { (ops().get_errno)() }
 }
 
 #[cfg(not(target_vendor = "apple"))]

@@ -37,7 +37,7 @@ pub enum Backend {
 impl Backend {
     /// The best backend here: epoll on Linux with the libc table, else poll.
     pub fn best() -> Backend {
-        if cfg!(any(target_os = "linux", target_os = "android")) && ops().kernel_fds {
+        if cfg!(any(target_os = "linux", target_os = "android")) && ops().kernel_fds != 0 {
             Backend::Epoll
         } else {
             Backend::Poll
@@ -238,7 +238,7 @@ impl Poller {
         let fds = Arc::new(WakerFds::new()?);
         let imp = match backend {
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            Backend::Epoll if ops().kernel_fds => Imp::Epoll(epoll::Epoll::new(fds.read)?),
+            Backend::Epoll if ops().kernel_fds != 0 => Imp::Epoll(epoll::Epoll::new(fds.read)?),
             Backend::Epoll => return Err(NetError(libc::ENOSYS)),
             Backend::Poll => Imp::Poll(PollSet::new(fds.read)),
         };

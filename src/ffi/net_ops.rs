@@ -1,0 +1,122 @@
+//! Installing the socket function table (`noPollSocketOps`) from C.
+//!
+//! The struct is [`crate::net::SocketOps`] itself (one definition, exported
+//! to `nopoll.h` by cbindgen): firmware fills one in with its stack's calls
+//! (`lwip_socket`, ...), tests wrap the default one to inject faults.
+
+use super::boundary;
+use super::types::*;
+use crate::net::{self, SocketOps, LIBC_OPS};
+use core::ffi::c_void;
+use core::mem::offset_of;
+use std::sync::OnceLock;
+
+/// The installed copy: the caller's table need not outlive the call.
+static INSTALLED_COPY: OnceLock<SocketOps> = OnceLock::new();
+
+/// Offsets of the entries that must not be NULL (all but `sendmsg`).
+const MANDATORY: [usize; 19] = [
+    offset_of!(SocketOps, socket),
+    offset_of!(SocketOps, bind),
+    offset_of!(SocketOps, listen),
+    offset_of!(SocketOps, accept),
+    offset_of!(SocketOps, connect),
+    offset_of!(SocketOps, recv),
+    offset_of!(SocketOps, send),
+    offset_of!(SocketOps, close),
+    offset_of!(SocketOps, shutdown),
+    offset_of!(SocketOps, set_nonblocking),
+    offset_of!(SocketOps, get_nonblocking),
+    offset_of!(SocketOps, setsockopt),
+    offset_of!(SocketOps, getsockopt),
+    offset_of!(SocketOps, getpeername),
+    offset_of!(SocketOps, getsockname),
+    offset_of!(SocketOps, getaddrinfo),
+    offset_of!(SocketOps, freeaddrinfo),
+    offset_of!(SocketOps, poll),
+    offset_of!(SocketOps, get_errno),
+];
+
+/// Installs `ops` as the table every socket call of the library goes
+/// through (copied: `ops` may be freed afterwards). Call it once, before any
+/// other nopoll call that may touch a socket.
+///
+/// Returns `nopoll_false` when `ops` is NULL, when an entry other than
+/// `sendmsg` is NULL, when a table was installed before, or when the library
+/// already used sockets (the libc table is then in place for good).
+///
+/// # Safety
+/// `ops` is NULL or points to a readable `noPollSocketOps` whose non-NULL
+/// entries meet the contract documented on each field.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nopoll_install_socket_ops(ops: *const SocketOps) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        if ops.is_null() {
+            return nopoll_false;
+        }
+        let base = ops.cast::<u8>();
+        for off in MANDATORY {
+            // SAFETY: `ops` points to a readable table (contract) and `off`
+            // is the offset of a pointer-sized, pointer-aligned field of it;
+            // it is read as a raw pointer, so a NULL is no invalid value.
+            let entry = unsafe { base.add(off).cast::<*const c_void>().read() };
+            if entry.is_null() {
+                return nopoll_false;
+            }
+        }
+        // SAFETY: readable (contract) and every non-`Option` function
+        // pointer was checked non-NULL above, so the copy is a valid value.
+        let table = unsafe { ops.read() };
+        let mut fresh = false;
+        let stored = INSTALLED_COPY.get_or_init(|| {
+            fresh = true;
+            table
+        });
+        if fresh && net::install(stored) {
+            nopoll_true
+        } else {
+            nopoll_false
+        }
+    })
+}
+
+/// The default table (libc with the library's POSIX policy: close-on-exec,
+/// no SIGPIPE, no fds 0..2), so a wrapper table can call through to it.
+/// Never NULL; owned by the library.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_default_socket_ops() -> *const SocketOps {
+    &LIBC_OPS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_and_incomplete_tables_are_refused() {
+        // SAFETY: NULL is allowed.
+        assert_eq!(
+            unsafe { nopoll_install_socket_ops(core::ptr::null()) },
+            nopoll_false
+        );
+        // A table with a NULL `recv`, built as raw memory (a Rust
+        // `SocketOps` cannot hold one).
+        let mut raw = core::mem::MaybeUninit::<SocketOps>::uninit();
+        // SAFETY: copies a valid table into storage of the same type, then
+        // zeroes the pointer-sized `recv` field in place.
+        unsafe {
+            raw.as_mut_ptr().write(LIBC_OPS);
+            raw.as_mut_ptr()
+                .cast::<u8>()
+                .add(offset_of!(SocketOps, recv))
+                .cast::<*const c_void>()
+                .write(core::ptr::null());
+        }
+        // SAFETY: points to readable memory of the table's layout.
+        assert_eq!(
+            unsafe { nopoll_install_socket_ops(raw.as_ptr()) },
+            nopoll_false
+        );
+        assert!(!nopoll_default_socket_ops().is_null());
+    }
+}
