@@ -38,7 +38,9 @@ static int reset_fd[2] = { -1, -1 };
 
 /* counters (under fault_lock) */
 static long n_short_reads = 0, n_short_writes = 0, n_eagain = 0, n_storms = 0, n_resets = 0;
-static long n_recv_calls = 0, n_send_calls = 0;
+/* storms started, per call: recv, send (and sendmsg), accept */
+static long n_storms_of[3] = { 0, 0, 0 };
+static long n_recv_calls = 0, n_send_calls = 0, n_accept_calls = 0;
 
 static unsigned long rnd (void)
 {
@@ -46,8 +48,10 @@ static unsigned long rnd (void)
 	return (rng_state >> 16) & 0x7fffUL;
 }
 
-/* Under fault_lock: whether this call is to fail with EAGAIN. */
-static int eagain_now (int * storm)
+/* Under fault_lock: whether this call is to fail with EAGAIN; a storm
+ * starts with `percent` % probability and lasts 2..8 calls. Callers force
+ * one now and then (percent 100) so that every kind occurs in a short run. */
+static int eagain_now (int * storm, int kind, unsigned long percent)
 {
 	if (! faults_on)
 		return 0;
@@ -56,9 +60,10 @@ static int eagain_now (int * storm)
 		n_eagain++;
 		return 1;
 	}
-	if (rnd () % 100 < 3) {
-		*storm = (int) (rnd () % 8);   /* this one plus 0..7 more */
+	if (rnd () % 100 < percent) {
+		*storm = 1 + (int) (rnd () % 7);   /* this one plus 1..7 more */
 		n_storms++;
+		n_storms_of[kind]++;
 		n_eagain++;
 		return 1;
 	}
@@ -92,7 +97,7 @@ static ssize_t f_recv (int fd, void * buf, size_t len, int flags)
 	n_recv_calls++;
 	if (reset_now (fd))
 		err = ECONNRESET;
-	else if (eagain_now (&storm_recv))
+	else if (eagain_now (&storm_recv, 0, n_recv_calls % 50 == 10 ? 100 : 3))
 		err = EAGAIN;
 	else
 		len = short_len (len, &n_short_reads);
@@ -111,7 +116,7 @@ static ssize_t f_send (int fd, const void * buf, size_t len, int flags)
 	n_send_calls++;
 	if (reset_now (fd))
 		err = ECONNRESET;
-	else if (eagain_now (&storm_send))
+	else if (eagain_now (&storm_send, 1, n_send_calls % 50 == 10 ? 100 : 3))
 		err = EAGAIN;
 	else
 		len = short_len (len, &n_short_writes);
@@ -135,7 +140,7 @@ static ssize_t f_sendmsg (int fd, const struct msghdr * msg, int flags)
 	n_send_calls++;
 	if (reset_now (fd))
 		err = ECONNRESET;
-	else if (eagain_now (&storm_send))
+	else if (eagain_now (&storm_send, 1, n_send_calls % 50 == 10 ? 100 : 3))
 		err = EAGAIN;
 	want = err == 0 ? short_len (total, &n_short_writes) : 0;
 	pthread_mutex_unlock (&fault_lock);
@@ -162,7 +167,8 @@ static int f_accept (int fd, struct sockaddr * addr, socklen_t * len)
 {
 	int storm;
 	pthread_mutex_lock (&fault_lock);
-	storm = eagain_now (&storm_accept);
+	/* the first accept always meets a storm (few accepts happen) */
+	storm = eagain_now (&storm_accept, 2, faults_on && n_accept_calls++ == 0 ? 100 : 50);
 	pthread_mutex_unlock (&fault_lock);
 	if (storm) {
 		errno = EAGAIN;
@@ -422,8 +428,9 @@ int main (void)
 	set_faults (0);
 	printf ("phase 1: %ld messages, %ld bytes echoed; %ld lost, %ld bad size, %ld bad checksum, %ld bad type, %ld send failures\n",
 		t.messages, t.bytes, t.lost, t.bad_size, t.bad_sum, t.bad_type, t.send_fail);
-	printf ("injected: %ld short reads, %ld short writes, %ld EAGAIN in %ld storms (%ld recv, %ld send calls)\n",
+	printf ("injected: %ld short reads, %ld short writes, %ld EAGAIN in %ld storms (%ld on recv, %ld on send, %ld on accept); %ld recv, %ld send calls\n",
 		counter (&n_short_reads), counter (&n_short_writes), counter (&n_eagain), counter (&n_storms),
+		counter (&n_storms_of[0]), counter (&n_storms_of[1]), counter (&n_storms_of[2]),
 		counter (&n_recv_calls), counter (&n_send_calls));
 	CHECK_INT (t.messages, (long) NCLIENTS * count);
 	CHECK_INT (t.lost, 0);
@@ -434,8 +441,10 @@ int main (void)
 	CHECK_INT (shared_get (&server_msgs), NCLIENTS * count);
 	CHECK (counter (&n_short_reads) > 0);
 	CHECK (counter (&n_short_writes) > 0);
-	CHECK (counter (&n_storms) > 0);
-	CHECK (counter (&n_eagain) > counter (&n_storms));
+	CHECK (counter (&n_storms_of[0]) > 0);
+	CHECK (counter (&n_storms_of[1]) > 0);
+	CHECK (counter (&n_storms_of[2]) > 0);
+	CHECK (counter (&n_eagain) >= 2 * counter (&n_storms));
 	for (i = 0; i < NCLIENTS; i++)
 		CHECK (nopoll_conn_is_ok (conns[i]));
 
