@@ -4,7 +4,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test test-rust test-valgrind test-compat test-conformance test-peers check-nostd lint fuzz bench clean
+.PHONY: all build test test-rust test-valgrind test-compat test-conformance test-peers check-nostd lint fuzz bench bench-suite clean
 
 all: build
 
@@ -52,6 +52,11 @@ fuzz:
 
 bench:
 	$(CARGO) bench --bench protocol
+
+# The server benchmark suite (about 10 min; BENCH_ARGS=--quick for ~3 min):
+# our C and Rust servers against raw TCP, libwebsockets, tokio-tungstenite.
+bench-suite:
+	benches/run.sh $(BENCH_ARGS)
 
 clean: examples-clean
 	$(CARGO) clean
