@@ -171,6 +171,29 @@ impl<T> Table<T> {
         Some(left)
     }
 
+    /// Frees a slot that was never handed out (a lost publication race).
+    pub fn discard(&self, token: usize) {
+        let Some((idx, gen)) = self.decode(token) else {
+            return;
+        };
+        let dropped = {
+            let mut s = self.slots.lock();
+            match s.entries.get_mut(idx) {
+                Some(e) if e.live && e.gen & GEN_MASK == gen => {
+                    e.live = false;
+                    e.gen = (e.gen + 1) & GEN_MASK;
+                    let strong = e.strong.take();
+                    e.weak = Weak::new();
+                    s.free.push(idx);
+                    strong
+                }
+                _ => None,
+            }
+        };
+        // Destructors run outside the table lock.
+        drop(dropped);
+    }
+
     /// Frees the slot if nothing keeps its object alive any more.
     pub fn reclaim(&self, token: usize) {
         let Some((idx, gen)) = self.decode(token) else {
@@ -222,6 +245,19 @@ mod tests {
         assert_ne!(h, h2);
         assert!(t.get(h).is_none());
         assert_eq!(t.get(h2).as_deref(), Some(&9));
+    }
+
+    #[test]
+    fn a_discarded_handle_is_dead_and_its_slot_reused() {
+        let t: Table<u32> = Table::new(4);
+        let obj = Arc::new(5u32);
+        let h = t.insert(&obj, 0).unwrap();
+        t.discard(h);
+        assert!(t.get(h).is_none(), "discarded even though the object lives");
+        let h2 = t.insert(&obj, 1).unwrap();
+        assert_eq!(t.slot_index(h), t.slot_index(h2), "slot reused");
+        assert_ne!(h, h2);
+        assert_eq!(t.get(h2).as_deref(), Some(&5));
     }
 
     #[test]

@@ -64,7 +64,6 @@ mod glue {
     use core::ffi::{c_char, CStr};
     use std::ffi::CString;
     use std::sync::atomic::Ordering;
-    use std::sync::Arc;
 
     pub(crate) static CTXS: Table<CtxInner> = Table::new(1);
     pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
@@ -90,7 +89,10 @@ mod glue {
         let word = &ctx.inner.binding;
         loop {
             let cur = word.load(Ordering::Acquire);
-            if cur != 0 && CTXS.get(cur).is_some_and(|c| Arc::ptr_eq(&c, &ctx.inner)) {
+            // The word is set once (from 0) and its slot is freed only when
+            // the object is destroyed, so for an object we hold it always
+            // names a live slot: no table lookup on this hot path.
+            if cur != 0 {
                 return cur as *mut noPollCtx;
             }
             let Some(new) = CTXS.insert(&ctx.inner, 0) else {
@@ -103,7 +105,8 @@ mod glue {
                 super::loop_io::publish_stop_cell(new, ctx);
                 return new as *mut noPollCtx;
             }
-            CTXS.reclaim(new);
+            // Another thread published a handle first: ours was never seen.
+            CTXS.discard(new);
         }
     }
 
@@ -118,7 +121,10 @@ mod glue {
         let word = &conn.inner.binding;
         loop {
             let cur = word.load(Ordering::Acquire);
-            if cur != 0 && CONNS.get(cur).is_some_and(|c| Arc::ptr_eq(&c, &conn.inner)) {
+            // The word is set once (from 0) and its slot is freed only when
+            // the object is destroyed, so for an object we hold it always
+            // names a live slot: no table lookup on this hot path.
+            if cur != 0 {
                 return cur as *mut noPollConn;
             }
             let Some(new) = CONNS.insert(&conn.inner, 0) else {
@@ -130,7 +136,8 @@ mod glue {
             {
                 return new as *mut noPollConn;
             }
-            CONNS.reclaim(new);
+            // Another thread published a handle first: ours was never seen.
+            CONNS.discard(new);
         }
     }
 
