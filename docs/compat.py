@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Prints the README's compatibility table: every function of the nopoll
-contract (docs/NOPOLL-API.md) with its status here (`--write`: puts it in
-README.md between the compat markers; tests/compat.rs checks it is current). Statuses and notes live
-in this file; tests/readme.rs checks that the README table lists every
-contract function, so the table cannot silently fall behind."""
+contract (docs/NOPOLL-API.md) with its status here; `--write` puts it in
+README.md between the compat markers. Statuses and notes live in this file.
+tests/compat.rs fails when the README's table differs from this output, so
+the table always lists every contract function."""
 import re, sys, pathlib
 
 root = pathlib.Path(__file__).resolve().parent.parent

@@ -12,49 +12,20 @@
 //! Needs `cc` on PATH; the drop-in test also `make`, `pkg-config` and
 //! `readelf`.
 
+mod cbuild;
+
+use cbuild::{build, out_dir, passed_count, root, run_bounded, Link};
 use std::collections::BTreeSet;
 use std::env;
 use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant, SystemTime};
-
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// Set by build.rs; the file is missing when cbindgen failed.
-const GENERATED_HEADER: Option<&str> = option_env!("NOPOLL_GENERATED_HEADER");
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// Wall-clock limit of one coverage run (the program's watchdog: 120 s).
 const RUN_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// Limit of the drop-in script (it may build the release library first).
 const DROPIN_TIMEOUT: Duration = Duration::from_secs(900);
-
-/// The call-site flags of the drop-in promise.
-const CFLAGS: [&str; 7] = [
-    "-ansi",
-    "-Wall",
-    "-Werror",
-    "-Wstrict-prototypes",
-    "-Wdeclaration-after-statement",
-    "-g",
-    "-pthread",
-];
-
-/// What a program linked against `libnopoll.a` needs besides it (the
-/// `Libs.private` of nopoll.pc).
-const NATIVE_STATIC_LIBS: [&str; 7] = [
-    "-lgcc_s",
-    "-lutil",
-    "-lrt",
-    "-lpthread",
-    "-lm",
-    "-ldl",
-    "-lc",
-];
 
 /// The functions this library adds to upstream's API (README,
 /// "Extensions"): the drop-in samples must not use them.
@@ -67,228 +38,8 @@ const EXTENSIONS: [&str; 6] = [
     "nopoll_ctx_set_fragment_delivery",
 ];
 
-fn root() -> &'static Path {
-    Path::new(ROOT)
-}
-
-/// `<target>/<profile>`: where this test executable's `deps/` lives.
-fn profile_dir() -> PathBuf {
-    let exe = env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test executable has a parent");
-    if deps.file_name().is_some_and(|n| n == "deps") {
-        return deps.parent().expect("deps has a parent").to_path_buf();
-    }
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { root().join(p) })
-        .unwrap_or_else(|| root().join("target"));
-    target.join("debug")
-}
-
-fn mtime(p: &Path) -> Option<SystemTime> {
-    fs::metadata(p).and_then(|m| m.modified()).ok()
-}
-
-/// Whether `lib` exports the C API (a `--no-default-features` build
-/// writes a library without it to the same paths).
-fn has_c_api(lib: &Path) -> bool {
-    let needle = b"nopoll_conn_new_opts";
-    fs::read(lib).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
-}
-
-struct Libs {
-    static_lib: PathBuf,
-    shared_lib: PathBuf,
-}
-
-/// The newest `libnopoll.a` / `libnopoll.so` pair with the C API of this
-/// profile (`deps/` or the profile directory); else one built for this
-/// test into `<target>/compat-lib`.
-fn libs() -> &'static Libs {
-    static LIBS: OnceLock<Libs> = OnceLock::new();
-    LIBS.get_or_init(|| {
-        let dir = profile_dir();
-        let pair = |d: &Path| Libs {
-            static_lib: d.join("libnopoll.a"),
-            shared_lib: d.join("libnopoll.so"),
-        };
-        let newest = [dir.join("deps"), dir.clone()]
-            .iter()
-            .map(|d| pair(d))
-            .filter(|l| has_c_api(&l.static_lib) && has_c_api(&l.shared_lib))
-            .filter_map(|l| Some((mtime(&l.static_lib)?.min(mtime(&l.shared_lib)?), l)))
-            .max_by_key(|(t, _)| *t)
-            .map(|(_, l)| l);
-        if let Some(l) = newest {
-            return l;
-        }
-        let profile_name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "debug".into());
-        let profile = if profile_name == "debug" {
-            "dev".to_string()
-        } else {
-            profile_name.clone()
-        };
-        let target = dir.parent().unwrap_or(&dir).join("compat-lib");
-        let status = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .current_dir(root())
-            .args(["build", "--lib", "--quiet", "--profile", &profile])
-            .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build --lib failed ({status})");
-        let l = pair(&target.join(&profile_name));
-        assert!(has_c_api(&l.static_lib) && has_c_api(&l.shared_lib));
-        l
-    })
-}
-
-/// The directory of the generated `nopoll.h`.
-fn header_dir() -> PathBuf {
-    if let Some(h) = GENERATED_HEADER.map(Path::new) {
-        if h.is_file() {
-            return h.parent().expect("header has a directory").to_path_buf();
-        }
-    }
-    let build = profile_dir().join("build");
-    let newest = fs::read_dir(&build)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("nopoll-"))
-        .map(|e| e.path().join("out/nopoll.h"))
-        .filter_map(|h| Some((mtime(&h)?, h)))
-        .max_by_key(|(t, _)| *t);
-    match newest {
-        Some((_, h)) => h.parent().expect("header has a directory").to_path_buf(),
-        None => panic!("no generated nopoll.h under {}", build.display()),
-    }
-}
-
-fn out_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = profile_dir().join("compat-tests");
-        fs::create_dir_all(&d).expect("create the output directory");
-        d
-    })
-}
-
-/// `libnopoll.so` and its soname `libnopoll.so.0`, linked to the build.
-fn shared_lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let so = &libs().shared_lib;
-        let dir = out_dir().join("lib");
-        fs::create_dir_all(&dir).expect("create the library directory");
-        for name in ["libnopoll.so", "libnopoll.so.0"] {
-            let link = dir.join(name);
-            let _ = fs::remove_file(&link);
-            std::os::unix::fs::symlink(so, &link)
-                .unwrap_or_else(|e| panic!("cannot link {}: {e}", link.display()));
-        }
-        dir
-    })
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Link {
-    Static,
-    Shared,
-}
-
-/// Compiles `tests/compat/<name>.c`; the executable.
-fn build(name: &str, link: Link) -> PathBuf {
-    let src = root().join("tests/compat").join(format!("{name}.c"));
-    let exe = out_dir().join(format!("{name}-{link:?}").to_lowercase());
-    let mut cmd = Command::new(env::var_os("CC").unwrap_or_else(|| "cc".into()));
-    cmd.args(CFLAGS)
-        .arg(format!("-I{}", header_dir().display()))
-        .arg(format!("-I{}", root().join("include").display()))
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe);
-    match link {
-        Link::Static => {
-            cmd.arg(&libs().static_lib).args(NATIVE_STATIC_LIBS);
-        }
-        Link::Shared => {
-            let dir = shared_lib_dir();
-            cmd.arg(format!("-L{}", dir.display()))
-                .arg(format!("-Wl,-rpath,{}", dir.display()))
-                .arg("-lnopoll")
-                .arg("-lpthread");
-        }
-    }
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e} (is a C compiler installed?)"));
-    assert!(
-        out.status.success(),
-        "{shown} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
-}
-
-/// Runs `cmd` with a time limit (killed after it); (exit code, stdout,
-/// stderr), the code `None` when killed.
-fn run_bounded(mut cmd: Command, timeout: Duration) -> (Option<i32>, String, String) {
-    let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {shown}: {e}"));
-    let mut so = child.stdout.take().expect("stdout");
-    let mut se = child.stderr.take().expect("stderr");
-    let t_out = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = so.read_to_end(&mut s);
-        s
-    });
-    let t_err = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = se.read_to_end(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait().expect("wait for the child") {
-            Some(st) => break Some(st),
-            None if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let out = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-    let err = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
-    let code = status.map(|st| {
-        use std::os::unix::process::ExitStatusExt;
-        st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
-    });
-    (code, out, err)
-}
-
-/// N of a final `N passed, 0 failed` line.
-fn passed_count(stdout: &str) -> Option<u32> {
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty())?;
-    let (n, rest) = last.trim().split_once(" passed, ")?;
-    (rest == "0 failed").then(|| n.parse().ok()).flatten()
-}
-
 fn run_coverage(link: Link) {
-    let exe = build("coverage", link);
+    let exe = build("tests/compat", "coverage", link);
     let mut cmd = Command::new(&exe);
     cmd.current_dir(out_dir()).env_remove("COMPAT_SLOW");
     let start = Instant::now();
@@ -317,7 +68,7 @@ fn coverage_shared() {
     run_coverage(Link::Shared);
 }
 
-/// Every function of the contract, as tests/readme.rs reads it.
+/// Every function of the contract (docs/NOPOLL-API.md).
 fn contract_functions() -> BTreeSet<String> {
     let text = fs::read_to_string(root().join("docs/NOPOLL-API.md")).expect("read the contract");
     text.lines()
