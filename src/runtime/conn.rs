@@ -720,10 +720,6 @@ impl Connection {
         acts: &mut Vec<Action>,
         mut sink: Option<&mut VecDeque<Message>>,
     ) {
-        // A batch that ends in `Closed` came from one read holding data and
-        // then the peer's close frame (or a protocol error): the messages
-        // before it were received and are delivered, until `on_close` runs.
-        let closing_batch = acts.iter().any(|a| matches!(a, Action::Closed));
         // The message handler, looked up once per batch (two locks and a
         // reference count otherwise, per message) and again only if a
         // handler was replaced meanwhile.
@@ -761,7 +757,11 @@ impl Connection {
                     }
                 }
                 Action::Message(m) => {
-                    if !self.is_ok() && (!closing_batch || self.inner.st.lock().close_fired) {
+                    // Everything received is delivered until `on_close` has
+                    // run: a read holding data and then the peer's close
+                    // frame (or a protocol error) marks the connection
+                    // closed before its messages are dispatched.
+                    if !self.is_ok() && self.inner.st.lock().close_fired {
                         continue;
                     }
                     if let Some(s) = sink.as_deref_mut() {
