@@ -332,12 +332,11 @@ pub struct Rejection {
 impl Rejection {
     /// The complete HTTP answer to send before closing.
     pub fn response(&self) -> Vec<u8> {
-        let reason = match self.status {
-            426 => "Upgrade Required",
-            431 => "Request Header Fields Too Large",
-            _ => "Bad Request",
-        };
-        let mut s = alloc::format!("HTTP/1.1 {} {}\r\n", self.status, reason);
+        let mut s = alloc::format!(
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        );
         if self.status == 426 {
             s.push_str(&alloc::format!(
                 "Sec-WebSocket-Version: {}\r\n",
@@ -346,6 +345,30 @@ impl Rejection {
         }
         s.push_str("Connection: close\r\nContent-Length: 0\r\n\r\n");
         s.into_bytes()
+    }
+}
+
+/// The reason phrase of an HTTP status code (RFC 9110), for the answers
+/// this library writes.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
     }
 }
 
@@ -824,6 +847,13 @@ mod tests {
         for (req, expect) in cases {
             assert_eq!(status_of(&req), expect, "{req:?}");
         }
+    }
+
+    #[test]
+    fn reason_phrases() {
+        assert_eq!(reason_phrase(404), "Not Found");
+        assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
+        assert_eq!(reason_phrase(799), "Unknown");
     }
 
     #[test]
