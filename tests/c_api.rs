@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 9] = [
+const PROGRAMS: [&str; 10] = [
     "api_basics",
     "client",
     "server",
@@ -34,6 +34,7 @@ const PROGRAMS: [&str; 9] = [
     "threads",
     "bad_input",
     "socket_faults",
+    "extensions",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -96,7 +97,8 @@ c_program!(
     writes,
     threads,
     bad_input,
-    socket_faults
+    socket_faults,
+    extensions
 );
 
 #[test]
