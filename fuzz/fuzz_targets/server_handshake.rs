@@ -51,7 +51,7 @@ fn check(outcome: &ServerOutcome, consumed: &[u8], limits: HandshakeLimits, vers
         ServerOutcome::Reject(r) => {
             let expect = match r.error {
                 HandshakeError::TooLarge => 431,
-                HandshakeError::BadHeader("Sec-WebSocket-Version") => 426,
+                HandshakeError::UnsupportedVersion => 426,
                 _ => 400,
             };
             assert_eq!(r.status, expect, "{:?}", r.error);

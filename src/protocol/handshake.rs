@@ -59,6 +59,10 @@ pub enum HandshakeError {
     /// A header required by RFC 6455 is missing or wrong.
     #[error("bad or missing {0} header")]
     BadHeader(&'static str),
+    /// The request asks for another protocol version (answered 426 with
+    /// the version we speak).
+    #[error("missing or unsupported Sec-WebSocket-Version")]
+    UnsupportedVersion,
     /// `Sec-WebSocket-Accept` does not match the key we sent.
     #[error("Sec-WebSocket-Accept does not match the key")]
     AcceptMismatch,
@@ -419,7 +423,7 @@ impl ServerHandshake {
     fn reject(&self, error: HandshakeError) -> Rejection {
         let status = match error {
             HandshakeError::TooLarge => 431,
-            HandshakeError::BadHeader("Sec-WebSocket-Version") => 426,
+            HandshakeError::UnsupportedVersion => 426,
             _ => 400,
         };
         Rejection {
@@ -480,7 +484,7 @@ impl ServerHandshake {
             .map(str::parse::<u8>)
         {
             Some(Ok(v)) if v == wanted => {}
-            _ => return Err(HandshakeError::BadHeader("Sec-WebSocket-Version")),
+            _ => return Err(HandshakeError::UnsupportedVersion),
         }
         let key = request
             .header("Sec-WebSocket-Key")
