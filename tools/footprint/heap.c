@@ -469,6 +469,7 @@ int main (int argc, char ** argv)
 	char port[16];
 	struct level base, ten, idle, l;
 	long base_blocks[2];
+
 	const char * trace = getenv ("HEAP_TRACE");
 
 	if (n < 20 || n > MAX_CONNS)
@@ -541,6 +542,7 @@ int main (int argc, char ** argv)
 
 	/* A: one 64 KiB binary message from client 0, echoed (API calls). */
 	phase_tag = 2;
+
 	reset_peaks ();
 	owner = CLIENT;
 	if (nopoll_conn_send_binary (clients[0], (const char *) big, BIG) < 0)
@@ -587,7 +589,19 @@ int main (int argc, char ** argv)
 	await_echo (clients[0], BIG);
 	settle ();
 	print_peak ("echo_again_peak", idle);
-	print_delta ("echo_again_retained", idle, now ());
+	l = now ();
+	print_delta ("echo_again_retained", idle, l);
+
+	/* E: client 0 then echoes a 100-byte message: are its big buffers
+	 * given back? (negative: yes; about 0: still held.) */
+	phase_tag = 6;
+	owner = CLIENT;
+	if (nopoll_conn_send_binary (clients[0], (const char *) big, 100) < 0)
+		fail ("send_binary");
+	owner = OTHER;
+	await_echo (clients[0], 100);
+	settle ();
+	print_delta ("small_after_big", l, now ());
 
 	printf ("echoes %ld\n", echoes);
 	printf ("foreign_frees %ld\n", foreign_frees);

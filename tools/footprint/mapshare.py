@@ -156,6 +156,17 @@ def category(name):
     return head
 
 
+def section_sizes(program):
+    """name -> size of the program's sections, from readelf."""
+    out = subprocess.run(["readelf", "-SW", program], capture_output=True, text=True, check=True).stdout
+    sizes = {}
+    for line in out.splitlines():
+        m = re.match(r"^\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s", line)
+        if m:
+            sizes[m.group(1)] = int(m.group(2), 16)
+    return sizes
+
+
 def section_flags(program):
     """name -> (alloc, code_or_readonly, has_contents) from readelf."""
     out = subprocess.run(["readelf", "-SW", program], capture_output=True, text=True, check=True).stdout
@@ -234,6 +245,14 @@ def main():
     for cls in ["text", "data", "bss"]:
         p(f"| **{cls}** (`size`) | | " + " | ".join(f"**{cls_totals(by_owner[o])[cls]:,}**" for o in owners) + " |")
     p("")
+    real = section_sizes(args.program)
+    for out in outs:
+        mapped = sum(by_owner[o].get(out, 0) for o in owners)
+        if mapped != real.get(out, 0):
+            p(f"Note: `{out}` is {real.get(out, 0):,} bytes in the program, {mapped:,} in the map: the")
+            p("map gives mergeable string sections their size before the linker merged")
+            p(f"duplicate strings, so the columns above overstate `{out}` by {mapped - real.get(out, 0):,} bytes in all.")
+            p("")
 
     lib = by_owner.get("nopoll", {})
     lt = cls_totals(lib)

@@ -107,12 +107,14 @@ def main():
           f"| {b['server'][0]}, {b['client'][0]} | {lb['server'][0]:,} B |")
     p("")
     p("A 64 KiB binary message, bytes over the connection's idle level:\n")
-    p("| build | echo, peak server / client | kept after it, server / client | same again on that connection, peak server / client | server has half of one 64 KiB frame | server has the first 32 KiB fragment | peak, server (frame / fragments) |")
-    p("|---|---|---|---|---:|---:|---|")
+    p("| build | echo, peak server / client | kept after it, server / client | same again on that connection, peak server / client | given back after a 100 B echo, server / client | server has half of one 64 KiB frame | server has the first 32 KiB fragment | peak, server (frame / fragments) |")
+    p("|---|---|---|---|---|---:|---:|---|")
     for n, h in heaps.items():
         e, r, a = h["echo_peak"], h["echo_retained"], h["echo_again_peak"]
         p(f"| {n} | {e['server'][0]:,} / {e['client'][0]:,} | {r['server'][0]:,} / {r['client'][0]:,} "
-          f"| {a['server'][0]:,} / {a['client'][0]:,} | {h['half_frame']['server'][0]:,} "
+          f"| {a['server'][0]:,} / {a['client'][0]:,} "
+          f"| {-h['small_after_big']['server'][0]:,} / {-h['small_after_big']['client'][0]:,} "
+          f"| {h['half_frame']['server'][0]:,} "
           f"| {h['first_fragment']['server'][0]:,} "
           f"| {h['half_frame_peak']['server'][0]:,} / {h['fragments_peak']['server'][0]:,} |")
     p("")
