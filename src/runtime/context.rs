@@ -434,7 +434,12 @@ impl Context {
     }
 
     /// Logs through this context (its sink or console) and the `log` crate.
+    /// With the `no-log` feature nothing is logged (and the text of every
+    /// log line is compiled out).
     pub fn log(&self, level: LogLevel, args: core::fmt::Arguments<'_>) {
+        if cfg!(feature = "no-log") {
+            return;
+        }
         let (enabled, color, sink) = {
             let c = self.inner.cfg.lock();
             (c.log_enabled, c.log_color, c.log_sink.clone())
@@ -478,7 +483,7 @@ impl Context {
 macro_rules! ctx_log {
     ($ctx:expr, $lvl:ident, $($arg:tt)*) => {{
         let ctx: &$crate::runtime::Context = $ctx;
-        if ctx.wants_log($crate::runtime::LogLevel::$lvl) {
+        if !cfg!(feature = "no-log") && ctx.wants_log($crate::runtime::LogLevel::$lvl) {
             ctx.log($crate::runtime::LogLevel::$lvl, format_args!($($arg)*));
         }
     }};
