@@ -49,13 +49,19 @@ fn hook_micros(f: ClockHook) -> u64 {
         (1u64 << bits) - 1
     };
     // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
-    // (every 49.7 days) keeps time going forward. Racing callers may lose
-    // a delta's update, never go backwards (fetch_max below).
-    let last = CLOCK_RAW.swap(raw, Ordering::AcqRel);
-    let delta = raw.wrapping_sub(last) & mask;
-    let us = CLOCK_US.load(Ordering::Acquire) + delta.saturating_mul(1000);
-    CLOCK_US.fetch_max(us, Ordering::AcqRel);
-    CLOCK_US.load(Ordering::Acquire)
+    // (every 49.7 days) keeps time going forward. CLOCK_RAW holds the last
+    // raw value + 1 (0: no reading yet, so the first one adds nothing).
+    // Racing callers may lose a delta, never go backwards (fetch_max).
+    let last = CLOCK_RAW.swap(raw.wrapping_add(1), Ordering::AcqRel);
+    let delta = if last == 0 {
+        0
+    } else {
+        raw.wrapping_sub(last.wrapping_sub(1)) & mask
+    };
+    let us = CLOCK_US
+        .load(Ordering::Acquire)
+        .saturating_add(delta.saturating_mul(1000));
+    CLOCK_US.fetch_max(us, Ordering::AcqRel).max(us)
 }
 
 /// Microseconds on the built-in clock.
