@@ -210,6 +210,9 @@ impl WakerFds {
 
     /// Empties the waker so the next wait blocks again.
     fn drain(&self) {
+        if self.read < 0 {
+            return;
+        }
         let mut buf = [0u8; 64];
         loop {
             let n = if self.via_table {
@@ -241,8 +244,10 @@ fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
 impl Drop for WakerFds {
     fn drop(&mut self) {
         if self.via_table {
-            // SAFETY: the socket is owned by this value alone.
-            unsafe { (ops().close)(self.read) };
+            if self.read >= 0 {
+                // SAFETY: the socket is owned by this value alone.
+                unsafe { (ops().close)(self.read) };
+            }
         } else {
             #[cfg(feature = "std")]
             // SAFETY: these descriptors are owned by this value alone.
@@ -318,11 +323,26 @@ enum Imp {
     Poll(PollSet),
 }
 
+/// Longest wait of a poller without a wake-up socket (a firmware socket
+/// budget used up): how late `loop_stop` from another thread is noticed.
+pub const TICK_MS: i32 = 50;
+
 impl Poller {
     /// A poller using `backend`: `Epoll` needs Linux and the libc table
-    /// (else `ENOSYS`), `Poll` works everywhere.
+    /// (else `ENOSYS`), `Poll` works everywhere. With a firmware table, if
+    /// the wake-up socket cannot be made (socket budget exhausted), the
+    /// poller does without: its waits last at most [`TICK_MS`].
     pub fn new(backend: Backend) -> NetResult<Poller> {
-        let fds = Arc::new(WakerFds::new()?);
+        let fds = match WakerFds::new() {
+            Ok(f) => f,
+            Err(_) if ops().kernel_fds == 0 => WakerFds {
+                read: -1,
+                write: -1,
+                via_table: true,
+            },
+            Err(e) => return Err(e),
+        };
+        let fds = Arc::new(fds);
         let imp = match backend {
             #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Backend::Epoll if ops().kernel_fds != 0 => Imp::Epoll(epoll::Epoll::new(fds.read)?),
@@ -398,6 +418,12 @@ impl Poller {
     /// gives `Ok(0)` (wakes are drained and never reported).
     pub fn wait(&mut self, out: &mut Vec<Ready>, timeout_ms: i32) -> NetResult<usize> {
         out.clear();
+        // Without a wake-up socket, wake-ups are noticed at the next tick.
+        let timeout_ms = if self.fds.read < 0 && !(0..=TICK_MS).contains(&timeout_ms) {
+            TICK_MS
+        } else {
+            timeout_ms
+        };
         let woken = match &mut self.imp {
             #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.wait(out, timeout_ms)?,
@@ -562,7 +588,9 @@ impl PollSet {
             cursor: 0,
             rdhup: poll_rdhup(),
         };
-        p.set(waker_fd, WAKER_TOKEN, Interest::READ);
+        if waker_fd >= 0 {
+            p.set(waker_fd, WAKER_TOKEN, Interest::READ);
+        }
         p
     }
 
