@@ -2,11 +2,15 @@
 //! everywhere) and a [`Waker`] to interrupt its wait from any thread or a
 //! signal handler.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::ops::{ops, preserving_errno};
 use super::{NetError, NetResult, Socket};
+use crate::platform::Map;
+use alloc::sync::Arc;
+use core::net::SocketAddr;
 use libc::{c_int, c_short, c_void};
-use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Most events one [`Poller::wait`] reports; the rest stay pending
 /// (level-triggered) for the next call.
@@ -16,6 +20,7 @@ pub const MAX_EVENTS: usize = 256;
 const WAKER_TOKEN: u64 = u64::MAX;
 
 /// The thread's errno after a direct (non-table) libc call.
+#[cfg(feature = "std")]
 fn os_error() -> NetError {
     NetError(
         std::io::Error::last_os_error()
@@ -93,16 +98,33 @@ pub struct Ready {
 }
 
 /// The descriptors behind a [`Waker`], closed when the last user goes.
+///
+/// With the libc table (kernel descriptors) an eventfd on Linux, a pipe
+/// elsewhere. With a firmware table (`kernel_fds == 0`, e.g. lwIP) nothing
+/// but the table's own sockets may enter its `poll`, so the waker is a UDP
+/// socket made through the table and connected to itself: a wake is one
+/// datagram.
 #[derive(Debug)]
 struct WakerFds {
     read: c_int,
     write: c_int,
+    /// Made through the socket table (UDP), not a kernel eventfd/pipe.
+    via_table: bool,
 }
 
 impl WakerFds {
-    /// An eventfd on Linux, a pipe elsewhere.
     fn new() -> NetResult<WakerFds> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(feature = "std")]
+        if ops().kernel_fds != 0 {
+            return WakerFds::new_kernel();
+        }
+        WakerFds::new_udp()
+    }
+
+    /// An eventfd on Linux, a pipe elsewhere.
+    #[cfg(feature = "std")]
+    fn new_kernel() -> NetResult<WakerFds> {
+        #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
         {
             // SAFETY: eventfd() takes plain integers.
             let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -112,6 +134,7 @@ impl WakerFds {
             Ok(WakerFds {
                 read: fd,
                 write: fd,
+                via_table: false,
             })
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -121,6 +144,7 @@ impl WakerFds {
     }
 
     /// A non-blocking, close-on-exec pipe.
+    #[cfg(feature = "std")]
     #[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
     fn new_pipe() -> NetResult<WakerFds> {
         let mut fds: [c_int; 2] = [-1, -1];
@@ -131,6 +155,7 @@ impl WakerFds {
         let pair = WakerFds {
             read: fds[0],
             write: fds[1],
+            via_table: false,
         };
         for fd in fds {
             // SAFETY: fcntl on descriptors this function just created.
@@ -149,27 +174,88 @@ impl WakerFds {
         Ok(pair)
     }
 
+    /// A non-blocking UDP socket bound to 127.0.0.1 and connected to
+    /// itself, all through the socket table.
+    fn new_udp() -> NetResult<WakerFds> {
+        let t = ops();
+        // SAFETY: socket() takes plain integers.
+        let fd = unsafe { (t.socket)(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+        if fd < 0 {
+            return Err(NetError::last());
+        }
+        let w = WakerFds {
+            read: fd,
+            write: fd,
+            via_table: true,
+        };
+        let mut addr = super::Addr::from(SocketAddr::from(([127, 0, 0, 1], 0)));
+        // SAFETY: the address is live and `socklen` bytes long.
+        if unsafe { (t.bind)(fd, addr.as_ptr(), addr.socklen()) } != 0 {
+            return Err(NetError::last()); // `w` closes the socket
+        }
+        let (sa, len) = addr.out_ptrs();
+        // SAFETY: `sa`/`len` point into `addr`, live and sized for any address.
+        if unsafe { (t.getsockname)(fd, sa, len) } != 0 {
+            return Err(NetError::last());
+        }
+        // SAFETY: the address getsockname filled in, with its length.
+        let ok = unsafe {
+            (t.connect)(fd, addr.as_ptr(), addr.socklen()) == 0 && (t.set_nonblocking)(fd, 1) == 0
+        };
+        if !ok {
+            return Err(NetError::last()); // `w` closes the socket
+        }
+        Ok(w)
+    }
+
     /// Empties the waker so the next wait blocks again.
     fn drain(&self) {
+        if self.read < 0 {
+            return;
+        }
         let mut buf = [0u8; 64];
         loop {
-            // SAFETY: buf is a live, writable 64-byte array.
-            let n = unsafe { libc::read(self.read, buf.as_mut_ptr().cast(), buf.len()) };
-            // An eventfd reads 8 bytes at once; a pipe may need more reads.
-            if usize::try_from(n).map_or(true, |n| n < buf.len()) {
+            let n = if self.via_table {
+                // SAFETY: buf is a live, writable 64-byte array.
+                unsafe { (ops().recv)(self.read, buf.as_mut_ptr().cast(), buf.len(), 0) }
+            } else {
+                kernel_read(self.read, &mut buf)
+            };
+            // An eventfd reads 8 bytes at once; a pipe may need more reads;
+            // a datagram socket gives one (short) datagram per call.
+            if n <= 0 || (!self.via_table && usize::try_from(n).map_or(true, |n| n < buf.len())) {
                 break;
             }
         }
     }
 }
 
+#[cfg(feature = "std")]
+fn kernel_read(fd: c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: buf is live and writable for its length.
+    unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+#[cfg(not(feature = "std"))]
+fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
+    -1
+}
+
 impl Drop for WakerFds {
     fn drop(&mut self) {
-        // SAFETY: these descriptors are owned by this value alone.
-        unsafe {
-            libc::close(self.read);
-            if self.write != self.read {
-                libc::close(self.write);
+        if self.via_table {
+            if self.read >= 0 {
+                // SAFETY: the socket is owned by this value alone.
+                unsafe { (ops().close)(self.read) };
+            }
+        } else {
+            #[cfg(feature = "std")]
+            // SAFETY: these descriptors are owned by this value alone.
+            unsafe {
+                libc::close(self.read);
+                if self.write != self.read {
+                    libc::close(self.write);
+                }
             }
         }
     }
@@ -197,24 +283,30 @@ impl Waker {
     }
 }
 
-/// Wakes the poller whose [`Waker::raw_fd`] is `fd`: one 8-byte `write()`,
-/// errors ignored (a full pipe is already awake), `errno` preserved. Safe to
-/// call from a signal handler. Negative `fd`: no-op.
+/// Wakes the poller whose [`Waker::raw_fd`] is `fd`: one 8-byte `write()`
+/// (or, with a firmware table, one datagram sent through it), errors
+/// ignored (a full buffer is already awake), `errno` preserved. With the
+/// libc table it is safe to call from a signal handler. Negative `fd`:
+/// no-op.
 pub fn wake_raw(fd: i32) {
     if fd < 0 {
         return;
     }
     preserving_errno(|| {
         let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64; write() is
-        // async-signal-safe and the fd is non-blocking.
-        unsafe {
-            libc::write(
-                fd,
-                core::ptr::addr_of!(one).cast::<c_void>(),
-                core::mem::size_of::<u64>(),
-            )
-        };
+        let p = core::ptr::addr_of!(one).cast::<c_void>();
+        let n = core::mem::size_of::<u64>();
+        if ops().kernel_fds == 0 {
+            // SAFETY: sends 8 bytes from a live u64 on a non-blocking socket.
+            unsafe { (ops().send)(fd, p, n, 0) };
+        } else {
+            #[cfg(feature = "std")]
+            // SAFETY: writes 8 bytes from a live u64; write() is
+            // async-signal-safe and the fd is non-blocking.
+            unsafe {
+                libc::write(fd, p, n)
+            };
+        }
     });
 }
 
@@ -226,18 +318,33 @@ pub struct Poller {
 }
 
 enum Imp {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
     Epoll(epoll::Epoll),
     Poll(PollSet),
 }
 
+/// Longest wait of a poller without a wake-up socket (a firmware socket
+/// budget used up): how late `loop_stop` from another thread is noticed.
+pub const TICK_MS: i32 = 50;
+
 impl Poller {
     /// A poller using `backend`: `Epoll` needs Linux and the libc table
-    /// (else `ENOSYS`), `Poll` works everywhere.
+    /// (else `ENOSYS`), `Poll` works everywhere. With a firmware table, if
+    /// the wake-up socket cannot be made (socket budget exhausted), the
+    /// poller does without: its waits last at most [`TICK_MS`].
     pub fn new(backend: Backend) -> NetResult<Poller> {
-        let fds = Arc::new(WakerFds::new()?);
+        let fds = match WakerFds::new() {
+            Ok(f) => f,
+            Err(_) if ops().kernel_fds == 0 => WakerFds {
+                read: -1,
+                write: -1,
+                via_table: true,
+            },
+            Err(e) => return Err(e),
+        };
+        let fds = Arc::new(fds);
         let imp = match backend {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Backend::Epoll if ops().kernel_fds != 0 => Imp::Epoll(epoll::Epoll::new(fds.read)?),
             Backend::Epoll => return Err(NetError(libc::ENOSYS)),
             Backend::Poll => Imp::Poll(PollSet::new(fds.read)),
@@ -248,7 +355,7 @@ impl Poller {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         match self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(_) => Backend::Epoll,
             Imp::Poll(_) => Backend::Poll,
         }
@@ -269,7 +376,7 @@ impl Poller {
     pub fn add(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.add(s, token, interest),
             Imp::Poll(p) => {
                 p.set(s, token, interest);
@@ -283,7 +390,7 @@ impl Poller {
     pub fn modify(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.modify(s, token, interest),
             Imp::Poll(p) => p.modify(s, token, interest),
         }
@@ -296,7 +403,7 @@ impl Poller {
             return Ok(());
         }
         match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.delete(s),
             Imp::Poll(p) => {
                 p.delete(s);
@@ -311,8 +418,14 @@ impl Poller {
     /// gives `Ok(0)` (wakes are drained and never reported).
     pub fn wait(&mut self, out: &mut Vec<Ready>, timeout_ms: i32) -> NetResult<usize> {
         out.clear();
+        // Without a wake-up socket, wake-ups are noticed at the next tick.
+        let timeout_ms = if self.fds.read < 0 && !(0..=TICK_MS).contains(&timeout_ms) {
+            TICK_MS
+        } else {
+            timeout_ms
+        };
         let woken = match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.wait(out, timeout_ms)?,
             Imp::Poll(p) => p.wait(out, timeout_ms)?,
         };
@@ -330,7 +443,7 @@ impl Poller {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
 mod epoll {
     use super::{os_error, Interest, Ready, MAX_EVENTS, WAKER_TOKEN};
     use crate::net::{NetError, NetResult, Socket};
@@ -439,24 +552,31 @@ mod epoll {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const POLL_RDHUP: c_short = libc::POLLRDHUP;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const POLL_RDHUP: c_short = 0;
+/// POLLRDHUP where the kernel has it; a firmware stack's poll does not
+/// (lwIP signals a peer's FIN as readable, and recv then returns 0).
+fn poll_rdhup() -> c_short {
+    #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
+    if ops().kernel_fds != 0 {
+        return libc::POLLRDHUP;
+    }
+    0
+}
 
 /// The poll(2) backend: a dense `pollfd` array plus parallel tokens and an
 /// fd → index map (O(1) add/modify/delete via swap_remove).
 struct PollSet {
     fds: Vec<libc::pollfd>,
     tokens: Vec<u64>,
-    index: HashMap<Socket, usize>,
+    index: Map<Socket, usize>,
     /// Where the next scan starts, so a flood of ready sockets beyond
     /// MAX_EVENTS cannot starve the ones at the end of the array.
     cursor: usize,
+    /// [`poll_rdhup`], fixed at creation.
+    rdhup: c_short,
 }
 
-fn poll_events(i: Interest) -> c_short {
-    (if i.read { libc::POLLIN | POLL_RDHUP } else { 0 }) | (if i.write { libc::POLLOUT } else { 0 })
+fn poll_events(i: Interest, rdhup: c_short) -> c_short {
+    (if i.read { libc::POLLIN | rdhup } else { 0 }) | (if i.write { libc::POLLOUT } else { 0 })
 }
 
 impl PollSet {
@@ -464,10 +584,13 @@ impl PollSet {
         let mut p = PollSet {
             fds: Vec::new(),
             tokens: Vec::new(),
-            index: HashMap::new(),
+            index: Map::new(),
             cursor: 0,
+            rdhup: poll_rdhup(),
         };
-        p.set(waker_fd, WAKER_TOKEN, Interest::READ);
+        if waker_fd >= 0 {
+            p.set(waker_fd, WAKER_TOKEN, Interest::READ);
+        }
         p
     }
 
@@ -476,7 +599,7 @@ impl PollSet {
             self.index.insert(s, self.fds.len());
             self.fds.push(libc::pollfd {
                 fd: s,
-                events: poll_events(i),
+                events: poll_events(i, self.rdhup),
                 revents: 0,
             });
             self.tokens.push(token);
@@ -485,9 +608,10 @@ impl PollSet {
 
     fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
         let idx = *self.index.get(&s).ok_or(NetError(libc::ENOENT))?;
+        let rdhup = self.rdhup;
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
             (Some(p), Some(t)) => {
-                p.events = poll_events(i);
+                p.events = poll_events(i, rdhup);
                 *t = token;
                 Ok(())
             }
@@ -516,6 +640,13 @@ impl PollSet {
         let rc = unsafe { (ops().poll)(self.fds.as_mut_ptr(), nfds, timeout_ms.max(-1)) };
         let mut pending = match usize::try_from(rc) {
             Ok(n) => n,
+            // lwIP's poll fails at once, with that entry's revents set to
+            // POLLNVAL and errno untouched, when one descriptor in the set
+            // is not an open socket: report it like Linux would (the
+            // owner sees an error and unregisters it) instead of failing.
+            Err(_) if self.fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) => {
+                self.fds.iter().filter(|p| p.revents != 0).count()
+            }
             Err(_) => {
                 let e = NetError::last();
                 return if e.interrupted() { Ok(false) } else { Err(e) };
@@ -550,7 +681,7 @@ impl PollSet {
                 token,
                 readable: re & libc::POLLIN != 0,
                 writable: re & libc::POLLOUT != 0,
-                hangup: re & (libc::POLLHUP | POLL_RDHUP) != 0,
+                hangup: re & (libc::POLLHUP | self.rdhup) != 0,
                 error: re & (libc::POLLERR | libc::POLLNVAL) != 0,
             });
         }
