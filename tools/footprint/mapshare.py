@@ -137,6 +137,26 @@ def member_group(member):
 BACKTRACE = re.compile(r"gimli|addr2line|rustc_demangle|miniz_oxide|adler|backtrace|object::read|symbolize")
 
 
+def kind(name):
+    """A coarser split of the library's code: ours, std's backtrace printer,
+    maps, formatting, the two hashing/encoding dependencies, the rest."""
+    if BACKTRACE.search(name):
+        return "std backtrace printer (panic hook)"
+    if "btree" in name:
+        return "BTreeMap (no-std `Map`)"
+    if re.search(r"hashbrown|HashMap", name):
+        return "HashMap (std `Map`)"
+    if re.search(r"core::fmt|fmt::Display|fmt::Debug|fmt::Write|Formatter|alloc::fmt", name):
+        return "formatting (core::fmt and Display impls)"
+    if re.search(r"^sha1|sha1::|digest|cpufeatures", name):
+        return "sha1 (+ digest, cpufeatures)"
+    if "base64" in name:
+        return "base64"
+    if name.startswith(("nopoll_", "__nopoll", "<nopoll")) or name.startswith("nopoll::"):
+        return "nopoll (our crate, C entry points included)"
+    return "other std/core/alloc"
+
+
 def category(name):
     """What a demangled symbol belongs to, roughly: its crate (two levels for
     ours); std's backtrace printer (reached from the default panic hook) apart."""
@@ -298,9 +318,17 @@ def main():
 
     # Aggregate text symbols by what they belong to.
     agg = defaultdict(int)
+    kinds = defaultdict(int)
     for (addr, size), (typ, name, out) in syms.items():
         if out == ".text":
             agg[category(name)] += size
+            kinds[kind(name)] += size
+    p("Library `.text` by kind (symbols sized by `nm`; the rest of `.text` is padding):\n")
+    p("| kind | .text bytes |")
+    p("|---|---:|")
+    for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        p(f"| {k} | {n:,} |")
+    p("")
     p("Library `.text` by origin (demangled symbol path; for `<T as Trait>::f` the path of T;")
     p("anything naming gimli/addr2line/rustc_demangle/miniz_oxide/backtrace counted as the")
     p("backtrace printer that std's default panic hook pulls in):\n")
@@ -318,6 +346,7 @@ def main():
                 "lib": {**core, **{"size_" + k: v for k, v in lt.items()}},
                 "top": [{"bytes": s, "section": v[2], "symbol": v[1]} for (a, s), v in top[: args.top]],
                 "origins": dict(agg),
+                "kinds": dict(kinds),
             }, f, indent=1)
 
 

@@ -90,6 +90,15 @@ def main():
     for n, why in skipped.items():
         p(f"| {n} | {why} |||||||||")
     p("")
+    if sizes:
+        kinds = sorted({k for s in sizes.values() for k in s.get("kinds", {})},
+                       key=lambda k: -max(s.get("kinds", {}).get(k, 0) for s in sizes.values()))
+        p("The library's `.text` by kind (details per build below):\n")
+        p("| kind | " + " | ".join(sizes) + " |")
+        p("|---|" + "---:|" * len(sizes))
+        for k in kinds:
+            p(f"| {k} | " + " | ".join(f"{s.get('kinds', {}).get(k, 0):,}" for s in sizes.values()) + " |")
+        p("")
 
     p("#### Heap per connection\n")
     p("Bytes asked of `malloc` (glibc's real chunks, size + 8 rounded to 16, in brackets),")

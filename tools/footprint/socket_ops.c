@@ -2,7 +2,9 @@
  * echo listener of the no-std build, which has no default table. It is the
  * program's code, not the library's: run.sh counts it with the program.
  * Each entry meets the contract of src/net/ops.rs: new sockets are
- * close-on-exec, accepted ones non-blocking, sends never raise SIGPIPE. */
+ * close-on-exec, accepted ones non-blocking, sends never raise SIGPIPE.
+ * kernel_fds is 0, as for a firmware stack (lwIP): the no-std library
+ * never touches kernel descriptors itself (no epoll, no eventfd). */
 #define _GNU_SOURCE
 #include <nopoll.h>
 #include <errno.h>
@@ -52,8 +54,14 @@ static int fp_errno (void)
 	return errno;
 }
 
+static void fp_set_errno (int value)
+{
+	errno = value;
+}
+
 const noPollSocketOps footprint_socket_ops = {
-	1,                     /* kernel_fds */
+	0,                     /* kernel_fds: a firmware-style table (poll
+	                          and a UDP waker through the table) */
 	fp_socket,
 	bind,
 	listen,
@@ -73,5 +81,6 @@ const noPollSocketOps footprint_socket_ops = {
 	getaddrinfo,
 	freeaddrinfo,
 	poll,
-	fp_errno
+	fp_errno,
+	fp_set_errno
 };
