@@ -703,12 +703,7 @@ impl Connection {
                 let _ = self.inner.flush_locked(&mut st);
                 // Drained (a short read): give large idle buffers back.
                 if n < buf.len() {
-                    if let Phase::Open(e) = &mut st.phase {
-                        let keep = ctx.inner.max_idle_buffers.load(Ordering::Relaxed);
-                        if e.buffer_capacity() > keep {
-                            e.shrink();
-                        }
-                    }
+                    self.inner.release_idle_buffers(&mut st);
                 }
                 if defer && acts.iter().any(|a| matches!(a, Action::Message(_))) {
                     st.defer_flush += 1;
@@ -1106,6 +1101,9 @@ impl Connection {
         let n = self.inner.flush_locked(&mut st)?;
         let hdr = st.pending_header.min(n);
         st.pending_header -= hdr;
+        if self.inner.pending_locked(&st) == 0 {
+            self.inner.release_idle_buffers(&mut st);
+        }
         Ok(n - hdr)
     }
 
@@ -1237,11 +1235,22 @@ impl ConnInner {
         matches!(self.st.lock().phase, Phase::Open(_))
     }
 
-    fn pending_locked(&self, st: &ConnState) -> usize {
+    pub(crate) fn pending_locked(&self, st: &ConnState) -> usize {
         let hs = st.hs_out.len() - st.hs_out_pos;
         match &st.phase {
             Phase::Open(e) => hs + e.output().len(),
             _ => hs,
+        }
+    }
+
+    /// Gives the engine's buffers back when they hold more than the
+    /// context's `max_idle_buffers` (they only shrink when empty: a message
+    /// being reassembled or output not yet written stays).
+    pub(crate) fn release_idle_buffers(&self, st: &mut ConnState) {
+        if let Phase::Open(e) = &mut st.phase {
+            if e.buffer_capacity() > self.ctx.max_idle_buffers.load(Ordering::Relaxed) {
+                e.shrink();
+            }
         }
     }
 

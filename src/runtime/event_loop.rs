@@ -160,6 +160,11 @@ impl Context {
                 st.defer_flush -= 1;
                 if st.defer_flush == 0 {
                     let _ = conn.inner.flush_locked(&mut st);
+                    // The handlers' answers are out: large buffers of an
+                    // idle connection go back.
+                    if got < buf.len() && conn.inner.pending_locked(&st) == 0 {
+                        conn.inner.release_idle_buffers(&mut st);
+                    }
                 }
             }
             // A short read means the socket is drained: the poller is
