@@ -74,19 +74,36 @@ fn hook_micros(f: ClockHook) -> u64 {
         (1u64 << bits) - 1
     };
     // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
-    // (every 49.7 days) keeps time going forward. CLOCK_RAW holds the last
-    // raw value + 1 (0: no reading yet, so the first one adds nothing).
-    // Racing callers may lose a delta, never go backwards (fetch_max).
-    let last = CLOCK_RAW.swap(raw.wrapping_add(1), Ordering::AcqRel);
-    let delta = if last == 0 {
-        0
-    } else {
-        raw.wrapping_sub(last.wrapping_sub(1)) & mask
-    };
-    let us = CLOCK_US
-        .load(Ordering::Acquire)
-        .saturating_add(delta.saturating_mul(1000));
-    CLOCK_US.fetch_max(us, Ordering::AcqRel).max(us)
+    // (every 49.7 days) keeps time going forward. CLOCK_RAW holds the
+    // newest raw value + 1 (0: no reading yet, so the first adds nothing).
+    // Only a reading ahead of it (by less than half the counter's range)
+    // moves it: a thread that read the clock just before another but
+    // stores after it has a stale reading, not a wrap-around.
+    loop {
+        let last = CLOCK_RAW.load(Ordering::Acquire);
+        let delta = if last == 0 {
+            0
+        } else {
+            raw.wrapping_sub(last.wrapping_sub(1)) & mask
+        };
+        if last != 0 && (delta == 0 || delta > mask / 2) {
+            return CLOCK_US.load(Ordering::Acquire);
+        }
+        if CLOCK_RAW
+            .compare_exchange(
+                last,
+                raw.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            let add = delta.saturating_mul(1000);
+            return CLOCK_US
+                .fetch_add(add, Ordering::AcqRel)
+                .saturating_add(add);
+        }
+    }
 }
 
 /// Microseconds on the built-in clock.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 10] = [
+const PROGRAMS: [&str; 11] = [
     "api_basics",
     "client",
     "server",
@@ -35,6 +35,7 @@ const PROGRAMS: [&str; 10] = [
     "bad_input",
     "socket_faults",
     "extensions",
+    "hooks",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.

@@ -636,8 +636,15 @@ impl PollSet {
     /// Appends ready events to `out`; true if the waker fired.
     fn wait(&mut self, out: &mut Vec<Ready>, timeout_ms: i32) -> NetResult<bool> {
         let nfds = libc::nfds_t::try_from(self.fds.len()).map_err(|_| NetError(libc::EINVAL))?;
-        // SAFETY: fds is a live array of `nfds` pollfds.
-        let rc = unsafe { (ops().poll)(self.fds.as_mut_ptr(), nfds, timeout_ms.max(-1)) };
+        // An empty set is passed as NULL (lwIP rejects a non-NULL pointer
+        // with no entries): the call is then a plain wait.
+        let ptr = if self.fds.is_empty() {
+            core::ptr::null_mut()
+        } else {
+            self.fds.as_mut_ptr()
+        };
+        // SAFETY: `ptr` is NULL with nfds 0, or a live array of `nfds` pollfds.
+        let rc = unsafe { (ops().poll)(ptr, nfds, timeout_ms.max(-1)) };
         let mut pending = match usize::try_from(rc) {
             Ok(n) => n,
             // lwIP's poll fails at once, with that entry's revents set to

@@ -171,7 +171,7 @@ pub(crate) struct CtxInner {
     pub poller: Lock<Option<Poller>>,
     pub waker: Waker,
     pub stop: AtomicBool,
-    /// Handshake deadlines in creation order (so already sorted).
+    /// Handshake deadlines, sorted (see `push_deadline`).
     pub deadlines: Lock<VecDeque<(Instant, i32)>>,
     /// An opaque word for the binding layer (the C handle).
     pub binding: AtomicUsize,
@@ -384,7 +384,15 @@ impl Context {
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
         let at = Instant::now() + core::time::Duration::from_millis(ms);
-        self.inner.deadlines.lock().push_back((at, id));
+        let mut q = self.inner.deadlines.lock();
+        // Kept sorted: appending is enough unless the timeout was lowered
+        // since earlier handshakes were queued (rare: then insert in place).
+        if q.back().is_none_or(|&(last, _)| last <= at) {
+            q.push_back((at, id));
+        } else {
+            let pos = q.partition_point(|&(t, _)| t <= at);
+            q.insert(pos, (at, id));
+        }
     }
 
     /// Stores certificate paths for TLS listeners of this context, for

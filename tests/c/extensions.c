@@ -30,7 +30,7 @@ static void handshake_timeout (void)
 	char port[16];
 	LoopThread lt;
 	noPollCtx * ctx = new_server (&listener, port);
-	int fd;
+	int fd, fd2;
 	char buf[64];
 	double start, took;
 	note ("nopoll_ctx_set_handshake_timeout");
@@ -45,6 +45,22 @@ static void handshake_timeout (void)
 	printf ("   silent peer dropped after %.0f ms\n", took);
 	CHECK (took >= 250.0);
 	CHECK (took < (double) scaled (3000, 20000));
+	close (fd);
+	/* Lowered while a peer is waiting out a long timeout: a new silent
+	 * peer is still dropped after the new, shorter one. */
+	nopoll_ctx_set_handshake_timeout (ctx, 5000000);
+	fd = raw_connect (port);
+	CHECK (fd >= 0);
+	sleep_ms (50);
+	nopoll_ctx_set_handshake_timeout (ctx, 200000);
+	fd2 = raw_connect (port);
+	CHECK (fd2 >= 0);
+	start = now_ms ();
+	CHECK (recv (fd2, buf, sizeof (buf), 0) == 0);
+	took = now_ms () - start;
+	printf ("   after lowering the timeout, a new silent peer dropped after %.0f ms\n", took);
+	CHECK (took < (double) scaled (2500, 4500));
+	close (fd2);
 	close (fd);
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
