@@ -134,13 +134,9 @@ pub extern "C" fn nopoll_io_get_engine(
             return core::ptr::null_mut();
         };
         let backend = match engine_type {
-            NOPOLL_IO_ENGINE_DEFAULT | NOPOLL_IO_ENGINE_EPOLL if cfg!(target_os = "linux") => {
-                Backend::Epoll
-            }
-            NOPOLL_IO_ENGINE_DEFAULT
-            | NOPOLL_IO_ENGINE_EPOLL
-            | NOPOLL_IO_ENGINE_POLL
-            | NOPOLL_IO_ENGINE_SELECT => Backend::Poll,
+            // epoll where it exists and sockets are kernel descriptors.
+            NOPOLL_IO_ENGINE_DEFAULT | NOPOLL_IO_ENGINE_EPOLL => Backend::best(),
+            NOPOLL_IO_ENGINE_POLL | NOPOLL_IO_ENGINE_SELECT => Backend::Poll,
             other => {
                 c.log(
                     crate::runtime::LogLevel::Warning,

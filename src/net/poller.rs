@@ -4,6 +4,7 @@
 
 use super::ops::{ops, preserving_errno};
 use super::{NetError, NetResult, Socket};
+use core::net::SocketAddr;
 use libc::{c_int, c_short, c_void};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -93,15 +94,32 @@ pub struct Ready {
 }
 
 /// The descriptors behind a [`Waker`], closed when the last user goes.
+///
+/// With the libc table (kernel descriptors) an eventfd on Linux, a pipe
+/// elsewhere. With a firmware table (`kernel_fds == 0`, e.g. lwIP) nothing
+/// but the table's own sockets may enter its `poll`, so the waker is a UDP
+/// socket made through the table and connected to itself: a wake is one
+/// datagram.
 #[derive(Debug)]
 struct WakerFds {
     read: c_int,
     write: c_int,
+    /// Made through the socket table (UDP), not a kernel eventfd/pipe.
+    via_table: bool,
 }
 
 impl WakerFds {
-    /// An eventfd on Linux, a pipe elsewhere.
     fn new() -> NetResult<WakerFds> {
+        #[cfg(feature = "std")]
+        if ops().kernel_fds != 0 {
+            return WakerFds::new_kernel();
+        }
+        WakerFds::new_udp()
+    }
+
+    /// An eventfd on Linux, a pipe elsewhere.
+    #[cfg(feature = "std")]
+    fn new_kernel() -> NetResult<WakerFds> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             // SAFETY: eventfd() takes plain integers.
@@ -112,6 +130,7 @@ impl WakerFds {
             Ok(WakerFds {
                 read: fd,
                 write: fd,
+                via_table: false,
             })
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -121,6 +140,7 @@ impl WakerFds {
     }
 
     /// A non-blocking, close-on-exec pipe.
+    #[cfg(feature = "std")]
     #[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
     fn new_pipe() -> NetResult<WakerFds> {
         let mut fds: [c_int; 2] = [-1, -1];
@@ -131,6 +151,7 @@ impl WakerFds {
         let pair = WakerFds {
             read: fds[0],
             write: fds[1],
+            via_table: false,
         };
         for fd in fds {
             // SAFETY: fcntl on descriptors this function just created.
@@ -149,22 +170,78 @@ impl WakerFds {
         Ok(pair)
     }
 
+    /// A non-blocking UDP socket bound to 127.0.0.1 and connected to
+    /// itself, all through the socket table.
+    fn new_udp() -> NetResult<WakerFds> {
+        let t = ops();
+        // SAFETY: socket() takes plain integers.
+        let fd = unsafe { (t.socket)(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+        if fd < 0 {
+            return Err(NetError::last());
+        }
+        let w = WakerFds {
+            read: fd,
+            write: fd,
+            via_table: true,
+        };
+        let mut addr = super::Addr::from(SocketAddr::from(([127, 0, 0, 1], 0)));
+        // SAFETY: the address is live and `socklen` bytes long.
+        if unsafe { (t.bind)(fd, addr.as_ptr(), addr.socklen()) } != 0 {
+            return Err(NetError::last()); // `w` closes the socket
+        }
+        let (sa, len) = addr.out_ptrs();
+        // SAFETY: `sa`/`len` point into `addr`, live and sized for any address.
+        if unsafe { (t.getsockname)(fd, sa, len) } != 0 {
+            return Err(NetError::last());
+        }
+        // SAFETY: the address getsockname filled in, with its length.
+        let ok = unsafe {
+            (t.connect)(fd, addr.as_ptr(), addr.socklen()) == 0 && (t.set_nonblocking)(fd, 1) == 0
+        };
+        if !ok {
+            return Err(NetError::last()); // `w` closes the socket
+        }
+        Ok(w)
+    }
+
     /// Empties the waker so the next wait blocks again.
     fn drain(&self) {
         let mut buf = [0u8; 64];
         loop {
-            // SAFETY: buf is a live, writable 64-byte array.
-            let n = unsafe { libc::read(self.read, buf.as_mut_ptr().cast(), buf.len()) };
-            // An eventfd reads 8 bytes at once; a pipe may need more reads.
-            if usize::try_from(n).map_or(true, |n| n < buf.len()) {
+            let n = if self.via_table {
+                // SAFETY: buf is a live, writable 64-byte array.
+                unsafe { (ops().recv)(self.read, buf.as_mut_ptr().cast(), buf.len(), 0) }
+            } else {
+                kernel_read(self.read, &mut buf)
+            };
+            // An eventfd reads 8 bytes at once; a pipe may need more reads;
+            // a datagram socket gives one (short) datagram per call.
+            if n <= 0 || (!self.via_table && usize::try_from(n).map_or(true, |n| n < buf.len())) {
                 break;
             }
         }
     }
 }
 
+#[cfg(feature = "std")]
+fn kernel_read(fd: c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: buf is live and writable for its length.
+    unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+#[cfg(not(feature = "std"))]
+fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
+    -1
+}
+
 impl Drop for WakerFds {
     fn drop(&mut self) {
+        if self.via_table {
+            // SAFETY: the socket is owned by this value alone.
+            unsafe { (ops().close)(self.read) };
+            return;
+        }
+        #[cfg(feature = "std")]
         // SAFETY: these descriptors are owned by this value alone.
         unsafe {
             libc::close(self.read);
@@ -197,23 +274,29 @@ impl Waker {
     }
 }
 
-/// Wakes the poller whose [`Waker::raw_fd`] is `fd`: one 8-byte `write()`,
-/// errors ignored (a full pipe is already awake), `errno` preserved. Safe to
-/// call from a signal handler. Negative `fd`: no-op.
+/// Wakes the poller whose [`Waker::raw_fd`] is `fd`: one 8-byte `write()`
+/// (or, with a firmware table, one datagram sent through it), errors
+/// ignored (a full buffer is already awake), `errno` preserved. With the
+/// libc table it is safe to call from a signal handler. Negative `fd`:
+/// no-op.
 pub fn wake_raw(fd: i32) {
     if fd < 0 {
         return;
     }
     preserving_errno(|| {
         let one: u64 = 1;
+        let p = core::ptr::addr_of!(one).cast::<c_void>();
+        let n = core::mem::size_of::<u64>();
+        if ops().kernel_fds == 0 {
+            // SAFETY: sends 8 bytes from a live u64 on a non-blocking socket.
+            unsafe { (ops().send)(fd, p, n, 0) };
+            return;
+        }
+        #[cfg(feature = "std")]
         // SAFETY: writes 8 bytes from a live u64; write() is
         // async-signal-safe and the fd is non-blocking.
         unsafe {
-            libc::write(
-                fd,
-                core::ptr::addr_of!(one).cast::<c_void>(),
-                core::mem::size_of::<u64>(),
-            )
+            libc::write(fd, p, n)
         };
     });
 }
@@ -516,6 +599,13 @@ impl PollSet {
         let rc = unsafe { (ops().poll)(self.fds.as_mut_ptr(), nfds, timeout_ms.max(-1)) };
         let mut pending = match usize::try_from(rc) {
             Ok(n) => n,
+            // lwIP's poll fails at once, with that entry's revents set to
+            // POLLNVAL and errno untouched, when one descriptor in the set
+            // is not an open socket: report it like Linux would (the
+            // owner sees an error and unregisters it) instead of failing.
+            Err(_) if self.fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) => {
+                self.fds.iter().filter(|p| p.revents != 0).count()
+            }
             Err(_) => {
                 let e = NetError::last();
                 return if e.interrupted() { Ok(false) } else { Err(e) };

@@ -1235,7 +1235,18 @@ impl ConnInner {
             if (self.registered.load(Ordering::Acquire) || self.role == ConnRole::Listener)
                 && !ctx.inner.poller_forgets_closed
             {
-                ctx.inner.io.lock().changes.insert(fd, None);
+                let mut io = ctx.inner.io.lock();
+                io.changes.insert(fd, None);
+                // A firmware stack (lwIP) must not see a socket closed while
+                // its loop may be polling it: the loop closes it after
+                // taking it out of the set (before its next wait, or when
+                // it stops).
+                if io.loop_running && net::ops().kernel_fds == 0 {
+                    io.close.push(fd);
+                    drop(io);
+                    ctx.inner.waker.wake();
+                    return;
+                }
             }
             net::close(fd);
         }

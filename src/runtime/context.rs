@@ -118,6 +118,11 @@ pub(crate) struct IoOps {
     pub want_write: Vec<i32>,
     /// Connections that died outside the loop (to unregister).
     pub dead: Vec<i32>,
+    /// Sockets to close once they are out of the poll set (firmware
+    /// stacks: closing a socket another thread is polling can hang lwIP).
+    pub close: Vec<Socket>,
+    /// The loop is running (its poller is out of `CtxInner::poller`).
+    pub loop_running: bool,
 }
 
 pub(crate) struct CtxInner {
@@ -160,12 +165,7 @@ impl Context {
     /// A new context with default settings. Fails only when the event
     /// loop's descriptors cannot be created.
     pub fn new() -> Result<Context, super::Error> {
-        let backend = if cfg!(target_os = "linux") {
-            net::Backend::Epoll
-        } else {
-            net::Backend::Poll
-        };
-        Self::with_backend(backend)
+        Self::with_backend(net::Backend::best())
     }
 
     /// A new context whose loop uses `backend`.

@@ -55,9 +55,19 @@ impl Context {
             return LoopExit::Failed;
         };
         self.inner.stop.store(false, Ordering::Release);
+        self.inner.io.lock().loop_running = true;
         IN_LOOP.with(|d| d.set(d.get() + 1));
         let exit = self.run(&mut poller, timeout);
         IN_LOOP.with(|d| d.set(d.get() - 1));
+        let close = {
+            let mut io = self.inner.io.lock();
+            io.loop_running = false;
+            core::mem::take(&mut io.close)
+        };
+        for fd in close {
+            let _ = poller.delete(fd);
+            net::close(fd);
+        }
         *self.inner.poller.lock() = Some(poller);
         exit
     }
@@ -193,7 +203,17 @@ impl Context {
 
     /// Applies watch changes requested from outside the loop.
     fn apply_io(&self, poller: &mut Poller) {
-        let ops = std::mem::take(&mut *self.inner.io.lock());
+        let ops = {
+            let mut io = self.inner.io.lock();
+            let running = io.loop_running;
+            let ops = core::mem::take(&mut *io);
+            io.loop_running = running;
+            ops
+        };
+        for fd in ops.close {
+            let _ = poller.delete(fd);
+            net::close(fd);
+        }
         for (fd, change) in ops.changes {
             let _ = poller.delete(fd);
             if let Some(id) = change {

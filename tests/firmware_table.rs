@@ -1,0 +1,178 @@
+//! The runtime over a socket table that is not made of kernel descriptors
+//! (`kernel_fds == 0`, as lwIP's is): the libc calls wrapped so that the
+//! test sees every socket the library creates and every poll it makes.
+//!
+//! What a firmware stack needs and this checks:
+//! - nothing but the table's own open sockets ever enters its `poll` (lwIP
+//!   fails the whole poll for one foreign or closed descriptor), so the
+//!   loop's waker must be a table socket, not an eventfd;
+//! - `loop_stop` from another thread wakes a loop blocked in `poll`;
+//! - a connection closed from another thread while the loop polls is not
+//!   closed under it (lwIP can hang), yet its socket is closed soon after;
+//! - echo of small and large messages works.
+//!
+//! Its own test binary: a table is installed once per process.
+
+use nopoll::net::{self, SocketOps};
+use nopoll::runtime::{ConnectOptions, Context, LoopExit, Message};
+use std::collections::HashSet;
+use std::ffi::c_int;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Sockets created through the table and not yet closed.
+static OPEN: Mutex<Option<HashSet<c_int>>> = Mutex::new(None);
+/// Descriptors that reached `poll` while not open table sockets.
+static FOREIGN: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
+static TABLE: OnceLock<SocketOps> = OnceLock::new();
+
+fn open_set<R>(f: impl FnOnce(&mut HashSet<c_int>) -> R) -> R {
+    f(OPEN.lock().unwrap().get_or_insert_with(HashSet::new))
+}
+
+unsafe extern "C" fn t_socket(d: c_int, t: c_int, p: c_int) -> c_int {
+    // SAFETY: forwards the caller's arguments to the libc table.
+    let fd = unsafe { (net::LIBC_OPS.socket)(d, t, p) };
+    if fd >= 0 {
+        open_set(|s| s.insert(fd));
+    }
+    fd
+}
+
+unsafe extern "C" fn t_accept(fd: c_int, a: *mut libc::sockaddr, l: *mut libc::socklen_t) -> c_int {
+    // SAFETY: forwards the caller's arguments to the libc table.
+    let new = unsafe { (net::LIBC_OPS.accept)(fd, a, l) };
+    if new >= 0 {
+        open_set(|s| s.insert(new));
+    }
+    new
+}
+
+unsafe extern "C" fn t_close(fd: c_int) -> c_int {
+    open_set(|s| s.remove(&fd));
+    // SAFETY: forwards the caller's argument to the libc table.
+    unsafe { (net::LIBC_OPS.close)(fd) }
+}
+
+unsafe extern "C" fn t_poll(fds: *mut libc::pollfd, n: libc::nfds_t, ms: c_int) -> c_int {
+    // SAFETY: the library passes `n` live pollfds.
+    let set = unsafe { std::slice::from_raw_parts(fds, n as usize) };
+    let bad: Vec<c_int> = open_set(|s| {
+        set.iter()
+            .map(|p| p.fd)
+            .filter(|fd| *fd >= 0 && !s.contains(fd))
+            .collect()
+    });
+    FOREIGN.lock().unwrap().extend(bad);
+    // SAFETY: forwards the caller's arguments to the libc table.
+    unsafe { (net::LIBC_OPS.poll)(fds, n, ms) }
+}
+
+fn install() {
+    let t = TABLE.get_or_init(|| SocketOps {
+        kernel_fds: 0,
+        socket: t_socket,
+        accept: t_accept,
+        close: t_close,
+        poll: t_poll,
+        ..net::LIBC_OPS
+    });
+    // Every test of this binary installs the same table; the first wins.
+    net::install(t);
+    assert_eq!(net::ops().kernel_fds, 0, "the wrapper table is in place");
+}
+
+fn foreign() -> Vec<c_int> {
+    FOREIGN.lock().unwrap().clone()
+}
+
+fn recv(conn: &nopoll::runtime::Connection) -> Message {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(m) = conn.get_msg() {
+            return m;
+        }
+        assert!(conn.is_ok(), "connection failed");
+        assert!(Instant::now() < deadline, "no message in time");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn loop_over_a_non_kernel_table() {
+    install();
+    let ctx = Context::new().unwrap();
+    assert_eq!(
+        ctx.backend(),
+        Some(net::Backend::Poll),
+        "no epoll over a firmware table"
+    );
+    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+    ctx.set_on_message(|_ctx, conn, msg: Message| {
+        let _ = conn.send_binary(msg.payload());
+    });
+    let port = listener.port().to_string();
+    let c = ctx.clone();
+    let server = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+
+    let cctx = Context::new().unwrap();
+    let mut conns = Vec::new();
+    for _ in 0..5 {
+        let conn = cctx
+            .connect(&ConnectOptions::new("127.0.0.1", &port))
+            .unwrap();
+        assert!(conn.wait_ready(Duration::from_secs(5)), "handshake");
+        conns.push(conn);
+    }
+    for (i, conn) in conns.iter().enumerate() {
+        let payload: Vec<u8> = (0..(1usize << (4 * i + 2)).min(65536))
+            .map(|b| b as u8)
+            .collect();
+        conn.send_binary(&payload).unwrap();
+        assert_eq!(
+            recv(conn).payload(),
+            &payload[..],
+            "echo of {} bytes",
+            payload.len()
+        );
+    }
+
+    // Close server-side connections from this thread while the loop polls.
+    std::thread::sleep(Duration::from_millis(50));
+    let before = open_set(|s| s.len());
+    let server_conns = ctx.connections();
+    let mut closed = 0;
+    for sc in server_conns
+        .iter()
+        .filter(|c| c.socket() >= 0 && c.role() != nopoll::runtime::ConnRole::Listener)
+    {
+        sc.close(Some(1000), b"bye");
+        closed += 1;
+    }
+    assert!(closed >= 5, "closed {closed} server connections");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_set(|s| s.len()) > before - closed && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        open_set(|s| s.len()),
+        before - closed,
+        "the loop closed them"
+    );
+
+    // Stop from another thread: the loop is blocked in poll (no timeout due).
+    std::thread::sleep(Duration::from_millis(50));
+    let t0 = Instant::now();
+    ctx.loop_stop();
+    assert_eq!(server.join().unwrap(), LoopExit::Stopped);
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "stop took {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        foreign(),
+        Vec::<c_int>::new(),
+        "non-table or closed fds reached poll"
+    );
+}
