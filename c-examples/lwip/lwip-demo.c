@@ -704,6 +704,7 @@ static void tap_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noP
 	const char * p = (const char *) nopoll_msg_get_payload (msg);
 	if (nopoll_msg_opcode (msg) == NOPOLL_TEXT_FRAME && p != NULL && strcmp (p, "cmd:quit") == 0) {
 		quit_requested = 1;
+		nopoll_conn_close_ext (conn, 1000, "quit", 4);
 		nopoll_loop_stop (ctx);
 		return;
 	}

@@ -59,7 +59,8 @@ cleanup() {
   ip netns del "$NS" 2>/dev/null || true
   rm -rf "$LOG"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # 1. Python websockets in a venv
 if [ ! -x "$VENV/bin/python" ]; then

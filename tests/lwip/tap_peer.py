@@ -92,6 +92,10 @@ async def close_codes(uri):
 async def quit_server(uri):
     async with connect(uri + "/quit", **OPTS) as ws:
         await ws.send("cmd:quit")
+        try:
+            await asyncio.wait_for(ws.recv(), 10)
+        except ConnectionClosed as e:
+            check(e.rcvd is not None and e.rcvd.code == 1000, "cmd:quit: the server closes with 1000", "received %s" % (e.rcvd,))
 
 
 async def main(host, port):
