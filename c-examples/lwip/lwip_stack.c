@@ -176,9 +176,25 @@ static void init_done (void * arg)
 	struct netif * r = netif_add (&g_netif, &c->ip, &c->mask, &c->gw, NULL,
 				      c->tap ? tap_netif_init : dummy_netif_init, tcpip_input);
 	if (r != NULL) {
+#if LWIP_IPV6
+		if (! c->tap) {
+			/* ::1 as the netif's address: lwIP routes ::1 to the default
+			 * netif (no loopif in this build) and then needs a valid
+			 * IPv6 source address there. */
+			ip6_addr_t lo6;
+			ip6_addr_set_loopback (&lo6);
+			netif_ip6_addr_set (&g_netif, 0, &lo6);
+			netif_ip6_addr_set_state (&g_netif, 0, IP6_ADDR_VALID);
+		}
+#endif
 		netif_set_default (&g_netif);
 		netif_set_up (&g_netif);
 		netif_set_link_up (&g_netif);
+#if LWIP_IPV6 && LWIP_IPV6_SEND_ROUTER_SOLICIT
+		/* no router solicitations: nothing is to leave the loopback */
+		if (! c->tap)
+			g_netif.rs_count = 0;
+#endif
 		c->ok = 1;
 	}
 	sys_sem_signal (&c->done);
