@@ -98,6 +98,94 @@ static void wait_readable (int s, int ms)
 	T->poll (&p, 1, ms);
 }
 
+/* ------------------------------------------------ the table's contract */
+
+/* The shim itself, through the table as the library calls it: name
+ * resolution, non-blocking mode (also on accepted sockets), and poll with
+ * a descriptor that is not an lwIP socket. */
+static void check_table (void)
+{
+	struct addrinfo hints, * res = NULL;
+	struct sockaddr_in * sin;
+	struct sockaddr_in6 * sin6;
+	struct sockaddr_in a;
+	socklen_t alen = sizeof (a);
+	struct pollfd p[2];
+	int rc, ok, l, c, s;
+
+	memset (&hints, 0, sizeof (hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = T->getaddrinfo ("localhost", "8080", &hints, &res);
+	sin = res ? (struct sockaddr_in *) (void *) res->ai_addr : NULL;
+	ok = rc == 0 && res != NULL && res->ai_family == AF_INET && res->ai_addrlen == sizeof (*sin)
+		&& sin->sin_port == htons (8080) && sin->sin_addr.s_addr == htonl (0x7f000001UL) && res->ai_next == NULL;
+	if (res)
+		T->freeaddrinfo (res);
+	res = NULL;
+	hints.ai_family = AF_INET6;
+	rc = T->getaddrinfo ("fe80::1:2", "443", &hints, &res);
+	sin6 = res ? (struct sockaddr_in6 *) (void *) res->ai_addr : NULL;
+	ok = ok && rc == 0 && res != NULL && res->ai_family == AF_INET6 && sin6->sin6_port == htons (443)
+		&& sin6->sin6_addr.s6_addr[0] == 0xfe && sin6->sin6_addr.s6_addr[15] == 2;
+	if (res)
+		T->freeaddrinfo (res);
+	res = NULL;
+	hints.ai_family = AF_INET;
+	hints.ai_flags = AI_PASSIVE;
+	rc = T->getaddrinfo (NULL, "0", &hints, &res);
+	sin = res ? (struct sockaddr_in *) (void *) res->ai_addr : NULL;
+	ok = ok && rc == 0 && sin != NULL && sin->sin_addr.s_addr == htonl (INADDR_ANY);
+	if (res)
+		T->freeaddrinfo (res);
+	hints.ai_flags = 0;
+	ok = ok && T->getaddrinfo ("example.org", "80", &hints, &res) == EAI_NONAME
+		&& T->getaddrinfo ("127.0.0.1", "http", &hints, &res) == EAI_SERVICE
+		&& T->getaddrinfo ("::1", "80", &hints, &res) == EAI_ADDRFAMILY;
+	check (ok, "table: getaddrinfo (numeric, localhost, passive; no DNS)", "%s", ok ? "as glibc would answer" : "wrong answer");
+
+	/* a listener, a client, the accepted socket: non-blocking everywhere */
+	l = T->socket (AF_INET, SOCK_STREAM, 0);
+	c = T->socket (AF_INET, SOCK_STREAM, 0);
+	memset (&a, 0, sizeof (a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl (0x7f000001UL);
+	ok = l >= 0 && c >= 0 && T->bind (l, (struct sockaddr *) &a, sizeof (a)) == 0 && T->listen (l, 4) == 0
+		&& T->getsockname (l, (struct sockaddr *) &a, &alen) == 0 && a.sin_port != 0
+		&& T->get_nonblocking (l) == 0 && T->set_nonblocking (l, 1) == 0 && T->get_nonblocking (l) == 1
+		&& T->accept (l, NULL, NULL) == -1 && (T->get_errno () == EAGAIN || T->get_errno () == EWOULDBLOCK)
+		&& T->connect (c, (struct sockaddr *) &a, sizeof (a)) == 0;
+	s = -1;
+	if (ok) {
+		p[0].fd = l;
+		p[0].events = POLLIN;
+		p[0].revents = 0;
+		T->poll (p, 1, 2000);
+		s = T->accept (l, NULL, NULL);
+	}
+	ok = ok && s >= 0 && T->get_nonblocking (s) == 1;
+	check (ok, "table: non-blocking mode, accepted sockets non-blocking too", "listener %d, client %d, accepted %d", l, c, s);
+
+	/* poll with a number that is no lwIP socket: POSIX answers (a count,
+	 * POLLNVAL there) instead of lwip_poll's -1 */
+	p[0].fd = 9999;
+	p[0].events = POLLIN;
+	p[0].revents = 0;
+	p[1].fd = c;
+	p[1].events = POLLOUT;
+	p[1].revents = 0;
+	rc = T->poll (p, 2, 1000);
+	ok = rc == 2 && p[0].revents == POLLNVAL && (p[1].revents & POLLOUT);
+	check (ok, "table: poll with a bad descriptor reports POLLNVAL there", "poll returned %d, revents 0x%x 0x%x",
+	       rc, (unsigned) p[0].revents, (unsigned) p[1].revents);
+	if (s >= 0)
+		T->close (s);
+	if (c >= 0)
+		T->close (c);
+	if (l >= 0)
+		T->close (l);
+}
+
 /* ------------------------------------------------------------- server */
 
 static noPollCtx * srv;
@@ -901,6 +989,7 @@ int main (int argc, char ** argv)
 	T = nopoll_lwip_socket_ops ();
 	/* before any other nopoll call */
 	check (nopoll_install_socket_ops (T) == nopoll_true, "nopoll_install_socket_ops (lwIP table)", "kernel_fds=%d", T->kernel_fds);
+	check_table ();
 
 	srv = nopoll_ctx_new ();
 	cctx = nopoll_ctx_new ();

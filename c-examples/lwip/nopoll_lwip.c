@@ -118,6 +118,7 @@
 #define NL_LIB_AI_PASSIVE       0x1
 #define NL_LIB_AI_CANONNAME     0x2
 #define NL_LIB_EAI_NONAME       (-2)
+#define NL_LIB_EAI_ADDRFAMILY   (-9)
 #define NL_LIB_EAI_FAMILY       (-6)
 #define NL_LIB_EAI_SOCKTYPE     (-7)
 #define NL_LIB_EAI_SERVICE      (-8)
@@ -843,7 +844,7 @@ static int nl_getaddrinfo (const char * node, const char * service, const struct
 	}
 #endif
 	if (head == NULL)
-		return NL_LIB_EAI_NONAME;   /* e.g. an IPv6 literal asked as IPv4 */
+		return NL_LIB_EAI_ADDRFAMILY;   /* e.g. an IPv6 literal asked as IPv4 */
 	*res = head;
 	return 0;
 oom:
