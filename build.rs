@@ -45,16 +45,15 @@ fn main() {
     let target_arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let elf_os = matches!(target_os.as_str(), "linux" | "android");
 
-    // The C API (src/ffi/) is built with the `std` feature only, and the
-    // shim calls into it (`nopoll_log_forward`): build the shim with it.
-    if env::var_os("CARGO_FEATURE_STD").is_some() {
-        let trampolines =
-            elf_os && matches!(target_arch.as_str(), "x86_64" | "aarch64") && rustc_minor() >= 88;
-        if trampolines {
-            println!("cargo:rustc-cfg=nopoll_shim_trampolines");
-        }
-        compile_shim(&manifest_dir, trampolines);
+    // The variadic functions of the C API live in the shim, with and
+    // without std.
+    let std = env::var_os("CARGO_FEATURE_STD").is_some();
+    let trampolines =
+        elf_os && matches!(target_arch.as_str(), "x86_64" | "aarch64") && rustc_minor() >= 88;
+    if trampolines {
+        println!("cargo:rustc-cfg=nopoll_shim_trampolines");
     }
+    compile_shim(&manifest_dir, trampolines, std);
 
     if elf_os {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
@@ -89,7 +88,7 @@ fn rustc_minor() -> u32 {
         .unwrap_or(0)
 }
 
-fn compile_shim(manifest_dir: &Path, trampolines: bool) {
+fn compile_shim(manifest_dir: &Path, trampolines: bool, std: bool) {
     let mut build = cc::Build::new();
     build
         .file(manifest_dir.join(SHIM_C))
@@ -99,6 +98,9 @@ fn compile_shim(manifest_dir: &Path, trampolines: bool) {
         .warnings_into_errors(true);
     if trampolines {
         build.define("NOPOLL_SHIM_TRAMPOLINES", None);
+    }
+    if !std {
+        build.define("NOPOLL_SHIM_NO_STD", None);
     }
     build.compile("nopoll_shim");
 }

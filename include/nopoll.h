@@ -383,7 +383,25 @@ typedef struct {
      * that is a macro in C).
      */
     int (*get_errno)(void);
+    /**
+     * Sets the calling thread's `errno` (the C API reports some failures
+     * to its caller through `errno`, as upstream does). `None` (NULL in
+     * C): those calls leave `errno` alone.
+     */
+    void (*set_errno)(int);
 } noPollSocketOps;
+
+/**
+ * Extension: monotonic clock in milliseconds (`nopoll_install_clock`); any
+ * origin, may wrap around (a 32-bit tick counter is fine).
+ */
+typedef unsigned long (*noPollClockHook)(void);
+
+/**
+ * Extension: fills `size` bytes at `buffer` with unpredictable data
+ * (`nopoll_install_random`): masking keys and handshake nonces.
+ */
+typedef void (*noPollRandomHook)(unsigned char *buffer, size_t size);
 
 /**
  * Receives every log line of a context (`nopoll_log_set_handler`).
@@ -1090,6 +1108,14 @@ void nopoll_ctx_set_max_frame_size(noPollCtx *ctx, long max_frame_size);
 void nopoll_ctx_set_max_message_size(noPollCtx *ctx, long max_message_size);
 
 /**
+ * Extension: output a connection may queue (the peer reading slower than
+ * we send) before sends fail with `NOPOLL_EWOULDBLOCK` semantics (-1 /
+ * errno EWOULDBLOCK, nothing queued): default 64 MiB; 256 KiB in no_std
+ * builds; values <= 0 ignored.
+ */
+void nopoll_ctx_set_max_pending_output(noPollCtx *ctx, long bytes);
+
+/**
  * Handler run when a TCP connection is accepted.
  */
 void nopoll_ctx_set_on_accept(noPollCtx *ctx, noPollActionHandler on_accept, noPollPtr user_data);
@@ -1126,6 +1152,14 @@ void nopoll_ctx_set_post_ssl_check(noPollCtx *ctx, noPollSslPostCheck post_ssl_c
 void nopoll_ctx_set_protocol_version(noPollCtx *ctx, int version);
 
 /**
+ * Extension: size of the receive buffer: one per event loop, shared by
+ * all its connections, and one per thread reading outside a loop
+ * (default 256 KiB; 4 KiB in no_std builds; at least 256 bytes; values
+ * <= 0 ignored). Takes effect at the next `nopoll_loop_wait`.
+ */
+void nopoll_ctx_set_recv_buffer_size(noPollCtx *ctx, long bytes);
+
+/**
  * SSL_CTX creator: ignored until TLS is implemented.
  */
 void nopoll_ctx_set_ssl_context_creator(noPollCtx *ctx, noPollSslContextCreator context_creator, noPollPtr user_data);
@@ -1143,7 +1177,8 @@ void nopoll_ctx_unregister_conn(noPollCtx *ctx, noPollConn *conn);
 /**
  * The default table (libc with the library's POSIX policy: close-on-exec,
  * no SIGPIPE, no fds 0..2), so a wrapper table can call through to it.
- * Never NULL; owned by the library.
+ * Never NULL; owned by the library. Without std (no libc sockets) it is
+ * a table whose every call fails with `ENOSYS`.
  */
 const noPollSocketOps *nopoll_default_socket_ops(void);
 
@@ -1185,12 +1220,28 @@ int nopoll_get_8bit(const char *buffer);
 int nopoll_get_bit(char byte, int position);
 
 /**
+ * Extension: makes `hook` the library's clock (monotonic milliseconds)
+ * instead of the built-in one (`std::time::Instant`; C `gettimeofday` in
+ * no_std builds). NULL restores the built-in clock. Handshake, connect and
+ * loop timeouts all read it. Install it before creating a context.
+ */
+void nopoll_install_clock(noPollClockHook hook);
+
+/**
+ * Extension: makes `hook` the source of masking keys and handshake nonces
+ * instead of the built-in one (the OS's `getrandom`; C `rand()` in no_std
+ * builds, which firmware should replace with its hardware RNG). NULL
+ * restores the built-in source.
+ */
+void nopoll_install_random(noPollRandomHook hook);
+
+/**
  * Installs `ops` as the table every socket call of the library goes
  * through (copied: `ops` may be freed afterwards). Call it once, before any
  * other nopoll call that may touch a socket.
  *
  * Returns `nopoll_false` when `ops` is NULL, when an entry other than
- * `sendmsg` is NULL, when a table was installed before, or when the library
+ * `sendmsg` and `set_errno` is NULL, when a table was installed before, or when the library
  * already used sockets (the libc table is then in place for good).
  *
  * # Safety
@@ -1492,8 +1543,10 @@ nopoll_bool nopoll_socket_is_valid(NOPOLL_SOCKET socket);
 char *nopoll_strdup(const char *buffer);
 
 /**
- * Installs the process-wide mutex callbacks (all four; NULLs uninstall).
- * On std builds the library's own locks are std mutexes either way.
+ * Installs the process-wide mutex callbacks (all four; any NULL
+ * uninstalls). Without std the library's own locks are made with them
+ * (install them before creating a context); std builds lock with std
+ * mutexes and use the hooks only for `nopoll_mutex_*`.
  */
 void nopoll_thread_handlers(noPollMutexCreate mutex_create, noPollMutexDestroy mutex_destroy, noPollMutexLock mutex_lock, noPollMutexUnlock mutex_unlock);
 

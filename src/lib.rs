@@ -16,8 +16,8 @@ pub mod protocol;
 mod nostd;
 
 pub mod ffi;
-#[cfg(feature = "std")]
 pub mod net;
-#[cfg(feature = "std")]
+pub mod platform;
+mod prelude;
 pub mod runtime;
 pub mod sync;

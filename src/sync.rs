@@ -3,8 +3,10 @@
 //! With `std` it is `std::sync::Mutex` (poisoning ignored: a panic cannot
 //! cross into C anyway, and the protected state stays consistent because no
 //! code path panics between two related writes). Without `std` it is a
-//! minimal spin lock; firmware builds replace it with the mutex hooks of
-//! `nopoll_thread_handlers`.
+//! mutex made through the hooks of `nopoll_thread_handlers` (FreeRTOS
+//! mutexes in practice), or a spin lock for locks first used before any
+//! hooks were installed (install them first thing on firmware: a spin lock
+//! between tasks of different priorities on one core can live-lock).
 
 #[cfg(feature = "std")]
 mod imp {
@@ -30,36 +32,91 @@ mod imp {
 
 #[cfg(not(feature = "std"))]
 mod imp {
+    use crate::platform::{mutex_hooks, MutexHooks};
     use core::cell::UnsafeCell;
+    use core::ffi::c_void;
     use core::ops::{Deref, DerefMut};
-    use core::sync::atomic::{AtomicBool, Ordering};
+    use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-    /// A mutual-exclusion lock around `T`.
+    /// `Lock::mutex` value of a lock that spins (no hooks when first used).
+    const SPIN: *mut c_void = core::ptr::dangling_mut::<c_void>();
+
+    /// A mutual-exclusion lock around `T`: a mutex from the hooks of
+    /// `nopoll_thread_handlers` (created on first use), or a spin lock when
+    /// none were installed by then.
     #[derive(Debug, Default)]
     pub struct Lock<T> {
+        /// NULL: not decided yet; `SPIN`; else the hooks' mutex.
+        mutex: AtomicPtr<c_void>,
         held: AtomicBool,
         value: UnsafeCell<T>,
     }
 
-    // SAFETY: access to `value` is serialised by `held`.
+    // SAFETY: access to `value` is serialised by the mutex or `held`.
     unsafe impl<T: Send> Sync for Lock<T> {}
     // SAFETY: moving the lock moves the value; `T: Send` makes that sound.
     unsafe impl<T: Send> Send for Lock<T> {}
 
     /// Guard returned by [`Lock::lock`].
-    pub struct LockGuard<'a, T>(&'a Lock<T>);
+    pub struct LockGuard<'a, T> {
+        lock: &'a Lock<T>,
+        hooks: Option<(MutexHooks, *mut c_void)>,
+    }
 
     impl<T> Lock<T> {
         /// A new unlocked lock.
         pub const fn new(value: T) -> Self {
             Lock {
+                mutex: AtomicPtr::new(core::ptr::null_mut()),
                 held: AtomicBool::new(false),
                 value: UnsafeCell::new(value),
             }
         }
 
-        /// Spins until the lock is held.
+        /// The mutex of this lock, made on first use.
+        fn mutex(&self) -> *mut c_void {
+            let m = self.mutex.load(Ordering::Acquire);
+            if !m.is_null() {
+                return m;
+            }
+            let made = match mutex_hooks() {
+                // SAFETY: the firmware's mutex constructor takes no arguments.
+                Some(h) => unsafe { (h.create)() },
+                None => SPIN,
+            };
+            let made = if made.is_null() { SPIN } else { made };
+            match self.mutex.compare_exchange(
+                core::ptr::null_mut(),
+                made,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => made,
+                Err(winner) => {
+                    if made != SPIN {
+                        if let Some(h) = mutex_hooks() {
+                            // SAFETY: destroys the unused mutex made above.
+                            unsafe { (h.destroy)(made) };
+                        }
+                    }
+                    winner
+                }
+            }
+        }
+
+        /// Blocks until the lock is held.
         pub fn lock(&self) -> LockGuard<'_, T> {
+            let m = self.mutex();
+            if m != SPIN {
+                if let Some(h) = mutex_hooks() {
+                    // SAFETY: `m` was made by these hooks' constructor.
+                    unsafe { (h.lock)(m) };
+                    return LockGuard {
+                        lock: self,
+                        hooks: Some((h, m)),
+                    };
+                }
+            }
             while self
                 .held
                 .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -67,7 +124,22 @@ mod imp {
             {
                 core::hint::spin_loop();
             }
-            LockGuard(self)
+            LockGuard {
+                lock: self,
+                hooks: None,
+            }
+        }
+    }
+
+    impl<T> Drop for Lock<T> {
+        fn drop(&mut self) {
+            let m = *self.mutex.get_mut();
+            if !m.is_null() && m != SPIN {
+                if let Some(h) = mutex_hooks() {
+                    // SAFETY: the mutex is ours and no guard is alive (&mut self).
+                    unsafe { (h.destroy)(m) };
+                }
+            }
         }
     }
 
@@ -75,20 +147,24 @@ mod imp {
         type Target = T;
         fn deref(&self) -> &T {
             // SAFETY: the guard proves the lock is held, so no other reference exists.
-            unsafe { &*self.0.value.get() }
+            unsafe { &*self.lock.value.get() }
         }
     }
 
     impl<T> DerefMut for LockGuard<'_, T> {
         fn deref_mut(&mut self) -> &mut T {
             // SAFETY: the guard proves the lock is held, so this is the only reference.
-            unsafe { &mut *self.0.value.get() }
+            unsafe { &mut *self.lock.value.get() }
         }
     }
 
     impl<T> Drop for LockGuard<'_, T> {
         fn drop(&mut self) {
-            self.0.held.store(false, Ordering::Release);
+            match self.hooks {
+                // SAFETY: this guard locked `m` with the same hooks.
+                Some((h, m)) => unsafe { (h.unlock)(m) },
+                None => self.lock.held.store(false, Ordering::Release),
+            }
         }
     }
 }

@@ -98,7 +98,8 @@ c_program!(
     threads,
     bad_input,
     socket_faults,
-    extensions
+    extensions,
+    hooks
 );
 
 #[test]

@@ -9,7 +9,9 @@
 //! - `loop_stop` from another thread wakes a loop blocked in `poll`;
 //! - a connection closed from another thread while the loop polls is not
 //!   closed under it (lwIP can hang), yet its socket is closed soon after;
-//! - echo of small and large messages works.
+//! - echo of small and large messages works;
+//! - when the wake-up socket cannot be made (socket budget used up), the
+//!   loop still runs and notices `loop_stop` within its tick.
 //!
 //! Its own test binary: a table is installed once per process.
 
@@ -17,6 +19,7 @@ use nopoll::net::{self, SocketOps};
 use nopoll::runtime::{ConnectOptions, Context, LoopExit, Message};
 use std::collections::HashSet;
 use std::ffi::c_int;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -30,7 +33,17 @@ fn open_set<R>(f: impl FnOnce(&mut HashSet<c_int>) -> R) -> R {
     f(OPEN.lock().unwrap().get_or_insert_with(HashSet::new))
 }
 
+/// Refuse datagram sockets (a firmware socket budget used up).
+static REFUSE_DGRAM: AtomicBool = AtomicBool::new(false);
+static REFUSED: AtomicUsize = AtomicUsize::new(0);
+
 unsafe extern "C" fn t_socket(d: c_int, t: c_int, p: c_int) -> c_int {
+    if REFUSE_DGRAM.load(Ordering::SeqCst) && t == libc::SOCK_DGRAM {
+        // SAFETY: sets this thread's errno.
+        unsafe { *libc::__errno_location() = libc::ENFILE };
+        REFUSED.fetch_add(1, Ordering::SeqCst);
+        return -1;
+    }
     // SAFETY: forwards the caller's arguments to the libc table.
     let fd = unsafe { (net::LIBC_OPS.socket)(d, t, p) };
     if fd >= 0 {
@@ -170,6 +183,46 @@ fn loop_over_a_non_kernel_table() {
         "stop took {:?}",
         t0.elapsed()
     );
+    assert_eq!(
+        foreign(),
+        Vec::<c_int>::new(),
+        "non-table or closed fds reached poll"
+    );
+
+    // No socket left for the waker: the context still works, on a tick.
+    REFUSE_DGRAM.store(true, Ordering::SeqCst);
+    let ctx = Context::new().expect("a context without a wake-up socket");
+    assert_eq!(
+        REFUSED.load(Ordering::SeqCst),
+        1,
+        "its wake-up socket was refused"
+    );
+    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+    ctx.set_on_message(|_ctx, conn, msg: Message| {
+        let _ = conn.send_binary(msg.payload());
+    });
+    let port = listener.port().to_string();
+    let c = ctx.clone();
+    let server = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+    let conn = cctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    assert!(
+        conn.wait_ready(Duration::from_secs(5)),
+        "handshake on a tick loop"
+    );
+    conn.send_binary(b"tick").unwrap();
+    assert_eq!(recv(&conn).payload(), b"tick");
+    std::thread::sleep(Duration::from_millis(120));
+    let t0 = Instant::now();
+    ctx.loop_stop();
+    assert_eq!(server.join().unwrap(), LoopExit::Stopped);
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "stop on a tick loop took {took:?}"
+    );
+    REFUSE_DGRAM.store(false, Ordering::SeqCst);
     assert_eq!(
         foreign(),
         Vec::<c_int>::new(),

@@ -1,5 +1,8 @@
 //! `nopoll_conn_*` and `nopoll_listener_*`: connections and listeners.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::ctx::{action_handler, message_handler};
 use super::msg::msg_handle_owned;
 use super::opts::{take_opts, OptsData};
@@ -13,9 +16,9 @@ use crate::protocol::DataKind;
 use crate::runtime::{
     CloseHandler, ConnRole, ConnectOptions, Connection, Context, Error, SendStatus,
 };
+use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, c_long};
-use std::sync::Arc;
-use std::time::Duration;
+use core::time::Duration;
 
 fn log_ctx(ctx: &Context, msg: core::fmt::Arguments<'_>) {
     ctx.log(crate::runtime::LogLevel::Critical, msg);

@@ -1,11 +1,14 @@
 //! `nopoll_ctx_*`: contexts.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::msg::msg_handle_owned;
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
 use crate::runtime::{ActionHandler, Connection, Context, Message, MessageHandler};
+use alloc::sync::Arc;
 use core::ffi::{c_int, c_long};
-use std::sync::Arc;
 
 /// Wraps a C action handler.
 pub(crate) fn action_handler(
@@ -299,6 +302,36 @@ pub extern "C" fn nopoll_ctx_set_fragment_delivery(ctx: *mut noPollCtx, enable: 
                     crate::protocol::Delivery::Messages
                 }
             });
+        }
+    })
+}
+
+/// Extension: size of the receive buffer: one per event loop, shared by
+/// all its connections, and one per thread reading outside a loop
+/// (default 256 KiB; 4 KiB in no_std builds; at least 256 bytes; values
+/// <= 0 ignored). Takes effect at the next `nopoll_loop_wait`.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_recv_buffer_size(ctx: *mut noPollCtx, bytes: c_long) {
+    boundary((), || {
+        if let (Some(c), Ok(n)) = (ctx_from(ctx), usize::try_from(bytes)) {
+            if n > 0 {
+                c.update_config(|cfg| cfg.recv_buffer_size = n);
+            }
+        }
+    })
+}
+
+/// Extension: output a connection may queue (the peer reading slower than
+/// we send) before sends fail with `NOPOLL_EWOULDBLOCK` semantics (-1 /
+/// errno EWOULDBLOCK, nothing queued): default 64 MiB; 256 KiB in no_std
+/// builds; values <= 0 ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_max_pending_output(ctx: *mut noPollCtx, bytes: c_long) {
+    boundary((), || {
+        if let (Some(c), Ok(n)) = (ctx_from(ctx), usize::try_from(bytes)) {
+            if n > 0 {
+                c.update_config(|cfg| cfg.max_pending_output = n);
+            }
         }
     })
 }

@@ -17,8 +17,11 @@
 //!
 //! All `into_raw`-like conversions of the crate live in this file.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::sync::Lock;
-use std::sync::{Arc, Weak};
+use alloc::sync::{Arc, Weak};
 
 #[cfg(target_pointer_width = "64")]
 mod layout {

@@ -2,13 +2,16 @@
 //! WebSocket listener, so one port serves both a page and the WebSocket
 //! endpoint (the chat server uses it).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData};
 use crate::protocol::handshake::Request;
 use crate::runtime::{Connection, Context, HttpHandler};
+use alloc::ffi::CString;
+use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, c_long};
-use std::ffi::CString;
-use std::sync::Arc;
 
 /// Called for a request on a listener that is not a WebSocket upgrade
 /// (a browser fetching a page). It may answer with

@@ -1,11 +1,14 @@
 //! `nopoll_log_*`: logging, bridged to the `log` crate.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::types::*;
 use super::{boundary, cstr, ctx_from, ctx_handle, UserData};
 use crate::runtime::{LogLevel, LogSink};
+use alloc::ffi::CString;
+use alloc::sync::Arc;
 use core::ffi::{c_char, c_int};
-use std::ffi::CString;
-use std::sync::Arc;
 
 fn level_from_c(level: c_int) -> LogLevel {
     match level {

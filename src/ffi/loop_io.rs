@@ -1,15 +1,18 @@
 //! `nopoll_loop_*` and `nopoll_io_*`: the event loop and I/O engines.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::handle::Table;
 use super::types::*;
 use super::{boundary, ctx_from, ctx_handle, CTXS};
 use crate::net::{Backend, Poller};
 use crate::runtime::Context;
 use crate::runtime::LoopExit;
+use alloc::sync::Arc;
 use core::ffi::{c_int, c_long};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use core::time::Duration;
 
 /// Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`). Returns 0
 /// when stopped, -2 for bad arguments, -3 on timeout, -4 on engine failure.

@@ -9,31 +9,24 @@
 //! - every `unsafe` block carries a `// SAFETY:` line.
 #![allow(non_camel_case_types, non_snake_case)]
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 pub mod types;
 pub use types::*;
 mod shim_bridge;
 
-#[cfg(feature = "std")]
 mod conn;
-#[cfg(feature = "std")]
 mod ctx;
-#[cfg(feature = "std")]
 pub(crate) mod handle;
-#[cfg(feature = "std")]
+mod hooks;
 mod http;
-#[cfg(feature = "std")]
 mod log;
-#[cfg(feature = "std")]
 mod loop_io;
-#[cfg(feature = "std")]
 mod msg;
-#[cfg(feature = "std")]
 mod net_ops;
-#[cfg(feature = "std")]
 mod opts;
-#[cfg(feature = "std")]
 mod tls;
-#[cfg(feature = "std")]
 mod util;
 
 /// Runs `f`; if it panics, returns `fallback` instead of unwinding into C.
@@ -53,17 +46,15 @@ pub(crate) fn boundary<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     }
 }
 
-#[cfg(feature = "std")]
 pub(crate) use glue::*;
 
-#[cfg(feature = "std")]
 mod glue {
     use super::handle::Table;
     use super::types::*;
     use crate::runtime::{ConnInner, Connection, Context, CtxInner};
+    use alloc::ffi::CString;
     use core::ffi::{c_char, CStr};
-    use std::ffi::CString;
-    use std::sync::atomic::Ordering;
+    use core::sync::atomic::Ordering;
 
     pub(crate) static CTXS: Table<CtxInner> = Table::new(1);
     pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
@@ -75,7 +66,7 @@ mod glue {
     }
 
     fn init() {
-        let _ = crate::runtime::BINDING_DROP_HOOK.get_or_init(|| drop_hook as fn(usize));
+        crate::runtime::set_binding_drop_hook(drop_hook);
     }
 
     /// The context behind a C handle.
@@ -214,17 +205,13 @@ mod glue {
     }
 
     /// Sets the C `errno`.
+    /// Sets the caller's `errno` through the socket table (firmware's errno
+    /// is whatever its C library makes it).
     pub(crate) fn set_errno(v: i32) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        // SAFETY: __errno_location returns this thread's errno slot.
-        unsafe {
-            *libc::__errno_location() = v
-        };
-        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-        // SAFETY: __error returns this thread's errno slot.
-        unsafe {
-            *libc::__error() = v
-        };
+        if let Some(f) = crate::net::ops().set_errno {
+            // SAFETY: the table's errno setter takes a plain integer.
+            unsafe { f(v) };
+        }
     }
 
     /// Wraps a C `user_data` pointer so handlers can carry it across threads.

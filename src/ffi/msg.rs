@@ -1,12 +1,15 @@
 //! `nopoll_msg_*`: messages handed to C.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::boundary;
 use super::handle::Table;
 use super::types::*;
 use crate::protocol::OpCode;
 use crate::runtime::Message;
+use alloc::sync::Arc;
 use core::ffi::{c_int, c_long, c_uchar};
-use std::sync::Arc;
 
 pub(crate) struct MsgObj {
     pub msg: Message,

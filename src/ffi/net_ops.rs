@@ -4,17 +4,19 @@
 //! to `nopoll.h` by cbindgen): firmware fills one in with its stack's calls
 //! (`lwip_socket`, ...), tests wrap the default one to inject faults.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::boundary;
 use super::types::*;
-use crate::net::{self, SocketOps, LIBC_OPS};
+#[cfg(feature = "std")]
+use crate::net::LIBC_OPS;
+use crate::net::{self, SocketOps};
 use core::ffi::c_void;
 use core::mem::offset_of;
-use std::sync::OnceLock;
 
-/// The installed copy: the caller's table need not outlive the call.
-static INSTALLED_COPY: OnceLock<SocketOps> = OnceLock::new();
-
-/// Offsets of the entries that must not be NULL (all but `sendmsg`).
+/// Offsets of the entries that must not be NULL (all but `sendmsg` and
+/// `set_errno`).
 const MANDATORY: [usize; 19] = [
     offset_of!(SocketOps, socket),
     offset_of!(SocketOps, bind),
@@ -42,7 +44,7 @@ const MANDATORY: [usize; 19] = [
 /// other nopoll call that may touch a socket.
 ///
 /// Returns `nopoll_false` when `ops` is NULL, when an entry other than
-/// `sendmsg` is NULL, when a table was installed before, or when the library
+/// `sendmsg` and `set_errno` is NULL, when a table was installed before, or when the library
 /// already used sockets (the libc table is then in place for good).
 ///
 /// # Safety
@@ -67,14 +69,16 @@ pub unsafe extern "C" fn nopoll_install_socket_ops(ops: *const SocketOps) -> nop
         // SAFETY: readable (contract) and every non-`Option` function
         // pointer was checked non-NULL above, so the copy is a valid value.
         let table = unsafe { ops.read() };
-        let mut fresh = false;
-        let stored = INSTALLED_COPY.get_or_init(|| {
-            fresh = true;
-            table
-        });
-        if fresh && net::install(stored) {
+        if net::installed() {
+            return nopoll_false;
+        }
+        // Leaked on success: the table stays in use for the whole process.
+        let stored: &'static SocketOps = Box::leak(Box::new(table));
+        if net::install(stored) {
             nopoll_true
         } else {
+            // SAFETY: `stored` came from Box::leak above and was not installed.
+            drop(unsafe { Box::from_raw(stored as *const SocketOps as *mut SocketOps) });
             nopoll_false
         }
     })
@@ -82,10 +86,14 @@ pub unsafe extern "C" fn nopoll_install_socket_ops(ops: *const SocketOps) -> nop
 
 /// The default table (libc with the library's POSIX policy: close-on-exec,
 /// no SIGPIPE, no fds 0..2), so a wrapper table can call through to it.
-/// Never NULL; owned by the library.
+/// Never NULL; owned by the library. Without std (no libc sockets) it is
+/// a table whose every call fails with `ENOSYS`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_default_socket_ops() -> *const SocketOps {
-    &LIBC_OPS
+    #[cfg(feature = "std")]
+    return &LIBC_OPS;
+    #[cfg(not(feature = "std"))]
+    &net::NO_OPS
 }
 
 #[cfg(test)]

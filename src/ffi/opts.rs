@@ -1,11 +1,14 @@
 //! `nopoll_conn_opts_*`: connection options.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::handle::Table;
 use super::types::*;
 use super::{boundary, cstr};
 use crate::sync::Lock;
+use alloc::sync::Arc;
 use core::ffi::{c_char, c_long};
-use std::sync::Arc;
 
 /// What an options object holds.
 #[derive(Clone, Debug)]

@@ -157,3 +157,19 @@ NOPOLL_SHIM_EXPORT void NOPOLL_SHIM_LOG (noPollCtx * ctx, const char * function_
 
 	nopoll_log_forward (ctx, (int) level, function_name, file, line, text);
 }
+
+#ifdef NOPOLL_SHIM_NO_STD
+/* The host's precompiled Rust core library is built for unwinding and
+ * names these two symbols in code that a panic = "abort" build never runs.
+ * Weak, so a program that has the real ones (libgcc_eh) keeps them; on a
+ * firmware target whose core is built to abort they are never referenced. */
+__attribute__((weak)) void rust_eh_personality (void)
+{
+}
+
+__attribute__((weak)) void _Unwind_Resume (void * exception)
+{
+	(void) exception;
+	abort ();
+}
+#endif

@@ -14,6 +14,9 @@
 //! Nothing here is declared by cbindgen: `cbindgen.toml` excludes these
 //! names and `include/nopoll_trailer.h.in` declares the real prototypes.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// cbindgen:ignore
 #[cfg(nopoll_shim_trampolines)]
 mod trampolines {

@@ -1,6 +1,9 @@
 //! TLS entry points: they link and fail cleanly until TLS is implemented
 //! (NULL, `nopoll_false`, or options that are stored but unused), logging why.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::opts::{set_ssl, take_opts};
 use super::types::*;
 use super::{boundary, conn_from, cstr, ctx_cstr, ctx_from};
@@ -48,7 +51,11 @@ pub unsafe extern "C" fn nopoll_conn_opts_set_ssl_certs(
         if opts.is_null() {
             return nopoll_false;
         }
+        // Without std there is no file system to look at: taken as given.
+        #[cfg(feature = "std")]
         let readable = v.iter().flatten().all(|p| std::fs::File::open(p).is_ok());
+        #[cfg(not(feature = "std"))]
+        let readable = true;
         let [c, k, ch, ca] = v.map(|s| s.map(str::to_string));
         set_ssl(opts, |o| {
             o.certificate = c;

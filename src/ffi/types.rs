@@ -33,6 +33,9 @@
 //! test checks against these.
 #![allow(non_camel_case_types, non_upper_case_globals)]
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::ffi::{c_char, c_int, c_void};
 use core::marker::{PhantomData, PhantomPinned};
 
@@ -216,6 +219,14 @@ pub type noPollMutexDestroy = Option<unsafe extern "C" fn(mutex: noPollPtr)>;
 pub type noPollMutexLock = Option<unsafe extern "C" fn(mutex: noPollPtr)>;
 /// Unlocks a mutex.
 pub type noPollMutexUnlock = Option<unsafe extern "C" fn(mutex: noPollPtr)>;
+
+/// Extension: monotonic clock in milliseconds (`nopoll_install_clock`); any
+/// origin, may wrap around (a 32-bit tick counter is fine).
+pub type noPollClockHook = Option<unsafe extern "C" fn() -> core::ffi::c_ulong>;
+/// Extension: fills `size` bytes at `buffer` with unpredictable data
+/// (`nopoll_install_random`): masking keys and handshake nonces.
+pub type noPollRandomHook =
+    Option<unsafe extern "C" fn(buffer: *mut core::ffi::c_uchar, size: usize)>;
 
 /// Receives every log line of a context (`nopoll_log_set_handler`).
 pub type noPollLogHandler = Option<

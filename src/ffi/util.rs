@@ -1,12 +1,15 @@
 //! Utilities of `nopoll.h`: memory, strings, base64, bits, time, mutexes.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::types::*;
 use super::{boundary, conn_from, ctx_from};
+use crate::platform::MutexHooks;
 use crate::runtime::LogLevel;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use core::ffi::{c_char, c_int, c_long};
-use std::sync::RwLock;
 
 // ------------------------------------------------------------ memory
 
@@ -429,7 +432,7 @@ pub unsafe extern "C" fn nopoll_timeval_substract(
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_sleep(microseconds: c_long) {
     if microseconds > 0 {
-        std::thread::sleep(std::time::Duration::from_micros(microseconds as u64));
+        crate::platform::sleep(core::time::Duration::from_micros(microseconds as u64));
     }
 }
 
@@ -460,22 +463,14 @@ pub extern "C" fn nopoll_cleanup_library() {}
 
 // ------------------------------------------------------------ mutex hooks
 
-#[derive(Clone, Copy)]
-struct MutexHooks {
-    create: noPollMutexCreate,
-    destroy: noPollMutexDestroy,
-    lock: noPollMutexLock,
-    unlock: noPollMutexUnlock,
-}
-
-static HOOKS: RwLock<Option<MutexHooks>> = RwLock::new(None);
-
 fn hooks() -> Option<MutexHooks> {
-    *HOOKS.read().unwrap_or_else(|p| p.into_inner())
+    crate::platform::mutex_hooks()
 }
 
-/// Installs the process-wide mutex callbacks (all four; NULLs uninstall).
-/// On std builds the library's own locks are std mutexes either way.
+/// Installs the process-wide mutex callbacks (all four; any NULL
+/// uninstalls). Without std the library's own locks are made with them
+/// (install them before creating a context); std builds lock with std
+/// mutexes and use the hooks only for `nopoll_mutex_*`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_thread_handlers(
     mutex_create: noPollMutexCreate,
@@ -484,21 +479,21 @@ pub extern "C" fn nopoll_thread_handlers(
     mutex_unlock: noPollMutexUnlock,
 ) {
     let h = match (mutex_create, mutex_destroy, mutex_lock, mutex_unlock) {
-        (Some(_), Some(_), Some(_), Some(_)) => Some(MutexHooks {
-            create: mutex_create,
-            destroy: mutex_destroy,
-            lock: mutex_lock,
-            unlock: mutex_unlock,
+        (Some(create), Some(destroy), Some(lock), Some(unlock)) => Some(MutexHooks {
+            create,
+            destroy,
+            lock,
+            unlock,
         }),
         _ => None,
     };
-    *HOOKS.write().unwrap_or_else(|p| p.into_inner()) = h;
+    crate::platform::install_mutex_hooks(h);
 }
 
 /// Creates a mutex through the installed callback; NULL without one.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_mutex_create() -> noPollPtr {
-    match hooks().and_then(|h| h.create) {
+    match hooks().map(|h| h.create) {
         // SAFETY: the callback the caller installed.
         Some(f) => unsafe { f() },
         None => core::ptr::null_mut(),
@@ -508,7 +503,7 @@ pub extern "C" fn nopoll_mutex_create() -> noPollPtr {
 /// Destroys a mutex through the callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_mutex_destroy(mutex: noPollPtr) {
-    if let (false, Some(f)) = (mutex.is_null(), hooks().and_then(|h| h.destroy)) {
+    if let (false, Some(f)) = (mutex.is_null(), hooks().map(|h| h.destroy)) {
         // SAFETY: the callback the caller installed, with a mutex it created.
         unsafe { f(mutex) }
     }
@@ -517,7 +512,7 @@ pub extern "C" fn nopoll_mutex_destroy(mutex: noPollPtr) {
 /// Locks a mutex through the callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_mutex_lock(mutex: noPollPtr) {
-    if let (false, Some(f)) = (mutex.is_null(), hooks().and_then(|h| h.lock)) {
+    if let (false, Some(f)) = (mutex.is_null(), hooks().map(|h| h.lock)) {
         // SAFETY: as above.
         unsafe { f(mutex) }
     }
@@ -526,7 +521,7 @@ pub extern "C" fn nopoll_mutex_lock(mutex: noPollPtr) {
 /// Unlocks a mutex through the callback.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_mutex_unlock(mutex: noPollPtr) {
-    if let (false, Some(f)) = (mutex.is_null(), hooks().and_then(|h| h.unlock)) {
+    if let (false, Some(f)) = (mutex.is_null(), hooks().map(|h| h.unlock)) {
         // SAFETY: as above.
         unsafe { f(mutex) }
     }

@@ -1,11 +1,14 @@
 //! Socket addresses: resolution through the table and numeric text.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::ops::{last_errno, ops};
 use super::{NetError, NetResult};
+use alloc::ffi::CString;
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use core::{fmt, mem, ptr};
 use libc::{addrinfo, c_int, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t};
-use std::ffi::CString;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 /// A resolved socket address: `sockaddr_storage` plus its length, ready to
 /// hand to `bind`/`connect`.

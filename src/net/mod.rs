@@ -9,6 +9,9 @@
 //! - readiness: [`Poller`] (epoll on Linux, poll everywhere) and its
 //!   [`Waker`].
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 mod addr;
 mod ops;
 mod poller;
@@ -18,8 +21,14 @@ mod socket;
 mod tests;
 
 pub use addr::{resolve, Addr};
-pub use ops::{install, ops, SocketOps, LIBC_OPS};
+#[cfg(feature = "std")]
+pub use ops::LIBC_OPS;
+#[cfg(not(feature = "std"))]
+pub use ops::NO_OPS;
+pub use ops::{install, installed, ops, SocketOps};
 pub use poller::{wake_raw, Backend, Interest, Poller, Ready, Waker, MAX_EVENTS};
+#[cfg(not(feature = "std"))]
+pub(crate) use socket::idle_wait;
 pub use socket::{
     accept, accept_with_peer, close, is_blocking, is_listening, is_socket, local_addr, peer_addr,
     recv, send, send_vectored, set_blocking, set_nodelay, shutdown, tcp_connect, tcp_listen,
@@ -72,13 +81,19 @@ impl NetError {
 }
 
 impl fmt::Display for NetError {
+    #[cfg(feature = "std")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&std::io::Error::from_raw_os_error(self.0), f)
     }
+    #[cfg(not(feature = "std"))]
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "socket error (errno {})", self.0)
+    }
 }
 
-impl std::error::Error for NetError {}
+impl core::error::Error for NetError {}
 
+#[cfg(feature = "std")]
 impl From<NetError> for std::io::Error {
     fn from(e: NetError) -> Self {
         std::io::Error::from_raw_os_error(e.0)

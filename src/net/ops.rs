@@ -7,10 +7,13 @@
 //! (close-on-exec, never handing out fds 0..2, no SIGPIPE) lives in the libc
 //! wrappers below, so the generic code in `net` stays portable.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use core::sync::atomic::{AtomicPtr, Ordering};
 use libc::{
     addrinfo, c_char, c_int, c_void, msghdr, nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t,
 };
-use std::sync::OnceLock;
 
 /// A table of BSD-style socket functions. All of `net` calls sockets only
 /// through the table returned by [`ops`].
@@ -74,9 +77,14 @@ pub struct SocketOps {
     /// The error of the last failed call on this thread (not named `errno`:
     /// that is a macro in C).
     pub get_errno: unsafe extern "C" fn() -> c_int,
+    /// Sets the calling thread's `errno` (the C API reports some failures
+    /// to its caller through `errno`, as upstream does). `None` (NULL in
+    /// C): those calls leave `errno` alone.
+    pub set_errno: Option<unsafe extern "C" fn(c_int)>,
 }
 
 /// The POSIX table: libc calls plus the policy wrappers in this file.
+#[cfg(feature = "std")]
 pub static LIBC_OPS: SocketOps = SocketOps {
     kernel_fds: 1,
     socket: libc_socket,
@@ -99,20 +107,57 @@ pub static LIBC_OPS: SocketOps = SocketOps {
     freeaddrinfo: libc::freeaddrinfo,
     poll: libc::poll,
     get_errno: libc_errno,
+    set_errno: Some(libc_set_errno),
 };
 
-static INSTALLED: OnceLock<&'static SocketOps> = OnceLock::new();
+static INSTALLED: AtomicPtr<SocketOps> = AtomicPtr::new(core::ptr::null_mut());
 
-/// The installed table ([`LIBC_OPS`] unless [`install`] ran first).
+/// The table used when none was installed: [`LIBC_OPS`] with `std`; without
+/// it, a table whose every call fails with `ENOSYS` (firmware must install
+/// its own before using sockets).
+#[cfg(feature = "std")]
+const DEFAULT: &SocketOps = &LIBC_OPS;
+#[cfg(not(feature = "std"))]
+const DEFAULT: &SocketOps = &NO_OPS;
+
+/// The installed table (the default unless [`install`] ran first).
 pub fn ops() -> &'static SocketOps {
-    INSTALLED.get_or_init(|| &LIBC_OPS)
+    let p = INSTALLED.load(Ordering::Acquire);
+    let p = if p.is_null() {
+        let default = DEFAULT as *const SocketOps as *mut SocketOps;
+        match INSTALLED.compare_exchange(
+            core::ptr::null_mut(),
+            default,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => default,
+            Err(winner) => winner,
+        }
+    } else {
+        p
+    };
+    // SAFETY: INSTALLED only ever holds pointers from `&'static SocketOps`.
+    unsafe { &*p }
 }
 
 /// Installs `table` as the one every socket call goes through. Only the
 /// first call before any socket use wins; returns false if a table (possibly
-/// the libc default, on first use) is already in place.
+/// the default, on first use) is already in place.
 pub fn install(table: &'static SocketOps) -> bool {
-    INSTALLED.set(table).is_ok()
+    INSTALLED
+        .compare_exchange(
+            core::ptr::null_mut(),
+            table as *const SocketOps as *mut SocketOps,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+}
+
+/// True once a table is in place (installed, or the default after a use).
+pub fn installed() -> bool {
+    !INSTALLED.load(Ordering::Acquire).is_null()
 }
 
 /// The calling thread's `errno`, read through the installed table.
@@ -121,15 +166,19 @@ pub(crate) fn last_errno() -> c_int {
     unsafe { (ops().get_errno)() }
 }
 
+#[cfg(feature = "std")]
 #[cfg(not(target_vendor = "apple"))]
 const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
+#[cfg(feature = "std")]
 #[cfg(target_vendor = "apple")]
 const SEND_FLAGS: c_int = 0;
 
+#[cfg(feature = "std")]
 unsafe extern "C" fn libc_errno() -> c_int {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
+#[cfg(feature = "std")]
 /// Sets `FD_CLOEXEC` on `fd`; false on failure.
 fn set_cloexec(fd: c_int) -> bool {
     // SAFETY: fcntl F_GETFD/F_SETFD only reads/writes descriptor flags of
@@ -140,6 +189,7 @@ fn set_cloexec(fd: c_int) -> bool {
     }
 }
 
+#[cfg(feature = "std")]
 /// Per-socket setup that the platform needs at creation: close-on-exec where
 /// the creating call could not set it, SO_NOSIGPIPE on Apple, and moving
 /// the fd above stdin/stdout/stderr (upstream nopoll refuses fds 0..2).
@@ -184,8 +234,15 @@ fn finish_new_socket(fd: c_int, cloexec_done: bool) -> c_int {
     }
 }
 
+#[cfg(feature = "std")]
+#[cfg(feature = "std")]
+unsafe extern "C" fn libc_set_errno(value: c_int) {
+    set_errno(value);
+}
+
 /// Restores `errno` after a cleanup call (best effort; platforms whose errno
 /// location libc does not expose keep the cleanup's value).
+#[cfg(feature = "std")]
 fn set_errno(value: c_int) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     // SAFETY: __errno_location returns this thread's errno slot.
@@ -206,6 +263,7 @@ fn set_errno(value: c_int) {
     let _ = value;
 }
 
+#[cfg(feature = "std")]
 /// The calling thread's errno, saved and restored around `f` (for code that
 /// may run in a signal handler).
 pub(crate) fn preserving_errno(f: impl FnOnce()) {
@@ -215,6 +273,7 @@ pub(crate) fn preserving_errno(f: impl FnOnce()) {
     set_errno(saved);
 }
 
+#[cfg(feature = "std")]
 unsafe extern "C" fn libc_socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
@@ -230,6 +289,7 @@ unsafe extern "C" fn libc_socket(domain: c_int, ty: c_int, protocol: c_int) -> c
     }
 }
 
+#[cfg(feature = "std")]
 unsafe extern "C" fn libc_accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
@@ -251,6 +311,7 @@ unsafe extern "C" fn libc_accept(fd: c_int, addr: *mut sockaddr, len: *mut sockl
     }
 }
 
+#[cfg(feature = "std")]
 unsafe extern "C" fn libc_send(
     fd: c_int,
     buf: *const c_void,
@@ -261,11 +322,13 @@ unsafe extern "C" fn libc_send(
     unsafe { libc::send(fd, buf, len, flags | SEND_FLAGS) }
 }
 
+#[cfg(feature = "std")]
 unsafe extern "C" fn libc_sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     // SAFETY: the caller guarantees `msg` and its iovecs are valid.
     unsafe { libc::sendmsg(fd, msg, flags | SEND_FLAGS) }
 }
 
+#[cfg(feature = "std")]
 unsafe extern "C" fn libc_set_nonblocking(fd: c_int, on: c_int) -> c_int {
     // SAFETY: fcntl F_GETFL/F_SETFL only touches status flags of `fd`.
     unsafe {
@@ -286,6 +349,7 @@ unsafe extern "C" fn libc_set_nonblocking(fd: c_int, on: c_int) -> c_int {
     }
 }
 
+#[cfg(feature = "std")]
 unsafe extern "C" fn libc_get_nonblocking(fd: c_int) -> c_int {
     // SAFETY: fcntl F_GETFL only reads status flags of `fd`.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -295,6 +359,97 @@ unsafe extern "C" fn libc_get_nonblocking(fd: c_int) -> c_int {
         c_int::from(flags & libc::O_NONBLOCK != 0)
     }
 }
+
+/// Without std there is no errno to preserve portably (the firmware's wake
+/// path is a table `send`, not a signal handler).
+#[cfg(not(feature = "std"))]
+pub(crate) fn preserving_errno(f: impl FnOnce()) {
+    f();
+}
+
+/// The default table without std: every call fails with `ENOSYS` until the
+/// firmware installs its own.
+#[cfg(not(feature = "std"))]
+pub static NO_OPS: SocketOps = {
+    unsafe extern "C" fn fail3(_: c_int, _: c_int, _: c_int) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn fail_addr(_: c_int, _: *const sockaddr, _: socklen_t) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn fail_addr_out(_: c_int, _: *mut sockaddr, _: *mut socklen_t) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn fail2(_: c_int, _: c_int) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn fail1(_: c_int) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn fail_recv(_: c_int, _: *mut c_void, _: size_t, _: c_int) -> ssize_t {
+        -1
+    }
+    unsafe extern "C" fn fail_send(_: c_int, _: *const c_void, _: size_t, _: c_int) -> ssize_t {
+        -1
+    }
+    unsafe extern "C" fn fail_setopt(
+        _: c_int,
+        _: c_int,
+        _: c_int,
+        _: *const c_void,
+        _: socklen_t,
+    ) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn fail_getopt(
+        _: c_int,
+        _: c_int,
+        _: c_int,
+        _: *mut c_void,
+        _: *mut socklen_t,
+    ) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn fail_gai(
+        _: *const c_char,
+        _: *const c_char,
+        _: *const addrinfo,
+        _: *mut *mut addrinfo,
+    ) -> c_int {
+        libc::EAI_FAIL
+    }
+    unsafe extern "C" fn no_free(_: *mut addrinfo) {}
+    unsafe extern "C" fn fail_poll(_: *mut pollfd, _: nfds_t, _: c_int) -> c_int {
+        -1
+    }
+    unsafe extern "C" fn enosys() -> c_int {
+        libc::ENOSYS
+    }
+    SocketOps {
+        kernel_fds: 0,
+        socket: fail3,
+        bind: fail_addr,
+        listen: fail2,
+        accept: fail_addr_out,
+        connect: fail_addr,
+        recv: fail_recv,
+        send: fail_send,
+        sendmsg: None,
+        close: fail1,
+        shutdown: fail2,
+        set_nonblocking: fail2,
+        get_nonblocking: fail1,
+        setsockopt: fail_setopt,
+        getsockopt: fail_getopt,
+        getpeername: fail_addr_out,
+        getsockname: fail_addr_out,
+        getaddrinfo: fail_gai,
+        freeaddrinfo: no_free,
+        poll: fail_poll,
+        get_errno: enosys,
+        set_errno: None,
+    }
+};
 
 #[cfg(test)]
 mod tests {

@@ -2,12 +2,15 @@
 //! everywhere) and a [`Waker`] to interrupt its wait from any thread or a
 //! signal handler.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::ops::{ops, preserving_errno};
 use super::{NetError, NetResult, Socket};
+use crate::platform::Map;
+use alloc::sync::Arc;
 use core::net::SocketAddr;
 use libc::{c_int, c_short, c_void};
-use std::collections::HashMap;
-use std::sync::Arc;
 
 /// Most events one [`Poller::wait`] reports; the rest stay pending
 /// (level-triggered) for the next call.
@@ -17,6 +20,7 @@ pub const MAX_EVENTS: usize = 256;
 const WAKER_TOKEN: u64 = u64::MAX;
 
 /// The thread's errno after a direct (non-table) libc call.
+#[cfg(feature = "std")]
 fn os_error() -> NetError {
     NetError(
         std::io::Error::last_os_error()
@@ -120,7 +124,7 @@ impl WakerFds {
     /// An eventfd on Linux, a pipe elsewhere.
     #[cfg(feature = "std")]
     fn new_kernel() -> NetResult<WakerFds> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
         {
             // SAFETY: eventfd() takes plain integers.
             let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -206,6 +210,9 @@ impl WakerFds {
 
     /// Empties the waker so the next wait blocks again.
     fn drain(&self) {
+        if self.read < 0 {
+            return;
+        }
         let mut buf = [0u8; 64];
         loop {
             let n = if self.via_table {
@@ -237,16 +244,18 @@ fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
 impl Drop for WakerFds {
     fn drop(&mut self) {
         if self.via_table {
-            // SAFETY: the socket is owned by this value alone.
-            unsafe { (ops().close)(self.read) };
-            return;
-        }
-        #[cfg(feature = "std")]
-        // SAFETY: these descriptors are owned by this value alone.
-        unsafe {
-            libc::close(self.read);
-            if self.write != self.read {
-                libc::close(self.write);
+            if self.read >= 0 {
+                // SAFETY: the socket is owned by this value alone.
+                unsafe { (ops().close)(self.read) };
+            }
+        } else {
+            #[cfg(feature = "std")]
+            // SAFETY: these descriptors are owned by this value alone.
+            unsafe {
+                libc::close(self.read);
+                if self.write != self.read {
+                    libc::close(self.write);
+                }
             }
         }
     }
@@ -290,14 +299,14 @@ pub fn wake_raw(fd: i32) {
         if ops().kernel_fds == 0 {
             // SAFETY: sends 8 bytes from a live u64 on a non-blocking socket.
             unsafe { (ops().send)(fd, p, n, 0) };
-            return;
+        } else {
+            #[cfg(feature = "std")]
+            // SAFETY: writes 8 bytes from a live u64; write() is
+            // async-signal-safe and the fd is non-blocking.
+            unsafe {
+                libc::write(fd, p, n)
+            };
         }
-        #[cfg(feature = "std")]
-        // SAFETY: writes 8 bytes from a live u64; write() is
-        // async-signal-safe and the fd is non-blocking.
-        unsafe {
-            libc::write(fd, p, n)
-        };
     });
 }
 
@@ -309,18 +318,33 @@ pub struct Poller {
 }
 
 enum Imp {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
     Epoll(epoll::Epoll),
     Poll(PollSet),
 }
 
+/// Longest wait of a poller without a wake-up socket (a firmware socket
+/// budget used up): how late `loop_stop` from another thread is noticed.
+pub const TICK_MS: i32 = 50;
+
 impl Poller {
     /// A poller using `backend`: `Epoll` needs Linux and the libc table
-    /// (else `ENOSYS`), `Poll` works everywhere.
+    /// (else `ENOSYS`), `Poll` works everywhere. With a firmware table, if
+    /// the wake-up socket cannot be made (socket budget exhausted), the
+    /// poller does without: its waits last at most [`TICK_MS`].
     pub fn new(backend: Backend) -> NetResult<Poller> {
-        let fds = Arc::new(WakerFds::new()?);
+        let fds = match WakerFds::new() {
+            Ok(f) => f,
+            Err(_) if ops().kernel_fds == 0 => WakerFds {
+                read: -1,
+                write: -1,
+                via_table: true,
+            },
+            Err(e) => return Err(e),
+        };
+        let fds = Arc::new(fds);
         let imp = match backend {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Backend::Epoll if ops().kernel_fds != 0 => Imp::Epoll(epoll::Epoll::new(fds.read)?),
             Backend::Epoll => return Err(NetError(libc::ENOSYS)),
             Backend::Poll => Imp::Poll(PollSet::new(fds.read)),
@@ -331,7 +355,7 @@ impl Poller {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         match self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(_) => Backend::Epoll,
             Imp::Poll(_) => Backend::Poll,
         }
@@ -352,7 +376,7 @@ impl Poller {
     pub fn add(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.add(s, token, interest),
             Imp::Poll(p) => {
                 p.set(s, token, interest);
@@ -366,7 +390,7 @@ impl Poller {
     pub fn modify(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.modify(s, token, interest),
             Imp::Poll(p) => p.modify(s, token, interest),
         }
@@ -379,7 +403,7 @@ impl Poller {
             return Ok(());
         }
         match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.delete(s),
             Imp::Poll(p) => {
                 p.delete(s);
@@ -394,8 +418,14 @@ impl Poller {
     /// gives `Ok(0)` (wakes are drained and never reported).
     pub fn wait(&mut self, out: &mut Vec<Ready>, timeout_ms: i32) -> NetResult<usize> {
         out.clear();
+        // Without a wake-up socket, wake-ups are noticed at the next tick.
+        let timeout_ms = if self.fds.read < 0 && !(0..=TICK_MS).contains(&timeout_ms) {
+            TICK_MS
+        } else {
+            timeout_ms
+        };
         let woken = match &mut self.imp {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Imp::Epoll(e) => e.wait(out, timeout_ms)?,
             Imp::Poll(p) => p.wait(out, timeout_ms)?,
         };
@@ -413,7 +443,7 @@ impl Poller {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
 mod epoll {
     use super::{os_error, Interest, Ready, MAX_EVENTS, WAKER_TOKEN};
     use crate::net::{NetError, NetResult, Socket};
@@ -522,24 +552,31 @@ mod epoll {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const POLL_RDHUP: c_short = libc::POLLRDHUP;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const POLL_RDHUP: c_short = 0;
+/// POLLRDHUP where the kernel has it; a firmware stack's poll does not
+/// (lwIP signals a peer's FIN as readable, and recv then returns 0).
+fn poll_rdhup() -> c_short {
+    #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
+    if ops().kernel_fds != 0 {
+        return libc::POLLRDHUP;
+    }
+    0
+}
 
 /// The poll(2) backend: a dense `pollfd` array plus parallel tokens and an
 /// fd → index map (O(1) add/modify/delete via swap_remove).
 struct PollSet {
     fds: Vec<libc::pollfd>,
     tokens: Vec<u64>,
-    index: HashMap<Socket, usize>,
+    index: Map<Socket, usize>,
     /// Where the next scan starts, so a flood of ready sockets beyond
     /// MAX_EVENTS cannot starve the ones at the end of the array.
     cursor: usize,
+    /// [`poll_rdhup`], fixed at creation.
+    rdhup: c_short,
 }
 
-fn poll_events(i: Interest) -> c_short {
-    (if i.read { libc::POLLIN | POLL_RDHUP } else { 0 }) | (if i.write { libc::POLLOUT } else { 0 })
+fn poll_events(i: Interest, rdhup: c_short) -> c_short {
+    (if i.read { libc::POLLIN | rdhup } else { 0 }) | (if i.write { libc::POLLOUT } else { 0 })
 }
 
 impl PollSet {
@@ -547,10 +584,13 @@ impl PollSet {
         let mut p = PollSet {
             fds: Vec::new(),
             tokens: Vec::new(),
-            index: HashMap::new(),
+            index: Map::new(),
             cursor: 0,
+            rdhup: poll_rdhup(),
         };
-        p.set(waker_fd, WAKER_TOKEN, Interest::READ);
+        if waker_fd >= 0 {
+            p.set(waker_fd, WAKER_TOKEN, Interest::READ);
+        }
         p
     }
 
@@ -559,7 +599,7 @@ impl PollSet {
             self.index.insert(s, self.fds.len());
             self.fds.push(libc::pollfd {
                 fd: s,
-                events: poll_events(i),
+                events: poll_events(i, self.rdhup),
                 revents: 0,
             });
             self.tokens.push(token);
@@ -568,9 +608,10 @@ impl PollSet {
 
     fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
         let idx = *self.index.get(&s).ok_or(NetError(libc::ENOENT))?;
+        let rdhup = self.rdhup;
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
             (Some(p), Some(t)) => {
-                p.events = poll_events(i);
+                p.events = poll_events(i, rdhup);
                 *t = token;
                 Ok(())
             }
@@ -640,7 +681,7 @@ impl PollSet {
                 token,
                 readable: re & libc::POLLIN != 0,
                 writable: re & libc::POLLOUT != 0,
-                hangup: re & (libc::POLLHUP | POLL_RDHUP) != 0,
+                hangup: re & (libc::POLLHUP | self.rdhup) != 0,
                 error: re & (libc::POLLERR | libc::POLLNVAL) != 0,
             });
         }

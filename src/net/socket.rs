@@ -1,12 +1,16 @@
 //! Stream sockets: listen, connect, accept, I/O, options, addresses.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::addr::{resolve, resolve_with, socklen_of, Addr};
 use super::ops::ops;
 use super::{NetError, NetResult, Socket};
+use crate::platform::Instant;
+use alloc::ffi::CString;
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
 use libc::{c_int, c_short};
-use std::ffi::CString;
-use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
 
 /// Most buffers one [`send_vectored`] call hands to `sendmsg`.
 const MAX_IOV: usize = 64;
@@ -501,4 +505,12 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
             write && (trouble || re & libc::POLLOUT != 0),
         ));
     }
+}
+
+/// Waits `ms` milliseconds in the table's `poll` with no sockets (how a
+/// firmware build sleeps). False if the table's poll failed at once.
+#[cfg(not(feature = "std"))]
+pub(crate) fn idle_wait(ms: i32) -> bool {
+    // SAFETY: poll with no descriptors only waits.
+    unsafe { (ops().poll)(core::ptr::null_mut(), 0, ms) >= 0 }
 }

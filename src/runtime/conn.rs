@@ -1,5 +1,8 @@
 //! Connections: clients, accepted connections and listeners.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::context::{ctx_log, CloseHandler, Context, CtxInner, LogLevel};
 
 /// Queues a log line as an action (for code that holds the connection lock).
@@ -14,16 +17,17 @@ use super::message::Message;
 use super::rng::OsRandom;
 use super::Error;
 use crate::net::{self, NetError, Socket};
+use crate::platform::Instant;
 use crate::protocol::handshake::Request;
 use crate::protocol::{
     ClientHandshake, ClientRequest, Config, DataKind, Delivery, Engine, Event, OpCode, Role,
     ServerHandshake, ServerOutcome, UpgradeRequest,
 };
 use crate::sync::Lock;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use core::time::Duration;
 
 /// What a connection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +200,7 @@ pub(crate) struct ConnInner {
     pub binding: AtomicUsize,
     /// Strings handed to the binding layer, kept until the connection is
     /// destroyed so that pointers given to C never dangle.
-    pub c_strings: Lock<Vec<std::ffi::CString>>,
+    pub c_strings: Lock<Vec<alloc::ffi::CString>>,
     pub registered: AtomicBool,
 }
 
@@ -206,7 +210,9 @@ pub struct Connection {
     pub(crate) inner: Arc<ConnInner>,
 }
 
-thread_local! {
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// The receive buffer of `pump` (reads outside the loop), per thread.
     static RECV_BUF: core::cell::RefCell<Vec<u8>> = const { core::cell::RefCell::new(Vec::new()) };
 }
 
@@ -640,13 +646,24 @@ impl Connection {
         }
         let ctx = self.ctx();
         let mut acts = Vec::new();
+        let size = ctx
+            .inner
+            .cfg
+            .lock()
+            .recv_buffer_size
+            .max(super::event_loop::MIN_RECV_BUF);
+        #[cfg(feature = "std")]
         let got = RECV_BUF.with(|cell| {
             let mut buf = cell.borrow_mut();
-            if buf.len() < 64 * 1024 {
-                buf.resize(64 * 1024, 0);
+            if buf.len() != size {
+                buf.resize(size, 0);
             }
             self.receive_into(&ctx, &mut buf, &mut acts, false)
         });
+        // No thread-local storage: a buffer per call (firmware reads
+        // outside a loop rarely, and with small buffers).
+        #[cfg(not(feature = "std"))]
+        let got = self.receive_into(&ctx, &mut vec![0u8; size], &mut acts, false);
         self.dispatch(&ctx, acts, sink);
         got > 0
     }
@@ -1036,7 +1053,7 @@ impl Connection {
         let written = if pause_us > 0 {
             let w = self.inner.flush_upto(&mut st, before + header_len)?;
             drop(st);
-            std::thread::sleep(Duration::from_micros(pause_us));
+            crate::platform::sleep(Duration::from_micros(pause_us));
             st = self.inner.st.lock();
             w + self.inner.flush_locked(&mut st)?
         } else if st.defer_flush > 0 && before + frame_len < DEFER_MAX {
@@ -1370,7 +1387,7 @@ impl ConnInner {
     ) {
         let mut pos = 0;
         while pos < data.len() {
-            match std::mem::replace(&mut st.phase, Phase::Closed) {
+            match core::mem::replace(&mut st.phase, Phase::Closed) {
                 Phase::Client(mut hs) => match hs.feed(&data[pos..]) {
                     Ok((n, None)) => {
                         pos += n;
@@ -1555,7 +1572,7 @@ impl ConnInner {
         acts: &mut Vec<Action>,
     ) {
         let mut st = self.st.lock();
-        let Phase::AwaitOpen(up) = std::mem::replace(&mut st.phase, Phase::Closed) else {
+        let Phase::AwaitOpen(up) = core::mem::replace(&mut st.phase, Phase::Closed) else {
             return;
         };
         if !accepted {
@@ -1593,7 +1610,7 @@ impl ConnInner {
         let mut rest = st
             .cold
             .as_mut()
-            .map(|c| std::mem::take(&mut c.leftover))
+            .map(|c| core::mem::take(&mut c.leftover))
             .unwrap_or_default();
         if !rest.is_empty() {
             self.ingest(ctx, conn, &mut st, &mut rest, acts);

@@ -1,15 +1,19 @@
 //! The context: configuration, handlers, the connection registry.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::conn::{ConnInner, Connection};
 use super::message::Message;
 use crate::net::{self, Poller, Socket, Waker};
+use crate::platform::Instant;
+use crate::platform::Map;
 use crate::protocol::handshake::Request;
 use crate::protocol::{Delivery, HandshakeLimits};
 use crate::sync::Lock;
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// Accept / open / ready handler: return false to refuse the connection.
 pub type ActionHandler = Arc<dyn Fn(&Context, &Connection) -> bool + Send + Sync>;
@@ -38,9 +42,11 @@ pub enum LogLevel {
 /// Everything a context can be configured with.
 #[derive(Clone)]
 pub struct CtxConfig {
-    /// Largest incoming frame payload (16 MiB).
+    /// Largest incoming frame payload (16 MiB; 64 KiB without std).
     pub max_frame_size: u64,
-    /// Largest incoming message (64 MiB, never below `max_frame_size`).
+    /// Largest incoming message (64 MiB, never below `max_frame_size`;
+    /// 64 KiB without std, where the heap is small and running out of it
+    /// aborts).
     pub max_message_size: u64,
     /// `Sec-WebSocket-Version` sent and required (13).
     pub protocol_version: u8,
@@ -52,8 +58,13 @@ pub struct CtxConfig {
     pub handshake_timeout_ms: u64,
     /// Whole messages (default) or pieces as they arrive.
     pub delivery: Delivery,
-    /// Output queued beyond this makes sends report would-block (64 MiB).
+    /// Output queued beyond this makes sends report would-block (64 MiB;
+    /// 256 KiB without std).
     pub max_pending_output: usize,
+    /// Size of the receive buffer: one per event loop (shared by all its
+    /// connections) and one per thread reading outside a loop (256 KiB;
+    /// 4 KiB without std). Connections own no receive buffer.
+    pub recv_buffer_size: usize,
     /// Handshake head limits.
     pub limits: HandshakeLimits,
     /// Console logging on (nopoll_log_enable).
@@ -72,14 +83,31 @@ pub struct CtxConfig {
 impl Default for CtxConfig {
     fn default() -> Self {
         CtxConfig {
-            max_frame_size: 16 * 1024 * 1024,
-            max_message_size: 64 * 1024 * 1024,
+            max_frame_size: if cfg!(feature = "std") {
+                16 * 1024 * 1024
+            } else {
+                64 * 1024
+            },
+            max_message_size: if cfg!(feature = "std") {
+                64 * 1024 * 1024
+            } else {
+                64 * 1024
+            },
             protocol_version: 13,
             connect_timeout_us: 20_000_000,
             backlog: 1024,
             handshake_timeout_ms: 10_000,
             delivery: Delivery::Messages,
-            max_pending_output: 64 * 1024 * 1024,
+            max_pending_output: if cfg!(feature = "std") {
+                64 * 1024 * 1024
+            } else {
+                256 * 1024
+            },
+            recv_buffer_size: if cfg!(feature = "std") {
+                256 * 1024
+            } else {
+                4 * 1024
+            },
             limits: HandshakeLimits::default(),
             log_enabled: false,
             log_color: false,
@@ -113,7 +141,7 @@ pub struct Certificate {
 #[derive(Default)]
 pub(crate) struct IoOps {
     /// Socket → connection id to watch, or `None` to stop watching.
-    pub changes: HashMap<Socket, Option<i32>>,
+    pub changes: Map<Socket, Option<i32>>,
     /// Connections with output waiting for writability.
     pub want_write: Vec<i32>,
     /// Connections that died outside the loop (to unregister).
@@ -127,7 +155,7 @@ pub(crate) struct IoOps {
 
 pub(crate) struct CtxInner {
     pub cfg: Lock<CtxConfig>,
-    pub conns: Lock<HashMap<i32, Arc<ConnInner>>>,
+    pub conns: Lock<Map<i32, Arc<ConnInner>>>,
     next_id: AtomicI32,
     pub io: Lock<IoOps>,
     pub poller: Lock<Option<Poller>>,
@@ -141,7 +169,7 @@ pub(crate) struct CtxInner {
     certificates: Lock<Vec<Certificate>>,
     /// Strings handed to the binding layer (certificate paths), kept until
     /// the context is destroyed so that pointers given to C never dangle.
-    pub c_strings: Lock<Vec<std::ffi::CString>>,
+    pub c_strings: Lock<Vec<alloc::ffi::CString>>,
     /// Bumped whenever a message handler (context or connection) may have
     /// changed: the loop resolves the handler once per batch of messages
     /// and only looks again when this moved.
@@ -176,7 +204,7 @@ impl Context {
         Ok(Context {
             inner: Arc::new(CtxInner {
                 cfg: Lock::new(CtxConfig::default()),
-                conns: Lock::new(HashMap::new()),
+                conns: Lock::new(Map::new()),
                 next_id: AtomicI32::new(1),
                 io: Lock::new(IoOps::default()),
                 poller: Lock::new(Some(poller)),
@@ -339,7 +367,7 @@ impl Context {
 
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
-        let at = Instant::now() + std::time::Duration::from_millis(ms);
+        let at = Instant::now() + core::time::Duration::from_millis(ms);
         self.inner.deadlines.lock().push_back((at, id));
     }
 
@@ -406,7 +434,12 @@ impl Context {
     }
 
     /// Logs through this context (its sink or console) and the `log` crate.
+    /// With the `no-log` feature nothing is logged (and the text of every
+    /// log line is compiled out).
     pub fn log(&self, level: LogLevel, args: core::fmt::Arguments<'_>) {
+        if cfg!(feature = "no-log") {
+            return;
+        }
         let (enabled, color, sink) = {
             let c = self.inner.cfg.lock();
             (c.log_enabled, c.log_color, c.log_sink.clone())
@@ -425,11 +458,16 @@ impl Context {
                 LogLevel::Warning => ("warning", "\x1b[33m", "\x1b[0m"),
                 LogLevel::Critical => ("critical", "\x1b[31m", "\x1b[0m"),
             };
+            // Without std there is no stdout: firmware logs through
+            // nopoll_log_set_handler.
+            #[cfg(feature = "std")]
             if color {
                 println!("({on}{tag}{off}) nopoll: {args}");
             } else {
                 println!("({tag}) nopoll: {args}");
             }
+            #[cfg(not(feature = "std"))]
+            let _ = (color, on, tag, off);
         }
     }
 
@@ -445,7 +483,7 @@ impl Context {
 macro_rules! ctx_log {
     ($ctx:expr, $lvl:ident, $($arg:tt)*) => {{
         let ctx: &$crate::runtime::Context = $ctx;
-        if ctx.wants_log($crate::runtime::LogLevel::$lvl) {
+        if !cfg!(feature = "no-log") && ctx.wants_log($crate::runtime::LogLevel::$lvl) {
             ctx.log($crate::runtime::LogLevel::$lvl, format_args!($($arg)*));
         }
     }};

@@ -1,10 +1,14 @@
 //! The event loop: readiness from epoll/poll, no scan of every connection.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::conn::{Action, ConnRole, Connection};
 use super::context::{ctx_log, Context};
 use crate::net::{self, Interest, Poller, Ready};
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use crate::platform::Instant;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
 
 /// Why [`Context::loop_wait`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,17 +21,31 @@ pub enum LoopExit {
     Failed,
 }
 
-thread_local! {
+#[cfg(feature = "std")]
+std::thread_local! {
     static IN_LOOP: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
 }
 
 /// True on a thread that is running an event loop (its callbacks included).
+/// Without std (no thread-local storage) always false: callers then take
+/// the path that is right from any thread (queue work for the loop).
 pub(crate) fn in_loop() -> bool {
-    IN_LOOP.with(|d| d.get() > 0)
+    #[cfg(feature = "std")]
+    return IN_LOOP.with(|d| d.get() > 0);
+    #[cfg(not(feature = "std"))]
+    false
 }
 
-/// Receive buffer shared by every connection of a loop.
-const LOOP_BUF: usize = 256 * 1024;
+/// Counts a loop running on this thread (`+1` entering, `-1` leaving).
+fn loop_depth(delta: i32) {
+    #[cfg(feature = "std")]
+    IN_LOOP.with(|d| d.set(d.get().wrapping_add_signed(delta)));
+    #[cfg(not(feature = "std"))]
+    let _ = delta;
+}
+
+/// Smallest receive buffer a loop uses, whatever the setting.
+pub(crate) const MIN_RECV_BUF: usize = 256;
 /// Reads per connection and wake-up, for fairness.
 const READS_PER_WAKE: usize = 4;
 /// Accepts per listener and wake-up.
@@ -56,9 +74,9 @@ impl Context {
         };
         self.inner.stop.store(false, Ordering::Release);
         self.inner.io.lock().loop_running = true;
-        IN_LOOP.with(|d| d.set(d.get() + 1));
+        loop_depth(1);
         let exit = self.run(&mut poller, timeout);
-        IN_LOOP.with(|d| d.set(d.get() - 1));
+        loop_depth(-1);
         let close = {
             let mut io = self.inner.io.lock();
             io.loop_running = false;
@@ -75,7 +93,8 @@ impl Context {
     fn run(&self, poller: &mut Poller, timeout: Option<Duration>) -> LoopExit {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut events: Vec<Ready> = Vec::with_capacity(256);
-        let mut buf = vec![0u8; LOOP_BUF];
+        let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
+        let mut buf = vec![0u8; size];
         let mut acts = Vec::new();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {

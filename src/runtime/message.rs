@@ -1,5 +1,8 @@
 //! A received (or user-built) message.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::protocol::OpCode;
 use alloc::vec::Vec;
 

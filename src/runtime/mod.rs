@@ -11,11 +11,14 @@
 //! let port = listener.port().to_string();
 //! let client = ctx.connect(&ConnectOptions::new("127.0.0.1", &port)).unwrap();
 //! # let _ = client;
-//! ctx.loop_wait(Some(std::time::Duration::from_millis(100)));
+//! ctx.loop_wait(Some(core::time::Duration::from_millis(100)));
 //! ```
 //!
 //! Locking: a context's own locks are leaves (never held while taking a
 //! connection's lock), and no lock is held while a user callback runs.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 mod conn;
 mod context;
@@ -79,12 +82,24 @@ impl From<NetError> for Error {
 
 /// Called with an object's binding word when a context or connection that
 /// has one is destroyed (the C layer frees its handle slot).
-pub(crate) static BINDING_DROP_HOOK: std::sync::OnceLock<fn(usize)> = std::sync::OnceLock::new();
+static BINDING_DROP_HOOK: core::sync::atomic::AtomicPtr<()> =
+    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+
+/// Sets the binding layer's drop hook (once; later calls are ignored).
+pub(crate) fn set_binding_drop_hook(h: fn(usize)) {
+    let _ = BINDING_DROP_HOOK.compare_exchange(
+        core::ptr::null_mut(),
+        h as *mut (),
+        core::sync::atomic::Ordering::AcqRel,
+        core::sync::atomic::Ordering::Acquire,
+    );
+}
 
 pub(crate) fn binding_dropped(word: usize) {
-    if word != 0 {
-        if let Some(h) = BINDING_DROP_HOOK.get() {
-            h(word);
-        }
+    let p = BINDING_DROP_HOOK.load(core::sync::atomic::Ordering::Acquire);
+    if word != 0 && !p.is_null() {
+        // SAFETY: only set_binding_drop_hook stores here, from a fn(usize).
+        let h = unsafe { core::mem::transmute::<*mut (), fn(usize)>(p) };
+        h(word);
     }
 }

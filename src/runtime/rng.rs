@@ -1,25 +1,34 @@
 //! Randomness for masking keys and handshake nonces, from the OS.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use crate::protocol::RandomSource;
 
-/// Random bytes from the operating system (`getrandom(2)`, falling back to
-/// `/dev/urandom`), fetched 256 bytes at a time into a per-thread pool so
-/// that a client pays one system call per 64 masking keys. Zero-sized:
-/// connections that never mask (servers) carry nothing.
+/// Random bytes for masking keys and nonces. The hook installed with
+/// `nopoll_install_random` when there is one; otherwise, with std, the
+/// operating system's (`getrandom(2)`, falling back to `/dev/urandom`),
+/// fetched 256 bytes at a time into a per-thread pool so that a client pays
+/// one system call per 64 masking keys; without std, C `rand()` (firmware
+/// should install its hardware RNG). Zero-sized: connections that never
+/// mask (servers) carry nothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsRandom;
 
+#[cfg(feature = "std")]
 struct Pool {
     buf: [u8; 256],
     pos: usize,
 }
 
-thread_local! {
+#[cfg(feature = "std")]
+std::thread_local! {
     static POOL: core::cell::RefCell<Pool> = const {
         core::cell::RefCell::new(Pool { buf: [0; 256], pos: 256 })
     };
 }
 
+#[cfg(feature = "std")]
 impl Pool {
     fn refill(&mut self) {
         let mut got = 0;
@@ -60,6 +69,10 @@ impl Pool {
 
 impl RandomSource for OsRandom {
     fn fill(&mut self, out: &mut [u8]) {
+        if crate::platform::hook_random(out) {
+            return;
+        }
+        #[cfg(feature = "std")]
         POOL.with(|p| {
             let mut p = p.borrow_mut();
             for b in out {
@@ -69,7 +82,12 @@ impl RandomSource for OsRandom {
                 *b = p.buf[p.pos];
                 p.pos += 1;
             }
-        })
+        });
+        #[cfg(not(feature = "std"))]
+        for b in out {
+            // SAFETY: rand() takes no arguments.
+            *b = (unsafe { libc::rand() } >> 7) as u8;
+        }
     }
 }
 
@@ -87,6 +105,6 @@ mod tests {
             keys.insert(k);
         }
         assert!(keys.len() > 990, "random keys repeat: {}", keys.len());
-        assert_eq!(std::mem::size_of::<OsRandom>(), 0);
+        assert_eq!(core::mem::size_of::<OsRandom>(), 0);
     }
 }

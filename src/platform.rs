@@ -1,0 +1,233 @@
+//! What the runtime needs from its host besides sockets: a monotonic clock,
+//! random bytes and (without `std`) mutexes. Each has a hook that firmware
+//! installs from C (`nopoll_install_clock`, `nopoll_install_random`,
+//! `nopoll_thread_handlers`) and a default:
+//!
+//! | need   | std default                 | no_std default (no hook)          |
+//! |--------|-----------------------------|-----------------------------------|
+//! | clock  | `std::time::Instant`        | C `gettimeofday`, never going back |
+//! | random | `getrandom(2)`/`/dev/urandom` | C `rand()` (install a real RNG!) |
+//! | mutex  | `std::sync::Mutex`          | a spin lock                       |
+
+use core::ffi::c_void;
+use core::ops::{Add, Sub};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::time::Duration;
+
+/// The map the runtime keys sockets and connection ids with: a hash map
+/// with std, a B-tree without (no hasher needs seeding on firmware).
+#[cfg(feature = "std")]
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V>;
+/// The map the runtime keys sockets and connection ids with: a hash map
+/// with std, a B-tree without (no hasher needs seeding on firmware).
+#[cfg(not(feature = "std"))]
+pub(crate) type Map<K, V> = alloc::collections::BTreeMap<K, V>;
+
+// ------------------------------------------------------------------ clock
+
+/// C clock hook: monotonic milliseconds (any origin; may wrap around).
+pub type ClockHook = unsafe extern "C" fn() -> core::ffi::c_ulong;
+
+static CLOCK: AtomicUsize = AtomicUsize::new(0);
+/// Last raw hook value and the microseconds it stood for (wrap handling).
+static CLOCK_RAW: AtomicU64 = AtomicU64::new(0);
+static CLOCK_US: AtomicU64 = AtomicU64::new(0);
+
+/// Installs (or with `None` removes) the clock hook.
+pub fn install_clock(hook: Option<ClockHook>) {
+    CLOCK.store(hook.map_or(0, |f| f as usize), Ordering::Release);
+}
+
+fn hook_micros(f: ClockHook) -> u64 {
+    // SAFETY: the firmware's clock function takes no arguments.
+    #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
+    let raw = u64::from(unsafe { f() });
+    let bits = core::mem::size_of::<core::ffi::c_ulong>() * 8;
+    let mask = if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
+    // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
+    // (every 49.7 days) keeps time going forward. CLOCK_RAW holds the last
+    // raw value + 1 (0: no reading yet, so the first one adds nothing).
+    // Racing callers may lose a delta, never go backwards (fetch_max).
+    let last = CLOCK_RAW.swap(raw.wrapping_add(1), Ordering::AcqRel);
+    let delta = if last == 0 {
+        0
+    } else {
+        raw.wrapping_sub(last.wrapping_sub(1)) & mask
+    };
+    let us = CLOCK_US
+        .load(Ordering::Acquire)
+        .saturating_add(delta.saturating_mul(1000));
+    CLOCK_US.fetch_max(us, Ordering::AcqRel).max(us)
+}
+
+/// Microseconds on the built-in clock.
+#[cfg(feature = "std")]
+fn builtin_micros() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(std::time::Instant::now);
+    u64::try_from(base.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Microseconds from C `gettimeofday`, made non-decreasing.
+#[cfg(not(feature = "std"))]
+fn builtin_micros() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    // SAFETY: tv is a live timeval; a NULL timezone is allowed.
+    unsafe { libc::gettimeofday(&mut tv, core::ptr::null_mut()) };
+    let us = u64::try_from(tv.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::try_from(tv.tv_usec).unwrap_or(0));
+    LAST.fetch_max(us, Ordering::AcqRel).max(us)
+}
+
+/// A point on the monotonic clock (microseconds), the runtime's only notion
+/// of time: deadlines for handshakes, connects and loop timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// Now, from the installed clock hook or the built-in clock.
+    pub fn now() -> Instant {
+        let hook = CLOCK.load(Ordering::Acquire);
+        if hook != 0 {
+            // SAFETY: only `install_clock` stores here, from a ClockHook.
+            let f: ClockHook = unsafe { core::mem::transmute::<usize, ClockHook>(hook) };
+            return Instant(hook_micros(f));
+        }
+        Instant(builtin_micros())
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+
+    /// Time since this instant.
+    pub fn elapsed(self) -> Duration {
+        Instant::now().saturating_duration_since(self)
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        Instant(
+            self.0
+                .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+/// Blocks the calling thread for `d`: `std::thread::sleep` with std, else
+/// a `poll` of no sockets through the socket table (lwIP sleeps on a
+/// semaphore; no busy wait).
+pub fn sleep(d: Duration) {
+    #[cfg(feature = "std")]
+    std::thread::sleep(d);
+    #[cfg(not(feature = "std"))]
+    {
+        let deadline = Instant::now() + d;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+            if !crate::net::idle_wait(ms) {
+                return; // no table that can wait: do not spin
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------------- random
+
+/// C random hook: fill `len` bytes at `buf` with unpredictable data.
+pub type RandomHook = unsafe extern "C" fn(buf: *mut u8, len: usize);
+
+static RANDOM: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs (or with `None` removes) the random hook.
+pub fn install_random(hook: Option<RandomHook>) {
+    RANDOM.store(hook.map_or(0, |f| f as usize), Ordering::Release);
+}
+
+/// Fills `out` through the random hook; false when none is installed.
+pub(crate) fn hook_random(out: &mut [u8]) -> bool {
+    let hook = RANDOM.load(Ordering::Acquire);
+    if hook == 0 {
+        return false;
+    }
+    // SAFETY: only `install_random` stores here, from a RandomHook.
+    let f: RandomHook = unsafe { core::mem::transmute::<usize, RandomHook>(hook) };
+    // SAFETY: out is live and writable for its length.
+    unsafe { f(out.as_mut_ptr(), out.len()) };
+    true
+}
+
+// ----------------------------------------------------------------- mutex
+
+/// The four mutex hooks of `nopoll_thread_handlers`.
+#[derive(Clone, Copy)]
+pub struct MutexHooks {
+    /// Creates a mutex (NULL on failure).
+    pub create: unsafe extern "C" fn() -> *mut c_void,
+    /// Destroys a mutex made by `create`.
+    pub destroy: unsafe extern "C" fn(*mut c_void),
+    /// Locks it (blocking).
+    pub lock: unsafe extern "C" fn(*mut c_void),
+    /// Unlocks it.
+    pub unlock: unsafe extern "C" fn(*mut c_void),
+}
+
+/// The installed hooks, leaked once per installation so that readers need
+/// no lock (installations are rare: once at start-up).
+static MUTEX: AtomicPtr<MutexHooks> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs (or with `None` removes) the mutex hooks.
+pub fn install_mutex_hooks(hooks: Option<MutexHooks>) {
+    let p = hooks.map_or(core::ptr::null_mut(), |h| {
+        alloc::boxed::Box::into_raw(alloc::boxed::Box::new(h))
+    });
+    // The previous value is leaked on purpose: a lock created with those
+    // hooks may still use them.
+    MUTEX.store(p, Ordering::Release);
+}
+
+/// The installed mutex hooks.
+pub fn mutex_hooks() -> Option<MutexHooks> {
+    let p = MUTEX.load(Ordering::Acquire);
+    // SAFETY: non-null values come from Box::into_raw and are never freed.
+    (!p.is_null()).then(|| unsafe { *p })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instant_arithmetic() {
+        let a = Instant(1_000);
+        let b = a + Duration::from_millis(2);
+        assert_eq!(b, Instant(3_000));
+        assert_eq!(b - a, Duration::from_millis(2));
+        assert_eq!(a.saturating_duration_since(b), Duration::ZERO);
+        assert!(Instant::now() <= Instant::now());
+    }
+}

@@ -1,0 +1,220 @@
+/*
+ * hooks: the firmware hooks and buffer settings (README, "Extensions
+ * beyond nopoll's API"), each checked by its effect on a std build:
+ *
+ * - nopoll_install_random: with a hook that fills 0x5A, the client's
+ *   Sec-WebSocket-Key is base64 of sixteen 0x5A bytes and its frames are
+ *   masked with 5A 5A 5A 5A; after uninstalling (NULL) they are not;
+ * - nopoll_install_clock: with a clock running 10 times slower than real
+ *   time (and wrapping around on the way), nopoll_loop_wait with a 200 ms
+ *   timeout returns -3 after about 2 s; with NULL, after 200 ms again;
+ * - nopoll_ctx_set_recv_buffer_size: a 300-byte loop buffer still echoes a
+ *   64 KiB message intact;
+ * - nopoll_ctx_set_max_pending_output: with a peer that never reads, the
+ *   output a client queues stays within the limit plus one message; with
+ *   the default it grows to megabytes.
+ */
+#include "check.h"
+
+static int random_calls = 0;
+
+static void fill_5a (unsigned char * buffer, size_t size)
+{
+	memset (buffer, 0x5a, size);
+	shared_add (&random_calls, 1);
+}
+
+/* A client against a raw server: returns the key it sent and the mask of
+ * its first frame. */
+static void client_key_and_mask (char * key, int cap, unsigned char mask[4])
+{
+	int port_num = 0;
+	int lfd = raw_listen (4, &port_num);
+	char port[16];
+	char head[2048];
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * conn;
+	RawFrame f;
+	int fd;
+	sprintf (port, "%d", port_num);
+	conn = nopoll_conn_new (ctx, "127.0.0.1", port, NULL, "/", NULL, NULL);
+	CHECK (nopoll_conn_is_ok (conn));
+	fd = raw_accept (lfd, 5000);
+	CHECK (fd >= 0);
+	CHECK (raw_server_handshake (fd, head, sizeof (head), NULL));
+	CHECK (raw_header (head, "Sec-WebSocket-Key", key, cap));
+	CHECK (nopoll_conn_wait_until_connection_ready (conn, 5));
+	CHECK_INT (nopoll_conn_send_text (conn, "hi", 2), 2);
+	CHECK (raw_read_frame_header (fd, &f, mask));
+	CHECK (f.masked);
+	close (fd);
+	close (lfd);
+	nopoll_conn_close (conn);
+	nopoll_ctx_unref (ctx);
+}
+
+static void random_hook (void)
+{
+	char key[64];
+	unsigned char mask[4];
+	note ("nopoll_install_random");
+	nopoll_install_random (fill_5a);
+	client_key_and_mask (key, sizeof (key), mask);
+	printf ("   key with the hook: %s, mask %02x%02x%02x%02x\n", key, mask[0], mask[1], mask[2], mask[3]);
+	CHECK_STR (key, "WlpaWlpaWlpaWlpaWlpaWg==");
+	CHECK (mask[0] == 0x5a && mask[1] == 0x5a && mask[2] == 0x5a && mask[3] == 0x5a);
+	CHECK (shared_get (&random_calls) >= 2);
+	nopoll_install_random (NULL);
+	client_key_and_mask (key, sizeof (key), mask);
+	printf ("   key without: %s\n", key);
+	CHECK (strcmp (key, "WlpaWlpaWlpaWlpaWlpaWg==") != 0);
+}
+
+static double clock_origin = 0;
+
+/* Ten times slower than real time, starting 50 ms (of its own) before the
+ * wrap-around of unsigned long. */
+static unsigned long slow_clock (void)
+{
+	return (unsigned long) ((now_ms () - clock_origin) / 10.0) + ((unsigned long) -1 - 50UL);
+}
+
+static void clock_hook (void)
+{
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * listener = nopoll_listener_new (ctx, "127.0.0.1", "0");
+	double start, took;
+	note ("nopoll_install_clock");
+	CHECK (nopoll_conn_is_ok (listener));
+	clock_origin = now_ms ();
+	nopoll_install_clock (slow_clock);
+	start = now_ms ();
+	CHECK_INT (nopoll_loop_wait (ctx, 200000L), -3);
+	took = now_ms () - start;
+	printf ("   200 ms loop timeout on the slow clock (wrapping) took %.0f ms\n", took);
+	CHECK (took >= 1500.0 && took < 6000.0);
+	nopoll_install_clock (NULL);
+	start = now_ms ();
+	CHECK_INT (nopoll_loop_wait (ctx, 200000L), -3);
+	took = now_ms () - start;
+	printf ("   200 ms loop timeout on the real clock took %.0f ms\n", took);
+	CHECK (took >= 150.0 && took < 1500.0);
+	nopoll_conn_close (listener);
+	nopoll_ctx_unref (ctx);
+}
+
+static void echo (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
+{
+	(void) ctx;
+	(void) user_data;
+	nopoll_conn_send_binary (conn, (const char *) nopoll_msg_get_payload (msg), nopoll_msg_get_payload_size (msg));
+}
+
+static void small_recv_buffer (void)
+{
+	noPollCtx * sctx = nopoll_ctx_new ();
+	noPollCtx * cctx = nopoll_ctx_new ();
+	noPollConn * listener;
+	noPollConn * conn;
+	noPollMsg * msg = NULL;
+	LoopThread lt;
+	static char data[65536];
+	double deadline;
+	int i;
+	note ("nopoll_ctx_set_recv_buffer_size");
+	nopoll_ctx_set_recv_buffer_size (NULL, 300);  /* ignored */
+	nopoll_ctx_set_recv_buffer_size (sctx, 0);    /* ignored */
+	nopoll_ctx_set_recv_buffer_size (sctx, 300);
+	nopoll_ctx_set_recv_buffer_size (cctx, 300);
+	listener = nopoll_listener_new (sctx, "127.0.0.1", "0");
+	CHECK (nopoll_conn_is_ok (listener));
+	nopoll_ctx_set_on_msg (sctx, echo, NULL);
+	CHECK (loop_thread_start (&lt, sctx));
+	conn = nopoll_conn_new (cctx, "127.0.0.1", nopoll_conn_port (listener), NULL, "/", NULL, NULL);
+	CHECK (nopoll_conn_wait_until_connection_ready (conn, 5));
+	for (i = 0; i < (int) sizeof (data); i++)
+		data[i] = (char) (i * 7 + 3);
+	CHECK_INT (nopoll_conn_send_binary (conn, data, sizeof (data)), (int) sizeof (data));
+	deadline = now_ms () + 10000.0;
+	while (msg == NULL && now_ms () < deadline && nopoll_conn_is_ok (conn)) {
+		msg = nopoll_conn_get_msg (conn);
+		if (msg == NULL)
+			sleep_ms (1);
+	}
+	CHECK (msg != NULL);
+	if (msg != NULL) {
+		CHECK_INT (nopoll_msg_get_payload_size (msg), (int) sizeof (data));
+		CHECK (memcmp (nopoll_msg_get_payload (msg), data, sizeof (data)) == 0);
+		nopoll_msg_unref (msg);
+	}
+	/* the server drops its side when the client's close arrives */
+	nopoll_conn_close (conn);
+	deadline = now_ms () + 5000.0;
+	while (nopoll_ctx_conns (sctx) > 1 && now_ms () < deadline)
+		sleep_ms (1);
+	CHECK_INT (nopoll_ctx_conns (sctx), 1);
+	CHECK_INT (loop_thread_stop (&lt), 0);
+	nopoll_conn_close (listener);
+	nopoll_ctx_unref (cctx);
+	nopoll_ctx_unref (sctx);
+}
+
+/* The most output a client keeps queued (nopoll_conn_pending_write_bytes)
+ * while it tries to send 200 messages of 64 KiB to a raw peer that never
+ * reads. */
+static long most_pending (long limit)
+{
+	int port_num = 0;
+	int lfd = raw_listen (4, &port_num);
+	char port[16];
+	char head[2048];
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * conn;
+	static char data[65536];
+	long most = 0;
+	int fd, i;
+	sprintf (port, "%d", port_num);
+	if (limit > 0)
+		nopoll_ctx_set_max_pending_output (ctx, limit);
+	conn = nopoll_conn_new (ctx, "127.0.0.1", port, NULL, "/", NULL, NULL);
+	fd = raw_accept (lfd, 5000);
+	CHECK (fd >= 0);
+	CHECK (raw_server_handshake (fd, head, sizeof (head), NULL));
+	CHECK (nopoll_conn_wait_until_connection_ready (conn, 5));
+	for (i = 0; i < 200; i++) {
+		long pending;
+		nopoll_conn_send_binary (conn, data, sizeof (data));
+		pending = nopoll_conn_pending_write_bytes (conn);
+		if (pending > most)
+			most = pending;
+	}
+	close (fd);
+	close (lfd);
+	nopoll_conn_close (conn);
+	nopoll_ctx_unref (ctx);
+	return most;
+}
+
+static void max_pending_output (void)
+{
+	long small, large;
+	note ("nopoll_ctx_set_max_pending_output");
+	nopoll_ctx_set_max_pending_output (NULL, 1000);  /* ignored */
+	small = most_pending (1000);
+	large = most_pending (0);
+	printf ("   most output queued: %ld bytes with a 1000-byte limit, %ld with the default\n",
+		small, large);
+	/* a message is refused once the queue is over the limit */
+	CHECK (small <= 1000L + 65536L + 14L);
+	CHECK (large >= 4L * 1024L * 1024L);
+}
+
+int main (void)
+{
+	check_init ("hooks", 60);
+	random_hook ();
+	clock_hook ();
+	small_recv_buffer ();
+	max_pending_output ();
+	return check_done ();
+}
