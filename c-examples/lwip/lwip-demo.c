@@ -19,7 +19,8 @@
  *
  * One line per check, then a summary; the exit status is 0 only when
  * every check passed. Environment: NOPOLL_LWIP_DEMO_LOG=1 turns the
- * library's log on.
+ * library's log on; NOPOLL_LWIP_DEMO_CLOCK=1 installs lwIP's clock
+ * (sys_now) as the library's clock hook.
  *
  * Plain C89 plus POSIX threads: no lwIP header is needed here.
  */
@@ -96,6 +97,57 @@ static void wait_readable (int s, int ms)
 	p.events = POLLIN;
 	p.revents = 0;
 	T->poll (&p, 1, ms);
+}
+
+/* ------------------------------------------------------ platform setup */
+
+/* Randomness for masking keys and nonces: a board's hardware RNG; here the
+ * kernel's. */
+static FILE * urandom;
+
+static void demo_random (unsigned char * buf, size_t n)
+{
+	size_t i;
+	if (urandom != NULL && fread (buf, 1, n, urandom) == n)
+		return;
+	for (i = 0; i < n; i++)
+		buf[i] = (unsigned char) (rand () >> 7);
+}
+
+/* Before any other nopoll call: the lwIP socket table (the no_std library
+ * has no other), lwIP's mutexes and clock, a random source. */
+static int platform_setup (void)
+{
+	T = nopoll_lwip_socket_ops ();
+	if (! nopoll_install_socket_ops (T))
+		return 0;
+	nopoll_lwip_install_mutexes ();
+	/* lwIP's clock: only on request for now. A clock hook read by two
+	 * threads at once can make the library's clock jump to the far future
+	 * (a reading stored out of order counts as a wrap-around), after which
+	 * every timeout has expired (reported to the library, with a
+	 * reproduction). */
+	if (getenv ("NOPOLL_LWIP_DEMO_CLOCK") != NULL)
+		nopoll_lwip_install_clock ();
+	urandom = fopen ("/dev/urandom", "rb");
+	nopoll_install_random (demo_random);
+	return 1;
+}
+
+/* The library's log (NOPOLL_LWIP_DEMO_LOG=1), through a handler: the
+ * no_std library has no console of its own. */
+static void demo_log (noPollCtx * ctx, noPollDebugLevel level, const char * msg, noPollPtr user_data)
+{
+	(void) ctx; (void) user_data;
+	printf ("(%s) nopoll: %s\n", level == NOPOLL_LEVEL_DEBUG ? "debug" : (level == NOPOLL_LEVEL_WARNING ? "warning" : "critical"), msg);
+}
+
+static void demo_log_on (noPollCtx * ctx)
+{
+	if (getenv ("NOPOLL_LWIP_DEMO_LOG") != NULL) {
+		nopoll_log_enable (ctx, nopoll_true);
+		nopoll_log_set_handler (ctx, demo_log, NULL);
+	}
 }
 
 /* ------------------------------------------------ the table's contract */
@@ -555,6 +607,7 @@ static void check_many (void)
 	double t0, t_stop;
 	char * buf = (char *) malloc ((size_t) MAX_PAYLOAD);
 	mctx = nopoll_ctx_new ();
+	demo_log_on (mctx);
 	nopoll_ctx_set_on_msg (mctx, m_on_msg, NULL);
 	t0 = now_ms ();
 	for (i = 0; i < NCONNS; i++) {
@@ -794,6 +847,7 @@ static void check_socket_cap (noPollCtx * cctx)
 	/* room for one connection: its client socket and the accepted one */
 	nopoll_lwip_set_socket_cap (base + 2);
 	a = client_open (cctx, "/echo");
+	strcpy (why, "connection failed");
 	ok_a = a != NULL && echo (a, 1, "within budget", 13, why, sizeof (why));
 	check (ok_a, "socket budget: a connection within it", "cap %d, %d open", base + 2, nopoll_lwip_open_sockets ());
 	/* the client's socket () is refused */
@@ -941,14 +995,12 @@ static int tap_server (int argc, char ** argv)
 	if (nopoll_lwip_stack_start_tap (argv[2], argv[3], argv[4], argv[5],
 					 (unsigned short) (mtu_env ? atoi (mtu_env) : 0)) != 0)
 		return 2;
-	T = nopoll_lwip_socket_ops ();
-	if (! nopoll_install_socket_ops (T)) {
+	if (! platform_setup ()) {
 		printf ("FAIL nopoll_install_socket_ops\n");
 		return 1;
 	}
 	srv = nopoll_ctx_new ();
-	if (getenv ("NOPOLL_LWIP_DEMO_LOG") != NULL)
-		nopoll_log_enable (srv, nopoll_true);
+	demo_log_on (srv);
 	nopoll_ctx_set_on_msg (srv, tap_on_msg, NULL);
 	nopoll_ctx_set_on_ready (srv, srv_on_ready, NULL);
 	listener = nopoll_listener_new (srv, argv[3], argv[6]);
@@ -986,17 +1038,15 @@ int main (int argc, char ** argv)
 
 	if (nopoll_lwip_stack_start_loopback (0) != 0)
 		return 2;
-	T = nopoll_lwip_socket_ops ();
-	/* before any other nopoll call */
-	check (nopoll_install_socket_ops (T) == nopoll_true, "nopoll_install_socket_ops (lwIP table)", "kernel_fds=%d", T->kernel_fds);
+	n = platform_setup ();
+	check (n, "nopoll_install_socket_ops (lwIP table), lwIP hooks", "kernel_fds=%d, mutexes from lwIP's sys layer",
+	       T->kernel_fds);
 	check_table ();
 
 	srv = nopoll_ctx_new ();
 	cctx = nopoll_ctx_new ();
-	if (getenv ("NOPOLL_LWIP_DEMO_LOG") != NULL) {
-		nopoll_log_enable (srv, nopoll_true);
-		nopoll_log_enable (cctx, nopoll_true);
-	}
+	demo_log_on (srv);
+	demo_log_on (cctx);
 	nopoll_ctx_set_on_msg (srv, srv_on_msg, NULL);
 	nopoll_ctx_set_on_ready (srv, srv_on_ready, NULL);
 	nopoll_ctx_set_handshake_timeout (srv, HANDSHAKE_MS * 1000L);

@@ -257,51 +257,37 @@ static short lwip2lib_pollev (short ev)
 	return out;
 }
 
-/* lwIP-side errno to the library's (Linux) numbers: the values the
- * library tells apart, plus the usual ones. */
+/* errno: lwIP side (whatever <errno.h> or lwIP's errno.h defines) against
+ * the library's (Linux) numbers: the values the library tells apart, plus
+ * the usual ones. Unlisted values pass through unchanged. */
+static const struct { int lwip, lib; } nl_errnos[] = {
+	{ EPERM, 1 }, { ENOENT, 2 }, { EINTR, 4 }, { EIO, 5 }, { ENXIO, 6 },
+	{ EBADF, 9 }, { EAGAIN, 11 }, { EWOULDBLOCK, 11 }, { ENOMEM, 12 },
+	{ EINVAL, 22 }, { ENFILE, 23 }, { EMFILE, 24 }, { EPIPE, 32 },
+	{ ENOSYS, 38 }, { EPROTO, 71 }, { EMSGSIZE, 90 }, { ENOPROTOOPT, 92 },
+	{ EOPNOTSUPP, 95 }, { EAFNOSUPPORT, 97 }, { EADDRINUSE, 98 },
+	{ EADDRNOTAVAIL, 99 }, { ENETUNREACH, 101 }, { ECONNABORTED, 103 },
+	{ ECONNRESET, 104 }, { ENOBUFS, 105 }, { EISCONN, 106 }, { ENOTCONN, 107 },
+	{ ETIMEDOUT, 110 }, { ECONNREFUSED, 111 }, { EHOSTUNREACH, 113 },
+	{ EALREADY, 114 }, { EINPROGRESS, 115 },
+};
+
 static int lwip2lib_errno (int e)
 {
-	switch (e) {
-	case 0:               return 0;
-	case EPERM:           return 1;
-	case ENOENT:          return 2;
-	case EINTR:           return 4;
-	case EIO:             return 5;
-	case ENXIO:           return 6;
-	case EBADF:           return 9;
-	case EAGAIN:          return 11;
-#if EWOULDBLOCK != EAGAIN
-	case EWOULDBLOCK:     return 11;
-#endif
-	case ENOMEM:          return 12;
-	case EINVAL:          return 22;
-	case ENFILE:          return 23;
-	case EMFILE:          return 24;
-	case EPIPE:           return 32;
-	case ENOSYS:          return 38;
-	case EPROTO:          return 71;
-	case EMSGSIZE:        return 90;
-	case ENOPROTOOPT:     return 92;
-	case EOPNOTSUPP:      return 95;
-#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
-	case ENOTSUP:         return 95;
-#endif
-	case EAFNOSUPPORT:    return 97;
-	case EADDRINUSE:      return 98;
-	case EADDRNOTAVAIL:   return 99;
-	case ENETUNREACH:     return 101;
-	case ECONNABORTED:    return 103;
-	case ECONNRESET:      return 104;
-	case ENOBUFS:         return 105;
-	case EISCONN:         return 106;
-	case ENOTCONN:        return 107;
-	case ETIMEDOUT:       return 110;
-	case ECONNREFUSED:    return 111;
-	case EHOSTUNREACH:    return 113;
-	case EALREADY:        return 114;
-	case EINPROGRESS:     return 115;
-	default:              return e;
-	}
+	size_t i;
+	for (i = 0; i < sizeof (nl_errnos) / sizeof (nl_errnos[0]); i++)
+		if (nl_errnos[i].lwip == e)
+			return nl_errnos[i].lib;
+	return e;
+}
+
+static int lib2lwip_errno (int e)
+{
+	size_t i;
+	for (i = 0; i < sizeof (nl_errnos) / sizeof (nl_errnos[0]); i++)
+		if (nl_errnos[i].lib == e)
+			return nl_errnos[i].lwip;
+	return e;
 }
 
 /* A sockaddr as lwIP wants it. */
@@ -705,6 +691,14 @@ static int nl_errno (void)
 	return lwip2lib_errno (errno);
 }
 
+/* The library reports some failures to its C caller through errno (e.g.
+ * NOPOLL_EWOULDBLOCK after a partial send): the errno the application
+ * reads, in its own numbering. */
+static void nl_set_errno (int lib_errno)
+{
+	errno = lib2lwip_errno (lib_errno);
+}
+
 /* ---- getaddrinfo: numeric addresses and "localhost" only ---------------
  * This lwIP has no DNS (LWIP_DNS=0). A firmware build with DNS could call
  * lwip_getaddrinfo here for names (and translate its struct addrinfo). The
@@ -878,9 +872,59 @@ static const noPollSocketOps nl_ops = {
 	.freeaddrinfo    = nl_freeaddrinfo,
 	.poll            = nl_poll,
 	.get_errno       = nl_errno,
+	.set_errno       = nl_set_errno,
 };
 
 const noPollSocketOps * nopoll_lwip_socket_ops (void)
 {
 	return &nl_ops;
+}
+
+/* ========================================================================
+ * Platform hooks from lwIP's sys layer (sys_arch of the port)
+ * ====================================================================== */
+
+static noPollPtr nl_mutex_create (void)
+{
+	sys_mutex_t * m = (sys_mutex_t *) malloc (sizeof (sys_mutex_t));
+	if (m != NULL && sys_mutex_new (m) != ERR_OK) {
+		free (m);
+		m = NULL;
+	}
+	return m;
+}
+
+static void nl_mutex_destroy (noPollPtr m)
+{
+	if (m != NULL) {
+		sys_mutex_free ((sys_mutex_t *) m);
+		free (m);
+	}
+}
+
+static void nl_mutex_lock (noPollPtr m)
+{
+	if (m != NULL)
+		sys_mutex_lock ((sys_mutex_t *) m);
+}
+
+static void nl_mutex_unlock (noPollPtr m)
+{
+	if (m != NULL)
+		sys_mutex_unlock ((sys_mutex_t *) m);
+}
+
+static unsigned long nl_clock (void)
+{
+	return (unsigned long) sys_now ();     /* ms; a 32-bit counter may wrap */
+}
+
+void nopoll_lwip_install_mutexes (void)
+{
+	nopoll_thread_handlers (nl_mutex_create, nl_mutex_destroy, nl_mutex_lock, nl_mutex_unlock);
+}
+
+void nopoll_lwip_install_clock (void)
+{
+	nopoll_install_clock (nl_clock);
 }

@@ -9,6 +9,9 @@
  *     tcpip_init (...);                              (the stack: your job)
  *     if (! nopoll_install_socket_ops (nopoll_lwip_socket_ops ()))
  *             abort ();
+ *     nopoll_lwip_install_mutexes ();
+ *     nopoll_lwip_install_clock ();
+ *     nopoll_install_random (your_rng);              (no_std: else rand ())
  *     ctx = nopoll_ctx_new ();  ...
  *
  * This header does not include any lwIP header, so a program using it can
@@ -29,6 +32,17 @@ extern "C" {
 /* The table: every entry an lwip_* wrapper (kernel_fds = 0). Static
  * storage, never NULL; nopoll_install_socket_ops copies it. */
 const noPollSocketOps * nopoll_lwip_socket_ops (void);
+
+/* Platform hooks from lwIP's sys layer. Call them after the stack is up
+ * and before creating a context.
+ * - mutexes: nopoll_thread_handlers with sys_mutex_* (the no_std library
+ *   makes its own locks with them; without them it spins);
+ * - clock: nopoll_install_clock with sys_now (milliseconds; the no_std
+ *   default is gettimeofday, which a firmware may not have).
+ * Randomness (masking keys, handshake nonces) is not here: install your
+ * hardware RNG with nopoll_install_random (the no_std default is rand ()). */
+void nopoll_lwip_install_mutexes (void);
+void nopoll_lwip_install_clock (void);
 
 /* Socket budget, to behave like firmware whose lwIP has 4 to 16 sockets
  * (NUM_SOCKETS = MEMP_NUM_NETCONN). With a cap of N > 0, a socket () or

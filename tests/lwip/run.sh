@@ -41,7 +41,9 @@ for variant in ${LWIP_VARIANTS:-std nostd}; do
       timeout 1800 "$CARGO" build --release --quiet --no-default-features --target-dir "$TARGET/nostd"
       lib="$TARGET/nostd/release/libnopoll.a"
       libs=""
-      if ! nm -g --defined-only "$lib" 2>/dev/null | grep -q ' T nopoll_install_socket_ops$'; then
+      # readelf, not nm: the archive's objects carry LLVM bitcode that the
+      # system's binutils plugin cannot read, and nm then lists nothing
+      if ! readelf -sW "$lib" 2>/dev/null | awk '$7 != "UND" && $8 == "nopoll_install_socket_ops" { f = 1 } END { exit !f }'; then
         echo "lwip[nostd]: SKIP: $lib has no C API yet (no nopoll_install_socket_ops)"
         continue
       fi
