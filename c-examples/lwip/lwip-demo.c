@@ -230,6 +230,13 @@ static void check_table (void)
 	ok = rc == 2 && p[0].revents == POLLNVAL && (p[1].revents & POLLOUT);
 	check (ok, "table: poll with a bad descriptor reports POLLNVAL there", "poll returned %d, revents 0x%x 0x%x",
 	       rc, (unsigned) p[0].revents, (unsigned) p[1].revents);
+	/* an empty set is a sleep, whatever the pointer (POSIX) */
+	{
+		double t0 = now_ms (), dt;
+		rc = T->poll (p, 0, 30);
+		dt = now_ms () - t0;
+		check (rc == 0 && dt >= 25, "table: poll with no descriptor sleeps", "returned %d after %.0f ms", rc, dt);
+	}
 	if (s >= 0)
 		T->close (s);
 	if (c >= 0)
@@ -832,6 +839,52 @@ static int settled_open_sockets (void)
 	return n;
 }
 
+static noPollCtx * xctx;
+static int x_loop_rc = 99, x_loop_done = 0;
+static double x_loop_end = 0;
+
+static void * x_loop (void * arg)
+{
+	int rc;
+	(void) arg;
+	rc = nopoll_loop_wait (xctx, 0);
+	pthread_mutex_lock (&lock);
+	x_loop_rc = rc;
+	x_loop_done = 1;
+	x_loop_end = now_ms ();
+	pthread_cond_broadcast (&cond);
+	pthread_mutex_unlock (&lock);
+	return NULL;
+}
+
+static void check_budget_loop (void)
+{
+	pthread_t t;
+	int before = nopoll_lwip_open_sockets (), after;
+	double t_stop;
+	xctx = nopoll_ctx_new ();
+	after = nopoll_lwip_open_sockets ();
+	if (xctx == NULL) {
+		check (0, "socket budget: a context without a wake-up socket", "nopoll_ctx_new NULL");
+		return;
+	}
+	pthread_create (&t, NULL, x_loop, NULL);
+	nopoll_sleep (100000);
+	t_stop = now_ms ();
+	nopoll_loop_stop (xctx);
+	if (wait_flag (&x_loop_done, 1, 5000)) {
+		pthread_join (t, NULL);
+		check (after == before && x_loop_rc == 0 && x_loop_end - t_stop < 500,
+		       "socket budget: a context without a wake-up socket, nopoll_loop_stop ends its loop",
+		       "%d sockets before, %d after nopoll_ctx_new; loop returned %d after %.1f ms", before, after,
+		       x_loop_rc, x_loop_end - t_stop);
+	} else {
+		check (0, "socket budget: a context without a wake-up socket, nopoll_loop_stop ends its loop", "still running after 5 s");
+		pthread_detach (t);
+	}
+	nopoll_ctx_unref (xctx);
+}
+
 /* A firmware-sized socket budget: over it, socket () and accept () fail
  * with ENFILE (as lwIP's alloc_socket does); the library must fail those
  * connections cleanly and keep serving the others. */
@@ -850,6 +903,9 @@ static void check_socket_cap (noPollCtx * cctx)
 	strcpy (why, "connection failed");
 	ok_a = a != NULL && echo (a, 1, "within budget", 13, why, sizeof (why));
 	check (ok_a, "socket budget: a connection within it", "cap %d, %d open", base + 2, nopoll_lwip_open_sockets ());
+	/* a context made with the budget used up gets no wake-up socket;
+	 * nopoll_loop_stop must still end its loop */
+	check_budget_loop ();
 	/* the client's socket () is refused */
 	refused = nopoll_lwip_refused_by_cap ();
 	c = nopoll_conn_new (cctx, "127.0.0.1", port, NULL, "/echo", NULL, NULL);

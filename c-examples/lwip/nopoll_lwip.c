@@ -632,7 +632,8 @@ static int nl_getsockname (int fd, struct sockaddr * addr, socklen_t * len)
  * an open lwIP socket and returns -1 (that entry POLLNVAL, errno left as
  * it was); POSIX poll returns at once with a count instead, POLLNVAL on
  * every such entry. Emulated: invalid entries are masked (fd -1) one by
- * one and the rest is polled again without waiting. */
+ * one and the rest is polled again without waiting. An empty set is a
+ * sleep, whatever the pointer. */
 #define NL_POLL_STACK 64
 
 static int nl_poll (struct pollfd * fds, nfds_t nfds, int timeout)
@@ -642,6 +643,10 @@ static int nl_poll (struct pollfd * fds, nfds_t nfds, int timeout)
 	nfds_t i;
 	int rc, invalid = 0;
 
+	/* POSIX: with nfds 0 the array is not looked at (a plain sleep);
+	 * lwip_poll insists on fds == NULL then (else EINVAL). */
+	if (nfds == 0)
+		return lwip_poll (NULL, 0, timeout);
 	if (nfds > NL_POLL_STACK) {
 		set = (struct pollfd *) malloc (nfds * sizeof (*set));
 		if (set == NULL) {
