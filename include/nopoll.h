@@ -1102,6 +1102,14 @@ void nopoll_ctx_set_listen_backlog(noPollCtx *ctx, int backlog);
 void nopoll_ctx_set_max_frame_size(noPollCtx *ctx, long max_frame_size);
 
 /**
+ * Extension: buffer memory (reassembly and output) a connection keeps
+ * between messages; above it the buffers are released once the connection
+ * has read all there was (default 1 MiB + 16 bytes; 4 KiB in no_std
+ * builds; values < 0 ignored; 0 releases them after every message).
+ */
+void nopoll_ctx_set_max_idle_buffers(noPollCtx *ctx, long bytes);
+
+/**
  * Extension: largest incoming message after reassembly (default 64 MiB,
  * never below the frame limit; values <= 0 ignored). Beyond it: close 1009.
  */

@@ -335,3 +335,16 @@ pub extern "C" fn nopoll_ctx_set_max_pending_output(ctx: *mut noPollCtx, bytes: 
         }
     })
 }
+
+/// Extension: buffer memory (reassembly and output) a connection keeps
+/// between messages; above it the buffers are released once the connection
+/// has read all there was (default 1 MiB + 16 bytes; 4 KiB in no_std
+/// builds; values < 0 ignored; 0 releases them after every message).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_max_idle_buffers(ctx: *mut noPollCtx, bytes: c_long) {
+    boundary((), || {
+        if let (Some(c), Ok(n)) = (ctx_from(ctx), usize::try_from(bytes)) {
+            c.update_config(|cfg| cfg.max_idle_buffers = n);
+        }
+    })
+}

@@ -36,20 +36,25 @@ pub extern "C" fn nopoll_loop_wait(ctx: *mut noPollCtx, timeout: c_long) -> c_in
 
 /// What `nopoll_loop_stop` needs of a context, reachable without any lock
 /// so that it is async-signal-safe: the stop flag and the wake-up socket.
+/// All-zero when empty, so the array lives in `.bss` (no flash image).
 struct StopCell {
     token: AtomicUsize,
     flag: AtomicPtr<AtomicBool>,
-    wake_fd: AtomicI32,
+    /// The wake-up socket + 1 (0: none).
+    wake_fd1: AtomicI32,
     busy: AtomicUsize,
 }
 
-const STOP_CELLS: usize = 4096;
+/// Contexts whose handle slot is below this have a lock-free stop cell
+/// (the others are stopped through the handle table: from threads, not
+/// from signal handlers). 4096 with std; 16 (512 bytes) without.
+const STOP_CELLS: usize = if cfg!(feature = "std") { 4096 } else { 16 };
 
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY_CELL: StopCell = StopCell {
     token: AtomicUsize::new(0),
     flag: AtomicPtr::new(core::ptr::null_mut()),
-    wake_fd: AtomicI32::new(-1),
+    wake_fd1: AtomicI32::new(0),
     busy: AtomicUsize::new(0),
 };
 
@@ -65,7 +70,10 @@ pub(crate) fn publish_stop_cell(token: usize, ctx: &Context) {
         ctx.stop_flag() as *const AtomicBool as *mut AtomicBool,
         Ordering::SeqCst,
     );
-    cell.wake_fd.store(ctx.waker().raw_fd(), Ordering::SeqCst);
+    cell.wake_fd1.store(
+        ctx.waker().raw_fd().saturating_add(1).max(0),
+        Ordering::SeqCst,
+    );
     cell.token.store(token, Ordering::SeqCst);
 }
 
@@ -86,7 +94,7 @@ pub(crate) fn withdraw_stop_cell(token: usize) {
         core::hint::spin_loop();
     }
     cell.flag.store(core::ptr::null_mut(), Ordering::SeqCst);
-    cell.wake_fd.store(-1, Ordering::SeqCst);
+    cell.wake_fd1.store(0, Ordering::SeqCst);
 }
 
 /// Makes a running `nopoll_loop_wait` return. Safe from a callback, another
@@ -96,6 +104,12 @@ pub(crate) fn withdraw_stop_cell(token: usize) {
 pub extern "C" fn nopoll_loop_stop(ctx: *mut noPollCtx) {
     let token = ctx as usize;
     let Some(cell) = CTXS.slot_index(token).and_then(|i| CELLS.get(i)) else {
+        // Beyond the lock-free cells: through the handle table.
+        boundary((), || {
+            if let Some(c) = ctx_from(ctx) {
+                c.loop_stop();
+            }
+        });
         return;
     };
     cell.busy.fetch_add(1, Ordering::SeqCst);
@@ -106,9 +120,9 @@ pub extern "C" fn nopoll_loop_stop(ctx: *mut noPollCtx) {
             // destroyed while `busy` is raised (withdraw_stop_cell waits).
             unsafe { (*flag).store(true, Ordering::SeqCst) };
         }
-        let fd = cell.wake_fd.load(Ordering::SeqCst);
-        if fd >= 0 {
-            crate::net::wake_raw(fd);
+        let fd1 = cell.wake_fd1.load(Ordering::SeqCst);
+        if fd1 > 0 {
+            crate::net::wake_raw(fd1 - 1);
         }
     }
     cell.busy.fetch_sub(1, Ordering::SeqCst);

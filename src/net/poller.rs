@@ -584,7 +584,7 @@ impl PollSet {
         let mut p = PollSet {
             fds: Vec::new(),
             tokens: Vec::new(),
-            index: Map::new(),
+            index: Map::default(),
             cursor: 0,
             rdhup: poll_rdhup(),
         };

@@ -754,6 +754,11 @@ impl<R: RandomSource> Engine<R> {
         }
     }
 
+    /// Bytes allocated for the reassembly and output buffers.
+    pub fn buffer_capacity(&self) -> usize {
+        self.msg_buf.capacity() + self.out.capacity()
+    }
+
     /// Releases the memory of idle buffers (after a large message).
     pub fn shrink(&mut self) {
         if self.out_pos == self.out.len() {

@@ -701,6 +701,15 @@ impl Connection {
                 let mut st = self.inner.st.lock();
                 self.inner.ingest(ctx, self, &mut st, &mut buf[..n], acts);
                 let _ = self.inner.flush_locked(&mut st);
+                // Drained (a short read): give large idle buffers back.
+                if n < buf.len() {
+                    if let Phase::Open(e) = &mut st.phase {
+                        let keep = ctx.inner.max_idle_buffers.load(Ordering::Relaxed);
+                        if e.buffer_capacity() > keep {
+                            e.shrink();
+                        }
+                    }
+                }
                 if defer && acts.iter().any(|a| matches!(a, Action::Message(_))) {
                     st.defer_flush += 1;
                 }

@@ -65,6 +65,11 @@ pub struct CtxConfig {
     /// connections) and one per thread reading outside a loop (256 KiB;
     /// 4 KiB without std). Connections own no receive buffer.
     pub recv_buffer_size: usize,
+    /// Buffer memory (reassembly and output) a connection keeps between
+    /// messages: above it, the buffers are released once the connection
+    /// has read everything there was (1 MiB + 16: large-message streams
+    /// keep their buffers; 4 KiB without std).
+    pub max_idle_buffers: usize,
     /// Handshake head limits.
     pub limits: HandshakeLimits,
     /// Console logging on (nopoll_log_enable).
@@ -102,6 +107,11 @@ impl Default for CtxConfig {
                 64 * 1024 * 1024
             } else {
                 256 * 1024
+            },
+            max_idle_buffers: if cfg!(feature = "std") {
+                1024 * 1024 + 16
+            } else {
+                4 * 1024
             },
             recv_buffer_size: if cfg!(feature = "std") {
                 256 * 1024
@@ -177,6 +187,8 @@ pub(crate) struct CtxInner {
     /// `cfg.max_pending_output`, readable without the configuration lock
     /// on every send.
     pub max_pending_output: AtomicUsize,
+    /// `cfg.max_idle_buffers`, readable without the configuration lock.
+    pub max_idle_buffers: AtomicUsize,
     /// The readiness backend forgets a socket when it is closed (epoll), so
     /// closing a connection needs no "stop watching" request to the loop.
     pub poller_forgets_closed: bool,
@@ -204,7 +216,7 @@ impl Context {
         Ok(Context {
             inner: Arc::new(CtxInner {
                 cfg: Lock::new(CtxConfig::default()),
-                conns: Lock::new(Map::new()),
+                conns: Lock::new(Map::default()),
                 next_id: AtomicI32::new(1),
                 io: Lock::new(IoOps::default()),
                 poller: Lock::new(Some(poller)),
@@ -216,6 +228,7 @@ impl Context {
                 c_strings: Lock::new(Vec::new()),
                 handlers_epoch: AtomicU64::new(0),
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
+                max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),
                 poller_forgets_closed,
             }),
         })
@@ -242,6 +255,9 @@ impl Context {
         self.inner
             .max_pending_output
             .store(cfg.max_pending_output, Ordering::Release);
+        self.inner
+            .max_idle_buffers
+            .store(cfg.max_idle_buffers, Ordering::Release);
         drop(cfg);
         self.handlers_changed();
     }

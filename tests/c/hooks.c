@@ -12,9 +12,15 @@
  *   64 KiB message intact;
  * - nopoll_ctx_set_max_pending_output: with a peer that never reads, the
  *   output a client queues stays within the limit plus one message; with
- *   the default it grows to megabytes.
+ *   the default it grows to megabytes;
+ * - nopoll_ctx_set_max_idle_buffers: after echoing 512 KiB a server keeps
+ *   its buffers by default and gives them back with a limit of 0;
+ * - nopoll_loop_stop on a context created after 4,100 others (beyond the
+ *   lock-free stop cells) still stops its loop.
  */
 #include "check.h"
+#include <sys/resource.h>
+#include <malloc.h>
 
 static int random_calls = 0;
 
@@ -209,6 +215,112 @@ static void max_pending_output (void)
 	CHECK (large >= 4L * 1024L * 1024L);
 }
 
+/* Heap in use (glibc: arena plus mmapped blocks). */
+static long heap_in_use (void)
+{
+	struct mallinfo2 mi = mallinfo2 ();
+	return (long) (mi.uordblks + mi.hblkhd);
+}
+
+/* Heap still held once a server has echoed one 512 KiB message and both
+ * sides have read everything (the client's copy released). */
+static long heap_after_echo (long idle_limit)
+{
+	noPollCtx * sctx = nopoll_ctx_new ();
+	noPollCtx * cctx = nopoll_ctx_new ();
+	noPollConn * listener;
+	noPollConn * conn;
+	noPollMsg * msg = NULL;
+	LoopThread lt;
+	static char data[512 * 1024];
+	double deadline;
+	long before, after;
+	if (idle_limit >= 0)
+		nopoll_ctx_set_max_idle_buffers (sctx, idle_limit);
+	listener = nopoll_listener_new (sctx, "127.0.0.1", "0");
+	nopoll_ctx_set_on_msg (sctx, echo, NULL);
+	CHECK (loop_thread_start (&lt, sctx));
+	conn = nopoll_conn_new (cctx, "127.0.0.1", nopoll_conn_port (listener), NULL, "/", NULL, NULL);
+	CHECK (nopoll_conn_wait_until_connection_ready (conn, 5));
+	/* the client's own buffers must not count: release them after */
+	nopoll_ctx_set_max_idle_buffers (cctx, 0);
+	sleep_ms (50);
+	before = heap_in_use ();
+	CHECK_INT (nopoll_conn_send_binary (conn, data, sizeof (data)), (int) sizeof (data));
+	deadline = now_ms () + 10000.0;
+	while (msg == NULL && now_ms () < deadline && nopoll_conn_is_ok (conn)) {
+		msg = nopoll_conn_get_msg (conn);
+		if (msg == NULL)
+			sleep_ms (1);
+	}
+	CHECK (msg != NULL);
+	if (msg != NULL) {
+		CHECK_INT (nopoll_msg_get_payload_size (msg), (int) sizeof (data));
+		nopoll_msg_unref (msg);
+	}
+	sleep_ms (50);
+	after = heap_in_use ();
+	nopoll_conn_close (conn);
+	deadline = now_ms () + 5000.0;
+	while (nopoll_ctx_conns (sctx) > 1 && now_ms () < deadline)
+		sleep_ms (1);
+	CHECK_INT (loop_thread_stop (&lt), 0);
+	nopoll_conn_close (listener);
+	nopoll_ctx_unref (cctx);
+	nopoll_ctx_unref (sctx);
+	return after - before;
+}
+
+static void max_idle_buffers (void)
+{
+	long kept_default, kept_zero;
+	note ("nopoll_ctx_set_max_idle_buffers");
+	nopoll_ctx_set_max_idle_buffers (NULL, 0);  /* ignored */
+	kept_default = heap_after_echo (-1);
+	kept_zero = heap_after_echo (0);
+	printf ("   heap kept after a 512 KiB echo: %ld bytes by default, %ld with a 0 limit\n",
+		kept_default, kept_zero);
+	CHECK (kept_default >= 512L * 1024L);
+	CHECK (kept_zero < 128L * 1024L);
+}
+
+/* nopoll_loop_stop for a context beyond the lock-free stop cells (4096
+ * with std): created after 4,100 others, its loop still stops. */
+static void many_contexts_stop (void)
+{
+	static noPollCtx * ctxs[4101];
+	struct rlimit rl;
+	LoopThread lt;
+	double start;
+	int i, n = 0;
+	note ("nopoll_loop_stop beyond the stop cells");
+	if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit (RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit (RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 8400) {
+		printf ("   skipped: the open-file limit is below 8,400\n");
+		return;
+	}
+	for (i = 0; i < 4101; i++) {
+		ctxs[i] = nopoll_ctx_new ();
+		if (ctxs[i] == NULL)
+			break;
+		n++;
+	}
+	CHECK_INT (n, 4101);
+	if (n == 4101) {
+		CHECK (loop_thread_start (&lt, ctxs[4100]));
+		sleep_ms (50);
+		start = now_ms ();
+		CHECK_INT (loop_thread_stop (&lt), 0);
+		printf ("   loop of context #4101 stopped in %.1f ms\n", now_ms () - start);
+		CHECK (now_ms () - start < 2000.0);
+	}
+	for (i = 0; i < n; i++)
+		nopoll_ctx_unref (ctxs[i]);
+}
+
 int main (void)
 {
 	check_init ("hooks", 60);
@@ -216,5 +328,7 @@ int main (void)
 	clock_hook ();
 	small_recv_buffer ();
 	max_pending_output ();
+	max_idle_buffers ();
+	many_contexts_stop ();
 	return check_done ();
 }
