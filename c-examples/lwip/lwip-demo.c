@@ -256,6 +256,8 @@ static int srv_loop_rc = 99, srv_loop_done = 0;
 static double srv_loop_end = 0;
 static int srv_ready = 0, srv_closed = 0, srv_send_errors = 0;
 static int close_me_status = 0, close_me_seen = 0;
+static noPollConn * push_conn = NULL;    /* a server connection, referenced */
+static int push_ready = 0;
 static char close_me_reason[64];
 
 static void * srv_loop (void * arg)
@@ -296,7 +298,12 @@ static nopoll_bool srv_on_ready (noPollCtx * ctx, noPollConn * conn, noPollPtr u
 	if (url != NULL && strcmp (url, "/ping") == 0)
 		nopoll_conn_send_ping (conn);
 	pthread_mutex_lock (&lock);
+	if (url != NULL && strcmp (url, "/push") == 0 && push_conn == NULL && nopoll_conn_ref (conn)) {
+		push_conn = conn;
+		push_ready = 1;
+	}
 	srv_ready++;
+	pthread_cond_broadcast (&cond);
 	pthread_mutex_unlock (&lock);
 	return nopoll_true;
 }
@@ -936,6 +943,44 @@ static void check_socket_cap (noPollCtx * cctx)
 		nopoll_conn_close (d);
 }
 
+/* Large sends on a server connection from a thread other than its loop's:
+ * outside a callback the library writes header and payload with one
+ * vectored send (the table's sendmsg, lwip_sendmsg), queuing what lwIP
+ * does not take for the loop to flush. */
+static void check_server_push (noPollCtx * cctx)
+{
+	static const long sizes[] = { 16384, 65536, 40000 };
+	char * buf = (char *) malloc ((size_t) MAX_PAYLOAD);
+	noPollConn * c = client_open (cctx, "/push");
+	noPollConn * sc;
+	size_t k;
+	int ok = c != NULL && buf != NULL && wait_flag (&push_ready, 1, 5000);
+	char why[160] = "no server connection";
+	pthread_mutex_lock (&lock);
+	sc = push_conn;
+	pthread_mutex_unlock (&lock);
+	for (k = 0; ok && k < sizeof (sizes) / sizeof (sizes[0]); k++) {
+		noPollMsg * m;
+		int rc;
+		fill (buf, sizes[k], (int) k + 50, 0);
+		rc = nopoll_conn_send_binary (sc, buf, sizes[k]);
+		m = rc == -1 ? NULL : wait_msg (c, 5000);
+		ok = m != NULL && nopoll_msg_opcode (m) == NOPOLL_BINARY_FRAME && nopoll_msg_get_payload_size (m) == sizes[k]
+			&& memcmp (nopoll_msg_get_payload (m), buf, (size_t) sizes[k]) == 0;
+		if (! ok)
+			sprintf (why, "%ld bytes: send returned %d, %s", sizes[k], rc, m ? "wrong message" : "nothing received");
+		if (m)
+			nopoll_msg_unref (m);
+	}
+	check (ok, "server sends 16..64 KiB from another thread while its loop runs (vectored)", "%s",
+	       ok ? "3 messages received whole" : why);
+	if (sc != NULL)
+		nopoll_conn_unref (sc);
+	if (c != NULL)
+		nopoll_conn_close (c);
+	free (buf);
+}
+
 /* ------------------------------------------------------- more checks */
 
 /* A peer that connects and says nothing is dropped after the server's
@@ -1118,6 +1163,7 @@ int main (int argc, char ** argv)
 	check_echoes (cctx);
 	check_raw_ping_pong ();
 	check_close_codes (cctx);
+	check_server_push (cctx);
 	check_ipv6 (cctx);
 	check_refused (cctx);
 	check_handshake_timeout ();
