@@ -1,6 +1,6 @@
 /*
  * lwip_stack.c: lwIP bring-up for the demo and tests on Linux (Debian's
- * liblwip-dev 2.1.3). Adapted from tools/lwip-probe/common.c.
+ * liblwip-dev 2.1.3), from our lwIP probe's bring-up code.
  *
  * netif_add and the other raw-API calls run in the tcpip_init callback:
  * that runs in the tcpip thread with the core lock held, which this build

@@ -4,7 +4,7 @@
  * job). No lwIP header here: programs that include this one can be built
  * with -ansi.
  *
- * Rules (see tools/lwip-probe/README.md): start the stack once, before any
+ * Rules (found probing Debian's lwIP): start the stack once, before any
  * lwip_* call (calls before tcpip_init crash); lwIP has no shutdown, end
  * the process with exit/_exit.
  */

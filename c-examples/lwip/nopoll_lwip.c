@@ -8,7 +8,7 @@
  * firmware lwIP (ESP-IDF, STM32Cube, ...): everything that depends on the
  * lwIP headers' numbering goes through the translation functions below.
  *
- * Rules this file follows (see tools/lwip-probe/README.md):
+ * Rules this file follows (found probing Debian's lwIP 2.1.3):
  * - every call is an lwip_* call: lwIP socket numbers are small integers
  *   that overlap kernel fds, nothing may reach libc by mistake;
  * - accepted sockets do not inherit O_NONBLOCK in lwIP: set it again;
