@@ -4,7 +4,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test test-rust test-valgrind test-compat test-conformance test-peers check-nostd lint fuzz bench bench-suite clean
+.PHONY: all build test test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -17,7 +17,8 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --no-default-features -- -D warnings
+	$(CARGO) clippy --no-default-features --target-dir target/nostd -- -D warnings
+	$(CARGO) clippy --no-default-features --features no-log --target-dir target/nostd -- -D warnings
 
 # A separate target dir: the no_std libnopoll.a (the whole C API for
 # firmware) must not replace the std one that the examples and C tests link.
@@ -47,8 +48,24 @@ test-conformance:
 test-peers:
 	./tests/peers/run.sh
 
+# nopoll's C API on real lwIP (Debian's liblwip-dev): our server and
+# clients in one process over lwIP's loopback, std and no_std builds.
+test-lwip:
+	tests/lwip/run.sh
+
+# Root only (else skipped with a message): Python websockets -> our server
+# on lwIP over a tap in a private network namespace, both builds.
+test-lwip-tap:
+	tests/lwip/run_tap.sh
+
+# Footprint (docs/footprint.md): the library's share of a static C echo
+# listener (std and no-std, with and without logging) and its heap per
+# connection. Not part of `make test` (a measurement, not a check).
+footprint:
+	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
+
 # Everything CI runs, in order of cost.
-test: lint check-nostd test-rust test-valgrind test-compat test-interop test-peers test-conformance fuzz
+test: lint check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

@@ -19,8 +19,8 @@
  *
  * One line per check, then a summary; the exit status is 0 only when
  * every check passed. Environment: NOPOLL_LWIP_DEMO_LOG=1 turns the
- * library's log on; NOPOLL_LWIP_DEMO_CLOCK=1 installs lwIP's clock
- * (sys_now) as the library's clock hook.
+ * library's log on; NOPOLL_LWIP_DEMO_EXPECT_MUTEX=1 (the no_std build)
+ * also checks that the library's locks went through lwIP's mutexes.
  *
  * Plain C89 plus POSIX threads: no lwIP header is needed here.
  */
@@ -122,13 +122,7 @@ static int platform_setup (void)
 	if (! nopoll_install_socket_ops (T))
 		return 0;
 	nopoll_lwip_install_mutexes ();
-	/* lwIP's clock: only on request for now. A clock hook read by two
-	 * threads at once can make the library's clock jump to the far future
-	 * (a reading stored out of order counts as a wrap-around), after which
-	 * every timeout has expired (reported to the library, with a
-	 * reproduction). */
-	if (getenv ("NOPOLL_LWIP_DEMO_CLOCK") != NULL)
-		nopoll_lwip_install_clock ();
+	nopoll_lwip_install_clock ();
 	urandom = fopen ("/dev/urandom", "rb");
 	nopoll_install_random (demo_random);
 	return 1;
@@ -1205,6 +1199,13 @@ done:
 	       nopoll_lwip_open_sockets (), nopoll_lwip_peak_sockets ());
 	check (nopoll_lwip_stack_frames_out () == 0, "nothing left lwIP", "%lu frames reached the dummy netif",
 	       nopoll_lwip_stack_frames_out ());
+
+	/* the firmware hooks were what the library used */
+	check (nopoll_lwip_clock_reads () > 0, "clock hook (lwIP sys_now) used", "%ld reads",
+	       nopoll_lwip_clock_reads ());
+	if (getenv ("NOPOLL_LWIP_DEMO_EXPECT_MUTEX") != NULL)
+		check (nopoll_lwip_mutex_locks () > 0, "mutex hooks (lwIP sys_mutex) used for the library's locks",
+		       "%ld locks", nopoll_lwip_mutex_locks ());
 
 	printf ("lwip-demo: %d passed, %d failed\n", n_pass, n_fail);
 	fflush (stdout);

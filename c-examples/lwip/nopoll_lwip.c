@@ -907,10 +907,14 @@ static void nl_mutex_destroy (noPollPtr m)
 	}
 }
 
+static volatile long nl_locks = 0, nl_clock_reads = 0;
+
 static void nl_mutex_lock (noPollPtr m)
 {
-	if (m != NULL)
+	if (m != NULL) {
 		sys_mutex_lock ((sys_mutex_t *) m);
+		nl_locks++;            /* under the mutex: approximate, for tests */
+	}
 }
 
 static void nl_mutex_unlock (noPollPtr m)
@@ -921,7 +925,18 @@ static void nl_mutex_unlock (noPollPtr m)
 
 static unsigned long nl_clock (void)
 {
+	nl_clock_reads++;                       /* approximate, for tests */
 	return (unsigned long) sys_now ();     /* ms; a 32-bit counter may wrap */
+}
+
+long nopoll_lwip_mutex_locks (void)
+{
+	return nl_locks;
+}
+
+long nopoll_lwip_clock_reads (void)
+{
+	return nl_clock_reads;
 }
 
 void nopoll_lwip_install_mutexes (void)

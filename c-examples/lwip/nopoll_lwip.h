@@ -44,6 +44,11 @@ const noPollSocketOps * nopoll_lwip_socket_ops (void);
 void nopoll_lwip_install_mutexes (void);
 void nopoll_lwip_install_clock (void);
 
+/* How often the library locked a mutex and read the clock through these
+ * hooks (approximate counts, for tests: 0 means the hook is not used). */
+long nopoll_lwip_mutex_locks (void);
+long nopoll_lwip_clock_reads (void);
+
 /* Socket budget, to behave like firmware whose lwIP has 4 to 16 sockets
  * (NUM_SOCKETS = MEMP_NUM_NETCONN). With a cap of N > 0, a socket () or
  * accept () that would make more than N sockets of this table open at once
