@@ -487,12 +487,21 @@ impl<R: RandomSource> Engine<R> {
                         Src::Input(start, start + data.len()),
                     )));
                 }
+                // Fallible: a heap too small for a message within the
+                // limits (firmware) closes this connection with 1009
+                // instead of aborting the program.
+                let max = self.config.max_message_size;
                 if self.msg_buf.is_empty() && frame.fin {
                     // The message is this frame: room for all of it at once,
                     // no regrowth.
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    self.msg_buf.reserve_exact(whole);
+                    self.msg_buf
+                        .try_reserve_exact(whole)
+                        .map_err(|_| ProtocolError::OutOfMemory { max })?;
                 }
+                self.msg_buf
+                    .try_reserve(data.len())
+                    .map_err(|_| ProtocolError::OutOfMemory { max })?;
                 self.msg_buf.extend_from_slice(data);
                 if message_end {
                     self.clear_msg = true;

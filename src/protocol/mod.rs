@@ -89,6 +89,12 @@ pub enum ProtocolError {
         /// Configured limit.
         max: u64,
     },
+    /// No memory left to reassemble a message (within the limits): 1009.
+    #[error("out of memory reassembling a message (limit {max} bytes)")]
+    OutOfMemory {
+        /// Configured message limit.
+        max: u64,
+    },
     /// Text that is not UTF-8.
     #[error("invalid UTF-8 in a text message")]
     InvalidUtf8,
@@ -110,9 +116,9 @@ impl ProtocolError {
             ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
                 close::STATUS_INVALID_DATA
             }
-            ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
-                close::STATUS_TOO_BIG
-            }
+            ProtocolError::FrameTooLarge { .. }
+            | ProtocolError::MessageTooLarge { .. }
+            | ProtocolError::OutOfMemory { .. } => close::STATUS_TOO_BIG,
             _ => close::STATUS_PROTOCOL_ERROR,
         }
     }

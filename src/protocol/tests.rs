@@ -324,6 +324,27 @@ fn utf8_fails_in_the_middle_of_a_frame() {
 }
 
 #[test]
+fn no_memory_for_a_message_closes_1009() {
+    // Limits far above what any heap has: a frame announcing 2^62 bytes
+    // (the client sends the first ones) cannot get its buffer. The
+    // connection fails with 1009 instead of the program aborting.
+    let cfg = Config {
+        max_frame_size: 1 << 62,
+        max_message_size: 1 << 62,
+        ..Config::default()
+    };
+    let mut c = Engine::new(Role::Client, cfg, Counter(0));
+    let mut input = vec![0x82, 0x7f, 0x40, 0, 0, 0, 0, 0, 0, 0];
+    input.extend_from_slice(&[7u8; 64]);
+    let events = feed(&mut c, &input);
+    assert_eq!(
+        events.last(),
+        Some(&Ev::Err(ProtocolError::OutOfMemory { max: 1 << 62 }))
+    );
+    assert_eq!(close_code_sent(&c), Some(1009));
+}
+
+#[test]
 fn size_limits_before_allocation() {
     let cfg = Config {
         max_frame_size: 100,
