@@ -11,7 +11,7 @@
 
 use core::ffi::c_void;
 use core::ops::{Add, Sub};
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
 
 /// The map the runtime keys sockets and connection ids with: a hash map
@@ -238,25 +238,52 @@ pub struct MutexHooks {
     pub unlock: unsafe extern "C" fn(*mut c_void),
 }
 
-/// The installed hooks, leaked once per installation so that readers need
-/// no lock (installations are rare: once at start-up).
-static MUTEX: AtomicPtr<MutexHooks> = AtomicPtr::new(core::ptr::null_mut());
+/// Installations go round these slots and `MUTEX_SLOT` says which one is
+/// current (0: none), so readers take no lock and nothing is allocated or
+/// freed: a reader that loaded a slot number reads that slot, which is only
+/// rewritten seven installations later (installations are rare: once at
+/// start-up).
+const MUTEX_SLOTS: usize = 8;
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+static MUTEX: [[AtomicUsize; 4]; MUTEX_SLOTS] = [EMPTY_SLOT; MUTEX_SLOTS];
+static MUTEX_SLOT: AtomicUsize = AtomicUsize::new(0);
+static MUTEX_NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Installs (or with `None` removes) the mutex hooks.
 pub fn install_mutex_hooks(hooks: Option<MutexHooks>) {
-    let p = hooks.map_or(core::ptr::null_mut(), |h| {
-        alloc::boxed::Box::into_raw(alloc::boxed::Box::new(h))
-    });
-    // The previous value is leaked on purpose: a lock created with those
-    // hooks may still use them.
-    MUTEX.store(p, Ordering::Release);
+    let Some(h) = hooks else {
+        MUTEX_SLOT.store(0, Ordering::Release);
+        return;
+    };
+    let i = MUTEX_NEXT.fetch_add(1, Ordering::AcqRel) % MUTEX_SLOTS;
+    let slot = &MUTEX[i];
+    slot[0].store(h.create as usize, Ordering::Release);
+    slot[1].store(h.destroy as usize, Ordering::Release);
+    slot[2].store(h.lock as usize, Ordering::Release);
+    slot[3].store(h.unlock as usize, Ordering::Release);
+    MUTEX_SLOT.store(i + 1, Ordering::Release);
 }
 
 /// The installed mutex hooks.
 pub fn mutex_hooks() -> Option<MutexHooks> {
-    let p = MUTEX.load(Ordering::Acquire);
-    // SAFETY: non-null values come from Box::into_raw and are never freed.
-    (!p.is_null()).then(|| unsafe { *p })
+    let i = MUTEX_SLOT.load(Ordering::Acquire);
+    let slot = MUTEX.get(i.checked_sub(1)?)?;
+    let f = |k: usize| slot[k].load(Ordering::Acquire);
+    let (c, d, l, u) = (f(0), f(1), f(2), f(3));
+    if c == 0 || d == 0 || l == 0 || u == 0 {
+        return None;
+    }
+    // SAFETY: a slot only ever holds the function pointers stored by
+    // install_mutex_hooks from a MutexHooks, of these exact types.
+    unsafe {
+        Some(MutexHooks {
+            create: core::mem::transmute::<usize, unsafe extern "C" fn() -> *mut c_void>(c),
+            destroy: core::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(d),
+            lock: core::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(l),
+            unlock: core::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(u),
+        })
+    }
 }
 
 #[cfg(test)]
