@@ -453,7 +453,7 @@ pub unsafe extern "C" fn nopoll_nonce(buffer: *mut c_char, nonce_size: c_int) ->
     }
     // SAFETY: writable per the contract.
     let out = unsafe { core::slice::from_raw_parts_mut(buffer as *mut u8, nonce_size as usize) };
-    crate::protocol::RandomSource::fill(&mut crate::runtime::OsRandom, out);
+    crate::platform::fill_random(out);
     nopoll_true
 }
 

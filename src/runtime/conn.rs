@@ -1276,7 +1276,7 @@ impl ConnInner {
                 // its loop may be polling it: the loop closes it after
                 // taking it out of the set (before its next wait, or when
                 // it stops).
-                if io.loop_running && net::ops().kernel_fds == 0 {
+                if net::ops().kernel_fds == 0 && ctx.inner.poller.lock().is_none() {
                     io.close.push(fd);
                     drop(io);
                     ctx.inner.waker.wake();

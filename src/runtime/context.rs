@@ -157,10 +157,9 @@ pub(crate) struct IoOps {
     /// Connections that died outside the loop (to unregister).
     pub dead: Vec<i32>,
     /// Sockets to close once they are out of the poll set (firmware
-    /// stacks: closing a socket another thread is polling can hang lwIP).
+    /// stacks: closing a socket another thread is polling can hang lwIP);
+    /// only while the loop runs (its poller is out of `CtxInner::poller`).
     pub close: Vec<Socket>,
-    /// The loop is running (its poller is out of `CtxInner::poller`).
-    pub loop_running: bool,
 }
 
 pub(crate) struct CtxInner {
@@ -168,6 +167,8 @@ pub(crate) struct CtxInner {
     pub conns: Lock<Map<i32, Arc<ConnInner>>>,
     next_id: AtomicI32,
     pub io: Lock<IoOps>,
+    /// The loop's poller; `None` while `loop_wait` runs. Lock order: `io`
+    /// before `poller` when both are held.
     pub poller: Lock<Option<Poller>>,
     pub waker: Waker,
     pub stop: AtomicBool,

@@ -73,20 +73,19 @@ impl Context {
             return LoopExit::Failed;
         };
         self.inner.stop.store(false, Ordering::Release);
-        self.inner.io.lock().loop_running = true;
         loop_depth(1);
         let exit = self.run(&mut poller, timeout);
         loop_depth(-1);
-        let close = {
-            let mut io = self.inner.io.lock();
-            io.loop_running = false;
-            core::mem::take(&mut io.close)
-        };
-        for fd in close {
+        // Closes deferred to the loop (see `IoOps::close`) are done and the
+        // poller put back under the io lock, so that none is deferred to a
+        // loop that is no longer running.
+        let mut io = self.inner.io.lock();
+        for fd in core::mem::take(&mut io.close) {
             let _ = poller.delete(fd);
             net::close(fd);
         }
         *self.inner.poller.lock() = Some(poller);
+        drop(io);
         exit
     }
 
@@ -227,13 +226,7 @@ impl Context {
 
     /// Applies watch changes requested from outside the loop.
     fn apply_io(&self, poller: &mut Poller) {
-        let ops = {
-            let mut io = self.inner.io.lock();
-            let running = io.loop_running;
-            let ops = core::mem::take(&mut *io);
-            io.loop_running = running;
-            ops
-        };
+        let ops = core::mem::take(&mut *self.inner.io.lock());
         for fd in ops.close {
             let _ = poller.delete(fd);
             net::close(fd);
