@@ -159,53 +159,65 @@ static void echo (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr
 	nopoll_conn_send_binary (conn, (const char *) nopoll_msg_get_payload (msg), nopoll_msg_get_payload_size (msg));
 }
 
-static void small_recv_buffer (void)
-{
-	noPollCtx * sctx = nopoll_ctx_new ();
-	noPollCtx * cctx = nopoll_ctx_new ();
+/* An echo server (its loop in a thread) and one client connected to it. */
+typedef struct {
+	noPollCtx  * sctx;
+	noPollCtx  * cctx;
 	noPollConn * listener;
 	noPollConn * conn;
-	noPollMsg * msg = NULL;
-	LoopThread lt;
+	LoopThread   lt;
+} EchoPair;
+
+static void echo_open (EchoPair * e)
+{
+	e->listener = nopoll_listener_new (e->sctx, "127.0.0.1", "0");
+	CHECK (nopoll_conn_is_ok (e->listener));
+	nopoll_ctx_set_on_msg (e->sctx, echo, NULL);
+	CHECK (loop_thread_start (&e->lt, e->sctx));
+	e->conn = nopoll_conn_new (e->cctx, "127.0.0.1", nopoll_conn_port (e->listener), NULL, "/", NULL, NULL);
+	CHECK (client_ready (e->conn));
+}
+
+/* The client closes; once the server has dropped its side (registered
+ * connections keep a context alive) its loop stops and all is freed. */
+static void echo_close (EchoPair * e)
+{
+	double deadline = now_ms () + 5000.0;
+	nopoll_conn_close (e->conn);
+	while (nopoll_ctx_conns (e->sctx) > 1 && now_ms () < deadline)
+		sleep_ms (1);
+	CHECK_INT (nopoll_ctx_conns (e->sctx), 1);
+	CHECK_INT (loop_thread_stop (&e->lt), 0);
+	nopoll_conn_close (e->listener);
+	nopoll_ctx_unref (e->cctx);
+	nopoll_ctx_unref (e->sctx);
+}
+
+static void small_recv_buffer (void)
+{
+	EchoPair e;
+	noPollMsg * msg;
 	static char data[65536];
-	double deadline;
 	int i;
 	note ("nopoll_ctx_set_recv_buffer_size");
+	e.sctx = nopoll_ctx_new ();
+	e.cctx = nopoll_ctx_new ();
 	nopoll_ctx_set_recv_buffer_size (NULL, 300);  /* ignored */
-	nopoll_ctx_set_recv_buffer_size (sctx, 0);    /* ignored */
-	nopoll_ctx_set_recv_buffer_size (sctx, 300);
-	nopoll_ctx_set_recv_buffer_size (cctx, 300);
-	listener = nopoll_listener_new (sctx, "127.0.0.1", "0");
-	CHECK (nopoll_conn_is_ok (listener));
-	nopoll_ctx_set_on_msg (sctx, echo, NULL);
-	CHECK (loop_thread_start (&lt, sctx));
-	conn = nopoll_conn_new (cctx, "127.0.0.1", nopoll_conn_port (listener), NULL, "/", NULL, NULL);
-	CHECK (nopoll_conn_wait_until_connection_ready (conn, 5));
+	nopoll_ctx_set_recv_buffer_size (e.sctx, 0);  /* ignored */
+	nopoll_ctx_set_recv_buffer_size (e.sctx, 300);
+	nopoll_ctx_set_recv_buffer_size (e.cctx, 300);
+	echo_open (&e);
 	for (i = 0; i < (int) sizeof (data); i++)
 		data[i] = (char) (i * 7 + 3);
-	CHECK_INT (nopoll_conn_send_binary (conn, data, sizeof (data)), (int) sizeof (data));
-	deadline = now_ms () + 10000.0;
-	while (msg == NULL && now_ms () < deadline && nopoll_conn_is_ok (conn)) {
-		msg = nopoll_conn_get_msg (conn);
-		if (msg == NULL)
-			sleep_ms (1);
-	}
+	CHECK_INT (nopoll_conn_send_binary (e.conn, data, sizeof (data)), (int) sizeof (data));
+	msg = wait_msg (e.conn, scaled (10000, 30000));
 	CHECK (msg != NULL);
 	if (msg != NULL) {
 		CHECK_INT (nopoll_msg_get_payload_size (msg), (int) sizeof (data));
 		CHECK (memcmp (nopoll_msg_get_payload (msg), data, sizeof (data)) == 0);
 		nopoll_msg_unref (msg);
 	}
-	/* the server drops its side when the client's close arrives */
-	nopoll_conn_close (conn);
-	deadline = now_ms () + 5000.0;
-	while (nopoll_ctx_conns (sctx) > 1 && now_ms () < deadline)
-		sleep_ms (1);
-	CHECK_INT (nopoll_ctx_conns (sctx), 1);
-	CHECK_INT (loop_thread_stop (&lt), 0);
-	nopoll_conn_close (listener);
-	nopoll_ctx_unref (cctx);
-	nopoll_ctx_unref (sctx);
+	echo_close (&e);
 }
 
 /* The most output a client keeps queued (nopoll_conn_pending_write_bytes)
@@ -269,33 +281,21 @@ static long heap_in_use (void)
  * sides have read everything (the client's copy released). */
 static long heap_after_echo (long idle_limit)
 {
-	noPollCtx * sctx = nopoll_ctx_new ();
-	noPollCtx * cctx = nopoll_ctx_new ();
-	noPollConn * listener;
-	noPollConn * conn;
-	noPollMsg * msg = NULL;
-	LoopThread lt;
+	EchoPair e;
+	noPollMsg * msg;
 	static char data[512 * 1024];
-	double deadline;
 	long before, after;
+	e.sctx = nopoll_ctx_new ();
+	e.cctx = nopoll_ctx_new ();
 	if (idle_limit >= 0)
-		nopoll_ctx_set_max_idle_buffers (sctx, idle_limit);
-	listener = nopoll_listener_new (sctx, "127.0.0.1", "0");
-	nopoll_ctx_set_on_msg (sctx, echo, NULL);
-	CHECK (loop_thread_start (&lt, sctx));
-	conn = nopoll_conn_new (cctx, "127.0.0.1", nopoll_conn_port (listener), NULL, "/", NULL, NULL);
-	CHECK (nopoll_conn_wait_until_connection_ready (conn, 5));
-	/* the client's own buffers must not count: release them after */
-	nopoll_ctx_set_max_idle_buffers (cctx, 0);
+		nopoll_ctx_set_max_idle_buffers (e.sctx, idle_limit);
+	/* the client's own buffers must not count: it releases them at once */
+	nopoll_ctx_set_max_idle_buffers (e.cctx, 0);
+	echo_open (&e);
 	sleep_ms (50);
 	before = heap_in_use ();
-	CHECK_INT (nopoll_conn_send_binary (conn, data, sizeof (data)), (int) sizeof (data));
-	deadline = now_ms () + 10000.0;
-	while (msg == NULL && now_ms () < deadline && nopoll_conn_is_ok (conn)) {
-		msg = nopoll_conn_get_msg (conn);
-		if (msg == NULL)
-			sleep_ms (1);
-	}
+	CHECK_INT (nopoll_conn_send_binary (e.conn, data, sizeof (data)), (int) sizeof (data));
+	msg = wait_msg (e.conn, scaled (10000, 30000));
 	CHECK (msg != NULL);
 	if (msg != NULL) {
 		CHECK_INT (nopoll_msg_get_payload_size (msg), (int) sizeof (data));
@@ -303,14 +303,7 @@ static long heap_after_echo (long idle_limit)
 	}
 	sleep_ms (50);
 	after = heap_in_use ();
-	nopoll_conn_close (conn);
-	deadline = now_ms () + 5000.0;
-	while (nopoll_ctx_conns (sctx) > 1 && now_ms () < deadline)
-		sleep_ms (1);
-	CHECK_INT (loop_thread_stop (&lt), 0);
-	nopoll_conn_close (listener);
-	nopoll_ctx_unref (cctx);
-	nopoll_ctx_unref (sctx);
+	echo_close (&e);
 	return after - before;
 }
 
