@@ -15,6 +15,8 @@
 //!
 //! Its own test binary: a table is installed once per process.
 
+mod common;
+use common::recv;
 use nopoll::net::{self, SocketOps};
 use nopoll::runtime::{ConnectOptions, Context, LoopExit, Message};
 use std::collections::HashSet;
@@ -97,18 +99,6 @@ fn install() {
 
 fn foreign() -> Vec<c_int> {
     FOREIGN.lock().unwrap().clone()
-}
-
-fn recv(conn: &nopoll::runtime::Connection) -> Message {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(m) = conn.get_msg() {
-            return m;
-        }
-        assert!(conn.is_ok(), "connection failed");
-        assert!(Instant::now() < deadline, "no message in time");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The runtime over real loopback sockets: a server context running its
 //! loop in a thread, clients polling or looping in the test thread.
 
+mod common;
+use common::recv;
 use nopoll::runtime::{ConnectOptions, Connection, Context, LoopExit, Message};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -56,18 +58,6 @@ fn client(port: &str) -> (Context, Connection) {
         .unwrap();
     assert!(conn.wait_ready(Duration::from_secs(5)), "handshake");
     (ctx, conn)
-}
-
-fn recv(conn: &Connection) -> Message {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(m) = conn.get_msg() {
-            return m;
-        }
-        assert!(conn.is_ok(), "connection failed");
-        assert!(Instant::now() < deadline, "no message in time");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]
