@@ -11,7 +11,9 @@
 //!   closed under it (lwIP can hang), yet its socket is closed soon after;
 //! - echo of small and large messages works;
 //! - when the wake-up socket cannot be made (socket budget used up), the
-//!   loop still runs and notices `loop_stop` within its tick.
+//!   loop still runs and notices `loop_stop` within its tick;
+//! - a poll that fails as lwIP's does (-1 for the whole set, POLLNVAL on
+//!   the entry the stack no longer knows) costs that connection only.
 //!
 //! Its own test binary: a table is installed once per process.
 
@@ -20,7 +22,7 @@ use common::recv;
 use nopoll::net::{self, SocketOps};
 use nopoll::runtime::{ConnectOptions, Context, LoopExit, Message};
 use std::collections::HashSet;
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -63,14 +65,39 @@ unsafe extern "C" fn t_accept(fd: c_int, a: *mut libc::sockaddr, l: *mut libc::s
     new
 }
 
+unsafe extern "C" fn t_recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+    if LWIP_POLL.load(Ordering::SeqCst) && !open_set(|s| s.contains(&fd)) {
+        // SAFETY: sets this thread's errno.
+        unsafe { *libc::__errno_location() = libc::EBADF };
+        return -1;
+    }
+    // SAFETY: forwards the caller's arguments to the libc table.
+    unsafe { (net::LIBC_OPS.recv)(fd, buf, len, flags) }
+}
+
 unsafe extern "C" fn t_close(fd: c_int) -> c_int {
     open_set(|s| s.remove(&fd));
     // SAFETY: forwards the caller's argument to the libc table.
     unsafe { (net::LIBC_OPS.close)(fd) }
 }
 
+/// Answer like lwIP's poll: -1 at once, with POLLNVAL on the first entry
+/// that is not an open socket and errno untouched.
+static LWIP_POLL: AtomicBool = AtomicBool::new(false);
+
 unsafe extern "C" fn t_poll(fds: *mut libc::pollfd, n: libc::nfds_t, ms: c_int) -> c_int {
-    // SAFETY: the library passes `n` live pollfds.
+    if LWIP_POLL.load(Ordering::SeqCst) && n > 0 {
+        // SAFETY: the library passes `n` live pollfds.
+        let set = unsafe { std::slice::from_raw_parts_mut(fds, n as usize) };
+        let open: HashSet<c_int> = open_set(|s| s.clone());
+        if let Some(p) = set.iter_mut().find(|p| p.fd >= 0 && !open.contains(&p.fd)) {
+            p.revents = libc::POLLNVAL;
+            // SAFETY: sets this thread's errno to a value poll never leaves.
+            unsafe { *libc::__errno_location() = libc::EAGAIN };
+            return -1;
+        }
+    }
+    // SAFETY: the library passes `n` live pollfds (or NULL with n == 0).
     let set = unsafe { std::slice::from_raw_parts(fds, n as usize) };
     let bad: Vec<c_int> = open_set(|s| {
         set.iter()
@@ -89,6 +116,7 @@ fn install() {
         socket: t_socket,
         accept: t_accept,
         close: t_close,
+        recv: t_recv,
         poll: t_poll,
         ..net::LIBC_OPS
     });
@@ -218,4 +246,64 @@ fn loop_over_a_non_kernel_table() {
         Vec::<c_int>::new(),
         "non-table or closed fds reached poll"
     );
+
+    // lwIP's poll fails as a whole (-1, POLLNVAL on that entry, errno
+    // untouched) for one descriptor that is not its socket: such a socket
+    // must cost its connection only, not the loop.
+    LWIP_POLL.store(true, Ordering::SeqCst);
+    let ctx = Context::new().unwrap();
+    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+    ctx.set_on_message(|_ctx, conn, msg: Message| {
+        let _ = conn.send_binary(msg.payload());
+    });
+    let port = listener.port().to_string();
+    let c = ctx.clone();
+    let server = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+    let a = cctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    let b = cctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    assert!(a.wait_ready(Duration::from_secs(5)) && b.wait_ready(Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(50));
+    let victim = ctx
+        .connections()
+        .into_iter()
+        .find(|c| c.role() != nopoll::runtime::ConnRole::Listener)
+        .expect("a server-side connection");
+    // The stack forgets the socket (as lwIP does for one closed under it):
+    // poll and recv no longer know it.
+    let fd = victim.socket();
+    open_set(|s| s.remove(&fd));
+    // The loop's next poll (woken now, before any data) meets it.
+    ctx.waker().wake();
+    std::thread::sleep(Duration::from_millis(50));
+    a.send_binary(b"still").unwrap();
+    b.send_binary(b"there").unwrap();
+    let alive: Vec<_> = [&a, &b]
+        .iter()
+        .filter_map(|c| {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && c.is_ok() {
+                if let Some(m) = c.get_msg() {
+                    return Some(m.payload().to_vec());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            None
+        })
+        .collect();
+    assert_eq!(alive.len(), 1, "the other connection is still served");
+    assert!(
+        !victim.is_ok(),
+        "the connection whose socket vanished failed"
+    );
+    ctx.loop_stop();
+    assert_eq!(
+        server.join().unwrap(),
+        LoopExit::Stopped,
+        "the loop survived the failed poll"
+    );
+    LWIP_POLL.store(false, Ordering::SeqCst);
 }
