@@ -3,7 +3,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::msg::msg_handle_owned;
+use super::dispatch;
+use super::msg::{MsgObj, MSGS};
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
 use crate::runtime::{ActionHandler, Connection, Context, Message, MessageHandler};
@@ -35,13 +36,19 @@ pub(crate) fn message_handler(
     let ud = UserData(user_data);
     Some(Arc::new(
         move |ctx: &Context, conn: &Connection, msg: Message| {
-            let m = msg_handle_owned(msg);
-            if m.is_null() {
+            let obj = Arc::new(MsgObj { msg });
+            let Some(m) = MSGS.insert(&obj, 1) else {
                 return;
+            };
+            let (c, k) = (ctx_handle(ctx), conn_handle(conn));
+            {
+                let _scope = dispatch::enter((c as usize, ctx), (k as usize, conn), (m, &obj));
+                // SAFETY: as for action handlers; `m` is a valid message handle.
+                unsafe { f(c, k, m as *mut noPollMsg, ud.get()) };
             }
-            // SAFETY: as for action handlers; `m` is a valid message handle.
-            unsafe { f(ctx_handle(ctx), conn_handle(conn), m, ud.get()) };
-            super::msg::nopoll_msg_unref(m);
+            // The table's reference (unless C took more) is now the last one.
+            drop(obj);
+            super::msg::nopoll_msg_unref(m as *mut noPollMsg);
         },
     ))
 }

@@ -18,6 +18,7 @@ mod shim_bridge;
 
 mod conn;
 mod ctx;
+mod dispatch;
 pub(crate) mod handle;
 mod hooks;
 mod http;
@@ -71,7 +72,7 @@ mod glue {
 
     /// The context behind a C handle.
     pub(crate) fn ctx_from(p: *mut noPollCtx) -> Option<Context> {
-        CTXS.get(p as usize).map(Context::from_inner)
+        super::dispatch::ctx(p as usize).or_else(|| CTXS.get(p as usize).map(Context::from_inner))
     }
 
     /// The handle of a context (created on first use, owned by the library).
@@ -103,7 +104,8 @@ mod glue {
 
     /// The connection behind a C handle.
     pub(crate) fn conn_from(p: *mut noPollConn) -> Option<Connection> {
-        CONNS.get(p as usize).map(|inner| Connection { inner })
+        super::dispatch::conn(p as usize)
+            .or_else(|| CONNS.get(p as usize).map(|inner| Connection { inner }))
     }
 
     /// The handle of a connection (created on first use, owned by the library).

@@ -4,6 +4,7 @@
 use crate::prelude::*;
 
 use super::boundary;
+use super::dispatch;
 use super::handle::Table;
 use super::types::*;
 use crate::protocol::OpCode;
@@ -19,6 +20,15 @@ pub(crate) static MSGS: Table<MsgObj> = Table::new(4);
 
 pub(crate) fn msg_from(p: *mut noPollMsg) -> Option<Arc<MsgObj>> {
     MSGS.get(p as usize)
+}
+
+/// Runs `f` on the message behind a handle (the running handler's own
+/// message without a table lookup).
+fn with_msg<R>(p: *mut noPollMsg, f: impl FnOnce(&MsgObj) -> R) -> Option<R> {
+    match dispatch::with_msg(p as usize, f) {
+        Ok(r) => Some(r),
+        Err(f) => msg_from(p).map(|m| f(&m)),
+    }
 }
 
 /// A new message handle on which the caller owns one reference.
@@ -42,10 +52,13 @@ pub extern "C" fn nopoll_msg_new() -> *mut noPollMsg {
 /// The payload, followed by a NUL byte; NULL for NULL or an empty payload.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_get_payload(msg: *mut noPollMsg) -> *const c_uchar {
-    boundary(core::ptr::null(), || match msg_from(msg) {
+    boundary(core::ptr::null(), || {
         // The bytes live as long as the message object, which the caller references.
-        Some(m) if !m.msg.payload().is_empty() => m.msg.payload_with_nul().as_ptr(),
-        _ => core::ptr::null(),
+        with_msg(msg, |m| match m.msg.payload() {
+            [] => core::ptr::null(),
+            _ => m.msg.payload_with_nul().as_ptr(),
+        })
+        .unwrap_or(core::ptr::null())
     })
 }
 
@@ -53,7 +66,7 @@ pub extern "C" fn nopoll_msg_get_payload(msg: *mut noPollMsg) -> *const c_uchar 
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_get_payload_size(msg: *mut noPollMsg) -> c_long {
     boundary(-1, || {
-        msg_from(msg).map_or(-1, |m| m.msg.payload().len() as c_long)
+        with_msg(msg, |m| m.msg.payload().len() as c_long).unwrap_or(-1)
     })
 }
 
@@ -62,10 +75,11 @@ pub extern "C" fn nopoll_msg_get_payload_size(msg: *mut noPollMsg) -> c_long {
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_opcode(msg: *mut noPollMsg) -> noPollOpCode {
     boundary(NOPOLL_UNKNOWN_OP_CODE, || {
-        msg_from(msg).map_or(NOPOLL_UNKNOWN_OP_CODE, |m| match m.msg.opcode() {
+        with_msg(msg, |m| match m.msg.opcode() {
             None => NOPOLL_CONTINUATION_FRAME,
             op => opcode_to_c(op),
         })
+        .unwrap_or(NOPOLL_UNKNOWN_OP_CODE)
     })
 }
 
@@ -73,7 +87,7 @@ pub extern "C" fn nopoll_msg_opcode(msg: *mut noPollMsg) -> noPollOpCode {
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_is_final(msg: *mut noPollMsg) -> nopoll_bool {
     boundary(nopoll_false, || {
-        msg_from(msg).map_or(nopoll_false, |m| m.msg.is_final() as nopoll_bool)
+        with_msg(msg, |m| m.msg.is_final() as nopoll_bool).unwrap_or(nopoll_false)
     })
 }
 
@@ -81,7 +95,7 @@ pub extern "C" fn nopoll_msg_is_final(msg: *mut noPollMsg) -> nopoll_bool {
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_is_fragment(msg: *mut noPollMsg) -> nopoll_bool {
     boundary(nopoll_false, || {
-        msg_from(msg).map_or(nopoll_false, |m| m.msg.is_fragment() as nopoll_bool)
+        with_msg(msg, |m| m.msg.is_fragment() as nopoll_bool).unwrap_or(nopoll_false)
     })
 }
 

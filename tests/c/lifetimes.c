@@ -13,7 +13,10 @@
  * - nopoll_conn_shutdown fires on_close once, keeps the conn allocated;
  * - unref'ing the ctx before closing its conns: they keep working and the
  *   ctx goes away with the last of them;
- * - a message kept with nopoll_msg_ref outlives its handler.
+ * - a message kept with nopoll_msg_ref outlives its handler;
+ * - the handler's message and conn answer from another thread while the
+ *   handler runs (calls from the handler's own thread skip the handle
+ *   table), and the message handle is dead once the handler returned.
  */
 #include "check.h"
 
@@ -115,6 +118,19 @@ static noPollCtx * sctx;
 static noPollMsg * kept = NULL;
 static int server_msgs = 0;
 static void * last_server_conn = NULL;
+static void * seen_in_handler = NULL;
+
+typedef struct { noPollConn * conn; noPollMsg * msg; long size; int opcode; int ok; const char * text; } HandlerPeek;
+
+static void * peek_from_thread (void * arg)
+{
+	HandlerPeek * p = (HandlerPeek *) arg;
+	p->size   = nopoll_msg_get_payload_size (p->msg);
+	p->opcode = (int) nopoll_msg_opcode (p->msg);
+	p->text   = (const char *) nopoll_msg_get_payload (p->msg);
+	p->ok     = nopoll_conn_is_ok (p->conn);
+	return NULL;
+}
 
 static nopoll_bool server_ready (noPollCtx * ctx, noPollConn * conn, noPollPtr user_data)
 {
@@ -142,6 +158,23 @@ static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 		CHECK (nopoll_msg_ref (msg));
 		CHECK_INT (nopoll_msg_ref_count (msg), 2);
 		shared_set_ptr ((void **) &kept, msg);
+	}
+	if (text != NULL && strcmp (text, "other thread") == 0) {
+		HandlerPeek p;
+		pthread_t t;
+		memset (&p, 0, sizeof (p));
+		p.conn = conn;
+		p.msg = msg;
+		CHECK (pthread_create (&t, NULL, peek_from_thread, &p) == 0);
+		pthread_join (t, NULL);
+		CHECK_INT (p.size, 12);
+		CHECK_INT (p.opcode, NOPOLL_TEXT_FRAME);
+		CHECK (p.text != NULL && strcmp (p.text, "other thread") == 0);
+		CHECK (p.ok);
+		/* the same answers on this thread */
+		CHECK_INT (nopoll_msg_get_payload_size (msg), 12);
+		CHECK_INT (nopoll_msg_opcode (msg), NOPOLL_TEXT_FRAME);
+		shared_set_ptr (&seen_in_handler, msg);
 	}
 	nopoll_conn_send_text (conn, text ? text : "", nopoll_msg_get_payload_size (msg));
 }
@@ -198,6 +231,25 @@ static void handler_closes (void)
 		CHECK_STR ((const char *) nopoll_msg_get_payload (k), "keep");
 		nopoll_msg_unref (k);
 		CHECK_INT (nopoll_msg_ref_count (k), -1);
+	}
+
+	note ("a handler's handles from another thread; dead after the handler");
+	CHECK_INT (nopoll_conn_send_text (c, "other thread", -1), 12);
+	msg = wait_msg (c, scaled (5000, 30000));
+	CHECK (msg != NULL && nopoll_msg_get_payload_size (msg) == 12);
+	nopoll_msg_unref (msg);
+	/* a second round trip: the first handler has returned by its echo */
+	CHECK_INT (nopoll_conn_send_text (c, "next", -1), 4);
+	msg = wait_msg (c, scaled (5000, 30000));
+	CHECK (msg != NULL && nopoll_msg_get_payload_size (msg) == 4);
+	nopoll_msg_unref (msg);
+	{
+		noPollMsg * gone = (noPollMsg *) shared_get_ptr (&seen_in_handler);
+		CHECK (gone != NULL);
+		CHECK_INT (nopoll_msg_get_payload_size (gone), -1);
+		CHECK (nopoll_msg_get_payload (gone) == NULL);
+		CHECK_INT (nopoll_msg_opcode (gone), NOPOLL_UNKNOWN_OP_CODE);
+		CHECK_INT (nopoll_msg_ref_count (gone), -1);
 	}
 
 	note ("a server conn closed from another thread while the loop serves it");
