@@ -101,6 +101,68 @@ def nofile_hard():
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
+CAP_PERCENT = 50  # the capped handshake pass: server CPU quota, % of one core
+
+
+class CpuCap:
+    """A CPU quota for one process (cgroup v2 cpu.max or v1 cpu.cfs_quota_us),
+    so the server and not the load generator is the bottleneck. `available()`
+    is False where no cgroup is writable (not root, no cpu controller)."""
+
+    V2 = "/sys/fs/cgroup"
+    V1 = "/sys/fs/cgroup/cpu"
+
+    def __init__(self, pid, percent, period_us=10000):
+        self.path = None
+        quota = period_us * percent // 100
+        v2 = os.path.exists(os.path.join(self.V2, "cgroup.controllers"))
+        self.path = os.path.join(self.V2 if v2 else self.V1, f"nopoll-bench-{os.getpid()}-{pid}")
+        os.mkdir(self.path)
+        CAPS.append(self)
+        try:
+            if v2:
+                self._write("cpu.max", f"{quota} {period_us}")
+            else:
+                self._write("cpu.cfs_period_us", str(period_us))
+                self._write("cpu.cfs_quota_us", str(quota))
+            if pid is not None:
+                self._write("cgroup.procs", str(pid))
+        except OSError:
+            self.remove()
+            raise
+
+    def _write(self, f, v):
+        with open(os.path.join(self.path, f), "w") as fh:
+            fh.write(v)
+
+    def remove(self):
+        if self.path:
+            try:
+                os.rmdir(self.path)  # the server has exited: the group is empty
+            except OSError:
+                pass
+            self.path = None
+
+    @staticmethod
+    def available():
+        """Whether a capped group can be made here (tried with no process in it)."""
+        try:
+            c = CpuCap(None, 100)
+        except OSError:
+            return False
+        c.remove()
+        return True
+
+
+CAPS = []  # every CPU cap made, removed on exit
+
+
+def remove_caps():
+    for c in CAPS:
+        c.remove()
+    CAPS.clear()
+
+
 def spawn(cmd, **kw):
     p = subprocess.Popen(cmd, preexec_fn=raise_nofile, **kw)
     PROCS.append(p)
@@ -537,6 +599,22 @@ def report(meta, runs, names, opts):
         L.append(f"| {n} | {fmt(s.get('handshakes_per_s'))} | {s.get('failed_total', 0)} | {fmt(s.get('lat_p50_us'))} | "
                  f"{fmt(s.get('lat_p99_us'))} | {fmt(s.get('cpu_us_per_hs'))} | {fmt(s.get('hs_per_cpu_s'))} | "
                  f"{fmt(st.get('syscalls_per_unit'))} | {fmt(pf.get('syscalls_per_unit'))} |")
+    if meta.get("cap_percent"):
+        L.append("")
+        L.append(f"### Server-bound: each server limited to {meta['cap_percent']}% of its core\n")
+        L.append(f"The same measurement with the server in a cgroup whose CPU quota is {meta['cap_percent']}% of "
+                 "one core (10 ms period), so that the server, not the load generator, is the bottleneck "
+                 "for every server.\n")
+        L.append("| server | handshakes/s | failed | p50 µs | p99 µs | server CPU µs/handshake | ÷ libwebsockets |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        lws_c = summ.get(("handshake", "hs-capped", "libwebsockets"), {}).get("handshakes_per_s")
+        for n in ws:
+            s = summ.get(("handshake", "hs-capped", n))
+            if not s:
+                continue
+            L.append(f"| {n} | {fmt(s.get('handshakes_per_s'))} | {s.get('failed_total', 0)} | "
+                     f"{fmt(s.get('lat_p50_us'))} | {fmt(s.get('lat_p99_us'))} | {fmt(s.get('cpu_us_per_hs'))} | "
+                     f"{fmt(ratio(s.get('handshakes_per_s'), lws_c))} |")
     L.append("")
     L.append("## Idle connections: server memory\n")
     L.append("RSS growth of the server process (VmRSS, /proc/PID/status) divided by the connections opened "
@@ -580,7 +658,15 @@ def report(meta, runs, names, opts):
             row.append("–")
             continue
         ok = "met" if r1 >= 1.6 and not fails else "missed"
-        row.append(f"{r1:.2f}× measured rate — {ok} ({fails} failed); {fmt(r2)}× per server CPU-s")
+        text = f"{r1:.2f}× measured rate — {ok} ({fails} failed); {fmt(r2)}× per server CPU-s"
+        c = summ.get(("handshake", "hs-capped", n), {})
+        r3 = ratio(c.get("handshakes_per_s"), summ.get(("handshake", "hs-capped", "libwebsockets"), {})
+                   .get("handshakes_per_s"))
+        if r3 is not None:
+            cfails = c.get("failed_total", 0)
+            ok3 = "met" if r3 >= 1.6 and not cfails else "missed"
+            text += f"; server-bound ({meta.get('cap_percent')}% of a core): {r3:.2f}× — {ok3} ({cfails} failed)"
+        row.append(text)
     targets.append(row)
     row = ["50,000 idle connections, ≤ 1 KB user-space memory each"]
     for n in OURS:
@@ -638,6 +724,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    atexit.register(remove_caps)  # after kill_all (atexit runs in reverse)
     atexit.register(kill_all)
     raise_nofile()
     os.makedirs(RESULTS, exist_ok=True)
@@ -685,6 +772,10 @@ def main():
             srv.stop()
 
     timeout = (opts.warmup_ms + opts.duration_ms) / 1000 + 60
+    can_cap = "handshake" not in skip and CpuCap.available()
+    if "handshake" not in skip and not can_cap:
+        log("suite: no writable cpu cgroup (needs root): no capped handshake pass")
+    meta["cap_percent"] = CAP_PERCENT if can_cap else None
     for rep in range(opts.reps):
         order = names[rep % len(names):] + names[:rep % len(names)]
         if "echo" not in skip:
@@ -714,6 +805,29 @@ def main():
                 except RuntimeError as e:
                     log(f"rep {rep + 1} handshake {n}: FAILED: {e}")
                     record("handshake", "hs", n, {"error": str(e), "failed": 1})
+            for n in order if can_cap else []:
+                if n not in ws:
+                    continue
+
+                def capped():
+                    srv, cap = Server(n), None
+                    try:
+                        cap = CpuCap(srv.pid, CAP_PERCENT)
+                        return run_loadgen(handshake_args(srv, opts), timeout)
+                    finally:
+                        srv.stop()
+                        if cap:
+                            cap.remove()
+                try:
+                    res = capped()
+                    hs = res["handshakes"]
+                    res["cpu_us_per_hs"] = res["server_cpu_us"] / hs if hs else None
+                    record("handshake", "hs-capped", n, res)
+                    log(f"[{time.time() - t_start:6.0f}s] rep {rep + 1} handshake, server capped at "
+                        f"{CAP_PERCENT}% {n:22} {res['handshakes_per_s']:>10,.0f}/s failed {res['failed']}")
+                except (RuntimeError, OSError) as e:
+                    log(f"rep {rep + 1} capped handshake {n}: FAILED: {e}")
+                    record("handshake", "hs-capped", n, {"error": str(e), "failed": 1})
 
     if "syscalls" not in skip:
         tools = [t for t, ok in (("strace", strace_works()), ("perf", perf_works())) if ok]
