@@ -145,7 +145,7 @@ static void expect_close (const char * what, const unsigned char * frames, long 
 	int got_close = 0, frames_read = 0;
 	note (what);
 	CHECK (fd >= 0);
-	CHECK (raw_client_handshake (fd, port, "/bad"));
+	CHECK (raw_client_handshake (fd, port, "/bad", NULL));
 	CHECK (raw_send_all (fd, frames, len));
 	/* skip anything before the close frame (echoes) */
 	while (frames_read < 10 && raw_read_frame (fd, &f, buf, sizeof (buf))) {
@@ -176,7 +176,7 @@ static void bad_frames (void)
 		unsigned char echo[2048];
 		RawFrame f;
 		int fd = raw_connect (port);
-		CHECK (raw_client_handshake (fd, port, "/"));
+		CHECK (raw_client_handshake (fd, port, "/", NULL));
 		CHECK (raw_send_frame (fd, 1, 1, 1, big, 1024));
 		CHECK (raw_read_frame (fd, &f, echo, sizeof (echo)));
 		CHECK (f.opcode == 1 && f.len == 1024 && echo[1023] == 'x');
@@ -236,7 +236,7 @@ static void close_statuses (void)
 	CHECK (server_idle ());
 	shared_set (&closes, 0);
 	fd = raw_connect (port);
-	CHECK (raw_client_handshake (fd, port, "/"));
+	CHECK (raw_client_handshake (fd, port, "/", NULL));
 	CHECK (raw_send_frame (fd, 1, 8, 1, "\x03\xe9going away", 12));
 	/* answered with a close frame */
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));
@@ -252,7 +252,7 @@ static void close_statuses (void)
 	note ("empty close frame: 1005");
 	CHECK (server_idle ());
 	fd = raw_connect (port);
-	CHECK (raw_client_handshake (fd, port, "/"));
+	CHECK (raw_client_handshake (fd, port, "/", NULL));
 	CHECK (raw_send_frame (fd, 1, 8, 1, "", 0));
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));
 	CHECK_INT (f.opcode, 8);
@@ -267,7 +267,7 @@ static void close_statuses (void)
 	note ("peer vanished: 1006");
 	CHECK (server_idle ());
 	fd = raw_connect (port);
-	CHECK (raw_client_handshake (fd, port, "/"));
+	CHECK (raw_client_handshake (fd, port, "/", NULL));
 	CHECK (raw_send_frame (fd, 1, 1, 1, "hi", 2));
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));
 	close (fd);

@@ -143,7 +143,7 @@ static void max_message_size (void)
 	/* 600 + 400 = the limit exactly: delivered (the server has no handler;
 	 * it answers nothing), then 600 + 600: 1009 */
 	fd = raw_connect (port);
-	CHECK (fd >= 0 && raw_client_handshake (fd, port, "/"));
+	CHECK (fd >= 0 && raw_client_handshake (fd, port, "/", NULL));
 	CHECK (raw_send_frame (fd, 0, 2, 1, part, 600));
 	CHECK (raw_send_frame (fd, 1, 0, 1, part, 400));
 	CHECK (raw_send_frame (fd, 0, 2, 1, part, 600));
@@ -187,7 +187,7 @@ static void fragment_delivery (int enable)
 	nopoll_ctx_set_on_msg (ctx, on_piece, NULL);
 	CHECK (loop_thread_start (&lt, ctx));
 	fd = raw_connect (port);
-	CHECK (fd >= 0 && raw_client_handshake (fd, port, "/"));
+	CHECK (fd >= 0 && raw_client_handshake (fd, port, "/", NULL));
 	CHECK (raw_send_frame (fd, 0, 1, 1, "ab", 2));
 	sleep_ms (50);
 	CHECK (raw_send_frame (fd, 1, 0, 1, "cd", 2));

@@ -52,8 +52,9 @@ static void client_key_and_mask (char * key, int cap, unsigned char mask[4])
 	CHECK (raw_header (head, "Sec-WebSocket-Key", key, cap));
 	CHECK (nopoll_conn_wait_until_connection_ready (conn, 5));
 	CHECK_INT (nopoll_conn_send_text (conn, "hi", 2), 2);
-	CHECK (raw_read_frame_header (fd, &f, mask));
+	CHECK (raw_read_frame_header (fd, &f));
 	CHECK (f.masked);
+	memcpy (mask, f.mask, 4);
 	close (fd);
 	close (lfd);
 	nopoll_conn_close (conn);

@@ -419,7 +419,7 @@ static void raw_ping (void)
 	note ("a ping from a raw client gets a pong with its payload");
 	fd = raw_connect (port);
 	CHECK (fd >= 0);
-	CHECK (raw_client_handshake (fd, port, "/"));
+	CHECK (raw_client_handshake (fd, port, "/", NULL));
 	CHECK (raw_send_frame (fd, 1, 9, 1, "ping-data-123", 13));
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));
 	CHECK (f.fin && f.opcode == 10 && ! f.masked && f.len == 13);
@@ -458,7 +458,7 @@ static void listener_opts (void)
 	nopoll_conn_close (conn);
 	/* a frame above it is refused with 1009 */
 	fd = raw_connect (nopoll_conn_port (l2));
-	CHECK (raw_client_handshake (fd, nopoll_conn_port (l2), "/"));
+	CHECK (raw_client_handshake (fd, nopoll_conn_port (l2), "/", NULL));
 	memset (big, 'b', sizeof (big));
 	CHECK (raw_send_frame (fd, 1, 2, 1, big, sizeof (big)));
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));

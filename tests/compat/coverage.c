@@ -193,7 +193,7 @@ static void base64 (void)
 	CHECK_INT (size, 5);
 	CHECK_STR (out, "hello");
 	size = sizeof (out);
-	CHECK (nopoll_base64_decode (RFC_KEY, (int) strlen (RFC_KEY), out, &size));
+	CHECK (nopoll_base64_decode (RAW_KEY, (int) strlen (RAW_KEY), out, &size));
 	CHECK_INT (size, 16);
 	CHECK (memcmp (out, "the sample nonce", 16) == 0);
 	/* invalid input: false, nothing written before the output */
@@ -351,8 +351,8 @@ static void nonce_mask_key (void)
 	nopoll_conn_mask_content (NULL, NULL, 25, mask, 0);
 	CHECK (memcmp (payload, copy, 25) == 0);
 
-	key = nopoll_conn_produce_accept_key (NULL, RFC_KEY);
-	CHECK_STR (key, RFC_ACCEPT);
+	key = nopoll_conn_produce_accept_key (NULL, RAW_KEY);
+	CHECK_STR (key, RAW_ACCEPT);
 	nopoll_free (key);
 	CHECK (nopoll_conn_produce_accept_key (NULL, NULL) == NULL);
 	key = nopoll_conn_produce_accept_key (NULL, "");
@@ -1210,7 +1210,7 @@ static void options (noPollCtx * sctx, noPollCtx * cctx, const char * port)
 	__nopoll_conn_opts_release_if_needed (NULL);
 
 	section ("options: what the client sends");
-	lfd = raw_listen (raw_port, sizeof (raw_port));
+	lfd = raw_listen_text (raw_port);
 	CHECK (lfd >= 0);
 	opts = nopoll_conn_opts_new ();
 	nopoll_conn_opts_set_cookie (opts, "session=42; lang=en");
@@ -1457,7 +1457,7 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	expect_msg (client, NOPOLL_TEXT_FRAME, "shared port", 11);
 
 	section ("port sharing: set_socket moves the connection to another socket");
-	lfd2 = raw_listen (head, sizeof (head));
+	lfd2 = raw_listen_text (head);
 	b2 = raw_connect (head);
 	a2 = raw_accept (lfd2, 5000);
 	CHECK (lfd2 >= 0 && a2 >= 0 && b2 >= 0);
@@ -1487,7 +1487,7 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	/* TLS is not implemented: refused, the connection shut down */
 	CHECK (! nopoll_conn_accept_complete (sctx, listener, conn, fd, nopoll_true));
 	CHECK (! nopoll_conn_is_ok (conn));
-	CHECK (raw_read_all (raw, head, sizeof (head)) == 0);
+	CHECK (raw_read_to_eof (raw, head, sizeof (head)) == 0);
 	close (raw);
 	/* refused by on_accept */
 	raw = raw_connect (port);
@@ -1498,7 +1498,7 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	shared_set (&srv.refuse_accept, 0);
 	CHECK (! nopoll_conn_is_ok (conn));
 	CHECK (! __nopoll_ctx_conn_is_registered (sctx, conn));
-	CHECK (raw_read_all (raw, head, sizeof (head)) == 0);
+	CHECK (raw_read_to_eof (raw, head, sizeof (head)) == 0);
 	close (raw);
 
 	section ("accept_socket");
@@ -1515,7 +1515,7 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	CHECK_INT (nopoll_conn_get_max_frame_size (conn), 1000);
 	/* the context owns it: no reference for the caller */
 	CHECK_INT (nopoll_conn_ref_count (conn), 1);
-	CHECK (raw_client_handshake (raw, port, "X-Real-IP: 203.0.113.9\r\nCookie: a=b\r\nOrigin: http://raw.example\r\n"));
+	CHECK (raw_client_handshake (raw, port, "/raw?x=1", "X-Real-IP: 203.0.113.9\r\nCookie: a=b\r\nOrigin: http://raw.example\r\n"));
 	CHECK (wait_for (&srv.ready, 1, 5000));
 	pthread_mutex_lock (&shared_lock);
 	CHECK_STR (srv.real_ip, "203.0.113.9");
@@ -1565,7 +1565,7 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	shared_set (&srv.refuse_accept, 1);
 	CHECK (nopoll_conn_accept_socket (sctx, listener, fd) == NULL);
 	shared_set (&srv.refuse_accept, 0);
-	CHECK (raw_read_all (raw, head, sizeof (head)) == 0);
+	CHECK (raw_read_to_eof (raw, head, sizeof (head)) == 0);
 	close (raw);
 
 	section ("port sharing: the application's listening socket as listener");
@@ -1627,7 +1627,7 @@ static void manual_accept (void)
 	CHECK (nopoll_conn_get_listener (conn) == listener);
 	CHECK (! nopoll_conn_is_ready (conn));
 	sprintf (request, "GET /manual HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nUpgrade: websocket\r\n"
-		 "Connection: Upgrade\r\nSec-WebSocket-Key: " RFC_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n", port);
+		 "Connection: Upgrade\r\nSec-WebSocket-Key: " RAW_KEY "\r\nSec-WebSocket-Version: 13\r\n\r\n", port);
 	CHECK (raw_send_all (raw, request, (long) strlen (request)));
 	end = now_ms () + (double) ms (5000);
 	while (! nopoll_conn_is_ready (conn) && nopoll_conn_is_ok (conn) && now_ms () < end) {
@@ -1638,7 +1638,7 @@ static void manual_accept (void)
 	CHECK_STR (nopoll_conn_get_requested_url (conn), "/manual");
 	CHECK (nopoll_conn_get_origin (conn) == NULL);
 	CHECK (raw_read_head (raw, head, sizeof (head)) > 0 && strncmp (head, "HTTP/1.1 101", 12) == 0);
-	CHECK (strstr (head, RFC_ACCEPT) != NULL);
+	CHECK (strstr (head, RAW_ACCEPT) != NULL);
 	nopoll_conn_complete_handshake (conn);
 	nopoll_conn_complete_handshake (NULL);
 	nopoll_conn_complete_handshake (listener);
@@ -1708,7 +1708,7 @@ static void client_with_socket (noPollCtx * cctx, const char * port)
 	{
 		char rport[16];
 		struct linger lg;
-		int l2 = raw_listen (rport, sizeof (rport));
+		int l2 = raw_listen_text (rport);
 		int c2 = raw_connect (rport);
 		int s2 = raw_accept (l2, 5000);
 		CHECK (l2 >= 0 && c2 >= 0 && s2 >= 0);
@@ -2018,7 +2018,7 @@ int main (void)
 	/* nothing listens there (the port of a socket closed just now) */
 	{
 		char closed_port[16];
-		int fd = raw_listen (closed_port, sizeof (closed_port));
+		int fd = raw_listen_text (closed_port);
 		close (fd);
 		CHECK (nopoll_conn_new (cctx, "127.0.0.1", closed_port, NULL, NULL, NULL, NULL) == NULL);
 	}
