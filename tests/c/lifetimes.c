@@ -120,7 +120,10 @@ static int server_msgs = 0;
 static void * last_server_conn = NULL;
 static void * seen_in_handler = NULL;
 
-typedef struct { noPollConn * conn; noPollMsg * msg; long size; int opcode; int ok; const char * text; } HandlerPeek;
+typedef struct {
+	noPollCtx * ctx; noPollConn * conn; noPollMsg * msg;
+	long size; int opcode; int ok; int conns; const char * text;
+} HandlerPeek;
 
 static void * peek_from_thread (void * arg)
 {
@@ -129,6 +132,7 @@ static void * peek_from_thread (void * arg)
 	p->opcode = (int) nopoll_msg_opcode (p->msg);
 	p->text   = (const char *) nopoll_msg_get_payload (p->msg);
 	p->ok     = nopoll_conn_is_ok (p->conn);
+	p->conns  = nopoll_ctx_conns (p->ctx);
 	return NULL;
 }
 
@@ -163,6 +167,7 @@ static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 		HandlerPeek p;
 		pthread_t t;
 		memset (&p, 0, sizeof (p));
+		p.ctx = ctx;
 		p.conn = conn;
 		p.msg = msg;
 		CHECK (pthread_create (&t, NULL, peek_from_thread, &p) == 0);
@@ -171,7 +176,9 @@ static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 		CHECK_INT (p.opcode, NOPOLL_TEXT_FRAME);
 		CHECK (p.text != NULL && strcmp (p.text, "other thread") == 0);
 		CHECK (p.ok);
+		CHECK (p.conns >= 2);
 		/* the same answers on this thread */
+		CHECK_INT (nopoll_ctx_conns (ctx), p.conns);
 		CHECK_INT (nopoll_msg_get_payload_size (msg), 12);
 		CHECK_INT (nopoll_msg_opcode (msg), NOPOLL_TEXT_FRAME);
 		shared_set_ptr (&seen_in_handler, msg);
