@@ -4,6 +4,7 @@
 use crate::prelude::*;
 
 use super::ctx::{action_handler, message_handler};
+use super::dispatch;
 use super::msg::msg_handle_owned;
 use super::opts::{take_opts, OptsData};
 use super::types::*;
@@ -111,6 +112,17 @@ unsafe fn send_kind(
     let Some(data) = (unsafe { payload(content, length, kind == DataKind::Text) }) else {
         return -1;
     };
+    if kind == DataKind::Text && fin {
+        // The running handler's own text message sent back (an echo, a
+        // relay): validated on arrival, not checked a second time.
+        let own = dispatch::with_current_msg(|o| {
+            let t = o.msg.checked_text()?;
+            (t.as_ptr() == data.as_ptr() && t.len() == data.len()).then(|| c.send_text(t))
+        });
+        if let Some(Some(r)) = own {
+            return send_result(&c, r, data.len());
+        }
+    }
     send_result(&c, c.send_data(kind, data, fin), data.len())
 }
 

@@ -4,7 +4,7 @@
 use crate::prelude::*;
 
 use super::dispatch;
-use super::msg::{MsgObj, MSGS};
+use super::msg::MSGS;
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
 use crate::runtime::{ActionHandler, Connection, Context, Message, MessageHandler};
@@ -36,7 +36,7 @@ pub(crate) fn message_handler(
     let ud = UserData(user_data);
     Some(Arc::new(
         move |ctx: &Context, conn: &Connection, msg: Message| {
-            let obj = Arc::new(MsgObj { msg });
+            let obj = dispatch::msg_obj(msg);
             let Some(m) = MSGS.insert(&obj, 1) else {
                 return;
             };
@@ -46,9 +46,11 @@ pub(crate) fn message_handler(
                 // SAFETY: as for action handlers; `m` is a valid message handle.
                 unsafe { f(c, k, m as *mut noPollMsg, ud.get()) };
             }
-            // The table's reference (unless C took more) is now the last one.
-            drop(obj);
-            super::msg::nopoll_msg_unref(m as *mut noPollMsg);
+            // The handle dies now, unless C took references of its own
+            // (`nopoll_msg_ref`): then it lives on with them.
+            if MSGS.retire(m) {
+                dispatch::recycle(obj);
+            }
         },
     ))
 }

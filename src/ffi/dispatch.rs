@@ -12,7 +12,7 @@
 //! tables.
 
 use super::msg::MsgObj;
-use crate::runtime::{Connection, Context};
+use crate::runtime::{Connection, Context, Message};
 use alloc::sync::Arc;
 
 #[cfg(feature = "std")]
@@ -37,6 +37,31 @@ mod imp {
 
     std::thread_local! {
         static CURRENT: Cell<Record> = const { Cell::new(NONE) };
+        /// The message object of this thread's last handler call, kept for
+        /// the next one when nothing else held it (no allocation per
+        /// message).
+        static SPARE: Cell<Option<Arc<MsgObj>>> = const { Cell::new(None) };
+    }
+
+    /// An object holding `msg`, in this thread's spare allocation if there
+    /// is one.
+    pub(crate) fn msg_obj(msg: Message) -> Arc<MsgObj> {
+        if let Some(mut spare) = SPARE.with(|s| s.take()) {
+            if let Some(o) = Arc::get_mut(&mut spare) {
+                o.msg = msg;
+                return spare;
+            }
+        }
+        Arc::new(MsgObj { msg })
+    }
+
+    /// Keeps `obj` for [`msg_obj`] if nothing else references it (its
+    /// payload is let go now).
+    pub(crate) fn recycle(mut obj: Arc<MsgObj>) {
+        if let Some(o) = Arc::get_mut(&mut obj) {
+            o.msg = Message::empty();
+            SPARE.with(|s| s.set(Some(obj)));
+        }
     }
 
     /// While alive, this thread resolves the three handles to the borrowed
@@ -104,6 +129,13 @@ mod imp {
         // SAFETY: recorded by a live scope whose message Arc outlives it.
         Ok(f(unsafe { &*p }))
     }
+
+    /// Runs `f` on the message of the handler running on this thread, if
+    /// one is.
+    pub(crate) fn with_current_msg<R>(f: impl FnOnce(&MsgObj) -> R) -> Option<R> {
+        let (t, _) = current().msg;
+        with_msg(t, f).ok()
+    }
 }
 
 #[cfg(not(feature = "std"))]
@@ -132,6 +164,16 @@ mod imp {
     pub(crate) fn with_msg<R, F: FnOnce(&MsgObj) -> R>(_token: usize, f: F) -> Result<R, F> {
         Err(f)
     }
+
+    pub(crate) fn with_current_msg<R>(_f: impl FnOnce(&MsgObj) -> R) -> Option<R> {
+        None
+    }
+
+    pub(crate) fn msg_obj(msg: Message) -> Arc<MsgObj> {
+        Arc::new(MsgObj { msg })
+    }
+
+    pub(crate) fn recycle(_obj: Arc<MsgObj>) {}
 }
 
 pub(crate) use imp::*;

@@ -56,6 +56,22 @@ struct Slots<T> {
     free: Vec<usize>,
 }
 
+impl<T> Slots<T> {
+    /// Ends the live entry `idx`: its handle dies (the generation moves
+    /// on), the slot is free again. Returns the entry's strong reference,
+    /// to be dropped once the lock is let go.
+    fn kill(&mut self, idx: usize) -> Option<Arc<T>> {
+        let e = &mut self.entries[idx];
+        e.live = false;
+        e.c_refs = 0;
+        e.gen = (e.gen + 1) & GEN_MASK;
+        e.weak = Weak::new();
+        let strong = e.strong.take();
+        self.free.push(idx);
+        strong
+    }
+}
+
 /// One table per handle type.
 pub(crate) struct Table<T> {
     tag: usize,
@@ -174,6 +190,35 @@ impl<T> Table<T> {
         Some(left)
     }
 
+    /// Drops the caller's one C reference (as [`Table::release`]) and, if
+    /// it was the last, kills the handle at once under one lock, even when
+    /// the object lives on elsewhere (the caller then owns it alone, unless
+    /// another thread still holds an `Arc` got from the handle). True when
+    /// the handle was killed; false when C keeps references (the handle
+    /// and the object stay) or the handle was already invalid.
+    pub fn retire(&self, token: usize) -> bool {
+        let Some((idx, gen)) = self.decode(token) else {
+            return false;
+        };
+        let (killed, dropped) = {
+            let mut s = self.slots.lock();
+            match s.entries.get_mut(idx) {
+                Some(e) if e.live && e.gen & GEN_MASK == gen => {
+                    if e.c_refs > 1 {
+                        e.c_refs -= 1;
+                        (false, None)
+                    } else {
+                        (true, s.kill(idx))
+                    }
+                }
+                _ => (false, None),
+            }
+        };
+        // Destructors run outside the table lock.
+        drop(dropped);
+        killed
+    }
+
     /// Frees a slot that was never handed out (a lost publication race).
     pub fn discard(&self, token: usize) {
         let Some((idx, gen)) = self.decode(token) else {
@@ -182,14 +227,7 @@ impl<T> Table<T> {
         let dropped = {
             let mut s = self.slots.lock();
             match s.entries.get_mut(idx) {
-                Some(e) if e.live && e.gen & GEN_MASK == gen => {
-                    e.live = false;
-                    e.gen = (e.gen + 1) & GEN_MASK;
-                    let strong = e.strong.take();
-                    e.weak = Weak::new();
-                    s.free.push(idx);
-                    strong
-                }
+                Some(e) if e.live && e.gen & GEN_MASK == gen => s.kill(idx),
                 _ => None,
             }
         };
@@ -203,22 +241,11 @@ impl<T> Table<T> {
             return;
         };
         let mut s = self.slots.lock();
-        let free = match s.entries.get_mut(idx) {
-            Some(e)
-                if e.live
-                    && e.gen & GEN_MASK == gen
-                    && e.strong.is_none()
-                    && e.weak.strong_count() == 0 =>
+        if let Some(e) = s.entries.get_mut(idx) {
+            if e.live && e.gen & GEN_MASK == gen && e.strong.is_none() && e.weak.strong_count() == 0
             {
-                e.live = false;
-                e.gen = (e.gen + 1) & GEN_MASK;
-                e.weak = Weak::new();
-                true
+                s.kill(idx);
             }
-            _ => false,
-        };
-        if free {
-            s.free.push(idx);
         }
     }
 }
@@ -261,6 +288,28 @@ mod tests {
         assert_eq!(t.slot_index(h), t.slot_index(h2), "slot reused");
         assert_ne!(h, h2);
         assert_eq!(t.get(h2).as_deref(), Some(&5));
+    }
+
+    #[test]
+    fn retire_kills_the_last_reference_at_once_and_keeps_extra_ones() {
+        let t: Table<u32> = Table::new(5);
+        let mut obj = Arc::new(3u32);
+        let h = t.insert(&obj, 1).unwrap();
+        assert!(t.retire(h), "last C reference: killed");
+        assert!(t.get(h).is_none(), "dead although the object lives");
+        assert_eq!(t.c_refs(h), -1);
+        assert!(!t.retire(h), "twice: invalid");
+        assert!(Arc::get_mut(&mut obj).is_some(), "the table let go of it");
+        let h2 = t.insert(&obj, 1).unwrap();
+        assert_eq!(t.slot_index(h), t.slot_index(h2), "slot reused");
+        assert!(t.add_ref(h2));
+        assert!(!t.retire(h2), "C took a reference: it stays");
+        assert_eq!(t.c_refs(h2), 1);
+        drop(obj);
+        assert_eq!(t.get(h2).as_deref(), Some(&3), "kept alive by C");
+        assert_eq!(t.release(h2), Some(0));
+        assert!(t.get(h2).is_none());
+        assert!(!t.retire(0) && !t.retire(h2 + 8));
     }
 
     #[test]

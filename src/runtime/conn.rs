@@ -189,6 +189,10 @@ pub(crate) struct ConnInner {
     pub ctx: Arc<CtxInner>,
     sock: AtomicI32,
     closed: AtomicBool,
+    /// The handshake completed (set once, with the phase turning `Open`;
+    /// the phase leaves `Open` only for `Closed`, which sets `closed`):
+    /// `is_ready` without the state lock on every send.
+    opened: AtomicBool,
     /// The listener that accepted this connection (set when accepted, or
     /// by `nopoll_conn_accept_complete` for a socket the caller accepted).
     pub listener: Lock<Option<Arc<ConnInner>>>,
@@ -251,6 +255,7 @@ impl Connection {
                 ctx: ctx.inner.clone(),
                 sock: AtomicI32::new(fd),
                 closed: AtomicBool::new(false),
+                opened: AtomicBool::new(false),
                 listener: Lock::new(None),
                 host,
                 port,
@@ -920,6 +925,11 @@ impl Connection {
 
     /// Sends a whole text message.
     pub fn send_text(&self, text: &str) -> Result<SendStatus, Error> {
+        if text.len() >= UNBUFFERED_MIN {
+            if let Some(r) = self.send_unbuffered(DataKind::Text, text.as_bytes(), true) {
+                return r;
+            }
+        }
         // A `str` is UTF-8: the engine skips checking it again.
         self.send_with(text.len(), 0, |e| e.send_text(text))
     }
@@ -1232,7 +1242,13 @@ impl ConnInner {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        matches!(self.st.lock().phase, Phase::Open(_))
+        self.opened.load(Ordering::Acquire) && !self.closed.load(Ordering::Acquire)
+    }
+
+    /// Enters the `Open` phase.
+    fn open(&self, st: &mut ConnState, engine: Engine<OsRandom>) {
+        st.phase = Phase::Open(Box::new(engine));
+        self.opened.store(true, Ordering::Release);
     }
 
     pub(crate) fn pending_locked(&self, st: &ConnState) -> usize {
@@ -1414,7 +1430,8 @@ impl ConnInner {
                     Ok((n, Some(resp))) => {
                         pos += n;
                         st.info.accepted_protocol = resp.protocol;
-                        st.phase = Phase::Open(Box::new(self.engine_for(ctx, st, Role::Client)));
+                        let engine = self.engine_for(ctx, st, Role::Client);
+                        self.open(st, engine);
                         acts.push(Action::Ready);
                     }
                     Err(e) => {
@@ -1623,7 +1640,8 @@ impl ConnInner {
                 return;
             }
         }
-        st.phase = Phase::Open(Box::new(self.engine_for(ctx, &st, Role::Server)));
+        let engine = self.engine_for(ctx, &st, Role::Server);
+        self.open(&mut st, engine);
         acts.push(Action::Ready);
         let mut rest = st
             .cold

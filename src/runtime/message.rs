@@ -150,6 +150,11 @@ impl Message {
         }
         core::str::from_utf8(self.payload()).ok()
     }
+    /// The payload as text if it was validated on arrival (a whole text
+    /// message): no check now, `None` for anything else.
+    pub(crate) fn checked_text(&self) -> Option<&str> {
+        self.utf8.then(|| self.text()).flatten()
+    }
     /// The payload followed by a NUL byte.
     pub fn payload_with_nul(&self) -> &[u8] {
         self.data.with_nul()

@@ -87,6 +87,14 @@ static BINDING_DROP_HOOK: core::sync::atomic::AtomicPtr<()> =
 
 /// Sets the binding layer's drop hook (once; later calls are ignored).
 pub(crate) fn set_binding_drop_hook(h: fn(usize)) {
+    // Called on every handle lookup: a plain load once set (a
+    // compare-exchange is a write to a shared cache line).
+    if !BINDING_DROP_HOOK
+        .load(core::sync::atomic::Ordering::Acquire)
+        .is_null()
+    {
+        return;
+    }
     let _ = BINDING_DROP_HOOK.compare_exchange(
         core::ptr::null_mut(),
         h as *mut (),

@@ -16,7 +16,9 @@
  * - a message kept with nopoll_msg_ref outlives its handler;
  * - the handler's message and conn answer from another thread while the
  *   handler runs (calls from the handler's own thread skip the handle
- *   table), and the message handle is dead once the handler returned.
+ *   table), and the message handle is dead once the handler returned;
+ * - a handler sending its own text back skips the UTF-8 check for exactly
+ *   that text: a cut through a character or another buffer is checked.
  */
 #include "check.h"
 
@@ -183,6 +185,15 @@ static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 		CHECK_INT (nopoll_msg_opcode (msg), NOPOLL_TEXT_FRAME);
 		shared_set_ptr (&seen_in_handler, msg);
 	}
+	if (text != NULL && strcmp (text, "caf\xc3\xa9") == 0) {
+		/* Sending the handler's own (validated) text skips a second
+		 * check, but only for exactly that text: a cut through its last
+		 * character, or another buffer, is still checked. */
+		CHECK_INT (nopoll_conn_send_text (conn, text, 4), -1);
+		CHECK_INT (nopoll_conn_send_text (conn, "\xff", 1), -1);
+		CHECK_INT (nopoll_conn_send_text (conn, text + 4, 1), -1);
+		CHECK_INT (nopoll_conn_send_text (conn, "other", 5), 5);
+	}
 	nopoll_conn_send_text (conn, text ? text : "", nopoll_msg_get_payload_size (msg));
 }
 
@@ -239,6 +250,17 @@ static void handler_closes (void)
 		nopoll_msg_unref (k);
 		CHECK_INT (nopoll_msg_ref_count (k), -1);
 	}
+
+	note ("a handler sends its own text, cuts of it and other text");
+	CHECK_INT (nopoll_conn_send_text (c, "caf\xc3\xa9", -1), 5);
+	msg = wait_msg (c, scaled (5000, 30000));
+	CHECK (msg != NULL);
+	CHECK_STR ((const char *) nopoll_msg_get_payload (msg), "other");
+	nopoll_msg_unref (msg);
+	msg = wait_msg (c, scaled (5000, 30000));
+	CHECK (msg != NULL);
+	CHECK_STR ((const char *) nopoll_msg_get_payload (msg), "caf\xc3\xa9");
+	nopoll_msg_unref (msg);
 
 	note ("a handler's handles from another thread; dead after the handler");
 	CHECK_INT (nopoll_conn_send_text (c, "other thread", -1), 12);
