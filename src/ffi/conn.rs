@@ -87,15 +87,26 @@ unsafe fn payload<'a>(
 }
 
 fn ready_conn(conn: *mut noPollConn) -> Option<Connection> {
-    let c = conn_from(conn)?;
-    if !c.is_ready() {
-        log_ctx(
-            &c.ctx(),
-            format_args!("conn id={} is not ready (handshake not complete)", c.id()),
-        );
-        return None;
+    with_ready_conn(conn, Connection::clone)
+}
+
+/// Runs `f` on the connection behind `conn` if its handshake is complete
+/// (the running handler's own connection without a reference count).
+fn with_ready_conn<R>(conn: *mut noPollConn, f: impl FnOnce(&Connection) -> R) -> Option<R> {
+    let ready = |c: &Connection| {
+        if !c.is_ready() {
+            log_ctx(
+                &c.ctx(),
+                format_args!("conn id={} is not ready (handshake not complete)", c.id()),
+            );
+            return None;
+        }
+        Some(f(c))
+    };
+    match dispatch::with_conn(conn as usize, ready) {
+        Ok(r) => r,
+        Err(ready) => ready(&conn_from(conn)?),
     }
-    Some(c)
 }
 
 unsafe fn send_kind(
@@ -105,25 +116,25 @@ unsafe fn send_kind(
     kind: DataKind,
     fin: bool,
 ) -> c_int {
-    let Some(c) = ready_conn(conn) else {
-        return -1;
-    };
-    // SAFETY: forwarded from the exported function's contract.
-    let Some(data) = (unsafe { payload(content, length, kind == DataKind::Text) }) else {
-        return -1;
-    };
-    if kind == DataKind::Text && fin {
-        // The running handler's own text message sent back (an echo, a
-        // relay): validated on arrival, not checked a second time.
-        let own = dispatch::with_current_msg(|o| {
-            let t = o.msg.checked_text()?;
-            (t.as_ptr() == data.as_ptr() && t.len() == data.len()).then(|| c.send_text(t))
-        });
-        if let Some(Some(r)) = own {
-            return send_result(&c, r, data.len());
+    with_ready_conn(conn, |c| {
+        // SAFETY: forwarded from the exported function's contract.
+        let Some(data) = (unsafe { payload(content, length, kind == DataKind::Text) }) else {
+            return -1;
+        };
+        if kind == DataKind::Text && fin {
+            // The running handler's own text message sent back (an echo, a
+            // relay): validated on arrival, not checked a second time.
+            let own = dispatch::with_current_msg(|o| {
+                let t = o.msg.checked_text()?;
+                (t.as_ptr() == data.as_ptr() && t.len() == data.len()).then(|| c.send_text(t))
+            });
+            if let Some(Some(r)) = own {
+                return send_result(c, r, data.len());
+            }
         }
-    }
-    send_result(&c, c.send_data(kind, data, fin), data.len())
+        send_result(c, c.send_data(kind, data, fin), data.len())
+    })
+    .unwrap_or(-1)
 }
 
 /// One text frame (FIN set); `length == -1` means strlen.

@@ -37,7 +37,7 @@ pub(crate) fn message_handler(
     Some(Arc::new(
         move |ctx: &Context, conn: &Connection, msg: Message| {
             let obj = dispatch::msg_obj(msg);
-            let Some(m) = MSGS.insert(&obj, 1) else {
+            let Some(m) = MSGS.insert_c_owned(&obj) else {
                 return;
             };
             let (c, k) = (ctx_handle(ctx), conn_handle(conn));

@@ -110,8 +110,23 @@ mod imp {
     }
 
     pub(crate) fn conn(token: usize) -> Option<Connection> {
+        with_conn(token, Connection::clone).ok()
+    }
+
+    /// Runs `f` on the recorded connection if `token` names it, without
+    /// taking a reference; gives `f` back otherwise.
+    pub(crate) fn with_conn<R, F: FnOnce(&Connection) -> R>(token: usize, f: F) -> Result<R, F> {
         let (t, p) = current().conn;
-        (token != 0 && t == token).then(|| Connection { inner: share(p) })
+        if token == 0 || t != token {
+            return Err(f);
+        }
+        // SAFETY: `p` came from `Arc::as_ptr` of the connection a live
+        // scope on this thread borrows, so it is alive; the count this
+        // `Arc` did not take is never given back (ManuallyDrop).
+        let c = core::mem::ManuallyDrop::new(Connection {
+            inner: unsafe { Arc::from_raw(p) },
+        });
+        Ok(f(&c))
     }
 
     pub(crate) fn ctx(token: usize) -> Option<Context> {
@@ -155,6 +170,10 @@ mod imp {
 
     pub(crate) fn conn(_token: usize) -> Option<Connection> {
         None
+    }
+
+    pub(crate) fn with_conn<R, F: FnOnce(&Connection) -> R>(_token: usize, f: F) -> Result<R, F> {
+        Err(f)
     }
 
     pub(crate) fn ctx(_token: usize) -> Option<Context> {

@@ -114,14 +114,30 @@ impl<T> Table<T> {
     /// A new handle for `obj` with `c_refs` references owned by C (0 for an
     /// object kept alive by the library alone). None when the table is full.
     pub fn insert(&self, obj: &Arc<T>, c_refs: i32) -> Option<usize> {
-        let mut s = self.slots.lock();
-        let entry = Entry {
+        self.insert_entry(Entry {
             gen: 0,
             weak: Arc::downgrade(obj),
             strong: (c_refs > 0).then(|| obj.clone()),
             c_refs: c_refs.max(0),
             live: true,
-        };
+        })
+    }
+
+    /// A new handle for `obj` that lives only while C holds references:
+    /// one now, and when the last is released the handle dies even if
+    /// the object lives on elsewhere (messages).
+    pub fn insert_c_owned(&self, obj: &Arc<T>) -> Option<usize> {
+        self.insert_entry(Entry {
+            gen: 0,
+            weak: Weak::new(),
+            strong: Some(obj.clone()),
+            c_refs: 1,
+            live: true,
+        })
+    }
+
+    fn insert_entry(&self, entry: Entry<T>) -> Option<usize> {
+        let mut s = self.slots.lock();
         let idx = match s.free.pop() {
             Some(i) => {
                 let gen = s.entries[i].gen;
@@ -310,6 +326,22 @@ mod tests {
         assert_eq!(t.release(h2), Some(0));
         assert!(t.get(h2).is_none());
         assert!(!t.retire(0) && !t.retire(h2 + 8));
+    }
+
+    #[test]
+    fn a_c_owned_handle_dies_with_its_last_c_reference() {
+        let t: Table<u32> = Table::new(6);
+        let obj = Arc::new(4u32);
+        let h = t.insert_c_owned(&obj).unwrap();
+        assert_eq!(t.c_refs(h), 1);
+        assert!(t.add_ref(h));
+        assert_eq!(t.release(h), Some(1));
+        assert_eq!(t.get(h).as_deref(), Some(&4));
+        assert_eq!(t.release(h), Some(0));
+        assert!(t.get(h).is_none(), "dead although `obj` still lives");
+        assert_eq!(t.c_refs(h), -1, "and its slot is free");
+        let h2 = t.insert(&obj, 0).unwrap();
+        assert_eq!(t.slot_index(h), t.slot_index(h2));
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn with_msg<R>(p: *mut noPollMsg, f: impl FnOnce(&MsgObj) -> R) -> Option<R> {
 
 /// A new message handle on which the caller owns one reference.
 pub(crate) fn msg_handle_owned(msg: Message) -> *mut noPollMsg {
-    MSGS.insert(&Arc::new(MsgObj { msg }), 1).unwrap_or(0) as *mut noPollMsg
+    MSGS.insert_c_owned(&Arc::new(MsgObj { msg })).unwrap_or(0) as *mut noPollMsg
 }
 
 pub(crate) fn opcode_to_c(op: Option<OpCode>) -> noPollOpCode {
