@@ -339,3 +339,41 @@ fn polled_connection_found_closed_stays_until_closed() {
     listener.close(None, b"");
     assert_eq!(sctx.conns(), 0);
 }
+
+#[test]
+fn a_socket_the_caller_accepted_goes_through_on_accept() {
+    use std::os::fd::IntoRawFd;
+    let srv = Server::echo();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let a = asked.clone();
+    // The first connection is let in, the second refused.
+    srv.ctx
+        .set_on_accept(move |_ctx, _conn| a.fetch_add(1, Ordering::SeqCst) == 0);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let cctx = Context::new().unwrap();
+
+    let conn = cctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    let (sock, _) = l.accept().unwrap();
+    let accepted = srv.ctx.accept_socket(None, sock.into_raw_fd());
+    assert!(accepted.is_ok(), "on_accept agreed");
+    assert!(conn.wait_ready(Duration::from_secs(5)), "handshake");
+    conn.send_text("served").unwrap();
+    assert_eq!(recv(&conn).text(), Some("served"));
+
+    let refused = cctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    let (sock, _) = l.accept().unwrap();
+    assert!(matches!(
+        srv.ctx.accept_socket(None, sock.into_raw_fd()),
+        Err(nopoll::runtime::Error::Refused)
+    ));
+    assert!(
+        !refused.wait_ready(Duration::from_secs(5)),
+        "refused: no handshake"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+}

@@ -417,13 +417,14 @@ impl Connection {
         Ok(conn)
     }
 
-    /// Wraps a socket accepted from `listener` (or by the caller).
-    /// `peer` is the peer's host and port when the accept call gave them.
+    /// Wraps a socket accepted from `listener` (or by the caller),
+    /// registered but not watched yet (the caller watches it once
+    /// `on_accept` agreed). `peer` is the peer's host and port when the
+    /// accept call gave them.
     pub(crate) fn accepted(
         ctx: &Context,
         listener: Option<&Connection>,
         fd: Socket,
-        watch: bool,
         peer: Option<(String, String)>,
     ) -> Connection {
         let (host, port) = peer.or_else(|| net::peer_addr(fd)).unwrap_or_default();
@@ -445,11 +446,7 @@ impl Connection {
             let max = l.inner.st.lock().max_frame_size;
             conn.inner.st.lock().max_frame_size = max;
         }
-        if watch {
-            ctx.register(&conn);
-        } else {
-            ctx.register_unwatched(&conn);
-        }
+        ctx.register_unwatched(&conn);
         ctx.push_deadline(conn.id());
         conn
     }
@@ -1704,13 +1701,7 @@ impl Context {
         loop {
             let lfd = listener.socket();
             match net::accept(lfd)? {
-                Some(fd) => {
-                    let conn = self.adopt_socket(Some(listener), fd);
-                    if self.complete_accept(Some(listener), &conn) {
-                        return Ok(conn);
-                    }
-                    return Err(Error::Refused);
-                }
+                Some(fd) => return self.accept_socket(Some(listener), fd),
                 None => {
                     net::wait_fd(lfd, true, false, -1)?;
                 }
@@ -1751,7 +1742,7 @@ impl Context {
     /// is registered but not served by the loop until
     /// [`Context::complete_accept`] accepts it.
     pub fn adopt_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
-        let conn = Connection::accepted(self, listener, fd, false, None);
+        let conn = Connection::accepted(self, listener, fd, None);
         ctx_log!(
             self,
             Debug,
@@ -1763,18 +1754,21 @@ impl Context {
         conn
     }
 
-    /// Wraps a socket accepted by the caller as a server connection.
-    pub fn accept_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
-        let conn = Connection::accepted(self, listener, fd, true, None);
-        ctx_log!(
-            self,
-            Debug,
-            "accepted conn id={} from {}:{}",
-            conn.id(),
-            conn.host(),
-            conn.port()
-        );
-        conn
+    /// Wraps a socket accepted by the caller as a server connection, as
+    /// [`Context::accept`] does with one it accepts itself: `listener`'s
+    /// settings apply, `on_accept` decides ([`Error::Refused`]: the
+    /// connection is shut down), then the loop serves it.
+    pub fn accept_socket(
+        &self,
+        listener: Option<&Connection>,
+        fd: Socket,
+    ) -> Result<Connection, Error> {
+        let conn = self.adopt_socket(listener, fd);
+        if self.complete_accept(listener, &conn) {
+            Ok(conn)
+        } else {
+            Err(Error::Refused)
+        }
     }
 
     /// Wraps a listening socket the application owns and accepts on itself

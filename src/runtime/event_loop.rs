@@ -187,7 +187,7 @@ impl Context {
                     // for this (reused) socket number: it must not remove
                     // the watch added here.
                     self.inner.io.lock().changes.remove(&fd);
-                    let conn = Connection::accepted(self, Some(listener), fd, false, peer);
+                    let conn = Connection::accepted(self, Some(listener), fd, peer);
                     if let Err(e) = poller.add(fd, conn.id() as u64, READ) {
                         ctx_log!(self, Critical, "cannot watch accepted socket {fd}: {e}");
                         conn.shutdown();
