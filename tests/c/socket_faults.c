@@ -90,41 +90,38 @@ static size_t short_len (size_t len, long * counter)
 	return len;
 }
 
-static ssize_t f_recv (int fd, void * buf, size_t len, int flags)
+/* The fault of one recv (dir 0) or send/sendmsg (dir 1) call on fd for
+ * `*len` bytes: an errno value set and returned (a reset, or EAGAIN in a
+ * storm), or 0 with `*len` possibly shortened. */
+static int io_fault (int fd, int dir, size_t * len)
 {
+	long * calls = dir == 0 ? &n_recv_calls : &n_send_calls;
 	int err = 0;
 	pthread_mutex_lock (&fault_lock);
-	n_recv_calls++;
+	(*calls)++;
 	if (reset_now (fd))
 		err = ECONNRESET;
-	else if (eagain_now (&storm_recv, 0, n_recv_calls % 50 == 10 ? 100 : 3))
+	else if (eagain_now (dir == 0 ? &storm_recv : &storm_send, dir, *calls % 50 == 10 ? 100 : 3))
 		err = EAGAIN;
 	else
-		len = short_len (len, &n_short_reads);
+		*len = short_len (*len, dir == 0 ? &n_short_reads : &n_short_writes);
 	pthread_mutex_unlock (&fault_lock);
-	if (err != 0) {
+	if (err != 0)
 		errno = err;
+	return err;
+}
+
+static ssize_t f_recv (int fd, void * buf, size_t len, int flags)
+{
+	if (io_fault (fd, 0, &len) != 0)
 		return -1;
-	}
 	return real->recv (fd, buf, len, flags);
 }
 
 static ssize_t f_send (int fd, const void * buf, size_t len, int flags)
 {
-	int err = 0;
-	pthread_mutex_lock (&fault_lock);
-	n_send_calls++;
-	if (reset_now (fd))
-		err = ECONNRESET;
-	else if (eagain_now (&storm_send, 1, n_send_calls % 50 == 10 ? 100 : 3))
-		err = EAGAIN;
-	else
-		len = short_len (len, &n_short_writes);
-	pthread_mutex_unlock (&fault_lock);
-	if (err != 0) {
-		errno = err;
+	if (io_fault (fd, 1, &len) != 0)
 		return -1;
-	}
 	return real->send (fd, buf, len, flags);
 }
 
@@ -133,21 +130,11 @@ static ssize_t f_sendmsg (int fd, const struct msghdr * msg, int flags)
 	struct msghdr copy;
 	struct iovec iov[64];
 	size_t total = 0, want, i, n;
-	int err = 0;
 	for (i = 0; i < (size_t) msg->msg_iovlen; i++)
 		total += msg->msg_iov[i].iov_len;
-	pthread_mutex_lock (&fault_lock);
-	n_send_calls++;
-	if (reset_now (fd))
-		err = ECONNRESET;
-	else if (eagain_now (&storm_send, 1, n_send_calls % 50 == 10 ? 100 : 3))
-		err = EAGAIN;
-	want = err == 0 ? short_len (total, &n_short_writes) : 0;
-	pthread_mutex_unlock (&fault_lock);
-	if (err != 0) {
-		errno = err;
+	want = total;
+	if (io_fault (fd, 1, &want) != 0)
 		return -1;
-	}
 	if (want == total || msg->msg_iovlen > 64)
 		return real->sendmsg (fd, msg, flags);
 	/* the first `want` bytes of the vector */
