@@ -27,6 +27,18 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Runs a binary echo server on `ctx`, its loop in a thread (stopped by
+/// `loop_stop`, at most 60 s): the port and the loop's thread.
+fn serve_echo(ctx: &Context) -> (String, std::thread::JoinHandle<LoopExit>) {
+    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+    ctx.set_on_message(|_ctx, conn, msg: Message| {
+        let _ = conn.send_binary(msg.payload());
+    });
+    let c = ctx.clone();
+    let server = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+    (listener.port().to_string(), server)
+}
+
 /// Sockets created through the table and not yet closed.
 static OPEN: Mutex<Option<HashSet<c_int>>> = Mutex::new(None);
 /// Descriptors that reached `poll` while not open table sockets.
@@ -138,13 +150,7 @@ fn loop_over_a_non_kernel_table() {
         Some(net::Backend::Poll),
         "no epoll over a firmware table"
     );
-    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
-    ctx.set_on_message(|_ctx, conn, msg: Message| {
-        let _ = conn.send_binary(msg.payload());
-    });
-    let port = listener.port().to_string();
-    let c = ctx.clone();
-    let server = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+    let (port, server) = serve_echo(&ctx);
 
     let cctx = Context::new().unwrap();
     let mut conns = Vec::new();
@@ -215,13 +221,7 @@ fn loop_over_a_non_kernel_table() {
         1,
         "its wake-up socket was refused"
     );
-    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
-    ctx.set_on_message(|_ctx, conn, msg: Message| {
-        let _ = conn.send_binary(msg.payload());
-    });
-    let port = listener.port().to_string();
-    let c = ctx.clone();
-    let server = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+    let (port, server) = serve_echo(&ctx);
     let conn = cctx
         .connect(&ConnectOptions::new("127.0.0.1", &port))
         .unwrap();
@@ -252,13 +252,7 @@ fn loop_over_a_non_kernel_table() {
     // must cost its connection only, not the loop.
     LWIP_POLL.store(true, Ordering::SeqCst);
     let ctx = Context::new().unwrap();
-    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
-    ctx.set_on_message(|_ctx, conn, msg: Message| {
-        let _ = conn.send_binary(msg.payload());
-    });
-    let port = listener.port().to_string();
-    let c = ctx.clone();
-    let server = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+    let (port, server) = serve_echo(&ctx);
     let a = cctx
         .connect(&ConnectOptions::new("127.0.0.1", &port))
         .unwrap();
