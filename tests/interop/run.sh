@@ -26,22 +26,16 @@ apt_install() {
 }
 
 # 1. Python venv with the pinned requirements (reinstalled when they change).
-if [ ! -x "$VENV/bin/python" ]; then
-  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
-    if [ "${NOPOLL_INSTALL_DEPS:-0}" = 1 ]; then
-      apt_install python3-venv
-      rm -rf "$VENV"
-      "$PYTHON" -m venv "$VENV"
-    else
-      echo "interop: cannot create a venv with $PYTHON (install python3-venv, or set NOPOLL_INSTALL_DEPS=1)" >&2
-      exit 1
-    fi
+. tests/venv.sh
+if ! ensure_venv interop "$VENV" "$REQS" "$PYTHON"; then
+  if [ "${NOPOLL_INSTALL_DEPS:-0}" = 1 ]; then
+    apt_install python3-venv
+    rm -rf "$VENV"
+    ensure_venv interop "$VENV" "$REQS" "$PYTHON"
+  else
+    echo "interop: cannot set up a venv with $PYTHON (install python3-venv, or set NOPOLL_INSTALL_DEPS=1)" >&2
+    exit 1
   fi
-fi
-stamp="$VENV/.nopoll-interop-requirements"
-if ! cmp -s "$REQS" "$stamp"; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS"
-  cp "$REQS" "$stamp"
 fi
 
 # 2. Chromium for the browser test (Debian's package; browsers are never downloaded).

@@ -66,14 +66,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # 1. Python websockets in a venv
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "lwip-tap: creating venv $VENV with $("$PY" -V 2>&1)"
-  timeout 300 "$PY" -m venv "$VENV"
-fi
-if ! cmp -s "$REQS" "$VENV/.nopoll-lwip-requirements"; then
-  timeout 600 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS"
-  cp "$REQS" "$VENV/.nopoll-lwip-requirements"
-fi
+. "$ROOT/tests/venv.sh"
+ensure_venv lwip-tap "$VENV" "$REQS" "$PY"
 
 # 2. one run per library variant (LWIP_VARIANTS, default "std nostd"; the
 #    no_std one is skipped while its archive has no C API)

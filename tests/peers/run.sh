@@ -29,14 +29,8 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/peers/bin"
 
 # 1. venv with the pinned requirements
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "peers: creating venv $VENV with $("$PY" -V 2>&1)"
-  timeout 300 "$PY" -m venv "$VENV"
-fi
-if ! cmp -s "$REQS" "$VENV/.nopoll-peers-requirements"; then
-  timeout 600 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS"
-  cp "$REQS" "$VENV/.nopoll-peers-requirements"
-fi
+. "$ROOT/tests/venv.sh"
+ensure_venv peers "$VENV" "$REQS" "$PY"
 
 # 2. chromium (Debian package only; never downloaded by a tool)
 if [ ! -x /usr/bin/chromium ]; then
