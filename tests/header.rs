@@ -8,7 +8,10 @@
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod cbuild;
+use cbuild::run;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -52,22 +55,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
-}
-
-/// Runs `cmd`, failing the test with its output unless it succeeds.
-fn run(cmd: &mut Command) -> Output {
-    let shown = format!("{cmd:?}");
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {shown}: {e} (is the program installed and on PATH?)")
-    });
-    assert!(
-        out.status.success(),
-        "{shown} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn generated_header() -> String {

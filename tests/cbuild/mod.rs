@@ -1,7 +1,8 @@
 //! What the harnesses that compile and run C programs share (`tests/c_api.rs`,
-//! `tests/compat.rs`): finding the library and the generated header built
-//! for this profile, compiling a C89 program against them (static or
-//! shared), and running it with a time limit.
+//! `tests/compat.rs`, `tests/header.rs`): finding the library and the
+//! generated header built for this profile, compiling a C89 program against
+//! them (static or shared), running a tool that must succeed, and running a
+//! program with a time limit.
 //!
 //! The libraries are the ones `cargo test` just built: it compiles the
 //! crate's `staticlib` and `cdylib` into `<target>/<profile>/deps/` (it does
@@ -15,7 +16,7 @@ use std::env;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -265,18 +266,24 @@ pub fn build(dir: &str, name: &str, link: Link) -> PathBuf {
                 .arg("-lpthread");
         }
     }
+    run(&mut cmd);
+    exe
+}
+
+/// Runs `cmd`, failing the test with its output unless it succeeds.
+pub fn run(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e} (is a C compiler installed?)"));
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {shown}: {e} (is the program installed and on PATH?)")
+    });
     assert!(
         out.status.success(),
-        "{shown} failed ({}):\n{}{}",
+        "{shown} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    exe
+    out
 }
 
 /// Runs `cmd` with a time limit (killed when it passes); (exit code,
