@@ -76,6 +76,17 @@ fn echo_text_binary_and_large() {
     let m = recv(&c);
     assert_eq!(m.payload().len(), big.len());
     assert!(m.payload() == &big[..]);
+    // Large text (~300 KB, above what the loop gathers into one write):
+    // the server answers from its `send_text` straight out of the message
+    // (the unbuffered path), non-ASCII included.
+    let text: String = (0..120_000).map(|i| ['a', 'é', '€', '😀'][i % 4]).collect();
+    let st = c.send_text(&text).unwrap();
+    if !st.complete {
+        c.flush_writes(Duration::from_secs(10));
+    }
+    let m = recv(&c);
+    assert_eq!(m.opcode(), Some(nopoll::protocol::OpCode::Text));
+    assert_eq!(m.text(), Some(text.as_str()));
     c.close(Some(1000), b"done");
     assert!(!c.is_ok());
 }
