@@ -148,7 +148,11 @@ pub struct Engine<R: RandomSource> {
     // receive side
     head: [u8; MAX_HEADER_LEN],
     head_len: usize,
-    frame: Option<CurrentFrame>,
+    /// The frame being received (meaningful while `in_frame`). Kept in
+    /// place rather than as an `Option` rebuilt per frame: copying a freshly
+    /// built record stalls store forwarding, per frame.
+    frame: CurrentFrame,
+    in_frame: bool,
     /// Kind of the message being received, when one is in progress.
     msg_kind: Option<DataKind>,
     msg_len: u64,
@@ -180,7 +184,14 @@ impl<R: RandomSource> Engine<R> {
             rng,
             head: [0; MAX_HEADER_LEN],
             head_len: 0,
-            frame: None,
+            frame: CurrentFrame {
+                fin: false,
+                opcode: OpCode::Continuation,
+                mask: None,
+                remaining: 0,
+                offset: 0,
+            },
+            in_frame: false,
             msg_kind: None,
             msg_len: 0,
             msg_buf: Vec::new(),
@@ -310,7 +321,7 @@ impl<R: RandomSource> Engine<R> {
                 // Nothing may follow the peer's close frame.
                 return Ok((input.len(), None));
             }
-            let Some(frame) = self.frame else {
+            if !self.in_frame {
                 match self.take_header(&input[pos..])? {
                     (n, None) => return Ok((pos + n, None)),
                     (n, Some(h)) => {
@@ -322,24 +333,31 @@ impl<R: RandomSource> Engine<R> {
                     }
                 }
             };
-            let avail =
-                (input.len() - pos).min(usize::try_from(frame.remaining).unwrap_or(usize::MAX));
+            // Fields read one by one: copying the record as a whole right
+            // after `start_frame` wrote it stalls store forwarding.
+            let CurrentFrame {
+                fin,
+                opcode,
+                mask,
+                remaining,
+                offset,
+            } = self.frame;
+            let avail = (input.len() - pos).min(usize::try_from(remaining).unwrap_or(usize::MAX));
             if avail == 0 {
                 return Ok((pos, None));
             }
             let start = pos;
             pos += avail;
             let chunk = &mut input[start..pos];
-            if let Some(k) = frame.mask {
-                apply_mask(chunk, k, frame.offset);
+            if let Some(k) = mask {
+                apply_mask(chunk, k, offset);
             }
-            let remaining = frame.remaining - avail as u64;
-            self.frame = Some(CurrentFrame {
-                remaining,
-                offset: frame.offset + avail,
-                ..frame
-            });
-            if let Some(ready) = self.payload(frame, remaining, start, &input[start..pos])? {
+            let remaining = remaining - avail as u64;
+            self.frame.remaining = remaining;
+            self.frame.offset += avail;
+            if let Some(ready) =
+                self.payload(fin, opcode, offset, remaining, start, &input[start..pos])?
+            {
                 return Ok((pos, Some(ready)));
             }
         }
@@ -402,34 +420,36 @@ impl<R: RandomSource> Engine<R> {
         } else {
             self.ctrl.clear();
         }
-        let frame = CurrentFrame {
-            fin: h.fin,
-            opcode: op,
-            mask: h.mask,
-            remaining: h.payload_len,
-            offset: 0,
-        };
-        self.frame = Some(frame);
+        let f = &mut self.frame;
+        f.fin = h.fin;
+        f.opcode = op;
+        f.mask = h.mask;
+        f.remaining = h.payload_len;
+        f.offset = 0;
+        self.in_frame = true;
         if h.payload_len == 0 {
-            return self.payload(frame, 0, 0, &[]);
+            return self.payload(h.fin, op, 0, 0, 0, &[]);
         }
         Ok(None)
     }
 
-    /// Handles `data` (unmasked, at `start` in the input) of `frame`;
-    /// `remaining` is what is left of the frame after it.
+    /// Handles `data` (unmasked, at `start` in the input, at `offset` in
+    /// its frame) of the current frame; `remaining` is what is left of the
+    /// frame after it.
     fn payload(
         &mut self,
-        frame: CurrentFrame,
+        fin: bool,
+        opcode: OpCode,
+        offset: usize,
         remaining: u64,
         start: usize,
         data: &[u8],
     ) -> Result<Option<Ready>, ProtocolError> {
         let frame_end = remaining == 0;
         if frame_end {
-            self.frame = None;
+            self.in_frame = false;
         }
-        if frame.opcode.is_control() {
+        if opcode.is_control() {
             let whole_in_input = frame_end && self.ctrl.is_empty();
             let src = if whole_in_input {
                 Src::Input(start, start + data.len())
@@ -451,7 +471,7 @@ impl<R: RandomSource> Engine<R> {
             } else {
                 &self.ctrl[..len]
             });
-            return self.control(frame.opcode, &payload[..len], src).map(Some);
+            return self.control(opcode, &payload[..len], src).map(Some);
         }
         let Some(kind) = self.msg_kind else {
             return Err(ProtocolError::UnexpectedContinuation);
@@ -459,7 +479,7 @@ impl<R: RandomSource> Engine<R> {
         if kind == DataKind::Text && !self.recv_utf8.feed(data) {
             return Err(ProtocolError::InvalidUtf8);
         }
-        let message_end = frame_end && frame.fin;
+        let message_end = frame_end && fin;
         if message_end {
             self.msg_kind = None;
             self.msg_len = 0;
@@ -474,13 +494,13 @@ impl<R: RandomSource> Engine<R> {
         match self.config.delivery {
             Delivery::Partial => Ok(Some(Ready::Chunk {
                 kind,
-                opcode: frame.opcode,
-                fin: frame.fin,
+                opcode,
+                fin,
                 frame_end,
                 src: Src::Input(start, start + data.len()),
             })),
             Delivery::Messages => {
-                if message_end && self.msg_buf.is_empty() && frame.offset == 0 {
+                if message_end && self.msg_buf.is_empty() && offset == 0 {
                     // The whole message is this one piece: no copy.
                     return Ok(Some(Ready::Message(
                         kind,
@@ -491,7 +511,7 @@ impl<R: RandomSource> Engine<R> {
                 // limits (firmware) closes this connection with 1009
                 // instead of aborting the program.
                 let max = self.config.max_message_size;
-                if self.msg_buf.is_empty() && frame.fin {
+                if self.msg_buf.is_empty() && fin {
                     // The message is this frame: room for all of it at once,
                     // no regrowth.
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
