@@ -42,6 +42,11 @@ impl Utf8Validator {
 
     /// Feeds the next piece; false as soon as the text cannot be valid.
     pub fn feed(&mut self, mut data: &[u8]) -> bool {
+        // Most text is ASCII: an inlined word-at-a-time check settles it
+        // without the call into `from_utf8`.
+        if self.len == 0 && data.is_ascii() {
+            return true;
+        }
         if self.len > 0 {
             let have = self.len as usize;
             let need = seq_width(self.pending[0]) - have;
