@@ -3,6 +3,7 @@
 
 mod common;
 use common::recv;
+use nopoll::protocol::OpCode;
 use nopoll::runtime::{ConnectOptions, Connection, Context, LoopExit, Message};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -271,6 +272,43 @@ fn message_arriving_with_the_close_frame_is_delivered() {
     assert!(!c.is_ok());
     assert_eq!(c.close_status(), 1000);
     assert_eq!(c.close_reason().as_deref(), Some("bye"));
+    c.close(None, b"");
+    t.join().unwrap();
+}
+
+/// Messages that arrive in the same read as the 101 response are handed to
+/// the loop's handler from where they were received (after the handshake
+/// bytes), and a fragmented one from the reassembly buffer: every payload
+/// must come out whole and in order.
+#[test]
+fn loop_delivers_messages_read_together_with_the_101() {
+    // text "first", binary 00 01 02, text "frag"+"mented" in two frames.
+    let (port, t) =
+        raw_server_sending(b"\x81\x05first\x82\x03\x00\x01\x02\x01\x04frag\x80\x06mented");
+    let ctx = Context::new().unwrap();
+    type Got = Vec<(Option<OpCode>, Vec<u8>)>;
+    let got: Arc<std::sync::Mutex<Got>> = Arc::default();
+    let g = got.clone();
+    ctx.set_on_message(move |_ctx, _conn, msg: Message| {
+        g.lock()
+            .unwrap()
+            .push((msg.opcode(), msg.payload().to_vec()));
+    });
+    let c = ctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < 3 && Instant::now() < deadline {
+        ctx.loop_wait(Some(Duration::from_millis(20)));
+    }
+    assert_eq!(
+        *got.lock().unwrap(),
+        vec![
+            (Some(OpCode::Text), b"first".to_vec()),
+            (Some(OpCode::Binary), vec![0, 1, 2]),
+            (Some(OpCode::Text), b"fragmented".to_vec()),
+        ]
+    );
     c.close(None, b"");
     t.join().unwrap();
 }

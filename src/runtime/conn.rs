@@ -20,7 +20,7 @@ use crate::net::{self, NetError, Socket};
 use crate::platform::Instant;
 use crate::protocol::handshake::Request;
 use crate::protocol::{
-    ClientHandshake, ClientRequest, Config, DataKind, Delivery, Engine, Event, OpCode, Role,
+    ClientHandshake, ClientRequest, Config, DataKind, Delivery, Engine, Event, Role,
     ServerHandshake, ServerOutcome, UpgradeRequest,
 };
 use crate::sync::Lock;
@@ -107,6 +107,16 @@ pub(crate) enum Action {
     Http(Box<Request>),
     Ready,
     Message(Message),
+    /// A whole message left where it was received: `len` bytes at `start`
+    /// of the loop's receive buffer (unmasked in place), made into a
+    /// [`Message`] only when dispatched. Building it under the lock and
+    /// moving it through this list cost more than the rest of a small
+    /// message's trip.
+    InputMessage {
+        kind: DataKind,
+        start: usize,
+        len: usize,
+    },
     Closed,
 }
 
@@ -662,6 +672,7 @@ impl Connection {
             }
             self.receive_into(&ctx, &mut buf, &mut acts, false)
         });
+        // (Messages are owned here: `from_loop` is false, `buf` is free again.)
         // No thread-local storage: a buffer per call (firmware reads
         // outside a loop rarely, and with small buffers).
         #[cfg(not(feature = "std"))]
@@ -671,16 +682,19 @@ impl Connection {
     }
 
     /// One `recv` into `buf`, then ingestion. Returns how many bytes came
-    /// (0 on end of stream, error or nothing to read). With `defer`, when
-    /// messages resulted, `defer_flush` is raised (under the same lock):
-    /// sends from their handlers are queued, and the caller lowers it and
-    /// writes once after dispatching them.
+    /// (0 on end of stream, error or nothing to read). `from_loop` (the
+    /// event loop's read), when messages resulted:
+    /// - `defer_flush` is raised (under the same lock): sends from their
+    ///   handlers are queued, and the caller lowers it and writes once after
+    ///   dispatching them;
+    /// - whole messages may stay in `buf` ([`Action::InputMessage`]): the
+    ///   caller dispatches with `buf` as input, before reusing it.
     pub(crate) fn receive_into(
         &self,
         ctx: &Context,
         buf: &mut [u8],
         acts: &mut Vec<Action>,
-        defer: bool,
+        from_loop: bool,
     ) -> usize {
         let fd = self.socket();
         match net::recv(fd, buf) {
@@ -701,13 +715,14 @@ impl Connection {
             }
             Ok(n) => {
                 let mut st = self.inner.st.lock();
-                self.inner.ingest(ctx, self, &mut st, &mut buf[..n], acts);
+                let base = from_loop.then_some(0);
+                self.inner.ingest(ctx, &mut st, &mut buf[..n], base, acts);
                 let _ = self.inner.flush_locked(&mut st);
                 // Drained (a short read): give large idle buffers back.
                 if n < buf.len() {
                     self.inner.release_idle_buffers(&mut st);
                 }
-                if defer && acts.iter().any(|a| matches!(a, Action::Message(_))) {
+                if from_loop && acts.iter().any(Action::is_message) {
                     st.defer_flush += 1;
                 }
                 n
@@ -732,16 +747,18 @@ impl Connection {
         mut acts: Vec<Action>,
         sink: Option<&mut VecDeque<Message>>,
     ) {
-        self.dispatch_drain(ctx, &mut acts, sink);
+        self.dispatch_drain(ctx, &mut acts, sink, &[]);
     }
 
     /// [`Connection::dispatch`], leaving `acts` empty with its capacity
-    /// (the loop reuses one vector for every read).
+    /// (the loop reuses one vector for every read). `input` is the buffer
+    /// that [`Action::InputMessage`]s point into.
     pub(crate) fn dispatch_drain(
         &self,
         ctx: &Context,
         acts: &mut Vec<Action>,
         mut sink: Option<&mut VecDeque<Message>>,
+        input: &[u8],
     ) {
         // The message handler, looked up once per batch (two locks and a
         // reference count otherwise, per message) and again only if a
@@ -754,7 +771,7 @@ impl Connection {
                     let h = ctx.inner.cfg.lock().on_open.clone();
                     let ok = h.is_none_or(|h| h(ctx, self));
                     let mut more = Vec::new();
-                    self.inner.finish_open(ctx, self, ok, &mut more);
+                    self.inner.finish_open(ctx, ok, &mut more);
                     self.dispatch(ctx, more, sink.as_deref_mut());
                 }
                 Action::Http(req) => {
@@ -779,7 +796,7 @@ impl Connection {
                         self.close(None, b"");
                     }
                 }
-                Action::Message(m) => {
+                Action::Message(_) | Action::InputMessage { .. } => {
                     // Everything received is delivered until `on_close` has
                     // run: a read holding data and then the peer's close
                     // frame (or a protocol error) marks the connection
@@ -787,6 +804,23 @@ impl Connection {
                     if !self.is_ok() && self.inner.st.lock().close_fired {
                         continue;
                     }
+                    let m = match act {
+                        Action::Message(m) => m,
+                        Action::InputMessage { kind, start, len } => {
+                            let Some(m) = Message::whole(kind, &input[start..start + len]) else {
+                                ctx_log!(
+                                    ctx,
+                                    Critical,
+                                    "conn id={}: no memory for a message of {len} bytes",
+                                    self.id()
+                                );
+                                self.close(Some(1009), b"");
+                                continue;
+                            };
+                            m
+                        }
+                        _ => continue,
+                    };
                     if let Some(s) = sink.as_deref_mut() {
                         s.push_back(m);
                         continue;
@@ -1233,6 +1267,13 @@ impl Connection {
     }
 }
 
+impl Action {
+    /// A message to dispatch, wherever its bytes are.
+    pub(crate) fn is_message(&self) -> bool {
+        matches!(self, Action::Message(_) | Action::InputMessage { .. })
+    }
+}
+
 impl ConnInner {
     pub(crate) fn socket(&self) -> Socket {
         self.sock.load(Ordering::Acquire)
@@ -1408,12 +1449,15 @@ impl ConnInner {
     }
 
     /// Processes received bytes; collects what must be dispatched.
+    /// `base`: where `data` starts in the buffer the caller dispatches
+    /// from, if whole messages may be left there
+    /// ([`Action::InputMessage`]); `None`: they are copied out.
     fn ingest(
         &self,
         ctx: &Context,
-        conn: &Connection,
         st: &mut ConnState,
         data: &mut [u8],
+        base: Option<usize>,
         acts: &mut Vec<Action>,
     ) {
         let mut pos = 0;
@@ -1501,8 +1545,16 @@ impl ConnInner {
                     return;
                 }
                 Phase::Open(mut engine) => {
-                    let failed =
-                        Self::feed_engine(ctx, self.id, &mut engine, st, &mut data[pos..], acts);
+                    let base = base.map(|b| b + pos);
+                    let failed = Self::feed_engine(
+                        ctx,
+                        self.id,
+                        &mut engine,
+                        st,
+                        &mut data[pos..],
+                        base,
+                        acts,
+                    );
                     let closing = failed || engine.close_received();
                     st.phase = Phase::Open(engine);
                     if closing {
@@ -1518,18 +1570,22 @@ impl ConnInner {
                 }
             }
         }
-        let _ = conn;
     }
 
-    /// Runs the engine over `data`; returns true if the connection failed.
+    /// Runs the engine over `data` (at `base` of the dispatch input, if
+    /// messages may stay there); returns true if the connection failed.
     fn feed_engine(
         ctx: &Context,
         id: i32,
         engine: &mut Engine<OsRandom>,
         st: &mut ConnState,
         data: &mut [u8],
+        base: Option<usize>,
         acts: &mut Vec<Action>,
     ) -> bool {
+        // Where `data` is, to tell a message handed out from it (unmasked
+        // in place) from one out of the engine's reassembly buffer.
+        let (data_at, data_len) = (data.as_ptr() as usize, data.len());
         let mut pos = 0;
         loop {
             match engine.read(&mut data[pos..]) {
@@ -1543,16 +1599,20 @@ impl ConnInner {
                     };
                     match ev {
                         Event::Message(kind, d) => {
+                            let off = (d.as_ptr() as usize).wrapping_sub(data_at);
+                            if let Some(b) = base.filter(|_| off + d.len() <= data_len) {
+                                acts.push(Action::InputMessage {
+                                    kind,
+                                    start: b + off,
+                                    len: d.len(),
+                                });
+                                continue;
+                            }
                             // Copied out of the input or out of the engine's
                             // reassembly buffer, which the engine keeps: handing
                             // that buffer over made the heap shrink and regrow,
                             // faulting its pages in again, for every large message.
-                            let m = match kind {
-                                // Validated as a whole by the engine.
-                                DataKind::Text => Message::validated_text(d),
-                                DataKind::Binary => Message::new(OpCode::Binary, true, false, d),
-                            };
-                            match m {
+                            match Message::whole(kind, d) {
                                 Some(m) => acts.push(Action::Message(m)),
                                 None => return true,
                             }
@@ -1596,13 +1656,7 @@ impl ConnInner {
     }
 
     /// Completes a server handshake after `on_open` decided.
-    fn finish_open(
-        &self,
-        ctx: &Context,
-        conn: &Connection,
-        accepted: bool,
-        acts: &mut Vec<Action>,
-    ) {
+    fn finish_open(&self, ctx: &Context, accepted: bool, acts: &mut Vec<Action>) {
         let mut st = self.st.lock();
         let Phase::AwaitOpen(up) = core::mem::replace(&mut st.phase, Phase::Closed) else {
             return;
@@ -1646,7 +1700,7 @@ impl ConnInner {
             .map(|c| core::mem::take(&mut c.leftover))
             .unwrap_or_default();
         if !rest.is_empty() {
-            self.ingest(ctx, conn, &mut st, &mut rest, acts);
+            self.ingest(ctx, &mut st, &mut rest, None, acts);
         }
         let _ = self.flush_locked(&mut st);
     }

@@ -152,8 +152,8 @@ impl Context {
         for _ in 0..READS_PER_WAKE {
             // Raises defer_flush when messages came (sends are batched).
             let got = conn.receive_into(self, buf, acts, true);
-            let had_msgs = acts.iter().any(|a| matches!(a, Action::Message(_)));
-            conn.dispatch_drain(self, acts, None);
+            let had_msgs = acts.iter().any(Action::is_message);
+            conn.dispatch_drain(self, acts, None, buf);
             if had_msgs {
                 let mut st = conn.inner.st.lock();
                 st.defer_flush -= 1;

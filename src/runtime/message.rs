@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use crate::protocol::OpCode;
+use crate::protocol::{DataKind, OpCode};
 use alloc::vec::Vec;
 
 /// A message, a frame, or a piece of a frame.
@@ -116,11 +116,17 @@ impl Message {
         })
     }
 
-    /// A whole text message whose payload the protocol engine validated.
-    pub(crate) fn validated_text(payload: &[u8]) -> Option<Message> {
-        let mut m = Message::new(OpCode::Text, true, false, payload)?;
-        m.utf8 = true;
-        Some(m)
+    /// A whole message as the protocol engine hands it out (text already
+    /// validated as a whole). `None` only if memory runs out.
+    pub(crate) fn whole(kind: DataKind, payload: &[u8]) -> Option<Message> {
+        match kind {
+            DataKind::Text => {
+                let mut m = Message::new(OpCode::Text, true, false, payload)?;
+                m.utf8 = true;
+                Some(m)
+            }
+            DataKind::Binary => Message::new(OpCode::Binary, true, false, payload),
+        }
     }
 
     /// The frame opcode (`None` for an empty holder).
@@ -143,7 +149,7 @@ impl Message {
     /// The payload as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
         if self.utf8 {
-            // SAFETY: `utf8` is only set by `validated_text`, for text the
+            // SAFETY: `utf8` is only set by `whole`, for text the
             // engine checked to be UTF-8 as a whole; the payload is never
             // mutated.
             return Some(unsafe { core::str::from_utf8_unchecked(self.payload()) });
