@@ -804,29 +804,8 @@ impl Connection {
                     if !self.is_ok() && self.inner.st.lock().close_fired {
                         continue;
                     }
-                    let m = match act {
-                        Action::Message(m) => m,
-                        Action::InputMessage { kind, start, len } => {
-                            let Some(m) = Message::whole(kind, &input[start..start + len]) else {
-                                ctx_log!(
-                                    ctx,
-                                    Critical,
-                                    "conn id={}: no memory for a message of {len} bytes",
-                                    self.id()
-                                );
-                                self.close(Some(1009), b"");
-                                continue;
-                            };
-                            m
-                        }
-                        _ => continue,
-                    };
-                    if let Some(s) = sink.as_deref_mut() {
-                        s.push_back(m);
-                        continue;
-                    }
                     let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
-                    if !matches!(&handler, Some((e, _)) if *e == epoch) {
+                    if sink.is_none() && !matches!(&handler, Some((e, _)) if *e == epoch) {
                         let h = self
                             .inner
                             .st
@@ -836,7 +815,37 @@ impl Connection {
                             .or_else(|| ctx.inner.cfg.lock().on_msg.clone());
                         handler = Some((epoch, h));
                     }
-                    match handler.as_ref().and_then(|(_, h)| h.as_ref()) {
+                    let h = handler.as_ref().and_then(|(_, h)| h.as_ref());
+                    let m = match act {
+                        Action::Message(m) => m,
+                        Action::InputMessage { kind, start, len } => {
+                            let d = &input[start..start + len];
+                            // Made where the handler takes it: moving a
+                            // freshly filled message stalls store forwarding.
+                            let mut m = Message::empty();
+                            if !m.set_whole(kind, d) {
+                                ctx_log!(
+                                    ctx,
+                                    Critical,
+                                    "conn id={}: no memory for a message of {len} bytes",
+                                    self.id()
+                                );
+                                self.close(Some(1009), b"");
+                                continue;
+                            }
+                            if let (None, Some(h)) = (&sink, h) {
+                                h(ctx, self, m);
+                                continue;
+                            }
+                            m
+                        }
+                        _ => continue,
+                    };
+                    if let Some(s) = sink.as_deref_mut() {
+                        s.push_back(m);
+                        continue;
+                    }
+                    match h {
                         Some(h) => h(ctx, self, m),
                         None => self.inner.queue_inbox(ctx, m),
                     }

@@ -129,6 +129,36 @@ impl Message {
         }
     }
 
+    /// Makes this message [`Message::whole`] in place; false (unchanged)
+    /// if memory runs out.
+    #[inline]
+    pub(crate) fn set_whole(&mut self, kind: DataKind, payload: &[u8]) -> bool {
+        let n = payload.len();
+        if n < INLINE {
+            self.data = Data::Inline {
+                len: n as u8,
+                buf: [0; INLINE],
+            };
+            if let Data::Inline { buf, .. } = &mut self.data {
+                buf[..n].copy_from_slice(payload);
+            }
+        } else {
+            match Data::from_parts(&[payload]) {
+                Some(d) => self.data = d,
+                None => return false,
+            }
+        }
+        let (opcode, utf8) = match kind {
+            DataKind::Text => (OpCode::Text, true),
+            DataKind::Binary => (OpCode::Binary, false),
+        };
+        self.opcode = Some(opcode);
+        self.fin = true;
+        self.fragment = false;
+        self.utf8 = utf8;
+        true
+    }
+
     /// The frame opcode (`None` for an empty holder).
     pub fn opcode(&self) -> Option<OpCode> {
         self.opcode
@@ -211,6 +241,24 @@ mod tests {
             let j = m.join(&m).unwrap();
             assert_eq!(j.payload().len(), 2 * n);
             assert_eq!(&j.payload()[n..], &p[..]);
+        }
+    }
+
+    #[test]
+    fn set_whole_equals_whole_and_marks_validated_text() {
+        for n in [0, 5, INLINE - 1, INLINE, 1000] {
+            let p: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            for kind in [DataKind::Text, DataKind::Binary] {
+                // Start from a message holding something else entirely.
+                let mut m = Message::new(OpCode::Ping, false, true, &[7; 60]).unwrap();
+                assert!(m.set_whole(kind, &p));
+                let w = Message::whole(kind, &p).unwrap();
+                assert_eq!(m, w, "{n} {kind:?}");
+                assert_eq!(m.payload_with_nul()[n], 0);
+                assert_eq!((m.is_final(), m.is_fragment()), (true, false));
+                // Only validated text skips the second check.
+                assert_eq!(m.checked_text().is_some(), kind == DataKind::Text);
+            }
         }
     }
 }
