@@ -24,6 +24,8 @@ notes = {
     "nopoll_loop_wait": ("works", "epoll (poll elsewhere), no 500 ms slices, no FD_SETSIZE cap; also drops handshakes older than 10 s"),
     "nopoll_loop_stop": ("works", "wakes the loop at once (eventfd; a UDP socket through a firmware table); async-signal-safe with the libc table"),
     "nopoll_conn_is_ok": ("works", "false, not a crash, for a closed or released handle"),
+    "nopoll_conn_is_ready": ("works", "true also when the peer closed right after the 101 and messages it sent before are still unread (upstream reads the 101 byte by byte and has not seen them yet); `nopoll_conn_get_msg` returns them, `nopoll_conn_is_ok` is false"),
+    "nopoll_conn_wait_until_connection_ready": ("works", "true also when the peer closed right after the 101 and messages it sent before are still unread (upstream reads the 101 byte by byte and has not seen them yet); `nopoll_conn_get_msg` returns them, `nopoll_conn_is_ok` is false"),
     "nopoll_conn_set_accepted_protocol": ("deviates", "without it the server answers the first requested subprotocol, not the raw list (RFC 6455 clients reject a list)"),
     "nopoll_conn_opts_skip_origin_check": ("works", "a missing Origin is accepted by default anyway (RFC 6455); on_open can refuse it"),
     "nopoll_thread_handlers": ("works", "the hooks back `nopoll_mutex_*`, and in no_std builds every lock of the library (install them first); std builds lock with std mutexes either way"),

@@ -276,6 +276,32 @@ fn message_arriving_with_the_close_frame_is_delivered() {
     t.join().unwrap();
 }
 
+/// A server that answers the handshake and at once sends a message and its
+/// close, all in one write: the client still reports the handshake ready
+/// (upstream reads the 101 byte by byte and has not seen the rest yet), and
+/// the message is there to read; then the close shows.
+#[test]
+fn ready_when_the_peer_sent_a_message_and_closed_with_the_101() {
+    let (port, t) = raw_server_sending(b"\x81\x02hi\x88\x02\x03\xe8");
+    let ctx = Context::new().unwrap();
+    let c = ctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    // Let everything arrive, so that one read takes it all.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(c.wait_ready(Duration::from_secs(5)));
+    assert!(c.is_ready());
+    assert!(!c.is_ok(), "the close was read with the 101");
+    assert_eq!(c.get_msg().as_ref().and_then(|m| m.text()), Some("hi"));
+    assert_eq!(c.close_status(), 1000);
+    // Nothing left to read: no longer ready.
+    assert!(c.get_msg().is_none());
+    assert!(!c.is_ready());
+    assert!(!c.wait_ready(Duration::from_millis(100)));
+    c.close(None, b"");
+    t.join().unwrap();
+}
+
 /// Messages that arrive in the same read as the 101 response are handed to
 /// the loop's handler from where they were received (after the handshake
 /// bytes), and a fragmented one from the reassembly buffer: every payload

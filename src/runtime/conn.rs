@@ -611,9 +611,15 @@ impl Connection {
     }
 
     /// True once the handshake is complete; tries to advance it first.
+    ///
+    /// Also true when the handshake completed and the peer closed since,
+    /// but messages that came before its close are still waiting for
+    /// [`Connection::get_msg`]: upstream nopoll reads the handshake byte by
+    /// byte and reports ready before it has seen what follows the 101, and
+    /// callers then read those messages. [`Connection::is_ok`] is false.
     pub fn is_ready(&self) -> bool {
         if !self.is_ok() {
-            return false;
+            return self.opened_with_unread();
         }
         if self.inner.is_open() {
             return true;
@@ -622,10 +628,24 @@ impl Connection {
             return false;
         }
         self.pump(None);
-        self.is_ok() && self.inner.is_open()
+        (self.is_ok() && self.inner.is_open()) || self.opened_with_unread()
     }
 
-    /// Waits up to `timeout` for the handshake; false if it fails or times out.
+    /// The handshake completed and messages are queued for `get_msg`.
+    fn opened_with_unread(&self) -> bool {
+        self.inner.opened.load(Ordering::Acquire)
+            && self
+                .inner
+                .st
+                .lock()
+                .cold
+                .as_ref()
+                .is_some_and(|c| !c.inbox.is_empty())
+    }
+
+    /// Waits up to `timeout` for the handshake; false if it fails or times
+    /// out. True, as [`Connection::is_ready`], when the peer closed right
+    /// after the handshake but messages it sent before are still unread.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
