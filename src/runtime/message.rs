@@ -119,14 +119,8 @@ impl Message {
     /// A whole message as the protocol engine hands it out (text already
     /// validated as a whole). `None` only if memory runs out.
     pub(crate) fn whole(kind: DataKind, payload: &[u8]) -> Option<Message> {
-        match kind {
-            DataKind::Text => {
-                let mut m = Message::new(OpCode::Text, true, false, payload)?;
-                m.utf8 = true;
-                Some(m)
-            }
-            DataKind::Binary => Message::new(OpCode::Binary, true, false, payload),
-        }
+        let mut m = Message::empty();
+        m.set_whole(kind, payload).then_some(m)
     }
 
     /// Makes this message [`Message::whole`] in place; false (unchanged)
@@ -245,15 +239,19 @@ mod tests {
     }
 
     #[test]
-    fn set_whole_equals_whole_and_marks_validated_text() {
+    fn set_whole_makes_a_whole_message_and_marks_validated_text() {
         for n in [0, 5, INLINE - 1, INLINE, 1000] {
             let p: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
-            for kind in [DataKind::Text, DataKind::Binary] {
+            for (kind, op) in [
+                (DataKind::Text, OpCode::Text),
+                (DataKind::Binary, OpCode::Binary),
+            ] {
                 // Start from a message holding something else entirely.
                 let mut m = Message::new(OpCode::Ping, false, true, &[7; 60]).unwrap();
                 assert!(m.set_whole(kind, &p));
-                let w = Message::whole(kind, &p).unwrap();
-                assert_eq!(m, w, "{n} {kind:?}");
+                let expect = Message::new(op, true, false, &p).unwrap();
+                assert_eq!(m, expect, "{n} {kind:?}");
+                assert_eq!(Message::whole(kind, &p).unwrap(), expect);
                 assert_eq!(m.payload_with_nul()[n], 0);
                 assert_eq!((m.is_final(), m.is_fragment()), (true, false));
                 // Only validated text skips the second check.
