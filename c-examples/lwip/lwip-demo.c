@@ -243,30 +243,44 @@ static void check_table (void)
 
 static noPollCtx * srv;
 static noPollConn * listener;
-static pthread_t srv_thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int srv_loop_rc = 99, srv_loop_done = 0;
-static double srv_loop_end = 0;
+
+/* A nopoll_loop_wait running on a thread of its own. */
+struct loop_run {
+	noPollCtx * ctx;
+	pthread_t thread;
+	int rc, done;   /* under lock */
+	double end;     /* when nopoll_loop_wait returned (ms) */
+};
+
+static void * loop_main (void * arg)
+{
+	struct loop_run * l = (struct loop_run *) arg;
+	int rc = nopoll_loop_wait (l->ctx, 0);
+	pthread_mutex_lock (&lock);
+	l->rc = rc;
+	l->done = 1;
+	l->end = now_ms ();
+	pthread_cond_broadcast (&cond);
+	pthread_mutex_unlock (&lock);
+	return NULL;
+}
+
+static void loop_start (struct loop_run * l, noPollCtx * ctx)
+{
+	l->ctx = ctx;
+	l->rc = 99;
+	l->done = 0;
+	l->end = 0;
+	pthread_create (&l->thread, NULL, loop_main, l);
+}
+static struct loop_run srv_loop;
 static int srv_ready = 0, srv_closed = 0, srv_send_errors = 0;
 static int close_me_status = 0, close_me_seen = 0;
 static noPollConn * push_conn = NULL;    /* a server connection, referenced */
 static int push_ready = 0;
 static char close_me_reason[64];
-
-static void * srv_loop (void * arg)
-{
-	int rc;
-	(void) arg;
-	rc = nopoll_loop_wait (srv, 0);
-	pthread_mutex_lock (&lock);
-	srv_loop_rc = rc;
-	srv_loop_done = 1;
-	srv_loop_end = now_ms ();
-	pthread_cond_broadcast (&cond);
-	pthread_mutex_unlock (&lock);
-	return NULL;
-}
 
 static void srv_on_close (noPollCtx * ctx, noPollConn * conn, noPollPtr user_data)
 {
@@ -531,8 +545,8 @@ struct slot {
 	int done, bad;
 };
 static struct slot slots[NCONNS];
-static int m_done = 0, m_bad = 0, m_loop_done = 0, m_loop_rc = 99;
-static double m_loop_end = 0;
+static int m_done = 0, m_bad = 0;
+static struct loop_run m_loop;   /* static: a loop left running outlives check_many */
 static noPollCtx * mctx;
 
 static long slot_size (int i)
@@ -570,20 +584,6 @@ static void m_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPol
 	pthread_mutex_unlock (&lock);
 }
 
-static void * m_loop (void * arg)
-{
-	int rc;
-	(void) arg;
-	rc = nopoll_loop_wait (mctx, 0);
-	pthread_mutex_lock (&lock);
-	m_loop_rc = rc;
-	m_loop_done = 1;
-	m_loop_end = now_ms ();
-	pthread_cond_broadcast (&cond);
-	pthread_mutex_unlock (&lock);
-	return NULL;
-}
-
 /* Waits on `flag` (under lock) up to `ms`; returns its value. */
 static int wait_flag (int * flag, int want, int ms)
 {
@@ -608,11 +608,28 @@ static int wait_flag (int * flag, int want, int ms)
 	return v;
 }
 
+/* Stops the loop from this thread: true when nopoll_loop_wait returned 0
+ * within 500 ms. `why` (128 bytes) says what happened. A loop still
+ * running after 5 s is left detached. */
+static int loop_stop_in_time (struct loop_run * l, char * why)
+{
+	double t_stop = now_ms ();
+	nopoll_loop_stop (l->ctx);
+	if (! wait_flag (&l->done, 1, 5000)) {
+		pthread_detach (l->thread);
+		sprintf (why, "loop still running after 5 s");
+		return 0;
+	}
+	pthread_join (l->thread, NULL);
+	sprintf (why, "nopoll_loop_wait returned %d after %.1f ms", l->rc, l->end - t_stop);
+	return l->rc == 0 && l->end - t_stop < 500;
+}
+
 static void check_many (void)
 {
-	pthread_t t;
-	int i, opened = 0, sent = 0, done, before_close, closed;
-	double t0, t_stop;
+	int i, opened = 0, sent = 0, done, before_close, closed, ok;
+	double t0;
+	char why[128];
 	char * buf = (char *) malloc ((size_t) MAX_PAYLOAD);
 	mctx = nopoll_ctx_new ();
 	demo_log_on (mctx);
@@ -640,7 +657,7 @@ static void check_many (void)
 		if (rc != -1)
 			sent++;
 	}
-	pthread_create (&t, NULL, m_loop, NULL);
+	loop_start (&m_loop, mctx);
 	done = wait_flag (&m_done, opened, 20000);
 	check (done == NCONNS && m_bad == 0 && sent == NCONNS, "50 connections all echo (client loop)",
 	       "%d sent, %d echoes back %.0f ms after the first send, %d wrong; sizes 1 B .. 64 KiB", sent, done, now_ms () - t0, m_bad);
@@ -678,16 +695,8 @@ static void check_many (void)
 	       "%d sent, %d echoes back in %.0f ms, %d wrong", sent, done - NCONNS / 2, now_ms () - t0, m_bad);
 
 	/* nopoll_loop_stop from this thread ends the client loop at once */
-	t_stop = now_ms ();
-	nopoll_loop_stop (mctx);
-	if (wait_flag (&m_loop_done, 1, 5000)) {
-		pthread_join (t, NULL);
-		check (m_loop_rc == 0 && m_loop_end - t_stop < 500, "nopoll_loop_stop from another thread (client loop)",
-		       "nopoll_loop_wait returned %d after %.1f ms", m_loop_rc, m_loop_end - t_stop);
-	} else {
-		check (0, "nopoll_loop_stop from another thread (client loop)", "loop still running after 5 s");
-		pthread_detach (t);
-	}
+	ok = loop_stop_in_time (&m_loop, why);
+	check (ok, "nopoll_loop_stop from another thread (client loop)", "%s", why);
 	before_close = nopoll_ctx_conns (srv);
 	for (i = NCONNS / 2; i < NCONNS; i++)
 		if (slots[i].conn != NULL)
@@ -840,49 +849,22 @@ static int settled_open_sockets (void)
 	return n;
 }
 
-static noPollCtx * xctx;
-static int x_loop_rc = 99, x_loop_done = 0;
-static double x_loop_end = 0;
-
-static void * x_loop (void * arg)
-{
-	int rc;
-	(void) arg;
-	rc = nopoll_loop_wait (xctx, 0);
-	pthread_mutex_lock (&lock);
-	x_loop_rc = rc;
-	x_loop_done = 1;
-	x_loop_end = now_ms ();
-	pthread_cond_broadcast (&cond);
-	pthread_mutex_unlock (&lock);
-	return NULL;
-}
-
 static void check_budget_loop (void)
 {
-	pthread_t t;
-	int before = nopoll_lwip_open_sockets (), after;
-	double t_stop;
-	xctx = nopoll_ctx_new ();
+	static struct loop_run x;   /* static: a loop left running outlives this call */
+	char why[128];
+	int before = nopoll_lwip_open_sockets (), after, ok;
+	noPollCtx * xctx = nopoll_ctx_new ();
 	after = nopoll_lwip_open_sockets ();
 	if (xctx == NULL) {
 		check (0, "socket budget: a context without a wake-up socket", "nopoll_ctx_new NULL");
 		return;
 	}
-	pthread_create (&t, NULL, x_loop, NULL);
+	loop_start (&x, xctx);
 	nopoll_sleep (100000);
-	t_stop = now_ms ();
-	nopoll_loop_stop (xctx);
-	if (wait_flag (&x_loop_done, 1, 5000)) {
-		pthread_join (t, NULL);
-		check (after == before && x_loop_rc == 0 && x_loop_end - t_stop < 500,
-		       "socket budget: a context without a wake-up socket, nopoll_loop_stop ends its loop",
-		       "%d sockets before, %d after nopoll_ctx_new; loop returned %d after %.1f ms", before, after,
-		       x_loop_rc, x_loop_end - t_stop);
-	} else {
-		check (0, "socket budget: a context without a wake-up socket, nopoll_loop_stop ends its loop", "still running after 5 s");
-		pthread_detach (t);
-	}
+	ok = loop_stop_in_time (&x, why);
+	check (after == before && ok, "socket budget: a context without a wake-up socket, nopoll_loop_stop ends its loop",
+	       "%d sockets before, %d after nopoll_ctx_new; %s", before, after, why);
 	nopoll_ctx_unref (xctx);
 }
 
@@ -1122,7 +1104,7 @@ int main (int argc, char ** argv)
 {
 	int limit = argc > 1 ? atoi (argv[1]) : 120;
 	noPollCtx * cctx;
-	double t_stop;
+	char why[128];
 	int n;
 
 	signal (SIGALRM, on_alarm);
@@ -1152,7 +1134,7 @@ int main (int argc, char ** argv)
 	       port, nopoll_conn_socket (listener));
 	if (! nopoll_conn_is_ok (listener))
 		goto done;
-	pthread_create (&srv_thread, NULL, srv_loop, NULL);
+	loop_start (&srv_loop, srv);
 
 	check_echoes (cctx);
 	check_raw_ping_pong ();
@@ -1176,15 +1158,8 @@ int main (int argc, char ** argv)
 	check (n == 1, "server saw every connection close", "%d registered (the listener included)", n);
 
 	/* nopoll_loop_stop from this thread ends the server loop at once */
-	t_stop = now_ms ();
-	nopoll_loop_stop (srv);
-	if (wait_flag (&srv_loop_done, 1, 5000)) {
-		pthread_join (srv_thread, NULL);
-		check (srv_loop_rc == 0 && srv_loop_end - t_stop < 500, "nopoll_loop_stop from another thread (server loop)",
-		       "nopoll_loop_wait returned %d after %.1f ms", srv_loop_rc, srv_loop_end - t_stop);
-	} else {
-		check (0, "nopoll_loop_stop from another thread (server loop)", "loop still running after 5 s");
-	}
+	n = loop_stop_in_time (&srv_loop, why);
+	check (n, "nopoll_loop_stop from another thread (server loop)", "%s", why);
 
 done:
 	nopoll_conn_close (listener);
