@@ -176,31 +176,20 @@ def category(name):
     return head
 
 
-def section_sizes(program):
-    """name -> size of the program's sections, from readelf."""
+def sections(program):
+    """name -> (alloc, code_or_readonly, has_contents, size) from `readelf -SW`."""
     out = subprocess.run(["readelf", "-SW", program], capture_output=True, text=True, check=True).stdout
-    sizes = {}
-    for line in out.splitlines():
-        m = re.match(r"^\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s", line)
-        if m:
-            sizes[m.group(1)] = int(m.group(2), 16)
-    return sizes
-
-
-def section_flags(program):
-    """name -> (alloc, code_or_readonly, has_contents) from readelf."""
-    out = subprocess.run(["readelf", "-SW", program], capture_output=True, text=True, check=True).stdout
-    flags = {}
+    secs = {}
     for line in out.splitlines():
         m = re.match(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([A-Za-z]*)\s+\d", line)
         if not m:
             continue
-        name, typ, _size, flg = m.groups()
+        name, typ, size, flg = m.groups()
         alloc = "A" in flg
         text = "X" in flg or "W" not in flg
         contents = typ != "NOBITS"
-        flags[name] = (alloc, text, contents)
-    return flags
+        secs[name] = (alloc, text, contents, int(size, 16))
+    return secs
 
 
 def berkeley(flags, out):
@@ -228,7 +217,7 @@ def main():
     ap.add_argument("--title", default="")
     args = ap.parse_args()
 
-    flags = section_flags(args.program)
+    flags = sections(args.program)
     # owner -> output section -> bytes
     by_owner = defaultdict(lambda: defaultdict(int))
     by_member = defaultdict(lambda: defaultdict(int))
@@ -265,7 +254,7 @@ def main():
     for cls in ["text", "data", "bss"]:
         p(f"| **{cls}** (`size`) | | " + " | ".join(f"**{cls_totals(by_owner[o])[cls]:,}**" for o in owners) + " |")
     p("")
-    real = section_sizes(args.program)
+    real = {name: f[3] for name, f in flags.items()}
     for out in outs:
         mapped = sum(by_owner[o].get(out, 0) for o in owners)
         if mapped != real.get(out, 0):
