@@ -459,6 +459,29 @@ static struct level peaks (void)
 	return l;
 }
 
+/* Client 0 sends `len` bytes of `big` (allocations counted as the
+ * client's) and waits for the echo. */
+static void echo_from_client0 (long len)
+{
+	owner = CLIENT;
+	if (nopoll_conn_send_binary (clients[0], (const char *) big, len) < 0)
+		fail ("send_binary");
+	owner = OTHER;
+	await_echo (clients[0], len);
+}
+
+/* Ends a phase that started at `base`: once things settle, prints the
+ * peak as `peak` and what stays as `retained`; returns the new level. */
+static struct level end_phase (const char * peak, const char * retained, struct level base)
+{
+	struct level l;
+	settle ();
+	print_peak (peak, base);
+	l = now ();
+	print_delta (retained, base, l);
+	return l;
+}
+
 int main (int argc, char ** argv)
 {
 	int n = argc > 1 ? atoi (argv[1]) : 100;
@@ -544,15 +567,8 @@ int main (int argc, char ** argv)
 	phase_tag = 2;
 
 	reset_peaks ();
-	owner = CLIENT;
-	if (nopoll_conn_send_binary (clients[0], (const char *) big, BIG) < 0)
-		fail ("send_binary");
-	owner = OTHER;
-	await_echo (clients[0], BIG);
-	settle ();
-	print_peak ("echo_peak", idle);
-	l = now ();
-	print_delta ("echo_retained", idle, l);
+	echo_from_client0 (BIG);
+	l = end_phase ("echo_peak", "echo_retained", idle);
 
 	/* B: half of a 64 KiB frame from client 1 received by the server. */
 	phase_tag = 3;
@@ -561,10 +577,7 @@ int main (int argc, char ** argv)
 	send_first_part (clients[1], server_of (clients[1]), 0);
 	print_delta ("half_frame", idle, now ());
 	send_rest (clients[1], 0);
-	settle ();
-	print_peak ("half_frame_peak", idle);
-	l = now ();
-	print_delta ("half_frame_retained", idle, l);
+	l = end_phase ("half_frame_peak", "half_frame_retained", idle);
 
 	/* C: the first 32 KiB fragment of a 64 KiB message from client 2. */
 	phase_tag = 4;
@@ -573,33 +586,19 @@ int main (int argc, char ** argv)
 	send_first_part (clients[2], server_of (clients[2]), 1);
 	print_delta ("first_fragment", idle, now ());
 	send_rest (clients[2], 1);
-	settle ();
-	print_peak ("fragments_peak", idle);
-	l = now ();
-	print_delta ("fragments_retained", idle, l);
+	l = end_phase ("fragments_peak", "fragments_retained", idle);
 
 	/* D: client 0 again: a second 64 KiB echo on a connection that had one. */
 	phase_tag = 5;
 	idle = l;
 	reset_peaks ();
-	owner = CLIENT;
-	if (nopoll_conn_send_binary (clients[0], (const char *) big, BIG) < 0)
-		fail ("send_binary");
-	owner = OTHER;
-	await_echo (clients[0], BIG);
-	settle ();
-	print_peak ("echo_again_peak", idle);
-	l = now ();
-	print_delta ("echo_again_retained", idle, l);
+	echo_from_client0 (BIG);
+	l = end_phase ("echo_again_peak", "echo_again_retained", idle);
 
 	/* E: client 0 then echoes a 100-byte message: are its big buffers
 	 * given back? (negative: yes; about 0: still held.) */
 	phase_tag = 6;
-	owner = CLIENT;
-	if (nopoll_conn_send_binary (clients[0], (const char *) big, 100) < 0)
-		fail ("send_binary");
-	owner = OTHER;
-	await_echo (clients[0], 100);
+	echo_from_client0 (100);
 	settle ();
 	print_delta ("small_after_big", l, now ());
 
