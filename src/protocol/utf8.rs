@@ -132,6 +132,20 @@ mod tests {
     }
 
     #[test]
+    fn ascii_piece_after_a_cut_code_point() {
+        // The all-ASCII shortcut must not skip a pending lead byte.
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"caf\xc3"));
+        assert!(!v.feed(b"e!"), "a lead byte followed by ASCII");
+        // Completed first, later ASCII pieces are fine.
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"caf\xc3"));
+        assert!(v.feed(b"\xa9"));
+        assert!(v.feed(b"plain ascii"));
+        assert!(v.finish());
+    }
+
+    #[test]
     fn byte_at_a_time() {
         let s = "aé€😀z".as_bytes();
         let mut v = Utf8Validator::new();
