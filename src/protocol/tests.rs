@@ -365,6 +365,21 @@ fn size_limits_before_allocation() {
     );
     assert_eq!(close_code_sent(&c), Some(1009));
     assert_eq!(c.buffered_len(), 0);
+    // The same for a whole short frame that is all there.
+    let mut c = Engine::new(Role::Client, cfg, Counter(0));
+    assert_eq!(
+        feed(&mut c, &sframe(true, 2, &[0; 101])),
+        vec![Ev::Err(ProtocolError::FrameTooLarge { len: 101, max: 100 })]
+    );
+    let small_messages = Config {
+        max_message_size: 50,
+        ..cfg
+    };
+    let mut c = Engine::new(Role::Client, small_messages, Counter(0));
+    assert_eq!(
+        feed(&mut c, &sframe(true, 1, &[b'a'; 51])),
+        vec![Ev::Err(ProtocolError::MessageTooLarge { max: 50 })]
+    );
     // Fragments each under the frame limit but over the message limit.
     let mut c = Engine::new(Role::Client, cfg, Counter(0));
     let input = [sframe(false, 2, &[0; 100]), sframe(true, 0, &[0; 51])].concat();
@@ -406,6 +421,53 @@ fn partial_delivery_hands_out_pieces() {
             chunk(OpCode::Continuation, b"gh", true, true),
         ]
     );
+    // A whole message in one frame, all in one read, is a piece too.
+    let mut s = Engine::new(Role::Server, cfg, Counter(0));
+    assert_eq!(
+        feed(&mut s, &cframe(true, 1, b"whole")),
+        vec![Ev::Chunk {
+            kind: DataKind::Text,
+            opcode: OpCode::Text,
+            data: b"whole".to_vec(),
+            fin: true,
+            frame_end: true,
+        }]
+    );
+}
+
+#[test]
+fn whole_frames_in_one_read_or_cut_anywhere() {
+    // Messages each in one frame, as most traffic is (the engine's one-pass
+    // path), with the edge cases of that path: empty, a second header byte
+    // that looks like a first one (0x82: masked, length 2), a 16-bit
+    // length, non-ASCII text.
+    let long: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+    let messages = [
+        (DataKind::Text, Vec::new()),
+        (DataKind::Binary, vec![1, 2]),
+        (DataKind::Text, "héllo".as_bytes().to_vec()),
+        (DataKind::Binary, long),
+        (DataKind::Text, b"ok".to_vec()),
+    ];
+    let input: Vec<u8> = messages
+        .iter()
+        .flat_map(|(k, p)| cframe(true, if *k == DataKind::Text { 1 } else { 2 }, p))
+        .collect();
+    let expect: Vec<Ev> = messages
+        .iter()
+        .map(|(k, p)| Ev::Msg(*k, p.clone()))
+        .collect();
+    for cut in 0..input.len() {
+        let mut s = engine(Role::Server);
+        assert_eq!(feed_split(&mut s, &input, &[cut]), expect, "cut at {cut}");
+    }
+    // Invalid UTF-8 in such a frame closes with 1007 as in any other.
+    let mut s = engine(Role::Server);
+    assert_eq!(
+        feed(&mut s, &cframe(true, 1, &[b'a', 0xff])),
+        vec![Ev::Err(ProtocolError::InvalidUtf8)]
+    );
+    assert_eq!(close_code_sent(&s), Some(1007));
 }
 
 #[test]
@@ -660,6 +722,20 @@ proptest! {
         let mut split = engine(Role::Client);
         let cuts: Vec<usize> = (1..input.len()).collect();
         prop_assert_eq!(feed(&mut whole, &input), feed_split(&mut split, &input, &cuts));
+    }
+
+    #[test]
+    fn in_pieces_as_server_equals_byte_by_byte(
+        input in arb_frames(Role::Client),
+        cuts in proptest::collection::vec(0usize..4000, 0..20),
+    ) {
+        // Byte by byte never has a whole frame at hand; in pieces (or whole)
+        // most frames are.
+        let mut pieces = engine(Role::Server);
+        let mut bytes = engine(Role::Server);
+        let every: Vec<usize> = (1..input.len()).collect();
+        prop_assert_eq!(feed_split(&mut pieces, &input, &cuts), feed_split(&mut bytes, &input, &every));
+        prop_assert_eq!(pieces.output(), bytes.output());
     }
 
     #[test]

@@ -11,6 +11,12 @@ pub struct Utf8Validator {
     len: u8,
 }
 
+/// True when `data` is a whole, valid UTF-8 text.
+#[inline]
+pub fn is_valid(data: &[u8]) -> bool {
+    data.is_ascii() || core::str::from_utf8(data).is_ok()
+}
+
 /// Number of bytes of the sequence that starts with `lead` (only called on
 /// lead bytes that `core::str::from_utf8` accepted as a valid prefix).
 fn seq_width(lead: u8) -> usize {
