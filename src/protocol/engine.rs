@@ -824,8 +824,15 @@ impl<R: RandomSource> Engine<R> {
     // ------------------------------------------------------------ output
 
     /// Bytes waiting to be written to the transport.
+    #[inline]
     pub fn output(&self) -> &[u8] {
         &self.out[self.out_pos..]
+    }
+
+    /// Bytes queued and not yet written (`output().len()`).
+    #[inline]
+    pub fn output_len(&self) -> usize {
+        self.out.len() - self.out_pos
     }
 
     /// True when there is output to write.
@@ -842,6 +849,7 @@ impl<R: RandomSource> Engine<R> {
         }
     }
 
+    #[inline]
     fn compact_output(&mut self) {
         if self.out_pos > 0 && self.out_pos >= self.out.len() / 2 {
             self.out.drain(..self.out_pos);

@@ -1121,8 +1121,16 @@ impl Connection {
         let Phase::Open(engine) = &mut st.phase else {
             return Err(Error::NotOpen);
         };
+        let queued = engine.output_len();
         queue(engine)?;
-        let frame_len = self.inner.pending_locked(&st) - before;
+        let frame_len = engine.output_len() - queued;
+        if pause_us == 0 && st.defer_flush > 0 && before + frame_len < DEFER_MAX {
+            // Queued for the loop to write after this batch: reported as sent.
+            return Ok(SendStatus {
+                payload_written: payload_len,
+                complete: true,
+            });
+        }
         let header_len = frame_len.saturating_sub(payload_len);
         let written = if pause_us > 0 {
             let w = self.inner.flush_upto(&mut st, before + header_len)?;
@@ -1130,18 +1138,9 @@ impl Connection {
             crate::platform::sleep(Duration::from_micros(pause_us));
             st = self.inner.st.lock();
             w + self.inner.flush_locked(&mut st)?
-        } else if st.defer_flush > 0 && before + frame_len < DEFER_MAX {
-            0
         } else {
             self.inner.flush_locked(&mut st)?
         };
-        if st.defer_flush > 0 && pause_us == 0 && written == 0 && before + frame_len < DEFER_MAX {
-            // Queued for the loop to write after this batch: reported as sent.
-            return Ok(SendStatus {
-                payload_written: payload_len,
-                complete: true,
-            });
-        }
         let mine = written.saturating_sub(before).min(frame_len);
         let complete = mine == frame_len;
         st.pending_header = if complete {
@@ -1321,7 +1320,7 @@ impl ConnInner {
     pub(crate) fn pending_locked(&self, st: &ConnState) -> usize {
         let hs = st.hs_out.len() - st.hs_out_pos;
         match &st.phase {
-            Phase::Open(e) => hs + e.output().len(),
+            Phase::Open(e) => hs + e.output_len(),
             _ => hs,
         }
     }
