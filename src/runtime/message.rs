@@ -129,12 +129,18 @@ impl Message {
     pub(crate) fn set_whole(&mut self, kind: DataKind, payload: &[u8]) -> bool {
         let n = payload.len();
         if n < INLINE {
-            self.data = Data::Inline {
-                len: n as u8,
-                buf: [0; INLINE],
-            };
-            if let Data::Inline { buf, .. } = &mut self.data {
+            if !matches!(self.data, Data::Inline { .. }) {
+                self.data = Data::Inline {
+                    len: 0,
+                    buf: [0; INLINE],
+                };
+            }
+            // Written in place (building a new `Data` makes a temporary
+            // that is then copied): bytes after the NUL are never read.
+            if let Data::Inline { len, buf } = &mut self.data {
                 buf[..n].copy_from_slice(payload);
+                buf[n] = 0;
+                *len = n as u8;
             }
         } else {
             match Data::from_parts(&[payload]) {
@@ -246,9 +252,14 @@ mod tests {
                 (DataKind::Text, OpCode::Text),
                 (DataKind::Binary, OpCode::Binary),
             ] {
-                // Start from a message holding something else entirely.
+                // Start from a message holding something else entirely,
+                // on the heap or inline and longer.
                 let mut m = Message::new(OpCode::Ping, false, true, &[7; 60]).unwrap();
                 assert!(m.set_whole(kind, &p));
+                let mut inline = Message::new(OpCode::Ping, false, true, &[7; INLINE - 1]).unwrap();
+                assert!(inline.set_whole(kind, &p));
+                assert_eq!(inline, m, "{n} {kind:?} from an inline message");
+                assert_eq!(inline.payload_with_nul()[n], 0);
                 let expect = Message::new(op, true, false, &p).unwrap();
                 assert_eq!(m, expect, "{n} {kind:?}");
                 assert_eq!(Message::whole(kind, &p).unwrap(), expect);
