@@ -452,3 +452,40 @@ fn a_socket_the_caller_accepted_goes_through_on_accept() {
     );
     assert_eq!(asked.load(Ordering::SeqCst), 2);
 }
+
+#[test]
+fn message_handlers_replaced_while_the_loop_runs() {
+    // The loop keeps the context's handler from one read to the next and
+    // skips each connection's own (unset) one: replacing either must still
+    // take effect for the very next message.
+    let s = Server::echo();
+    let (_ca, a) = client(&s.port);
+    let (_cb, b) = client(&s.port);
+    let ask = |c: &Connection, text: &str| {
+        c.send_text(text).unwrap();
+        recv(c).text().unwrap().to_string()
+    };
+    assert_eq!(ask(&a, "1"), "1");
+    assert_eq!(ask(&b, "1"), "1");
+    // The server side of `b`: accepted after `a`'s.
+    let server_b = s
+        .ctx
+        .connections()
+        .into_iter()
+        .filter(|c| c.role() != nopoll::runtime::ConnRole::Listener)
+        .max_by_key(|c| c.id())
+        .unwrap();
+    server_b.set_on_message(Some(Arc::new(|_ctx, conn: &Connection, msg: Message| {
+        let _ = conn.send_text(&format!("own:{}", msg.text().unwrap()));
+    })));
+    assert_eq!(ask(&b, "2"), "own:2");
+    assert_eq!(ask(&a, "2"), "2");
+    s.ctx.set_on_message(|_ctx, conn, msg: Message| {
+        let _ = conn.send_text(&format!("new:{}", msg.text().unwrap()));
+    });
+    assert_eq!(ask(&a, "3"), "new:3");
+    assert_eq!(ask(&b, "3"), "own:3");
+    server_b.set_on_message(None);
+    assert_eq!(ask(&b, "4"), "new:4");
+    assert_eq!(ask(&a, "4"), "new:4");
+}

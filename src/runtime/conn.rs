@@ -216,6 +216,25 @@ pub(crate) struct ConnInner {
     /// destroyed so that pointers given to C never dangle.
     pub c_strings: Lock<Vec<alloc::ffi::CString>>,
     pub registered: AtomicBool,
+    /// `st.on_msg` is set: this connection does not use the context's
+    /// message handler (which the loop then need not look up per batch).
+    own_on_msg: AtomicBool,
+}
+
+/// A message handler looked up once and kept until `handlers_epoch` moves
+/// (a lookup costs locks and a reference count).
+pub(crate) type HandlerCache = Option<(u64, Option<super::MessageHandler>)>;
+
+/// The handler in `cache`, looked up again with `load` if `epoch` moved.
+fn cached_handler(
+    cache: &mut HandlerCache,
+    epoch: u64,
+    load: impl FnOnce() -> Option<super::MessageHandler>,
+) -> Option<&super::MessageHandler> {
+    if !matches!(cache, Some((e, _)) if *e == epoch) {
+        *cache = Some((epoch, load()));
+    }
+    cache.as_ref().and_then(|(_, h)| h.as_ref())
 }
 
 /// A WebSocket connection or listener. Cheap to clone (shared).
@@ -274,6 +293,7 @@ impl Connection {
                 binding: AtomicUsize::new(0),
                 c_strings: Lock::new(Vec::new()),
                 registered: AtomicBool::new(false),
+                own_on_msg: AtomicBool::new(false),
             }),
         }
     }
@@ -535,7 +555,10 @@ impl Connection {
     }
     /// Per-connection message handler (overrides the context's).
     pub fn set_on_message(&self, h: Option<super::MessageHandler>) {
-        self.inner.st.lock().on_msg = h;
+        let mut st = self.inner.st.lock();
+        self.inner.own_on_msg.store(h.is_some(), Ordering::Release);
+        st.on_msg = h;
+        drop(st);
         self.ctx().handlers_changed();
     }
     /// Handler called once when the connection closes.
@@ -767,23 +790,26 @@ impl Connection {
         mut acts: Vec<Action>,
         sink: Option<&mut VecDeque<Message>>,
     ) {
-        self.dispatch_drain(ctx, &mut acts, sink, &[]);
+        self.dispatch_drain(ctx, &mut acts, sink, &[], &mut None);
     }
 
     /// [`Connection::dispatch`], leaving `acts` empty with its capacity
     /// (the loop reuses one vector for every read). `input` is the buffer
-    /// that [`Action::InputMessage`]s point into.
+    /// that [`Action::InputMessage`]s point into. `ctx_handler` keeps the
+    /// context's message handler from one call to the next (the loop's).
     pub(crate) fn dispatch_drain(
         &self,
         ctx: &Context,
         acts: &mut Vec<Action>,
         mut sink: Option<&mut VecDeque<Message>>,
         input: &[u8],
+        ctx_handler: &mut HandlerCache,
     ) {
         // The message handler, looked up once per batch (two locks and a
         // reference count otherwise, per message) and again only if a
-        // handler was replaced meanwhile.
-        let mut handler: Option<(u64, Option<super::MessageHandler>)> = None;
+        // handler was replaced meanwhile; the context's, without locking
+        // this connection, when it has none of its own.
+        let mut own_handler: HandlerCache = None;
         for act in acts.drain(..) {
             match act {
                 Action::Log(level, line) => ctx.log(level, format_args!("{line}")),
@@ -825,17 +851,17 @@ impl Connection {
                         continue;
                     }
                     let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
-                    if sink.is_none() && !matches!(&handler, Some((e, _)) if *e == epoch) {
-                        let h = self
-                            .inner
-                            .st
-                            .lock()
-                            .on_msg
-                            .clone()
-                            .or_else(|| ctx.inner.cfg.lock().on_msg.clone());
-                        handler = Some((epoch, h));
-                    }
-                    let h = handler.as_ref().and_then(|(_, h)| h.as_ref());
+                    let ctx_on_msg = || ctx.inner.cfg.lock().on_msg.clone();
+                    let h = if sink.is_some() {
+                        None
+                    } else if self.inner.own_on_msg.load(Ordering::Acquire) {
+                        cached_handler(&mut own_handler, epoch, || {
+                            let own = self.inner.st.lock().on_msg.clone();
+                            own.or_else(ctx_on_msg)
+                        })
+                    } else {
+                        cached_handler(ctx_handler, epoch, ctx_on_msg)
+                    };
                     let m = match act {
                         Action::Message(m) => m,
                         Action::InputMessage { kind, start, len } => {

@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::conn::{Action, ConnRole, Connection};
+use super::conn::{Action, ConnRole, Connection, HandlerCache};
 use super::context::{ctx_log, Context};
 use crate::net::{self, Interest, Poller, Ready};
 use crate::platform::Instant;
@@ -95,6 +95,7 @@ impl Context {
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
         let mut buf = vec![0u8; size];
         let mut acts = Vec::new();
+        let mut on_msg: HandlerCache = None;
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 return LoopExit::Stopped;
@@ -138,7 +139,7 @@ impl Context {
                     }
                 }
                 if ev.readable || ev.hangup || ev.error {
-                    self.serve(&conn, &mut buf, &mut acts);
+                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg);
                 }
                 if self.inner.stop.load(Ordering::Acquire) {
                     break;
@@ -148,12 +149,18 @@ impl Context {
     }
 
     /// Reads a connection's input and runs its callbacks.
-    fn serve(&self, conn: &Connection, buf: &mut [u8], acts: &mut Vec<Action>) {
+    fn serve(
+        &self,
+        conn: &Connection,
+        buf: &mut [u8],
+        acts: &mut Vec<Action>,
+        on_msg: &mut HandlerCache,
+    ) {
         for _ in 0..READS_PER_WAKE {
             // Raises defer_flush when messages came (sends are batched).
             let got = conn.receive_into(self, buf, acts, true);
             let had_msgs = acts.iter().any(Action::is_message);
-            conn.dispatch_drain(self, acts, None, buf);
+            conn.dispatch_drain(self, acts, None, buf, on_msg);
             if had_msgs {
                 let mut st = conn.inner.st.lock();
                 st.defer_flush -= 1;
