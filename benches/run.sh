@@ -35,18 +35,13 @@ done
 command -v strace >/dev/null || echo "run.sh: strace not found (apt-get install strace): no strace syscall counts" >&2
 
 echo "== building (release)" >&2
-$CARGO build --release --quiet
-$CARGO build --release --quiet --example echo_server
-$CC -ansi -Wall -Werror -Wstrict-prototypes -O2 -Iinclude -o $B/echo-listener c-examples/echo-listener.c \
-	target/release/libnopoll.a -lpthread -ldl -lm -lrt -lutil
-$CC -O2 -Wall -Werror -o $B/raw-echo benches/servers/raw-echo.c
+. benches/build-ours.sh
 if pkg-config --exists libwebsockets 2>/dev/null; then
 	$CC -O2 -Wall -Werror -o $B/lws-echo benches/servers/lws-echo.c $(pkg-config --cflags --libs libwebsockets)
 else
 	rm -f $B/lws-echo
 	echo "run.sh: libwebsockets-dev not installed (apt-get install libwebsockets-dev): not measured" >&2
 fi
-(cd benches/loadgen && $CARGO build --release --quiet)
 if ! (cd benches/servers/tungstenite-echo && $CARGO build --release --quiet); then
 	rm -f benches/servers/tungstenite-echo/target/release/tungstenite-echo
 	echo "run.sh: tokio-tungstenite echo server did not build: not measured" >&2
