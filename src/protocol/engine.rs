@@ -367,58 +367,41 @@ impl<R: RandomSource> Engine<R> {
     }
 
     /// The common case in one pass: at `pos`, a whole message in one frame
-    /// (FIN, text or binary, no reserved bits, short header, masked as the
-    /// role requires, within the limits), all of it in `input`, with no
-    /// message in progress and nothing partial held. Unmasks and validates
-    /// it and returns what [`Engine::step`] returns. `None` for anything
-    /// else, which takes the general path (that one also reports every
-    /// error, except invalid UTF-8 found here after unmasking).
+    /// (FIN, text or binary, valid for this role, within the limits), all
+    /// of it in `input`, with no message in progress and nothing partial
+    /// held. Unmasks and validates it and returns what [`Engine::step`]
+    /// returns. `None` for anything else, which takes the general path
+    /// (that one also reports every error, except invalid UTF-8 found here
+    /// after unmasking).
     #[inline]
     fn whole_frame_message(
         &mut self,
         input: &mut [u8],
         pos: usize,
     ) -> Result<Option<(usize, Option<Ready>)>, ProtocolError> {
-        let rest = &mut input[pos..];
-        if rest.len() < 2
-            || self.head_len != 0
+        if self.head_len != 0
             || self.msg_kind.is_some()
             || self.sent_close
             || self.config.delivery != Delivery::Messages
         {
             return Ok(None);
         }
-        let kind = match rest[0] {
-            0x81 => DataKind::Text,
-            0x82 => DataKind::Binary,
+        let rest = &mut input[pos..];
+        let Ok(Some((h, head))) = FrameHeader::decode(rest) else {
+            return Ok(None);
+        };
+        let kind = match h.validate(self.role, 0) {
+            Ok(OpCode::Text) if h.fin => DataKind::Text,
+            Ok(OpCode::Binary) if h.fin => DataKind::Binary,
             _ => return Ok(None),
         };
-        let masked = rest[1] & 0x80 != 0;
-        if masked != (self.role == Role::Server) {
-            return Ok(None);
-        }
-        let (len, mut head) = match rest[1] & 0x7f {
-            127 => return Ok(None),
-            126 if rest.len() >= 4 => (usize::from(u16::from_be_bytes([rest[2], rest[3]])), 4),
-            126 => return Ok(None),
-            n => (usize::from(n), 2),
-        };
-        if masked {
-            head += 4;
-        }
-        let end = head + len;
         let limit = self.config.max_frame_size.min(self.config.max_message_size);
-        if rest.len() < end || len as u64 > limit {
+        if h.payload_len > limit || h.payload_len > (rest.len() - head) as u64 {
             return Ok(None);
         }
-        if masked {
-            let key = [
-                rest[head - 4],
-                rest[head - 3],
-                rest[head - 2],
-                rest[head - 1],
-            ];
-            apply_mask(&mut rest[head..end], key, 0);
+        let end = head + h.payload_len as usize;
+        if let Some(k) = h.mask {
+            apply_mask(&mut rest[head..end], k, 0);
         }
         if kind == DataKind::Text && !utf8::is_valid(&rest[head..end]) {
             return Err(ProtocolError::InvalidUtf8);
