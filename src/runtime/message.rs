@@ -179,7 +179,7 @@ impl Message {
     /// The payload as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
         if self.utf8 {
-            // SAFETY: `utf8` is only set by `whole`, for text the
+            // SAFETY: `utf8` is only set by `set_whole`, for text the
             // engine checked to be UTF-8 as a whole; the payload is never
             // mutated.
             return Some(unsafe { core::str::from_utf8_unchecked(self.payload()) });
