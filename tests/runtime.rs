@@ -205,6 +205,19 @@ fn log_callback_may_use_the_connection_it_reports_on() {
     slot.lock().unwrap().take();
 }
 
+/// A client context connected to a [`raw_server_sending`] `after`, and the
+/// raw peer's thread.
+fn client_of_raw_server(
+    after: &'static [u8],
+) -> (Context, Connection, std::thread::JoinHandle<()>) {
+    let (port, t) = raw_server_sending(after);
+    let ctx = Context::new().unwrap();
+    let c = ctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    (ctx, c, t)
+}
+
 /// A raw peer: answers the client handshake, then writes `after` in the same
 /// `write` as the 101 response (so the client reads it all at once).
 fn raw_server_sending(after: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
@@ -248,11 +261,7 @@ fn raw_server_sending(after: &'static [u8]) -> (String, std::thread::JoinHandle<
 #[test]
 fn message_arriving_with_the_close_frame_is_delivered() {
     // text "hi", then close 1000 "bye"
-    let (port, t) = raw_server_sending(b"\x81\x02hi\x88\x05\x03\xe8bye");
-    let ctx = Context::new().unwrap();
-    let c = ctx
-        .connect(&ConnectOptions::new("127.0.0.1", &port))
-        .unwrap();
+    let (_ctx, c, t) = client_of_raw_server(b"\x81\x02hi\x88\x05\x03\xe8bye");
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut got = None;
     while got.is_none() && Instant::now() < deadline {
@@ -282,11 +291,7 @@ fn message_arriving_with_the_close_frame_is_delivered() {
 /// the message is there to read; then the close shows.
 #[test]
 fn ready_when_the_peer_sent_a_message_and_closed_with_the_101() {
-    let (port, t) = raw_server_sending(b"\x81\x02hi\x88\x02\x03\xe8");
-    let ctx = Context::new().unwrap();
-    let c = ctx
-        .connect(&ConnectOptions::new("127.0.0.1", &port))
-        .unwrap();
+    let (_ctx, c, t) = client_of_raw_server(b"\x81\x02hi\x88\x02\x03\xe8");
     // Let everything arrive, so that one read takes it all.
     std::thread::sleep(Duration::from_millis(200));
     assert!(c.wait_ready(Duration::from_secs(5)));
@@ -309,9 +314,8 @@ fn ready_when_the_peer_sent_a_message_and_closed_with_the_101() {
 #[test]
 fn loop_delivers_messages_read_together_with_the_101() {
     // text "first", binary 00 01 02, text "frag"+"mented" in two frames.
-    let (port, t) =
-        raw_server_sending(b"\x81\x05first\x82\x03\x00\x01\x02\x01\x04frag\x80\x06mented");
-    let ctx = Context::new().unwrap();
+    let (ctx, c, t) =
+        client_of_raw_server(b"\x81\x05first\x82\x03\x00\x01\x02\x01\x04frag\x80\x06mented");
     type Got = Vec<(Option<OpCode>, Vec<u8>)>;
     let got: Arc<std::sync::Mutex<Got>> = Arc::default();
     let g = got.clone();
@@ -320,9 +324,6 @@ fn loop_delivers_messages_read_together_with_the_101() {
             .unwrap()
             .push((msg.opcode(), msg.payload().to_vec()));
     });
-    let c = ctx
-        .connect(&ConnectOptions::new("127.0.0.1", &port))
-        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while got.lock().unwrap().len() < 3 && Instant::now() < deadline {
         ctx.loop_wait(Some(Duration::from_millis(20)));
