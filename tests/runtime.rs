@@ -369,7 +369,8 @@ fn server_delivers_message_sent_together_with_close() {
     {
         use std::io::Write;
         use std::os::fd::FromRawFd;
-        // Borrow the client's socket for one raw write (not closed here).
+        // SAFETY: the client's socket is open (`c` lives) and is only
+        // borrowed for one raw write: ManuallyDrop never closes it.
         let mut s =
             std::mem::ManuallyDrop::new(unsafe { std::net::TcpStream::from_raw_fd(c.socket()) });
         s.write_all(&frames).unwrap();
