@@ -4,7 +4,8 @@
 use crate::prelude::*;
 
 use super::dispatch;
-use super::msg::MSGS;
+use super::msg::{MsgObj, MSGS};
+use super::published;
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
 use crate::runtime::{ActionHandler, Connection, Context, Message, MessageHandler};
@@ -35,21 +36,28 @@ pub(crate) fn message_handler(
     let f = h?;
     let ud = UserData(user_data);
     Some(Arc::new(
-        move |ctx: &Context, conn: &Connection, msg: Message| {
-            let obj = dispatch::msg_obj(msg);
-            let Some(m) = MSGS.insert_c_owned(&obj) else {
-                return;
-            };
+        move |ctx: &Context, conn: &Connection, mut msg: Message| {
             let (c, k) = (ctx_handle(ctx), conn_handle(conn));
-            {
-                let _scope = dispatch::enter((c as usize, ctx), (k as usize, conn), (m, &obj));
+            let call = |m: usize, obj: &MsgObj| {
+                let _scope = dispatch::enter((c as usize, ctx), (k as usize, conn), (m, obj));
                 // SAFETY: as for action handlers; `m` is a valid message handle.
                 unsafe { f(c, k, m as *mut noPollMsg, ud.get()) };
-            }
-            // The handle dies now, unless C took references of its own
-            // (`nopoll_msg_ref`): then it lives on with them.
-            if MSGS.retire(m) {
-                dispatch::recycle(obj);
+            };
+            match published::publish(&mut msg) {
+                // Withdrawn when `p` goes: the handle dies then, unless C
+                // kept the message (`nopoll_msg_ref`).
+                Some(p) => call(p.token(), p.obj()),
+                None => {
+                    // A handler already runs on this thread (a nested
+                    // loop), or no std: a table handle, which dies after
+                    // the handler unless C took references of its own.
+                    let obj = Arc::new(MsgObj { msg });
+                    let Some(m) = MSGS.insert_c_owned(&obj) else {
+                        return;
+                    };
+                    call(m, &obj);
+                    MSGS.retire(m);
+                }
             }
         },
     ))

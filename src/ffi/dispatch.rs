@@ -5,20 +5,21 @@
 //! message handler nearly every call names the handler's own message,
 //! connection or context, whose objects the dispatching frame keeps alive
 //! for the whole call: a thread-local record of those three lets such calls
-//! skip the table. The message stays in the table too, so a handle passed
-//! to another thread, or kept with `nopoll_msg_ref`, resolves as before.
+//! skip the table. The message's handle resolves on other threads too
+//! (src/ffi/published.rs), and after the handler if it was kept with
+//! `nopoll_msg_ref`.
 //!
 //! Without std there is no thread-local storage: every lookup goes to the
 //! tables.
 
 use super::msg::MsgObj;
-use crate::runtime::{Connection, Context, Message};
-use alloc::sync::Arc;
+use crate::runtime::{Connection, Context};
 
 #[cfg(feature = "std")]
 mod imp {
     use super::*;
     use crate::runtime::{ConnInner, CtxInner};
+    use alloc::sync::Arc;
     use core::cell::Cell;
     use core::marker::PhantomData;
 
@@ -37,31 +38,6 @@ mod imp {
 
     std::thread_local! {
         static CURRENT: Cell<Record> = const { Cell::new(NONE) };
-        /// The message object of this thread's last handler call, kept for
-        /// the next one when nothing else held it (no allocation per
-        /// message).
-        static SPARE: Cell<Option<Arc<MsgObj>>> = const { Cell::new(None) };
-    }
-
-    /// An object holding `msg`, in this thread's spare allocation if there
-    /// is one.
-    pub(crate) fn msg_obj(msg: Message) -> Arc<MsgObj> {
-        if let Some(mut spare) = SPARE.with(|s| s.take()) {
-            if let Some(o) = Arc::get_mut(&mut spare) {
-                o.msg = msg;
-                return spare;
-            }
-        }
-        Arc::new(MsgObj { msg })
-    }
-
-    /// Keeps `obj` for [`msg_obj`] if nothing else references it (its
-    /// payload is let go now).
-    pub(crate) fn recycle(mut obj: Arc<MsgObj>) {
-        if let Some(o) = Arc::get_mut(&mut obj) {
-            o.msg = Message::empty();
-            SPARE.with(|s| s.set(Some(obj)));
-        }
     }
 
     /// While alive, this thread resolves the three handles to the borrowed
@@ -76,12 +52,12 @@ mod imp {
     pub(crate) fn enter<'a>(
         ctx: (usize, &'a Context),
         conn: (usize, &'a Connection),
-        msg: (usize, &'a Arc<MsgObj>),
+        msg: (usize, &'a MsgObj),
     ) -> Scope<'a> {
         let rec = Record {
             ctx: (ctx.0, Arc::as_ptr(&ctx.1.inner)),
             conn: (conn.0, Arc::as_ptr(&conn.1.inner)),
-            msg: (msg.0, Arc::as_ptr(msg.1)),
+            msg: (msg.0, msg.1 as *const MsgObj),
         };
         Scope {
             prev: CURRENT.with(|c| c.replace(rec)),
@@ -141,7 +117,7 @@ mod imp {
         if token == 0 || t != token {
             return Err(f);
         }
-        // SAFETY: recorded by a live scope whose message Arc outlives it.
+        // SAFETY: recorded by a live scope whose message outlives it.
         Ok(f(unsafe { &*p }))
     }
 
@@ -163,7 +139,7 @@ mod imp {
     pub(crate) fn enter<'a>(
         _ctx: (usize, &'a Context),
         _conn: (usize, &'a Connection),
-        _msg: (usize, &'a Arc<MsgObj>),
+        _msg: (usize, &'a MsgObj),
     ) -> Scope<'a> {
         Scope(PhantomData)
     }
@@ -187,12 +163,6 @@ mod imp {
     pub(crate) fn with_current_msg<R>(_f: impl FnOnce(&MsgObj) -> R) -> Option<R> {
         None
     }
-
-    pub(crate) fn msg_obj(msg: Message) -> Arc<MsgObj> {
-        Arc::new(MsgObj { msg })
-    }
-
-    pub(crate) fn recycle(_obj: Arc<MsgObj>) {}
 }
 
 pub(crate) use imp::*;

@@ -72,6 +72,33 @@ impl<T> Slots<T> {
     }
 }
 
+/// Generations a slot goes through before its handles repeat.
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+pub(crate) const GENERATIONS: usize = GEN_MASK + 1;
+
+/// The handle of slot `idx` (below `IDX_MASK`) at generation `gen` in the
+/// handle space `tag` (each table has its own; so do the messages
+/// published to handlers, src/ffi/published.rs). Never 0.
+pub(crate) fn encode(tag: usize, idx: usize, gen: usize) -> usize {
+    (((gen & GEN_MASK) << (IDX_BITS + TAG_BITS)) | (tag << IDX_BITS) | (idx + 1)) << SHIFT
+}
+
+/// Slot index and generation of a well-formed handle of space `tag`.
+pub(crate) fn decode(tag: usize, token: usize) -> Option<(usize, usize)> {
+    if token == 0 || token & ((1 << SHIFT) - 1) != 0 {
+        return None;
+    }
+    let t = token >> SHIFT;
+    let idx = t & IDX_MASK;
+    if idx == 0 || (t >> IDX_BITS) & TAG_MASK != tag {
+        return None;
+    }
+    Some((idx - 1, (t >> (IDX_BITS + TAG_BITS)) & GEN_MASK))
+}
+
+/// Most slots a handle space can have.
+pub(crate) const MAX_SLOTS: usize = IDX_MASK;
+
 /// One table per handle type.
 pub(crate) struct Table<T> {
     tag: usize,
@@ -90,19 +117,11 @@ impl<T> Table<T> {
     }
 
     fn encode(&self, idx: usize, gen: usize) -> usize {
-        (((gen & GEN_MASK) << (IDX_BITS + TAG_BITS)) | (self.tag << IDX_BITS) | (idx + 1)) << SHIFT
+        encode(self.tag, idx, gen)
     }
 
     fn decode(&self, token: usize) -> Option<(usize, usize)> {
-        if token == 0 || token & ((1 << SHIFT) - 1) != 0 {
-            return None;
-        }
-        let t = token >> SHIFT;
-        let idx = t & IDX_MASK;
-        if idx == 0 || (t >> IDX_BITS) & TAG_MASK != self.tag {
-            return None;
-        }
-        Some((idx - 1, (t >> (IDX_BITS + TAG_BITS)) & GEN_MASK))
+        decode(self.tag, token)
     }
 
     /// The slot index of a well-formed handle of this table (no lock, no
@@ -145,7 +164,7 @@ impl<T> Table<T> {
                 i
             }
             None => {
-                if s.entries.len() >= IDX_MASK {
+                if s.entries.len() >= MAX_SLOTS {
                     return None;
                 }
                 s.entries.push(entry);

@@ -27,6 +27,7 @@ mod loop_io;
 mod msg;
 mod net_ops;
 mod opts;
+mod published;
 mod tls;
 mod util;
 

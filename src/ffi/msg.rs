@@ -6,6 +6,7 @@ use crate::prelude::*;
 use super::boundary;
 use super::dispatch;
 use super::handle::Table;
+use super::published;
 use super::types::*;
 use crate::protocol::OpCode;
 use crate::runtime::Message;
@@ -18,17 +19,18 @@ pub(crate) struct MsgObj {
 
 pub(crate) static MSGS: Table<MsgObj> = Table::new(4);
 
-pub(crate) fn msg_from(p: *mut noPollMsg) -> Option<Arc<MsgObj>> {
-    MSGS.get(p as usize)
-}
-
-/// Runs `f` on the message behind a handle (the running handler's own
-/// message without a table lookup).
+/// Runs `f` on the message behind a handle: the running handler's own
+/// without any lookup, a handler's message (published or kept) from its
+/// slot, any other from the table.
 fn with_msg<R>(p: *mut noPollMsg, f: impl FnOnce(&MsgObj) -> R) -> Option<R> {
-    match dispatch::with_msg(p as usize, f) {
-        Ok(r) => Some(r),
-        Err(f) => msg_from(p).map(|m| f(&m)),
+    let f = match dispatch::with_msg(p as usize, f) {
+        Ok(r) => return Some(r),
+        Err(f) => f,
+    };
+    if published::is_published(p as usize) {
+        return published::with_msg(p as usize, f);
     }
+    MSGS.get(p as usize).map(|m| f(&m))
 }
 
 /// A new message handle on which the caller owns one reference.
@@ -102,20 +104,40 @@ pub extern "C" fn nopoll_msg_is_fragment(msg: *mut noPollMsg) -> nopoll_bool {
 /// +1 reference; false for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_ref(msg: *mut noPollMsg) -> nopoll_bool {
-    boundary(nopoll_false, || MSGS.add_ref(msg as usize) as nopoll_bool)
+    boundary(nopoll_false, || {
+        let h = msg as usize;
+        let ok = if published::is_published(h) {
+            published::add_ref(h)
+        } else {
+            MSGS.add_ref(h)
+        };
+        ok as nopoll_bool
+    })
 }
 
 /// Reference count; -1 for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_ref_count(msg: *mut noPollMsg) -> c_int {
-    boundary(-1, || MSGS.c_refs(msg as usize))
+    boundary(-1, || {
+        let h = msg as usize;
+        if published::is_published(h) {
+            published::ref_count(h)
+        } else {
+            MSGS.c_refs(h)
+        }
+    })
 }
 
 /// -1 reference; frees at zero.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_unref(msg: *mut noPollMsg) {
     boundary((), || {
-        MSGS.release(msg as usize);
+        let h = msg as usize;
+        if published::is_published(h) {
+            published::release(h);
+        } else {
+            MSGS.release(h);
+        }
     })
 }
 
@@ -123,7 +145,9 @@ pub extern "C" fn nopoll_msg_unref(msg: *mut noPollMsg) {
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_msg_join(msg: *mut noPollMsg, msg2: *mut noPollMsg) -> *mut noPollMsg {
     boundary(core::ptr::null_mut(), || {
-        match (msg_from(msg), msg_from(msg2)) {
+        // Copies: neither handle is held while the other is looked up.
+        let copy = |p| with_msg(p, |m| m.msg.clone());
+        match (copy(msg), copy(msg2)) {
             (None, None) => core::ptr::null_mut(),
             (Some(_), None) => {
                 if nopoll_msg_ref(msg) != 0 {
@@ -139,7 +163,7 @@ pub extern "C" fn nopoll_msg_join(msg: *mut noPollMsg, msg2: *mut noPollMsg) -> 
                     core::ptr::null_mut()
                 }
             }
-            (Some(a), Some(b)) => match a.msg.join(&b.msg) {
+            (Some(a), Some(b)) => match a.join(&b) {
                 Some(j) => msg_handle_owned(j),
                 None => core::ptr::null_mut(),
             },

@@ -121,11 +121,17 @@ static noPollMsg * kept = NULL;
 static int server_msgs = 0;
 static void * last_server_conn = NULL;
 static void * seen_in_handler = NULL;
+static void * kept_elsewhere = NULL;
 
 typedef struct {
 	noPollCtx * ctx; noPollConn * conn; noPollMsg * msg;
 	long size; int opcode; int ok; int conns; const char * text;
 } HandlerPeek;
+
+static void * keep_from_thread (void * arg)
+{
+	return nopoll_msg_ref ((noPollMsg *) arg) ? arg : NULL;
+}
 
 static void * peek_from_thread (void * arg)
 {
@@ -164,6 +170,20 @@ static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 		CHECK (nopoll_msg_ref (msg));
 		CHECK_INT (nopoll_msg_ref_count (msg), 2);
 		shared_set_ptr ((void **) &kept, msg);
+	}
+	if (text != NULL && strcmp (text, "keep elsewhere") == 0) {
+		pthread_t t;
+		void * got = NULL;
+		/* the handler's own reference is the library's: refused */
+		nopoll_msg_unref (msg);
+		CHECK_INT (nopoll_msg_ref_count (msg), 1);
+		CHECK_STR ((const char *) nopoll_msg_get_payload (msg), "keep elsewhere");
+		/* kept by another thread while the handler runs */
+		CHECK (pthread_create (&t, NULL, keep_from_thread, msg) == 0);
+		pthread_join (t, &got);
+		CHECK (got == (void *) msg);
+		CHECK_INT (nopoll_msg_ref_count (msg), 2);
+		shared_set_ptr (&kept_elsewhere, msg);
 	}
 	if (text != NULL && strcmp (text, "other thread") == 0) {
 		HandlerPeek p;
@@ -249,6 +269,30 @@ static void handler_closes (void)
 		CHECK_STR ((const char *) nopoll_msg_get_payload (k), "keep");
 		nopoll_msg_unref (k);
 		CHECK_INT (nopoll_msg_ref_count (k), -1);
+	}
+
+	note ("a message kept by another thread during its handler");
+	CHECK_INT (nopoll_conn_send_text (c, "keep elsewhere", -1), 14);
+	msg = wait_msg (c, scaled (5000, 30000));
+	CHECK (msg != NULL);
+	nopoll_msg_unref (msg);
+	{
+		const char * before;
+		noPollMsg * k = (noPollMsg *) shared_get_ptr (&kept_elsewhere);
+		CHECK (k != NULL);
+		CHECK_INT (nopoll_msg_ref_count (k), 1);
+		before = (const char *) nopoll_msg_get_payload (k);
+		CHECK_STR (before, "keep elsewhere");
+		/* later messages do not reuse it */
+		CHECK_INT (nopoll_conn_send_text (c, "next", -1), 4);
+		msg = wait_msg (c, scaled (5000, 30000));
+		CHECK (msg != NULL);
+		nopoll_msg_unref (msg);
+		CHECK ((const char *) nopoll_msg_get_payload (k) == before);
+		CHECK_STR (before, "keep elsewhere");
+		nopoll_msg_unref (k);
+		CHECK_INT (nopoll_msg_ref_count (k), -1);
+		CHECK (nopoll_msg_get_payload (k) == NULL);
 	}
 
 	note ("a handler sends its own text, cuts of it and other text");
