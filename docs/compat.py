@@ -57,6 +57,7 @@ notes = {
     "nopoll_conn_produce_accept_key": ("works", "exported without a prototype, as upstream"),
     "nopoll_conn_complete_pending_write": ("works", "the loop also flushes pending output by itself"),
     "nopoll_conn_flush_writes": ("works", "waits for writability instead of sleeping 100 ms steps"),
+    "nopoll_msg_unref": ("works", "refused, with a log line, on the message an on_msg handler is running with unless it was `nopoll_msg_ref`'d (that reference is the library's; upstream frees the message under the handler)"),
     "nopoll_cleanup_library": ("works", "nothing global to release without TLS"),
     "nopoll_conn_opts_set_ssl_certs": (TLS, "stores the paths; true if the files are readable"),
     "nopoll_conn_opts_set_ssl_protocol": (TLS, "stored"),
