@@ -882,6 +882,11 @@ def main():
                         record("idle", str(count), n, {"error": str(e), "failed": real})
 
     meta["seconds"] = round(time.time() - t_start)
+    if not runs:
+        # Every pass skipped (or no server built): the results of the last
+        # real run stay as they are rather than being replaced by empty tables.
+        log(f"suite: nothing measured; {RESULTS}/ left as it was")
+        sys.exit(1)
     with open(os.path.join(RESULTS, "results.json"), "w") as f:
         json.dump({"meta": meta, "runs": runs}, f, indent=1)
     text = report(meta, runs, names, opts)
