@@ -587,7 +587,7 @@ pub extern "C" fn nopoll_conn_set_on_msg(
 ) {
     boundary((), || {
         if let Some(c) = conn_from(conn) {
-            c.set_on_message(message_handler(on_msg, user_data));
+            c.set_dispatch_handler(message_handler(on_msg, user_data));
         }
     })
 }

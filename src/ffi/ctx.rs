@@ -8,7 +8,7 @@ use super::msg::{MsgObj, MSGS};
 use super::published;
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
-use crate::runtime::{ActionHandler, Connection, Context, Message, MessageHandler};
+use crate::runtime::{ActionHandler, Connection, Context, DispatchHandler, Message};
 use alloc::sync::Arc;
 use core::ffi::{c_int, c_long};
 
@@ -32,18 +32,18 @@ pub(crate) fn action_handler(
 pub(crate) fn message_handler(
     h: noPollOnMessageHandler,
     user_data: noPollPtr,
-) -> Option<MessageHandler> {
+) -> Option<DispatchHandler> {
     let f = h?;
     let ud = UserData(user_data);
     Some(Arc::new(
-        move |ctx: &Context, conn: &Connection, mut msg: Message| {
+        move |ctx: &Context, conn: &Connection, msg: &mut Message| {
             let (c, k) = (ctx_handle(ctx), conn_handle(conn));
             let call = |m: usize, obj: &MsgObj| {
                 let _scope = dispatch::enter((c as usize, ctx), (k as usize, conn), (m, obj));
                 // SAFETY: as for action handlers; `m` is a valid message handle.
                 unsafe { f(c, k, m as *mut noPollMsg, ud.get()) };
             };
-            match published::publish(&mut msg) {
+            match published::publish(msg) {
                 // Withdrawn when `p` goes: the handle dies then, unless C
                 // kept the message (`nopoll_msg_ref`).
                 Some(p) => call(p.token(), p.obj()),
@@ -51,7 +51,9 @@ pub(crate) fn message_handler(
                     // A handler already runs on this thread (a nested
                     // loop), or no std: a table handle, which dies after
                     // the handler unless C took references of its own.
-                    let obj = Arc::new(MsgObj { msg });
+                    let obj = Arc::new(MsgObj {
+                        msg: core::mem::take(msg),
+                    });
                     let Some(m) = MSGS.insert_c_owned(&obj) else {
                         return;
                     };

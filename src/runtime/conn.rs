@@ -135,7 +135,7 @@ pub(crate) struct ConnState {
     phase: Phase,
     hs_out: Vec<u8>,
     hs_out_pos: usize,
-    pub on_msg: Option<super::MessageHandler>,
+    pub on_msg: Option<super::context::DispatchHandler>,
     pub on_close: Option<CloseHandler>,
     pub on_ready: Option<super::ActionHandler>,
     pub info: Info,
@@ -223,14 +223,14 @@ pub(crate) struct ConnInner {
 
 /// A message handler looked up once and kept until `handlers_epoch` moves
 /// (a lookup costs locks and a reference count).
-pub(crate) type HandlerCache = Option<(u64, Option<super::MessageHandler>)>;
+pub(crate) type HandlerCache = Option<(u64, Option<super::context::DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
 fn cached_handler(
     cache: &mut HandlerCache,
     epoch: u64,
-    load: impl FnOnce() -> Option<super::MessageHandler>,
-) -> Option<&super::MessageHandler> {
+    load: impl FnOnce() -> Option<super::context::DispatchHandler>,
+) -> Option<&super::context::DispatchHandler> {
     if !matches!(cache, Some((e, _)) if *e == epoch) {
         *cache = Some((epoch, load()));
     }
@@ -555,6 +555,13 @@ impl Connection {
     }
     /// Per-connection message handler (overrides the context's).
     pub fn set_on_message(&self, h: Option<super::MessageHandler>) {
+        self.set_dispatch_handler(
+            h.map(|h| super::context::dispatch_handler(move |c, k, m| h(c, k, m))),
+        );
+    }
+    /// [`Connection::set_on_message`] with a handler that takes the
+    /// message by reference (the C API's).
+    pub(crate) fn set_dispatch_handler(&self, h: Option<super::context::DispatchHandler>) {
         let mut st = self.inner.st.lock();
         self.inner.own_on_msg.store(h.is_some(), Ordering::Release);
         st.on_msg = h;
@@ -862,15 +869,14 @@ impl Connection {
                     } else {
                         cached_handler(ctx_handler, epoch, ctx_on_msg)
                     };
-                    let m = match act {
+                    let mut m = match act {
                         Action::Message(m) => m,
                         Action::InputMessage { kind, start, len } => {
                             let d = &input[start..start + len];
                             // Filled in place and handed straight to the
                             // handler: through the common path below it is
                             // moved twice more (~36 instructions per
-                            // message, benches/instructions.sh). The call
-                            // still copies it into its arguments.
+                            // message, benches/instructions.sh).
                             let mut m = Message::empty();
                             if !m.set_whole(kind, d) {
                                 ctx_log!(
@@ -883,7 +889,7 @@ impl Connection {
                                 continue;
                             }
                             if let (None, Some(h)) = (&sink, h) {
-                                h(ctx, self, m);
+                                h(ctx, self, &mut m);
                                 continue;
                             }
                             m
@@ -895,7 +901,7 @@ impl Connection {
                         continue;
                     }
                     match h {
-                        Some(h) => h(ctx, self, m),
+                        Some(h) => h(ctx, self, &mut m),
                         None => self.inner.queue_inbox(ctx, m),
                     }
                 }

@@ -27,6 +27,7 @@ mod message;
 mod rng;
 
 pub use conn::{ConnRole, ConnectOptions, Connection, SendStatus};
+pub(crate) use context::DispatchHandler;
 pub use context::{
     ActionHandler, Certificate, CloseHandler, Context, CtxConfig, HttpHandler, LogLevel, LogSink,
     MessageHandler,
