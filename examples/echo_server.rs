@@ -9,7 +9,7 @@ fn main() {
     let ctx = Context::new().expect("event loop");
     let listener = ctx.listen("127.0.0.1", &port, false).expect("listen");
     ctx.update_config(|c| c.max_frame_size = 20 * 1024 * 1024);
-    ctx.set_on_message(|_ctx, conn, msg| {
+    ctx.set_on_message_ref(|_ctx, conn, msg| {
         let _ = match msg.opcode() {
             Some(OpCode::Binary) => conn.send_binary(msg.payload()),
             _ => conn.send_text(msg.text().unwrap_or_default()),

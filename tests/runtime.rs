@@ -490,4 +490,69 @@ fn message_handlers_replaced_while_the_loop_runs() {
     server_b.set_on_message(None);
     assert_eq!(ask(&b, "4"), "new:4");
     assert_eq!(ask(&a, "4"), "new:4");
+    // A borrowing handler replaces an owning one and the other way round.
+    s.ctx.set_on_message_ref(|_ctx, conn, msg: &Message| {
+        let _ = conn.send_text(&format!("ref:{}", msg.text().unwrap()));
+    });
+    assert_eq!(ask(&a, "5"), "ref:5");
+    assert_eq!(ask(&b, "5"), "ref:5");
+    s.ctx.set_on_message(|_ctx, conn, msg: Message| {
+        let _ = conn.send_text(&format!("owned:{}", msg.text().unwrap()));
+    });
+    assert_eq!(ask(&a, "6"), "owned:6");
+}
+
+#[test]
+fn a_borrowing_handler_sees_every_message_whole() {
+    // Text, binary, empty, over the inline size, and a message in pieces:
+    // each as the peer sent it, kept beyond the call by cloning.
+    let ctx = Context::new().unwrap();
+    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+    let seen: Arc<std::sync::Mutex<Vec<Message>>> = Arc::default();
+    let log = seen.clone();
+    ctx.set_on_message_ref(move |_ctx, conn, msg: &Message| {
+        log.lock().unwrap().push(msg.clone());
+        let _ = match msg.opcode() {
+            Some(OpCode::Text) => conn.send_text(msg.text().unwrap()),
+            _ => conn.send_binary(msg.payload()),
+        };
+    });
+    let s = Server {
+        port: listener.port().to_string(),
+        done: Some({
+            let c = ctx.clone();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(c.loop_wait(Some(Duration::from_secs(60))));
+            });
+            rx
+        }),
+        ctx,
+    };
+    let (_cctx, c) = client(&s.port);
+    let long = "x".repeat(300);
+    c.send_text("hi").unwrap();
+    c.send_binary(&[1, 2, 3]).unwrap();
+    c.send_text("").unwrap();
+    c.send_text(&long).unwrap();
+    c.send_data(nopoll::protocol::DataKind::Text, b"pie", false)
+        .unwrap();
+    c.send_data(nopoll::protocol::DataKind::Text, b"ces", true)
+        .unwrap();
+    let echoed: Vec<Vec<u8>> = (0..5).map(|_| recv(&c).payload().to_vec()).collect();
+    let want: Vec<&[u8]> = vec![b"hi", &[1, 2, 3], b"", long.as_bytes(), b"pieces"];
+    assert_eq!(echoed, want);
+    let seen = seen.lock().unwrap();
+    let got: Vec<(Option<OpCode>, &[u8])> =
+        seen.iter().map(|m| (m.opcode(), m.payload())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(OpCode::Text), &b"hi"[..]),
+            (Some(OpCode::Binary), &[1, 2, 3][..]),
+            (Some(OpCode::Text), &b""[..]),
+            (Some(OpCode::Text), long.as_bytes()),
+            (Some(OpCode::Text), &b"pieces"[..]),
+        ]
+    );
 }

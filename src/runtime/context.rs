@@ -304,6 +304,19 @@ impl Context {
         self.inner.cfg.lock().on_msg = Some(dispatch_handler(h));
         self.handlers_changed();
     }
+    /// Default message handler of every connection, borrowing each
+    /// message instead of owning it: for a handler that only reads it
+    /// (answers, forwards, parses), it saves a copy of the message per call.
+    /// Replaces a handler set with [`Context::set_on_message`].
+    pub fn set_on_message_ref(
+        &self,
+        h: impl Fn(&Context, &Connection, &Message) + Send + Sync + 'static,
+    ) {
+        self.inner.cfg.lock().on_msg = Some(Arc::new(
+            move |ctx: &Context, conn: &Connection, m: &mut Message| h(ctx, conn, m),
+        ));
+        self.handlers_changed();
+    }
     /// Handler for plain HTTP requests on listeners (serve a page).
     pub fn set_on_http(&self, h: impl Fn(&Context, &Connection, &Request) + Send + Sync + 'static) {
         self.inner.cfg.lock().on_http = Some(Arc::new(h));
