@@ -567,6 +567,72 @@ mod tests {
     }
 
     #[test]
+    fn readers_on_other_threads_never_see_another_message() {
+        // The owner publishes and withdraws messages as fast as it can;
+        // two readers resolve, keep and release whatever handle is
+        // current. Every answer must be the message published under that
+        // handle (or nothing), and kept ones must stay intact.
+        use std::collections::HashMap;
+        use std::sync::Mutex;
+        const N: usize = 20_000;
+        let published: Arc<Mutex<HashMap<usize, String>>> = Arc::default();
+        let current = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let (published, current, stop) = (published.clone(), current.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let (mut seen, mut kept) = (0usize, Vec::new());
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = current.load(Ordering::Relaxed);
+                        if t == 0 {
+                            continue;
+                        }
+                        let Some(got) = payload(t) else { continue };
+                        let want = published.lock().unwrap().get(&t).cloned().unwrap();
+                        assert_eq!(got, want.as_bytes(), "handle {t:#x}");
+                        seen += 1;
+                        if seen % 16 == r && add_ref(t) {
+                            kept.push((t, want));
+                        }
+                    }
+                    (seen, kept)
+                })
+            })
+            .collect();
+        for i in 0..N {
+            // Inline and heap-sized payloads alike.
+            let body = format!("message {i} {}", "y".repeat(i % 80));
+            let p = publish(&mut text(&body)).unwrap();
+            published.lock().unwrap().insert(p.token(), body);
+            current.store(p.token(), Ordering::Relaxed);
+            // Published long enough for the readers to catch some.
+            for _ in 0..200 {
+                std::hint::spin_loop();
+            }
+            drop(p);
+        }
+        stop.store(true, Ordering::Relaxed);
+        let (mut seen, mut kept) = (0, Vec::new());
+        for r in readers {
+            let (n, k) = r.join().unwrap();
+            seen += n;
+            kept.extend(k);
+        }
+        assert!(seen > 0, "the readers resolved no handle at all");
+        assert!(!kept.is_empty(), "the readers kept no message");
+        // Each reference taken is released once; a handle kept more than
+        // once (the same message, or both readers) dies with its last.
+        for (t, want) in &kept {
+            assert_eq!(payload(*t).as_deref(), Some(want.as_bytes()), "kept {t:#x}");
+            assert!(release(*t).is_some());
+        }
+        for (t, _) in &kept {
+            assert_eq!(payload(*t), None, "{t:#x} outlived its references");
+        }
+    }
+
+    #[test]
     fn after_the_generation_wraps_a_kept_handle_is_skipped() {
         set_generation(GENERATIONS - 3);
         let p = publish(&mut text("kept across the wrap")).unwrap();
