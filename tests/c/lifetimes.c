@@ -217,6 +217,45 @@ static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 	nopoll_conn_send_text (conn, text ? text : "", nopoll_msg_get_payload_size (msg));
 }
 
+/* A handler that runs a second context's loop: the handler called there,
+ * on the same thread, gets its own message handle, and the outer one
+ * stays good. */
+static noPollCtx * nest_b = NULL;
+static noPollMsg * nest_outer = NULL;
+static noPollMsg * nest_inner = NULL;
+static int nest_calls = 0;
+
+static void nest_inner_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
+{
+	(void) conn;
+	(void) user_data;
+	nest_calls++;
+	CHECK (msg != nest_outer);
+	CHECK_STR ((const char *) nopoll_msg_get_payload (msg), "inner");
+	CHECK_STR ((const char *) nopoll_msg_get_payload (nest_outer), "outer");
+	CHECK (nopoll_msg_ref (msg));
+	CHECK_INT (nopoll_msg_ref_count (msg), 2);
+	nest_inner = msg;
+	nopoll_loop_stop (ctx);
+}
+
+static void nest_outer_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
+{
+	noPollMsg * j;
+	(void) conn;
+	(void) user_data;
+	nest_outer = msg;
+	CHECK_INT (nopoll_loop_wait (nest_b, scaled (5000000L, 30000000L)), 0);
+	CHECK_STR ((const char *) nopoll_msg_get_payload (msg), "outer");
+	/* joined with itself: a new message, the handler's untouched */
+	j = nopoll_msg_join (msg, msg);
+	CHECK_STR ((const char *) nopoll_msg_get_payload (j), "outerouter");
+	CHECK_INT (nopoll_msg_ref_count (j), 1);
+	nopoll_msg_unref (j);
+	CHECK_INT (nopoll_msg_ref_count (msg), 1);
+	nopoll_loop_stop (ctx);
+}
+
 static int client_closed_itself = 0;
 
 static void client_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
@@ -348,6 +387,34 @@ static void handler_closes (void)
 		CHECK (! nopoll_conn_is_ok (srv));
 		CHECK (ok);
 	}
+	note ("a handler inside another handler's nested loop");
+	{
+		noPollCtx * actx = nopoll_ctx_new ();
+		noPollConn * a, * b;
+		nest_b = nopoll_ctx_new ();
+		a = nopoll_conn_new (actx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+		b = nopoll_conn_new (nest_b, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
+		CHECK (client_ready (a));
+		CHECK (client_ready (b));
+		nopoll_ctx_set_on_msg (actx, nest_outer_on_msg, NULL);
+		nopoll_ctx_set_on_msg (nest_b, nest_inner_on_msg, NULL);
+		CHECK_INT (nopoll_conn_send_text (b, "inner", -1), 5);
+		CHECK_INT (nopoll_conn_send_text (a, "outer", -1), 5);
+		CHECK_INT (nopoll_loop_wait (actx, scaled (5000000L, 30000000L)), 0);
+		CHECK_INT (nest_calls, 1);
+		CHECK (nest_inner != NULL);
+		/* kept past its handler; the outer one died with its own */
+		CHECK_INT (nopoll_msg_ref_count (nest_inner), 1);
+		CHECK_STR ((const char *) nopoll_msg_get_payload (nest_inner), "inner");
+		nopoll_msg_unref (nest_inner);
+		CHECK_INT (nopoll_msg_ref_count (nest_inner), -1);
+		CHECK (nopoll_msg_get_payload (nest_outer) == NULL);
+		nopoll_conn_close (a);
+		nopoll_conn_close (b);
+		nopoll_ctx_unref (actx);
+		nopoll_ctx_unref (nest_b);
+	}
+
 	nopoll_conn_close (c);
 	CHECK_INT (loop_thread_stop (&lt), 0);
 
