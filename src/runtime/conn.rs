@@ -559,8 +559,16 @@ impl Connection {
             h.map(|h| super::context::dispatch_handler(move |c, k, m| h(c, k, m))),
         );
     }
+    /// [`Connection::set_on_message`] with a handler that borrows each
+    /// message (see [`Context::set_on_message_ref`]); `None` removes the
+    /// connection's own handler, whichever kind it was.
+    pub fn set_on_message_ref(&self, h: Option<super::MessageRefHandler>) {
+        self.set_dispatch_handler(h.map(|h| -> super::context::DispatchHandler {
+            Arc::new(move |c: &Context, k: &Connection, m: &mut Message| h(c, k, m))
+        }));
+    }
     /// [`Connection::set_on_message`] with a handler that takes the
-    /// message by reference (the C API's).
+    /// message by mutable reference (the C API's).
     pub(crate) fn set_dispatch_handler(&self, h: Option<super::context::DispatchHandler>) {
         let mut st = self.inner.st.lock();
         self.inner.own_on_msg.store(h.is_some(), Ordering::Release);

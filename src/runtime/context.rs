@@ -19,6 +19,9 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering
 pub type ActionHandler = Arc<dyn Fn(&Context, &Connection) -> bool + Send + Sync>;
 /// Message handler: receives each message (or piece, in partial delivery).
 pub type MessageHandler = Arc<dyn Fn(&Context, &Connection, Message) + Send + Sync>;
+/// Message handler that borrows each message ([`Context::set_on_message_ref`],
+/// [`Connection::set_on_message_ref`]): one copy of the message less per call.
+pub type MessageRefHandler = Arc<dyn Fn(&Context, &Connection, &Message) + Send + Sync>;
 /// How the loop calls a message handler: with the message by reference.
 /// The C API's handler moves it straight into its published slot, one
 /// 64-byte copy less per message than a call by value (which copies it

@@ -30,7 +30,7 @@ pub use conn::{ConnRole, ConnectOptions, Connection, SendStatus};
 pub(crate) use context::DispatchHandler;
 pub use context::{
     ActionHandler, Certificate, CloseHandler, Context, CtxConfig, HttpHandler, LogLevel, LogSink,
-    MessageHandler,
+    MessageHandler, MessageRefHandler,
 };
 pub use event_loop::LoopExit;
 pub use message::Message;
