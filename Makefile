@@ -4,7 +4,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -19,6 +19,17 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --no-default-features --target-dir target/nostd -- -D warnings
 	$(CARGO) clippy --no-default-features --features no-log --target-dir target/nostd -- -D warnings
+
+# The benchmark suite leaves the results of the last real run alone when
+# a run measures nothing (every pass skipped): exit 1, folder untouched.
+check-bench:
+	@d=$$(mktemp -d) && echo keep > $$d/results.md && \
+	if python3 benches/suite.py --results $$d --skip echo,handshake,syscalls,idle >$$d/log 2>&1 \
+	   || ! grep -q "nothing measured" $$d/log; \
+	then cat $$d/log; echo "check-bench: an empty run did not stop as one"; rm -rf $$d; exit 1; fi; \
+	if [ "$$(cat $$d/results.md)" != keep ] || [ -e $$d/results.json ]; \
+	then echo "check-bench: an empty run replaced the results"; rm -rf $$d; exit 1; fi; \
+	rm -rf $$d; echo "check-bench: ok"
 
 # A separate target dir: the no_std libnopoll.a (the whole C API for
 # firmware) must not replace the std one that the examples and C tests link.
@@ -65,7 +76,7 @@ footprint:
 	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
 
 # Everything CI runs, in order of cost.
-test: lint check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

@@ -706,6 +706,7 @@ def report(meta, runs, names, opts):
 # ------------------------------------------------------------------ main
 
 def main():
+    global RESULTS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="one repetition, short windows (a few minutes)")
     ap.add_argument("--reps", type=int, default=None)
@@ -714,10 +715,12 @@ def main():
     ap.add_argument("--servers", default=None, help="comma-separated subset of: " + ", ".join(SERVERS))
     ap.add_argument("--skip", default="", help="comma-separated passes to skip: echo,handshake,syscalls,idle")
     ap.add_argument("--command", default="benches/run.sh")
+    ap.add_argument("--results", default=None, help=f"folder for the results (default {RESULTS})")
     opts = ap.parse_args()
     opts.reps = opts.reps or (1 if opts.quick else 5)
     opts.duration_ms = opts.duration_ms or (1000 if opts.quick else 2000)
     opts.warmup_ms = opts.warmup_ms or (300 if opts.quick else 500)
+    RESULTS = opts.results or RESULTS
     sys_reps = 1 if opts.quick else 2
     skip = set(filter(None, opts.skip.split(",")))
 
