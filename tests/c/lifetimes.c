@@ -391,6 +391,7 @@ static void handler_closes (void)
 	{
 		noPollCtx * actx = nopoll_ctx_new ();
 		noPollConn * a, * b;
+		int before = nopoll_ctx_conns (sctx);
 		nest_b = nopoll_ctx_new ();
 		a = nopoll_conn_new (actx, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
 		b = nopoll_conn_new (nest_b, "127.0.0.1", nopoll_conn_port (l), NULL, NULL, NULL, NULL);
@@ -413,6 +414,13 @@ static void handler_closes (void)
 		nopoll_conn_close (b);
 		nopoll_ctx_unref (actx);
 		nopoll_ctx_unref (nest_b);
+		/* the server loop drops both server sides before it is stopped:
+		 * a server conn it never saw closing would stay registered and
+		 * keep its ctx (and socket) alive past nopoll_ctx_unref */
+		end = now_ms () + (double) scaled (5000, 30000);
+		while (nopoll_ctx_conns (sctx) > before && now_ms () < end)
+			sleep_ms (1);
+		CHECK_INT (nopoll_ctx_conns (sctx), before);
 	}
 
 	nopoll_conn_close (c);
