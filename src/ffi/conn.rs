@@ -5,7 +5,7 @@ use crate::prelude::*;
 
 use super::ctx::{action_handler, message_handler};
 use super::dispatch;
-use super::msg::msg_handle_owned;
+use super::msg::{msg_handle_owned, MsgObj};
 use super::opts::{take_opts, OptsData};
 use super::types::*;
 use super::{
@@ -116,33 +116,50 @@ unsafe fn send_kind(
     kind: DataKind,
     fin: bool,
 ) -> c_int {
+    // The running handler's own connection (an answer, the common case):
+    // its handshake is complete, so no readiness check (a connection the
+    // handler closed fails in the send itself).
+    let own = dispatch::with_conn_msg(conn as usize, |c, m| {
+        // SAFETY: forwarded from the exported function's contract.
+        let data = unsafe { payload(content, length, kind == DataKind::Text) };
+        data.map_or(-1, |d| send_on(c, d, kind, fin, Some(m)))
+    });
+    if let Ok(r) = own {
+        return r;
+    }
     with_ready_conn(conn, |c| {
         // SAFETY: forwarded from the exported function's contract.
         let Some(data) = (unsafe { payload(content, length, kind == DataKind::Text) }) else {
             return -1;
         };
-        if kind == DataKind::Text && fin {
-            // The running handler's own text message sent back (an echo, a
-            // relay): validated on arrival, not checked a second time.
-            let own = dispatch::with_current_msg(|o| {
-                o.msg
-                    .checked_text()
-                    .is_some_and(|t| t.as_ptr() == data.as_ptr() && t.len() == data.len())
-            });
-            if own == Some(true) {
-                // The result goes straight to `send_result` (wrapped in
-                // Options it was moved at odd offsets: a store-forwarding
-                // stall, ~1 % of the C echo server's time).
-                // SAFETY: `data` is the running handler's own text, which
-                // was validated as UTF-8 on arrival and does not change
-                // while the handler runs.
-                let t = unsafe { core::str::from_utf8_unchecked(data) };
-                return send_result(c, c.send_text(t), data.len());
-            }
-        }
-        send_result(c, c.send_data(kind, data, fin), data.len())
+        // A handler relaying its own message to another connection still
+        // skips checking it again.
+        dispatch::with_current_msg(|m| send_on(c, data, kind, fin, Some(m)))
+            .unwrap_or_else(|| send_on(c, data, kind, fin, None))
     })
     .unwrap_or(-1)
+}
+
+/// Sends `data` on `c`. A whole text message that is `own`'s text (the
+/// running handler's message, sent back or relayed) was validated as UTF-8
+/// on arrival and is not checked a second time.
+fn send_on(c: &Connection, data: &[u8], kind: DataKind, fin: bool, own: Option<&MsgObj>) -> c_int {
+    if kind == DataKind::Text && fin {
+        let is_own = own
+            .and_then(|o| o.msg.checked_text())
+            .is_some_and(|t| t.as_ptr() == data.as_ptr() && t.len() == data.len());
+        if is_own {
+            // The result goes straight to `send_result` (wrapped in
+            // Options it was moved at odd offsets: a store-forwarding
+            // stall, ~1 % of the C echo server's time).
+            // SAFETY: `data` is the running handler's own text, which was
+            // validated as UTF-8 on arrival and does not change while the
+            // handler runs.
+            let t = unsafe { core::str::from_utf8_unchecked(data) };
+            return send_result(c, c.send_text(t), data.len());
+        }
+    }
+    send_result(c, c.send_data(kind, data, fin), data.len())
 }
 
 /// One text frame (FIN set); `length == -1` means strlen.

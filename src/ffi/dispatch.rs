@@ -105,6 +105,27 @@ mod imp {
         Ok(f(&c))
     }
 
+    /// [`with_conn`], also handing `f` the handler's message: what a send
+    /// on the handler's own connection needs, with one look at the record.
+    #[inline(always)]
+    pub(crate) fn with_conn_msg<R, F: FnOnce(&Connection, &MsgObj) -> R>(
+        token: usize,
+        f: F,
+    ) -> Result<R, F> {
+        let rec = current();
+        if token == 0 || rec.conn.0 != token {
+            return Err(f);
+        }
+        // SAFETY: as in `with_conn`: both recorded by a live scope on this
+        // thread, which borrows them; the connection's count is not taken
+        // and never given back (ManuallyDrop).
+        let c = core::mem::ManuallyDrop::new(Connection {
+            inner: unsafe { Arc::from_raw(rec.conn.1) },
+        });
+        // SAFETY: recorded by the same live scope; it outlives this call.
+        Ok(f(&c, unsafe { &*rec.msg.1 }))
+    }
+
     pub(crate) fn ctx(token: usize) -> Option<Context> {
         let (t, p) = current().ctx;
         (token != 0 && t == token).then(|| Context::from_inner(share(p)))
@@ -149,6 +170,13 @@ mod imp {
     }
 
     pub(crate) fn with_conn<R, F: FnOnce(&Connection) -> R>(_token: usize, f: F) -> Result<R, F> {
+        Err(f)
+    }
+
+    pub(crate) fn with_conn_msg<R, F: FnOnce(&Connection, &MsgObj) -> R>(
+        _token: usize,
+        f: F,
+    ) -> Result<R, F> {
         Err(f)
     }
 

@@ -213,6 +213,10 @@ static void server_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 		CHECK_INT (nopoll_conn_send_text (conn, "\xff", 1), -1);
 		CHECK_INT (nopoll_conn_send_text (conn, text + 4, 1), -1);
 		CHECK_INT (nopoll_conn_send_text (conn, "other", 5), 5);
+		/* bad arguments on the handler's own connection */
+		CHECK_INT (nopoll_conn_send_text (conn, NULL, 3), -1);
+		CHECK_INT (nopoll_conn_send_binary (conn, text, -2), -1);
+		CHECK_INT (nopoll_conn_send_text_fragment (conn, NULL, 1), -1);
 	}
 	nopoll_conn_send_text (conn, text ? text : "", nopoll_msg_get_payload_size (msg));
 }
@@ -264,6 +268,9 @@ static void client_on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, 
 	CHECK (user_data == (noPollPtr) &client_closed_itself);
 	/* releases the caller's reference from inside the handler */
 	nopoll_conn_close (conn);
+	/* the handle stays good until the handler returns: a send fails */
+	CHECK_INT (nopoll_conn_send_text (conn, "late", 4), -1);
+	CHECK (! nopoll_conn_is_ok (conn));
 	client_closed_itself++;
 	nopoll_loop_stop (ctx);
 }
