@@ -780,7 +780,8 @@ def main():
         log("suite: no writable cpu cgroup (needs root): no capped handshake pass")
     meta["cap_percent"] = CAP_PERCENT if can_cap else None
     for rep in range(opts.reps):
-        order = names[rep % len(names):] + names[:rep % len(names)]
+        k = rep % max(1, len(names))  # no server built: nothing to rotate
+        order = names[k:] + names[:k]
         if "echo" not in skip:
             for shape in ECHO_SHAPES:
                 for n in order:
