@@ -92,16 +92,9 @@ mod imp {
     /// Runs `f` on the recorded connection if `token` names it, without
     /// taking a reference; gives `f` back otherwise.
     pub(crate) fn with_conn<R, F: FnOnce(&Connection) -> R>(token: usize, f: F) -> Result<R, F> {
-        let (t, p) = current().conn;
-        if token == 0 || t != token {
+        let Some((c, _)) = recorded(token) else {
             return Err(f);
-        }
-        // SAFETY: `p` came from `Arc::as_ptr` of the connection a live
-        // scope on this thread borrows, so it is alive; the count this
-        // `Arc` did not take is never given back (ManuallyDrop).
-        let c = core::mem::ManuallyDrop::new(Connection {
-            inner: unsafe { Arc::from_raw(p) },
-        });
+        };
         Ok(f(&c))
     }
 
@@ -112,18 +105,31 @@ mod imp {
         token: usize,
         f: F,
     ) -> Result<R, F> {
+        let Some((c, m)) = recorded(token) else {
+            return Err(f);
+        };
+        // SAFETY: recorded by the live scope that recorded the connection;
+        // its message outlives it.
+        Ok(f(&c, unsafe { &*m }))
+    }
+
+    /// The recorded connection, without its reference count, and the
+    /// recorded message, if `token` names that connection. Private: the
+    /// two are only good while the recording scope is, which the callers
+    /// above are within (they only lend them to `f`).
+    #[inline(always)]
+    fn recorded(token: usize) -> Option<(core::mem::ManuallyDrop<Connection>, *const MsgObj)> {
         let rec = current();
         if token == 0 || rec.conn.0 != token {
-            return Err(f);
+            return None;
         }
-        // SAFETY: as in `with_conn`: both recorded by a live scope on this
-        // thread, which borrows them; the connection's count is not taken
-        // and never given back (ManuallyDrop).
+        // SAFETY: `rec.conn.1` came from `Arc::as_ptr` of the connection a
+        // live scope on this thread borrows, so it is alive; the count this
+        // `Arc` did not take is never given back (ManuallyDrop).
         let c = core::mem::ManuallyDrop::new(Connection {
             inner: unsafe { Arc::from_raw(rec.conn.1) },
         });
-        // SAFETY: recorded by the same live scope; it outlives this call.
-        Ok(f(&c, unsafe { &*rec.msg.1 }))
+        Some((c, rec.msg.1))
     }
 
     pub(crate) fn ctx(token: usize) -> Option<Context> {
