@@ -563,9 +563,9 @@ impl Connection {
     /// message (see [`Context::set_on_message_ref`]); `None` removes the
     /// connection's own handler, whichever kind it was.
     pub fn set_on_message_ref(&self, h: Option<super::MessageRefHandler>) {
-        self.set_dispatch_handler(h.map(|h| -> super::context::DispatchHandler {
-            Arc::new(move |c: &Context, k: &Connection, m: &mut Message| h(c, k, m))
-        }));
+        self.set_dispatch_handler(
+            h.map(|h| super::context::ref_dispatch_handler(move |c, k, m| h(c, k, m))),
+        );
     }
     /// [`Connection::set_on_message`] with a handler that takes the
     /// message by mutable reference (the C API's).

@@ -38,6 +38,12 @@ pub(crate) fn dispatch_handler(
         h(ctx, conn, core::mem::take(m))
     })
 }
+/// The [`DispatchHandler`] of a message handler borrowing messages.
+pub(crate) fn ref_dispatch_handler(
+    h: impl Fn(&Context, &Connection, &Message) + Send + Sync + 'static,
+) -> DispatchHandler {
+    Arc::new(move |ctx: &Context, conn: &Connection, m: &mut Message| h(ctx, conn, m))
+}
 /// Close handler: called once when a connection closes.
 pub type CloseHandler = Arc<dyn Fn(&Context, &Connection) + Send + Sync>;
 /// Handler for plain HTTP requests (not upgrades) on a listener; it may
@@ -315,9 +321,7 @@ impl Context {
         &self,
         h: impl Fn(&Context, &Connection, &Message) + Send + Sync + 'static,
     ) {
-        self.inner.cfg.lock().on_msg = Some(Arc::new(
-            move |ctx: &Context, conn: &Connection, m: &mut Message| h(ctx, conn, m),
-        ));
+        self.inner.cfg.lock().on_msg = Some(ref_dispatch_handler(h));
         self.handlers_changed();
     }
     /// Handler for plain HTTP requests on listeners (serve a page).
