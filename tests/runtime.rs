@@ -4,7 +4,7 @@
 mod common;
 use common::recv;
 use nopoll::protocol::OpCode;
-use nopoll::runtime::{ConnectOptions, Connection, Context, LoopExit, Message};
+use nopoll::runtime::{ConnectOptions, Connection, Context, LoopExit, Message, MessageRefHandler};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -502,18 +502,17 @@ fn message_handlers_replaced_while_the_loop_runs() {
     assert_eq!(ask(&a, "6"), "owned:6");
     // A connection's own borrowing handler, replaced by an owning one and
     // removed: the context's applies again.
-    server_b.set_on_message_ref(Some(Arc::new(|_ctx, conn: &Connection, msg: &Message| {
+    let own_ref: MessageRefHandler = Arc::new(|_ctx, conn: &Connection, msg: &Message| {
         let _ = conn.send_text(&format!("own-ref:{}", msg.text().unwrap()));
-    })));
+    });
+    server_b.set_on_message_ref(Some(own_ref.clone()));
     assert_eq!(ask(&b, "7"), "own-ref:7");
     assert_eq!(ask(&a, "7"), "owned:7");
     server_b.set_on_message(Some(Arc::new(|_ctx, conn: &Connection, msg: Message| {
         let _ = conn.send_text(&format!("own:{}", msg.text().unwrap()));
     })));
     assert_eq!(ask(&b, "8"), "own:8");
-    server_b.set_on_message_ref(Some(Arc::new(|_ctx, conn: &Connection, msg: &Message| {
-        let _ = conn.send_text(&format!("own-ref:{}", msg.text().unwrap()));
-    })));
+    server_b.set_on_message_ref(Some(own_ref));
     assert_eq!(ask(&b, "9"), "own-ref:9");
     server_b.set_on_message_ref(None);
     assert_eq!(ask(&b, "10"), "owned:10");
