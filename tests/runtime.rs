@@ -4,7 +4,9 @@
 mod common;
 use common::recv;
 use nopoll::protocol::OpCode;
-use nopoll::runtime::{ConnectOptions, Connection, Context, LoopExit, Message, MessageRefHandler};
+use nopoll::runtime::{
+    ConnectOptions, Connection, Context, LoopExit, Message, MessageHandler, MessageRefHandler,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -477,9 +479,10 @@ fn message_handlers_replaced_while_the_loop_runs() {
         .filter(|c| c.role() != nopoll::runtime::ConnRole::Listener)
         .max_by_key(|c| c.id())
         .unwrap();
-    server_b.set_on_message(Some(Arc::new(|_ctx, conn: &Connection, msg: Message| {
+    let own: MessageHandler = Arc::new(|_ctx, conn: &Connection, msg: Message| {
         let _ = conn.send_text(&format!("own:{}", msg.text().unwrap()));
-    })));
+    });
+    server_b.set_on_message(Some(own.clone()));
     assert_eq!(ask(&b, "2"), "own:2");
     assert_eq!(ask(&a, "2"), "2");
     s.ctx.set_on_message(|_ctx, conn, msg: Message| {
@@ -508,9 +511,7 @@ fn message_handlers_replaced_while_the_loop_runs() {
     server_b.set_on_message_ref(Some(own_ref.clone()));
     assert_eq!(ask(&b, "7"), "own-ref:7");
     assert_eq!(ask(&a, "7"), "owned:7");
-    server_b.set_on_message(Some(Arc::new(|_ctx, conn: &Connection, msg: Message| {
-        let _ = conn.send_text(&format!("own:{}", msg.text().unwrap()));
-    })));
+    server_b.set_on_message(Some(own));
     assert_eq!(ask(&b, "8"), "own:8");
     server_b.set_on_message_ref(Some(own_ref));
     assert_eq!(ask(&b, "9"), "own-ref:9");
