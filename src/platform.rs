@@ -64,8 +64,8 @@ pub fn install_clock(hook: Option<ClockHook>) {
 }
 
 fn hook_micros(f: ClockHook) -> u64 {
-    // SAFETY: the firmware's clock function takes no arguments.
     #[allow(clippy::useless_conversion)] // c_ulong is u32 on 32-bit targets
+    // SAFETY: the firmware's clock function takes no arguments.
     let raw = u64::from(unsafe { f() });
     let bits = core::mem::size_of::<core::ffi::c_ulong>() * 8;
     let mask = if bits >= 64 {

@@ -123,10 +123,10 @@ mod imp {
         if token == 0 || rec.conn.0 != token {
             return None;
         }
-        // SAFETY: `rec.conn.1` came from `Arc::as_ptr` of the connection a
-        // live scope on this thread borrows, so it is alive; the count this
-        // `Arc` did not take is never given back (ManuallyDrop).
+        // The count this `Arc` did not take is never given back (ManuallyDrop).
         let c = core::mem::ManuallyDrop::new(Connection {
+            // SAFETY: `rec.conn.1` came from `Arc::as_ptr` of the connection
+            // a live scope on this thread borrows, so it is alive.
             inner: unsafe { Arc::from_raw(rec.conn.1) },
         });
         Some((c, rec.msg.1))

@@ -103,10 +103,8 @@ mod tests {
     #[test]
     fn null_and_incomplete_tables_are_refused() {
         // SAFETY: NULL is allowed.
-        assert_eq!(
-            unsafe { nopoll_install_socket_ops(core::ptr::null()) },
-            nopoll_false
-        );
+        let null = unsafe { nopoll_install_socket_ops(core::ptr::null()) };
+        assert_eq!(null, nopoll_false);
         // A table with a NULL `recv`, built as raw memory (a Rust
         // `SocketOps` cannot hold one).
         let mut raw = core::mem::MaybeUninit::<SocketOps>::uninit();
@@ -121,10 +119,8 @@ mod tests {
                 .write(core::ptr::null());
         }
         // SAFETY: points to readable memory of the table's layout.
-        assert_eq!(
-            unsafe { nopoll_install_socket_ops(raw.as_ptr()) },
-            nopoll_false
-        );
+        let incomplete = unsafe { nopoll_install_socket_ops(raw.as_ptr()) };
+        assert_eq!(incomplete, nopoll_false);
         assert!(!nopoll_default_socket_ops().is_null());
     }
 }

@@ -137,8 +137,8 @@ impl LocalBind {
 
     fn apply(&self, s: Socket) -> NetResult<()> {
         match self {
-            // SAFETY: the address pointer is valid for socklen bytes.
             LocalBind::Addr(a) => {
+                // SAFETY: the address pointer is valid for socklen bytes.
                 check(unsafe { (ops().bind)(s, a.as_ptr(), a.socklen()) }).map(drop)
             }
             LocalBind::Device(name) => bind_device(s, name),

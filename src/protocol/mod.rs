@@ -4,6 +4,9 @@
 //! - [`frame`]: the frame header codec; [`mask`]: masking.
 //! - [`engine`]: frames to messages and back, control frames, closing.
 //! - [`utf8`]: incremental UTF-8 validation; [`close`]: close frame rules.
+//!
+//! Safe Rust only: the compiler refuses any `unsafe` here.
+#![forbid(unsafe_code)]
 
 pub mod close;
 pub mod engine;
