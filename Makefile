@@ -1,10 +1,12 @@
-# The two commands a newcomer needs:
+# The commands a newcomer needs:
 #   make demo   builds the library and starts the C chat server
+#   make check  the quick tier (a few minutes): fmt, clippy, unit and Rust
+#               integration tests, the C tests once (no valgrind)
 #   make test   runs the whole test suite (what CI runs)
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -43,6 +45,14 @@ check-nostd:
 	tests/nostd/symbols.sh target/nostd/release/libnopoll.a
 
 test-rust:
+	$(CARGO) test
+
+# The quick tier, before a commit: what `make test` runs first, without
+# the no_std builds, valgrind, sanitizers, lwIP, peers, Autobahn and fuzzing.
+# tests/c_api.rs builds and runs every C test in tests/c once.
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test
 
 test-valgrind:

@@ -53,22 +53,41 @@ pub(crate) use glue::*;
 mod glue {
     use super::handle::Table;
     use super::types::*;
+    #[allow(unused_imports)]
+    use crate::prelude::*;
     use crate::runtime::{ConnInner, Connection, Context, CtxInner};
     use alloc::ffi::CString;
     use core::ffi::{c_char, CStr};
-    use core::sync::atomic::Ordering;
 
     pub(crate) static CTXS: Table<CtxInner> = Table::new(1);
     pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
 
-    fn drop_hook(word: usize) {
-        super::loop_io::withdraw_stop_cell(word);
-        CTXS.reclaim(word);
-        CONNS.reclaim(word);
+    /// What the C API attaches to a context: its handle slot, and the
+    /// strings handed to C (certificate paths), kept until the context is
+    /// destroyed so that pointers given to C never dangle. Dropped with
+    /// the context: the slot is freed then.
+    struct CtxBinding {
+        token: usize,
+        strings: Vec<CString>,
     }
 
-    fn init() {
-        crate::runtime::set_binding_drop_hook(drop_hook);
+    impl Drop for CtxBinding {
+        fn drop(&mut self) {
+            super::loop_io::withdraw_stop_cell(self.token);
+            CTXS.reclaim(self.token);
+        }
+    }
+
+    /// What the C API attaches to a connection (see [`CtxBinding`]).
+    struct ConnBinding {
+        token: usize,
+        strings: Vec<CString>,
+    }
+
+    impl Drop for ConnBinding {
+        fn drop(&mut self) {
+            CONNS.reclaim(self.token);
+        }
     }
 
     /// The context behind a C handle.
@@ -78,28 +97,35 @@ mod glue {
 
     /// The handle of a context (created on first use, owned by the library).
     pub(crate) fn ctx_handle(ctx: &Context) -> *mut noPollCtx {
-        init();
-        let word = &ctx.inner.binding;
-        loop {
-            let cur = word.load(Ordering::Acquire);
-            // The word is set once (from 0) and its slot is freed only when
-            // the object is destroyed, so for an object we hold it always
-            // names a live slot: no table lookup on this hot path.
-            if cur != 0 {
-                return cur as *mut noPollCtx;
-            }
-            let Some(new) = CTXS.insert(&ctx.inner, 0) else {
-                return core::ptr::null_mut();
-            };
-            if word
-                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+        let slot = &ctx.inner.attachment;
+        // The word is set once (from 0) and its slot is freed only when the
+        // object is destroyed, so for an object we hold it always names a
+        // live slot: no table lookup on this hot path.
+        let cur = slot.word();
+        if cur != 0 {
+            return cur as *mut noPollCtx;
+        }
+        let Some(new) = CTXS.insert(&ctx.inner, 0) else {
+            return core::ptr::null_mut();
+        };
+        let binding = CtxBinding {
+            token: new,
+            strings: Vec::new(),
+        };
+        match slot.set_once(new, Box::new(binding)) {
+            Ok(()) => {
                 super::loop_io::publish_stop_cell(new, ctx);
-                return new as *mut noPollCtx;
+                new as *mut noPollCtx
             }
-            // Another thread published a handle first: ours was never seen.
-            CTXS.discard(new);
+            Err(lost) => {
+                // Another thread published a handle first: ours was never
+                // seen (and its slot is not the context's to reclaim).
+                if let Ok(mut b) = lost.downcast::<CtxBinding>() {
+                    b.token = 0;
+                }
+                CTXS.discard(new);
+                slot.word() as *mut noPollCtx
+            }
         }
     }
 
@@ -111,27 +137,29 @@ mod glue {
 
     /// The handle of a connection (created on first use, owned by the library).
     pub(crate) fn conn_handle(conn: &Connection) -> *mut noPollConn {
-        init();
-        let word = &conn.inner.binding;
-        loop {
-            let cur = word.load(Ordering::Acquire);
-            // The word is set once (from 0) and its slot is freed only when
-            // the object is destroyed, so for an object we hold it always
-            // names a live slot: no table lookup on this hot path.
-            if cur != 0 {
-                return cur as *mut noPollConn;
+        let slot = &conn.inner.attachment;
+        // As for contexts: set once, freed with the object.
+        let cur = slot.word();
+        if cur != 0 {
+            return cur as *mut noPollConn;
+        }
+        let Some(new) = CONNS.insert(&conn.inner, 0) else {
+            return core::ptr::null_mut();
+        };
+        let binding = ConnBinding {
+            token: new,
+            strings: Vec::new(),
+        };
+        match slot.set_once(new, Box::new(binding)) {
+            Ok(()) => new as *mut noPollConn,
+            Err(lost) => {
+                // Another thread published a handle first: ours was never seen.
+                if let Ok(mut b) = lost.downcast::<ConnBinding>() {
+                    b.token = 0;
+                }
+                CONNS.discard(new);
+                slot.word() as *mut noPollConn
             }
-            let Some(new) = CONNS.insert(&conn.inner, 0) else {
-                return core::ptr::null_mut();
-            };
-            if word
-                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return new as *mut noPollConn;
-            }
-            // Another thread published a handle first: ours was never seen.
-            CONNS.discard(new);
         }
     }
 
@@ -156,40 +184,44 @@ mod glue {
         unsafe { CStr::from_ptr(p) }.to_str().ok()
     }
 
-    /// A C string stored with a connection so the pointer stays valid as
-    /// long as the connection (NULL for None).
-    pub(crate) fn conn_cstr(conn: &Connection, s: Option<&str>) -> *const c_char {
-        let Some(s) = s else {
-            return core::ptr::null();
-        };
-        let Ok(c) = CString::new(s) else {
-            return core::ptr::null();
-        };
-        let mut arena = conn.inner.c_strings.lock();
-        if let Some(found) = arena.iter().find(|x| **x == c) {
+    /// A string kept in `strings` (once per distinct value): its pointer.
+    fn keep(strings: &mut Vec<CString>, c: CString) -> *const c_char {
+        if let Some(found) = strings.iter().find(|x| **x == c) {
             return found.as_ptr();
         }
         let p = c.as_ptr();
-        arena.push(c);
+        strings.push(c);
         p
+    }
+
+    /// A C string stored with a connection so the pointer stays valid as
+    /// long as the connection (NULL for None).
+    pub(crate) fn conn_cstr(conn: &Connection, s: Option<&str>) -> *const c_char {
+        let Some(c) = s.and_then(|s| CString::new(s).ok()) else {
+            return core::ptr::null();
+        };
+        if conn_handle(conn).is_null() {
+            return core::ptr::null();
+        }
+        conn.inner
+            .attachment
+            .with(|b: &mut ConnBinding| keep(&mut b.strings, c))
+            .unwrap_or(core::ptr::null())
     }
 
     /// A C string stored with a context so the pointer stays valid as long
     /// as the context (NULL for None).
     pub(crate) fn ctx_cstr(ctx: &Context, s: Option<&str>) -> *const c_char {
-        let Some(s) = s else {
+        let Some(c) = s.and_then(|s| CString::new(s).ok()) else {
             return core::ptr::null();
         };
-        let Ok(c) = CString::new(s) else {
+        if ctx_handle(ctx).is_null() {
             return core::ptr::null();
-        };
-        let mut arena = ctx.inner.c_strings.lock();
-        if let Some(found) = arena.iter().find(|x| **x == c) {
-            return found.as_ptr();
         }
-        let p = c.as_ptr();
-        arena.push(c);
-        p
+        ctx.inner
+            .attachment
+            .with(|b: &mut CtxBinding| keep(&mut b.strings, c))
+            .unwrap_or(core::ptr::null())
     }
 
     /// A `malloc`ed copy of `s` (freed by the caller with `nopoll_free`).

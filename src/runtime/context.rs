@@ -188,6 +188,10 @@ pub(crate) struct IoOps {
 }
 
 pub(crate) struct CtxInner {
+    /// The slot of a layer built on the runtime (the C API's handle).
+    /// First, so it is dropped first: the layer lets go of the context
+    /// (the C API withdraws its stop cell) before the rest is torn down.
+    pub attachment: super::Attachment,
     pub cfg: Lock<CtxConfig>,
     pub conns: Lock<Map<i32, Arc<ConnInner>>>,
     next_id: AtomicI32,
@@ -199,13 +203,8 @@ pub(crate) struct CtxInner {
     pub stop: AtomicBool,
     /// Handshake deadlines, sorted (see `push_deadline`).
     pub deadlines: Lock<VecDeque<(Instant, i32)>>,
-    /// An opaque word for the binding layer (the C handle).
-    pub binding: AtomicUsize,
     /// The certificate store, in insertion order.
     certificates: Lock<Vec<Certificate>>,
-    /// Strings handed to the binding layer (certificate paths), kept until
-    /// the context is destroyed so that pointers given to C never dangle.
-    pub c_strings: Lock<Vec<alloc::ffi::CString>>,
     /// Bumped whenever a message handler (context or connection) may have
     /// changed: the loop resolves the handler once per batch of messages
     /// and only looks again when this moved.
@@ -241,6 +240,7 @@ impl Context {
         let poller_forgets_closed = poller.backend() == net::Backend::Epoll;
         Ok(Context {
             inner: Arc::new(CtxInner {
+                attachment: super::Attachment::default(),
                 cfg: Lock::new(CtxConfig::default()),
                 conns: Lock::new(Map::default()),
                 next_id: AtomicI32::new(1),
@@ -249,9 +249,7 @@ impl Context {
                 waker,
                 stop: AtomicBool::new(false),
                 deadlines: Lock::new(VecDeque::new()),
-                binding: AtomicUsize::new(0),
                 certificates: Lock::new(Vec::new()),
-                c_strings: Lock::new(Vec::new()),
                 handlers_epoch: AtomicU64::new(0),
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
                 max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),
@@ -532,6 +530,18 @@ impl Context {
         }
     }
 
+    /// The engine's limits for a connection whose own frame limit is
+    /// `own_max_frame` (else the context's).
+    pub(crate) fn engine_config(&self, own_max_frame: Option<u64>) -> crate::protocol::Config {
+        let cfg = self.inner.cfg.lock();
+        let max_frame = own_max_frame.unwrap_or(cfg.max_frame_size);
+        crate::protocol::Config {
+            max_frame_size: max_frame,
+            max_message_size: cfg.max_message_size.max(max_frame),
+            delivery: cfg.delivery,
+        }
+    }
+
     pub(crate) fn wants_log(&self, level: LogLevel) -> bool {
         let c = self.inner.cfg.lock();
         c.log_sink.is_some()
@@ -550,9 +560,3 @@ macro_rules! ctx_log {
     }};
 }
 pub(crate) use ctx_log;
-
-impl Drop for CtxInner {
-    fn drop(&mut self) {
-        super::binding_dropped(*self.binding.get_mut());
-    }
-}

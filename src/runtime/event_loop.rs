@@ -3,8 +3,10 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::conn::{Action, ConnRole, Connection, HandlerCache};
+use super::conn::{ConnRole, Connection};
 use super::context::{ctx_log, Context};
+use super::dispatch::HandlerCache;
+use super::machine::Action;
 use crate::net::{self, Interest, Poller, Ready};
 use crate::platform::Instant;
 use core::sync::atomic::Ordering;
@@ -96,6 +98,10 @@ impl Context {
         let mut buf = vec![0u8; size];
         let mut acts = Vec::new();
         let mut on_msg: HandlerCache = None;
+        // Connections whose transport holds received bytes that readiness
+        // will not report (see `transport.rs`): served before waiting, and
+        // the wait does not block while there are any.
+        let mut buffered: Vec<i32> = Vec::new();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 return LoopExit::Stopped;
@@ -110,7 +116,9 @@ impl Context {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            let held = core::mem::take(&mut buffered);
             let ms = match wake_at {
+                _ if !held.is_empty() => 0,
                 None => -1,
                 Some(t) => {
                     let left = t.saturating_duration_since(now);
@@ -140,9 +148,23 @@ impl Context {
                 }
                 if ev.readable || ev.hangup || ev.error {
                     self.serve(&conn, &mut buf, &mut acts, &mut on_msg);
+                    if conn.inner.io.has_buffered_input() {
+                        buffered.push(conn.id());
+                    }
                 }
                 if self.inner.stop.load(Ordering::Acquire) {
                     break;
+                }
+            }
+            for id in held {
+                let Some(conn) = self.lookup(id) else {
+                    continue;
+                };
+                if conn.inner.io.has_buffered_input() && !buffered.contains(&id) {
+                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg);
+                    if conn.inner.io.has_buffered_input() {
+                        buffered.push(id);
+                    }
                 }
             }
         }

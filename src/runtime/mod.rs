@@ -20,18 +20,26 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+mod attachment;
 mod conn;
 mod context;
+mod dispatch;
+mod driver;
+mod establish;
 mod event_loop;
+mod machine;
 mod message;
 mod rng;
+mod transport;
 
-pub use conn::{ConnRole, ConnectOptions, Connection, SendStatus};
+pub(crate) use attachment::Attachment;
+pub use conn::{ConnRole, Connection, SendStatus};
 pub(crate) use context::DispatchHandler;
 pub use context::{
     ActionHandler, Certificate, CloseHandler, Context, CtxConfig, HttpHandler, LogLevel, LogSink,
     MessageHandler, MessageRefHandler,
 };
+pub use establish::ConnectOptions;
 pub use event_loop::LoopExit;
 pub use message::Message;
 pub use rng::OsRandom;
@@ -78,37 +86,5 @@ impl From<NetError> for Error {
         } else {
             Error::Net(e)
         }
-    }
-}
-
-/// Called with an object's binding word when a context or connection that
-/// has one is destroyed (the C layer frees its handle slot).
-static BINDING_DROP_HOOK: core::sync::atomic::AtomicPtr<()> =
-    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
-
-/// Sets the binding layer's drop hook (once; later calls are ignored).
-pub(crate) fn set_binding_drop_hook(h: fn(usize)) {
-    // Called on every handle lookup: a plain load once set (a
-    // compare-exchange is a write to a shared cache line).
-    if !BINDING_DROP_HOOK
-        .load(core::sync::atomic::Ordering::Acquire)
-        .is_null()
-    {
-        return;
-    }
-    let _ = BINDING_DROP_HOOK.compare_exchange(
-        core::ptr::null_mut(),
-        h as *mut (),
-        core::sync::atomic::Ordering::AcqRel,
-        core::sync::atomic::Ordering::Acquire,
-    );
-}
-
-pub(crate) fn binding_dropped(word: usize) {
-    let p = BINDING_DROP_HOOK.load(core::sync::atomic::Ordering::Acquire);
-    if word != 0 && !p.is_null() {
-        // SAFETY: only set_binding_drop_hook stores here, from a fn(usize).
-        let h = unsafe { core::mem::transmute::<*mut (), fn(usize)>(p) };
-        h(word);
     }
 }

@@ -1,0 +1,89 @@
+//! A slot on a context or connection for a layer built on the runtime
+//! (the C API keeps its handle there). The runtime never looks inside: it
+//! stores one word, readable without a lock on every message, and one
+//! value of the layer's own type, dropped with the object (so the layer
+//! learns of the object's end by its value's `Drop`).
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::sync::Lock;
+use core::any::Any;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// The layer's value.
+pub(crate) type Attached = Box<dyn Any + Send + Sync>;
+
+/// One word and one value, both set once (together).
+pub(crate) struct Attachment {
+    word: AtomicUsize,
+    value: Lock<Option<Attached>>,
+}
+
+impl Default for Attachment {
+    fn default() -> Self {
+        Attachment {
+            word: AtomicUsize::new(0),
+            value: Lock::new(None),
+        }
+    }
+}
+
+impl Attachment {
+    /// The word (0 until set).
+    #[inline]
+    pub(crate) fn word(&self) -> usize {
+        self.word.load(Ordering::Acquire)
+    }
+
+    /// Sets the word and the value, unless set already: then the value is
+    /// handed back untouched.
+    pub(crate) fn set_once(&self, word: usize, value: Attached) -> Result<(), Attached> {
+        let mut slot = self.value.lock();
+        if self.word.load(Ordering::Acquire) != 0 || slot.is_some() {
+            return Err(value);
+        }
+        *slot = Some(value);
+        self.word.store(word, Ordering::Release);
+        Ok(())
+    }
+
+    /// Runs `f` on the value if it is set and of type `T`.
+    pub(crate) fn with<T: Any, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut slot = self.value.lock();
+        slot.as_mut()?.downcast_mut::<T>().map(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::sync::Arc;
+    use core::sync::atomic::AtomicBool;
+
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn set_once_then_dropped_with_the_slot() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let a = Attachment::default();
+        assert_eq!(a.word(), 0);
+        assert!(a.set_once(7, Box::new(Flag(dropped.clone()))).is_ok());
+        assert_eq!(a.word(), 7);
+        let again = a.set_once(8, Box::new(5u32));
+        assert!(again.is_err(), "a second value must be refused");
+        assert_eq!(a.word(), 7);
+        assert_eq!(
+            a.with(|f: &mut Flag| f.0.load(Ordering::SeqCst)),
+            Some(false)
+        );
+        assert_eq!(a.with(|_: &mut u32| ()), None, "wrong type");
+        drop(a);
+        assert!(dropped.load(Ordering::SeqCst));
+    }
+}

@@ -1,0 +1,637 @@
+//! The connection's state machine: phases, what received bytes and sends
+//! do in each phase, and close ordering. Plain Rust: no socket, no lock,
+//! no clock. Bytes go in ([`Machine::receive`]), actions come out
+//! ([`Action`], for the dispatcher) and so do bytes to write
+//! ([`Machine::output`] / [`Machine::consume`], for the I/O driver).
+//!
+//! The protocol itself (handshake parsers, frame codec, messages, close
+//! rules) is in `protocol/`; this file only sequences it for one
+//! connection: handshake, then `on_open`'s decision (server), then the
+//! [`Engine`], then closed.
+//!
+//! ```text
+//!  Client ──101──────────────────────────────► Open ──close/error──► Closed
+//!  Server ──upgrade──► AwaitOpen ──accepted──► Open
+//!     │                    └──refused──────────────────────────────► Closed
+//!     └──plain HTTP──► Http ──answered──────────────────────────────► Closed
+//! ```
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::context::LogLevel;
+use super::message::Message;
+use super::rng::OsRandom;
+use super::Error;
+use crate::protocol::handshake::Request;
+use crate::protocol::{
+    ClientHandshake, Config, DataKind, Engine, Event, Role, SendError, ServerHandshake,
+    ServerOutcome, UpgradeRequest,
+};
+
+/// What the machine needs from its surroundings (the context, for a real
+/// connection; a plain struct in tests).
+pub(crate) trait Env {
+    /// The connection's id, for log lines.
+    fn id(&self) -> i32;
+    /// The peer's host, for log lines.
+    fn peer(&self) -> &str;
+    /// Whether a log line of `level` would go anywhere.
+    fn wants_log(&self, level: LogLevel) -> bool;
+    /// The engine's limits, given the connection's own frame limit.
+    fn engine_config(&self, own_max_frame: Option<u64>) -> Config;
+}
+
+/// Queues a log line as an action (the machine runs under the
+/// connection's lock; a log callback is user code and runs at dispatch).
+macro_rules! act_log {
+    ($env:expr, $acts:expr, $lvl:ident, $($arg:tt)*) => {{
+        if !cfg!(feature = "no-log") && $env.wants_log(LogLevel::$lvl) {
+            $acts.push(Action::Log(LogLevel::$lvl, format!($($arg)*)));
+        }
+    }};
+}
+
+pub(crate) enum Phase {
+    Listening,
+    Client(Box<ClientHandshake>),
+    Server(Box<ServerHandshake>),
+    AwaitOpen(Box<UpgradeRequest>),
+    Http,
+    Open(Box<Engine<OsRandom>>),
+    Closed,
+}
+
+/// What the dispatcher must do, in stream order.
+pub(crate) enum Action {
+    /// A log line produced while the connection was locked (a log callback
+    /// is user code: it runs at dispatch, with no lock held).
+    Log(LogLevel, String),
+    /// Server: the upgrade request is complete; `on_open` decides
+    /// ([`Machine::finish_open`]).
+    OnOpen,
+    /// Server: a plain HTTP request (not an upgrade).
+    Http(Box<Request>),
+    /// The handshake completed.
+    Ready,
+    Message(Message),
+    /// A whole message left where it was received: `len` bytes at `start`
+    /// of the loop's receive buffer (unmasked in place), made into a
+    /// [`Message`] only when dispatched. Building it under the lock and
+    /// moving it through this list cost more than the rest of a small
+    /// message's trip.
+    InputMessage {
+        kind: DataKind,
+        start: usize,
+        len: usize,
+    },
+    /// The connection closed (peer's close frame, protocol error, refused
+    /// handshake...): `on_close`, then the socket is released.
+    Closed,
+}
+
+impl Action {
+    /// A message to dispatch, wherever its bytes are.
+    pub(crate) fn is_message(&self) -> bool {
+        matches!(self, Action::Message(_) | Action::InputMessage { .. })
+    }
+}
+
+/// What the opening handshake told about the connection.
+#[derive(Default)]
+pub(crate) struct Info {
+    pub url: Option<String>,
+    pub host_header: Option<String>,
+    pub origin: Option<String>,
+    pub cookie: Option<String>,
+    pub x_real_ip: Option<String>,
+    pub requested_protocol: Option<String>,
+    pub accepted_protocol: Option<String>,
+}
+
+/// Bytes kept for a connection while `on_open` decides (pipelined frames).
+const MAX_LEFTOVER: usize = 64 * 1024;
+
+/// What few connections ever use, allocated on first use.
+#[derive(Default)]
+struct Cold {
+    /// Reason of the peer's close frame.
+    close_reason: Option<String>,
+    /// Bytes that came while `on_open` decided (pipelined frames).
+    leftover: Vec<u8>,
+}
+
+/// One connection's protocol state, between bytes and actions.
+pub(crate) struct Machine {
+    phase: Phase,
+    /// Bytes written before the engine's: the handshake request or answer,
+    /// an HTTP answer, or what the engine had left when it closed.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Set once, when the handshake completes (stays set once closed).
+    opened: bool,
+    pub info: Info,
+    /// Status of the peer's close frame: 1005 without code, 1006 without frame.
+    pub close_status: i32,
+    /// The connection's own incoming frame limit.
+    pub max_frame_size: Option<u64>,
+    /// Header bytes of the last short-written frame not yet written
+    /// (nopoll reports payload bytes only).
+    pub pending_header: usize,
+    cold: Option<Box<Cold>>,
+}
+
+impl Machine {
+    fn with(phase: Phase, out: Vec<u8>) -> Machine {
+        Machine {
+            phase,
+            out,
+            out_pos: 0,
+            opened: false,
+            info: Info::default(),
+            close_status: 1006,
+            max_frame_size: None,
+            pending_header: 0,
+            cold: None,
+        }
+    }
+
+    /// A listener: takes no bytes.
+    pub(crate) fn listening() -> Machine {
+        Self::with(Phase::Listening, Vec::new())
+    }
+
+    /// A client whose upgrade `request` is its first output.
+    pub(crate) fn client(hs: ClientHandshake, request: Vec<u8>) -> Machine {
+        Self::with(Phase::Client(Box::new(hs)), request)
+    }
+
+    /// An accepted connection waiting for the upgrade request.
+    pub(crate) fn server(hs: ServerHandshake) -> Machine {
+        Self::with(Phase::Server(Box::new(hs)), Vec::new())
+    }
+
+    fn cold(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Default::default)
+    }
+
+    // ------------------------------------------------------------ state
+
+    /// The handshake completed (stays true once closed).
+    pub(crate) fn opened(&self) -> bool {
+        self.opened
+    }
+    /// Messages can be sent and received.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self.phase, Phase::Open(_))
+    }
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+    pub(crate) fn is_http(&self) -> bool {
+        matches!(self.phase, Phase::Http)
+    }
+    /// Still in the opening handshake (either side).
+    pub(crate) fn is_handshaking(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
+        )
+    }
+    /// Reason of the peer's close frame.
+    pub(crate) fn close_reason(&self) -> Option<&str> {
+        self.cold.as_ref()?.close_reason.as_deref()
+    }
+    /// The engine, once open.
+    pub(crate) fn engine(&mut self) -> Option<&mut Engine<OsRandom>> {
+        match &mut self.phase {
+            Phase::Open(e) => Some(e),
+            _ => None,
+        }
+    }
+    /// Bytes of a message being reassembled.
+    pub(crate) fn buffered_len(&self) -> usize {
+        match &self.phase {
+            Phase::Open(e) => e.buffered_len(),
+            _ => 0,
+        }
+    }
+
+    /// Sets the connection's frame limit (and the engine's, once open).
+    pub(crate) fn set_max_frame_size(&mut self, max: u64) {
+        self.max_frame_size = Some(max);
+        if let Phase::Open(e) = &mut self.phase {
+            let mut c = *e.config();
+            c.max_frame_size = max;
+            c.max_message_size = c.max_message_size.max(max);
+            e.set_config(c);
+        }
+    }
+
+    // ------------------------------------------------------------ output
+
+    /// Bytes to write now: the handshake's first, then the engine's.
+    #[inline]
+    pub(crate) fn output(&self) -> &[u8] {
+        if self.out_pos < self.out.len() {
+            &self.out[self.out_pos..]
+        } else if let Phase::Open(e) = &self.phase {
+            e.output()
+        } else {
+            &[]
+        }
+    }
+
+    /// Marks `n` bytes of [`Machine::output`] as written.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        if self.out_pos < self.out.len() {
+            self.out_pos += n.min(self.out.len() - self.out_pos);
+            if self.out_pos == self.out.len() {
+                self.out = Vec::new();
+                self.out_pos = 0;
+            }
+        } else if let Phase::Open(e) = &mut self.phase {
+            e.consume_output(n);
+        }
+    }
+
+    /// Handshake bytes not yet written (a large send must not overtake them).
+    pub(crate) fn handshake_pending(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+
+    /// All bytes not yet written.
+    #[inline]
+    pub(crate) fn pending(&self) -> usize {
+        let hs = self.out.len() - self.out_pos;
+        match &self.phase {
+            Phase::Open(e) => hs + e.output_len(),
+            _ => hs,
+        }
+    }
+
+    /// Gives the engine's buffers back when they hold more than `max`.
+    pub(crate) fn release_idle_buffers(&mut self, max: usize) {
+        if let Phase::Open(e) = &mut self.phase {
+            if e.buffer_capacity() > max {
+                e.shrink();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ closing
+
+    /// Closed from this side or by the transport: nothing more is read or
+    /// written, and unwritten output is dropped.
+    pub(crate) fn shut(&mut self) {
+        self.phase = Phase::Closed;
+        self.drop_output();
+    }
+
+    /// Drops unwritten output (once closed and the last write was tried).
+    pub(crate) fn drop_output(&mut self) {
+        self.out = Vec::new();
+        self.out_pos = 0;
+    }
+
+    /// Closed by what was received: the engine's last output (the close
+    /// reply) stays in [`Machine::output`] for one last write.
+    fn closed_by_input(&mut self, acts: &mut Vec<Action>) {
+        if let Phase::Open(e) = core::mem::replace(&mut self.phase, Phase::Closed) {
+            let rest = e.output();
+            if !rest.is_empty() {
+                self.out.extend_from_slice(rest);
+            }
+        }
+        acts.push(Action::Closed);
+    }
+
+    /// Handshake deadline passed: closes a connection still in its
+    /// handshake; true if it did.
+    pub(crate) fn expire(&mut self) -> bool {
+        if self.is_handshaking() {
+            self.shut();
+            return true;
+        }
+        false
+    }
+
+    /// Queues a close frame (status `None` = empty) if open and none was
+    /// sent yet. A status or reason the protocol refuses is replaced by an
+    /// empty close frame and the refusal returned.
+    pub(crate) fn queue_close(&mut self, status: Option<u16>, reason: &[u8]) -> Option<SendError> {
+        let Phase::Open(e) = &mut self.phase else {
+            return None;
+        };
+        if e.close_sent() {
+            return None;
+        }
+        match e.close(status, reason) {
+            Ok(()) => None,
+            Err(err) => {
+                let _ = e.close(None, b"");
+                Some(err)
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ send
+
+    /// Queues a frame built by `queue`; returns the bytes it added.
+    pub(crate) fn send(
+        &mut self,
+        queue: impl FnOnce(&mut Engine<OsRandom>) -> Result<(), SendError>,
+    ) -> Result<usize, Error> {
+        let Phase::Open(engine) = &mut self.phase else {
+            return Err(Error::NotOpen);
+        };
+        let queued = engine.output_len();
+        queue(engine)?;
+        Ok(engine.output_len() - queued)
+    }
+
+    /// Queues the answer to a plain HTTP request (in the `Http` phase).
+    pub(crate) fn queue_http_response(
+        &mut self,
+        status: u16,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(), Error> {
+        if content_type.bytes().any(|b| b == b'\r' || b == b'\n') || !(100..=999).contains(&status)
+        {
+            return Err(Error::InvalidArgument("bad status or content type"));
+        }
+        if !self.is_http() {
+            return Err(Error::NotOpen);
+        }
+        let reason = crate::protocol::handshake::reason_phrase(status);
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        self.out.extend_from_slice(head.as_bytes());
+        self.out.extend_from_slice(body);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ receive
+
+    fn open(&mut self, env: &dyn Env, role: Role) {
+        let engine = Engine::new(role, env.engine_config(self.max_frame_size), OsRandom);
+        self.phase = Phase::Open(Box::new(engine));
+        self.opened = true;
+    }
+
+    /// Processes received bytes; collects what must be dispatched, in
+    /// stream order. `base`: where `data` starts in the buffer the caller
+    /// dispatches from, if whole messages may be left there
+    /// ([`Action::InputMessage`]); `None`: they are copied out.
+    pub(crate) fn receive(
+        &mut self,
+        env: &dyn Env,
+        data: &mut [u8],
+        base: Option<usize>,
+        acts: &mut Vec<Action>,
+    ) {
+        let mut pos = 0;
+        while pos < data.len() {
+            match core::mem::replace(&mut self.phase, Phase::Closed) {
+                Phase::Client(mut hs) => match hs.feed(&data[pos..]) {
+                    Ok((n, None)) => {
+                        pos += n;
+                        self.phase = Phase::Client(hs);
+                    }
+                    Ok((n, Some(resp))) => {
+                        pos += n;
+                        self.info.accepted_protocol = resp.protocol;
+                        self.open(env, Role::Client);
+                        acts.push(Action::Ready);
+                    }
+                    Err(e) => {
+                        act_log!(
+                            env,
+                            acts,
+                            Critical,
+                            "conn id={}: handshake refused: {e}",
+                            env.id()
+                        );
+                        acts.push(Action::Closed);
+                        return;
+                    }
+                },
+                Phase::Server(mut hs) => {
+                    let (n, outcome) = hs.feed(&data[pos..]);
+                    pos += n;
+                    match outcome {
+                        None => self.phase = Phase::Server(hs),
+                        Some(ServerOutcome::Upgrade(up)) => {
+                            record_request(&mut self.info, &up.request);
+                            self.phase = Phase::AwaitOpen(Box::new(up));
+                            acts.push(Action::OnOpen);
+                        }
+                        Some(ServerOutcome::Http(req)) => {
+                            record_request(&mut self.info, &req);
+                            self.phase = Phase::Http;
+                            acts.push(Action::Http(Box::new(req)));
+                            return;
+                        }
+                        Some(ServerOutcome::Reject(r)) => {
+                            act_log!(
+                                env,
+                                acts,
+                                Warning,
+                                "conn id={} from {}: bad handshake ({}): {}",
+                                env.id(),
+                                env.peer(),
+                                r.status,
+                                r.error
+                            );
+                            self.out.extend_from_slice(&r.response());
+                            acts.push(Action::Closed);
+                            return;
+                        }
+                    }
+                }
+                Phase::AwaitOpen(up) => {
+                    self.phase = Phase::AwaitOpen(up);
+                    let rest = &data[pos..];
+                    let kept = self.cold.as_ref().map_or(0, |c| c.leftover.len());
+                    if kept + rest.len() > MAX_LEFTOVER {
+                        act_log!(
+                            env,
+                            acts,
+                            Warning,
+                            "conn id={}: too much data before the handshake completed",
+                            env.id()
+                        );
+                        self.phase = Phase::Closed;
+                        acts.push(Action::Closed);
+                        return;
+                    }
+                    if !rest.is_empty() {
+                        self.cold().leftover.extend_from_slice(rest);
+                    }
+                    return;
+                }
+                Phase::Open(mut engine) => {
+                    let base = base.map(|b| b + pos);
+                    let failed = self.feed_engine(env, &mut engine, &mut data[pos..], base, acts);
+                    let closing = failed || engine.close_received();
+                    self.phase = Phase::Open(engine);
+                    if closing {
+                        self.closed_by_input(acts);
+                    }
+                    return;
+                }
+                other => {
+                    self.phase = other;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs the engine over `data` (at `base` of the dispatch input, if
+    /// messages may stay there); returns true if the connection failed.
+    fn feed_engine(
+        &mut self,
+        env: &dyn Env,
+        engine: &mut Engine<OsRandom>,
+        data: &mut [u8],
+        base: Option<usize>,
+        acts: &mut Vec<Action>,
+    ) -> bool {
+        // Where `data` is, to tell a message handed out from it (unmasked
+        // in place) from one out of the engine's reassembly buffer.
+        let (data_at, data_len) = (data.as_ptr() as usize, data.len());
+        let mut pos = 0;
+        loop {
+            match engine.read(&mut data[pos..]) {
+                Ok((n, ev)) => {
+                    pos += n;
+                    let Some(ev) = ev else {
+                        if n == 0 || pos == data.len() {
+                            return false;
+                        }
+                        continue;
+                    };
+                    match ev {
+                        Event::Message(kind, d) => {
+                            let off = (d.as_ptr() as usize).wrapping_sub(data_at);
+                            if let Some(b) = base.filter(|_| off + d.len() <= data_len) {
+                                acts.push(Action::InputMessage {
+                                    kind,
+                                    start: b + off,
+                                    len: d.len(),
+                                });
+                                continue;
+                            }
+                            // Copied out of the input or out of the engine's
+                            // reassembly buffer, which the engine keeps: handing
+                            // that buffer over made the heap shrink and regrow,
+                            // faulting its pages in again, for every large message.
+                            match Message::whole(kind, d) {
+                                Some(m) => acts.push(Action::Message(m)),
+                                None => return true,
+                            }
+                        }
+                        Event::Chunk(c) => {
+                            match Message::new(c.opcode, c.message_end, !c.message_end, c.data) {
+                                Some(m) => acts.push(Action::Message(m)),
+                                None => return true,
+                            }
+                        }
+                        Event::Ping(_) | Event::Pong(_) => {}
+                        Event::Close(cf) => {
+                            self.close_status = cf.status() as i32;
+                            if !cf.reason.is_empty() {
+                                self.cold().close_reason = Some(cf.reason.to_string());
+                            } else if let Some(c) = self.cold.as_mut() {
+                                c.close_reason = None;
+                            }
+                            act_log!(
+                                env,
+                                acts,
+                                Debug,
+                                "conn id={}: peer closed with {}",
+                                env.id(),
+                                self.close_status
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    act_log!(
+                        env,
+                        acts,
+                        Warning,
+                        "conn id={}: closing with {}: {e}",
+                        env.id(),
+                        e.close_code()
+                    );
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Completes a server handshake after `on_open` decided; then processes
+    /// what the client sent meanwhile.
+    pub(crate) fn finish_open(&mut self, env: &dyn Env, accepted: bool, acts: &mut Vec<Action>) {
+        let Phase::AwaitOpen(up) = core::mem::replace(&mut self.phase, Phase::Closed) else {
+            return;
+        };
+        if !accepted {
+            act_log!(env, acts, Debug, "conn id={}: refused by on_open", env.id());
+            self.out.extend_from_slice(
+                b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            );
+            acts.push(Action::Closed);
+            return;
+        }
+        // Without an explicit choice, answer with the first requested
+        // subprotocol (echoing a whole list would break RFC 6455 clients).
+        if self.info.accepted_protocol.is_none() {
+            self.info.accepted_protocol = up.request.protocols().next().map(str::to_string);
+        }
+        match up.response(self.info.accepted_protocol.as_deref()) {
+            Ok(bytes) => self.out.extend_from_slice(&bytes),
+            Err(e) => {
+                act_log!(
+                    env,
+                    acts,
+                    Critical,
+                    "conn id={}: cannot answer: {e}",
+                    env.id()
+                );
+                acts.push(Action::Closed);
+                return;
+            }
+        }
+        self.open(env, Role::Server);
+        acts.push(Action::Ready);
+        let mut rest = self
+            .cold
+            .as_mut()
+            .map(|c| core::mem::take(&mut c.leftover))
+            .unwrap_or_default();
+        if !rest.is_empty() {
+            self.receive(env, &mut rest, None, acts);
+        }
+    }
+}
+
+fn record_request(info: &mut Info, r: &Request) {
+    info.url = Some(r.url.clone());
+    info.host_header = r.host().map(str::to_string);
+    info.origin = r.origin().map(str::to_string);
+    info.cookie = r.cookie().map(str::to_string);
+    info.x_real_ip = r.x_real_ip().map(str::to_string);
+    info.requested_protocol = r.requested_protocols();
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -1,0 +1,479 @@
+//! The state machine fed bytes by hand: no socket, no lock, no clock.
+//! A client and a server machine talk to each other through their
+//! `output()`; what each receives is checked as the actions it yields.
+
+use super::*;
+use crate::protocol::{ClientRequest, Delivery, HandshakeLimits};
+
+struct TestEnv;
+
+impl Env for TestEnv {
+    fn id(&self) -> i32 {
+        7
+    }
+    fn peer(&self) -> &str {
+        "peer"
+    }
+    fn wants_log(&self, _: LogLevel) -> bool {
+        true
+    }
+    fn engine_config(&self, own: Option<u64>) -> Config {
+        let max = own.unwrap_or(1 << 20);
+        Config {
+            max_frame_size: max,
+            max_message_size: max.max(1 << 20),
+            delivery: Delivery::Messages,
+        }
+    }
+}
+
+const ENV: TestEnv = TestEnv;
+
+fn client_with(protocols: Option<&str>) -> Machine {
+    let req = ClientRequest {
+        host: "example:80",
+        path: "/chat",
+        origin: Some("http://example"),
+        protocols,
+        cookie: None,
+        extra_headers: None,
+        version: 13,
+    };
+    let (hs, bytes) =
+        ClientHandshake::new(&req, HandshakeLimits::default(), &mut OsRandom).unwrap();
+    Machine::client(hs, bytes)
+}
+
+fn client() -> Machine {
+    client_with(None)
+}
+
+fn server() -> Machine {
+    Machine::server(ServerHandshake::new(HandshakeLimits::default()))
+}
+
+/// Everything `m` has to write, marked written.
+fn drain(m: &mut Machine) -> Vec<u8> {
+    let mut all = Vec::new();
+    loop {
+        let out = m.output().to_vec();
+        if out.is_empty() {
+            return all;
+        }
+        m.consume(out.len());
+        all.extend_from_slice(&out);
+    }
+}
+
+fn feed(m: &mut Machine, bytes: &[u8]) -> Vec<Action> {
+    let mut data = bytes.to_vec();
+    let mut acts = Vec::new();
+    m.receive(&ENV, &mut data, None, &mut acts);
+    acts
+}
+
+/// Actions without log lines, as short names (messages with their text).
+fn names(acts: &[Action]) -> Vec<String> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Log(..) => None,
+            Action::OnOpen => Some("open?".into()),
+            Action::Http(_) => Some("http".into()),
+            Action::Ready => Some("ready".into()),
+            Action::Message(m) => Some(format!("msg:{}", String::from_utf8_lossy(m.payload()))),
+            Action::InputMessage { start, len, .. } => Some(format!("input:{start}+{len}")),
+            Action::Closed => Some("closed".into()),
+        })
+        .collect()
+}
+
+/// A server's answer to `client`'s request (the server accepts).
+fn answer(c: &mut Machine) -> (Machine, Vec<u8>) {
+    let mut s = server();
+    let acts = feed(&mut s, &drain(c));
+    assert_eq!(names(&acts), ["open?"]);
+    let mut acts = Vec::new();
+    s.finish_open(&ENV, true, &mut acts);
+    assert_eq!(names(&acts), ["ready"]);
+    let resp = drain(&mut s);
+    (s, resp)
+}
+
+/// An open client and server.
+fn pair() -> (Machine, Machine) {
+    let mut c = client();
+    let (s, resp) = answer(&mut c);
+    assert_eq!(names(&feed(&mut c, &resp)), ["ready"]);
+    (c, s)
+}
+
+fn send_text(m: &mut Machine, t: &str) -> Vec<u8> {
+    m.send(|e| e.send_text(t)).unwrap();
+    drain(m)
+}
+
+// ------------------------------------------------------------ handshake
+
+#[test]
+fn client_writes_its_request_first_and_is_not_open() {
+    let mut c = client();
+    assert!(c.is_handshaking() && !c.opened() && !c.is_open());
+    assert!(c.handshake_pending());
+    let req = drain(&mut c);
+    assert!(req.starts_with(b"GET /chat HTTP/1.1\r\n"));
+    assert_eq!(c.pending(), 0);
+    assert!(!c.handshake_pending());
+}
+
+#[test]
+fn client_handshake_fed_one_byte_at_a_time() {
+    let mut c = client();
+    let (_s, resp) = answer(&mut c);
+    let mut all = Vec::new();
+    for b in &resp {
+        all.extend(names(&feed(&mut c, core::slice::from_ref(b))));
+    }
+    assert_eq!(all, ["ready"], "ready exactly once, at the last byte");
+    assert!(c.is_open() && c.opened());
+}
+
+#[test]
+fn server_handshake_fed_in_pieces() {
+    let mut c = client();
+    let req = drain(&mut c);
+    let mut s = server();
+    let mut all = Vec::new();
+    for piece in req.chunks(5) {
+        all.extend(names(&feed(&mut s, piece)));
+    }
+    assert_eq!(all, ["open?"]);
+    assert!(s.is_handshaking() && !s.opened());
+    assert_eq!(s.info.url.as_deref(), Some("/chat"));
+    assert_eq!(s.info.origin.as_deref(), Some("http://example"));
+}
+
+#[test]
+fn first_requested_protocol_is_answered_and_seen_by_the_client() {
+    let mut c = client_with(Some("chat, superchat"));
+    let (s, resp) = answer(&mut c);
+    assert_eq!(s.info.accepted_protocol.as_deref(), Some("chat"));
+    feed(&mut c, &resp);
+    assert_eq!(c.info.accepted_protocol.as_deref(), Some("chat"));
+}
+
+#[test]
+fn bad_101_closes_the_client_without_opening() {
+    let mut c = client();
+    drain(&mut c);
+    let acts = feed(
+        &mut c,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bogus\r\n\r\n",
+    );
+    assert_eq!(names(&acts), ["closed"]);
+    assert!(acts
+        .iter()
+        .any(|a| matches!(a, Action::Log(LogLevel::Critical, _))));
+    assert!(c.is_closed() && !c.opened());
+}
+
+#[test]
+fn bad_request_gets_an_http_error_then_closes() {
+    let mut s = server();
+    let acts = feed(
+        &mut s,
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+    );
+    assert_eq!(names(&acts), ["closed"]);
+    assert!(s.is_closed());
+    let out = drain(&mut s);
+    assert!(
+        out.starts_with(b"HTTP/1.1 4"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+#[test]
+fn plain_http_request_is_handed_out_and_answered() {
+    let mut s = server();
+    let acts = feed(&mut s, b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(names(&acts), ["http"]);
+    assert!(s.is_http());
+    assert!(s.queue_http_response(200, "text/plain", b"hi").is_ok());
+    let out = drain(&mut s);
+    assert!(out.starts_with(b"HTTP/1.1 200 OK\r\n") && out.ends_with(b"\r\n\r\nhi"));
+    assert!(matches!(
+        s.queue_http_response(200, "a\r\nb", b""),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn frames_pipelined_behind_the_request_wait_for_on_open() {
+    let mut c = client();
+    let req = drain(&mut c);
+    // The client cannot send before the 101: build its frames with a
+    // second, already open client.
+    let (mut c2, _s2) = pair();
+    let frames = send_text(&mut c2, "early");
+    let mut s = server();
+    let mut bytes = req.clone();
+    bytes.extend_from_slice(&frames);
+    assert_eq!(
+        names(&feed(&mut s, &bytes)),
+        ["open?"],
+        "kept until on_open"
+    );
+    let mut acts = Vec::new();
+    s.finish_open(&ENV, true, &mut acts);
+    assert_eq!(names(&acts), ["ready", "msg:early"]);
+}
+
+#[test]
+fn refused_by_on_open_answers_403_and_closes() {
+    let mut c = client();
+    let mut s = server();
+    feed(&mut s, &drain(&mut c));
+    let mut acts = Vec::new();
+    s.finish_open(&ENV, false, &mut acts);
+    assert_eq!(names(&acts), ["closed"]);
+    assert!(drain(&mut s).starts_with(b"HTTP/1.1 403 Forbidden"));
+    assert!(!s.opened());
+}
+
+#[test]
+fn too_much_data_before_on_open_closes() {
+    let mut c = client();
+    let mut s = server();
+    feed(&mut s, &drain(&mut c));
+    let acts = feed(&mut s, &vec![0x81; MAX_LEFTOVER + 1]);
+    assert_eq!(names(&acts), ["closed"]);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_listener_takes_no_bytes() {
+    let mut l = Machine::listening();
+    assert!(feed(&mut l, b"GET / HTTP/1.1\r\n\r\n").is_empty());
+    assert!(!l.is_handshaking() && !l.is_closed() && l.pending() == 0);
+}
+
+// ------------------------------------------------------------ messages
+
+#[test]
+fn the_101_and_messages_in_one_read_come_out_in_order() {
+    let mut c = client();
+    let (mut s, mut bytes) = answer(&mut c);
+    bytes.extend(send_text(&mut s, "one"));
+    bytes.extend(send_text(&mut s, "two"));
+    assert_eq!(
+        names(&feed(&mut c, &bytes)),
+        ["ready", "msg:one", "msg:two"]
+    );
+}
+
+#[test]
+fn messages_before_a_close_all_come_out_before_closed() {
+    let mut c = client();
+    let (mut s, mut bytes) = answer(&mut c);
+    bytes.extend(send_text(&mut s, "a"));
+    bytes.extend(send_text(&mut s, "b"));
+    assert!(s.queue_close(Some(4001), b"bye").is_none());
+    bytes.extend(drain(&mut s));
+    let acts = names(&feed(&mut c, &bytes));
+    assert_eq!(acts, ["ready", "msg:a", "msg:b", "closed"]);
+    assert_eq!(c.close_status, 4001);
+    assert_eq!(c.close_reason(), Some("bye"));
+    assert!(c.opened() && c.is_closed());
+    // The close reply is left for one last write.
+    let reply = drain(&mut c);
+    assert_eq!(
+        reply.len(),
+        2 + 4 + 2,
+        "masked close frame echoing the code"
+    );
+    assert_eq!(reply[0], 0x88);
+}
+
+#[test]
+fn a_message_split_across_reads_comes_out_once() {
+    let (mut c, mut s) = pair();
+    let frame = send_text(&mut c, "hello world");
+    let (a, b) = frame.split_at(4);
+    assert!(names(&feed(&mut s, a)).is_empty());
+    assert_eq!(names(&feed(&mut s, b)), ["msg:hello world"]);
+}
+
+#[test]
+fn whole_messages_stay_in_the_input_when_a_base_is_given() {
+    let (mut c, mut s) = pair();
+    let mut bytes = send_text(&mut c, "abc");
+    bytes.extend(send_text(&mut c, "defg"));
+    let mut acts = Vec::new();
+    s.receive(&ENV, &mut bytes, Some(100), &mut acts);
+    // Client frames: 2 header + 4 mask bytes each.
+    assert_eq!(names(&acts), ["input:106+3", "input:115+4"]);
+    assert_eq!(&bytes[6..9], b"abc", "unmasked in place");
+}
+
+#[test]
+fn a_ping_is_answered_with_a_pong() {
+    let (mut c, mut s) = pair();
+    c.send(|e| e.send_ping(b"p")).unwrap();
+    let acts = feed(&mut s, &drain(&mut c));
+    assert!(names(&acts).is_empty());
+    let out = drain(&mut s);
+    assert_eq!(out, [0x8a, 0x01, b'p']);
+}
+
+#[test]
+fn a_protocol_error_closes_with_1002_after_earlier_messages() {
+    let (mut c, mut s) = pair();
+    let mut bytes = send_text(&mut c, "ok");
+    // Unmasked frame from a client: a protocol error.
+    bytes.extend_from_slice(&[0x81, 0x01, b'x']);
+    let acts = feed(&mut s, &bytes);
+    assert_eq!(names(&acts), ["msg:ok", "closed"]);
+    let out = drain(&mut s);
+    assert_eq!(&out[..4], &[0x88, 0x02, 0x03, 0xea], "close 1002");
+    assert!(s.is_closed());
+}
+
+#[test]
+fn the_frame_limit_set_after_open_applies() {
+    let (mut c, mut s) = pair();
+    s.set_max_frame_size(4);
+    let acts = feed(&mut s, &send_text(&mut c, "too long"));
+    assert_eq!(names(&acts), ["closed"]);
+    assert_eq!(&drain(&mut s)[..4], &[0x88, 0x02, 0x03, 0xf1], "close 1009");
+}
+
+#[test]
+fn bytes_after_closed_are_ignored() {
+    let (mut c, mut s) = pair();
+    s.shut();
+    assert!(feed(&mut s, &send_text(&mut c, "late")).is_empty());
+}
+
+// ------------------------------------------------------------ send and output
+
+#[test]
+fn sends_before_the_handshake_completes_are_refused() {
+    let mut c = client();
+    assert!(matches!(c.send(|e| e.send_text("x")), Err(Error::NotOpen)));
+    let mut s = server();
+    assert!(matches!(s.send(|e| e.send_text("x")), Err(Error::NotOpen)));
+}
+
+#[test]
+fn pending_output_counts_handshake_and_frames_and_drains_in_order() {
+    let (mut c, _s) = pair();
+    let n1 = c.send(|e| e.send_text("first")).unwrap();
+    let n2 = c.send(|e| e.send_binary(b"second")).unwrap();
+    assert_eq!(n1, 2 + 4 + 5);
+    assert_eq!(n2, 2 + 4 + 6);
+    assert_eq!(c.pending(), n1 + n2);
+    // Partial writes keep the order.
+    let mut out = Vec::new();
+    while c.pending() > 0 {
+        let chunk = c.output()[..3.min(c.output().len())].to_vec();
+        c.consume(chunk.len());
+        out.extend(chunk);
+    }
+    assert_eq!(out.len(), n1 + n2);
+    assert_eq!(out[0], 0x81);
+    assert_eq!(out[n1], 0x82);
+}
+
+#[test]
+fn the_handshake_answer_is_written_before_any_frame() {
+    let mut c = client();
+    let mut s = server();
+    feed(&mut s, &drain(&mut c));
+    let mut acts = Vec::new();
+    s.finish_open(&ENV, true, &mut acts);
+    s.send(|e| e.send_text("hi")).unwrap();
+    let out = drain(&mut s);
+    assert!(out.starts_with(b"HTTP/1.1 101"));
+    assert!(out.ends_with(&[0x81, 0x02, b'h', b'i']));
+}
+
+// ------------------------------------------------------------ closing
+
+#[test]
+fn close_in_the_client_handshake_drops_the_request() {
+    let mut c = client();
+    c.shut();
+    assert!(c.is_closed() && c.pending() == 0 && !c.opened());
+}
+
+#[test]
+fn handshake_deadline_closes_each_handshake_phase() {
+    let mut c = client();
+    assert!(c.expire() && c.is_closed());
+    let mut s = server();
+    assert!(s.expire() && s.is_closed());
+    let mut c = client();
+    let mut s = server();
+    feed(&mut s, &drain(&mut c));
+    assert!(s.is_handshaking(), "waiting for on_open");
+    assert!(s.expire() && s.is_closed());
+}
+
+#[test]
+fn handshake_deadline_leaves_open_connections_alone() {
+    let (mut c, mut s) = pair();
+    assert!(!c.expire() && !s.expire());
+    assert!(c.is_open() && s.is_open());
+}
+
+#[test]
+fn close_when_open_queues_one_close_frame() {
+    let (mut c, mut s) = pair();
+    assert!(s.queue_close(Some(1000), b"done").is_none());
+    assert!(s.queue_close(Some(1001), b"").is_none(), "only once");
+    let out = drain(&mut s);
+    assert_eq!(out, [0x88, 0x06, 0x03, 0xe8, b'd', b'o', b'n', b'e']);
+    let acts = feed(&mut c, &out);
+    assert_eq!(names(&acts), ["closed"]);
+    assert_eq!(c.close_status, 1000);
+}
+
+#[test]
+fn a_close_code_refused_by_the_protocol_sends_an_empty_close() {
+    let (_c, mut s) = pair();
+    let err = s.queue_close(Some(1005), b"");
+    assert!(err.is_some());
+    assert_eq!(drain(&mut s), [0x88, 0x00]);
+}
+
+#[test]
+fn close_in_phases_without_an_engine_queues_nothing() {
+    let mut c = client();
+    drain(&mut c);
+    assert!(c.queue_close(Some(1000), b"").is_none());
+    assert_eq!(c.pending(), 0);
+    let mut s = server();
+    assert!(s.queue_close(Some(1000), b"").is_none());
+    assert_eq!(s.pending(), 0);
+}
+
+#[test]
+fn shut_when_open_drops_unwritten_frames() {
+    let (mut c, _s) = pair();
+    c.send(|e| e.send_text("never")).unwrap();
+    assert!(c.pending() > 0);
+    c.shut();
+    assert_eq!(c.pending(), 0);
+    assert!(matches!(c.send(|e| e.send_text("x")), Err(Error::NotOpen)));
+}
+
+#[test]
+fn close_without_status_reports_1005() {
+    let (mut c, mut s) = pair();
+    s.queue_close(None, b"");
+    let acts = feed(&mut c, &drain(&mut s));
+    assert_eq!(names(&acts), ["closed"]);
+    assert_eq!(c.close_status, 1005);
+    assert_eq!(c.close_reason(), None);
+}
