@@ -22,6 +22,15 @@ pub fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
+/// True for a status code an application may send: 1000–4999 except 1005,
+/// 1006 and 1015, which RFC 6455 (section 7.4.1) forbids in a close frame.
+/// Wider than [`is_valid_close_code`], which is what a received close frame
+/// must carry: nopoll sends whatever code the application gives (its
+/// listener closes with 1048), and so do we, leaving the peer to judge.
+pub fn is_sendable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=4999) && !matches!(code, 1005 | 1006 | 1015)
+}
+
 /// A parsed close frame payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CloseFrame<'a> {
@@ -89,6 +98,19 @@ mod tests {
         }
         for never in [1004, 1005, 1006, 1012, 1015, 999, 2999, 5000] {
             assert!(!is_valid_close_code(never));
+        }
+    }
+
+    #[test]
+    fn sendable_close_codes() {
+        for code in 0..=u16::MAX {
+            let expect = (1000..=4999).contains(&code) && ![1005, 1006, 1015].contains(&code);
+            assert_eq!(is_sendable_close_code(code), expect, "code {code}");
+            // Everything a peer may send, we may send.
+            assert!(!is_valid_close_code(code) || is_sendable_close_code(code));
+        }
+        for sendable in [1004, 1012, 1048, 2000, 2999] {
+            assert!(is_sendable_close_code(sendable) && !is_valid_close_code(sendable));
         }
     }
 

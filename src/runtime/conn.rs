@@ -1516,6 +1516,7 @@ impl ConnInner {
             max_frame_size: max_frame,
             max_message_size: cfg.max_message_size.max(max_frame),
             delivery: cfg.delivery,
+            legacy_fragments: cfg.legacy_fragments,
         };
         Engine::new(role, config, OsRandom)
     }
@@ -1542,6 +1543,16 @@ impl ConnInner {
                     }
                     Ok((n, Some(resp))) => {
                         pos += n;
+                        if resp.unoffered_protocol {
+                            act_log!(
+                                ctx,
+                                acts,
+                                Warning,
+                                "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
+                                self.id,
+                                resp.protocol.as_deref().unwrap_or("")
+                            );
+                        }
                         st.info.accepted_protocol = resp.protocol;
                         let engine = self.engine_for(ctx, st, Role::Client);
                         self.open(st, engine);
@@ -1714,6 +1725,12 @@ impl ConnInner {
                     }
                 }
                 Err(e) => {
+                    // A close frame refused for its code (answered 1002)
+                    // still reports what the peer sent.
+                    if let Some((code, reason)) = engine.refused_close() {
+                        st.close_status = i32::from(code);
+                        st.cold().close_reason = Some(reason.to_string()).filter(|r| !r.is_empty());
+                    }
                     act_log!(
                         ctx,
                         acts,
