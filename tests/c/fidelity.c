@@ -290,6 +290,16 @@ static int raw_client (void)
 	return fd;
 }
 
+/* Waits for the listener's n-th message and checks it. */
+static void expect_msg (int n, const char * text, int opcode)
+{
+	CHECK (wait_for (&got_msgs, n, scaled (5000, 30000)));
+	pthread_mutex_lock (&log_lock);
+	CHECK_STR (got_msg, text);
+	CHECK_INT (got_opcode, opcode);
+	pthread_mutex_unlock (&log_lock);
+}
+
 static void fragments (void)
 {
 	RawFrame f;
@@ -329,25 +339,14 @@ static void fragments (void)
 	CHECK (raw_send_frame (fd, 0, 1, 1, "ab", 2));
 	CHECK (raw_send_frame (fd, 0, 1, 1, "cd", 2));
 	CHECK (raw_send_frame (fd, 1, 1, 1, "ef", 2));
-	CHECK (wait_for (&got_msgs, 1, scaled (5000, 30000)));
-	pthread_mutex_lock (&log_lock);
-	CHECK_STR (got_msg, "abcdef");
-	CHECK_INT (got_opcode, NOPOLL_TEXT_FRAME);
-	pthread_mutex_unlock (&log_lock);
+	expect_msg (1, "abcdef", NOPOLL_TEXT_FRAME);
 	/* binary the same way, and RFC 6455 continuations still work */
 	CHECK (raw_send_frame (fd, 0, 2, 1, "gh", 2));
 	CHECK (raw_send_frame (fd, 1, 2, 1, "ij", 2));
-	CHECK (wait_for (&got_msgs, 2, scaled (5000, 30000)));
-	pthread_mutex_lock (&log_lock);
-	CHECK_STR (got_msg, "ghij");
-	CHECK_INT (got_opcode, NOPOLL_BINARY_FRAME);
-	pthread_mutex_unlock (&log_lock);
+	expect_msg (2, "ghij", NOPOLL_BINARY_FRAME);
 	CHECK (raw_send_frame (fd, 0, 1, 1, "kl", 2));
 	CHECK (raw_send_frame (fd, 1, 0, 1, "mn", 2));
-	CHECK (wait_for (&got_msgs, 3, scaled (5000, 30000)));
-	pthread_mutex_lock (&log_lock);
-	CHECK_STR (got_msg, "klmn");
-	pthread_mutex_unlock (&log_lock);
+	expect_msg (3, "klmn", NOPOLL_TEXT_FRAME);
 	/* a continuation without a message is still an error */
 	CHECK (raw_send_frame (fd, 1, 0, 1, "op", 2));
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));
