@@ -52,7 +52,7 @@ notes = {
     "__nopoll_conn_owner_ref_count": ("works", "same as nopoll_conn_ref_count"),
     "__nopoll_conn_transient_ref": ("works", "same as nopoll_conn_ref"),
     "__nopoll_conn_transient_unref": ("works", "same as nopoll_conn_unref"),
-    "nopoll_conn_close_ext": ("deviates", "the status is sent even when reason_size is 0 (upstream then sends an empty close frame, dropping the code the caller passed); any other code of 1000-4999 goes out verbatim with its reason, as upstream; 1005, 1006, 1015 (forbidden on the wire by RFC 6455) and codes outside 1000-4999 are never sent: an empty close frame goes instead"),
+    "nopoll_conn_close_ext": ("deviates", "the status is sent even when reason_size is 0 (upstream then sends an empty close frame, dropping the code the caller passed); any other code of 1000-4999 goes out verbatim with its reason, as upstream (a reason beyond the 123 bytes a close frame holds, or not UTF-8, is cut there: upstream sends it whole and peers fail the connection); 1005, 1006, 1015 (forbidden on the wire by RFC 6455) and codes outside 1000-4999 are never sent: an empty close frame goes instead"),
     "nopoll_log_enable": ("works", "works in every build (no SHOW_DEBUG_LOG needed); lines also go to the Rust `log` crate"),
     "nopoll_strdup_printf": ("works", "C shim compiled by build.rs"),
     "nopoll_strdup_printfv": ("works", "C shim compiled by build.rs"),

@@ -10,7 +10,9 @@
  * - close codes: nopoll_conn_close_ext sends the application's code and
  *   reason verbatim for 1000-4999 (1004, 1012, 1048, 2000, ... included)
  *   but 1005, 1006 and 1015, which never go on the wire (an empty close
- *   frame goes instead); a peer's close with a code that must be rejected
+ *   frame goes instead); a reason longer than a close frame holds, or not
+ *   UTF-8, is cut to what fits (upstream sends it whole: peers fail the
+ *   connection); a peer's close with a code that must be rejected
  *   (upstream's listener closes with 1048) is answered with 1002, and
  *   nopoll_conn_get_close_status / _get_close_reason still report what
  *   the peer sent;
@@ -255,6 +257,17 @@ static void close_codes (void)
 	for (i = 0; i < sizeof (verbatim) / sizeof (verbatim[0]); i++) {
 		CHECK_INT (close_on_the_wire (verbatim[i], "bye", reason, sizeof (reason)), verbatim[i]);
 		CHECK_STR (reason, "bye");
+	}
+	note ("a reason beyond 123 bytes or UTF-8 is cut there; the code still goes");
+	{
+		char lng[201];
+		memset (lng, 'x', 200);
+		lng[200] = '\0';
+		CHECK_INT (close_on_the_wire (4000, lng, reason, sizeof (reason)), 4000);
+		CHECK_INT ((int) strlen (reason), 123);
+		CHECK (reason[0] == 'x' && reason[122] == 'x');
+		CHECK_INT (close_on_the_wire (4001, "ok\377zz", reason, sizeof (reason)), 4001);
+		CHECK_STR (reason, "ok");
 	}
 	note ("1005, 1006, 1015 and codes outside 1000-4999 never go on the wire");
 	for (i = 0; i < sizeof (never) / sizeof (never[0]); i++) {
