@@ -1091,6 +1091,15 @@ void nopoll_ctx_set_fragment_delivery(noPollCtx *ctx, nopoll_bool enable);
 void nopoll_ctx_set_handshake_timeout(noPollCtx *ctx, long microseconds);
 
 /**
+ * Extension: for fleets running upstream nopoll peers, which send every
+ * fragment of a message with the message's opcode: a text or binary frame
+ * arriving inside an unfinished fragmented message is taken as its
+ * continuation instead of failing the connection with 1002 (RFC 6455, the
+ * default). Affects connections opened or accepted afterwards.
+ */
+void nopoll_ctx_set_legacy_fragments(noPollCtx *ctx, nopoll_bool enable);
+
+/**
  * Extension: listen backlog of listeners created afterwards (default 1024;
  * values <= 0 ignored).
  */

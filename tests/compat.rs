@@ -29,13 +29,14 @@ const DROPIN_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// The functions this library adds to upstream's API (README,
 /// "Extensions"): the drop-in samples must not use them.
-const EXTENSIONS: [&str; 6] = [
+const EXTENSIONS: [&str; 7] = [
     "nopoll_ctx_set_on_http_request",
     "nopoll_conn_send_http_response",
     "nopoll_ctx_set_handshake_timeout",
     "nopoll_ctx_set_listen_backlog",
     "nopoll_ctx_set_max_message_size",
     "nopoll_ctx_set_fragment_delivery",
+    "nopoll_ctx_set_legacy_fragments",
 ];
 
 fn run_coverage(link: Link) {

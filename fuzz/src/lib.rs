@@ -429,6 +429,7 @@ pub fn fuzz_engine(role: Role, raw: &[u8]) {
         max_frame_size: FRAME_LIMITS[usize::from(c & 7)],
         max_message_size: MESSAGE_LIMITS[usize::from((c >> 3) & 7)],
         delivery: Delivery::Messages,
+        legacy_fragments: false,
     };
     let partial = Config {
         delivery: Delivery::Partial,

@@ -422,6 +422,9 @@ pub unsafe extern "C" fn nopoll_conn_close_ext(
             &[]
         };
         let status = u16::try_from(status).ok().filter(|s| *s != 0);
+        // nopoll sends the reason as given; a close frame holds 123 bytes
+        // of UTF-8: the longest such start of it goes, with the code.
+        let reason = crate::protocol::close::reason_prefix(reason);
         c.close(status, if status.is_some() { reason } else { &[] });
         // The caller's reference (none if the library alone owned it).
         if CONNS.c_refs(conn as usize) > 0 {

@@ -325,6 +325,20 @@ pub extern "C" fn nopoll_ctx_set_fragment_delivery(ctx: *mut noPollCtx, enable: 
     })
 }
 
+/// Extension: for fleets running upstream nopoll peers, which send every
+/// fragment of a message with the message's opcode: a text or binary frame
+/// arriving inside an unfinished fragmented message is taken as its
+/// continuation instead of failing the connection with 1002 (RFC 6455, the
+/// default). Affects connections opened or accepted afterwards.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_legacy_fragments(ctx: *mut noPollCtx, enable: nopoll_bool) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| cfg.legacy_fragments = enable != 0);
+        }
+    })
+}
+
 /// Extension: size of the receive buffer: one per event loop, shared by
 /// all its connections, and one per thread reading outside a loop
 /// (default 256 KiB; 4 KiB in no_std builds; at least 256 bytes; values

@@ -22,6 +22,31 @@ pub fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
+/// True for a status code an application may send: 1000–4999 except 1005,
+/// 1006 and 1015, which RFC 6455 (section 7.4.1) forbids in a close frame.
+/// Wider than [`is_valid_close_code`], which is what a received close frame
+/// must carry: nopoll sends whatever code the application gives (its
+/// listener closes with 1048), and so do we, leaving the peer to judge.
+pub fn is_sendable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=4999) && !matches!(code, 1005 | 1006 | 1015)
+}
+
+/// Room for a reason in a close frame: 125 bytes of payload, 2 of them the code.
+pub const MAX_REASON_LEN: usize = 123;
+
+/// The longest start of `reason` a close frame can carry: at most
+/// [`MAX_REASON_LEN`] bytes, cut before the first byte that is not part of
+/// valid UTF-8 (and never inside a character). nopoll sends the reason it
+/// is given as it is; a longer or invalid one would make the peer fail the
+/// connection instead of reading the code.
+pub fn reason_prefix(reason: &[u8]) -> &[u8] {
+    let head = &reason[..reason.len().min(MAX_REASON_LEN)];
+    match core::str::from_utf8(head) {
+        Ok(_) => head,
+        Err(e) => &head[..e.valid_up_to()],
+    }
+}
+
 /// A parsed close frame payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CloseFrame<'a> {
@@ -89,6 +114,39 @@ mod tests {
         }
         for never in [1004, 1005, 1006, 1012, 1015, 999, 2999, 5000] {
             assert!(!is_valid_close_code(never));
+        }
+    }
+
+    #[test]
+    fn sendable_close_codes() {
+        for code in 0..=u16::MAX {
+            let expect = (1000..=4999).contains(&code) && ![1005, 1006, 1015].contains(&code);
+            assert_eq!(is_sendable_close_code(code), expect, "code {code}");
+            // Everything a peer may send, we may send.
+            assert!(!is_valid_close_code(code) || is_sendable_close_code(code));
+        }
+        for sendable in [1004, 1012, 1048, 2000, 2999] {
+            assert!(is_sendable_close_code(sendable) && !is_valid_close_code(sendable));
+        }
+    }
+
+    #[test]
+    fn reason_prefixes() {
+        assert_eq!(reason_prefix(b""), b"");
+        assert_eq!(reason_prefix(b"bye"), b"bye");
+        assert_eq!(reason_prefix(&[b'a'; 123]), &[b'a'; 123][..]);
+        assert_eq!(reason_prefix(&[b'a'; 200]), &[b'a'; 123][..]);
+        // Not UTF-8: up to the first bad byte.
+        assert_eq!(reason_prefix(b"ok\xffmore"), b"ok");
+        // A character cut by the limit is left out whole.
+        let mut long = [b'a'; 122].to_vec();
+        long.extend_from_slice("é".as_bytes());
+        assert_eq!(reason_prefix(&long), &[b'a'; 122][..]);
+        // Whatever comes out is a valid close payload after a code.
+        for r in [&long[..], b"ok\xff", &[0xc3; 130][..]] {
+            let mut p = 1000u16.to_be_bytes().to_vec();
+            p.extend_from_slice(reason_prefix(r));
+            assert!(CloseFrame::parse(&p).is_ok());
         }
     }
 

@@ -1,7 +1,7 @@
 //! The frame/message state machine: bytes in, events out; messages in,
 //! bytes out. One per connection, after the opening handshake.
 
-use super::close::{is_valid_close_code, CloseFrame};
+use super::close::{is_sendable_close_code, CloseFrame};
 use super::frame::{write_frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::utf8::{self, Utf8Validator};
@@ -45,6 +45,10 @@ pub struct Config {
     pub max_message_size: u64,
     /// Whole messages or partial frames.
     pub delivery: Delivery,
+    /// Take a text or binary frame that arrives inside an unfinished
+    /// fragmented message as its continuation, as upstream nopoll peers
+    /// send them (RFC 6455 makes it a protocol error, the default).
+    pub legacy_fragments: bool,
 }
 
 impl Default for Config {
@@ -53,6 +57,7 @@ impl Default for Config {
             max_frame_size: 16 * 1024 * 1024,
             max_message_size: 64 * 1024 * 1024,
             delivery: Delivery::Messages,
+            legacy_fragments: false,
         }
     }
 }
@@ -171,6 +176,9 @@ pub struct Engine<R: RandomSource> {
     // close state
     sent_close: bool,
     received_close: bool,
+    /// The peer's close frame was refused for its status code (its payload
+    /// is then in `ctrl`): see [`Engine::refused_close`].
+    refused_close: bool,
     failed: Option<ProtocolError>,
 }
 
@@ -204,6 +212,7 @@ impl<R: RandomSource> Engine<R> {
             send_utf8: Utf8Validator::new(),
             sent_close: false,
             received_close: false,
+            refused_close: false,
             failed: None,
         }
     }
@@ -236,6 +245,17 @@ impl<R: RandomSource> Engine<R> {
     /// Why the connection failed, if it did.
     pub fn failure(&self) -> Option<&ProtocolError> {
         self.failed.as_ref()
+    }
+    /// The status code and reason of the peer's close frame when it was
+    /// refused for its code (reserved or out of range, answered with 1002):
+    /// what the peer said, for the application to see. The reason is empty
+    /// when it is not UTF-8.
+    pub fn refused_close(&self) -> Option<(u16, &str)> {
+        if !self.refused_close || self.ctrl.len() < 2 {
+            return None;
+        }
+        let code = u16::from_be_bytes([self.ctrl[0], self.ctrl[1]]);
+        Some((code, core::str::from_utf8(&self.ctrl[2..]).unwrap_or("")))
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {
@@ -435,10 +455,16 @@ impl<R: RandomSource> Engine<R> {
     /// Applies the rules that depend on the connection state to a new
     /// frame; completes empty frames at once.
     fn start_frame(&mut self, h: FrameHeader) -> Result<Option<Ready>, ProtocolError> {
-        let op = h.validate(self.role, 0)?;
+        let mut op = h.validate(self.role, 0)?;
         if !op.is_control() {
             match (op, self.msg_kind) {
                 (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
+                (OpCode::Text | OpCode::Binary, Some(_)) if self.config.legacy_fragments => {
+                    // Upstream nopoll sends every fragment with the
+                    // message's opcode: continues the message, whose kind
+                    // the first frame set.
+                    op = OpCode::Continuation;
+                }
                 (OpCode::Text | OpCode::Binary, Some(_)) => {
                     return Err(ProtocolError::InterleavedMessage)
                 }
@@ -591,7 +617,18 @@ impl<R: RandomSource> Engine<R> {
             }
             OpCode::Pong => Ok(Ready::Pong(src)),
             _ => {
-                let close = CloseFrame::parse(payload)?;
+                let close = match CloseFrame::parse(payload) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        if matches!(e, ProtocolError::InvalidCloseCode(_)) {
+                            // Kept for `refused_close`.
+                            self.ctrl.clear();
+                            self.ctrl.extend_from_slice(payload);
+                            self.refused_close = true;
+                        }
+                        return Err(e);
+                    }
+                };
                 self.received_close = true;
                 if !self.sent_close {
                     self.sent_close = true;
@@ -754,7 +791,9 @@ impl<R: RandomSource> Engine<R> {
 
     /// Starts (or answers) the close handshake. `code` `None` sends an empty
     /// close frame (then `reason` must be empty); otherwise it must be a
-    /// code valid on the wire and the reason at most 123 bytes of UTF-8.
+    /// code that may be sent ([`is_sendable_close_code`]: the
+    /// application's own choice, 1000-4999 but 1005, 1006 and 1015) and
+    /// the reason at most 123 bytes of UTF-8.
     pub fn close(&mut self, code: Option<u16>, reason: &[u8]) -> Result<(), SendError> {
         self.check_open()?;
         let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
@@ -762,7 +801,7 @@ impl<R: RandomSource> Engine<R> {
             None if reason.is_empty() => 0,
             None => return Err(SendError::InvalidCloseReason),
             Some(c) => {
-                if !is_valid_close_code(c) {
+                if !is_sendable_close_code(c) {
                     return Err(SendError::InvalidCloseCode(c));
                 }
                 if reason.len() > MAX_CONTROL_PAYLOAD - 2 || core::str::from_utf8(reason).is_err() {

@@ -66,9 +66,6 @@ pub enum HandshakeError {
     /// `Sec-WebSocket-Accept` does not match the key we sent.
     #[error("Sec-WebSocket-Accept does not match the key")]
     AcceptMismatch,
-    /// The server chose a subprotocol we did not offer.
-    #[error("server selected a subprotocol that was not offered")]
-    UnofferedProtocol,
     /// The server selected an extension we did not offer.
     #[error("server selected an extension that was not offered")]
     UnofferedExtension,
@@ -537,8 +534,12 @@ pub struct Response {
     pub status: u16,
     /// Every header line.
     pub headers: Vec<Header>,
-    /// The subprotocol the server selected, if any.
+    /// The subprotocol the server selected, if any, as it answered it.
     pub protocol: Option<String>,
+    /// The answered subprotocol is not one the client offered (or none was
+    /// offered). RFC 6455 says such a client fails the connection; nopoll
+    /// clients accept it, and so does this one: the caller may warn.
+    pub unoffered_protocol: bool,
 }
 
 /// Client side: builds the request and validates the answer.
@@ -682,17 +683,22 @@ impl ClientHandshake {
         {
             return Err(HandshakeError::UnofferedExtension);
         }
-        let mut chosen = header_tokens(&headers, "Sec-WebSocket-Protocol");
-        let protocol = match (chosen.next(), chosen.next()) {
-            (None, _) => None,
-            (Some(p), None) if self.offered.iter().any(|o| o == p) => Some(p.to_string()),
-            _ => return Err(HandshakeError::UnofferedProtocol),
-        };
-        drop(chosen);
+        // What the server said, as it said it: upstream nopoll servers
+        // answer with a subprotocol of their own ("hello-protocol" offered,
+        // "hello-protocol-response" answered) and upstream clients accept
+        // it, so the answer is kept and only flagged.
+        let protocol = joined(&headers, "Sec-WebSocket-Protocol").filter(|p| !p.trim().is_empty());
+        let unoffered_protocol = protocol.as_deref().is_some_and(|p| {
+            !self
+                .offered
+                .iter()
+                .any(|o| o == p.trim_matches([' ', '\t']))
+        });
         Ok(Response {
             status,
             headers,
             protocol,
+            unoffered_protocol,
         })
     }
 }
@@ -961,9 +967,10 @@ mod tests {
     fn client_validates_the_answer() {
         let (_, req) = client();
         let ok = answer_for(&req, "Sec-WebSocket-Protocol: superchat\r\n");
-        let cases: Vec<(String, Result<Option<&str>, HandshakeError>)> = vec![
-            (ok.clone(), Ok(Some("superchat"))),
-            (answer_for(&req, ""), Ok(None)),
+        type Answer<'a> = Result<(Option<&'a str>, bool), HandshakeError>;
+        let cases: Vec<(String, Answer<'_>)> = vec![
+            (ok.clone(), Ok((Some("superchat"), false))),
+            (answer_for(&req, ""), Ok((None, false))),
             (
                 ok.replace("101 Switching Protocols", "403 Forbidden"),
                 Err(HandshakeError::Status(403)),
@@ -980,13 +987,15 @@ mod tests {
                 ok.replace("Accept: ", "Accept: x"),
                 Err(HandshakeError::AcceptMismatch),
             ),
+            // Upstream nopoll servers answer with a subprotocol of their
+            // own; like upstream clients we keep what they said, flagged.
             (
-                answer_for(&req, "Sec-WebSocket-Protocol: other\r\n"),
-                Err(HandshakeError::UnofferedProtocol),
+                answer_for(&req, "Sec-WebSocket-Protocol: chat-response\r\n"),
+                Ok((Some("chat-response"), true)),
             ),
             (
                 answer_for(&req, "Sec-WebSocket-Protocol: chat, superchat\r\n"),
-                Err(HandshakeError::UnofferedProtocol),
+                Ok((Some("chat, superchat"), true)),
             ),
             (
                 answer_for(&req, "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
@@ -999,14 +1008,19 @@ mod tests {
         ];
         for (answer, expect) in cases {
             let (mut hs, _) = client();
-            let got = hs.feed(answer.as_bytes()).map(|(_, r)| r.unwrap().protocol);
+            let got = hs.feed(answer.as_bytes()).map(|(_, r)| {
+                let r = r.unwrap();
+                (r.protocol, r.unoffered_protocol)
+            });
             assert_eq!(
-                got.as_ref().map(|p| p.as_deref()).map_err(Clone::clone),
+                got.as_ref()
+                    .map(|(p, u)| (p.as_deref(), *u))
+                    .map_err(Clone::clone),
                 expect,
                 "{answer:?}"
             );
         }
-        // A subprotocol answer when none was offered is refused.
+        // A subprotocol answer when none was offered is kept, flagged.
         let plain = ClientRequest {
             host: "h",
             ..Default::default()
@@ -1015,9 +1029,10 @@ mod tests {
             ClientHandshake::new(&plain, HandshakeLimits::default(), &mut Fixed(9)).unwrap();
         let req = String::from_utf8(req).unwrap();
         let ans = answer_for(&req, "Sec-WebSocket-Protocol: chat\r\n");
+        let resp = hs.feed(ans.as_bytes()).unwrap().1.unwrap();
         assert_eq!(
-            hs.feed(ans.as_bytes()),
-            Err(HandshakeError::UnofferedProtocol)
+            (resp.protocol.as_deref(), resp.unoffered_protocol),
+            (Some("chat"), true)
         );
     }
 

@@ -75,8 +75,10 @@ pub enum ProtocolError {
     /// A continuation frame with no message in progress.
     #[error("continuation frame without a message in progress")]
     UnexpectedContinuation,
-    /// A text or binary frame while a fragmented message is in progress.
-    #[error("new data frame inside a fragmented message")]
+    /// A text or binary frame while a fragmented message is in progress
+    /// (upstream nopoll sends its fragments so; `Config::legacy_fragments`,
+    /// `nopoll_ctx_set_legacy_fragments` in C, accepts them).
+    #[error("new data frame inside a fragmented message (upstream nopoll peers send these: nopoll_ctx_set_legacy_fragments accepts them)")]
     InterleavedMessage,
     /// A frame longer than the configured limit.
     #[error("frame of {len} bytes exceeds the limit of {max}")]

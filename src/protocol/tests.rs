@@ -545,7 +545,9 @@ fn every_close_code_we_may_send() {
     for code in 0..=u16::MAX {
         let mut s = engine(Role::Server);
         let r = s.close(Some(code), b"");
-        if close::is_valid_close_code(code) {
+        // The application's code goes out as given (nopoll's listener
+        // closes with 1048), except those RFC 6455 forbids on the wire.
+        if close::is_sendable_close_code(code) {
             assert_eq!(r, Ok(()));
             assert_eq!(close_code_sent(&s), Some(code));
         } else {
@@ -564,6 +566,136 @@ fn every_close_code_we_may_send() {
         Err(SendError::InvalidCloseReason)
     );
     assert_eq!(s.close(Some(1000), &[b'a'; 123]), Ok(()));
+}
+
+#[test]
+fn a_reserved_code_goes_out_verbatim_with_its_reason() {
+    let mut s = engine(Role::Server);
+    s.close(Some(1048), b"reasonable").unwrap();
+    let out = s.output().to_vec();
+    assert_eq!(out, sframe(true, 8, b"\x04\x18reasonable"));
+    for never in [1005, 1006, 1015] {
+        let mut s = engine(Role::Server);
+        assert_eq!(
+            s.close(Some(never), b""),
+            Err(SendError::InvalidCloseCode(never))
+        );
+    }
+}
+
+#[test]
+fn a_refused_close_code_is_answered_1002_and_reported() {
+    for (code, reason) in [
+        (1004u16, &b"odd"[..]),
+        (1048, b"upstream listener"),
+        (5000, b""),
+        (999, b"low"),
+        (1005, b"forbidden"),
+    ] {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason);
+        // Whole in the input, and cut inside the frame (kept in pieces).
+        for cut in [0usize, 3] {
+            let mut c = engine(Role::Client);
+            let input = sframe(true, 8, &payload);
+            assert_eq!(
+                feed_split(&mut c, &input, &[cut]),
+                vec![Ev::Err(ProtocolError::InvalidCloseCode(code))]
+            );
+            assert_eq!(close_code_sent(&c), Some(1002));
+            assert_eq!(
+                c.refused_close(),
+                Some((code, core::str::from_utf8(reason).unwrap()))
+            );
+        }
+    }
+    // Not UTF-8: the code alone.
+    let mut c = engine(Role::Client);
+    feed(&mut c, &sframe(true, 8, b"\x03\xec\xff"));
+    assert_eq!(c.refused_close(), Some((1004, "")));
+    // Other failures, and accepted close frames, report nothing here.
+    let mut c = engine(Role::Client);
+    feed(&mut c, &sframe(true, 8, b"\x03\xe8\xff"));
+    assert_eq!(close_code_sent(&c), Some(1007));
+    assert_eq!(c.refused_close(), None);
+    let mut c = engine(Role::Client);
+    feed(&mut c, &sframe(true, 8, b"\x03\xe8ok"));
+    assert_eq!(c.refused_close(), None);
+}
+
+#[test]
+fn upstream_fragments_need_the_legacy_switch() {
+    // Upstream nopoll sends every fragment with the message's opcode.
+    let upstream = [
+        cframe(false, 1, b"ab"),
+        cframe(false, 1, b"cd"),
+        cframe(true, 1, b"ef"),
+        cframe(false, 2, b"gh"),
+        cframe(true, 2, b"ij"),
+        cframe(false, 1, b"kl"),
+        cframe(true, 0, b"mn"),
+    ]
+    .concat();
+    let mut s = engine(Role::Server);
+    let events = feed(&mut s, &upstream);
+    assert_eq!(events, vec![Ev::Err(ProtocolError::InterleavedMessage)]);
+    assert_eq!(close_code_sent(&s), Some(1002));
+    assert!(ProtocolError::InterleavedMessage
+        .to_string()
+        .contains("nopoll_ctx_set_legacy_fragments"));
+    let legacy = Config {
+        legacy_fragments: true,
+        ..Config::default()
+    };
+    let want = vec![
+        Ev::Msg(DataKind::Text, b"abcdef".to_vec()),
+        Ev::Msg(DataKind::Binary, b"ghij".to_vec()),
+        Ev::Msg(DataKind::Text, b"klmn".to_vec()),
+    ];
+    for cut in 0..upstream.len() {
+        let mut s = Engine::new(Role::Server, legacy, Counter(1));
+        assert_eq!(feed_split(&mut s, &upstream, &[cut]), want, "cut {cut}");
+    }
+    // Pieces: the repeated opcode is reported as a continuation.
+    let mut s = Engine::new(
+        Role::Server,
+        Config {
+            delivery: Delivery::Partial,
+            ..legacy
+        },
+        Counter(1),
+    );
+    let events = feed(
+        &mut s,
+        &[cframe(false, 1, b"ab"), cframe(true, 1, b"cd")].concat(),
+    );
+    let opcodes: Vec<_> = events
+        .iter()
+        .map(|e| match e {
+            Ev::Chunk { opcode, kind, .. } => (*opcode, *kind),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        opcodes,
+        vec![
+            (OpCode::Text, DataKind::Text),
+            (OpCode::Continuation, DataKind::Text)
+        ]
+    );
+    // UTF-8 is still checked across the pieces, and a continuation
+    // without a message is still an error.
+    let mut s = Engine::new(Role::Server, legacy, Counter(1));
+    let bad = [cframe(false, 1, b"\xc3"), cframe(true, 1, b"(")].concat();
+    assert_eq!(
+        feed(&mut s, &bad),
+        vec![Ev::Err(ProtocolError::InvalidUtf8)]
+    );
+    let mut s = Engine::new(Role::Server, legacy, Counter(1));
+    assert_eq!(
+        feed(&mut s, &cframe(true, 0, b"x")),
+        vec![Ev::Err(ProtocolError::UnexpectedContinuation)]
+    );
 }
 
 #[test]

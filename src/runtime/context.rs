@@ -83,6 +83,10 @@ pub struct CtxConfig {
     pub handshake_timeout_ms: u64,
     /// Whole messages (default) or pieces as they arrive.
     pub delivery: Delivery,
+    /// Accept a text or binary frame inside an unfinished fragmented
+    /// message as its continuation, as upstream nopoll peers send them
+    /// (default false: RFC 6455's 1002).
+    pub legacy_fragments: bool,
     /// Output queued beyond this makes sends report would-block (64 MiB;
     /// 256 KiB without std).
     pub max_pending_output: usize,
@@ -128,6 +132,7 @@ impl Default for CtxConfig {
             backlog: 1024,
             handshake_timeout_ms: 10_000,
             delivery: Delivery::Messages,
+            legacy_fragments: false,
             max_pending_output: if cfg!(feature = "std") {
                 64 * 1024 * 1024
             } else {
@@ -539,6 +544,7 @@ impl Context {
             max_frame_size: max_frame,
             max_message_size: cfg.max_message_size.max(max_frame),
             delivery: cfg.delivery,
+            legacy_fragments: cfg.legacy_fragments,
         }
     }
 

@@ -405,6 +405,16 @@ impl Machine {
                     }
                     Ok((n, Some(resp))) => {
                         pos += n;
+                        if resp.unoffered_protocol {
+                            act_log!(
+                                env,
+                                acts,
+                                Warning,
+                                "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
+                                env.id(),
+                                resp.protocol.as_deref().unwrap_or("")
+                            );
+                        }
                         self.info.accepted_protocol = resp.protocol;
                         self.open(env, Role::Client);
                         acts.push(Action::Ready);
@@ -563,6 +573,13 @@ impl Machine {
                     }
                 }
                 Err(e) => {
+                    // A close frame refused for its code (answered 1002)
+                    // still reports what the peer sent.
+                    if let Some((code, reason)) = engine.refused_close() {
+                        self.close_status = i32::from(code);
+                        self.cold().close_reason =
+                            Some(reason.to_string()).filter(|r| !r.is_empty());
+                    }
                     act_log!(
                         env,
                         acts,

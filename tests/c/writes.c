@@ -130,9 +130,19 @@ static void server_side (void)
 	CHECK_INT (short_errno, NOPOLL_EWOULDBLOCK);
 	pending = nopoll_conn_pending_write_bytes (srv);
 	CHECK (pending > 0);
-	/* nothing more can go out while the peer does not read */
-	CHECK_INT (nopoll_conn_complete_pending_write (srv), 0);
-	CHECK_INT (nopoll_conn_pending_write_bytes (srv), pending);
+	/* while the peer does not read, a flush writes what the socket takes
+	 * now and keeps the rest: maybe nothing, maybe some (the kernel may
+	 * have grown the loopback buffers since the short send), never more
+	 * than was pending, and it reports only what went out */
+	{
+		int n = nopoll_conn_complete_pending_write (srv);
+		int after = nopoll_conn_pending_write_bytes (srv);
+		CHECK (n >= 0);
+		CHECK (after >= 0 && after <= pending);
+		if (after == pending)
+			CHECK_INT (n, 0);
+		drained += n;
+	}
 
 	/* now the peer reads */
 	memset (&r, 0, sizeof (r));
