@@ -9,9 +9,9 @@
 //! | random | `getrandom(2)`/`/dev/urandom` | C `rand()` (install a real RNG!) |
 //! | mutex  | `std::sync::Mutex`          | a spin lock                       |
 
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::ffi::c_void;
 use core::ops::{Add, Sub};
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
 
 /// The map the runtime keys sockets and connection ids with: a hash map
@@ -118,12 +118,12 @@ fn builtin_micros() -> u64 {
 #[cfg(not(feature = "std"))]
 fn builtin_micros() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let mut tv = libc::timeval {
+    let mut tv = crate::sys::timeval {
         tv_sec: 0,
         tv_usec: 0,
     };
     // SAFETY: tv is a live timeval; a NULL timezone is allowed.
-    unsafe { libc::gettimeofday(&mut tv, core::ptr::null_mut()) };
+    unsafe { crate::sys::gettimeofday(&mut tv, core::ptr::null_mut()) };
     let us = u64::try_from(tv.tv_sec)
         .unwrap_or(0)
         .saturating_mul(1_000_000)
@@ -238,7 +238,7 @@ pub fn fill_random(out: &mut [u8]) {
     #[cfg(not(feature = "std"))]
     for b in out {
         // SAFETY: rand() takes no arguments.
-        *b = (unsafe { libc::rand() } >> 7) as u8;
+        *b = (unsafe { crate::sys::rand() } >> 7) as u8;
     }
 }
 
@@ -262,8 +262,9 @@ impl Pool {
         while got < self.buf.len() {
             let rest = &mut self.buf[got..];
             // SAFETY: the pointer and length describe `rest`, a valid writable slice.
-            let n =
-                unsafe { libc::getrandom(rest.as_mut_ptr() as *mut libc::c_void, rest.len(), 0) };
+            let n = unsafe {
+                crate::sys::getrandom(rest.as_mut_ptr() as *mut crate::sys::c_void, rest.len(), 0)
+            };
             if n > 0 {
                 got += n as usize;
             } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {

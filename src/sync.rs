@@ -33,10 +33,10 @@ mod imp {
 #[cfg(not(feature = "std"))]
 mod imp {
     use crate::platform::{mutex_hooks, MutexHooks};
+    use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
     use core::cell::UnsafeCell;
     use core::ffi::c_void;
     use core::ops::{Deref, DerefMut};
-    use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
     /// `Lock::mutex` value of a lock that spins (no hooks when first used).
     const SPIN: *mut c_void = core::ptr::dangling_mut::<c_void>();
@@ -170,6 +170,34 @@ mod imp {
 }
 
 pub use imp::{Lock, LockGuard};
+
+/// The atomics of the crate: `core`'s on hosted targets; on bare metal
+/// (`target_os = "none"`) `portable-atomic`'s, which are `core`'s where the
+/// target has them and otherwise emulated: `AtomicU64` (ARMv7-M/R have no
+/// 64-bit atomics) through a lock, and compare-and-swap on ARMv6-M
+/// (Cortex-M0/M0+, loads and stores only) by masking interrupts, which is
+/// sound on a single-core part only (the `unsafe-assume-single-core`
+/// feature, see Cargo.toml and the README's firmware section).
+#[cfg(not(target_os = "none"))]
+pub use core::sync::atomic;
+
+/// The atomics of the crate (see the hosted definition).
+#[cfg(target_os = "none")]
+pub mod atomic {
+    pub use portable_atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+}
+
+/// The reference-counted pointer of the crate: `alloc`'s wherever the target
+/// has compare-and-swap; on ARMv6-M, where `alloc::sync::Arc` does not
+/// exist, `portable-atomic-util`'s (its `Arc<dyn Fn ..>` coercions need the
+/// `portable_atomic_unstable_coerce_unsized` cfg, set for that target in
+/// `.cargo/config.toml`).
+#[cfg(not(all(target_os = "none", not(target_has_atomic = "ptr"))))]
+pub use alloc::sync::{Arc, Weak};
+
+/// The reference-counted pointer of the crate (see the other definition).
+#[cfg(all(target_os = "none", not(target_has_atomic = "ptr")))]
+pub use portable_atomic_util::{Arc, Weak};
 
 #[cfg(test)]
 mod tests {

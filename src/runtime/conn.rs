@@ -23,10 +23,10 @@ use crate::protocol::{
     ClientHandshake, ClientRequest, Config, DataKind, Delivery, Engine, Event, Role,
     ServerHandshake, ServerOutcome, UpgradeRequest,
 };
+use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 /// What a connection is.
@@ -1480,7 +1480,7 @@ impl ConnInner {
                 break;
             }
             if fd < 0 {
-                return Err(NetError(libc::EBADF));
+                return Err(NetError(crate::sys::EBADF));
             }
             let buf = &buf[..buf.len().min(limit - total)];
             match net::send(fd, buf) {

@@ -83,15 +83,15 @@ impl From<NetError> for Error {
 
 /// Called with an object's binding word when a context or connection that
 /// has one is destroyed (the C layer frees its handle slot).
-static BINDING_DROP_HOOK: core::sync::atomic::AtomicPtr<()> =
-    core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
+static BINDING_DROP_HOOK: crate::sync::atomic::AtomicPtr<()> =
+    crate::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 
 /// Sets the binding layer's drop hook (once; later calls are ignored).
 pub(crate) fn set_binding_drop_hook(h: fn(usize)) {
     // Called on every handle lookup: a plain load once set (a
     // compare-exchange is a write to a shared cache line).
     if !BINDING_DROP_HOOK
-        .load(core::sync::atomic::Ordering::Acquire)
+        .load(crate::sync::atomic::Ordering::Acquire)
         .is_null()
     {
         return;
@@ -99,13 +99,13 @@ pub(crate) fn set_binding_drop_hook(h: fn(usize)) {
     let _ = BINDING_DROP_HOOK.compare_exchange(
         core::ptr::null_mut(),
         h as *mut (),
-        core::sync::atomic::Ordering::AcqRel,
-        core::sync::atomic::Ordering::Acquire,
+        crate::sync::atomic::Ordering::AcqRel,
+        crate::sync::atomic::Ordering::Acquire,
     );
 }
 
 pub(crate) fn binding_dropped(word: usize) {
-    let p = BINDING_DROP_HOOK.load(core::sync::atomic::Ordering::Acquire);
+    let p = BINDING_DROP_HOOK.load(crate::sync::atomic::Ordering::Acquire);
     if word != 0 && !p.is_null() {
         // SAFETY: only set_binding_drop_hook stores here, from a fn(usize).
         let h = unsafe { core::mem::transmute::<*mut (), fn(usize)>(p) };
