@@ -19,11 +19,12 @@ out=$root/target/footprint/mcu
 mkdir -p "$out"
 export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1
 t=thumbv7m-none-eabi
-lib=$root/target/mcu/$t/min-size/libnopoll.a
+tdir=${MCU_TARGET_DIR:-target/mcu}
+lib=$root/$tdir/$t/min-size/libnopoll.a
 
 (cd "$root" && cargo rustc --quiet --lib --crate-type staticlib --profile min-size \
 	--no-default-features --features no-log --target $t \
-	-Zbuild-std=core,alloc --target-dir target/mcu)
+	-Zbuild-std=core,alloc --target-dir "$tdir")
 
 CPU="-mcpu=cortex-m3 -mthumb"
 # shellcheck disable=SC2086
