@@ -81,9 +81,12 @@ test-mcu:
 
 # Footprint (docs/footprint.md): the library's share of a static C echo
 # listener (std and no-std, with and without logging) and its heap per
-# connection. Not part of `make test` (a measurement, not a check).
+# connection; then its share of the echo listener on a Cortex-M3
+# (tools/footprint/mcu.sh, needs what test-mcu needs). Not part of `make
+# test` (a measurement, not a check).
 footprint:
 	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
+	tools/footprint/mcu.sh
 
 # Everything CI runs, in order of cost.
 test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-conformance fuzz

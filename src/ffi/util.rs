@@ -6,9 +6,8 @@ use crate::prelude::*;
 use super::types::*;
 use super::{boundary, conn_from, ctx_from};
 use crate::platform::MutexHooks;
+use crate::protocol::base64;
 use crate::runtime::LogLevel;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use core::ffi::{c_char, c_int, c_long};
 
 // ------------------------------------------------------------ memory
@@ -163,7 +162,7 @@ pub unsafe extern "C" fn nopoll_base64_encode(
                 *output_size,
             )
         };
-        let needed = base64::encoded_len(input.len(), true).unwrap_or(usize::MAX);
+        let needed = base64::encoded_len(input.len()).unwrap_or(usize::MAX);
         if cap < 0 || needed >= cap as usize {
             // SAFETY: writable per the contract.
             unsafe { *output_size = (needed.saturating_add(1)).min(c_int::MAX as usize) as c_int };
@@ -171,7 +170,7 @@ pub unsafe extern "C" fn nopoll_base64_encode(
         }
         // SAFETY: `output` is writable for `cap > needed` bytes.
         let out = unsafe { core::slice::from_raw_parts_mut(output as *mut u8, cap as usize) };
-        let Ok(n) = B64.encode_slice(input, out) else {
+        let Some(n) = base64::encode_slice(input, out) else {
             return nopoll_false;
         };
         out[n] = 0;
@@ -203,7 +202,7 @@ pub unsafe extern "C" fn nopoll_base64_decode(
                 *output_size,
             )
         };
-        let Ok(decoded) = B64.decode(input) else {
+        let Some(decoded) = base64::decode(input) else {
             return nopoll_false;
         };
         if cap < 0 || decoded.len() >= cap as usize {

@@ -5,6 +5,7 @@
 //! - [`engine`]: frames to messages and back, control frames, closing.
 //! - [`utf8`]: incremental UTF-8 validation; [`close`]: close frame rules.
 
+pub mod base64;
 pub mod close;
 pub mod engine;
 pub mod frame;

@@ -8,7 +8,10 @@
 # library on the link line so that its memcpy/memset are used, not the weak
 # ones of compiler_builtins bundled in libnopoll.a (README, "Firmware").
 #
-#   tools/footprint/mcu.sh     report in target/footprint/mcu/size.md
+#   tools/footprint/mcu.sh     report in target/footprint/mcu/{share,size}.md
+#
+# Environment: MCU_TARGET_DIR (cargo target dir, default target/mcu, the
+# one make test-mcu uses), RUSTFLAGS (to try codegen levers).
 #
 # Needs what make test-mcu needs (README, "Firmware").
 set -euo pipefail
@@ -41,4 +44,5 @@ READELF=arm-none-eabi-readelf SIZE=arm-none-eabi-size NM=arm-none-eabi-nm \
 	echo "- $(arm-none-eabi-gcc --version | head -1), newlib-nano + nosys, -Os --gc-sections"
 	echo "- commit $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' (with local changes)')"
 } >"$out/env.md"
-cat "$out/env.md" "$out/size.md"
+python3 "$here/mcu_share.py" "$out/echo.map" >"$out/share.md"
+cat "$out/env.md" "$out/share.md" "$out/size.md"
