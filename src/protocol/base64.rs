@@ -47,7 +47,7 @@ fn value(c: u8) -> Option<u32> {
 /// Decodes `input` into the start of `out`; the bytes written, or None if
 /// the input is not canonical padded base64 or `out` is too small.
 pub fn decode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return None;
     }
     let quads = input.len() / 4;
