@@ -1,10 +1,10 @@
 //! The opening handshake (RFC 6455 section 4), both roles, fed in pieces.
 
 use super::base64;
+use super::sha1::Sha1;
 use super::RandomSource;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use sha1::{Digest, Sha1};
 
 /// The GUID that RFC 6455 appends to the key before hashing.
 pub const WS_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod sha1;
 pub mod utf8;
 
 pub use close::CloseFrame;
