@@ -400,11 +400,23 @@ static void check_handshake_timeout (void)
 		memsock_ops.close (s);
 }
 
+/* Lets the closes finish, closes the listener, drops both contexts. */
+static void teardown (noPollConn * listener)
+{
+	int i;
+	for (i = 0; i < 20; i++)
+		pump ();
+	nopoll_conn_close (listener);
+	for (i = 0; i < 5; i++)
+		pump ();
+	nopoll_ctx_unref (cli);
+	nopoll_ctx_unref (srv);
+}
+
 /* A whole second server/client life: ctx, listener, client, echo, close. */
 static void second_cycle (void)
 {
 	noPollConn * l, * c;
-	int i;
 	srv = nopoll_ctx_new ();
 	cli = nopoll_ctx_new ();
 	l = nopoll_listener_new (srv, "127.0.0.1", PORT);
@@ -415,13 +427,7 @@ static void second_cycle (void)
 		check (echo (c, 64, 1), "second cycle: echo", "");
 	if (c)
 		nopoll_conn_close (c);
-	for (i = 0; i < 20; i++)
-		pump ();
-	nopoll_conn_close (l);
-	for (i = 0; i < 5; i++)
-		pump ();
-	nopoll_ctx_unref (cli);
-	nopoll_ctx_unref (srv);
+	teardown (l);
 	free (payload);
 }
 
@@ -464,13 +470,7 @@ static void small_part (long * idle, long * peak)
 	for (i = 0; i < 4; i++)
 		if (c[i])
 			nopoll_conn_close (c[i]);
-	for (i = 0; i < 20; i++)
-		pump ();
-	nopoll_conn_close (l);
-	for (i = 0; i < 5; i++)
-		pump ();
-	nopoll_ctx_unref (cli);
-	nopoll_ctx_unref (srv);
+	teardown (l);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -586,13 +586,7 @@ int main (void)
 		nopoll_conn_close (c2);
 
 	/* tear down: every socket closed, every lock released */
-	for (i = 0; i < 20; i++)
-		pump ();
-	nopoll_conn_close (listener);
-	for (i = 0; i < 5; i++)
-		pump ();
-	nopoll_ctx_unref (cli);
-	nopoll_ctx_unref (srv);
+	teardown (listener);
 	snprintf (d, sizeof (d), "%d open, %d lock errors, %d locks taken", memsock_open_count (), mutex_errors, mutex_locks);
 	check (memsock_open_count () == 0 && mutex_errors == 0 && mutex_locks > 0,
 	       "teardown: no socket left open, locks balanced (mutex hooks used)", d);
