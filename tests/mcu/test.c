@@ -491,6 +491,15 @@ int main (void)
 		"Cortex-M3 (mps2-an385)"
 #endif
 		);
+#if defined(MCU_SELFTEST_FAULT)
+	/* run.sh checks that a fault fails the run */
+	*(volatile unsigned long *) 0xFFFFFFF0UL = 1;
+#endif
+#if defined(MCU_SELFTEST_HANG)
+	/* run.sh checks that a firmware that never exits fails the run */
+	for (;;)
+		;
+#endif
 	payload = malloc (MAX_ECHO + 1);
 	check (nopoll_install_socket_ops (&memsock_ops), "nopoll_install_socket_ops", "");
 	nopoll_install_clock (memsock_now_ms);
