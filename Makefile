@@ -6,7 +6,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap test-mcu check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -81,14 +81,25 @@ test-lwip:
 test-lwip-tap:
 	tests/lwip/run_tap.sh
 
+# The library on Cortex-M (README, "Firmware"): cross-builds for
+# thumbv7m-none-eabi, thumbv7em-none-eabihf and thumbv6m-none-eabi (Debian's
+# rustc-web, -Zbuild-std), then a test firmware with a server and clients
+# over an in-memory socket table on QEMU mps2-an385 (M3) and mps2-an386
+# (M4F); the M0 is built and linked only (no QEMU board).
+test-mcu:
+	tests/mcu/run.sh
+
 # Footprint (docs/footprint.md): the library's share of a static C echo
 # listener (std and no-std, with and without logging) and its heap per
-# connection. Not part of `make test` (a measurement, not a check).
+# connection; then its share of the echo listener on a Cortex-M3
+# (tools/footprint/mcu.sh, needs what test-mcu needs). Not part of `make
+# test` (a measurement, not a check).
 footprint:
 	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
+	tools/footprint/mcu.sh
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

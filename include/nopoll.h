@@ -76,8 +76,45 @@
 /* --------------------------------------------------------------------
  * System headers: call sites use send, errno, gettimeofday, ... without
  * including them themselves.
+ *
+ * Firmware (no <sys/socket.h>, <netinet/in.h> or <poll.h>, as with
+ * arm-none-eabi-gcc and newlib) takes one of two ways:
+ * - define NOPOLL_SOCKET_HEADER to a header that declares the socket
+ *   types, e.g. -DNOPOLL_SOCKET_HEADER='"lwip/sockets.h"': nopoll.h
+ *   includes it and takes socklen_t and nfds_t from it;
+ * - define nothing: on a compiler that is not a Unix one (no __unix__),
+ *   nopoll.h includes only ISO C headers and <sys/types.h>, and declares
+ *   the socket structures it mentions (pointers only) itself.
+ * Either way nopoll.h defines no socklen_t or nfds_t of its own (that
+ * would clash with lwIP's): the socket table uses noPollSocklen and
+ * noPollNfds. The numbers the library passes through the table are
+ * Linux's on every target (src/sys.rs, c-examples/lwip/nopoll_lwip.c).
  * ------------------------------------------------------------------ */
 
+#if defined(NOPOLL_SOCKET_HEADER) || !(defined(__unix__) || defined(__unix) || defined(__APPLE__))
+#define NOPOLL_FIRMWARE_HEADERS (1)
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/types.h>
+#if defined(NOPOLL_SOCKET_HEADER)
+#include NOPOLL_SOCKET_HEADER
+typedef socklen_t noPollSocklen;
+typedef nfds_t noPollNfds;
+#else
+typedef unsigned int noPollSocklen;
+typedef unsigned long noPollNfds;
+#endif
+/* Pointers only; harmless where NOPOLL_SOCKET_HEADER defined them. */
+struct sockaddr;
+struct msghdr;
+struct addrinfo;
+struct pollfd;
+struct timeval;
+#else
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -97,6 +134,9 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <errno.h>
+typedef socklen_t noPollSocklen;
+typedef nfds_t noPollNfds;
+#endif
 
 /* --------------------------------------------------------------------
  * Portable socket definitions.
@@ -307,7 +347,7 @@ typedef struct {
     /**
      * `bind(fd, addr, len)`.
      */
-    int (*bind)(int, const struct sockaddr*, socklen_t);
+    int (*bind)(int, const struct sockaddr*, noPollSocklen);
     /**
      * `listen(fd, backlog)`.
      */
@@ -316,11 +356,11 @@ typedef struct {
      * `accept(fd, addr, len)`; the new socket must be non-blocking and
      * close-on-exec (the libc table uses `accept4` where available).
      */
-    int (*accept)(int, struct sockaddr*, socklen_t*);
+    int (*accept)(int, struct sockaddr*, noPollSocklen*);
     /**
      * `connect(fd, addr, len)`.
      */
-    int (*connect)(int, const struct sockaddr*, socklen_t);
+    int (*connect)(int, const struct sockaddr*, noPollSocklen);
     /**
      * `recv(fd, buf, len, flags)`.
      */
@@ -353,19 +393,19 @@ typedef struct {
     /**
      * `setsockopt(fd, level, name, value, len)`.
      */
-    int (*setsockopt)(int, int, int, const void*, socklen_t);
+    int (*setsockopt)(int, int, int, const void*, noPollSocklen);
     /**
      * `getsockopt(fd, level, name, value, len)`.
      */
-    int (*getsockopt)(int, int, int, void*, socklen_t*);
+    int (*getsockopt)(int, int, int, void*, noPollSocklen*);
     /**
      * `getpeername(fd, addr, len)`.
      */
-    int (*getpeername)(int, struct sockaddr*, socklen_t*);
+    int (*getpeername)(int, struct sockaddr*, noPollSocklen*);
     /**
      * `getsockname(fd, addr, len)`.
      */
-    int (*getsockname)(int, struct sockaddr*, socklen_t*);
+    int (*getsockname)(int, struct sockaddr*, noPollSocklen*);
     /**
      * `getaddrinfo(node, service, hints, res)`: 0 or an `EAI_*` code.
      */
@@ -377,7 +417,7 @@ typedef struct {
     /**
      * `poll(fds, nfds, timeout_ms)`.
      */
-    int (*poll)(struct pollfd*, nfds_t, int);
+    int (*poll)(struct pollfd*, noPollNfds, int);
     /**
      * The error of the last failed call on this thread (not named `errno`:
      * that is a macro in C).

@@ -21,3 +21,4 @@ pub mod platform;
 mod prelude;
 pub mod runtime;
 pub mod sync;
+pub mod sys;

@@ -17,7 +17,7 @@ unsafe impl GlobalAlloc for CHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= MALLOC_ALIGN {
             // SAFETY: plain malloc of a non-zero size (Layout sizes of GlobalAlloc are non-zero).
-            return unsafe { libc::malloc(layout.size()) as *mut u8 };
+            return unsafe { crate::sys::malloc(layout.size()) as *mut u8 };
         }
         // Over-aligned: allocate extra room and keep the original pointer just before the block.
         let Some(total) = layout
@@ -27,7 +27,7 @@ unsafe impl GlobalAlloc for CHeap {
             return core::ptr::null_mut();
         };
         // SAFETY: malloc of a computed, non-overflowing size.
-        let raw = unsafe { libc::malloc(total) as *mut u8 };
+        let raw = unsafe { crate::sys::malloc(total) as *mut u8 };
         if raw.is_null() {
             return raw;
         }
@@ -42,19 +42,21 @@ unsafe impl GlobalAlloc for CHeap {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if layout.align() <= MALLOC_ALIGN {
             // SAFETY: `ptr` came from malloc in `alloc` with the same layout.
-            unsafe { libc::free(ptr as *mut libc::c_void) };
+            unsafe { crate::sys::free(ptr as *mut crate::sys::c_void) };
         } else {
             // SAFETY: `alloc` stored the original pointer just before `ptr`.
             let raw = unsafe { (ptr as *mut usize).sub(1).read_unaligned() };
             // SAFETY: `raw` is the pointer malloc returned.
-            unsafe { libc::free(raw as *mut libc::c_void) };
+            unsafe { crate::sys::free(raw as *mut crate::sys::c_void) };
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if layout.align() <= MALLOC_ALIGN {
             // SAFETY: `ptr` came from malloc with this alignment; realloc keeps it.
-            return unsafe { libc::realloc(ptr as *mut libc::c_void, new_size) as *mut u8 };
+            return unsafe {
+                crate::sys::realloc(ptr as *mut crate::sys::c_void, new_size) as *mut u8
+            };
         }
         // SAFETY: the new layout is valid because the caller guarantees it for realloc.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
@@ -76,5 +78,5 @@ static HEAP: CHeap = CHeap;
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: abort has no preconditions and never returns.
-    unsafe { libc::abort() }
+    unsafe { crate::sys::abort() }
 }

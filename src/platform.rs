@@ -9,42 +9,91 @@
 //! | random | `getrandom(2)`/`/dev/urandom` | C `rand()` (install a real RNG!) |
 //! | mutex  | `std::sync::Mutex`          | a spin lock                       |
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::ffi::c_void;
 use core::ops::{Add, Sub};
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::time::Duration;
 
-/// The map the runtime keys sockets and connection ids with: a hash map
-/// with std, a B-tree without (no hasher needs seeding on firmware).
+/// The map the runtime keys sockets and connection ids with: std's hash map
+/// with std.
 #[cfg(feature = "std")]
 pub(crate) type Map<K, V> = std::collections::HashMap<K, V>;
-/// The map the runtime keys sockets and connection ids with: a hash map
-/// with std; without, hashbrown's with FNV-1a (keys are small integers the
-/// library hands out, so no seeded hasher is needed; 11 KB smaller than a
-/// B-tree).
-#[cfg(not(feature = "std"))]
-pub(crate) type Map<K, V> = hashbrown::HashMap<K, V, core::hash::BuildHasherDefault<Fnv>>;
 
-/// FNV-1a, for [`Map`] without std.
+/// The map the runtime keys sockets and connection ids with, without std: a
+/// vector of pairs searched linearly. A firmware has a handful of sockets
+/// and connections, and this costs a few hundred bytes of code where a hash
+/// map costs 2.4 KB (docs/footprint.md); no hasher needs seeding either.
+/// Only the operations the runtime uses; iteration order is unspecified,
+/// as a hash map's.
 #[cfg(not(feature = "std"))]
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
+pub(crate) type Map<K, V> = VecMap<K, V>;
 
-#[cfg(not(feature = "std"))]
-impl core::hash::Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+/// See [`Map`] without std (also compiled for the tests).
+#[cfg(any(not(feature = "std"), test))]
+#[derive(Debug, Clone)]
+pub(crate) struct VecMap<K, V>(Vec<(K, V)>);
+
+#[cfg(any(not(feature = "std"), test))]
+impl<K, V> Default for VecMap<K, V> {
+    fn default() -> Self {
+        VecMap(Vec::new())
     }
-    fn finish(&self) -> u64 {
-        self.0
+}
+
+#[cfg(any(not(feature = "std"), test))]
+#[allow(dead_code)]
+impl<K: PartialEq, V> VecMap<K, V> {
+    /// Inserts or replaces; the value replaced.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.0.iter_mut().find(|e| e.0 == key) {
+            Some(e) => Some(core::mem::replace(&mut e.1, value)),
+            None => {
+                self.0.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `key`; its value.
+    pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.0.iter().position(|e| e.0 == *key)?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+        self.0.iter().find(|e| e.0 == *key).map(|e| &e.1)
+    }
+
+    /// True if `key` is in the map.
+    pub(crate) fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when empty.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The values.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.0.iter().map(|e| &e.1)
+    }
+}
+
+#[cfg(any(not(feature = "std"), test))]
+impl<K, V> IntoIterator for VecMap<K, V> {
+    type Item = (K, V);
+    type IntoIter = alloc::vec::IntoIter<(K, V)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
 
@@ -118,12 +167,12 @@ fn builtin_micros() -> u64 {
 #[cfg(not(feature = "std"))]
 fn builtin_micros() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let mut tv = libc::timeval {
+    let mut tv = crate::sys::timeval {
         tv_sec: 0,
         tv_usec: 0,
     };
     // SAFETY: tv is a live timeval; a NULL timezone is allowed.
-    unsafe { libc::gettimeofday(&mut tv, core::ptr::null_mut()) };
+    unsafe { crate::sys::gettimeofday(&mut tv, core::ptr::null_mut()) };
     let us = u64::try_from(tv.tv_sec)
         .unwrap_or(0)
         .saturating_mul(1_000_000)
@@ -238,7 +287,7 @@ pub fn fill_random(out: &mut [u8]) {
     #[cfg(not(feature = "std"))]
     for b in out {
         // SAFETY: rand() takes no arguments.
-        *b = (unsafe { libc::rand() } >> 7) as u8;
+        *b = (unsafe { crate::sys::rand() } >> 7) as u8;
     }
 }
 
@@ -262,8 +311,9 @@ impl Pool {
         while got < self.buf.len() {
             let rest = &mut self.buf[got..];
             // SAFETY: the pointer and length describe `rest`, a valid writable slice.
-            let n =
-                unsafe { libc::getrandom(rest.as_mut_ptr() as *mut libc::c_void, rest.len(), 0) };
+            let n = unsafe {
+                crate::sys::getrandom(rest.as_mut_ptr() as *mut crate::sys::c_void, rest.len(), 0)
+            };
             if n > 0 {
                 got += n as usize;
             } else if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
@@ -360,6 +410,28 @@ pub fn mutex_hooks() -> Option<MutexHooks> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vec_map_behaves_as_a_map() {
+        let mut m: VecMap<i32, &str> = VecMap::default();
+        assert!(m.is_empty());
+        assert_eq!(m.insert(3, "a"), None);
+        assert_eq!(m.insert(7, "b"), None);
+        assert_eq!(m.insert(5, "c"), None);
+        assert_eq!(m.insert(7, "B"), Some("b"));
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.get(&7), Some(&"B"));
+        assert!(m.contains_key(&5) && !m.contains_key(&4));
+        assert_eq!(m.remove(&3), Some("a"));
+        assert_eq!(m.remove(&3), None);
+        assert_eq!(m.get(&5), Some(&"c"));
+        let mut v: Vec<&str> = m.values().copied().collect();
+        v.sort_unstable();
+        assert_eq!(v, ["B", "c"]);
+        let mut all: Vec<(i32, &str)> = m.into_iter().collect();
+        all.sort_unstable();
+        assert_eq!(all, [(5, "c"), (7, "B")]);
+    }
 
     #[test]
     fn instant_arithmetic() {

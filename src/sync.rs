@@ -33,10 +33,10 @@ mod imp {
 #[cfg(not(feature = "std"))]
 mod imp {
     use crate::platform::{mutex_hooks, MutexHooks};
+    use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
     use core::cell::UnsafeCell;
     use core::ffi::c_void;
     use core::ops::{Deref, DerefMut};
-    use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
     /// `Lock::mutex` value of a lock that spins (no hooks when first used).
     const SPIN: *mut c_void = core::ptr::dangling_mut::<c_void>();
@@ -171,9 +171,116 @@ mod imp {
 
 pub use imp::{Lock, LockGuard};
 
+/// The atomics of the crate: `core`'s on hosted targets; on bare metal
+/// (`target_os = "none"`) `portable-atomic`'s, which are `core`'s where the
+/// target has them, with compare-and-swap emulated on ARMv6-M (Cortex-M0/M0+,
+/// loads and stores only) by masking interrupts: sound on a single-core part
+/// only (the `unsafe-assume-single-core` feature, see Cargo.toml and the
+/// README's firmware section). `AtomicU64` where the target has none
+/// (ARMv6-M, ARMv7-M/R) is [`LockedU64`]: a [`Lock`] around the value
+/// (portable-atomic's fallback would cost a 2 KB table of spin locks in RAM).
+#[cfg(not(target_os = "none"))]
+pub use core::sync::atomic;
+
+/// The atomics of the crate (see the hosted definition).
+#[cfg(target_os = "none")]
+pub mod atomic {
+    #[cfg(target_has_atomic = "64")]
+    pub use portable_atomic::AtomicU64;
+    pub use portable_atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+
+    #[cfg(not(target_has_atomic = "64"))]
+    pub use super::LockedU64 as AtomicU64;
+}
+
+/// A `u64` behind the crate's [`Lock`] with the subset of `AtomicU64`'s API
+/// the crate uses (every operation is sequentially consistent; the
+/// orderings are accepted and ignored).
+#[cfg(any(test, all(target_os = "none", not(target_has_atomic = "64"))))]
+#[derive(Debug, Default)]
+pub struct LockedU64(Lock<u64>);
+
+#[cfg(any(test, all(target_os = "none", not(target_has_atomic = "64"))))]
+#[allow(dead_code)]
+impl LockedU64 {
+    /// A new value.
+    pub const fn new(value: u64) -> Self {
+        LockedU64(Lock::new(value))
+    }
+
+    /// The value.
+    pub fn load(&self, _: core::sync::atomic::Ordering) -> u64 {
+        *self.0.lock()
+    }
+
+    /// Replaces the value.
+    pub fn store(&self, value: u64, _: core::sync::atomic::Ordering) {
+        *self.0.lock() = value;
+    }
+
+    /// Adds (wrapping); the previous value.
+    pub fn fetch_add(&self, value: u64, _: core::sync::atomic::Ordering) -> u64 {
+        let mut g = self.0.lock();
+        let old = *g;
+        *g = old.wrapping_add(value);
+        old
+    }
+
+    /// Keeps the larger; the previous value.
+    pub fn fetch_max(&self, value: u64, _: core::sync::atomic::Ordering) -> u64 {
+        let mut g = self.0.lock();
+        let old = *g;
+        *g = old.max(value);
+        old
+    }
+
+    /// Stores `new` if the value is `current`: Ok(previous) or Err(actual).
+    pub fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        _: core::sync::atomic::Ordering,
+        _: core::sync::atomic::Ordering,
+    ) -> Result<u64, u64> {
+        let mut g = self.0.lock();
+        if *g == current {
+            *g = new;
+            Ok(current)
+        } else {
+            Err(*g)
+        }
+    }
+}
+
+/// The reference-counted pointer of the crate: `alloc`'s wherever the target
+/// has compare-and-swap; on ARMv6-M, where `alloc::sync::Arc` does not
+/// exist, `portable-atomic-util`'s (its `Arc<dyn Fn ..>` coercions need the
+/// `portable_atomic_unstable_coerce_unsized` cfg, set for that target in
+/// `.cargo/config.toml`).
+#[cfg(not(all(target_os = "none", not(target_has_atomic = "ptr"))))]
+pub use alloc::sync::{Arc, Weak};
+
+/// The reference-counted pointer of the crate (see the other definition).
+#[cfg(all(target_os = "none", not(target_has_atomic = "ptr")))]
+pub use portable_atomic_util::{Arc, Weak};
+
 #[cfg(test)]
 mod tests {
-    use super::Lock;
+    use super::{Lock, LockedU64};
+    use core::sync::atomic::Ordering::SeqCst;
+
+    #[test]
+    fn locked_u64_is_an_atomic_u64() {
+        let a = LockedU64::new(u64::MAX - 1);
+        assert_eq!(a.fetch_add(3, SeqCst), u64::MAX - 1);
+        assert_eq!(a.load(SeqCst), 1);
+        assert_eq!(a.compare_exchange(2, 9, SeqCst, SeqCst), Err(1));
+        assert_eq!(a.compare_exchange(1, 9, SeqCst, SeqCst), Ok(1));
+        assert_eq!(a.fetch_max(5, SeqCst), 9);
+        assert_eq!(a.fetch_max(1 << 40, SeqCst), 9);
+        a.store(7, SeqCst);
+        assert_eq!(a.load(SeqCst), 7);
+    }
 
     #[test]
     fn serialises_writers() {

@@ -45,7 +45,9 @@
  * flags, poll events, address families, sockaddr layouts, getaddrinfo
  * codes) and expects back (errno values, poll revents). They are those of
  * the C library the Rust crate was built against: for Linux targets the
- * Linux/glibc ABI values below. Override them with -D for another target.
+ * Linux/glibc ABI values below, and the same on bare-metal targets
+ * (target_os = "none", e.g. thumbv7m-none-eabi), where the crate defines
+ * them itself in src/sys.rs. Override them with -D for another target.
  *
  * The right-hand sides (SOL_SOCKET, POLLIN, EAGAIN, struct sockaddr_in...)
  * are whatever the lwIP headers this file is compiled against define:

@@ -17,7 +17,7 @@ use crate::protocol::DataKind;
 use crate::runtime::{
     CloseHandler, ConnRole, ConnectOptions, Connection, Context, Error, SendStatus,
 };
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::ffi::{c_char, c_int, c_long};
 use core::time::Duration;
 
@@ -35,13 +35,13 @@ fn send_result(conn: &Connection, r: Result<SendStatus, Error>, length: usize) -
             payload_written: 0, ..
         })
         | Err(Error::WouldBlock) => {
-            set_errno(libc::EWOULDBLOCK);
+            set_errno(crate::sys::EWOULDBLOCK);
             -2
         }
         Ok(SendStatus {
             payload_written, ..
         }) => {
-            set_errno(libc::EWOULDBLOCK);
+            set_errno(crate::sys::EWOULDBLOCK);
             payload_written.min(c_int::MAX as usize) as c_int
         }
         Err(e) => {
@@ -383,7 +383,7 @@ pub unsafe extern "C" fn nopoll_conn_read(
         match c.read(buf, block != 0, t) {
             Ok(n) => n as c_int,
             Err(Error::WouldBlock) => {
-                set_errno(libc::EWOULDBLOCK);
+                set_errno(crate::sys::EWOULDBLOCK);
                 -1
             }
             Err(_) => -1,

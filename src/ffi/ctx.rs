@@ -9,7 +9,7 @@ use super::published;
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
 use crate::runtime::{ActionHandler, Connection, Context, DispatchHandler, Message};
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::ffi::{c_int, c_long};
 
 /// Wraps a C action handler.

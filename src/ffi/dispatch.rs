@@ -19,7 +19,7 @@ use crate::runtime::{Connection, Context};
 mod imp {
     use super::*;
     use crate::runtime::{ConnInner, CtxInner};
-    use alloc::sync::Arc;
+    use crate::sync::Arc;
     use core::cell::Cell;
     use core::marker::PhantomData;
 

@@ -21,7 +21,7 @@
 use crate::prelude::*;
 
 use crate::sync::Lock;
-use alloc::sync::{Arc, Weak};
+use crate::sync::{Arc, Weak};
 
 #[cfg(target_pointer_width = "64")]
 mod layout {

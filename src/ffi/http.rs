@@ -9,8 +9,8 @@ use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData};
 use crate::protocol::handshake::Request;
 use crate::runtime::{Connection, Context, HttpHandler};
+use crate::sync::Arc;
 use alloc::ffi::CString;
-use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, c_long};
 
 /// Called for a request on a listener that is not a WebSocket upgrade

@@ -6,8 +6,8 @@ use crate::prelude::*;
 use super::types::*;
 use super::{boundary, cstr, ctx_from, ctx_handle, UserData};
 use crate::runtime::{LogLevel, LogSink};
+use crate::sync::Arc;
 use alloc::ffi::CString;
-use alloc::sync::Arc;
 use core::ffi::{c_char, c_int};
 
 fn level_from_c(level: c_int) -> LogLevel {

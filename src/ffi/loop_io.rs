@@ -9,9 +9,9 @@ use super::{boundary, ctx_from, ctx_handle, CTXS};
 use crate::net::{Backend, Poller};
 use crate::runtime::Context;
 use crate::runtime::LoopExit;
-use alloc::sync::Arc;
+use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::Arc;
 use core::ffi::{c_int, c_long};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use core::time::Duration;
 
 /// Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`). Returns 0

@@ -227,7 +227,7 @@ mod glue {
     /// A `malloc`ed copy of `s` (freed by the caller with `nopoll_free`).
     pub(crate) fn malloc_str(s: &[u8]) -> *mut c_char {
         // SAFETY: plain allocation; the result is checked for NULL.
-        let p = unsafe { libc::malloc(s.len() + 1) } as *mut u8;
+        let p = unsafe { crate::sys::malloc(s.len() + 1) } as *mut u8;
         if p.is_null() {
             return core::ptr::null_mut();
         }

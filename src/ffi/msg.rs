@@ -10,7 +10,7 @@ use super::published;
 use super::types::*;
 use crate::protocol::OpCode;
 use crate::runtime::Message;
-use alloc::sync::Arc;
+use crate::sync::Arc;
 use core::ffi::{c_int, c_long, c_uchar};
 
 pub(crate) struct MsgObj {

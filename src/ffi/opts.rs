@@ -6,8 +6,8 @@ use crate::prelude::*;
 use super::handle::Table;
 use super::types::*;
 use super::{boundary, cstr};
+use crate::sync::Arc;
 use crate::sync::Lock;
-use alloc::sync::Arc;
 use core::ffi::{c_char, c_long};
 
 /// What an options object holds.

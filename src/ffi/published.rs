@@ -37,13 +37,13 @@ use crate::runtime::Message;
 mod imp {
     use super::*;
     use crate::ffi::handle::{self, GENERATIONS, MAX_SLOTS};
+    use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
     use crate::sync::Lock;
     use alloc::boxed::Box;
     use alloc::collections::BTreeMap;
     use alloc::vec::Vec;
     use core::cell::Cell;
     use core::ptr::NonNull;
-    use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
     /// Handle space of published messages (`handle::encode`): not a
     /// table's, so no table takes these handles for its own.

@@ -6,9 +6,8 @@ use crate::prelude::*;
 use super::types::*;
 use super::{boundary, conn_from, ctx_from};
 use crate::platform::MutexHooks;
+use crate::protocol::base64;
 use crate::runtime::LogLevel;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
 use core::ffi::{c_char, c_int, c_long};
 
 // ------------------------------------------------------------ memory
@@ -17,7 +16,7 @@ use core::ffi::{c_char, c_int, c_long};
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_calloc(count: usize, size: usize) -> noPollPtr {
     // SAFETY: libc calloc checks the multiplication for overflow.
-    unsafe { libc::calloc(count, size) }
+    unsafe { crate::sys::calloc(count, size) }
 }
 
 /// realloc wrapper.
@@ -27,7 +26,7 @@ pub extern "C" fn nopoll_calloc(count: usize, size: usize) -> noPollPtr {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nopoll_realloc(ref_: noPollPtr, size: usize) -> noPollPtr {
     // SAFETY: per this function's contract.
-    unsafe { libc::realloc(ref_, size) }
+    unsafe { crate::sys::realloc(ref_, size) }
 }
 
 /// free() if non-NULL.
@@ -38,7 +37,7 @@ pub unsafe extern "C" fn nopoll_realloc(ref_: noPollPtr, size: usize) -> noPollP
 pub unsafe extern "C" fn nopoll_free(ref_: noPollPtr) {
     if !ref_.is_null() {
         // SAFETY: per this function's contract.
-        unsafe { libc::free(ref_) }
+        unsafe { crate::sys::free(ref_) }
     }
 }
 
@@ -121,7 +120,7 @@ pub unsafe extern "C" fn nopoll_trim(chunk: *mut c_char, trimmed: *mut c_int) {
         return;
     }
     // SAFETY: NUL-terminated per the contract.
-    let len = unsafe { libc::strlen(chunk) };
+    let len = unsafe { crate::sys::strlen(chunk) };
     // SAFETY: `chunk` is valid and writable for `len + 1` bytes.
     let s = unsafe { core::slice::from_raw_parts_mut(chunk as *mut u8, len + 1) };
     let ws = |b: u8| b == b' ' || b == b'\t' || b == b'\n' || b == b'\r' || b == 0x0b || b == 0x0c;
@@ -163,7 +162,7 @@ pub unsafe extern "C" fn nopoll_base64_encode(
                 *output_size,
             )
         };
-        let needed = base64::encoded_len(input.len(), true).unwrap_or(usize::MAX);
+        let needed = base64::encoded_len(input.len()).unwrap_or(usize::MAX);
         if cap < 0 || needed >= cap as usize {
             // SAFETY: writable per the contract.
             unsafe { *output_size = (needed.saturating_add(1)).min(c_int::MAX as usize) as c_int };
@@ -171,7 +170,7 @@ pub unsafe extern "C" fn nopoll_base64_encode(
         }
         // SAFETY: `output` is writable for `cap > needed` bytes.
         let out = unsafe { core::slice::from_raw_parts_mut(output as *mut u8, cap as usize) };
-        let Ok(n) = B64.encode_slice(input, out) else {
+        let Some(n) = base64::encode_slice(input, out) else {
             return nopoll_false;
         };
         out[n] = 0;
@@ -203,7 +202,7 @@ pub unsafe extern "C" fn nopoll_base64_decode(
                 *output_size,
             )
         };
-        let Ok(decoded) = B64.decode(input) else {
+        let Some(decoded) = base64::decode(input) else {
             return nopoll_false;
         };
         if cap < 0 || decoded.len() >= cap as usize {
@@ -406,25 +405,25 @@ pub unsafe extern "C" fn nopoll_conn_mask_content(
 /// Each pointer is NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nopoll_timeval_substract(
-    a: *mut libc::timeval,
-    b: *mut libc::timeval,
-    result: *mut libc::timeval,
+    a: *mut crate::sys::timeval,
+    b: *mut crate::sys::timeval,
+    result: *mut crate::sys::timeval,
 ) -> c_int {
     if a.is_null() || b.is_null() || result.is_null() {
         return 0;
     }
     // SAFETY: valid per the contract.
     let (a, b, r) = unsafe { (&mut *a, &*b, &mut *result) };
-    let us = |t: &libc::timeval| (t.tv_sec as i128) * 1_000_000 + t.tv_usec as i128;
+    let us = |t: &crate::sys::timeval| (t.tv_sec as i128) * 1_000_000 + t.tv_usec as i128;
     let diff = us(a) - us(b);
     // Normalise a's fields as upstream does.
     let na = us(a);
-    a.tv_sec = na.div_euclid(1_000_000) as libc::time_t;
-    a.tv_usec = na.rem_euclid(1_000_000) as libc::suseconds_t;
+    a.tv_sec = na.div_euclid(1_000_000) as crate::sys::time_t;
+    a.tv_usec = na.rem_euclid(1_000_000) as crate::sys::suseconds_t;
     // Normalised like timersub(3): 0 <= tv_usec < 1_000_000, so -0.5 s is
     // { -1, 500000 }.
-    r.tv_sec = diff.div_euclid(1_000_000) as libc::time_t;
-    r.tv_usec = diff.rem_euclid(1_000_000) as libc::suseconds_t;
+    r.tv_sec = diff.div_euclid(1_000_000) as crate::sys::time_t;
+    r.tv_usec = diff.rem_euclid(1_000_000) as crate::sys::suseconds_t;
     (diff < 0) as c_int
 }
 

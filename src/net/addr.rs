@@ -5,10 +5,12 @@ use crate::prelude::*;
 
 use super::ops::{last_errno, ops};
 use super::{NetError, NetResult};
+use crate::sys::{
+    addrinfo, c_int, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t,
+};
 use alloc::ffi::CString;
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use core::{fmt, mem, ptr};
-use libc::{addrinfo, c_int, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t};
 
 /// A resolved socket address: `sockaddr_storage` plus its length, ready to
 /// hand to `bind`/`connect`.
@@ -50,7 +52,7 @@ impl Addr {
 
     /// True for an IPv6 address.
     pub fn is_v6(&self) -> bool {
-        self.family() == libc::AF_INET6
+        self.family() == crate::sys::AF_INET6
     }
 
     /// Pointer to the `sockaddr`, valid for [`socklen`](Addr::socklen) bytes
@@ -70,7 +72,7 @@ impl Addr {
 
     /// The address as a std `SocketAddr` (None for non-IP families).
     pub fn to_socket_addr(&self) -> Option<SocketAddr> {
-        if self.family() == libc::AF_INET && self.holds::<sockaddr_in>() {
+        if self.family() == crate::sys::AF_INET && self.holds::<sockaddr_in>() {
             // SAFETY: the family says the storage holds a sockaddr_in and
             // the length covers it; storage is larger than sockaddr_in.
             let sin: sockaddr_in = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
@@ -134,7 +136,7 @@ impl From<SocketAddr> for Addr {
             SocketAddr::V4(a) => {
                 // SAFETY: sockaddr_in is plain C data; all-zero is valid.
                 let mut sin: sockaddr_in = unsafe { mem::zeroed() };
-                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_family = crate::sys::AF_INET as crate::sys::sa_family_t;
                 sin.sin_port = a.port().to_be();
                 sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
                 // SAFETY: storage is larger than sockaddr_in; unaligned write.
@@ -144,7 +146,7 @@ impl From<SocketAddr> for Addr {
             SocketAddr::V6(a) => {
                 // SAFETY: sockaddr_in6 is plain C data; all-zero is valid.
                 let mut sin6: sockaddr_in6 = unsafe { mem::zeroed() };
-                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_family = crate::sys::AF_INET6 as crate::sys::sa_family_t;
                 sin6.sin6_port = a.port().to_be();
                 sin6.sin6_addr.s6_addr = a.ip().octets();
                 sin6.sin6_flowinfo = a.flowinfo();
@@ -192,7 +194,7 @@ pub(crate) fn resolve_with(
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    let invalid = |_| NetError(libc::EINVAL);
+    let invalid = |_| NetError(crate::sys::EINVAL);
     let node = (!host.is_empty())
         .then(|| CString::new(host))
         .transpose()
@@ -201,13 +203,17 @@ pub(crate) fn resolve_with(
         .then(|| CString::new(port))
         .transpose()
         .map_err(invalid)?;
-    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+    let family = if v6 {
+        crate::sys::AF_INET6
+    } else {
+        crate::sys::AF_INET
+    };
 
     // SAFETY: addrinfo is plain C data; all-zero is a valid "no hints" value.
     let mut hints: addrinfo = unsafe { mem::zeroed() };
     hints.ai_family = family;
-    hints.ai_socktype = libc::SOCK_STREAM;
-    hints.ai_flags = if passive { libc::AI_PASSIVE } else { 0 };
+    hints.ai_socktype = crate::sys::SOCK_STREAM;
+    hints.ai_flags = if passive { crate::sys::AI_PASSIVE } else { 0 };
     let mut list: *mut addrinfo = ptr::null_mut();
     // SAFETY: node/service are NUL-terminated strings (or null) that outlive
     // the call, hints is initialised, and `list` receives the result.
@@ -242,7 +248,7 @@ pub(crate) fn resolve_with(
         unsafe { (ops().freeaddrinfo)(list) };
     }
     if out.is_empty() {
-        return Err(NetError(libc::ENXIO));
+        return Err(NetError(crate::sys::ENXIO));
     }
     Ok(out)
 }
@@ -250,13 +256,15 @@ pub(crate) fn resolve_with(
 /// Maps a getaddrinfo `EAI_*` code to an errno value.
 fn gai_error(rc: c_int) -> NetError {
     NetError(match rc {
-        libc::EAI_SYSTEM => match last_errno() {
-            0 => libc::EIO,
+        crate::sys::EAI_SYSTEM => match last_errno() {
+            0 => crate::sys::EIO,
             e => e,
         },
-        libc::EAI_MEMORY => libc::ENOMEM,
-        libc::EAI_FAMILY => libc::EAFNOSUPPORT,
-        libc::EAI_SERVICE | libc::EAI_BADFLAGS | libc::EAI_SOCKTYPE => libc::EINVAL,
-        _ => libc::ENXIO,
+        crate::sys::EAI_MEMORY => crate::sys::ENOMEM,
+        crate::sys::EAI_FAMILY => crate::sys::EAFNOSUPPORT,
+        crate::sys::EAI_SERVICE | crate::sys::EAI_BADFLAGS | crate::sys::EAI_SOCKTYPE => {
+            crate::sys::EINVAL
+        }
+        _ => crate::sys::ENXIO,
     })
 }

@@ -61,17 +61,17 @@ impl NetError {
 
     /// The call would have blocked (`EAGAIN` / `EWOULDBLOCK`).
     pub fn would_block(self) -> bool {
-        self.0 == libc::EAGAIN || self.0 == libc::EWOULDBLOCK
+        self.0 == crate::sys::EAGAIN || self.0 == crate::sys::EWOULDBLOCK
     }
 
     /// The call was interrupted by a signal (`EINTR`).
     pub fn interrupted(self) -> bool {
-        self.0 == libc::EINTR
+        self.0 == crate::sys::EINTR
     }
 
     /// A non-blocking connect is under way (`EINPROGRESS`).
     pub fn in_progress(self) -> bool {
-        self.0 == libc::EINPROGRESS
+        self.0 == crate::sys::EINPROGRESS
     }
 
     /// The error of the last failed call on this thread (via the table).

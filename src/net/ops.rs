@@ -10,8 +10,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use core::sync::atomic::{AtomicPtr, Ordering};
-use libc::{
+use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sys::{
     addrinfo, c_char, c_int, c_void, msghdr, nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t,
 };
 
@@ -88,24 +88,24 @@ pub struct SocketOps {
 pub static LIBC_OPS: SocketOps = SocketOps {
     kernel_fds: 1,
     socket: libc_socket,
-    bind: libc::bind,
-    listen: libc::listen,
+    bind: crate::sys::bind,
+    listen: crate::sys::listen,
     accept: libc_accept,
-    connect: libc::connect,
-    recv: libc::recv,
+    connect: crate::sys::connect,
+    recv: crate::sys::recv,
     send: libc_send,
     sendmsg: Some(libc_sendmsg),
-    close: libc::close,
-    shutdown: libc::shutdown,
+    close: crate::sys::close,
+    shutdown: crate::sys::shutdown,
     set_nonblocking: libc_set_nonblocking,
     get_nonblocking: libc_get_nonblocking,
-    setsockopt: libc::setsockopt,
-    getsockopt: libc::getsockopt,
-    getpeername: libc::getpeername,
-    getsockname: libc::getsockname,
-    getaddrinfo: libc::getaddrinfo,
-    freeaddrinfo: libc::freeaddrinfo,
-    poll: libc::poll,
+    setsockopt: crate::sys::setsockopt,
+    getsockopt: crate::sys::getsockopt,
+    getpeername: crate::sys::getpeername,
+    getsockname: crate::sys::getsockname,
+    getaddrinfo: crate::sys::getaddrinfo,
+    freeaddrinfo: crate::sys::freeaddrinfo,
+    poll: crate::sys::poll,
     get_errno: libc_errno,
     set_errno: Some(libc_set_errno),
 };
@@ -168,7 +168,7 @@ pub(crate) fn last_errno() -> c_int {
 
 #[cfg(feature = "std")]
 #[cfg(not(target_vendor = "apple"))]
-const SEND_FLAGS: c_int = libc::MSG_NOSIGNAL;
+const SEND_FLAGS: c_int = crate::sys::MSG_NOSIGNAL;
 #[cfg(feature = "std")]
 #[cfg(target_vendor = "apple")]
 const SEND_FLAGS: c_int = 0;
@@ -184,8 +184,9 @@ fn set_cloexec(fd: c_int) -> bool {
     // SAFETY: fcntl F_GETFD/F_SETFD only reads/writes descriptor flags of
     // `fd`; an invalid fd yields -1, never UB.
     unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        flags >= 0 && libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) == 0
+        let flags = crate::sys::fcntl(fd, crate::sys::F_GETFD);
+        flags >= 0
+            && crate::sys::fcntl(fd, crate::sys::F_SETFD, flags | crate::sys::FD_CLOEXEC) == 0
     }
 }
 
@@ -201,7 +202,7 @@ fn finish_new_socket(fd: c_int, cloexec_done: bool) -> c_int {
     }
     if !cloexec_done && !set_cloexec(fd) {
         // SAFETY: closes the fd this function owns.
-        unsafe { libc::close(fd) };
+        unsafe { crate::sys::close(fd) };
         return -1;
     }
     #[cfg(target_vendor = "apple")]
@@ -209,10 +210,10 @@ fn finish_new_socket(fd: c_int, cloexec_done: bool) -> c_int {
         let one: c_int = 1;
         // SAFETY: value points to a live c_int of the given size.
         unsafe {
-            libc::setsockopt(
+            crate::sys::setsockopt(
                 fd,
-                libc::SOL_SOCKET,
-                libc::SO_NOSIGPIPE,
+                crate::sys::SOL_SOCKET,
+                crate::sys::SO_NOSIGPIPE,
                 (&one as *const c_int).cast(),
                 super::addr::socklen_of::<c_int>(),
             )
@@ -224,9 +225,9 @@ fn finish_new_socket(fd: c_int, cloexec_done: bool) -> c_int {
     // SAFETY: F_DUPFD_CLOEXEC duplicates an fd we own to the lowest free
     // number >= 3 (sharing O_NONBLOCK); the original is then closed.
     unsafe {
-        let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
+        let moved = crate::sys::fcntl(fd, crate::sys::F_DUPFD_CLOEXEC, 3);
         let saved = libc_errno();
-        libc::close(fd);
+        crate::sys::close(fd);
         if moved < 0 {
             set_errno(saved);
         }
@@ -247,12 +248,12 @@ fn set_errno(value: c_int) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     // SAFETY: __errno_location returns this thread's errno slot.
     unsafe {
-        *libc::__errno_location() = value
+        *crate::sys::__errno_location() = value
     };
     #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
     // SAFETY: __error returns this thread's errno slot.
     unsafe {
-        *libc::__error() = value
+        *crate::sys::__error() = value
     };
     #[cfg(not(any(
         target_os = "linux",
@@ -278,13 +279,13 @@ unsafe extern "C" fn libc_socket(domain: c_int, ty: c_int, protocol: c_int) -> c
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: plain syscall wrapper; SOCK_CLOEXEC is a valid type flag.
-        let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) };
+        let fd = unsafe { crate::sys::socket(domain, ty | crate::sys::SOCK_CLOEXEC, protocol) };
         finish_new_socket(fd, true)
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         // SAFETY: plain syscall wrapper with integer arguments.
-        let fd = unsafe { libc::socket(domain, ty, protocol) };
+        let fd = unsafe { crate::sys::socket(domain, ty, protocol) };
         finish_new_socket(fd, false)
     }
 }
@@ -294,17 +295,24 @@ unsafe extern "C" fn libc_accept(fd: c_int, addr: *mut sockaddr, len: *mut sockl
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: the caller passes `addr`/`len` valid for accept(2) (or null).
-        let new = unsafe { libc::accept4(fd, addr, len, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) };
+        let new = unsafe {
+            crate::sys::accept4(
+                fd,
+                addr,
+                len,
+                crate::sys::SOCK_CLOEXEC | crate::sys::SOCK_NONBLOCK,
+            )
+        };
         finish_new_socket(new, true)
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
         // SAFETY: the caller passes `addr`/`len` valid for accept(2) (or null).
-        let new = unsafe { libc::accept(fd, addr, len) };
+        let new = unsafe { crate::sys::accept(fd, addr, len) };
         // SAFETY: `new` is checked non-negative before use.
         if new >= 0 && unsafe { libc_set_nonblocking(new, 1) } != 0 {
             // SAFETY: closes the socket this function just accepted.
-            unsafe { libc::close(new) };
+            unsafe { crate::sys::close(new) };
             return -1;
         }
         finish_new_socket(new, false)
@@ -319,29 +327,29 @@ unsafe extern "C" fn libc_send(
     flags: c_int,
 ) -> ssize_t {
     // SAFETY: the caller guarantees `buf` is readable for `len` bytes.
-    unsafe { libc::send(fd, buf, len, flags | SEND_FLAGS) }
+    unsafe { crate::sys::send(fd, buf, len, flags | SEND_FLAGS) }
 }
 
 #[cfg(feature = "std")]
 unsafe extern "C" fn libc_sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     // SAFETY: the caller guarantees `msg` and its iovecs are valid.
-    unsafe { libc::sendmsg(fd, msg, flags | SEND_FLAGS) }
+    unsafe { crate::sys::sendmsg(fd, msg, flags | SEND_FLAGS) }
 }
 
 #[cfg(feature = "std")]
 unsafe extern "C" fn libc_set_nonblocking(fd: c_int, on: c_int) -> c_int {
     // SAFETY: fcntl F_GETFL/F_SETFL only touches status flags of `fd`.
     unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
+        let flags = crate::sys::fcntl(fd, crate::sys::F_GETFL);
         if flags < 0 {
             return -1;
         }
         let wanted = if on != 0 {
-            flags | libc::O_NONBLOCK
+            flags | crate::sys::O_NONBLOCK
         } else {
-            flags & !libc::O_NONBLOCK
+            flags & !crate::sys::O_NONBLOCK
         };
-        if wanted == flags || libc::fcntl(fd, libc::F_SETFL, wanted) == 0 {
+        if wanted == flags || crate::sys::fcntl(fd, crate::sys::F_SETFL, wanted) == 0 {
             0
         } else {
             -1
@@ -352,11 +360,11 @@ unsafe extern "C" fn libc_set_nonblocking(fd: c_int, on: c_int) -> c_int {
 #[cfg(feature = "std")]
 unsafe extern "C" fn libc_get_nonblocking(fd: c_int) -> c_int {
     // SAFETY: fcntl F_GETFL only reads status flags of `fd`.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    let flags = unsafe { crate::sys::fcntl(fd, crate::sys::F_GETFL) };
     if flags < 0 {
         -1
     } else {
-        c_int::from(flags & libc::O_NONBLOCK != 0)
+        c_int::from(flags & crate::sys::O_NONBLOCK != 0)
     }
 }
 
@@ -416,14 +424,14 @@ pub static NO_OPS: SocketOps = {
         _: *const addrinfo,
         _: *mut *mut addrinfo,
     ) -> c_int {
-        libc::EAI_FAIL
+        crate::sys::EAI_FAIL
     }
     unsafe extern "C" fn no_free(_: *mut addrinfo) {}
     unsafe extern "C" fn fail_poll(_: *mut pollfd, _: nfds_t, _: c_int) -> c_int {
         -1
     }
     unsafe extern "C" fn enosys() -> c_int {
-        libc::ENOSYS
+        crate::sys::ENOSYS
     }
     SocketOps {
         kernel_fds: 0,
@@ -470,24 +478,25 @@ mod tests {
         // SAFETY: the child only calls close/socket/fcntl/_exit, all
         // async-signal-safe; the parent only waits for it.
         unsafe {
-            let pid = libc::fork();
+            let pid = crate::sys::fork();
             assert!(pid >= 0, "fork failed");
             if pid == 0 {
-                libc::close(0);
-                let fd = libc_socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-                let cloexec = libc::fcntl(fd, libc::F_GETFD) & libc::FD_CLOEXEC != 0;
-                let stdin_free = libc::fcntl(0, libc::F_GETFD) < 0;
-                libc::_exit(if fd > 2 && cloexec && stdin_free {
+                crate::sys::close(0);
+                let fd = libc_socket(crate::sys::AF_INET, crate::sys::SOCK_STREAM, 0);
+                let cloexec =
+                    crate::sys::fcntl(fd, crate::sys::F_GETFD) & crate::sys::FD_CLOEXEC != 0;
+                let stdin_free = crate::sys::fcntl(0, crate::sys::F_GETFD) < 0;
+                crate::sys::_exit(if fd > 2 && cloexec && stdin_free {
                     0
                 } else {
                     1
                 });
             }
             let mut status: c_int = 0;
-            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
-            assert!(libc::WIFEXITED(status), "child did not exit normally");
+            assert_eq!(crate::sys::waitpid(pid, &mut status, 0), pid);
+            assert!(crate::sys::WIFEXITED(status), "child did not exit normally");
             assert_eq!(
-                libc::WEXITSTATUS(status),
+                crate::sys::WEXITSTATUS(status),
                 0,
                 "socket() returned an fd in 0..2"
             );

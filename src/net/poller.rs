@@ -8,9 +8,9 @@ use crate::prelude::*;
 use super::ops::{ops, preserving_errno};
 use super::{NetError, NetResult, Socket};
 use crate::platform::Map;
-use alloc::sync::Arc;
+use crate::sync::Arc;
+use crate::sys::{c_int, c_short, c_void};
 use core::net::SocketAddr;
-use libc::{c_int, c_short, c_void};
 
 /// Most events one [`Poller::wait`] reports; the rest stay pending
 /// (level-triggered) for the next call.
@@ -25,7 +25,7 @@ fn os_error() -> NetError {
     NetError(
         std::io::Error::last_os_error()
             .raw_os_error()
-            .unwrap_or(libc::EIO),
+            .unwrap_or(crate::sys::EIO),
     )
 }
 
@@ -127,7 +127,9 @@ impl WakerFds {
         #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
         {
             // SAFETY: eventfd() takes plain integers.
-            let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+            let fd = unsafe {
+                crate::sys::eventfd(0, crate::sys::EFD_CLOEXEC | crate::sys::EFD_NONBLOCK)
+            };
             if fd < 0 {
                 return Err(os_error());
             }
@@ -149,7 +151,7 @@ impl WakerFds {
     fn new_pipe() -> NetResult<WakerFds> {
         let mut fds: [c_int; 2] = [-1, -1];
         // SAFETY: fds is a live array of two c_ints, as pipe() requires.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } < 0 {
+        if unsafe { crate::sys::pipe(fds.as_mut_ptr()) } < 0 {
             return Err(os_error());
         }
         let pair = WakerFds {
@@ -160,12 +162,13 @@ impl WakerFds {
         for fd in fds {
             // SAFETY: fcntl on descriptors this function just created.
             let ok = unsafe {
-                let fl = libc::fcntl(fd, libc::F_GETFL);
-                let fd_fl = libc::fcntl(fd, libc::F_GETFD);
+                let fl = crate::sys::fcntl(fd, crate::sys::F_GETFL);
+                let fd_fl = crate::sys::fcntl(fd, crate::sys::F_GETFD);
                 fl >= 0
                     && fd_fl >= 0
-                    && libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) == 0
-                    && libc::fcntl(fd, libc::F_SETFD, fd_fl | libc::FD_CLOEXEC) == 0
+                    && crate::sys::fcntl(fd, crate::sys::F_SETFL, fl | crate::sys::O_NONBLOCK) == 0
+                    && crate::sys::fcntl(fd, crate::sys::F_SETFD, fd_fl | crate::sys::FD_CLOEXEC)
+                        == 0
             };
             if !ok {
                 return Err(os_error()); // `pair` closes both ends
@@ -179,7 +182,7 @@ impl WakerFds {
     fn new_udp() -> NetResult<WakerFds> {
         let t = ops();
         // SAFETY: socket() takes plain integers.
-        let fd = unsafe { (t.socket)(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+        let fd = unsafe { (t.socket)(crate::sys::AF_INET, crate::sys::SOCK_DGRAM, 0) };
         if fd < 0 {
             return Err(NetError::last());
         }
@@ -233,7 +236,7 @@ impl WakerFds {
 #[cfg(feature = "std")]
 fn kernel_read(fd: c_int, buf: &mut [u8]) -> isize {
     // SAFETY: buf is live and writable for its length.
-    unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+    unsafe { crate::sys::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
 }
 
 #[cfg(not(feature = "std"))]
@@ -252,9 +255,9 @@ impl Drop for WakerFds {
             #[cfg(feature = "std")]
             // SAFETY: these descriptors are owned by this value alone.
             unsafe {
-                libc::close(self.read);
+                crate::sys::close(self.read);
                 if self.write != self.read {
-                    libc::close(self.write);
+                    crate::sys::close(self.write);
                 }
             }
         }
@@ -304,7 +307,7 @@ pub fn wake_raw(fd: i32) {
             // SAFETY: writes 8 bytes from a live u64; write() is
             // async-signal-safe and the fd is non-blocking.
             unsafe {
-                libc::write(fd, p, n)
+                crate::sys::write(fd, p, n)
             };
         }
     });
@@ -346,7 +349,7 @@ impl Poller {
         let imp = match backend {
             #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
             Backend::Epoll if ops().kernel_fds != 0 => Imp::Epoll(epoll::Epoll::new(fds.read)?),
-            Backend::Epoll => return Err(NetError(libc::ENOSYS)),
+            Backend::Epoll => return Err(NetError(crate::sys::ENOSYS)),
             Backend::Poll => Imp::Poll(PollSet::new(fds.read)),
         };
         Ok(Poller { fds, imp })
@@ -363,9 +366,9 @@ impl Poller {
 
     fn check(&self, s: Socket, token: u64) -> NetResult<()> {
         if s < 0 {
-            Err(NetError(libc::EBADF))
+            Err(NetError(crate::sys::EBADF))
         } else if token == WAKER_TOKEN || s == self.fds.read {
-            Err(NetError(libc::EINVAL))
+            Err(NetError(crate::sys::EINVAL))
         } else {
             Ok(())
         }
@@ -447,17 +450,17 @@ impl Poller {
 mod epoll {
     use super::{os_error, Interest, Ready, MAX_EVENTS, WAKER_TOKEN};
     use crate::net::{NetError, NetResult, Socket};
-    use libc::c_int;
+    use crate::sys::c_int;
 
-    const IN: u32 = libc::EPOLLIN as u32;
-    const OUT: u32 = libc::EPOLLOUT as u32;
-    const RDHUP: u32 = libc::EPOLLRDHUP as u32;
-    const HUP: u32 = libc::EPOLLHUP as u32;
-    const ERR: u32 = libc::EPOLLERR as u32;
+    const IN: u32 = crate::sys::EPOLLIN as u32;
+    const OUT: u32 = crate::sys::EPOLLOUT as u32;
+    const RDHUP: u32 = crate::sys::EPOLLRDHUP as u32;
+    const HUP: u32 = crate::sys::EPOLLHUP as u32;
+    const ERR: u32 = crate::sys::EPOLLERR as u32;
 
     pub(super) struct Epoll {
         epfd: c_int,
-        events: Vec<libc::epoll_event>,
+        events: Vec<crate::sys::epoll_event>,
     }
 
     fn flags(i: Interest) -> u32 {
@@ -469,44 +472,51 @@ mod epoll {
     impl Epoll {
         pub(super) fn new(waker_fd: c_int) -> NetResult<Epoll> {
             // SAFETY: epoll_create1 takes a plain flag.
-            let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+            let epfd = unsafe { crate::sys::epoll_create1(crate::sys::EPOLL_CLOEXEC) };
             if epfd < 0 {
                 return Err(os_error());
             }
             let mut e = Epoll {
                 epfd,
-                events: vec![libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS],
+                events: vec![crate::sys::epoll_event { events: 0, u64: 0 }; MAX_EVENTS],
             };
-            e.ctl(libc::EPOLL_CTL_ADD, waker_fd, WAKER_TOKEN, Interest::READ)?;
+            e.ctl(
+                crate::sys::EPOLL_CTL_ADD,
+                waker_fd,
+                WAKER_TOKEN,
+                Interest::READ,
+            )?;
             Ok(e)
         }
 
         fn ctl(&mut self, op: c_int, s: Socket, token: u64, i: Interest) -> NetResult<()> {
-            let mut ev = libc::epoll_event {
+            let mut ev = crate::sys::epoll_event {
                 events: flags(i),
                 u64: token,
             };
             // SAFETY: ev is a live epoll_event; epfd is owned by self.
-            if unsafe { libc::epoll_ctl(self.epfd, op, s, &mut ev) } < 0 {
+            if unsafe { crate::sys::epoll_ctl(self.epfd, op, s, &mut ev) } < 0 {
                 return Err(os_error());
             }
             Ok(())
         }
 
         pub(super) fn add(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
-            match self.ctl(libc::EPOLL_CTL_ADD, s, token, i) {
-                Err(NetError(libc::EEXIST)) => self.ctl(libc::EPOLL_CTL_MOD, s, token, i),
+            match self.ctl(crate::sys::EPOLL_CTL_ADD, s, token, i) {
+                Err(NetError(crate::sys::EEXIST)) => {
+                    self.ctl(crate::sys::EPOLL_CTL_MOD, s, token, i)
+                }
                 r => r,
             }
         }
 
         pub(super) fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
-            self.ctl(libc::EPOLL_CTL_MOD, s, token, i)
+            self.ctl(crate::sys::EPOLL_CTL_MOD, s, token, i)
         }
 
         pub(super) fn delete(&mut self, s: Socket) -> NetResult<()> {
-            match self.ctl(libc::EPOLL_CTL_DEL, s, 0, Interest::NONE) {
-                Err(NetError(libc::EBADF | libc::ENOENT | libc::EPERM)) => Ok(()),
+            match self.ctl(crate::sys::EPOLL_CTL_DEL, s, 0, Interest::NONE) {
+                Err(NetError(crate::sys::EBADF | crate::sys::ENOENT | crate::sys::EPERM)) => Ok(()),
                 r => r,
             }
         }
@@ -516,7 +526,7 @@ mod epoll {
             let max = c_int::try_from(self.events.len()).unwrap_or(c_int::MAX);
             // SAFETY: events has room for `max` entries; epfd is owned.
             let rc = unsafe {
-                libc::epoll_wait(self.epfd, self.events.as_mut_ptr(), max, timeout_ms.max(-1))
+                crate::sys::epoll_wait(self.epfd, self.events.as_mut_ptr(), max, timeout_ms.max(-1))
             };
             let n = match usize::try_from(rc) {
                 Ok(n) => n.min(self.events.len()),
@@ -547,7 +557,7 @@ mod epoll {
     impl Drop for Epoll {
         fn drop(&mut self) {
             // SAFETY: epfd is owned by self and closed exactly once.
-            unsafe { libc::close(self.epfd) };
+            unsafe { crate::sys::close(self.epfd) };
         }
     }
 }
@@ -557,7 +567,7 @@ mod epoll {
 fn poll_rdhup() -> c_short {
     #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
     if ops().kernel_fds != 0 {
-        return libc::POLLRDHUP;
+        return crate::sys::POLLRDHUP;
     }
     0
 }
@@ -565,7 +575,7 @@ fn poll_rdhup() -> c_short {
 /// The poll(2) backend: a dense `pollfd` array plus parallel tokens and an
 /// fd → index map (O(1) add/modify/delete via swap_remove).
 struct PollSet {
-    fds: Vec<libc::pollfd>,
+    fds: Vec<crate::sys::pollfd>,
     tokens: Vec<u64>,
     index: Map<Socket, usize>,
     /// Where the next scan starts, so a flood of ready sockets beyond
@@ -576,7 +586,11 @@ struct PollSet {
 }
 
 fn poll_events(i: Interest, rdhup: c_short) -> c_short {
-    (if i.read { libc::POLLIN | rdhup } else { 0 }) | (if i.write { libc::POLLOUT } else { 0 })
+    (if i.read {
+        crate::sys::POLLIN | rdhup
+    } else {
+        0
+    }) | (if i.write { crate::sys::POLLOUT } else { 0 })
 }
 
 impl PollSet {
@@ -597,7 +611,7 @@ impl PollSet {
     fn set(&mut self, s: Socket, token: u64, i: Interest) {
         if self.modify(s, token, i).is_err() {
             self.index.insert(s, self.fds.len());
-            self.fds.push(libc::pollfd {
+            self.fds.push(crate::sys::pollfd {
                 fd: s,
                 events: poll_events(i, self.rdhup),
                 revents: 0,
@@ -607,7 +621,7 @@ impl PollSet {
     }
 
     fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
-        let idx = *self.index.get(&s).ok_or(NetError(libc::ENOENT))?;
+        let idx = *self.index.get(&s).ok_or(NetError(crate::sys::ENOENT))?;
         let rdhup = self.rdhup;
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
             (Some(p), Some(t)) => {
@@ -615,7 +629,7 @@ impl PollSet {
                 *t = token;
                 Ok(())
             }
-            _ => Err(NetError(libc::ENOENT)),
+            _ => Err(NetError(crate::sys::ENOENT)),
         }
     }
 
@@ -635,7 +649,8 @@ impl PollSet {
 
     /// Appends ready events to `out`; true if the waker fired.
     fn wait(&mut self, out: &mut Vec<Ready>, timeout_ms: i32) -> NetResult<bool> {
-        let nfds = libc::nfds_t::try_from(self.fds.len()).map_err(|_| NetError(libc::EINVAL))?;
+        let nfds = crate::sys::nfds_t::try_from(self.fds.len())
+            .map_err(|_| NetError(crate::sys::EINVAL))?;
         // An empty set is passed as NULL (lwIP rejects a non-NULL pointer
         // with no entries): the call is then a plain wait.
         let ptr = if self.fds.is_empty() {
@@ -651,7 +666,12 @@ impl PollSet {
             // POLLNVAL and errno untouched, when one descriptor in the set
             // is not an open socket: report it like Linux would (the
             // owner sees an error and unregisters it) instead of failing.
-            Err(_) if self.fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) => {
+            Err(_)
+                if self
+                    .fds
+                    .iter()
+                    .any(|p| p.revents & crate::sys::POLLNVAL != 0) =>
+            {
                 self.fds.iter().filter(|p| p.revents != 0).count()
             }
             Err(_) => {
@@ -686,10 +706,10 @@ impl PollSet {
             pending -= 1;
             out.push(Ready {
                 token,
-                readable: re & libc::POLLIN != 0,
-                writable: re & libc::POLLOUT != 0,
-                hangup: re & (libc::POLLHUP | self.rdhup) != 0,
-                error: re & (libc::POLLERR | libc::POLLNVAL) != 0,
+                readable: re & crate::sys::POLLIN != 0,
+                writable: re & crate::sys::POLLOUT != 0,
+                hangup: re & (crate::sys::POLLHUP | self.rdhup) != 0,
+                error: re & (crate::sys::POLLERR | crate::sys::POLLNVAL) != 0,
             });
         }
         Ok(woken)
@@ -706,17 +726,17 @@ mod tests {
         for _ in 0..1000 {
             wake_raw(fds.write); // more than fits: must not block
         }
-        let mut pfd = libc::pollfd {
+        let mut pfd = crate::sys::pollfd {
             fd: fds.read,
-            events: libc::POLLIN,
+            events: crate::sys::POLLIN,
             revents: 0,
         };
         // SAFETY: one live pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 1000) }, 1);
+        assert_eq!(unsafe { crate::sys::poll(&mut pfd, 1, 1000) }, 1);
         fds.drain();
         pfd.revents = 0;
         // SAFETY: one live pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 0) }, 0, "drained");
+        assert_eq!(unsafe { crate::sys::poll(&mut pfd, 1, 0) }, 0, "drained");
     }
 
     #[test]
@@ -737,6 +757,6 @@ mod tests {
             assert_eq!(p.fds[i].fd, *fd);
         }
         let i = p.index[&1002];
-        assert_eq!((p.tokens[i], p.fds[i].events), (7, libc::POLLOUT));
+        assert_eq!((p.tokens[i], p.fds[i].events), (7, crate::sys::POLLOUT));
     }
 }

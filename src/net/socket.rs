@@ -7,10 +7,10 @@ use super::addr::{resolve, resolve_with, socklen_of, Addr};
 use super::ops::ops;
 use super::{NetError, NetResult, Socket};
 use crate::platform::Instant;
+use crate::sys::{c_int, c_short};
 use alloc::ffi::CString;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
-use libc::{c_int, c_short};
 
 /// Most buffers one [`send_vectored`] call hands to `sendmsg`.
 const MAX_IOV: usize = 64;
@@ -75,7 +75,7 @@ fn get_int_opt(s: Socket, level: c_int, name: c_int) -> NetResult<c_int> {
 fn new_stream_socket(family: c_int) -> NetResult<Owned> {
     // SAFETY: socket() takes plain integers.
     let s = Owned(check(unsafe {
-        (ops().socket)(family, libc::SOCK_STREAM, 0)
+        (ops().socket)(family, crate::sys::SOCK_STREAM, 0)
     })?);
     if !set_blocking(s.0, false) {
         return Err(NetError::last());
@@ -89,7 +89,7 @@ fn new_stream_socket(family: c_int) -> NetResult<Owned> {
 /// The socket is non-blocking, close-on-exec, has `SO_REUSEADDR`, and (with
 /// the libc table) is never one of fds 0..2. Tries each resolved address.
 pub fn tcp_listen(host: &str, port: &str, v6: bool, backlog: i32) -> NetResult<Socket> {
-    let mut last = NetError(libc::EADDRNOTAVAIL);
+    let mut last = NetError(crate::sys::EADDRNOTAVAIL);
     for a in resolve_with(host, port, v6, true)? {
         match listen_on(&a, backlog) {
             Ok(s) => return Ok(s),
@@ -101,9 +101,9 @@ pub fn tcp_listen(host: &str, port: &str, v6: bool, backlog: i32) -> NetResult<S
 
 fn listen_on(a: &Addr, backlog: i32) -> NetResult<Socket> {
     let s = new_stream_socket(a.family())?;
-    set_int_opt(s.0, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    set_int_opt(s.0, crate::sys::SOL_SOCKET, crate::sys::SO_REUSEADDR, 1)?;
     if a.is_v6() {
-        set_int_opt(s.0, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        set_int_opt(s.0, crate::sys::IPPROTO_IPV6, crate::sys::IPV6_V6ONLY, 1)?;
     }
     // SAFETY: the address pointer is valid for socklen bytes while `a` lives.
     check(unsafe { (ops().bind)(s.0, a.as_ptr(), a.socklen()) })?;
@@ -127,11 +127,11 @@ impl LocalBind {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(iface);
         match bare.parse::<IpAddr>() {
-            Ok(ip) if ip.is_ipv6() != v6 => Err(NetError(libc::EAFNOSUPPORT)),
+            Ok(ip) if ip.is_ipv6() != v6 => Err(NetError(crate::sys::EAFNOSUPPORT)),
             Ok(ip) => Ok(LocalBind::Addr(Addr::from(SocketAddr::new(ip, 0)))),
             Err(_) => CString::new(iface)
                 .map(LocalBind::Device)
-                .map_err(|_| NetError(libc::EINVAL)),
+                .map_err(|_| NetError(crate::sys::EINVAL)),
         }
     }
 
@@ -149,13 +149,14 @@ impl LocalBind {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn bind_device(s: Socket, name: &CString) -> NetResult<()> {
     let bytes = name.as_bytes_with_nul();
-    let len = libc::socklen_t::try_from(bytes.len()).map_err(|_| NetError(libc::EINVAL))?;
+    let len =
+        crate::sys::socklen_t::try_from(bytes.len()).map_err(|_| NetError(crate::sys::EINVAL))?;
     // SAFETY: the value points to `len` readable bytes of the name.
     let rc = unsafe {
         (ops().setsockopt)(
             s,
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
+            crate::sys::SOL_SOCKET,
+            crate::sys::SO_BINDTODEVICE,
             bytes.as_ptr().cast(),
             len,
         )
@@ -165,7 +166,7 @@ fn bind_device(s: Socket, name: &CString) -> NetResult<()> {
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn bind_device(_s: Socket, _name: &CString) -> NetResult<()> {
-    Err(NetError(libc::EOPNOTSUPP))
+    Err(NetError(crate::sys::EOPNOTSUPP))
 }
 
 /// Connects a TCP socket to `host`:`port` (IPv6 when `v6`), trying each
@@ -194,7 +195,7 @@ pub fn tcp_connect(
         Some(i) if !i.is_empty() => Some(LocalBind::parse(i, v6)?),
         _ => None,
     };
-    let mut last = NetError(libc::ETIMEDOUT);
+    let mut last = NetError(crate::sys::ETIMEDOUT);
     for a in &addrs {
         match connect_one(a, local.as_ref(), deadline) {
             Ok(s) => {
@@ -226,9 +227,9 @@ fn connect_one(a: &Addr, local: Option<&LocalBind>, deadline: Instant) -> NetRes
         }
         let (_, writable) = wait_fd(s.0, false, true, millis_until(deadline))?;
         if !writable {
-            return Err(NetError(libc::ETIMEDOUT));
+            return Err(NetError(crate::sys::ETIMEDOUT));
         }
-        match get_int_opt(s.0, libc::SOL_SOCKET, libc::SO_ERROR)? {
+        match get_int_opt(s.0, crate::sys::SOL_SOCKET, crate::sys::SO_ERROR)? {
             0 => {}
             err => return Err(NetError(err)),
         }
@@ -261,7 +262,7 @@ pub fn accept(listener: Socket) -> NetResult<Option<Socket>> {
         if e.would_block() {
             return Ok(None);
         }
-        if !(e.interrupted() || e.0 == libc::ECONNABORTED || e.0 == libc::EPROTO) {
+        if !(e.interrupted() || e.0 == crate::sys::ECONNABORTED || e.0 == crate::sys::EPROTO) {
             return Err(e);
         }
     }
@@ -287,7 +288,7 @@ pub fn accept_with_peer(listener: Socket) -> NetResult<Option<(Socket, Option<Ho
         if e.would_block() {
             return Ok(None);
         }
-        if !(e.interrupted() || e.0 == libc::ECONNABORTED || e.0 == libc::EPROTO) {
+        if !(e.interrupted() || e.0 == crate::sys::ECONNABORTED || e.0 == crate::sys::EPROTO) {
             return Err(e);
         }
     }
@@ -340,7 +341,7 @@ pub fn send(s: Socket, buf: &[u8]) -> NetResult<usize> {
 /// total bytes taken. Never raises SIGPIPE; `EINTR` is retried. Falls back
 /// to [`send`] of the first buffer when the table has no `sendmsg`.
 pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
-    let mut iov = [libc::iovec {
+    let mut iov = [crate::sys::iovec {
         iov_base: core::ptr::null_mut(),
         iov_len: 0,
     }; MAX_IOV];
@@ -350,7 +351,7 @@ pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
         if count == 0 {
             first = b;
         }
-        iov[count] = libc::iovec {
+        iov[count] = crate::sys::iovec {
             iov_base: b.as_ptr().cast_mut().cast(),
             iov_len: b.len(),
         };
@@ -363,11 +364,11 @@ pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
         return send(s, first);
     };
     // SAFETY: msghdr is plain C data; all-zero means no name, no control.
-    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    let mut msg: crate::sys::msghdr = unsafe { core::mem::zeroed() };
     msg.msg_iov = iov.as_mut_ptr();
     // msg_iovlen is size_t on glibc but int on musl and the BSDs.
     #[allow(clippy::useless_conversion)]
-    let iovlen = count.try_into().map_err(|_| NetError(libc::EINVAL))?;
+    let iovlen = count.try_into().map_err(|_| NetError(crate::sys::EINVAL))?;
     msg.msg_iovlen = iovlen;
     let total: usize = iov[..count].iter().map(|v| v.iov_len).sum();
     loop {
@@ -398,9 +399,9 @@ pub fn close(s: Socket) {
 /// Shuts down the read and/or write side of `s` (neither: no-op).
 pub fn shutdown(s: Socket, read: bool, write: bool) {
     let how = match (read, write) {
-        (true, true) => libc::SHUT_RDWR,
-        (true, false) => libc::SHUT_RD,
-        (false, true) => libc::SHUT_WR,
+        (true, true) => crate::sys::SHUT_RDWR,
+        (true, false) => crate::sys::SHUT_RD,
+        (false, true) => crate::sys::SHUT_WR,
         (false, false) => return,
     };
     // SAFETY: shutdown() takes plain integers.
@@ -421,10 +422,17 @@ pub fn is_blocking(s: Socket) -> bool {
 
 /// Turns Nagle's algorithm off (`on = true`) or back on; false on failure.
 pub fn set_nodelay(s: Socket, on: bool) -> bool {
-    set_int_opt(s, libc::IPPROTO_TCP, libc::TCP_NODELAY, c_int::from(on)).is_ok()
+    set_int_opt(
+        s,
+        crate::sys::IPPROTO_TCP,
+        crate::sys::TCP_NODELAY,
+        c_int::from(on),
+    )
+    .is_ok()
 }
 
-type NameFn = unsafe extern "C" fn(c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> c_int;
+type NameFn =
+    unsafe extern "C" fn(c_int, *mut crate::sys::sockaddr, *mut crate::sys::socklen_t) -> c_int;
 
 fn name_of(s: Socket, f: NameFn) -> Option<(String, String)> {
     let mut a = Addr::empty();
@@ -448,12 +456,13 @@ pub fn local_addr(s: Socket) -> Option<(String, String)> {
 
 /// True if `s` is an open socket.
 pub fn is_socket(s: Socket) -> bool {
-    s >= 0 && get_int_opt(s, libc::SOL_SOCKET, libc::SO_TYPE).is_ok()
+    s >= 0 && get_int_opt(s, crate::sys::SOL_SOCKET, crate::sys::SO_TYPE).is_ok()
 }
 
 /// True if `s` is a listening socket (`SO_ACCEPTCONN`).
 pub fn is_listening(s: Socket) -> bool {
-    s >= 0 && get_int_opt(s, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_ok_and(|v| v != 0)
+    s >= 0
+        && get_int_opt(s, crate::sys::SOL_SOCKET, crate::sys::SO_ACCEPTCONN).is_ok_and(|v| v != 0)
 }
 
 /// Waits until `s` is readable (or hung up / in error) and/or writable, or
@@ -464,20 +473,20 @@ pub fn is_listening(s: Socket) -> bool {
 /// invalid descriptor gives `EBADF`.
 pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult<(bool, bool)> {
     if s < 0 {
-        return Err(NetError(libc::EBADF));
+        return Err(NetError(crate::sys::EBADF));
     }
     let mut events: c_short = 0;
     if read {
-        events |= libc::POLLIN;
+        events |= crate::sys::POLLIN;
     }
     if write {
-        events |= libc::POLLOUT;
+        events |= crate::sys::POLLOUT;
     }
     let deadline = u64::try_from(timeout_ms)
         .ok()
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     loop {
-        let mut pfd = libc::pollfd {
+        let mut pfd = crate::sys::pollfd {
             fd: s,
             events,
             revents: 0,
@@ -496,13 +505,13 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
             return Ok((false, false));
         }
         let re = pfd.revents;
-        if re & libc::POLLNVAL != 0 {
-            return Err(NetError(libc::EBADF));
+        if re & crate::sys::POLLNVAL != 0 {
+            return Err(NetError(crate::sys::EBADF));
         }
-        let trouble = re & (libc::POLLHUP | libc::POLLERR) != 0;
+        let trouble = re & (crate::sys::POLLHUP | crate::sys::POLLERR) != 0;
         return Ok((
-            read && (trouble || re & libc::POLLIN != 0),
-            write && (trouble || re & libc::POLLOUT != 0),
+            read && (trouble || re & crate::sys::POLLIN != 0),
+            write && (trouble || re & crate::sys::POLLOUT != 0),
         ));
     }
 }

@@ -1,11 +1,10 @@
 //! The opening handshake (RFC 6455 section 4), both roles, fed in pieces.
 
+use super::base64;
+use super::sha1::Sha1;
 use super::RandomSource;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine as _;
-use sha1::{Digest, Sha1};
 
 /// The GUID that RFC 6455 appends to the key before hashing.
 pub const WS_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -22,7 +21,7 @@ pub fn accept_key(key: &[u8]) -> [u8; 28] {
     let digest = sha.finalize();
     let mut out = [0u8; 28];
     // A 20-byte digest is always 28 base64 characters, so this cannot fail.
-    let _ = B64.encode_slice(digest, &mut out);
+    let _ = base64::encode_slice(&digest, &mut out);
     out
 }
 
@@ -487,8 +486,8 @@ impl ServerHandshake {
             .header("Sec-WebSocket-Key")
             .ok_or(HandshakeError::BadHeader("Sec-WebSocket-Key"))?;
         let mut raw = [0u8; 18];
-        match B64.decode_slice(key, &mut raw) {
-            Ok(16) => {}
+        match base64::decode_slice(key.as_bytes(), &mut raw) {
+            Some(16) => {}
             _ => return Err(HandshakeError::BadHeader("Sec-WebSocket-Key")),
         }
         let accept = accept_key(key.as_bytes());
@@ -582,7 +581,7 @@ impl ClientHandshake {
         let mut nonce = [0u8; 16];
         rng.fill(&mut nonce);
         let mut key = [0u8; 24];
-        let _ = B64.encode_slice(nonce, &mut key);
+        let _ = base64::encode_slice(&nonce, &mut key);
         let version = if req.version == 0 {
             WS_VERSION
         } else {

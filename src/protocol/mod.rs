@@ -8,11 +8,13 @@
 //! Safe Rust only: the compiler refuses any `unsafe` here.
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod close;
 pub mod engine;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod sha1;
 pub mod utf8;
 
 pub use close::CloseFrame;

@@ -7,9 +7,9 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::Lock;
 use core::any::Any;
-use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// The layer's value.
 pub(crate) type Attached = Box<dyn Any + Send + Sync>;
@@ -58,8 +58,8 @@ impl Attachment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::sync::Arc;
-    use core::sync::atomic::AtomicBool;
+    use crate::sync::atomic::AtomicBool;
+    use crate::sync::Arc;
 
     struct Flag(Arc<AtomicBool>);
     impl Drop for Flag {

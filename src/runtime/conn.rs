@@ -18,10 +18,10 @@ use super::message::Message;
 use super::transport::Transport;
 use crate::net::{self, Socket};
 use crate::protocol::Config;
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// What a connection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,10 +10,10 @@ use crate::platform::Instant;
 use crate::platform::Map;
 use crate::protocol::handshake::Request;
 use crate::protocol::{Delivery, HandshakeLimits};
+use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
-use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// Accept / open / ready handler: return false to refuse the connection.
 pub type ActionHandler = Arc<dyn Fn(&Context, &Connection) -> bool + Send + Sync>;

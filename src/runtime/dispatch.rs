@@ -9,8 +9,8 @@ use super::conn::Connection;
 use super::context::{ctx_log, Context, DispatchHandler};
 use super::machine::Action;
 use super::message::Message;
+use crate::sync::atomic::Ordering;
 use alloc::collections::VecDeque;
-use core::sync::atomic::Ordering;
 
 /// A message handler looked up once and kept until `handlers_epoch` moves
 /// (a lookup costs locks and a reference count).

@@ -15,8 +15,8 @@ use super::Error;
 use crate::net::{self, NetError};
 use crate::platform::Instant;
 use crate::protocol::{DataKind, Engine};
+use crate::sync::atomic::Ordering;
 use alloc::collections::VecDeque;
-use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 /// Payloads from this size on are written straight from the caller's
@@ -573,7 +573,7 @@ impl ConnInner {
                 break;
             }
             if self.socket() < 0 {
-                return Err(NetError(libc::EBADF));
+                return Err(NetError(crate::sys::EBADF));
             }
             let buf = &buf[..buf.len().min(limit - total)];
             match self.io.send(buf) {

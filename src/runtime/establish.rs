@@ -11,7 +11,7 @@ use super::Error;
 use crate::net::{self, Socket};
 use crate::platform::Instant;
 use crate::protocol::{ClientHandshake, ClientRequest, ServerHandshake};
-use core::sync::atomic::Ordering;
+use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
 /// Parameters of a client connection.

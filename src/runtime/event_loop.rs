@@ -9,7 +9,7 @@ use super::dispatch::HandlerCache;
 use super::machine::Action;
 use crate::net::{self, Interest, Poller, Ready};
 use crate::platform::Instant;
-use core::sync::atomic::Ordering;
+use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
 /// Why [`Context::loop_wait`] returned.

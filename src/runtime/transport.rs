@@ -14,7 +14,7 @@
 use crate::prelude::*;
 
 use crate::net::{self, NetError, Socket};
-use core::sync::atomic::{AtomicI32, Ordering};
+use crate::sync::atomic::{AtomicI32, Ordering};
 
 /// A connection's byte stream.
 pub(crate) struct Transport {

@@ -25,11 +25,13 @@ size.c): allocated and (code or read-only) -> text; allocated, writable,
 with contents -> data; allocated without contents (NOBITS) -> bss. The
 flags come from `readelf -SW PROGRAM`.
 
-Per-symbol breakdown: `nm -S` of PROGRAM, restricted to symbols that lie
+Tools: $READELF, $SIZE, $NM (default readelf, size, nm; arm-none-eabi-*
+for firmware). Per-symbol breakdown: `nm -S` of PROGRAM, restricted to symbols that lie
 inside an input section from the library archive.
 """
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -178,7 +180,7 @@ def category(name):
 
 def sections(program):
     """name -> (alloc, code_or_readonly, has_contents, size) from `readelf -SW`."""
-    out = subprocess.run(["readelf", "-SW", program], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([os.environ.get("READELF", "readelf"), "-SW", program], capture_output=True, text=True, check=True).stdout
     secs = {}
     for line in out.splitlines():
         m = re.match(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([A-Za-z]*)\s+\d", line)
@@ -202,7 +204,7 @@ def berkeley(flags, out):
 
 
 def size_of(program):
-    out = subprocess.run(["size", program], capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run([os.environ.get("SIZE", "size"), program], capture_output=True, text=True, check=True).stdout.splitlines()
     t, d, b = out[1].split()[:3]
     return int(t), int(d), int(b)
 
@@ -282,7 +284,7 @@ def main():
     lib_ranges.sort()
     starts = [r[0] for r in lib_ranges]
     import bisect
-    nm = subprocess.run(["nm", "-S", "-C", "--defined-only", args.program], capture_output=True, text=True, check=True).stdout
+    nm = subprocess.run([os.environ.get("NM", "nm"), "-S", "-C", "--defined-only", args.program], capture_output=True, text=True, check=True).stdout
     syms = {}
     for line in nm.splitlines():
         parts = line.split(" ", 3)
