@@ -1,0 +1,65 @@
+/* upstream-flush-echo: c-examples/echo-listener.c written the way upstream
+ * nopoll's manual teaches: after each send, flush by hand for as long as
+ * nopoll_conn_pending_write_bytes reports bytes pending.
+ *
+ *   upstream-flush-echo PORT     (listens on 127.0.0.1)
+ *
+ * With the library holding a handler's answers to write them together
+ * (one send per batch of messages), that loop must find nothing pending
+ * unless the socket refused bytes; otherwise each answer is flushed on its
+ * own, one send per message (issue 17 item 3). benches/suite.py compares
+ * it with echo-listener. */
+#include <nopoll.h>
+#include <signal.h>
+
+static noPollCtx * ctx = NULL;
+
+static void on_signal (int sig)
+{
+	(void) sig;
+	nopoll_loop_stop (ctx);
+}
+
+static void on_message (noPollCtx * c, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
+{
+	const char * payload = (const char *) nopoll_msg_get_payload (msg);
+	long         size    = nopoll_msg_get_payload_size (msg);
+	int          tries   = 0;
+	(void) c;
+	(void) user_data;
+
+	if (nopoll_msg_opcode (msg) == NOPOLL_BINARY_FRAME)
+		nopoll_conn_send_binary (conn, payload, size);
+	else
+		nopoll_conn_send_text (conn, payload == NULL ? "" : payload, size);
+	/* the manual's flush loop (bounded, as careful programs do) */
+	while (nopoll_conn_pending_write_bytes (conn) > 0 && tries++ < 1000) {
+		if (nopoll_conn_complete_pending_write (conn) < 0)
+			break;
+	}
+}
+
+int main (int argc, char ** argv)
+{
+	const char * port = argc > 1 ? argv[1] : "1234";
+	noPollConn * listener;
+
+	ctx = nopoll_ctx_new ();
+	if (ctx == NULL)
+		return 1;
+	nopoll_ctx_set_max_frame_size (ctx, 20 * 1024 * 1024);
+	listener = nopoll_listener_new (ctx, "127.0.0.1", port);
+	if (! nopoll_conn_is_ok (listener)) {
+		fprintf (stderr, "upstream-flush-echo: cannot listen on 127.0.0.1:%s\n", port);
+		return 1;
+	}
+	nopoll_ctx_set_on_msg (ctx, on_message, NULL);
+	signal (SIGINT, on_signal);
+	signal (SIGTERM, on_signal);
+	printf ("upstream-flush-echo: ready on ws://127.0.0.1:%s/\n", nopoll_conn_port (listener));
+	fflush (stdout);
+	nopoll_loop_wait (ctx, 0);
+	nopoll_conn_close (listener);
+	nopoll_ctx_unref (ctx);
+	return 0;
+}
