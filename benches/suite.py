@@ -40,7 +40,7 @@ LOADGEN_CPU = "1"
 SERVERS = {
     "raw-tcp": ([os.path.join(BUILD, "raw-echo")], False),
     "nopoll-rs (C API)": ([os.path.join(BUILD, "echo-listener")], True),
-    # echo-listener with upstream's manual flush loop after each send
+    # echo-listener built with -DECHO_UPSTREAM_FLUSH: upstream's flush loop after each send
     "nopoll-rs (C API, upstream flush)": ([os.path.join(BUILD, "upstream-flush-echo")], True),
     "nopoll-rs (Rust API)": ([os.path.join(ROOT, "target", "release", "examples", "echo_server")], True),
     "libwebsockets": ([os.path.join(BUILD, "lws-echo")], True),
@@ -691,7 +691,7 @@ def report(meta, runs, names, opts):
     worst = max([x for x in sc if x is not None], default=None)
     if v is not None:
         verdict = "met" if v <= 1.15 and (worst is None or worst <= 0.5) else "missed"
-        targets.append([f"upstream flush loop: CPU/msg ≤ 1.15× echo-listener, ≤ 0.5 syscalls/msg at 50 × 8 × 32 B",
+        targets.append(["upstream flush loop: CPU/msg ≤ 1.15× echo-listener, ≤ 0.5 syscalls/msg at 50 × 8 × 32 B",
                         f"{v:.2f}×, {fmt(worst)} syscalls/msg — {verdict}", "–"])
     for shape, limit, label, unit in (("50x8x32", 0.3, "≤ 0.3 syscalls per message at 50 × 8", "msg"),
                                       ("hs", 16, "≤ 16 syscalls per handshake", "handshake")):

@@ -22,34 +22,12 @@
 static noPollCtx * ctx;
 static char head[4096];
 
-/* Answers a request already read into head with a 101 (plus `tail`
- * bytes in the same write). */
+/* Answers the request already read into head with a 101, then `tail`
+ * bytes: the client reads nothing before the test lets it, so it gets
+ * them all in one read. */
 static int answer_101 (int fd, const unsigned char * tail, long tail_len)
 {
-	char key[128];
-	char reply[1024];
-	unsigned char * all;
-	char * accept_key;
-	long n;
-	int ok;
-	if (! raw_header (head, "Sec-WebSocket-Key", key, sizeof (key)))
-		return 0;
-	accept_key = nopoll_conn_produce_accept_key (NULL, key);
-	if (accept_key == NULL)
-		return 0;
-	sprintf (reply, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-		 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept_key);
-	nopoll_free (accept_key);
-	n = (long) strlen (reply);
-	all = (unsigned char *) malloc ((size_t) (n + tail_len));
-	if (all == NULL)
-		return 0;
-	memcpy (all, reply, (size_t) n);
-	if (tail_len > 0)
-		memcpy (all + n, tail, (size_t) tail_len);
-	ok = raw_send_all (fd, all, n + tail_len);
-	free (all);
-	return ok;
+	return raw_server_answer (fd, head, NULL) && (tail_len == 0 || raw_send_all (fd, tail, tail_len));
 }
 
 /* Nothing readable on fd right now (what was sent to it is there already:
