@@ -122,10 +122,11 @@ pub(crate) struct ConnInner {
     pub host: String,
     pub port: String,
     pub st: Lock<ConnState>,
-    /// Held from reading the transport until the machine has the bytes:
+    /// Raised from reading the transport until the machine has the bytes:
     /// one reader at a time (the loop and a `get_msg` caller may both
-    /// read), so bytes reach the machine in the order they came.
-    pub reading: Lock<()>,
+    /// read), so bytes reach the machine in the order they came. See
+    /// [`ConnInner::start_reading`].
+    reading: AtomicBool,
     pub hook: AtomicUsize,
     /// The slot of a layer built on the runtime (the C API's handle).
     pub attachment: Attachment,
@@ -133,6 +134,16 @@ pub(crate) struct ConnInner {
     /// `st.on_msg` is set: this connection does not use the context's
     /// message handler (which the loop then need not look up per batch).
     pub own_on_msg: AtomicBool,
+}
+
+/// Ends a read (see [`ConnInner::start_reading`]), also on unwinding.
+pub(crate) struct ReadingGuard<'a>(&'a AtomicBool);
+
+impl Drop for ReadingGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// A WebSocket connection or listener. Cheap to clone (shared).
@@ -183,7 +194,7 @@ impl Connection {
                 host,
                 port,
                 st: Lock::new(ConnState::new(m)),
-                reading: Lock::new(()),
+                reading: AtomicBool::new(false),
                 hook: AtomicUsize::new(0),
                 attachment: Attachment::default(),
                 registered: AtomicBool::new(false),
@@ -361,6 +372,19 @@ impl ConnInner {
 
     pub(crate) fn has_opened(&self) -> bool {
         self.opened.load(Ordering::Acquire)
+    }
+
+    /// Becomes the connection's only reader until the guard is dropped;
+    /// `None` while another thread reads it (that reader hands the bytes
+    /// to the machine in order; this one reads nothing this time: the
+    /// loop sees the socket readable again if anything is left, `get_msg`
+    /// returns what is complete).
+    #[inline]
+    pub(crate) fn start_reading(&self) -> Option<ReadingGuard<'_>> {
+        if self.reading.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        Some(ReadingGuard(&self.reading))
     }
 
     /// Publishes the machine's handshake completion to the lock-free flag

@@ -158,7 +158,9 @@ impl Connection {
     ) -> usize {
         // Until the machine has the bytes (not while dispatching: a
         // handler may read this connection).
-        let _reading = self.inner.reading.lock();
+        let Some(_reading) = self.inner.start_reading() else {
+            return 0;
+        };
         match self.inner.io.recv(buf) {
             Ok(0) => {
                 self.lost(ctx, acts, format_args!("closed by peer (no close frame)"));
@@ -420,14 +422,15 @@ impl Connection {
         let inner = &*self.inner;
         let mut st = inner.st.lock();
         let max_pending = inner.ctx.max_pending_output.load(Ordering::Acquire);
-        if st.m.pending() + st.m.held_len() > max_pending {
+        let held = st.m.is_handshaking();
+        let queued = |st: &ConnState| st.m.pending() + if held { st.m.held_len() } else { 0 };
+        if queued(&st) > max_pending {
             inner.flush_locked(&mut st)?;
-            if st.m.pending() + st.m.held_len() > max_pending {
+            if queued(&st) > max_pending {
                 return Err(Error::WouldBlock);
             }
         }
         let before = st.m.pending();
-        let held = st.m.is_handshaking();
         let frame_len = st.m.send(queue)?;
         if held {
             // Held until the handshake completes, then written after its

@@ -146,9 +146,9 @@ int main (void)
 	printf ("%d by the loop, %d by get_msg, %d bad, %d paused loop reads, conn ok %d\n",
 		shared_get (&got_by_loop), shared_get (&got_by_app), shared_get (&bad),
 		shared_get (&paused), (int) nopoll_conn_is_ok (conn));
-	/* both read (the loop's pauses leave the application room) */
+	/* the loop read (it is woken for every arrival); how many messages
+	 * each thread got depends on scheduling and is only printed */
 	CHECK (shared_get (&paused) > 0);
-	CHECK (shared_get (&got_by_app) > 0);
 	CHECK_INT (shared_get (&got_by_loop) + shared_get (&got_by_app), MSGS);
 	CHECK_INT (shared_get (&bad), 0);
 	CHECK (nopoll_conn_is_ok (conn));
