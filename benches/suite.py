@@ -41,7 +41,7 @@ SERVERS = {
     "raw-tcp": ([os.path.join(BUILD, "raw-echo")], False),
     "nopoll-rs (C API)": ([os.path.join(BUILD, "echo-listener")], True),
     # echo-listener built with -DECHO_UPSTREAM_FLUSH: upstream's flush loop after each send
-    "nopoll-rs (C API, upstream flush)": ([os.path.join(BUILD, "upstream-flush-echo")], True),
+    "nopoll-rs (C API + upstream flush)": ([os.path.join(BUILD, "upstream-flush-echo")], True),
     "nopoll-rs (Rust API)": ([os.path.join(ROOT, "target", "release", "examples", "echo_server")], True),
     "libwebsockets": ([os.path.join(BUILD, "lws-echo")], True),
     "tokio-tungstenite": (
@@ -684,7 +684,7 @@ def report(meta, runs, names, opts):
     targets.append(row)
     # Issue 17 item 3: a program that flushes whenever bytes are pending
     # keeps the batching.
-    up, base = "nopoll-rs (C API, upstream flush)", "nopoll-rs (C API)"
+    up, base = "nopoll-rs (C API + upstream flush)", "nopoll-rs (C API)"
     v = ratio(summ.get(("echo", "50x8x32", up), {}).get("cpu_us_per_msg"),
               summ.get(("echo", "50x8x32", base), {}).get("cpu_us_per_msg"))
     sc = [summ.get((tool, "50x8x32", up), {}).get("syscalls_per_unit") for tool in ("strace", "perf")]
