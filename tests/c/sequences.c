@@ -3,8 +3,9 @@
  * upstream nopoll, whatever the timing (issue 17 items 1 to 3). A raw C
  * socket plays the peer, so each check is on the wire.
  *
- * - a send right after nopoll_conn_new (_new6, _new_opts, _new_with_socket),
- *   before the 101 arrives, returns the payload length; nothing goes out
+ * - a send (text, binary, ping, nopoll_conn_send_frame) right after
+ *   nopoll_conn_new (_new6, _new_opts, _new_with_socket), before the 101
+ *   arrives, returns the payload length (ping: true); nothing goes out
  *   before the 101; the frames follow it, in order; a failed handshake
  *   drops them and the connection is not ok;
  * - the same on the server side for a connection from nopoll_conn_accept
@@ -113,6 +114,8 @@ static void early_sends_client (int how, const char * label)
 	CHECK_INT (nopoll_conn_send_text (conn, "first", 5), 5);
 	CHECK_INT (nopoll_conn_send_binary (conn, "second", 6), 6);
 	CHECK_INT (nopoll_conn_send_text (conn, "third", -1), 5);
+	CHECK (nopoll_conn_send_ping (conn));
+	CHECK_INT (nopoll_conn_send_frame (conn, nopoll_true, nopoll_true, NOPOLL_BINARY_FRAME, 3, "raw", 0), 3);
 	CHECK (nopoll_conn_is_ok (conn));
 	fd = raw_accept (lfd, 5000);
 	CHECK (fd >= 0);
@@ -126,6 +129,8 @@ static void early_sends_client (int how, const char * label)
 	CHECK (expect_frame (fd, NOPOLL_TEXT_FRAME, "first"));
 	CHECK (expect_frame (fd, NOPOLL_BINARY_FRAME, "second"));
 	CHECK (expect_frame (fd, NOPOLL_TEXT_FRAME, "third"));
+	CHECK (expect_frame (fd, NOPOLL_PING_FRAME, ""));
+	CHECK (expect_frame (fd, NOPOLL_BINARY_FRAME, "raw"));
 	CHECK (nopoll_conn_send_text (conn, "after", 5) == 5);
 	CHECK (expect_frame (fd, NOPOLL_TEXT_FRAME, "after"));
 	nopoll_conn_close (conn);
