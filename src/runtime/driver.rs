@@ -42,7 +42,8 @@ impl Connection {
     /// but messages that came before its close are still waiting for
     /// [`Connection::get_msg`]: upstream nopoll reads the handshake byte by
     /// byte and reports ready before it has seen what follows the 101, and
-    /// callers then read those messages. [`Connection::is_ok`] is false.
+    /// callers then read those messages. The close shows
+    /// ([`Connection::is_ok`] false) once the last of them is handed out.
     pub fn is_ready(&self) -> bool {
         if !self.is_ok() {
             return self.opened_with_unread();
