@@ -90,5 +90,6 @@ PY
 	echo "# benches/instructions.sh $SIZE (50 x 8 x $SIZE B echo), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 	measure raw-tcp $B/raw-echo --raw
 	measure nopoll-rs-c $B/echo-listener
+	measure nopoll-rs-c-upstream-flush $B/upstream-flush-echo
 	measure nopoll-rs-rust target/release/examples/echo_server
 } | tee "$SUMMARY"

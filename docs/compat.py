@@ -14,7 +14,7 @@ funcs = [f for f in funcs if f not in ("nopoll_bool", "nopoll_is_disconnected")]
 TLS = "TLS pending"
 notes = {
     "nopoll_ctx_free": ("declared, not defined", "as upstream: the prototype exists, calling it fails to link"),
-    "nopoll_conn_send_text": ("deviates", "text is checked to be UTF-8 (the docs promise it, upstream does not): invalid text returns -1. Never sleeps: a short write returns at once (see conventions)"),
+    "nopoll_conn_send_text": ("deviates", "text is checked to be UTF-8 (the docs promise it, upstream does not): invalid text returns -1. Never sleeps: a short write returns at once (see conventions). Before the handshake completes: returns the length, the frame follows the 101 (upstream writes it ahead of the 101)"),
     "nopoll_conn_send_text_fragment": ("deviates", "UTF-8 checked across fragments; never sleeps; the frames after the first go out as continuations (upstream repeats the text opcode, which RFC 6455 forbids)"),
     "nopoll_conn_send_binary": ("works", "never sleeps on a full socket (upstream retries up to 50 x 100 ms)"),
     "nopoll_conn_send_binary_fragment": ("deviates", "never sleeps; the frames after the first go out as continuations (upstream repeats the binary opcode, which RFC 6455 forbids)"),
@@ -24,8 +24,8 @@ notes = {
     "nopoll_loop_wait": ("works", "epoll (poll elsewhere), no 500 ms slices, no FD_SETSIZE cap; also drops handshakes older than 10 s"),
     "nopoll_loop_stop": ("works", "wakes the loop at once (eventfd; a UDP socket through a firmware table); async-signal-safe with the libc table"),
     "nopoll_conn_is_ok": ("works", "false, not a crash, for a closed or released handle"),
-    "nopoll_conn_is_ready": ("works", "true also when the peer closed right after the 101 and messages it sent before are still unread (upstream reads the 101 byte by byte and has not seen them yet); `nopoll_conn_get_msg` returns them, `nopoll_conn_is_ok` is false"),
-    "nopoll_conn_wait_until_connection_ready": ("works", "true also when the peer closed right after the 101 and messages it sent before are still unread (upstream reads the 101 byte by byte and has not seen them yet); `nopoll_conn_get_msg` returns them, `nopoll_conn_is_ok` is false"),
+    "nopoll_conn_is_ready": ("works", "true also when the peer sent messages and closed right after the 101 (in one read): the close shows only after `nopoll_conn_get_msg` handed out the last of them; until then `nopoll_conn_is_ok` stays true"),
+    "nopoll_conn_wait_until_connection_ready": ("works", "true also when the peer sent messages and closed right after the 101 (in one read): the close shows only after `nopoll_conn_get_msg` handed out the last of them; until then `nopoll_conn_is_ok` stays true"),
     "nopoll_conn_set_accepted_protocol": ("deviates", "without it the server answers the first requested subprotocol, not the raw list (RFC 6455 clients reject a list)"),
     "nopoll_conn_opts_skip_origin_check": ("works", "a missing Origin is accepted by default anyway (RFC 6455); on_open can refuse it"),
     "nopoll_thread_handlers": ("works", "the hooks back `nopoll_mutex_*`, and in no_std builds every lock of the library (install them first); std builds lock with std mutexes either way"),
@@ -59,6 +59,7 @@ notes = {
     "__nopoll_log": ("works", "C shim; forwards to the context's log"),
     "nopoll_conn_produce_accept_key": ("works", "exported without a prototype, as upstream"),
     "nopoll_conn_complete_pending_write": ("works", "the loop also flushes pending output by itself"),
+    "nopoll_conn_pending_write_bytes": ("deviates", "counts only bytes the socket refused: answers a message handler sends are gathered and written once per batch, and are not pending (a flush loop keeps the batching)"),
     "nopoll_conn_flush_writes": ("works", "waits for writability instead of sleeping 100 ms steps"),
     "nopoll_msg_unref": ("works", "refused, with a log line, on the message an on_msg handler is running with unless it was `nopoll_msg_ref`'d (that reference is the library's; upstream frees the message under the handler)"),
     "nopoll_cleanup_library": ("works", "nothing global to release without TLS"),

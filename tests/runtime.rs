@@ -298,8 +298,12 @@ fn ready_when_the_peer_sent_a_message_and_closed_with_the_101() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(c.wait_ready(Duration::from_secs(5)));
     assert!(c.is_ready());
-    assert!(!c.is_ok(), "the close was read with the 101");
+    // The close was read with the 101, but shows only after the message
+    // that came before it (issue 17 item 2).
+    assert!(c.is_ok(), "closed before its message was handed out");
+    assert_eq!(c.close_status(), 1006);
     assert_eq!(c.get_msg().as_ref().and_then(|m| m.text()), Some("hi"));
+    assert!(!c.is_ok());
     assert_eq!(c.close_status(), 1000);
     // Nothing left to read: no longer ready.
     assert!(c.get_msg().is_none());

@@ -90,15 +90,14 @@ fn ready_conn(conn: *mut noPollConn) -> Option<Connection> {
     with_ready_conn(conn, Connection::clone)
 }
 
-/// Runs `f` on the connection behind `conn` if its handshake is complete
-/// (the running handler's own connection without a reference count).
+/// Runs `f` on the connection behind `conn` if it can take a send (the
+/// running handler's own connection without a reference count): open, or
+/// still in its opening handshake, whose progress is checked first (sends
+/// then wait for the handshake to complete, see `Connection::send_text`).
 fn with_ready_conn<R>(conn: *mut noPollConn, f: impl FnOnce(&Connection) -> R) -> Option<R> {
     let ready = |c: &Connection| {
-        if !c.is_ready() {
-            log_ctx(
-                &c.ctx(),
-                format_args!("conn id={} is not ready (handshake not complete)", c.id()),
-            );
+        if !c.can_send() {
+            log_ctx(&c.ctx(), format_args!("conn id={} is not open", c.id()));
             return None;
         }
         Some(f(c))

@@ -68,6 +68,9 @@ pub(crate) struct Cold {
     /// The message `read` is handing out, and how far.
     pub stream: Vec<u8>,
     pub stream_pos: usize,
+    /// The connection closed (peer, transport) after the messages still
+    /// in `inbox`: the close is delivered when the last one is handed out.
+    pub close_pending: bool,
 }
 
 impl ConnState {
@@ -119,6 +122,11 @@ pub(crate) struct ConnInner {
     pub host: String,
     pub port: String,
     pub st: Lock<ConnState>,
+    /// Raised from reading the transport until the machine has the bytes:
+    /// one reader at a time (the loop and a `get_msg` caller may both
+    /// read), so bytes reach the machine in the order they came. See
+    /// [`ConnInner::start_reading`].
+    reading: AtomicBool,
     pub hook: AtomicUsize,
     /// The slot of a layer built on the runtime (the C API's handle).
     pub attachment: Attachment,
@@ -126,6 +134,16 @@ pub(crate) struct ConnInner {
     /// `st.on_msg` is set: this connection does not use the context's
     /// message handler (which the loop then need not look up per batch).
     pub own_on_msg: AtomicBool,
+}
+
+/// Ends a read (see [`ConnInner::start_reading`]), also on unwinding.
+pub(crate) struct ReadingGuard<'a>(&'a AtomicBool);
+
+impl Drop for ReadingGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// A WebSocket connection or listener. Cheap to clone (shared).
@@ -176,6 +194,7 @@ impl Connection {
                 host,
                 port,
                 st: Lock::new(ConnState::new(m)),
+                reading: AtomicBool::new(false),
                 hook: AtomicUsize::new(0),
                 attachment: Attachment::default(),
                 registered: AtomicBool::new(false),
@@ -245,9 +264,11 @@ impl Connection {
     pub fn set_accepted_protocol(&self, p: Option<&str>) {
         self.inner.st.lock().m.info.accepted_protocol = p.map(str::to_string);
     }
-    /// Status of the peer's close frame: 1005 without code, 1006 without frame.
+    /// Status of the peer's close frame: 1005 without code, 1006 without
+    /// frame. Shown once the close is delivered: after every message that
+    /// came before it was handed out.
     pub fn close_status(&self) -> i32 {
-        self.inner.st.lock().m.close_status
+        self.inner.st.lock().m.close_status()
     }
     /// Reason of the peer's close frame.
     pub fn close_reason(&self) -> Option<String> {
@@ -353,16 +374,33 @@ impl ConnInner {
         self.opened.load(Ordering::Acquire)
     }
 
-    /// Publishes the machine's phase to the lock-free flags (after every
-    /// change of the machine, under the lock).
+    /// Becomes the connection's only reader until the guard is dropped;
+    /// `None` while another thread reads it (that reader hands the bytes
+    /// to the machine in order; this one reads nothing this time: the
+    /// loop sees the socket readable again if anything is left, `get_msg`
+    /// returns what is complete).
+    #[inline]
+    pub(crate) fn start_reading(&self) -> Option<ReadingGuard<'_>> {
+        if self.reading.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        Some(ReadingGuard(&self.reading))
+    }
+
+    /// Publishes the machine's handshake completion to the lock-free flag
+    /// (after every change of the machine, under the lock). The `closed`
+    /// flag is published when the close is delivered (`closed_now`), in
+    /// stream order.
     #[inline]
     pub(crate) fn sync_flags(&self, st: &ConnState) {
         if st.m.opened() && !self.opened.load(Ordering::Relaxed) {
             self.opened.store(true, Ordering::Release);
         }
-        if st.m.is_closed() && !self.closed.load(Ordering::Relaxed) {
-            self.closed.store(true, Ordering::Release);
-        }
+    }
+
+    /// The close is delivered: `is_ok` turns false.
+    pub(crate) fn set_closed(&self) {
+        self.closed.store(true, Ordering::Release);
     }
 
     #[inline]
@@ -379,8 +417,11 @@ impl ConnInner {
 
     /// Marks the connection closed: no more sends; the socket is closed by
     /// `release_socket` once `on_close` has run.
+    /// Closed by this side: delivered at once (no message of the peer's
+    /// is waited for).
     pub(crate) fn mark_closed(&self, st: &mut ConnState) {
         st.m.shut();
+        st.m.deliver_close();
         self.closed.store(true, Ordering::Release);
     }
 
@@ -427,6 +468,41 @@ impl ConnInner {
 
     pub(crate) fn pop_inbox(&self) -> Option<Message> {
         self.st.lock().cold.as_mut()?.inbox.pop_front()
+    }
+
+    /// Messages wait in the inbox.
+    pub(crate) fn has_inbox(&self) -> bool {
+        self.st
+            .lock()
+            .cold
+            .as_ref()
+            .is_some_and(|c| !c.inbox.is_empty())
+    }
+
+    /// The peer's close (or the end of the stream) came after messages not
+    /// handed out yet: it is delivered after the last of them. Meanwhile
+    /// the loop stops watching the socket (it would report the end of the
+    /// stream again and again).
+    pub(crate) fn defer_close(&self, ctx: &Context) {
+        self.st.lock().cold().close_pending = true;
+        let fd = self.socket();
+        if fd >= 0 && self.registered.load(Ordering::Acquire) {
+            ctx.inner.io.lock().changes.insert(fd, None);
+            ctx.inner.waker.wake();
+        }
+    }
+
+    /// A deferred close whose messages are all handed out now: true once
+    /// (the caller delivers it).
+    pub(crate) fn take_due_close(&self) -> bool {
+        let mut st = self.st.lock();
+        match st.cold.as_mut() {
+            Some(c) if c.close_pending && c.inbox.is_empty() => {
+                c.close_pending = false;
+                true
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn take_stream(&self, out: &mut [u8]) -> usize {

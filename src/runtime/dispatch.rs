@@ -146,20 +146,43 @@ impl Connection {
                     }
                 }
                 Action::Closed => {
-                    self.fire_close(ctx);
-                    self.inner.release_socket(ctx);
-                    if super::event_loop::in_loop() {
-                        ctx.unregister(self);
+                    // Messages that came before the close and are not
+                    // handed out yet come first, for a caller that reads
+                    // them with get_msg (is_ready, wait_ready, get_msg
+                    // itself). The loop closes at once: it reads no
+                    // inbox, and a close waiting for a reader that never
+                    // comes would keep the socket (the inbox stays
+                    // readable after the close, as before).
+                    let undelivered = sink.as_ref().is_some_and(|s| !s.is_empty())
+                        || (!super::event_loop::in_loop() && self.inner.has_inbox());
+                    if undelivered {
+                        self.inner.defer_close(ctx);
                     } else {
-                        // Found dead while polling (get_msg, is_ready...):
-                        // as upstream, it stays registered (its close status
-                        // readable) until the caller closes it or a loop
-                        // pass drops it.
-                        ctx.inner.io.lock().dead.push(self.id());
-                        ctx.inner.waker.wake();
+                        self.closed_now(ctx);
                     }
                 }
             }
+        }
+    }
+
+    /// Delivers the close: `is_ok` turns false, the close status shows,
+    /// `on_close` runs, the socket is released.
+    pub(crate) fn closed_now(&self, ctx: &Context) {
+        {
+            let mut st = self.inner.st.lock();
+            st.m.deliver_close();
+            self.inner.set_closed();
+        }
+        self.fire_close(ctx);
+        self.inner.release_socket(ctx);
+        if super::event_loop::in_loop() {
+            ctx.unregister(self);
+        } else {
+            // Found dead while polling (get_msg, is_ready...): as upstream,
+            // it stays registered (its close status readable) until the
+            // caller closes it or a loop pass drops it.
+            ctx.inner.io.lock().dead.push(self.id());
+            ctx.inner.waker.wake();
         }
     }
 

@@ -42,7 +42,8 @@ impl Connection {
     /// but messages that came before its close are still waiting for
     /// [`Connection::get_msg`]: upstream nopoll reads the handshake byte by
     /// byte and reports ready before it has seen what follows the 101, and
-    /// callers then read those messages. [`Connection::is_ok`] is false.
+    /// callers then read those messages. The close shows
+    /// ([`Connection::is_ok`] false) once the last of them is handed out.
     pub fn is_ready(&self) -> bool {
         if !self.is_ok() {
             return self.opened_with_unread();
@@ -55,6 +56,23 @@ impl Connection {
         }
         self.pump(None);
         (self.is_ok() && self.inner.is_open()) || self.opened_with_unread()
+    }
+
+    /// Whether a send can be taken now: open, or still in the opening
+    /// handshake (advanced first with what has already arrived, never
+    /// waiting: the socket may be blocking), whose answer the send then
+    /// follows.
+    pub fn can_send(&self) -> bool {
+        if self.inner.is_open() {
+            return true;
+        }
+        if !self.is_ok() || self.role() == ConnRole::Listener {
+            return false;
+        }
+        if matches!(net::wait_fd(self.socket(), true, false, 0), Ok((true, _))) {
+            self.pump(None);
+        }
+        self.is_ok()
     }
 
     /// The handshake completed and messages are queued for `get_msg`.
@@ -96,7 +114,7 @@ impl Connection {
     /// given, else to the handlers.
     pub(crate) fn pump(&self, sink: Option<&mut VecDeque<Message>>) -> bool {
         let fd = self.socket();
-        if fd < 0 || self.inner.is_closed() {
+        if fd < 0 || self.inner.is_closed() || self.inner.st.lock().m.is_closed() {
             return false;
         }
         let ctx = self.ctx();
@@ -139,6 +157,11 @@ impl Connection {
         acts: &mut Vec<Action>,
         from_loop: bool,
     ) -> usize {
+        // Until the machine has the bytes (not while dispatching: a
+        // handler may read this connection).
+        let Some(_reading) = self.inner.start_reading() else {
+            return 0;
+        };
         match self.inner.io.recv(buf) {
             Ok(0) => {
                 self.lost(ctx, acts, format_args!("closed by peer (no close frame)"));
@@ -168,7 +191,8 @@ impl Connection {
         }
     }
 
-    /// The transport ended or failed: closed, once.
+    /// The transport ended or failed: closed, once (shown to the
+    /// application after the messages that came before).
     fn lost(&self, ctx: &Context, acts: &mut Vec<Action>, why: core::fmt::Arguments<'_>) {
         let mut st = self.inner.st.lock();
         if !st.m.is_closed() {
@@ -178,7 +202,7 @@ impl Connection {
                     format!("conn id={} {why}", self.id()),
                 ));
             }
-            self.inner.mark_closed(&mut st);
+            st.m.shut();
             acts.push(Action::Closed);
         }
     }
@@ -188,6 +212,7 @@ impl Connection {
     /// handshake; blocks only if the socket was made blocking.
     pub fn get_msg(&self) -> Option<Message> {
         if let Some(m) = self.inner.pop_inbox() {
+            self.close_if_drained();
             return Some(m);
         }
         if self.role() == ConnRole::Listener {
@@ -204,7 +229,15 @@ impl Connection {
                 inbox.push_front(m);
             }
         }
+        self.close_if_drained();
         first
+    }
+
+    /// Delivers a close that waited for the inbox, once it is empty.
+    fn close_if_drained(&self) {
+        if self.inner.take_due_close() {
+            self.closed_now(&self.ctx());
+        }
     }
 
     /// Stream read across message boundaries (`nopoll_conn_read`).
@@ -334,6 +367,7 @@ impl Connection {
         let complete = written == total;
         st.m.pending_header = hdr.len().saturating_sub(written);
         if !complete {
+            st.m.note_refused();
             self.inner.watch_write(&mut st);
         }
         Some(Ok(SendStatus {
@@ -389,15 +423,25 @@ impl Connection {
         let inner = &*self.inner;
         let mut st = inner.st.lock();
         let max_pending = inner.ctx.max_pending_output.load(Ordering::Acquire);
-        let before = st.m.pending();
-        if before > max_pending {
+        let held = st.m.is_handshaking();
+        let queued = |st: &ConnState| st.m.pending() + if held { st.m.held_len() } else { 0 };
+        if queued(&st) > max_pending {
             inner.flush_locked(&mut st)?;
-            if st.m.pending() > max_pending {
+            if queued(&st) > max_pending {
                 return Err(Error::WouldBlock);
             }
         }
         let before = st.m.pending();
         let frame_len = st.m.send(queue)?;
+        if held {
+            // Held until the handshake completes, then written after its
+            // answer: sent, as far as the caller is concerned (as upstream,
+            // which writes it at once).
+            return Ok(SendStatus {
+                payload_written: payload_len,
+                complete: true,
+            });
+        }
         if pause_us == 0 && st.defer_flush > 0 && before + frame_len < DEFER_MAX {
             // Queued for the loop to write after this batch: reported as sent.
             return Ok(SendStatus {
@@ -428,9 +472,12 @@ impl Connection {
         })
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes the socket refused and that are not written yet
+    /// (`nopoll_conn_pending_write_bytes`). Frames gathered to be written
+    /// together (sends from a message handler, written once after the
+    /// batch) are not pending: nothing refused them.
     pub fn pending_write_bytes(&self) -> usize {
-        self.inner.st.lock().m.pending()
+        self.inner.st.lock().m.refused_pending()
     }
 
     /// Writes what is pending without blocking; returns the payload bytes
@@ -459,7 +506,7 @@ impl Connection {
                 Ok(n) => total += n,
                 Err(_) => return total,
             }
-            if self.pending_write_bytes() == 0 {
+            if self.inner.st.lock().m.pending() == 0 {
                 return total;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -497,7 +544,7 @@ impl Connection {
             let mut st = self.inner.st.lock();
             self.inner.mark_closed(&mut st);
         }
-        self.dispatch(&ctx, vec![Action::Closed], None);
+        self.closed_now(&ctx);
         ctx.unregister(self);
     }
 
@@ -530,7 +577,7 @@ impl Connection {
                 self.id()
             );
         }
-        self.dispatch(&ctx, vec![Action::Closed], None);
+        self.closed_now(&ctx);
         ctx.unregister(self);
     }
 
@@ -581,10 +628,12 @@ impl ConnInner {
                     total += n;
                     st.m.consume(n);
                     if n == 0 {
+                        st.m.note_refused();
                         break;
                     }
                 }
                 Err(e) if e.would_block() => {
+                    st.m.note_refused();
                     self.watch_write(st);
                     break;
                 }

@@ -119,6 +119,9 @@ struct Cold {
     close_reason: Option<String>,
     /// Bytes that came while `on_open` decided (pipelined frames).
     leftover: Vec<u8>,
+    /// Frames sent before the handshake completed: encoded by the engine
+    /// the connection will use once open, and held until then.
+    held: Option<Box<Engine<OsRandom>>>,
 }
 
 /// One connection's protocol state, between bytes and actions.
@@ -131,8 +134,15 @@ pub(crate) struct Machine {
     /// Set once, when the handshake completes (stays set once closed).
     opened: bool,
     pub info: Info,
-    /// Status of the peer's close frame: 1005 without code, 1006 without frame.
-    pub close_status: i32,
+    /// Status of the peer's close frame: 1005 without code, 1006 without
+    /// frame. Shown once the close is delivered ([`Machine::close_status`]).
+    peer_status: i32,
+    /// The close was handed to the application (after every message that
+    /// came before it): its status and reason are visible from then on.
+    close_delivered: bool,
+    /// The transport refused output (would block) and not all of it has
+    /// been written since: what [`Machine::refused_pending`] reports.
+    refused: bool,
     /// The connection's own incoming frame limit.
     pub max_frame_size: Option<u64>,
     /// Header bytes of the last short-written frame not yet written
@@ -149,7 +159,9 @@ impl Machine {
             out_pos: 0,
             opened: false,
             info: Info::default(),
-            close_status: 1006,
+            peer_status: 1006,
+            close_delivered: false,
+            refused: false,
             max_frame_size: None,
             pending_header: 0,
             cold: None,
@@ -199,9 +211,26 @@ impl Machine {
             Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
         )
     }
-    /// Reason of the peer's close frame.
+    /// Status of the peer's close frame (1005: without status), once the
+    /// close is delivered; 1006 until then, or when no close frame came.
+    pub(crate) fn close_status(&self) -> i32 {
+        if self.close_delivered {
+            self.peer_status
+        } else {
+            1006
+        }
+    }
+    /// Reason of the peer's close frame, once the close is delivered.
     pub(crate) fn close_reason(&self) -> Option<&str> {
+        if !self.close_delivered {
+            return None;
+        }
         self.cold.as_ref()?.close_reason.as_deref()
+    }
+    /// The application has been told of the close (its messages from
+    /// before the close were all handed out): status and reason show.
+    pub(crate) fn deliver_close(&mut self) {
+        self.close_delivered = true;
     }
     /// The engine, once open.
     pub(crate) fn engine(&mut self) -> Option<&mut Engine<OsRandom>> {
@@ -255,6 +284,33 @@ impl Machine {
         } else if let Phase::Open(e) = &mut self.phase {
             e.consume_output(n);
         }
+        if self.refused && self.pending() == 0 {
+            self.refused = false;
+        }
+    }
+
+    /// The transport would not take all of [`Machine::output`].
+    pub(crate) fn note_refused(&mut self) {
+        self.refused = true;
+    }
+
+    /// Output the transport refused and that is still unwritten (all of
+    /// it, from the first refused byte on); 0 while the transport takes
+    /// everything, even if frames are gathered to be written together.
+    pub(crate) fn refused_pending(&self) -> usize {
+        if self.refused {
+            self.pending()
+        } else {
+            0
+        }
+    }
+
+    /// Frames sent before the handshake completed, not written yet.
+    pub(crate) fn held_len(&self) -> usize {
+        self.cold
+            .as_ref()
+            .and_then(|c| c.held.as_ref())
+            .map_or(0, |e| e.output_len())
     }
 
     /// Handshake bytes not yet written (a large send must not overtake them).
@@ -290,10 +346,15 @@ impl Machine {
         self.drop_output();
     }
 
-    /// Drops unwritten output (once closed and the last write was tried).
+    /// Drops unwritten output (once closed and the last write was tried),
+    /// and frames held for a handshake that did not complete.
     pub(crate) fn drop_output(&mut self) {
         self.out = Vec::new();
         self.out_pos = 0;
+        self.refused = false;
+        if let Some(c) = self.cold.as_mut() {
+            c.held = None;
+        }
     }
 
     /// Closed by what was received: the engine's last output (the close
@@ -340,12 +401,30 @@ impl Machine {
     // ------------------------------------------------------------ send
 
     /// Queues a frame built by `queue`; returns the bytes it added.
+    ///
+    /// During the opening handshake (either side) the frame is held, not
+    /// output: it follows the handshake's answer once that is accepted
+    /// (never before it: RFC 6455 4.1), in order, and is dropped if the
+    /// handshake fails. [`Machine::is_handshaking`] tells the two apart.
     pub(crate) fn send(
         &mut self,
         queue: impl FnOnce(&mut Engine<OsRandom>) -> Result<(), SendError>,
     ) -> Result<usize, Error> {
-        let Phase::Open(engine) = &mut self.phase else {
-            return Err(Error::NotOpen);
+        let role = if matches!(self.phase, Phase::Client(_)) {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        let engine = match &mut self.phase {
+            Phase::Open(e) => e,
+            Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_) => {
+                // Its limits are set when it takes over (see `open`).
+                self.cold
+                    .get_or_insert_with(Default::default)
+                    .held
+                    .get_or_insert_with(|| Box::new(Engine::new(role, Config::default(), OsRandom)))
+            }
+            _ => return Err(Error::NotOpen),
         };
         let queued = engine.output_len();
         queue(engine)?;
@@ -378,9 +457,18 @@ impl Machine {
 
     // ------------------------------------------------------------ receive
 
+    /// Enters `Open`: the engine that holds early sends takes over, if
+    /// any (its frames now follow the handshake's output).
     fn open(&mut self, env: &dyn Env, role: Role) {
-        let engine = Engine::new(role, env.engine_config(self.max_frame_size), OsRandom);
-        self.phase = Phase::Open(Box::new(engine));
+        let config = env.engine_config(self.max_frame_size);
+        let engine = match self.cold.as_mut().and_then(|c| c.held.take()) {
+            Some(mut e) => {
+                e.set_config(config);
+                e
+            }
+            None => Box::new(Engine::new(role, config, OsRandom)),
+        };
+        self.phase = Phase::Open(engine);
         self.opened = true;
     }
 
@@ -555,7 +643,7 @@ impl Machine {
                         }
                         Event::Ping(_) | Event::Pong(_) => {}
                         Event::Close(cf) => {
-                            self.close_status = cf.status() as i32;
+                            self.peer_status = cf.status() as i32;
                             if !cf.reason.is_empty() {
                                 self.cold().close_reason = Some(cf.reason.to_string());
                             } else if let Some(c) = self.cold.as_mut() {
@@ -567,7 +655,7 @@ impl Machine {
                                 Debug,
                                 "conn id={}: peer closed with {}",
                                 env.id(),
-                                self.close_status
+                                self.peer_status
                             );
                         }
                     }
@@ -576,7 +664,7 @@ impl Machine {
                     // A close frame refused for its code (answered 1002)
                     // still reports what the peer sent.
                     if let Some((code, reason)) = engine.refused_close() {
-                        self.close_status = i32::from(code);
+                        self.peer_status = i32::from(code);
                         self.cold().close_reason =
                             Some(reason.to_string()).filter(|r| !r.is_empty());
                     }

@@ -23,6 +23,7 @@ impl Env for TestEnv {
             max_frame_size: max,
             max_message_size: max.max(1 << 20),
             delivery: Delivery::Messages,
+            ..Config::default()
         }
     }
 }
@@ -282,7 +283,11 @@ fn messages_before_a_close_all_come_out_before_closed() {
     bytes.extend(drain(&mut s));
     let acts = names(&feed(&mut c, &bytes));
     assert_eq!(acts, ["ready", "msg:a", "msg:b", "closed"]);
-    assert_eq!(c.close_status, 4001);
+    // Not shown until the close is delivered (after the messages).
+    assert_eq!(c.close_status(), 1006);
+    assert_eq!(c.close_reason(), None);
+    c.deliver_close();
+    assert_eq!(c.close_status(), 4001);
     assert_eq!(c.close_reason(), Some("bye"));
     assert!(c.opened() && c.is_closed());
     // The close reply is left for one last write.
@@ -358,11 +363,106 @@ fn bytes_after_closed_are_ignored() {
 // ------------------------------------------------------------ send and output
 
 #[test]
-fn sends_before_the_handshake_completes_are_refused() {
+fn client_sends_before_the_101_are_held_then_follow_it_in_order() {
     let mut c = client();
-    assert!(matches!(c.send(|e| e.send_text("x")), Err(Error::NotOpen)));
+    let req = drain(&mut c);
+    assert_eq!(c.send(|e| e.send_text("one")).unwrap(), 2 + 4 + 3);
+    c.send(|e| e.send_binary(b"two")).unwrap();
+    assert_eq!(c.output(), b"", "nothing goes out before the 101");
+    assert_eq!(c.pending(), 0);
+    assert_eq!(c.held_len(), 2 * (2 + 4 + 3));
     let mut s = server();
-    assert!(matches!(s.send(|e| e.send_text("x")), Err(Error::NotOpen)));
+    feed(&mut s, &req);
+    let mut acts = Vec::new();
+    s.finish_open(&ENV, true, &mut acts);
+    assert_eq!(names(&feed(&mut c, &drain(&mut s))), ["ready"]);
+    assert_eq!(c.held_len(), 0);
+    let frames = drain(&mut c);
+    assert_eq!(frames.len(), 2 * (2 + 4 + 3));
+    assert_eq!(names(&feed(&mut s, &frames)), ["msg:one", "msg:two"]);
+}
+
+#[test]
+fn server_sends_before_on_open_follow_the_101() {
+    let mut c = client();
+    let mut s = server();
+    s.send(|e| e.send_text("early")).unwrap();
+    feed(&mut s, &drain(&mut c));
+    s.send(|e| e.send_text("still early")).unwrap();
+    assert_eq!(s.output(), b"");
+    let mut acts = Vec::new();
+    s.finish_open(&ENV, true, &mut acts);
+    let out = drain(&mut s);
+    assert!(out.starts_with(b"HTTP/1.1 101"));
+    assert_eq!(
+        names(&feed(&mut c, &out)),
+        ["ready", "msg:early", "msg:still early"]
+    );
+}
+
+#[test]
+fn held_sends_are_dropped_when_the_handshake_fails() {
+    let mut c = client();
+    drain(&mut c);
+    c.send(|e| e.send_text("lost")).unwrap();
+    let acts = feed(
+        &mut c,
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(names(&acts), ["closed"]);
+    c.drop_output();
+    assert_eq!((c.pending(), c.held_len()), (0, 0));
+    assert!(matches!(c.send(|e| e.send_text("x")), Err(Error::NotOpen)));
+    // Refused by on_open: the 403, never the held frame.
+    let mut c = client();
+    let mut s = server();
+    feed(&mut s, &drain(&mut c));
+    s.send(|e| e.send_text("lost")).unwrap();
+    let mut acts = Vec::new();
+    s.finish_open(&ENV, false, &mut acts);
+    let out = drain(&mut s);
+    assert!(out.starts_with(b"HTTP/1.1 403") && !out.windows(4).any(|w| w == b"lost"));
+}
+
+#[test]
+fn a_listener_refuses_sends() {
+    let mut l = Machine::listening();
+    assert!(matches!(l.send(|e| e.send_text("x")), Err(Error::NotOpen)));
+}
+
+#[test]
+fn only_output_the_transport_refused_is_reported_pending() {
+    let (mut c, _s) = pair();
+    c.send(|e| e.send_text("gathered")).unwrap();
+    c.send(|e| e.send_text("too")).unwrap();
+    assert!(c.pending() > 0);
+    assert_eq!(c.refused_pending(), 0, "held to batch, not refused");
+    c.consume(3);
+    c.note_refused();
+    assert_eq!(c.refused_pending(), c.pending());
+    c.send(|e| e.send_text("after")).unwrap();
+    assert_eq!(
+        c.refused_pending(),
+        c.pending(),
+        "queued behind refused bytes"
+    );
+    drain(&mut c);
+    assert_eq!(c.refused_pending(), 0);
+    c.send(|e| e.send_text("again")).unwrap();
+    assert_eq!(c.refused_pending(), 0, "a full write ends the episode");
+}
+
+#[test]
+fn the_close_shows_only_once_delivered() {
+    let mut c = client();
+    let (mut s, mut bytes) = answer(&mut c);
+    bytes.extend(send_text(&mut s, "m"));
+    s.queue_close(Some(1001), b"away");
+    bytes.extend(drain(&mut s));
+    assert_eq!(names(&feed(&mut c, &bytes)), ["ready", "msg:m", "closed"]);
+    assert_eq!((c.close_status(), c.close_reason()), (1006, None));
+    c.deliver_close();
+    assert_eq!((c.close_status(), c.close_reason()), (1001, Some("away")));
 }
 
 #[test]
@@ -436,7 +536,8 @@ fn close_when_open_queues_one_close_frame() {
     assert_eq!(out, [0x88, 0x06, 0x03, 0xe8, b'd', b'o', b'n', b'e']);
     let acts = feed(&mut c, &out);
     assert_eq!(names(&acts), ["closed"]);
-    assert_eq!(c.close_status, 1000);
+    c.deliver_close();
+    assert_eq!(c.close_status(), 1000);
 }
 
 #[test]
@@ -474,6 +575,7 @@ fn close_without_status_reports_1005() {
     s.queue_close(None, b"");
     let acts = feed(&mut c, &drain(&mut s));
     assert_eq!(names(&acts), ["closed"]);
-    assert_eq!(c.close_status, 1005);
+    c.deliver_close();
+    assert_eq!(c.close_status(), 1005);
     assert_eq!(c.close_reason(), None);
 }

@@ -208,14 +208,23 @@ static RAW_UNUSED int raw_client_handshake (int fd, const char * port, const cha
 /* Server side of a handshake over a raw socket: reads the request into
  * head (cap bytes) and answers 101 with the right accept key, plus
  * `extra` header lines (NULL or "Name: value\r\n"...). */
+static RAW_UNUSED int raw_server_answer (int fd, const char * head, const char * extra);
+
 static RAW_UNUSED int raw_server_handshake (int fd, char * head, int cap, const char * extra)
+{
+	if (raw_read_head (fd, head, cap) < 0)
+		return 0;
+	return raw_server_answer (fd, head, extra);
+}
+
+/* Answers the request in head (already read) with a 101 and the right
+ * accept key, plus `extra` header lines (NULL or "Name: value\r\n"...). */
+static RAW_UNUSED int raw_server_answer (int fd, const char * head, const char * extra)
 {
 	char key[128];
 	char reply[1024];
 	char * accept_key;
 	int ok;
-	if (raw_read_head (fd, head, cap) < 0)
-		return 0;
 	if (! raw_header (head, "Sec-WebSocket-Key", key, sizeof (key)))
 		return 0;
 	accept_key = nopoll_conn_produce_accept_key (NULL, key);
