@@ -20,6 +20,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+mod accept_backoff;
 mod conn;
 mod context;
 mod event_loop;
