@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 12] = [
+const PROGRAMS: [&str; 13] = [
     "api_basics",
     "client",
     "server",
@@ -37,6 +37,7 @@ const PROGRAMS: [&str; 12] = [
     "extensions",
     "hooks",
     "fd_exhaustion",
+    "hostile_setters",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -102,7 +103,8 @@ c_program!(
     socket_faults,
     extensions,
     hooks,
-    fd_exhaustion
+    fd_exhaustion,
+    hostile_setters
 );
 
 #[test]

@@ -94,7 +94,7 @@ impl Context {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut events: Vec<Ready> = Vec::with_capacity(256);
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
-        let mut buf = vec![0u8; size];
+        let mut buf = super::recv_buf::recv_buffer(self, size);
         let mut acts = Vec::new();
         let mut on_msg: HandlerCache = None;
         let mut backoff = AcceptBackoff::default();

@@ -25,6 +25,8 @@ mod conn;
 mod context;
 mod event_loop;
 mod message;
+mod recv_buf;
+pub(crate) use recv_buf::MAX_RECV_BUF;
 mod rng;
 
 pub use conn::{ConnRole, ConnectOptions, Connection, SendStatus};
