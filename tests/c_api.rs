@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 13] = [
+const PROGRAMS: [&str; 14] = [
     "api_basics",
     "client",
     "server",
@@ -38,6 +38,7 @@ const PROGRAMS: [&str; 13] = [
     "hooks",
     "fd_exhaustion",
     "hostile_setters",
+    "log_handler",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -104,7 +105,8 @@ c_program!(
     extensions,
     hooks,
     fd_exhaustion,
-    hostile_setters
+    hostile_setters,
+    log_handler
 );
 
 #[test]

@@ -148,6 +148,12 @@ mod imp {
         Ok(f(unsafe { &*p }))
     }
 
+    /// The context of the handler running on this thread, if one is.
+    pub(crate) fn current_ctx() -> Option<Context> {
+        let (t, _) = current().ctx;
+        ctx(t)
+    }
+
     /// Runs `f` on the message of the handler running on this thread, if
     /// one is.
     pub(crate) fn with_current_msg<R>(f: impl FnOnce(&MsgObj) -> R) -> Option<R> {
@@ -184,6 +190,10 @@ mod imp {
         f: F,
     ) -> Result<R, F> {
         Err(f)
+    }
+
+    pub(crate) fn current_ctx() -> Option<Context> {
+        None
     }
 
     pub(crate) fn ctx(_token: usize) -> Option<Context> {

@@ -33,6 +33,9 @@
 use super::msg::MsgObj;
 use crate::runtime::Message;
 
+/// `release` of the running handler's own message reference: refused.
+pub(crate) struct Refused;
+
 #[cfg(feature = "std")]
 mod imp {
     use super::*;
@@ -351,20 +354,15 @@ mod imp {
     /// -1 reference; the object goes with the last. The handler's own
     /// reference is the library's to drop: releasing it during the
     /// handler is refused (upstream frees the message under the handler's
-    /// feet). Returns the references left, None for a dead handle.
-    pub(crate) fn release(token: usize) -> Option<i32> {
+    /// feet): `Err(Refused)`, for the caller to log through the right
+    /// context. Returns the references left, None for a dead handle.
+    pub(crate) fn release(token: usize) -> Result<Option<i32>, Refused> {
         let live = pin(token);
         let mut k = KEPT.lock();
         let e = match k.get_mut(&token) {
             Some(e) if live.is_none() || e.refs > 1 => e,
-            None if live.is_none() => return None,
-            _ => {
-                log::error!(
-                    target: "nopoll",
-                    "nopoll_msg_unref: {token:#x} is the running handler's message; the library releases it after the handler"
-                );
-                return Some(1);
-            }
+            None if live.is_none() => return Ok(None),
+            _ => return Err(Refused),
         };
         e.refs -= 1;
         let left = e.refs;
@@ -372,7 +370,7 @@ mod imp {
         drop(k);
         drop(live);
         free(gone);
-        Some(left)
+        Ok(Some(left))
     }
 
     /// References on a published or kept handle; -1 for a dead one.
@@ -440,8 +438,8 @@ mod imp {
         false
     }
 
-    pub(crate) fn release(_token: usize) -> Option<i32> {
-        None
+    pub(crate) fn release(_token: usize) -> Result<Option<i32>, Refused> {
+        Ok(None)
     }
 
     pub(crate) fn ref_count(_token: usize) -> i32 {
