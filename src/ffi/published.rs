@@ -34,6 +34,7 @@ use super::msg::MsgObj;
 use crate::runtime::Message;
 
 /// `release` of the running handler's own message reference: refused.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Refused;
 
 #[cfg(feature = "std")]
@@ -484,7 +485,7 @@ mod tests {
         assert_eq!(payload(t), None, "withdrawn: dead");
         assert_eq!(payload_elsewhere(t), None);
         assert_eq!(ref_count(t), -1);
-        assert!(!add_ref(t) && release(t).is_none());
+        assert!(!add_ref(t) && release(t) == Ok(None));
         let q = publish(&mut text("two")).unwrap();
         assert_ne!(q.token(), t, "a new generation for the next message");
         assert_eq!(payload(t), None, "the old handle does not name it");
@@ -509,7 +510,7 @@ mod tests {
         assert!(std::thread::spawn(move || add_ref(t)).join().unwrap());
         assert_eq!(ref_count(t), 2, "the library's and the caller's");
         assert!(add_ref(t));
-        assert_eq!(release(t), Some(2));
+        assert_eq!(release(t), Ok(Some(2)));
         drop(p);
         assert_eq!(ref_count(t), 1, "the caller's only");
         let q = publish(&mut text("next")).unwrap();
@@ -519,21 +520,21 @@ mod tests {
         assert_eq!(before, after, "payload pointers stay good");
         drop(q);
         assert_eq!(payload_elsewhere(t).as_deref(), Some(&b"keep me"[..]));
-        assert_eq!(release(t), Some(0));
+        assert_eq!(release(t), Ok(Some(0)));
         assert_eq!(payload(t), None);
         assert_eq!(ref_count(t), -1);
-        assert_eq!(release(t), None);
+        assert_eq!(release(t), Ok(None));
     }
 
     #[test]
     fn releasing_the_handlers_own_reference_is_refused() {
         let p = publish(&mut text("mine")).unwrap();
         let t = p.token();
-        assert_eq!(release(t), Some(1));
+        assert_eq!(release(t), Err(Refused));
         assert_eq!(payload(t).as_deref(), Some(&b"mine"[..]), "still good");
         assert!(add_ref(t));
-        assert_eq!(release(t), Some(1));
-        assert_eq!(release(t), Some(1), "not below the library's");
+        assert_eq!(release(t), Ok(Some(1)));
+        assert_eq!(release(t), Err(Refused), "not below the library's");
         assert_eq!(payload(t).as_deref(), Some(&b"mine"[..]));
         drop(p);
         assert_eq!(payload(t), None, "the library's reference was the last");
@@ -623,7 +624,7 @@ mod tests {
         // once (the same message, or both readers) dies with its last.
         for (t, want) in &kept {
             assert_eq!(payload(*t).as_deref(), Some(want.as_bytes()), "kept {t:#x}");
-            assert!(release(*t).is_some());
+            assert!(matches!(release(*t), Ok(Some(_))));
         }
         for (t, _) in &kept {
             assert_eq!(payload(*t), None, "{t:#x} outlived its references");
@@ -647,6 +648,6 @@ mod tests {
         assert_eq!(payload(kept).as_deref(), Some(&b"kept across the wrap"[..]));
         assert_eq!(payload(q.token()).as_deref(), Some(&b"new"[..]));
         drop(q);
-        assert_eq!(release(kept), Some(0));
+        assert_eq!(release(kept), Ok(Some(0)));
     }
 }
