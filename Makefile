@@ -5,7 +5,7 @@ CARGO ?= cargo
 # Seconds per fuzz target: 5 targets x 48 s = the 4 x 60 s of before.
 FUZZ_SECONDS ?= 48
 
-.PHONY: all build test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -46,6 +46,11 @@ check-nostd:
 test-rust:
 	$(CARGO) test
 
+# The lock-free handle code (src/ffi/ published handles, dispatch record,
+# stop cells) under ThreadSanitizer, std rebuilt with it (tools/tsan.sh).
+test-tsan:
+	TSAN_REQUIRED=1 tools/tsan.sh
+
 test-valgrind:
 	VALGRIND_REQUIRED=1 tests/c/valgrind.sh
 
@@ -79,7 +84,7 @@ footprint:
 	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-tsan test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

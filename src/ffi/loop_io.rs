@@ -212,7 +212,7 @@ mod tests {
                 })
             })
             .collect();
-        for _ in 0..200 {
+        for _ in 0..50 {
             let ctx = nopoll_ctx_new();
             assert!(!ctx.is_null());
             current.store(ctx as usize, Ordering::Release);
