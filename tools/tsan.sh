@@ -34,7 +34,7 @@ export RUSTC="$rustc_bin" RUSTDOC="$(dirname "$rustc_bin")/rustdoc"
 export RUSTC_BOOTSTRAP=1
 # Debian's rustc ships no TSan runtime: the one of rustup's nightly
 # (installed for cargo-fuzz; same LLVM major) or TSAN_RT is linked instead.
-rt="${TSAN_RT:-$(ls "$HOME"/.rustup/toolchains/nightly-*/lib/rustlib/"$target"/lib/librustc-nightly_rt.tsan.a 2>/dev/null | head -1)}"
+rt="${TSAN_RT:-$(rustc +nightly --print sysroot 2>/dev/null)/lib/rustlib/$target/lib/librustc-nightly_rt.tsan.a}"
 if [ ! -f "$("$rustc_bin" --print sysroot)/lib/rustlib/$target/lib/librustc-stable_rt.tsan.a" ]; then
   if [ -z "$rt" ] || [ ! -f "$rt" ]; then
     msg="tsan.sh: no TSan runtime (rustup toolchain install nightly, or TSAN_RT=.../librustc-*_rt.tsan.a)"
