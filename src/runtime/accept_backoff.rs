@@ -129,8 +129,8 @@ impl AcceptBackoff {
         }
     }
 
-    /// Watches again the listeners whose pause is over (and forgets those
-    /// that were closed meanwhile).
+    /// Watches again the listeners whose pause is over, and forgets those
+    /// that were closed meanwhile.
     pub(crate) fn resume_due(&mut self, ctx: &Context, poller: &mut Poller) {
         if self.episodes.is_empty() {
             return;
@@ -138,7 +138,8 @@ impl AcceptBackoff {
         let now = Instant::now();
         self.episodes.retain_mut(|ep| {
             let Some(until) = ep.until else {
-                return true;
+                // Watched again, not accepted on yet: kept while it lives.
+                return ctx.lookup(ep.id).is_some_and(|l| l.socket() == ep.fd);
             };
             if until > now {
                 return true;
