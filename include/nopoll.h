@@ -629,7 +629,8 @@ void nopoll_conn_complete_handshake(noPollConn *conn);
 int nopoll_conn_complete_pending_write(noPollConn *conn);
 
 /**
- * Context-wide TCP connect timeout in µs (0 restores 20 s).
+ * Context-wide TCP connect timeout in µs (values <= 0 restore 20 s;
+ * `LONG_MAX` is never: deadlines saturate, they never overflow).
  */
 void nopoll_conn_connect_timeout(noPollCtx *ctx, long microseconds_to_wait);
 
@@ -1126,7 +1127,8 @@ void nopoll_ctx_set_fragment_delivery(noPollCtx *ctx, nopoll_bool enable);
 
 /**
  * Extension: an opening handshake not completed within `microseconds` is
- * dropped (0 restores the default of 10 s).
+ * dropped (values <= 0 restore the default of 10 s; `LONG_MAX` is about
+ * 292,000 years: never; deadlines saturate, they never overflow).
  */
 void nopoll_ctx_set_handshake_timeout(noPollCtx *ctx, long microseconds);
 
@@ -1141,7 +1143,8 @@ void nopoll_ctx_set_legacy_fragments(noPollCtx *ctx, nopoll_bool enable);
 
 /**
  * Extension: listen backlog of listeners created afterwards (default 1024;
- * values <= 0 ignored).
+ * values <= 0 ignored; the system caps large ones, e.g. Linux's
+ * `net.core.somaxconn`).
  */
 void nopoll_ctx_set_listen_backlog(noPollCtx *ctx, int backlog);
 
@@ -1154,13 +1157,17 @@ void nopoll_ctx_set_max_frame_size(noPollCtx *ctx, long max_frame_size);
  * Extension: buffer memory (reassembly and output) a connection keeps
  * between messages; above it the buffers are released once the connection
  * has read all there was (default 1 MiB + 16 bytes; 4 KiB in no_std
- * builds; values < 0 ignored; 0 releases them after every message).
+ * builds; values < 0 ignored; 0 releases them after every message; any
+ * positive value is taken: a threshold, nothing is allocated from it).
  */
 void nopoll_ctx_set_max_idle_buffers(noPollCtx *ctx, long bytes);
 
 /**
  * Extension: largest incoming message after reassembly (default 64 MiB,
- * never below the frame limit; values <= 0 ignored). Beyond it: close 1009.
+ * never below the frame limit; values <= 0 ignored; any positive value is
+ * taken). Beyond it: close 1009. Reassembly memory is reserved fallibly:
+ * a message within the limit that the heap cannot hold also closes the
+ * connection with 1009.
  */
 void nopoll_ctx_set_max_message_size(noPollCtx *ctx, long max_message_size);
 
@@ -1168,7 +1175,8 @@ void nopoll_ctx_set_max_message_size(noPollCtx *ctx, long max_message_size);
  * Extension: output a connection may queue (the peer reading slower than
  * we send) before sends fail with `NOPOLL_EWOULDBLOCK` semantics (-1 /
  * errno EWOULDBLOCK, nothing queued): default 64 MiB; 256 KiB in no_std
- * builds; values <= 0 ignored.
+ * builds; values <= 0 ignored. Any positive value is taken (up to
+ * `LONG_MAX`: no limit): it is a threshold, nothing is allocated from it.
  */
 void nopoll_ctx_set_max_pending_output(noPollCtx *ctx, long bytes);
 
@@ -1211,8 +1219,10 @@ void nopoll_ctx_set_protocol_version(noPollCtx *ctx, int version);
 /**
  * Extension: size of the receive buffer: one per event loop, shared by
  * all its connections, and one per thread reading outside a loop
- * (default 256 KiB; 4 KiB in no_std builds; at least 256 bytes; values
- * <= 0 ignored). Takes effect at the next `nopoll_loop_wait`.
+ * (default 256 KiB; 4 KiB in no_std builds). Clamped to 256 bytes ..
+ * 16 MiB (64 KiB in no_std builds); values
+ * <= 0 ignored. Takes effect at the next `nopoll_loop_wait`; a size the
+ * heap refuses is halved until it fits (logged), never an abort.
  */
 void nopoll_ctx_set_recv_buffer_size(noPollCtx *ctx, long bytes);
 
@@ -1449,8 +1459,9 @@ void nopoll_log_set_handler(noPollCtx *ctx, noPollLogHandler handler, noPollPtr 
 void nopoll_loop_stop(noPollCtx *ctx);
 
 /**
- * Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`). Returns 0
- * when stopped, -2 for bad arguments, -3 on timeout, -4 on engine failure.
+ * Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`; negative:
+ * -2; `LONG_MAX` saturates, it never overflows). Returns 0 when stopped,
+ * -2 for bad arguments, -3 on timeout, -4 on engine failure.
  */
 int nopoll_loop_wait(noPollCtx *ctx, long timeout);
 

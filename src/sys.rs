@@ -224,6 +224,8 @@ pub mod bare {
     pub const EWOULDBLOCK: c_int = EAGAIN;
     pub const ENOMEM: c_int = 12;
     pub const EEXIST: c_int = 17;
+    pub const ENFILE: c_int = 23;
+    pub const EMFILE: c_int = 24;
     pub const EINVAL: c_int = 22;
     pub const EPIPE: c_int = 32;
     pub const ENOSYS: c_int = 38;
@@ -332,6 +334,8 @@ mod tests {
             EWOULDBLOCK,
             ENOMEM,
             EEXIST,
+            ENFILE,
+            EMFILE,
             EINVAL,
             EPIPE,
             ENOSYS,

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 14] = [
+const PROGRAMS: [&str; 17] = [
     "api_basics",
     "client",
     "server",
@@ -39,6 +39,9 @@ const PROGRAMS: [&str; 14] = [
     "fidelity",
     "sequences",
     "two_readers",
+    "fd_exhaustion",
+    "hostile_setters",
+    "log_handler",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -106,7 +109,10 @@ c_program!(
     hooks,
     fidelity,
     sequences,
-    two_readers
+    two_readers,
+    fd_exhaustion,
+    hostile_setters,
+    log_handler
 );
 
 #[test]

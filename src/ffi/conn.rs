@@ -798,7 +798,8 @@ pub extern "C" fn nopoll_conn_set_sock_block(
     })
 }
 
-/// Context-wide TCP connect timeout in µs (0 restores 20 s).
+/// Context-wide TCP connect timeout in µs (values <= 0 restore 20 s;
+/// `LONG_MAX` is never: deadlines saturate, they never overflow).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_connect_timeout(ctx: *mut noPollCtx, microseconds_to_wait: c_long) {
     boundary((), || {

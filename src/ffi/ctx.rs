@@ -8,7 +8,7 @@ use super::msg::{MsgObj, MSGS};
 use super::published;
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
-use crate::runtime::{ActionHandler, Connection, Context, DispatchHandler, Message};
+use crate::runtime::{ActionHandler, Connection, Context, DispatchHandler, Message, MAX_RECV_BUF};
 use crate::sync::Arc;
 use core::ffi::{c_int, c_long};
 
@@ -269,7 +269,8 @@ pub extern "C" fn __nopoll_ctx_conn_is_registered(
 // Settings upstream has no call for; documented in the README.
 
 /// Extension: an opening handshake not completed within `microseconds` is
-/// dropped (0 restores the default of 10 s).
+/// dropped (values <= 0 restore the default of 10 s; `LONG_MAX` is about
+/// 292,000 years: never; deadlines saturate, they never overflow).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_handshake_timeout(ctx: *mut noPollCtx, microseconds: c_long) {
     boundary((), || {
@@ -285,7 +286,8 @@ pub extern "C" fn nopoll_ctx_set_handshake_timeout(ctx: *mut noPollCtx, microsec
 }
 
 /// Extension: listen backlog of listeners created afterwards (default 1024;
-/// values <= 0 ignored).
+/// values <= 0 ignored; the system caps large ones, e.g. Linux's
+/// `net.core.somaxconn`).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_listen_backlog(ctx: *mut noPollCtx, backlog: c_int) {
     boundary((), || {
@@ -296,7 +298,10 @@ pub extern "C" fn nopoll_ctx_set_listen_backlog(ctx: *mut noPollCtx, backlog: c_
 }
 
 /// Extension: largest incoming message after reassembly (default 64 MiB,
-/// never below the frame limit; values <= 0 ignored). Beyond it: close 1009.
+/// never below the frame limit; values <= 0 ignored; any positive value is
+/// taken). Beyond it: close 1009. Reassembly memory is reserved fallibly:
+/// a message within the limit that the heap cannot hold also closes the
+/// connection with 1009.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_max_message_size(ctx: *mut noPollCtx, max_message_size: c_long) {
     boundary((), || {
@@ -341,15 +346,16 @@ pub extern "C" fn nopoll_ctx_set_legacy_fragments(ctx: *mut noPollCtx, enable: n
 
 /// Extension: size of the receive buffer: one per event loop, shared by
 /// all its connections, and one per thread reading outside a loop
-/// (default 256 KiB; 4 KiB in no_std builds; at least 256 bytes; values
-/// <= 0 ignored). Takes effect at the next `nopoll_loop_wait`.
+/// (default 256 KiB; 4 KiB in no_std builds). Clamped to 256 bytes ..
+/// 16 MiB (64 KiB in no_std builds); values
+/// <= 0 ignored. Takes effect at the next `nopoll_loop_wait`; a size the
+/// heap refuses is halved until it fits (logged), never an abort.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_recv_buffer_size(ctx: *mut noPollCtx, bytes: c_long) {
     boundary((), || {
-        if let (Some(c), Ok(n)) = (ctx_from(ctx), usize::try_from(bytes)) {
-            if n > 0 {
-                c.update_config(|cfg| cfg.recv_buffer_size = n);
-            }
+        if let (Some(c), true) = (ctx_from(ctx), bytes > 0) {
+            let n = usize::try_from(bytes).map_or(MAX_RECV_BUF, |n| n.min(MAX_RECV_BUF));
+            c.update_config(|cfg| cfg.recv_buffer_size = n);
         }
     })
 }
@@ -357,7 +363,8 @@ pub extern "C" fn nopoll_ctx_set_recv_buffer_size(ctx: *mut noPollCtx, bytes: c_
 /// Extension: output a connection may queue (the peer reading slower than
 /// we send) before sends fail with `NOPOLL_EWOULDBLOCK` semantics (-1 /
 /// errno EWOULDBLOCK, nothing queued): default 64 MiB; 256 KiB in no_std
-/// builds; values <= 0 ignored.
+/// builds; values <= 0 ignored. Any positive value is taken (up to
+/// `LONG_MAX`: no limit): it is a threshold, nothing is allocated from it.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_max_pending_output(ctx: *mut noPollCtx, bytes: c_long) {
     boundary((), || {
@@ -372,7 +379,8 @@ pub extern "C" fn nopoll_ctx_set_max_pending_output(ctx: *mut noPollCtx, bytes: 
 /// Extension: buffer memory (reassembly and output) a connection keeps
 /// between messages; above it the buffers are released once the connection
 /// has read all there was (default 1 MiB + 16 bytes; 4 KiB in no_std
-/// builds; values < 0 ignored; 0 releases them after every message).
+/// builds; values < 0 ignored; 0 releases them after every message; any
+/// positive value is taken: a threshold, nothing is allocated from it).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_max_idle_buffers(ctx: *mut noPollCtx, bytes: c_long) {
     boundary((), || {

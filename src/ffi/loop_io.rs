@@ -14,8 +14,9 @@ use crate::sync::Arc;
 use core::ffi::{c_int, c_long};
 use core::time::Duration;
 
-/// Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`). Returns 0
-/// when stopped, -2 for bad arguments, -3 on timeout, -4 on engine failure.
+/// Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`; negative:
+/// -2; `LONG_MAX` saturates, it never overflows). Returns 0 when stopped,
+/// -2 for bad arguments, -3 on timeout, -4 on engine failure.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_loop_wait(ctx: *mut noPollCtx, timeout: c_long) -> c_int {
     boundary(-4, || {
@@ -180,4 +181,50 @@ pub extern "C" fn nopoll_io_release_engine(engine: *mut noPollIoEngine) {
     boundary((), || {
         ENGINES.release(engine as usize);
     })
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::ffi::ctx::{nopoll_ctx_new, nopoll_ctx_unref};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc as StdArc;
+
+    /// Stoppers on other threads hammer `nopoll_loop_stop` on whatever
+    /// context is current while contexts are created, looped, and
+    /// destroyed (their stop cells published and withdrawn): no stop is
+    /// lost for a loop it was meant for, and none touches a freed context
+    /// (the point of running it under ThreadSanitizer: `make test-tsan`).
+    #[test]
+    fn stop_cells_against_contexts_coming_and_going() {
+        let current = StdArc::new(AtomicUsize::new(0));
+        let done = StdArc::new(AtomicBool::new(false));
+        let stoppers: Vec<_> = (0..2)
+            .map(|_| {
+                let (current, done) = (current.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !done.load(Ordering::Acquire) {
+                        nopoll_loop_stop(current.load(Ordering::Acquire) as *mut noPollCtx);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        for _ in 0..50 {
+            let ctx = nopoll_ctx_new();
+            assert!(!ctx.is_null());
+            current.store(ctx as usize, Ordering::Release);
+            // Stopped by the stoppers (0) or timed out (-3): never stuck.
+            let rc = nopoll_loop_wait(ctx, 20_000);
+            assert!(rc == 0 || rc == -3, "loop_wait gave {rc}");
+            current.store(0, Ordering::Release);
+            nopoll_ctx_unref(ctx);
+        }
+        done.store(true, Ordering::Release);
+        for s in stoppers {
+            assert!(s.join().unwrap() > 0);
+        }
+    }
 }

@@ -9,7 +9,7 @@ use super::handle::Table;
 use super::published;
 use super::types::*;
 use crate::protocol::OpCode;
-use crate::runtime::Message;
+use crate::runtime::{LogLevel, Message};
 use crate::sync::Arc;
 use core::ffi::{c_int, c_long, c_uchar};
 
@@ -134,7 +134,18 @@ pub extern "C" fn nopoll_msg_unref(msg: *mut noPollMsg) {
     boundary((), || {
         let h = msg as usize;
         if published::is_published(h) {
-            published::release(h);
+            if published::release(h).is_err() {
+                // Through the handler's context, so that a C log handler
+                // sees it (the `log` crate alone when called elsewhere).
+                let text = format_args!(
+                    "nopoll_msg_unref: {h:#x} is the running handler's message; \
+                     the library releases it after the handler"
+                );
+                match dispatch::current_ctx() {
+                    Some(c) => c.log(LogLevel::Critical, text),
+                    None => log::error!(target: "nopoll", "{text}"),
+                }
+            }
         } else {
             MSGS.release(h);
         }

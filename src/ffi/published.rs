@@ -33,6 +33,10 @@
 use super::msg::MsgObj;
 use crate::runtime::Message;
 
+/// `release` of the running handler's own message reference: refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Refused;
+
 #[cfg(feature = "std")]
 mod imp {
     use super::*;
@@ -351,20 +355,15 @@ mod imp {
     /// -1 reference; the object goes with the last. The handler's own
     /// reference is the library's to drop: releasing it during the
     /// handler is refused (upstream frees the message under the handler's
-    /// feet). Returns the references left, None for a dead handle.
-    pub(crate) fn release(token: usize) -> Option<i32> {
+    /// feet): `Err(Refused)`, for the caller to log through the right
+    /// context. Returns the references left, None for a dead handle.
+    pub(crate) fn release(token: usize) -> Result<Option<i32>, Refused> {
         let live = pin(token);
         let mut k = KEPT.lock();
         let e = match k.get_mut(&token) {
             Some(e) if live.is_none() || e.refs > 1 => e,
-            None if live.is_none() => return None,
-            _ => {
-                log::error!(
-                    target: "nopoll",
-                    "nopoll_msg_unref: {token:#x} is the running handler's message; the library releases it after the handler"
-                );
-                return Some(1);
-            }
+            None if live.is_none() => return Ok(None),
+            _ => return Err(Refused),
         };
         e.refs -= 1;
         let left = e.refs;
@@ -372,7 +371,7 @@ mod imp {
         drop(k);
         drop(live);
         free(gone);
-        Some(left)
+        Ok(Some(left))
     }
 
     /// References on a published or kept handle; -1 for a dead one.
@@ -440,8 +439,8 @@ mod imp {
         false
     }
 
-    pub(crate) fn release(_token: usize) -> Option<i32> {
-        None
+    pub(crate) fn release(_token: usize) -> Result<Option<i32>, Refused> {
+        Ok(None)
     }
 
     pub(crate) fn ref_count(_token: usize) -> i32 {
@@ -486,7 +485,7 @@ mod tests {
         assert_eq!(payload(t), None, "withdrawn: dead");
         assert_eq!(payload_elsewhere(t), None);
         assert_eq!(ref_count(t), -1);
-        assert!(!add_ref(t) && release(t).is_none());
+        assert!(!add_ref(t) && release(t) == Ok(None));
         let q = publish(&mut text("two")).unwrap();
         assert_ne!(q.token(), t, "a new generation for the next message");
         assert_eq!(payload(t), None, "the old handle does not name it");
@@ -511,7 +510,7 @@ mod tests {
         assert!(std::thread::spawn(move || add_ref(t)).join().unwrap());
         assert_eq!(ref_count(t), 2, "the library's and the caller's");
         assert!(add_ref(t));
-        assert_eq!(release(t), Some(2));
+        assert_eq!(release(t), Ok(Some(2)));
         drop(p);
         assert_eq!(ref_count(t), 1, "the caller's only");
         let q = publish(&mut text("next")).unwrap();
@@ -521,21 +520,21 @@ mod tests {
         assert_eq!(before, after, "payload pointers stay good");
         drop(q);
         assert_eq!(payload_elsewhere(t).as_deref(), Some(&b"keep me"[..]));
-        assert_eq!(release(t), Some(0));
+        assert_eq!(release(t), Ok(Some(0)));
         assert_eq!(payload(t), None);
         assert_eq!(ref_count(t), -1);
-        assert_eq!(release(t), None);
+        assert_eq!(release(t), Ok(None));
     }
 
     #[test]
     fn releasing_the_handlers_own_reference_is_refused() {
         let p = publish(&mut text("mine")).unwrap();
         let t = p.token();
-        assert_eq!(release(t), Some(1));
+        assert_eq!(release(t), Err(Refused));
         assert_eq!(payload(t).as_deref(), Some(&b"mine"[..]), "still good");
         assert!(add_ref(t));
-        assert_eq!(release(t), Some(1));
-        assert_eq!(release(t), Some(1), "not below the library's");
+        assert_eq!(release(t), Ok(Some(1)));
+        assert_eq!(release(t), Err(Refused), "not below the library's");
         assert_eq!(payload(t).as_deref(), Some(&b"mine"[..]));
         drop(p);
         assert_eq!(payload(t), None, "the library's reference was the last");
@@ -625,7 +624,7 @@ mod tests {
         // once (the same message, or both readers) dies with its last.
         for (t, want) in &kept {
             assert_eq!(payload(*t).as_deref(), Some(want.as_bytes()), "kept {t:#x}");
-            assert!(release(*t).is_some());
+            assert!(matches!(release(*t), Ok(Some(_))));
         }
         for (t, _) in &kept {
             assert_eq!(payload(*t), None, "{t:#x} outlived its references");
@@ -649,6 +648,6 @@ mod tests {
         assert_eq!(payload(kept).as_deref(), Some(&b"kept across the wrap"[..]));
         assert_eq!(payload(q.token()).as_deref(), Some(&b"new"[..]));
         drop(q);
-        assert_eq!(release(kept), Some(0));
+        assert_eq!(release(kept), Ok(Some(0)));
     }
 }

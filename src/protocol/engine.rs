@@ -683,7 +683,13 @@ impl<R: RandomSource> Engine<R> {
     /// earlier call had `fin == false`), the frame goes out as a
     /// continuation whatever `kind` says, as nopoll does. Text is checked
     /// to be UTF-8 across fragments.
+    /// Fails with [`SendError::OutOfMemory`], changing nothing, when the
+    /// heap cannot hold the frame (the caller sized it: no abort).
     pub fn send(&mut self, kind: DataKind, data: &[u8], fin: bool) -> Result<(), SendError> {
+        self.compact_output();
+        self.out
+            .try_reserve(MAX_HEADER_LEN + data.len())
+            .map_err(|_| SendError::OutOfMemory)?;
         let opcode = self.start_data_frame(kind, data, fin)?;
         self.queue_frame(fin, opcode as u8, data);
         Ok(())

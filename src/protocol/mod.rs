@@ -149,6 +149,9 @@ pub enum SendError {
     /// A close reason over 123 bytes, not UTF-8, or without a code.
     #[error("invalid close reason")]
     InvalidCloseReason,
+    /// The heap cannot hold the frame to queue.
+    #[error("out of memory for the frame")]
+    OutOfMemory,
 }
 
 #[cfg(test)]

@@ -424,7 +424,17 @@ impl Context {
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
         let at = Instant::now() + core::time::Duration::from_millis(ms);
+        // Only the loop pops this queue: in a program that never runs it
+        // (a client reading with nopoll_conn_get_msg) entries of closed
+        // connections are dropped here instead, once the queue is twice
+        // the registry (amortised O(1) a push; bounded by the live
+        // connections). Lock order: conns, then deadlines.
+        let conns = self.inner.conns.lock();
         let mut q = self.inner.deadlines.lock();
+        if q.len() >= 64 && q.len() > 2 * conns.len() {
+            q.retain(|(_, id)| conns.contains_key(id));
+        }
+        drop(conns);
         // Kept sorted: appending is enough unless the timeout was lowered
         // since earlier handshakes were queued (rare: then insert in place).
         if q.back().is_none_or(|&(last, _)| last <= at) {
@@ -566,3 +576,31 @@ macro_rules! ctx_log {
     }};
 }
 pub(crate) use ctx_log;
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::runtime::ConnectOptions;
+
+    /// A client that never runs the loop: the handshake-deadline queue
+    /// stays bounded by its live connections.
+    #[test]
+    fn deadline_queue_is_bounded_without_a_loop() {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port().to_string();
+        let ctx = Context::new().unwrap();
+        for _ in 0..300 {
+            let c = ctx
+                .connect(&ConnectOptions::new("127.0.0.1", &port))
+                .unwrap();
+            drop(server.accept().unwrap());
+            c.close(None, b"");
+        }
+        let n = ctx.inner.deadlines.lock().len();
+        assert!(
+            n <= 64,
+            "{n} deadlines queued for {} connections",
+            ctx.conns()
+        );
+    }
+}

@@ -124,12 +124,12 @@ impl Connection {
             .cfg
             .lock()
             .recv_buffer_size
-            .max(super::event_loop::MIN_RECV_BUF);
+            .clamp(super::event_loop::MIN_RECV_BUF, super::MAX_RECV_BUF);
         #[cfg(feature = "std")]
         let got = RECV_BUF.with(|cell| {
             let mut buf = cell.borrow_mut();
             if buf.len() != size {
-                buf.resize(size, 0);
+                *buf = super::recv_buf::recv_buffer(&ctx, size);
             }
             self.receive_into(&ctx, &mut buf, &mut acts, false)
         });
@@ -137,7 +137,12 @@ impl Connection {
         // No thread-local storage: a buffer per call (firmware reads
         // outside a loop rarely, and with small buffers).
         #[cfg(not(feature = "std"))]
-        let got = self.receive_into(&ctx, &mut vec![0u8; size], &mut acts, false);
+        let got = self.receive_into(
+            &ctx,
+            &mut super::recv_buf::recv_buffer(&ctx, size),
+            &mut acts,
+            false,
+        );
         self.dispatch(&ctx, acts, sink);
         got > 0
     }

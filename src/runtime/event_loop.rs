@@ -3,6 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use super::accept_backoff::AcceptBackoff;
 use super::conn::{ConnRole, Connection};
 use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
@@ -95,19 +96,25 @@ impl Context {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut events: Vec<Ready> = Vec::with_capacity(256);
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
-        let mut buf = vec![0u8; size];
+        let mut buf = super::recv_buf::recv_buffer(self, size);
         let mut acts = Vec::new();
         let mut on_msg: HandlerCache = None;
         // Connections whose transport holds received bytes that readiness
         // will not report (see `transport.rs`): served before waiting, and
         // the wait does not block while there are any.
         let mut buffered: Vec<i32> = Vec::new();
+        let mut backoff = AcceptBackoff::default();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 return LoopExit::Stopped;
             }
             self.apply_io(poller);
             let next_handshake = self.expire_handshakes();
+            backoff.resume_due(self, poller);
+            let next_handshake = [next_handshake, backoff.next_wake()]
+                .into_iter()
+                .flatten()
+                .min();
             let now = Instant::now();
             if deadline.is_some_and(|d| d <= now) {
                 return LoopExit::Timeout;
@@ -135,7 +142,7 @@ impl Context {
                     continue;
                 };
                 if conn.role() == ConnRole::Listener {
-                    self.accept_batch(poller, &conn);
+                    self.accept_batch(poller, &conn, &mut backoff);
                     continue;
                 }
                 if ev.writable {
@@ -204,13 +211,22 @@ impl Context {
         }
     }
 
-    fn accept_batch(&self, poller: &mut Poller, listener: &Connection) {
+    fn accept_batch(
+        &self,
+        poller: &mut Poller,
+        listener: &Connection,
+        backoff: &mut AcceptBackoff,
+    ) {
         for _ in 0..ACCEPTS_PER_WAKE {
             let lfd = listener.socket();
             if lfd < 0 {
                 return;
             }
-            match net::accept_with_peer(lfd) {
+            let r = net::accept_with_peer(lfd);
+            if backoff.check(self, poller, listener, &r) {
+                return; // paused: see accept_backoff
+            }
+            match r {
                 Ok(Some((fd, peer))) => {
                     // A closed connection may have left a pending "unwatch"
                     // for this (reused) socket number: it must not remove
@@ -239,16 +255,7 @@ impl Context {
                         }
                     }
                 }
-                Ok(None) => return,
-                Err(e) => {
-                    ctx_log!(
-                        self,
-                        Critical,
-                        "accept failed on listener id={}: {e}",
-                        listener.id()
-                    );
-                    return;
-                }
+                Ok(None) | Err(_) => return,
             }
         }
     }

@@ -20,6 +20,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+mod accept_backoff;
 mod attachment;
 mod conn;
 mod context;
@@ -29,6 +30,8 @@ mod establish;
 mod event_loop;
 mod machine;
 mod message;
+mod recv_buf;
+pub(crate) use recv_buf::MAX_RECV_BUF;
 mod rng;
 mod transport;
 
