@@ -527,7 +527,7 @@ pub extern "C" fn nopoll_conn_set_socket(conn: *mut noPollConn, _socket: NOPOLL_
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_host(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(c.host())))
+        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(&c.host())))
     })
 }
 
@@ -535,7 +535,7 @@ pub extern "C" fn nopoll_conn_host(conn: *mut noPollConn) -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_port(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(c.port())))
+        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(&c.port())))
     })
 }
 

@@ -4,12 +4,14 @@
 //! - [`frame`]: the frame header codec; [`mask`]: masking.
 //! - [`engine`]: frames to messages and back, control frames, closing.
 //! - [`utf8`]: incremental UTF-8 validation; [`close`]: close frame rules.
+//! - [`proxy`]: the PROXY protocol header a load balancer sends first.
 
 pub mod close;
 pub mod engine;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod proxy;
 pub mod utf8;
 
 pub use close::CloseFrame;

@@ -153,6 +153,9 @@ impl Env for ConnEnv<'_> {
     fn engine_config(&self, own_max_frame: Option<u64>) -> Config {
         self.ctx.engine_config(own_max_frame)
     }
+    fn trusts(&self, ip: core::net::IpAddr) -> Option<bool> {
+        self.ctx.trusts_proxy(ip)
+    }
 }
 
 impl Connection {
@@ -196,13 +199,18 @@ impl Connection {
     pub fn socket(&self) -> Socket {
         self.inner.socket()
     }
-    /// Peer host (client, accepted) or bind host (listener).
-    pub fn host(&self) -> &str {
-        &self.inner.host
+    /// Peer host (client, accepted) or bind host (listener). Behind a
+    /// trusted proxy that told it (PROXY header, `X-Forwarded-For`,
+    /// `X-Real-IP`), the client's ([`Connection::peer_host`] is the proxy).
+    pub fn host(&self) -> String {
+        self.with_info(|i| i.client.as_ref().map(|c| c.0.clone()))
+            .unwrap_or_else(|| self.inner.host.clone())
     }
-    /// Peer port (client, accepted) or bound port (listener).
-    pub fn port(&self) -> &str {
-        &self.inner.port
+    /// Peer port (client, accepted) or bound port (listener); the client's
+    /// when a PROXY header told it.
+    pub fn port(&self) -> String {
+        self.with_info(|i| i.client.as_ref().and_then(|c| c.1.clone()))
+            .unwrap_or_else(|| self.inner.port.clone())
     }
     /// The owning context.
     pub fn ctx(&self) -> Context {

@@ -108,6 +108,8 @@ pub struct CtxConfig {
     pub(crate) on_ready: Option<ActionHandler>,
     pub(crate) on_msg: Option<DispatchHandler>,
     pub(crate) on_http: Option<HttpHandler>,
+    /// Trusted proxies, PROXY-protocol listeners, draining (`scale.rs`).
+    pub(crate) scale: super::scale::ScaleSettings,
 }
 
 impl Default for CtxConfig {
@@ -152,6 +154,7 @@ impl Default for CtxConfig {
             on_ready: None,
             on_msg: None,
             on_http: None,
+            scale: Default::default(),
         }
     }
 }

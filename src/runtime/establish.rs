@@ -215,7 +215,11 @@ impl Connection {
             (cfg.limits, cfg.protocol_version)
         };
         let hs = ServerHandshake::with_version(limits, version);
-        let conn = Self::build(ctx, ConnRole::Accepted, fd, host, port, Machine::server(hs));
+        let m = match listener {
+            Some(l) if l.proxy_protocol() => Machine::server_behind_proxy(hs),
+            _ => Machine::server(hs),
+        };
+        let conn = Self::build(ctx, ConnRole::Accepted, fd, host, port, m);
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
             let max = l.inner.st.lock().m.max_frame_size;

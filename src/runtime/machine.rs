@@ -11,6 +11,7 @@
 //!
 //! ```text
 //!  Client ──101──────────────────────────────► Open ──close/error──► Closed
+//!  (Proxy ──PROXY header──►) only on a listener that requires one
 //!  Server ──upgrade──► AwaitOpen ──accepted──► Open
 //!     │                    └──refused──────────────────────────────► Closed
 //!     └──plain HTTP──► Http ──answered──────────────────────────────► Closed
@@ -24,10 +25,12 @@ use super::message::Message;
 use super::rng::OsRandom;
 use super::Error;
 use crate::protocol::handshake::Request;
+use crate::protocol::proxy::{self, ProxyHeader};
 use crate::protocol::{
     ClientHandshake, Config, DataKind, Engine, Event, Role, SendError, ServerHandshake,
     ServerOutcome, UpgradeRequest,
 };
+use core::net::IpAddr;
 
 /// What the machine needs from its surroundings (the context, for a real
 /// connection; a plain struct in tests).
@@ -40,6 +43,11 @@ pub(crate) trait Env {
     fn wants_log(&self, level: LogLevel) -> bool;
     /// The engine's limits, given the connection's own frame limit.
     fn engine_config(&self, own_max_frame: Option<u64>) -> Config;
+    /// Whether `ip` is one of the context's trusted proxies; `None` when
+    /// none are configured.
+    fn trusts(&self, _ip: IpAddr) -> Option<bool> {
+        None
+    }
 }
 
 /// Queues a log line as an action (the machine runs under the
@@ -55,6 +63,9 @@ macro_rules! act_log {
 pub(crate) enum Phase {
     Listening,
     Client(Box<ClientHandshake>),
+    /// Server behind a balancer: the PROXY header comes first (its bytes
+    /// so far are kept until it is whole).
+    Proxy(Box<ServerHandshake>, Vec<u8>),
     Server(Box<ServerHandshake>),
     AwaitOpen(Box<UpgradeRequest>),
     Http,
@@ -107,6 +118,10 @@ pub(crate) struct Info {
     pub x_real_ip: Option<String>,
     pub requested_protocol: Option<String>,
     pub accepted_protocol: Option<String>,
+    /// The client's host and port as a trusted proxy told them (PROXY
+    /// header, `X-Forwarded-For`, `X-Real-IP`; the port is the proxy's
+    /// connection's when the header carries none).
+    pub client: Option<(String, Option<String>)>,
 }
 
 /// Bytes kept for a connection while `on_open` decides (pipelined frames).
@@ -166,6 +181,12 @@ impl Machine {
         Self::with(Phase::Client(Box::new(hs)), request)
     }
 
+    /// An accepted connection waiting for a PROXY header, then the
+    /// upgrade request.
+    pub(crate) fn server_behind_proxy(hs: ServerHandshake) -> Machine {
+        Self::with(Phase::Proxy(Box::new(hs), Vec::new()), Vec::new())
+    }
+
     /// An accepted connection waiting for the upgrade request.
     pub(crate) fn server(hs: ServerHandshake) -> Machine {
         Self::with(Phase::Server(Box::new(hs)), Vec::new())
@@ -196,7 +217,7 @@ impl Machine {
     pub(crate) fn is_handshaking(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
+            Phase::Client(_) | Phase::Proxy(..) | Phase::Server(_) | Phase::AwaitOpen(_)
         )
     }
     /// Reason of the peer's close frame.
@@ -421,6 +442,22 @@ impl Machine {
                         return;
                     }
                 },
+                Phase::Proxy(hs, mut got) => {
+                    match self.proxy_header(env, &mut got, &data[pos..], acts) {
+                        Some(Some(n)) => {
+                            pos += n;
+                            self.phase = Phase::Server(hs);
+                        }
+                        Some(None) => {
+                            self.phase = Phase::Proxy(hs, got);
+                            return;
+                        }
+                        None => {
+                            acts.push(Action::Closed);
+                            return;
+                        }
+                    }
+                }
                 Phase::Server(mut hs) => {
                     let (n, outcome) = hs.feed(&data[pos..]);
                     pos += n;
@@ -428,11 +465,13 @@ impl Machine {
                         None => self.phase = Phase::Server(hs),
                         Some(ServerOutcome::Upgrade(up)) => {
                             record_request(&mut self.info, &up.request);
+                            self.forwarded_client(env, &up.request, acts);
                             self.phase = Phase::AwaitOpen(Box::new(up));
                             acts.push(Action::OnOpen);
                         }
                         Some(ServerOutcome::Http(req)) => {
                             record_request(&mut self.info, &req);
+                            self.forwarded_client(env, &req, acts);
                             self.phase = Phase::Http;
                             acts.push(Action::Http(Box::new(req)));
                             return;
@@ -490,6 +529,98 @@ impl Machine {
                     return;
                 }
             }
+        }
+    }
+
+    /// Feeds `data` to a PROXY header whose first bytes are `got`:
+    /// `Some(Some(n))` when it completed with the first `n` bytes of
+    /// `data` (the client's address recorded), `Some(None)` when all of
+    /// `data` was taken and more is needed, `None` when it is refused
+    /// (logged; the connection closes without an answer).
+    fn proxy_header(
+        &mut self,
+        env: &dyn Env,
+        got: &mut Vec<u8>,
+        data: &[u8],
+        acts: &mut Vec<Action>,
+    ) -> Option<Option<usize>> {
+        let peer = env.peer().parse::<IpAddr>().ok();
+        if peer.and_then(|ip| env.trusts(ip)) == Some(false) {
+            act_log!(
+                env,
+                acts,
+                Warning,
+                "conn id={} from {}: PROXY header from an untrusted peer refused",
+                env.id(),
+                env.peer()
+            );
+            return None;
+        }
+        let before = got.len();
+        let take = data.len().min(proxy::MAX_HEADER - before);
+        got.extend_from_slice(&data[..take]);
+        match proxy::parse(got) {
+            Ok(None) => Some(None),
+            Ok(Some((len, header))) => {
+                if let ProxyHeader::Proxied { source, .. } = header {
+                    self.info.client = Some((source.0.to_string(), Some(source.1.to_string())));
+                }
+                act_log!(
+                    env,
+                    acts,
+                    Debug,
+                    "conn id={} from {}: PROXY header: {:?}",
+                    env.id(),
+                    env.peer(),
+                    header
+                );
+                *got = Vec::new();
+                Some(Some(len - before))
+            }
+            Err(e) => {
+                act_log!(
+                    env,
+                    acts,
+                    Warning,
+                    "conn id={} from {}: refused: {e}",
+                    env.id(),
+                    env.peer()
+                );
+                None
+            }
+        }
+    }
+
+    /// Records the client's address from `X-Forwarded-For` (or else
+    /// `X-Real-IP`) when the peer is a trusted proxy and no PROXY header
+    /// gave it already. A value that is not an address is ignored (logged).
+    fn forwarded_client(&mut self, env: &dyn Env, req: &Request, acts: &mut Vec<Action>) {
+        if self.info.client.is_some() {
+            return;
+        }
+        let Some(peer) = env.peer().parse::<IpAddr>().ok() else {
+            return;
+        };
+        if env.trusts(peer) != Some(true) {
+            return;
+        }
+        let client = if let Some(xff) = req.header("X-Forwarded-For") {
+            proxy::forwarded_client(xff, |ip| env.trusts(ip) == Some(true))
+        } else if let Some(real) = req.header("X-Real-IP") {
+            proxy::parse_forwarded_addr(real.trim())
+        } else {
+            return;
+        };
+        match client {
+            Some(ip) => self.info.client = Some((ip.to_string(), None)),
+            None => act_log!(
+                env,
+                acts,
+                Warning,
+                "conn id={} from {}: forwarded client address is not an address",
+                env.id(),
+                env.peer()
+            ),
         }
     }
 

@@ -30,6 +30,7 @@ mod event_loop;
 mod machine;
 mod message;
 mod rng;
+mod scale;
 mod transport;
 
 pub(crate) use attachment::Attachment;
@@ -43,6 +44,7 @@ pub use establish::ConnectOptions;
 pub use event_loop::LoopExit;
 pub use message::Message;
 pub use rng::OsRandom;
+pub use scale::{DrainReport, GOING_AWAY};
 
 pub(crate) use conn::ConnInner;
 pub(crate) use context::CtxInner;
