@@ -409,6 +409,13 @@ typedef void (*noPollRandomHook)(unsigned char *buffer, size_t size);
 typedef void (*noPollLogHandler)(noPollCtx *ctx, noPollDebugLevel level, const char *log_msg, noPollPtr user_data);
 
 /**
+ * Extension: called by `nopoll_loop_wait` when a socket watched with
+ * `nopoll_loop_watch_fd` is ready (a hang-up or error reports as
+ * readable), on the loop's thread.
+ */
+typedef void (*noPollFdHandler)(noPollCtx *ctx, NOPOLL_SOCKET fd, nopoll_bool readable, nopoll_bool writable, noPollPtr user_data);
+
+/**
  * Creates a mutex (`nopoll_thread_handlers`).
  */
 typedef noPollPtr (*noPollMutexCreate)(void);
@@ -1455,10 +1462,30 @@ void nopoll_log_set_handler(noPollCtx *ctx, noPollLogHandler handler, noPollPtr 
 void nopoll_loop_stop(noPollCtx *ctx);
 
 /**
+ * Extension: stops watching a socket watched with `nopoll_loop_watch_fd`
+ * (not closed); false if it was not watched or for NULL.
+ */
+nopoll_bool nopoll_loop_unwatch_fd(noPollCtx *ctx, NOPOLL_SOCKET fd);
+
+/**
  * Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`). Returns 0
  * when stopped, -2 for bad arguments, -3 on timeout, -4 on engine failure.
  */
 int nopoll_loop_wait(noPollCtx *ctx, long timeout);
+
+/**
+ * Extension: watches a socket the application owns (a Redis client's,
+ * a database driver's) in the context's `nopoll_loop_wait`, next to its
+ * connections: `handler` runs on the loop's thread when `fd` is readable
+ * (`read`) or writable (`write`), so the work never blocks WebSocket
+ * traffic and needs no second thread. Calling it again for the same
+ * socket changes the interest, handler and user data; both false stops
+ * watching. The loop never reads, writes or closes `fd`; unwatch it
+ * before closing it. Changes take effect before the loop's next wait
+ * (from a handler too). False for NULL ctx, a negative socket or a NULL
+ * handler while watching.
+ */
+nopoll_bool nopoll_loop_watch_fd(noPollCtx *ctx, NOPOLL_SOCKET fd, nopoll_bool read, nopoll_bool write, noPollFdHandler handler, noPollPtr user_data);
 
 /**
  * The payload, followed by a NUL byte; NULL for NULL or an empty payload.

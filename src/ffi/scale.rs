@@ -6,7 +6,9 @@
 use crate::prelude::*;
 
 use super::types::*;
-use super::{boundary, conn_cstr, conn_from, cstr, ctx_from};
+use super::{boundary, conn_cstr, conn_from, cstr, ctx_from, ctx_handle, UserData};
+use crate::runtime::{Context, FdHandler};
+use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, c_long};
 use core::time::Duration;
 
@@ -134,5 +136,68 @@ pub extern "C" fn nopoll_ctx_drain(
             Ok(r) => r.forced.min(c_int::MAX as usize) as c_int,
             Err(_) => -1,
         }
+    })
+}
+
+/// Extension: called by `nopoll_loop_wait` when a socket watched with
+/// `nopoll_loop_watch_fd` is ready (a hang-up or error reports as
+/// readable), on the loop's thread.
+pub type noPollFdHandler = Option<
+    unsafe extern "C" fn(
+        ctx: *mut noPollCtx,
+        fd: NOPOLL_SOCKET,
+        readable: nopoll_bool,
+        writable: nopoll_bool,
+        user_data: noPollPtr,
+    ),
+>;
+
+/// Extension: watches a socket the application owns (a Redis client's,
+/// a database driver's) in the context's `nopoll_loop_wait`, next to its
+/// connections: `handler` runs on the loop's thread when `fd` is readable
+/// (`read`) or writable (`write`), so the work never blocks WebSocket
+/// traffic and needs no second thread. Calling it again for the same
+/// socket changes the interest, handler and user data; both false stops
+/// watching. The loop never reads, writes or closes `fd`; unwatch it
+/// before closing it. Changes take effect before the loop's next wait
+/// (from a handler too). False for NULL ctx, a negative socket or a NULL
+/// handler while watching.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_loop_watch_fd(
+    ctx: *mut noPollCtx,
+    fd: NOPOLL_SOCKET,
+    read: nopoll_bool,
+    write: nopoll_bool,
+    handler: noPollFdHandler,
+    user_data: noPollPtr,
+) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        let Some(c) = ctx_from(ctx) else {
+            return nopoll_false;
+        };
+        let (read, write) = (read != 0, write != 0);
+        if !read && !write {
+            c.unwatch_fd(fd);
+            return nopoll_true;
+        }
+        let Some(f) = handler else {
+            return nopoll_false;
+        };
+        let ud = UserData(user_data);
+        let h: FdHandler = Arc::new(move |ctx: &Context, fd, r: bool, w: bool| {
+            // SAFETY: `f` is the function C installed with this user data;
+            // the context handle is valid while the library holds it.
+            unsafe { f(ctx_handle(ctx), fd, r.into(), w.into(), ud.get()) }
+        });
+        c.watch_fd(fd, read, write, h).is_ok().into()
+    })
+}
+
+/// Extension: stops watching a socket watched with `nopoll_loop_watch_fd`
+/// (not closed); false if it was not watched or for NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_loop_unwatch_fd(ctx: *mut noPollCtx, fd: NOPOLL_SOCKET) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        ctx_from(ctx).is_some_and(|c| c.unwatch_fd(fd)).into()
     })
 }

@@ -107,6 +107,7 @@ impl Context {
                 return LoopExit::Stopped;
             }
             self.apply_io(poller);
+            self.apply_watches(poller);
             let next_handshake = self.expire_handshakes();
             let now = Instant::now();
             if deadline.is_some_and(|d| d <= now) {
@@ -131,6 +132,9 @@ impl Context {
                 return LoopExit::Failed;
             }
             for ev in events.iter().copied() {
+                if self.serve_watched(&ev) {
+                    continue;
+                }
                 let Some(conn) = self.lookup(ev.token as i32) else {
                     continue;
                 };

@@ -32,6 +32,7 @@ mod message;
 mod rng;
 mod scale;
 mod transport;
+mod watch;
 
 pub(crate) use attachment::Attachment;
 pub use conn::{ConnRole, Connection, SendStatus};
@@ -45,6 +46,7 @@ pub use event_loop::LoopExit;
 pub use message::Message;
 pub use rng::OsRandom;
 pub use scale::{DrainReport, GOING_AWAY};
+pub use watch::FdHandler;
 
 pub(crate) use conn::ConnInner;
 pub(crate) use context::CtxInner;
