@@ -6,7 +6,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-scale test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -71,6 +71,11 @@ test-conformance:
 test-peers:
 	./tests/peers/run.sh
 
+# Scale-out: two chat instances behind real nginx and HAProxy (PROXY v2),
+# sharing a room through a real Redis; drain; Redis outage (loopback only).
+test-scale:
+	./tests/scale/run.sh
+
 # nopoll's C API on real lwIP (Debian's liblwip-dev): our server and
 # clients in one process over lwIP's loopback, std and no_std builds.
 test-lwip:
@@ -88,7 +93,7 @@ footprint:
 	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-scale test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

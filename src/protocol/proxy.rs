@@ -82,15 +82,17 @@ pub fn parse(buf: &[u8]) -> Result<Option<(usize, ProxyHeader)>, ProxyError> {
 
 fn parse_v1(buf: &[u8]) -> Result<Option<(usize, ProxyHeader)>, ProxyError> {
     let window = &buf[..buf.len().min(V1_MAX)];
-    let Some(cr) = window.iter().position(|&b| b == b'\r') else {
+    // The line ends at the first CR; a LF before it is malformed.
+    let Some(cr) = window.iter().position(|&b| b == b'\r' || b == b'\n') else {
         return if buf.len() >= V1_MAX {
             Err(ProxyError::TooLong)
-        } else if window.contains(&b'\n') {
-            Err(ProxyError::BadV1)
         } else {
             Ok(None)
         };
     };
+    if window[cr] == b'\n' {
+        return Err(ProxyError::BadV1);
+    }
     match window.get(cr + 1) {
         None if buf.len() < V1_MAX => return Ok(None),
         Some(b'\n') => {}
@@ -351,6 +353,8 @@ mod tests {
             b"PROXY TCP4 1.2.3.4  1.2.3.4 1 2\r\n",
             b"PROXY TCP4 1.2.3.4 1.2.3.4 1 2\rX",
             b"PROXY TCP4 1.2.3.4 1.2.3.4 1 2\n",
+            // Found by the fuzzer: a LF before the CR, with a CR later.
+            b"PROXY TYQUIT\n!x\r",
         ] {
             assert_eq!(parse(bad), Err(ProxyError::BadV1), "{:?}", bad);
         }
