@@ -203,14 +203,20 @@ impl Connection {
     /// trusted proxy that told it (PROXY header, `X-Forwarded-For`,
     /// `X-Real-IP`), the client's ([`Connection::peer_host`] is the proxy).
     pub fn host(&self) -> String {
-        self.with_info(|i| i.client.as_ref().map(|c| c.0.clone()))
-            .unwrap_or_else(|| self.inner.host.clone())
+        let client = self.inner.st.lock().m.client_addr().map(|c| c.0.clone());
+        client.unwrap_or_else(|| self.inner.host.clone())
     }
     /// Peer port (client, accepted) or bound port (listener); the client's
     /// when a PROXY header told it.
     pub fn port(&self) -> String {
-        self.with_info(|i| i.client.as_ref().and_then(|c| c.1.clone()))
-            .unwrap_or_else(|| self.inner.port.clone())
+        let port = self
+            .inner
+            .st
+            .lock()
+            .m
+            .client_addr()
+            .and_then(|c| c.1.clone());
+        port.unwrap_or_else(|| self.inner.port.clone())
     }
     /// The owning context.
     pub fn ctx(&self) -> Context {

@@ -63,14 +63,21 @@ macro_rules! act_log {
 pub(crate) enum Phase {
     Listening,
     Client(Box<ClientHandshake>),
-    /// Server behind a balancer: the PROXY header comes first (its bytes
-    /// so far are kept until it is whole).
-    Proxy(Box<ServerHandshake>, Vec<u8>),
+    /// Server behind a balancer: the PROXY header comes first.
+    Proxy(Box<ProxyWait>),
     Server(Box<ServerHandshake>),
     AwaitOpen(Box<UpgradeRequest>),
     Http,
     Open(Box<Engine<OsRandom>>),
     Closed,
+}
+
+/// A server connection waiting for its PROXY header (one box, so that
+/// the phase stays two words).
+pub(crate) struct ProxyWait {
+    hs: ServerHandshake,
+    /// The header's bytes so far, kept until it is whole.
+    got: Vec<u8>,
 }
 
 /// What the dispatcher must do, in stream order.
@@ -118,10 +125,6 @@ pub(crate) struct Info {
     pub x_real_ip: Option<String>,
     pub requested_protocol: Option<String>,
     pub accepted_protocol: Option<String>,
-    /// The client's host and port as a trusted proxy told them (PROXY
-    /// header, `X-Forwarded-For`, `X-Real-IP`; the port is the proxy's
-    /// connection's when the header carries none).
-    pub client: Option<(String, Option<String>)>,
 }
 
 /// Bytes kept for a connection while `on_open` decides (pipelined frames).
@@ -134,6 +137,9 @@ struct Cold {
     close_reason: Option<String>,
     /// Bytes that came while `on_open` decided (pipelined frames).
     leftover: Vec<u8>,
+    /// The client's host and port as a trusted proxy told them (PROXY
+    /// header, `X-Forwarded-For`, `X-Real-IP`; no port from the headers).
+    client: Option<(String, Option<String>)>,
 }
 
 /// One connection's protocol state, between bytes and actions.
@@ -184,7 +190,13 @@ impl Machine {
     /// An accepted connection waiting for a PROXY header, then the
     /// upgrade request.
     pub(crate) fn server_behind_proxy(hs: ServerHandshake) -> Machine {
-        Self::with(Phase::Proxy(Box::new(hs), Vec::new()), Vec::new())
+        Self::with(
+            Phase::Proxy(Box::new(ProxyWait {
+                hs,
+                got: Vec::new(),
+            })),
+            Vec::new(),
+        )
     }
 
     /// An accepted connection waiting for the upgrade request.
@@ -217,8 +229,12 @@ impl Machine {
     pub(crate) fn is_handshaking(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Client(_) | Phase::Proxy(..) | Phase::Server(_) | Phase::AwaitOpen(_)
+            Phase::Client(_) | Phase::Proxy(_) | Phase::Server(_) | Phase::AwaitOpen(_)
         )
+    }
+    /// The client's host and port, when a trusted proxy told them.
+    pub(crate) fn client_addr(&self) -> Option<&(String, Option<String>)> {
+        self.cold.as_ref()?.client.as_ref()
     }
     /// Reason of the peer's close frame.
     pub(crate) fn close_reason(&self) -> Option<&str> {
@@ -442,14 +458,14 @@ impl Machine {
                         return;
                     }
                 },
-                Phase::Proxy(hs, mut got) => {
-                    match self.proxy_header(env, &mut got, &data[pos..], acts) {
+                Phase::Proxy(mut w) => {
+                    match self.proxy_header(env, &mut w.got, &data[pos..], acts) {
                         Some(Some(n)) => {
                             pos += n;
-                            self.phase = Phase::Server(hs);
+                            self.phase = Phase::Server(Box::new(w.hs));
                         }
                         Some(None) => {
-                            self.phase = Phase::Proxy(hs, got);
+                            self.phase = Phase::Proxy(w);
                             return;
                         }
                         None => {
@@ -563,7 +579,7 @@ impl Machine {
             Ok(None) => Some(None),
             Ok(Some((len, header))) => {
                 if let ProxyHeader::Proxied { source, .. } = header {
-                    self.info.client = Some((source.0.to_string(), Some(source.1.to_string())));
+                    self.cold().client = Some((source.0.to_string(), Some(source.1.to_string())));
                 }
                 act_log!(
                     env,
@@ -595,7 +611,7 @@ impl Machine {
     /// `X-Real-IP`) when the peer is a trusted proxy and no PROXY header
     /// gave it already. A value that is not an address is ignored (logged).
     fn forwarded_client(&mut self, env: &dyn Env, req: &Request, acts: &mut Vec<Action>) {
-        if self.info.client.is_some() {
+        if self.client_addr().is_some() {
             return;
         }
         let Some(peer) = env.peer().parse::<IpAddr>().ok() else {
@@ -612,7 +628,7 @@ impl Machine {
             return;
         };
         match client {
-            Some(ip) => self.info.client = Some((ip.to_string(), None)),
+            Some(ip) => self.cold().client = Some((ip.to_string(), None)),
             None => act_log!(
                 env,
                 acts,

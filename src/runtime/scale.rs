@@ -211,8 +211,8 @@ impl Connection {
     /// peer), when a trusted proxy told the client's address (then
     /// [`Connection::host`] is the client's); `None` otherwise.
     pub fn proxy_host(&self) -> Option<String> {
-        self.with_info(|i| i.client.is_some())
-            .then(|| self.peer_host().to_string())
+        let proxied = self.inner.st.lock().m.client_addr().is_some();
+        proxied.then(|| self.peer_host().to_string())
     }
 
     /// The connection's TCP peer, whatever a proxy said.
