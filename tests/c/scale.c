@@ -11,12 +11,12 @@
  *   connection without an answer;
  * - nopoll_ctx_set_trusted_proxies: X-Forwarded-For honoured from a
  *   trusted peer; malformed lists refused;
- * - nopoll_ctx_drain: a raw client gets a close frame with 1001 and the
- *   reason; answering it completes the drain with nothing forced.
+ * - nopoll_ctx_drain: a raw client (on a thread of its own) gets a close
+ *   frame with 1001 and the reason; answering it completes the drain with
+ *   nothing forced; bad arguments refused.
  */
 #include "check.h"
 #include <sys/socket.h>
-#include <sys/wait.h>
 
 static int watch_calls = 0;
 static char watch_byte = 0;
@@ -116,52 +116,55 @@ static void test_proxy (void)
 	nopoll_ctx_unref (ctx);
 }
 
+/* The client of the drain test, on its own thread: reads the close frame
+ * (1001, "restart") and answers it. 0 when all was as expected. */
+static int drain_peer_fd = -1;
+static int drain_peer_result = -1;
+
+static void * drain_peer (void * arg)
+{
+	RawFrame f;
+	unsigned char payload[256];
+	unsigned char reply[2] = { 0x03, 0xe9 };
+	(void) arg;
+	raw_set_timeout (drain_peer_fd, 10000);
+	if (! raw_read_frame (drain_peer_fd, &f, payload, sizeof (payload)))
+		drain_peer_result = 2;
+	else if (f.opcode != 8 || raw_close_status (&f, payload) != 1001)
+		drain_peer_result = 3;
+	else if (f.len != 9 || memcmp (payload + 2, "restart", 7) != 0)
+		drain_peer_result = 4;
+	else
+		drain_peer_result = raw_send_frame (drain_peer_fd, 1, 8, 1, reply, 2) ? 0 : 5;
+	return NULL;
+}
+
 static void test_drain (void)
 {
 	noPollCtx * ctx = nopoll_ctx_new ();
 	noPollConn * l = nopoll_listener_new (ctx, "127.0.0.1", "0");
 	LoopThread lt;
-	RawFrame f;
-	unsigned char payload[256];
-	unsigned char reply[2] = { 0x03, 0xe9 };
+	pthread_t peer;
 	char port[16];
-	int fd, n;
 	strcpy (port, nopoll_conn_port (l));
 	CHECK_INT (nopoll_ctx_drain (NULL, 0, NULL, 0), -1);
 	CHECK_INT (nopoll_ctx_drain (ctx, 0, NULL, -1), -1);
 	CHECK_INT (nopoll_ctx_drain (ctx, 1005, NULL, 0), -1);
 	CHECK (! nopoll_ctx_is_draining (ctx));
 	CHECK (loop_thread_start (&lt, ctx));
-	fd = raw_connect (port);
-	CHECK (raw_client_handshake (fd, port, "/", NULL));
-	/* The drain runs in this thread while the loop runs in its own; a
-	 * forked child plays the client: it reads the close frame and answers
-	 * it, which completes the close handshake before the deadline. */
+	drain_peer_fd = raw_connect (port);
+	CHECK (raw_client_handshake (drain_peer_fd, port, "/", NULL));
 	nopoll_ctx_set_draining (ctx, nopoll_true);
 	CHECK (nopoll_ctx_is_draining (ctx));
-	{
-		pid_t child = fork ();
-		if (child == 0) {
-			raw_set_timeout (fd, 10000);
-			if (! raw_read_frame (fd, &f, payload, sizeof (payload)))
-				_exit (2);
-			if (f.opcode != 8 || raw_close_status (&f, payload) != 1001)
-				_exit (3);
-			if (f.len != 9 || memcmp (payload + 2, "restart", 7) != 0)
-				_exit (4);
-			raw_send_frame (fd, 1, 8, 1, reply, 2);
-			_exit (0);
-		}
-		n = nopoll_ctx_drain (ctx, 0, "restart", 10000);
-		CHECK_INT (n, 0);
-		{
-			int status = -1;
-			waitpid (child, &status, 0);
-			CHECK_INT (WIFEXITED (status) ? WEXITSTATUS (status) : -1, 0);
-		}
-	}
+	/* The drain runs in this thread while the loop runs in its own; a
+	 * third thread plays the client: it reads the close frame and answers
+	 * it, which completes the close handshake before the deadline. */
+	CHECK (spawn (&peer, drain_peer, NULL));
+	CHECK_INT (nopoll_ctx_drain (ctx, 0, "restart", 10000), 0);
+	pthread_join (peer, NULL);
+	CHECK_INT (drain_peer_result, 0);
 	CHECK_INT (nopoll_ctx_conns (ctx), 0);
-	close (fd);
+	close (drain_peer_fd);
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	/* closed by the drain; this lets go of the caller's reference */
 	nopoll_conn_close (l);

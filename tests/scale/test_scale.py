@@ -99,6 +99,19 @@ async def closed_with(client):
     return err.value.rcvd.code if err.value.rcvd else None
 
 
+async def drain_and_rejoin(a, b, lb, x, y):
+    """SIGTERM drains `a`: its client `x` gets 1001, joins again through
+    the balancer, lands on `b`, and chats with `y` there."""
+    a.proc.send_signal(signal.SIGTERM)
+    assert await closed_with(x) == 1001
+    x2 = await Client.join(lb.port)
+    inst, _ = await landed(x2, [a, b])
+    assert inst is b
+    await chat_round([x2, y], "after")
+    await x2.ws.close()
+    await y.ws.close()
+
+
 def start_pair(procs, extra):
     redis = Redis()
     procs.append(redis)
@@ -127,14 +140,7 @@ def test_behind_haproxy_with_proxy_v2(procs, tmpdir_short):
         lb.wait_for(r"s0 is DOWN")
         # ...then a closes its clients with 1001; x comes back through the
         # balancer, to b.
-        a.proc.send_signal(signal.SIGTERM)
-        assert await closed_with(x) == 1001
-        x2 = await Client.join(lb.port)
-        inst, _ = await landed(x2, [a, b])
-        assert inst is b
-        await chat_round([x2, y], "after")
-        await x2.ws.close()
-        await y.ws.close()
+        await drain_and_rejoin(a, b, lb, x, y)
 
     run(body())
     assert a.proc.wait(STEP) == 0
@@ -154,14 +160,7 @@ def test_behind_nginx_with_forwarded_for(procs, tmpdir_short):
         await chat_round([x, y], "lb")
         # nginx has no active checks: a's listener closing is what sends
         # the reconnection to b.
-        a.proc.send_signal(signal.SIGTERM)
-        assert await closed_with(x) == 1001
-        x2 = await Client.join(lb.port)
-        inst, _ = await landed(x2, [a, b])
-        assert inst is b
-        await chat_round([x2, y], "after")
-        await x2.ws.close()
-        await y.ws.close()
+        await drain_and_rejoin(a, b, lb, x, y)
 
     run(body())
     assert a.proc.wait(STEP) == 0
