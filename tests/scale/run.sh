@@ -31,10 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-# The packages' own services are not what the tests use.
-for svc in redis-server nginx haproxy; do
-  command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null && systemctl stop "$svc" || true
-done
+# The packages' own services (if the system runs them) are left alone: the
+# tests start their own processes on ports picked at run time.
 
 . tests/venv.sh
 ensure_venv interop "$VENV" "$REQS" "$PYTHON"
