@@ -703,7 +703,9 @@ const char *nopoll_conn_get_requested_url(noPollConn *conn);
 const char *nopoll_conn_get_x_real_ip_header(noPollConn *conn);
 
 /**
- * Peer (or bind) host text; NULL for NULL.
+ * Peer (or bind) host text; behind a trusted proxy that told it (PROXY
+ * header, `X-Forwarded-For`, `X-Real-IP`) the client's, see
+ * `nopoll_conn_proxy_host`. NULL for NULL.
  */
 const char *nopoll_conn_host(noPollConn *conn);
 

@@ -523,7 +523,9 @@ pub extern "C" fn nopoll_conn_set_socket(conn: *mut noPollConn, _socket: NOPOLL_
     })
 }
 
-/// Peer (or bind) host text; NULL for NULL.
+/// Peer (or bind) host text; behind a trusted proxy that told it (PROXY
+/// header, `X-Forwarded-For`, `X-Real-IP`) the client's, see
+/// `nopoll_conn_proxy_host`. NULL for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_host(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {

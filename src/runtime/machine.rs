@@ -782,3 +782,7 @@ fn record_request(info: &mut Info, r: &Request) {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_proxy_tests.rs"]
+mod proxy_tests;
