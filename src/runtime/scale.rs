@@ -170,9 +170,12 @@ impl Context {
     }
 }
 
-/// Open (handshake done, not closed), without reading anything.
+/// Open (handshake done, not closed), without reading anything. The
+/// machine's phase, not the lock-free flag: the flag is published after
+/// the 101 is written, so a peer may already be open that the flag does
+/// not show yet.
 fn open_now(c: &Connection) -> bool {
-    c.is_ok() && c.inner.is_open()
+    c.is_ok() && c.inner.st.lock().m.is_open()
 }
 
 impl Connection {
