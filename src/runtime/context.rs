@@ -221,7 +221,7 @@ pub(crate) struct CtxInner {
     /// closing a connection needs no "stop watching" request to the loop.
     pub poller_forgets_closed: bool,
     /// Sockets of the application the loop watches (`watch.rs`).
-    pub watches: Lock<super::watch::Watches>,
+    pub watches: super::watch::Watches,
 }
 
 /// A context: configuration, handlers, the connections it owns and the
@@ -259,7 +259,7 @@ impl Context {
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
                 max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),
                 poller_forgets_closed,
-                watches: Lock::new(Default::default()),
+                watches: Default::default(),
             }),
         })
     }

@@ -16,7 +16,9 @@ use super::context::{ctx_log, Context};
 use super::Error;
 use crate::net::{Interest, Poller, Ready, Socket};
 use crate::platform::Map;
+use crate::sync::Lock;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Called by the loop when a watched socket is ready: (context, socket,
 /// readable, writable). A hang-up or error reports as readable.
@@ -28,6 +30,14 @@ const FOREIGN: u64 = 1 << 62;
 /// A context's watched sockets and the changes the loop has not applied.
 #[derive(Default)]
 pub(crate) struct Watches {
+    state: Lock<WatchState>,
+    /// `state.pending` is not empty: the loop looks at it only then (no
+    /// lock per wake-up for applications that watch nothing).
+    changed: AtomicBool,
+}
+
+#[derive(Default)]
+struct WatchState {
     handlers: Map<Socket, FdHandler>,
     /// Socket -> new interest (`None`: stop watching), in request order.
     pending: Vec<(Socket, Option<Interest>)>,
@@ -54,9 +64,10 @@ impl Context {
             return Ok(());
         }
         {
-            let mut w = self.inner.watches.lock();
+            let mut w = self.inner.watches.state.lock();
             w.handlers.insert(fd, handler);
             w.pending.push((fd, Some(Interest { read, write })));
+            self.inner.watches.changed.store(true, Ordering::Release);
         }
         self.inner.waker.wake();
         Ok(())
@@ -66,10 +77,11 @@ impl Context {
     /// the caller's (not closed).
     pub fn unwatch_fd(&self, fd: Socket) -> bool {
         let was = {
-            let mut w = self.inner.watches.lock();
+            let mut w = self.inner.watches.state.lock();
             let was = w.handlers.remove(&fd).is_some();
             if was {
                 w.pending.push((fd, None));
+                self.inner.watches.changed.store(true, Ordering::Release);
             }
             was
         };
@@ -81,11 +93,12 @@ impl Context {
 
     /// The loop: applies watch changes to its poller.
     pub(crate) fn apply_watches(&self, poller: &mut Poller) {
+        if !self.inner.watches.changed.load(Ordering::Acquire) {
+            return;
+        }
         let pending = {
-            let mut w = self.inner.watches.lock();
-            if w.pending.is_empty() {
-                return;
-            }
+            let mut w = self.inner.watches.state.lock();
+            self.inner.watches.changed.store(false, Ordering::Release);
             core::mem::take(&mut w.pending)
         };
         for (fd, interest) in pending {
@@ -109,7 +122,7 @@ impl Context {
             return false;
         }
         let fd = (ev.token & !FOREIGN) as Socket;
-        let h = self.inner.watches.lock().handlers.get(&fd).cloned();
+        let h = self.inner.watches.state.lock().handlers.get(&fd).cloned();
         if let Some(h) = h {
             h(self, fd, ev.readable || ev.hangup || ev.error, ev.writable);
         }
