@@ -7,7 +7,7 @@ CARGO ?= cargo
 # Seconds per fuzz target: 5 targets x 48 s = the 4 x 60 s of before.
 FUZZ_SECONDS ?= 48
 
-.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap test-mcu check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-peers test-scale test-lwip test-lwip-tap test-mcu check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -77,6 +77,11 @@ test-conformance:
 test-peers:
 	./tests/peers/run.sh
 
+# Scale-out: two chat instances behind real nginx and HAProxy (PROXY v2),
+# sharing a room through a real Redis; drain; Redis outage (loopback only).
+test-scale:
+	./tests/scale/run.sh
+
 # nopoll's C API on real lwIP (Debian's liblwip-dev): our server and
 # clients in one process over lwIP's loopback, std and no_std builds.
 test-lwip:
@@ -105,7 +110,7 @@ footprint:
 	tools/footprint/mcu.sh
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-tsan test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-tsan test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-scale test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

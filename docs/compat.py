@@ -23,6 +23,8 @@ notes = {
     "nopoll_conn_set_on_msg": ("deviates", "whole messages by default, as for get_msg"),
     "nopoll_loop_wait": ("works", "epoll (poll elsewhere), no 500 ms slices, no FD_SETSIZE cap; also drops handshakes older than 10 s"),
     "nopoll_loop_stop": ("works", "wakes the loop at once (eventfd; a UDP socket through a firmware table); async-signal-safe with the libc table"),
+    "nopoll_conn_host": ("works", "behind a trusted proxy (PROXY header on a listener that requires one, `X-Forwarded-For` / `X-Real-IP` from `nopoll_ctx_set_trusted_proxies`), the client's address; `nopoll_conn_proxy_host` gives the proxy's"),
+    "nopoll_conn_port": ("works", "the client's port when a PROXY header told it"),
     "nopoll_conn_is_ok": ("works", "false, not a crash, for a closed or released handle"),
     "nopoll_conn_is_ready": ("works", "true also when the peer sent messages and closed right after the 101 (in one read): the close shows only after `nopoll_conn_get_msg` handed out the last of them; until then `nopoll_conn_is_ok` stays true"),
     "nopoll_conn_wait_until_connection_ready": ("works", "true also when the peer sent messages and closed right after the 101 (in one read): the close shows only after `nopoll_conn_get_msg` handed out the last of them; until then `nopoll_conn_is_ok` stays true"),

@@ -18,7 +18,7 @@ case "$SECONDS_EACH" in
 esac
 TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
 MAX_LEN="${FUZZ_MAX_LEN:-4096}"
-TARGETS=(server_handshake client_handshake frame_decoder_server frame_decoder_client c_api)
+TARGETS=(server_handshake client_handshake frame_decoder_server frame_decoder_client c_api proxy_header)
 
 FUZZ_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$FUZZ_DIR/.."

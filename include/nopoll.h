@@ -449,6 +449,13 @@ typedef void (*noPollRandomHook)(unsigned char *buffer, size_t size);
 typedef void (*noPollLogHandler)(noPollCtx *ctx, noPollDebugLevel level, const char *log_msg, noPollPtr user_data);
 
 /**
+ * Extension: called by `nopoll_loop_wait` when a socket watched with
+ * `nopoll_loop_watch_fd` is ready (a hang-up or error reports as
+ * readable), on the loop's thread.
+ */
+typedef void (*noPollFdHandler)(noPollCtx *ctx, NOPOLL_SOCKET fd, nopoll_bool readable, nopoll_bool writable, noPollPtr user_data);
+
+/**
  * Creates a mutex (`nopoll_thread_handlers`).
  */
 typedef noPollPtr (*noPollMutexCreate)(void);
@@ -737,7 +744,9 @@ const char *nopoll_conn_get_requested_url(noPollConn *conn);
 const char *nopoll_conn_get_x_real_ip_header(noPollConn *conn);
 
 /**
- * Peer (or bind) host text; NULL for NULL.
+ * Peer (or bind) host text; behind a trusted proxy that told it (PROXY
+ * header, `X-Forwarded-For`, `X-Real-IP`) the client's, see
+ * `nopoll_conn_proxy_host`. NULL for NULL.
  */
 const char *nopoll_conn_host(noPollConn *conn);
 
@@ -889,6 +898,13 @@ int nopoll_conn_pending_write_bytes(noPollConn *conn);
  * Peer (or bind) port text; NULL for NULL.
  */
 const char *nopoll_conn_port(noPollConn *conn);
+
+/**
+ * Extension: the address of the proxy `conn` came through (its TCP
+ * peer), when a trusted proxy told the client's address; NULL otherwise
+ * (and for NULL). Valid as long as the connection.
+ */
+const char *nopoll_conn_proxy_host(noPollConn *conn);
 
 /**
  * Stream read across message boundaries.
@@ -1062,6 +1078,19 @@ nopoll_bool nopoll_conn_wait_until_connection_ready(noPollConn *conn, int timeou
 int nopoll_ctx_conns(noPollCtx *ctx);
 
 /**
+ * Extension: graceful drain for a restart. Marks the context draining,
+ * closes its listeners, sends every open connection a close frame
+ * (`status`, 0 for 1001 Going Away, and `reason`, NULL for none), serves
+ * the connections until their close handshakes completed or `timeout_ms`
+ * passed, then closes the rest (`on_close` runs for each). Call it from
+ * outside `nopoll_loop_wait` (e.g. after it returned, or from another
+ * thread while it runs). Returns the number of connections closed
+ * without a close handshake, or -1 (NULL ctx, negative timeout, a status
+ * or reason a close frame cannot carry, called from a loop handler).
+ */
+int nopoll_ctx_drain(noPollCtx *ctx, int status, const char *reason, long timeout_ms);
+
+/**
  * Looks up the certificate store: the entry for `serverName`; with NULL,
  * the entry stored without a serverName, else the first one. Each
  * out-parameter is optional and receives a string owned by the context
@@ -1084,6 +1113,11 @@ noPollConn *nopoll_ctx_foreach_conn(noPollCtx *ctx, noPollForeachConn foreach, n
  * Incoming frame limit (the default for NULL).
  */
 long nopoll_ctx_get_max_frame_size(noPollCtx *ctx);
+
+/**
+ * Extension: whether the context is draining; false for NULL.
+ */
+nopoll_bool nopoll_ctx_is_draining(noPollCtx *ctx);
 
 /**
  * A new context, one reference owned by the caller (`nopoll_ctx_unref`).
@@ -1116,6 +1150,14 @@ nopoll_bool nopoll_ctx_register_conn(noPollCtx *ctx, noPollConn *conn);
  * Each string is NULL or NUL-terminated.
  */
 nopoll_bool nopoll_ctx_set_certificate(noPollCtx *ctx, const char *serverName, const char *certificateFile, const char *privateKey, const char *optionalChainFile);
+
+/**
+ * Extension: marks the context as draining (or not). The library only
+ * records it: an `on_http` health check answers 503 while
+ * `nopoll_ctx_is_draining` is true, so the balancer sends no new
+ * connections. `nopoll_ctx_drain` sets it too.
+ */
+void nopoll_ctx_set_draining(noPollCtx *ctx, nopoll_bool draining);
 
 /**
  * Extension: hand out frames and partial frames as they arrive
@@ -1230,6 +1272,17 @@ void nopoll_ctx_set_recv_buffer_size(noPollCtx *ctx, long bytes);
  * SSL_CTX creator: ignored until TLS is implemented.
  */
 void nopoll_ctx_set_ssl_context_creator(noPollCtx *ctx, noPollSslContextCreator context_creator, noPollPtr user_data);
+
+/**
+ * Extension: the proxies trusted to tell a client's address (PROXY header,
+ * `X-Forwarded-For`, `X-Real-IP`): addresses or CIDR ranges separated by
+ * commas or spaces ("127.0.0.1, 10.0.0.0/8, ::1"); NULL or "" clears the
+ * list. Without a list, `X-Forwarded-For` / `X-Real-IP` are ignored and a
+ * PROXY header is accepted from any peer of a listener that requires one.
+ * Returns the number of entries set, or -1 (NULL ctx, a malformed entry:
+ * the list is then unchanged).
+ */
+int nopoll_ctx_set_trusted_proxies(noPollCtx *ctx, const char *list);
 
 /**
  * -1 reference. Registered connections keep the context alive.
@@ -1397,6 +1450,17 @@ noPollConn *nopoll_listener_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, cons
 nopoll_bool nopoll_listener_set_certificate(noPollConn *listener, const char *certificate, const char *private_key, const char *chain_file);
 
 /**
+ * Extension: `listener` requires (true) or stops requiring (false) a
+ * PROXY protocol header (v1 or v2) at the start of each connection it
+ * accepts from now on. A connection with a missing or malformed header,
+ * or from a peer outside the trusted proxies, is closed with a log line.
+ * Then `nopoll_conn_host` / `nopoll_conn_port` give the client's address
+ * and `nopoll_conn_proxy_host` the balancer's. False for NULL or a
+ * connection that is not a listener.
+ */
+nopoll_bool nopoll_listener_set_proxy_protocol(noPollConn *listener, nopoll_bool enable);
+
+/**
  * socket + bind + listen on host:port (IPv4); the socket (blocking, as
  * upstream's: accept(2) on it waits), -1 on failure, -2 for bad
  * parameters.
@@ -1459,11 +1523,31 @@ void nopoll_log_set_handler(noPollCtx *ctx, noPollLogHandler handler, noPollPtr 
 void nopoll_loop_stop(noPollCtx *ctx);
 
 /**
+ * Extension: stops watching a socket watched with `nopoll_loop_watch_fd`
+ * (not closed); false if it was not watched or for NULL.
+ */
+nopoll_bool nopoll_loop_unwatch_fd(noPollCtx *ctx, NOPOLL_SOCKET fd);
+
+/**
  * Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`; negative:
  * -2; `LONG_MAX` saturates, it never overflows). Returns 0 when stopped,
  * -2 for bad arguments, -3 on timeout, -4 on engine failure.
  */
 int nopoll_loop_wait(noPollCtx *ctx, long timeout);
+
+/**
+ * Extension: watches a socket the application owns (a Redis client's,
+ * a database driver's) in the context's `nopoll_loop_wait`, next to its
+ * connections: `handler` runs on the loop's thread when `fd` is readable
+ * (`read`) or writable (`write`), so the work never blocks WebSocket
+ * traffic and needs no second thread. Calling it again for the same
+ * socket changes the interest, handler and user data; both false stops
+ * watching. The loop never reads, writes or closes `fd`; unwatch it
+ * before closing it. Changes take effect before the loop's next wait
+ * (from a handler too). False for NULL ctx, a negative socket or a NULL
+ * handler while watching.
+ */
+nopoll_bool nopoll_loop_watch_fd(noPollCtx *ctx, NOPOLL_SOCKET fd, nopoll_bool read, nopoll_bool write, noPollFdHandler handler, noPollPtr user_data);
 
 /**
  * The payload, followed by a NUL byte; NULL for NULL or an empty payload.

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 17] = [
+const PROGRAMS: [&str; 18] = [
     "api_basics",
     "client",
     "server",
@@ -42,6 +42,7 @@ const PROGRAMS: [&str; 17] = [
     "fd_exhaustion",
     "hostile_setters",
     "log_handler",
+    "scale",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -112,7 +113,8 @@ c_program!(
     two_readers,
     fd_exhaustion,
     hostile_setters,
-    log_handler
+    log_handler,
+    scale
 );
 
 #[test]

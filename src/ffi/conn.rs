@@ -525,11 +525,13 @@ pub extern "C" fn nopoll_conn_set_socket(conn: *mut noPollConn, _socket: NOPOLL_
     })
 }
 
-/// Peer (or bind) host text; NULL for NULL.
+/// Peer (or bind) host text; behind a trusted proxy that told it (PROXY
+/// header, `X-Forwarded-For`, `X-Real-IP`) the client's, see
+/// `nopoll_conn_proxy_host`. NULL for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_host(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(c.host())))
+        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(&c.host())))
     })
 }
 
@@ -537,7 +539,7 @@ pub extern "C" fn nopoll_conn_host(conn: *mut noPollConn) -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_port(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(c.port())))
+        conn_from(conn).map_or(core::ptr::null(), |c| conn_cstr(&c, Some(&c.port())))
     })
 }
 

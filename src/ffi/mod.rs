@@ -28,6 +28,7 @@ mod msg;
 mod net_ops;
 mod opts;
 mod published;
+mod scale;
 mod tls;
 mod util;
 

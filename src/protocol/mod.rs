@@ -4,6 +4,7 @@
 //! - [`frame`]: the frame header codec; [`mask`]: masking.
 //! - [`engine`]: frames to messages and back, control frames, closing.
 //! - [`utf8`]: incremental UTF-8 validation; [`close`]: close frame rules.
+//! - [`proxy`]: the PROXY protocol header a load balancer sends first.
 //!
 //! Safe Rust only: the compiler refuses any `unsafe` here.
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod proxy;
 pub mod sha1;
 pub mod utf8;
 

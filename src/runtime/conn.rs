@@ -171,6 +171,9 @@ impl Env for ConnEnv<'_> {
     fn engine_config(&self, own_max_frame: Option<u64>) -> Config {
         self.ctx.engine_config(own_max_frame)
     }
+    fn trusts(&self, ip: core::net::IpAddr) -> Option<bool> {
+        self.ctx.trusts_proxy(ip)
+    }
 }
 
 impl Connection {
@@ -215,13 +218,24 @@ impl Connection {
     pub fn socket(&self) -> Socket {
         self.inner.socket()
     }
-    /// Peer host (client, accepted) or bind host (listener).
-    pub fn host(&self) -> &str {
-        &self.inner.host
+    /// Peer host (client, accepted) or bind host (listener). Behind a
+    /// trusted proxy that told it (PROXY header, `X-Forwarded-For`,
+    /// `X-Real-IP`), the client's ([`Connection::peer_host`] is the proxy).
+    pub fn host(&self) -> String {
+        let client = self.inner.st.lock().m.client_addr().map(|c| c.0.clone());
+        client.unwrap_or_else(|| self.inner.host.clone())
     }
-    /// Peer port (client, accepted) or bound port (listener).
-    pub fn port(&self) -> &str {
-        &self.inner.port
+    /// Peer port (client, accepted) or bound port (listener); the client's
+    /// when a PROXY header told it.
+    pub fn port(&self) -> String {
+        let port = self
+            .inner
+            .st
+            .lock()
+            .m
+            .client_addr()
+            .and_then(|c| c.1.clone());
+        port.unwrap_or_else(|| self.inner.port.clone())
     }
     /// The owning context.
     pub fn ctx(&self) -> Context {

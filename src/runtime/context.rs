@@ -112,6 +112,8 @@ pub struct CtxConfig {
     pub(crate) on_ready: Option<ActionHandler>,
     pub(crate) on_msg: Option<DispatchHandler>,
     pub(crate) on_http: Option<HttpHandler>,
+    /// Trusted proxies, PROXY-protocol listeners, draining (`scale.rs`).
+    pub(crate) scale: super::scale::ScaleSettings,
 }
 
 impl Default for CtxConfig {
@@ -157,6 +159,7 @@ impl Default for CtxConfig {
             on_ready: None,
             on_msg: None,
             on_http: None,
+            scale: Default::default(),
         }
     }
 }
@@ -222,6 +225,8 @@ pub(crate) struct CtxInner {
     /// The readiness backend forgets a socket when it is closed (epoll), so
     /// closing a connection needs no "stop watching" request to the loop.
     pub poller_forgets_closed: bool,
+    /// Sockets of the application the loop watches (`watch.rs`).
+    pub watches: super::watch::Watches,
 }
 
 /// A context: configuration, handlers, the connections it owns and the
@@ -259,6 +264,7 @@ impl Context {
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
                 max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),
                 poller_forgets_closed,
+                watches: Default::default(),
             }),
         })
     }

@@ -210,12 +210,18 @@ impl Connection {
         peer: Option<(String, String)>,
     ) -> Connection {
         let (host, port) = peer.or_else(|| net::peer_addr(fd)).unwrap_or_default();
-        let (limits, version) = {
+        let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
-            (cfg.limits, cfg.protocol_version)
+            let proxied = listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id()));
+            (cfg.limits, cfg.protocol_version, proxied)
         };
         let hs = ServerHandshake::with_version(limits, version);
-        let conn = Self::build(ctx, ConnRole::Accepted, fd, host, port, Machine::server(hs));
+        let m = if proxied {
+            Machine::server_behind_proxy(hs)
+        } else {
+            Machine::server(hs)
+        };
+        let conn = Self::build(ctx, ConnRole::Accepted, fd, host, port, m);
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
             let max = l.inner.st.lock().m.max_frame_size;

@@ -109,6 +109,7 @@ impl Context {
                 return LoopExit::Stopped;
             }
             self.apply_io(poller);
+            self.apply_watches(poller);
             let next_handshake = self.expire_handshakes();
             backoff.resume_due(self, poller);
             let next_handshake = [next_handshake, backoff.next_wake()]
@@ -138,6 +139,9 @@ impl Context {
                 return LoopExit::Failed;
             }
             for ev in events.iter().copied() {
+                if self.serve_watched(&ev) {
+                    continue;
+                }
                 let Some(conn) = self.lookup(ev.token as i32) else {
                     continue;
                 };

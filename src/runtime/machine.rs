@@ -11,6 +11,7 @@
 //!
 //! ```text
 //!  Client ──101──────────────────────────────► Open ──close/error──► Closed
+//!  (Proxy ──PROXY header──►) only on a listener that requires one
 //!  Server ──upgrade──► AwaitOpen ──accepted──► Open
 //!     │                    └──refused──────────────────────────────► Closed
 //!     └──plain HTTP──► Http ──answered──────────────────────────────► Closed
@@ -24,10 +25,12 @@ use super::message::Message;
 use super::rng::OsRandom;
 use super::Error;
 use crate::protocol::handshake::Request;
+use crate::protocol::proxy::{self, ProxyHeader};
 use crate::protocol::{
     ClientHandshake, Config, DataKind, Engine, Event, Role, SendError, ServerHandshake,
     ServerOutcome, UpgradeRequest,
 };
+use core::net::IpAddr;
 
 /// What the machine needs from its surroundings (the context, for a real
 /// connection; a plain struct in tests).
@@ -40,6 +43,11 @@ pub(crate) trait Env {
     fn wants_log(&self, level: LogLevel) -> bool;
     /// The engine's limits, given the connection's own frame limit.
     fn engine_config(&self, own_max_frame: Option<u64>) -> Config;
+    /// Whether `ip` is one of the context's trusted proxies; `None` when
+    /// none are configured.
+    fn trusts(&self, _ip: IpAddr) -> Option<bool> {
+        None
+    }
 }
 
 /// Queues a log line as an action (the machine runs under the
@@ -55,11 +63,21 @@ macro_rules! act_log {
 pub(crate) enum Phase {
     Listening,
     Client(Box<ClientHandshake>),
+    /// Server behind a balancer: the PROXY header comes first.
+    Proxy(Box<ProxyWait>),
     Server(Box<ServerHandshake>),
     AwaitOpen(Box<UpgradeRequest>),
     Http,
     Open(Box<Engine<OsRandom>>),
     Closed,
+}
+
+/// A server connection waiting for its PROXY header (one box, so that
+/// the phase stays two words).
+pub(crate) struct ProxyWait {
+    hs: ServerHandshake,
+    /// The header's bytes so far, kept until it is whole.
+    got: Vec<u8>,
 }
 
 /// What the dispatcher must do, in stream order.
@@ -122,6 +140,9 @@ struct Cold {
     /// Frames sent before the handshake completed: encoded by the engine
     /// the connection will use once open, and held until then.
     held: Option<Box<Engine<OsRandom>>>,
+    /// The client's host and port as a trusted proxy told them (PROXY
+    /// header, `X-Forwarded-For`, `X-Real-IP`; no port from the headers).
+    client: Option<(String, Option<String>)>,
 }
 
 /// One connection's protocol state, between bytes and actions.
@@ -178,6 +199,18 @@ impl Machine {
         Self::with(Phase::Client(Box::new(hs)), request)
     }
 
+    /// An accepted connection waiting for a PROXY header, then the
+    /// upgrade request.
+    pub(crate) fn server_behind_proxy(hs: ServerHandshake) -> Machine {
+        Self::with(
+            Phase::Proxy(Box::new(ProxyWait {
+                hs,
+                got: Vec::new(),
+            })),
+            Vec::new(),
+        )
+    }
+
     /// An accepted connection waiting for the upgrade request.
     pub(crate) fn server(hs: ServerHandshake) -> Machine {
         Self::with(Phase::Server(Box::new(hs)), Vec::new())
@@ -208,8 +241,12 @@ impl Machine {
     pub(crate) fn is_handshaking(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Client(_) | Phase::Server(_) | Phase::AwaitOpen(_)
+            Phase::Client(_) | Phase::Proxy(_) | Phase::Server(_) | Phase::AwaitOpen(_)
         )
+    }
+    /// The client's host and port, when a trusted proxy told them.
+    pub(crate) fn client_addr(&self) -> Option<&(String, Option<String>)> {
+        self.cold.as_ref()?.client.as_ref()
     }
     /// Status of the peer's close frame (1005: without status), once the
     /// close is delivered; 1006 until then, or when no close frame came.
@@ -519,6 +556,22 @@ impl Machine {
                         return;
                     }
                 },
+                Phase::Proxy(mut w) => {
+                    match self.proxy_header(env, &mut w.got, &data[pos..], acts) {
+                        Some(Some(n)) => {
+                            pos += n;
+                            self.phase = Phase::Server(Box::new(w.hs));
+                        }
+                        Some(None) => {
+                            self.phase = Phase::Proxy(w);
+                            return;
+                        }
+                        None => {
+                            acts.push(Action::Closed);
+                            return;
+                        }
+                    }
+                }
                 Phase::Server(mut hs) => {
                     let (n, outcome) = hs.feed(&data[pos..]);
                     pos += n;
@@ -526,11 +579,13 @@ impl Machine {
                         None => self.phase = Phase::Server(hs),
                         Some(ServerOutcome::Upgrade(up)) => {
                             record_request(&mut self.info, &up.request);
+                            self.forwarded_client(env, &up.request, acts);
                             self.phase = Phase::AwaitOpen(Box::new(up));
                             acts.push(Action::OnOpen);
                         }
                         Some(ServerOutcome::Http(req)) => {
                             record_request(&mut self.info, &req);
+                            self.forwarded_client(env, &req, acts);
                             self.phase = Phase::Http;
                             acts.push(Action::Http(Box::new(req)));
                             return;
@@ -588,6 +643,98 @@ impl Machine {
                     return;
                 }
             }
+        }
+    }
+
+    /// Feeds `data` to a PROXY header whose first bytes are `got`:
+    /// `Some(Some(n))` when it completed with the first `n` bytes of
+    /// `data` (the client's address recorded), `Some(None)` when all of
+    /// `data` was taken and more is needed, `None` when it is refused
+    /// (logged; the connection closes without an answer).
+    fn proxy_header(
+        &mut self,
+        env: &dyn Env,
+        got: &mut Vec<u8>,
+        data: &[u8],
+        acts: &mut Vec<Action>,
+    ) -> Option<Option<usize>> {
+        let peer = env.peer().parse::<IpAddr>().ok();
+        if peer.and_then(|ip| env.trusts(ip)) == Some(false) {
+            act_log!(
+                env,
+                acts,
+                Warning,
+                "conn id={} from {}: PROXY header from an untrusted peer refused",
+                env.id(),
+                env.peer()
+            );
+            return None;
+        }
+        let before = got.len();
+        let take = data.len().min(proxy::MAX_HEADER - before);
+        got.extend_from_slice(&data[..take]);
+        match proxy::parse(got) {
+            Ok(None) => Some(None),
+            Ok(Some((len, header))) => {
+                if let ProxyHeader::Proxied { source, .. } = header {
+                    self.cold().client = Some((source.0.to_string(), Some(source.1.to_string())));
+                }
+                act_log!(
+                    env,
+                    acts,
+                    Debug,
+                    "conn id={} from {}: PROXY header: {:?}",
+                    env.id(),
+                    env.peer(),
+                    header
+                );
+                *got = Vec::new();
+                Some(Some(len - before))
+            }
+            Err(e) => {
+                act_log!(
+                    env,
+                    acts,
+                    Warning,
+                    "conn id={} from {}: refused: {e}",
+                    env.id(),
+                    env.peer()
+                );
+                None
+            }
+        }
+    }
+
+    /// Records the client's address from `X-Forwarded-For` (or else
+    /// `X-Real-IP`) when the peer is a trusted proxy and no PROXY header
+    /// gave it already. A value that is not an address is ignored (logged).
+    fn forwarded_client(&mut self, env: &dyn Env, req: &Request, acts: &mut Vec<Action>) {
+        if self.client_addr().is_some() {
+            return;
+        }
+        let Some(peer) = env.peer().parse::<IpAddr>().ok() else {
+            return;
+        };
+        if env.trusts(peer) != Some(true) {
+            return;
+        }
+        let client = if let Some(xff) = req.header("X-Forwarded-For") {
+            proxy::forwarded_client(xff, |ip| env.trusts(ip) == Some(true))
+        } else if let Some(real) = req.header("X-Real-IP") {
+            proxy::parse_forwarded_addr(real.trim())
+        } else {
+            return;
+        };
+        match client {
+            Some(ip) => self.cold().client = Some((ip.to_string(), None)),
+            None => act_log!(
+                env,
+                acts,
+                Warning,
+                "conn id={} from {}: forwarded client address is not an address",
+                env.id(),
+                env.peer()
+            ),
         }
     }
 
@@ -740,3 +887,7 @@ fn record_request(info: &mut Info, r: &Request) {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_proxy_tests.rs"]
+mod proxy_tests;

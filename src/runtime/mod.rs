@@ -33,7 +33,9 @@ mod message;
 mod recv_buf;
 pub(crate) use recv_buf::MAX_RECV_BUF;
 mod rng;
+mod scale;
 mod transport;
+mod watch;
 
 pub(crate) use attachment::Attachment;
 pub use conn::{ConnRole, Connection, SendStatus};
@@ -46,6 +48,8 @@ pub use establish::ConnectOptions;
 pub use event_loop::LoopExit;
 pub use message::Message;
 pub use rng::OsRandom;
+pub use scale::{DrainReport, GOING_AWAY};
+pub use watch::FdHandler;
 
 pub(crate) use conn::ConnInner;
 pub(crate) use context::CtxInner;

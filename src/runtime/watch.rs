@@ -1,0 +1,131 @@
+//! Sockets the application owns, watched by a context's event loop next to
+//! its connections (a pub/sub client, a database driver's socket...): the
+//! loop calls the application's handler when one is ready, on the loop's
+//! thread, so that such work never blocks WebSocket traffic and needs no
+//! second thread.
+//!
+//! The loop never reads, writes or closes a watched socket. Changes made
+//! from anywhere (a handler included) take effect before the loop's next
+//! wait. Tokens of watched sockets have [`FOREIGN`] set, so they never
+//! meet a connection id.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::context::{ctx_log, Context};
+use super::Error;
+use crate::net::{Interest, Poller, Ready, Socket};
+use crate::platform::Map;
+use crate::sync::Lock;
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicBool, Ordering};
+
+/// Called by the loop when a watched socket is ready: (context, socket,
+/// readable, writable). A hang-up or error reports as readable.
+pub type FdHandler = Arc<dyn Fn(&Context, Socket, bool, bool) + Send + Sync>;
+
+/// The token bit of a watched socket (connection ids are `i32`).
+const FOREIGN: u64 = 1 << 62;
+
+/// A context's watched sockets and the changes the loop has not applied.
+#[derive(Default)]
+pub(crate) struct Watches {
+    state: Lock<WatchState>,
+    /// `state.pending` is not empty: the loop looks at it only then (no
+    /// lock per wake-up for applications that watch nothing).
+    changed: AtomicBool,
+}
+
+#[derive(Default)]
+struct WatchState {
+    handlers: Map<Socket, FdHandler>,
+    /// Socket -> new interest (`None`: stop watching), in request order.
+    pending: Vec<(Socket, Option<Interest>)>,
+}
+
+impl Context {
+    /// Watches `fd` (a socket the application owns) in this context's
+    /// loop: `handler` runs on the loop's thread when it is readable
+    /// (`read`) or writable (`write`). Calling it again for the same socket
+    /// changes the interest and the handler; both false stops watching
+    /// (as [`Context::unwatch_fd`]).
+    pub fn watch_fd(
+        &self,
+        fd: Socket,
+        read: bool,
+        write: bool,
+        handler: FdHandler,
+    ) -> Result<(), Error> {
+        if fd < 0 {
+            return Err(Error::InvalidArgument("negative socket"));
+        }
+        if !read && !write {
+            self.unwatch_fd(fd);
+            return Ok(());
+        }
+        {
+            let mut w = self.inner.watches.state.lock();
+            w.handlers.insert(fd, handler);
+            w.pending.push((fd, Some(Interest { read, write })));
+            self.inner.watches.changed.store(true, Ordering::Release);
+        }
+        self.inner.waker.wake();
+        Ok(())
+    }
+
+    /// Stops watching `fd`; false if it was not watched. The socket stays
+    /// the caller's (not closed).
+    pub fn unwatch_fd(&self, fd: Socket) -> bool {
+        let was = {
+            let mut w = self.inner.watches.state.lock();
+            let was = w.handlers.remove(&fd).is_some();
+            if was {
+                w.pending.push((fd, None));
+                self.inner.watches.changed.store(true, Ordering::Release);
+            }
+            was
+        };
+        if was {
+            self.inner.waker.wake();
+        }
+        was
+    }
+
+    /// The loop: applies watch changes to its poller.
+    pub(crate) fn apply_watches(&self, poller: &mut Poller) {
+        if !self.inner.watches.changed.load(Ordering::Acquire) {
+            return;
+        }
+        let pending = {
+            let mut w = self.inner.watches.state.lock();
+            self.inner.watches.changed.store(false, Ordering::Release);
+            core::mem::take(&mut w.pending)
+        };
+        for (fd, interest) in pending {
+            let _ = poller.delete(fd);
+            if let Some(i) = interest {
+                if let Err(e) = poller.add(fd, FOREIGN | fd as u64, i) {
+                    ctx_log!(
+                        self,
+                        Critical,
+                        "cannot watch the application's socket {fd}: {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The loop: runs the handler of a watched socket's event; false if
+    /// the event is not one of a watched socket.
+    pub(crate) fn serve_watched(&self, ev: &Ready) -> bool {
+        if ev.token & FOREIGN == 0 || ev.token == u64::MAX {
+            return false;
+        }
+        let fd = (ev.token & !FOREIGN) as Socket;
+        let h = self.inner.watches.state.lock().handlers.get(&fd).cloned();
+        if let Some(h) = h {
+            h(self, fd, ev.readable || ev.hangup || ev.error, ev.writable);
+        }
+        true
+    }
+}
