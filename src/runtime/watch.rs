@@ -16,9 +16,9 @@ use super::context::{ctx_log, Context};
 use super::Error;
 use crate::net::{Interest, Poller, Ready, Socket};
 use crate::platform::Map;
-use crate::sync::Lock;
-use crate::sync::Arc;
 use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::Arc;
+use crate::sync::Lock;
 
 /// Called by the loop when a watched socket is ready: (context, socket,
 /// readable, writable). A hang-up or error reports as readable.
