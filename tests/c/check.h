@@ -270,6 +270,7 @@ typedef struct {
 	pthread_t   thread;
 	int         result;
 	int         running;
+	int         done;     /* nopoll_loop_wait returned (shared_get) */
 } LoopThread;
 
 static void * loop_thread_main (void * arg)
@@ -277,6 +278,7 @@ static void * loop_thread_main (void * arg)
 	LoopThread * lt = (LoopThread *) arg;
 	/* Bounded: the loop gives up by itself after 120 s. */
 	lt->result = nopoll_loop_wait (lt->ctx, 120L * 1000000L);
+	shared_set (&lt->done, 1);
 	return NULL;
 }
 
@@ -285,16 +287,23 @@ static CHECK_UNUSED int loop_thread_start (LoopThread * lt, noPollCtx * ctx)
 {
 	lt->ctx = ctx;
 	lt->result = 99;
+	lt->done = 0;
 	lt->running = spawn (&lt->thread, loop_thread_main, lt);
 	return lt->running;
 }
 
-/* Stops the loop from this thread and joins it; the loop's result. */
+/* Stops the loop from this thread and joins it; the loop's result. A stop
+ * that comes before the thread has entered nopoll_loop_wait is lost (the
+ * loop starts by clearing it, as upstream's does), which a busy machine
+ * makes likely: it is repeated until the loop has returned. */
 static CHECK_UNUSED int loop_thread_stop (LoopThread * lt)
 {
 	if (! lt->running)
 		return 99;
-	nopoll_loop_stop (lt->ctx);
+	while (! shared_get (&lt->done)) {
+		nopoll_loop_stop (lt->ctx);
+		sleep_ms (1);
+	}
 	pthread_join (lt->thread, NULL);
 	lt->running = 0;
 	return lt->result;

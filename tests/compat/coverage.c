@@ -1965,10 +1965,17 @@ static void messages (void)
 
 /* ================================================================ main */
 
+static int loop_returned = 0;
+
+/* Stops the loop of `arg` from another thread; again every 50 ms until it
+ * returned: a stop before nopoll_loop_wait has started is lost (the loop
+ * starts by clearing it, as upstream's does). */
 static void * stopper (void * arg)
 {
-	sleep_ms (50);
-	nopoll_loop_stop ((noPollCtx *) arg);
+	do {
+		sleep_ms (50);
+		nopoll_loop_stop ((noPollCtx *) arg);
+	} while (! shared_get (&loop_returned));
 	return NULL;
 }
 
@@ -2029,6 +2036,7 @@ int main (void)
 	t0 = now_ms ();
 	CHECK_INT (nopoll_loop_wait (sctx, LONG_MAX), 0);
 	CHECK (now_ms () - t0 < (double) ms (5000));
+	shared_set (&loop_returned, 1);
 	pthread_join (t, NULL);
 	CHECK (loop_start (&lt, sctx));
 
