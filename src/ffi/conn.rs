@@ -435,8 +435,10 @@ pub unsafe extern "C" fn nopoll_conn_close_ext(
 /// `nopoll_conn_close_ext (conn, 0, NULL, 0)`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_close(conn: *mut noPollConn) {
-    // SAFETY: no reason pointer is passed.
-    unsafe { nopoll_conn_close_ext(conn, 0, core::ptr::null(), 0) }
+    boundary((), || {
+        // SAFETY: no reason pointer is passed.
+        unsafe { nopoll_conn_close_ext(conn, 0, core::ptr::null(), 0) }
+    })
 }
 
 /// Closes the socket without a close frame and fires on_close.
@@ -475,19 +477,19 @@ pub extern "C" fn nopoll_conn_ref_count(conn: *mut noPollConn) -> c_int {
 /// Owner references (transient ones are never visible here); -1 for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn __nopoll_conn_owner_ref_count(conn: *mut noPollConn) -> c_int {
-    nopoll_conn_ref_count(conn)
+    boundary(-1, || nopoll_conn_ref_count(conn))
 }
 
 /// A library-held temporary reference.
 #[unsafe(no_mangle)]
 pub extern "C" fn __nopoll_conn_transient_ref(conn: *mut noPollConn) -> nopoll_bool {
-    nopoll_conn_ref(conn)
+    boundary(nopoll_false, || nopoll_conn_ref(conn))
 }
 
 /// Drops a temporary reference.
 #[unsafe(no_mangle)]
 pub extern "C" fn __nopoll_conn_transient_unref(conn: *mut noPollConn) {
-    nopoll_conn_unref(conn)
+    boundary((), || nopoll_conn_unref(conn))
 }
 
 /// Context-unique id; -1 for NULL.
@@ -686,49 +688,61 @@ fn info_str(conn: *mut noPollConn, f: impl FnOnce(&Connection) -> Option<String>
 /// Peer's close reason; NULL if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_close_reason(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| c.close_reason())
+    boundary(core::ptr::null(), || info_str(conn, |c| c.close_reason()))
 }
 
 /// Agreed subprotocol; NULL if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_accepted_protocol(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| c.accepted_protocol())
+    boundary(core::ptr::null(), || {
+        info_str(conn, |c| c.accepted_protocol())
+    })
 }
 
 /// Subprotocols the client requested (raw list); NULL if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_requested_protocol(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| c.with_info(|i| i.requested_protocol.clone()))
+    boundary(core::ptr::null(), || {
+        info_str(conn, |c| c.with_info(|i| i.requested_protocol.clone()))
+    })
 }
 
 /// Origin received (server) or sent (client); NULL if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_origin(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| c.with_info(|i| i.origin.clone()))
+    boundary(core::ptr::null(), || {
+        info_str(conn, |c| c.with_info(|i| i.origin.clone()))
+    })
 }
 
 /// Host header; NULL if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_host_header(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| c.with_info(|i| i.host_header.clone()))
+    boundary(core::ptr::null(), || {
+        info_str(conn, |c| c.with_info(|i| i.host_header.clone()))
+    })
 }
 
 /// Cookie header; NULL if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_cookie(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| c.with_info(|i| i.cookie.clone()))
+    boundary(core::ptr::null(), || {
+        info_str(conn, |c| c.with_info(|i| i.cookie.clone()))
+    })
 }
 
 /// X-Real-IP header; NULL if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_x_real_ip_header(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| c.with_info(|i| i.x_real_ip.clone()))
+    boundary(core::ptr::null(), || {
+        info_str(conn, |c| c.with_info(|i| i.x_real_ip.clone()))
+    })
 }
 
 /// GET url of the handshake ("/" if unknown); NULL only for NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_requested_url(conn: *mut noPollConn) -> *const c_char {
-    info_str(conn, |c| Some(c.url()))
+    boundary(core::ptr::null(), || info_str(conn, |c| Some(c.url())))
 }
 
 /// Server side, in on_open: the subprotocol for the 101 answer (copied).

@@ -1,6 +1,7 @@
 //! Extension: the clock and random hooks firmware installs (the mutex hooks
 //! are upstream's `nopoll_thread_handlers`, in `util.rs`).
 
+use super::boundary;
 use super::types::*;
 
 /// Extension: makes `hook` the library's clock (monotonic milliseconds)
@@ -9,7 +10,9 @@ use super::types::*;
 /// loop timeouts all read it. Install it before creating a context.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_install_clock(hook: noPollClockHook) {
-    crate::platform::install_clock(hook);
+    boundary((), || {
+        crate::platform::install_clock(hook);
+    })
 }
 
 /// Extension: makes `hook` the source of masking keys and handshake nonces
@@ -18,5 +21,7 @@ pub extern "C" fn nopoll_install_clock(hook: noPollClockHook) {
 /// restores the built-in source.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_install_random(hook: noPollRandomHook) {
-    crate::platform::install_random(hook);
+    boundary((), || {
+        crate::platform::install_random(hook);
+    })
 }

@@ -32,11 +32,16 @@ mod scale;
 mod tls;
 mod util;
 
-/// Runs `f`; if it panics, returns `fallback` instead of unwinding into C.
+/// The boundary every exported function's body runs in (the shape of the
+/// C API: `boundary(FAILURE, || { ...look up handles, NULL-check... })`):
+/// runs `f`; if it panics, returns `fallback`, the function's documented
+/// failure value, instead of unwinding into C.
 ///
-/// Release and debug builds use `panic = "abort"`, so there a panic aborts;
-/// test builds unwind and this catches it.
-#[allow(dead_code)]
+/// A function rather than a macro (rustls-ffi's `ffi_panic_boundary!`):
+/// the closure gives the same single shape, and rustfmt and clippy see
+/// the body. tests/ffi_shape.rs fails when an exported function does not
+/// use it. Release and debug builds use `panic = "abort"`, so there a
+/// panic aborts; test builds unwind and this catches it.
 pub(crate) fn boundary<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     #[cfg(feature = "std")]
     {

@@ -90,10 +90,12 @@ pub unsafe extern "C" fn nopoll_install_socket_ops(ops: *const SocketOps) -> nop
 /// a table whose every call fails with `ENOSYS`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_default_socket_ops() -> *const SocketOps {
-    #[cfg(feature = "std")]
-    return &LIBC_OPS;
-    #[cfg(not(feature = "std"))]
-    &net::NO_OPS
+    boundary(core::ptr::null(), || {
+        #[cfg(feature = "std")]
+        return &LIBC_OPS;
+        #[cfg(not(feature = "std"))]
+        &net::NO_OPS
+    })
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ pub extern "C" fn nopoll_conn_opts_unref(opts: *mut noPollConnOpts) {
 /// Same as `nopoll_conn_opts_unref`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_opts_free(opts: *mut noPollConnOpts) {
-    nopoll_conn_opts_unref(opts)
+    boundary((), || nopoll_conn_opts_unref(opts))
 }
 
 /// Releases options unless they are flagged for reuse.

@@ -21,8 +21,10 @@ fn not_yet(ctx: Option<Context>, what: &str) {
 /// False: no connection runs over TLS yet.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_is_tls_on(conn: *mut noPollConn) -> nopoll_bool {
-    let _ = conn;
-    nopoll_false
+    boundary(nopoll_false, || {
+        let _ = conn;
+        nopoll_false
+    })
 }
 
 /// Stores certificate paths in the options; true only if the files given
