@@ -23,6 +23,7 @@ use crate::protocol::{
     ClientHandshake, ClientRequest, Config, DataKind, Delivery, Engine, Event, Role,
     ServerHandshake, ServerOutcome, UpgradeRequest,
 };
+use crate::protocol::{DeflateConfig, DeflateParams};
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -67,6 +68,8 @@ pub struct ConnectOptions {
     pub interface: Option<String>,
     /// Incoming frame limit for this connection.
     pub max_frame_size: Option<u64>,
+    /// Offer permessage-deflate (RFC 7692) with these settings (off: None).
+    pub permessage_deflate: Option<DeflateConfig>,
 }
 
 impl ConnectOptions {
@@ -385,6 +388,7 @@ impl Connection {
             cookie: o.cookie.as_deref(),
             extra_headers: o.extra_headers.as_deref(),
             version: cfg.protocol_version,
+            deflate: o.permessage_deflate,
         };
         let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom)?;
         let conn = Self::build(
@@ -588,6 +592,14 @@ impl Connection {
     pub fn max_frame_size(&self) -> u64 {
         let own = self.inner.st.lock().max_frame_size;
         own.unwrap_or_else(|| self.inner.ctx.cfg.lock().max_frame_size)
+    }
+    /// permessage-deflate as negotiated on this connection (None: off, or
+    /// the handshake is not done).
+    pub fn permessage_deflate(&self) -> Option<DeflateParams> {
+        match &self.inner.st.lock().phase {
+            Phase::Open(e) => e.config().deflate,
+            _ => None,
+        }
     }
     /// The frame limit set on this connection itself, if any.
     pub fn own_max_frame_size(&self) -> Option<u64> {
@@ -1509,13 +1521,20 @@ impl ConnInner {
         Ok(total)
     }
 
-    fn engine_for(&self, ctx: &Context, st: &ConnState, role: Role) -> Engine<OsRandom> {
+    fn engine_for(
+        &self,
+        ctx: &Context,
+        st: &ConnState,
+        role: Role,
+        deflate: Option<DeflateParams>,
+    ) -> Engine<OsRandom> {
         let cfg = ctx.inner.cfg.lock();
         let max_frame = st.max_frame_size.unwrap_or(cfg.max_frame_size);
         let config = Config {
             max_frame_size: max_frame,
             max_message_size: cfg.max_message_size.max(max_frame),
             delivery: cfg.delivery,
+            deflate,
         };
         Engine::new(role, config, OsRandom)
     }
@@ -1543,7 +1562,7 @@ impl ConnInner {
                     Ok((n, Some(resp))) => {
                         pos += n;
                         st.info.accepted_protocol = resp.protocol;
-                        let engine = self.engine_for(ctx, st, Role::Client);
+                        let engine = self.engine_for(ctx, st, Role::Client, resp.deflate);
                         self.open(st, engine);
                         acts.push(Action::Ready);
                     }
@@ -1748,8 +1767,10 @@ impl ConnInner {
         if st.info.accepted_protocol.is_none() {
             st.info.accepted_protocol = up.request.protocols().next().map(str::to_string);
         }
-        match up.response(st.info.accepted_protocol.as_deref()) {
-            Ok(bytes) => st.hs_out.extend_from_slice(&bytes),
+        let offer = ctx.inner.cfg.lock().permessage_deflate;
+        let protocol = st.info.accepted_protocol.as_deref();
+        let (bytes, deflate) = match up.response_with_deflate(protocol, offer.as_ref()) {
+            Ok(answer) => answer,
             Err(e) => {
                 act_log!(
                     ctx,
@@ -1762,8 +1783,9 @@ impl ConnInner {
                 acts.push(Action::Closed);
                 return;
             }
-        }
-        let engine = self.engine_for(ctx, &st, Role::Server);
+        };
+        st.hs_out.extend_from_slice(&bytes);
+        let engine = self.engine_for(ctx, &st, Role::Server, deflate);
         self.open(&mut st, engine);
         acts.push(Action::Ready);
         let mut rest = st

@@ -9,7 +9,7 @@ use crate::net::{self, Poller, Socket, Waker};
 use crate::platform::Instant;
 use crate::platform::Map;
 use crate::protocol::handshake::Request;
-use crate::protocol::{Delivery, HandshakeLimits};
+use crate::protocol::{DeflateConfig, Delivery, HandshakeLimits};
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -97,6 +97,9 @@ pub struct CtxConfig {
     pub max_idle_buffers: usize,
     /// Handshake head limits.
     pub limits: HandshakeLimits,
+    /// Accept permessage-deflate (RFC 7692) offers on listeners with these
+    /// settings (off: None, the default, as upstream nopoll).
+    pub permessage_deflate: Option<DeflateConfig>,
     /// Console logging on (nopoll_log_enable).
     pub log_enabled: bool,
     /// Colours in console logging.
@@ -144,6 +147,7 @@ impl Default for CtxConfig {
                 4 * 1024
             },
             limits: HandshakeLimits::default(),
+            permessage_deflate: None,
             log_enabled: false,
             log_color: false,
             log_sink: None,
