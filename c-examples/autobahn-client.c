@@ -7,6 +7,9 @@
  *   AGENT       agent name in the reports (default "nopoll"; also $AUTOBAHN_AGENT)
  *   CASE_COUNT  skip /getCaseCount and run cases 1..CASE_COUNT
  *
+ * AUTOBAHN_DEFLATE=1 offers permessage-deflate (RFC 7692) on every
+ * connection (nopoll_conn_opts_set_permessage_deflate).
+ *
  * Protocol: read N from URL/getCaseCount (one text message), then for
  * i = 1..N open URL/runCase?case=i&agent=AGENT and echo every message (text
  * as text, binary as binary) until the server closes, then open
@@ -31,6 +34,7 @@ static char         first_text[64]; /* first text message (getCaseCount) */
 static int          got_text;
 static long         echoed;
 static int          send_errors;
+static int          deflate;     /* offer permessage-deflate */
 
 static int parse_url (const char * url)
 {
@@ -118,7 +122,13 @@ static int session (noPollCtx * ctx, const char * path, int echo)
 	got_text = 0;
 	first_text[0] = 0;
 
-	conn = nopoll_conn_new (ctx, host, port, NULL, path, NULL, NULL);
+	if (deflate) {
+		noPollConnOpts * opts = nopoll_conn_opts_new ();
+		nopoll_conn_opts_set_permessage_deflate (opts, nopoll_true, nopoll_false);
+		conn = nopoll_conn_new_opts (ctx, opts, host, port, NULL, path, NULL, NULL);
+	} else {
+		conn = nopoll_conn_new (ctx, host, port, NULL, path, NULL, NULL);
+	}
 	if (! nopoll_conn_is_ok (conn)) {
 		fprintf (stderr, "autobahn-client: cannot connect to %s:%s%s\n", host, port, path);
 		if (conn != NULL)
@@ -172,6 +182,7 @@ int main (int argc, char ** argv)
 		return 2;
 	}
 
+	deflate = getenv ("AUTOBAHN_DEFLATE") != NULL && strcmp (getenv ("AUTOBAHN_DEFLATE"), "1") == 0;
 	ctx = nopoll_ctx_new ();
 	if (ctx == NULL)
 		return 1;

@@ -8,7 +8,8 @@ use nopoll::protocol::close::CloseFrame;
 use nopoll::protocol::frame::FrameHeader;
 use nopoll::protocol::mask::apply_mask;
 use nopoll::protocol::{
-    Config, DataKind, Delivery, Engine, Event, OpCode, ProtocolError, RandomSource, Role, SendError,
+    Config, DataKind, DeflateParams, Delivery, Engine, Event, OpCode, ProtocolError, RandomSource,
+    Role, SendError,
 };
 use std::ops::Range;
 
@@ -389,7 +390,11 @@ pub fn coalesce(config: &Config, events: &[Ev]) -> Vec<Ev> {
         assert_eq!(*opcode, expect_op, "chunk opcode");
         buf.extend_from_slice(data);
         frame_len += data.len() as u64;
-        assert!(frame_len <= config.max_frame_size, "frame beyond the limit");
+        // (Inflated data may exceed the frame limit, which counts wire bytes.)
+        assert!(
+            config.deflate.is_some() || frame_len <= config.max_frame_size,
+            "frame beyond the limit"
+        );
         assert!(
             buf.len() as u64 <= config.max_message_size,
             "message beyond the limit"
@@ -425,44 +430,58 @@ pub fn fuzz_engine(role: Role, raw: &[u8]) {
         return;
     };
     let c = input.config;
-    let messages = Config {
-        max_frame_size: FRAME_LIMITS[usize::from(c & 7)],
-        max_message_size: MESSAGE_LIMITS[usize::from((c >> 3) & 7)],
-        delivery: Delivery::Messages,
-    };
-    let partial = Config {
-        delivery: Delivery::Partial,
-        ..messages
-    };
-    let drain = [Drain::Never, Drain::All, Drain::Half, Drain::Trickle][usize::from(c >> 6)];
-    let data = input.data;
-    let whole = split(data.len(), &[]);
-    let pieces = split(data.len(), input.pieces);
+    // Every input runs without and with permessage-deflate negotiated
+    // (context takeover, so messages depend on the ones before).
+    for deflate in [None, Some(DEFLATE)] {
+        let messages = Config {
+            max_frame_size: FRAME_LIMITS[usize::from(c & 7)],
+            max_message_size: MESSAGE_LIMITS[usize::from((c >> 3) & 7)],
+            delivery: Delivery::Messages,
+            deflate,
+        };
+        let partial = Config {
+            delivery: Delivery::Partial,
+            ..messages
+        };
+        let drain = [Drain::Never, Drain::All, Drain::Half, Drain::Trickle][usize::from(c >> 6)];
+        let data = input.data;
+        let whole = split(data.len(), &[]);
+        let pieces = split(data.len(), input.pieces);
 
-    let m_whole = run_engine(role, messages, data, &whole, Drain::Never);
-    let m_split = run_engine(role, messages, data, &pieces, drain);
-    let p_whole = run_engine(role, partial, data, &whole, Drain::Never);
-    let p_split = run_engine(role, partial, data, &pieces, drain);
-    for run in [&m_whole, &m_split, &p_whole, &p_split] {
-        check_output(role, run);
-    }
-    for run in [&m_whole, &m_split] {
-        check_messages(&messages, &run.events);
-    }
-    // How the input is cut changes nothing in whole-message mode...
-    assert_eq!(m_whole, m_split, "whole vs split, whole messages");
-    // ...and partial delivery reassembles to the same messages, with the
-    // same error and the same bytes for the peer.
-    for p in [&p_whole, &p_split] {
-        assert_eq!(
-            coalesce(&partial, &p.events),
-            m_whole.events,
-            "partial vs whole messages"
-        );
-        assert_eq!(p.error, m_whole.error);
-        assert_eq!(p.output, m_whole.output);
+        let m_whole = run_engine(role, messages, data, &whole, Drain::Never);
+        let m_split = run_engine(role, messages, data, &pieces, drain);
+        let p_whole = run_engine(role, partial, data, &whole, Drain::Never);
+        let p_split = run_engine(role, partial, data, &pieces, drain);
+        for run in [&m_whole, &m_split, &p_whole, &p_split] {
+            check_output(role, run);
+        }
+        for run in [&m_whole, &m_split] {
+            check_messages(&messages, &run.events);
+        }
+        // How the input is cut changes nothing in whole-message mode...
+        assert_eq!(m_whole, m_split, "whole vs split, whole messages");
+        // ...and partial delivery reassembles to the same messages, with the
+        // same error and the same bytes for the peer.
+        for p in [&p_whole, &p_split] {
+            assert_eq!(
+                coalesce(&partial, &p.events),
+                m_whole.events,
+                "partial vs whole messages"
+            );
+            assert_eq!(p.error, m_whole.error);
+            assert_eq!(p.output, m_whole.output);
+        }
     }
 }
+
+/// permessage-deflate as negotiated by default (context takeover both ways).
+const DEFLATE: DeflateParams = DeflateParams {
+    server_no_context_takeover: false,
+    client_no_context_takeover: false,
+    server_max_window_bits: 15,
+    client_max_window_bits: 15,
+    level: 6,
+};
 
 #[cfg(test)]
 mod tests {

@@ -57,7 +57,9 @@ pub struct DeflateConfig {
     pub no_context_takeover: bool,
     /// Compression level of what we send, 1 (fastest) ..= 9 (smallest);
     /// 0 never compresses what we send (inflate only, no compressor
-    /// memory). Default 6.
+    /// memory). Default 1: for 128 KiB messages `miniz_oxide` compresses
+    /// text at about 120 MB/s to 52 % (level 6: 14 MB/s to 39 %), JSON at
+    /// over 1 GB/s to 5 % (level 6: 180 MB/s to 4 %).
     pub level: u8,
 }
 
@@ -65,7 +67,7 @@ impl Default for DeflateConfig {
     fn default() -> Self {
         DeflateConfig {
             no_context_takeover: false,
-            level: 6,
+            level: 1,
         }
     }
 }
@@ -384,6 +386,8 @@ pub(crate) struct Codec {
     /// The current received message's inflate stream ended (BFINAL):
     /// whatever else the message carries is ignored.
     recv_done: bool,
+    /// Largest output step while compressing (small in a test).
+    max_room: usize,
 }
 
 fn peer(role: Role) -> Role {
@@ -401,6 +405,7 @@ impl Codec {
             deflater: None,
             inflater: None,
             recv_done: false,
+            max_room: 256 * 1024,
         }
     }
 
@@ -430,20 +435,26 @@ impl Codec {
         });
         let start = out.len();
         let mut input = data;
+        // miniz_oxide skips the sync flush of a call that starts with
+        // output still pending from a call whose buffer filled up (its
+        // #105): the message is complete only after a call that started
+        // clean, had all the input and did not fill its buffer.
+        let mut clean_start = true;
+        let mut room = (input.len() + input.len() / 16 + 64).min(self.max_room);
         loop {
             let len = out.len();
-            let room = (input.len() / 2).clamp(64, 64 * 1024);
             out.resize(len + room, 0);
             let r = miniz_oxide::deflate::stream::deflate(c, input, &mut out[len..], MZFlush::Sync);
             out.truncate(len + r.bytes_written);
             input = &input[r.bytes_consumed..];
-            // A sync flush is complete when the output was not filled.
-            if input.is_empty() && r.bytes_written < room {
+            let full = r.bytes_written == room;
+            if (clean_start && input.is_empty() && !full)
+                || (r.status.is_err() && r.bytes_written == 0 && r.bytes_consumed == 0)
+            {
                 break;
             }
-            if r.status.is_err() && r.bytes_written == 0 && r.bytes_consumed == 0 {
-                break;
-            }
+            clean_start = !full;
+            room = (input.len() + 4096).min(self.max_room);
         }
         if fin {
             if out.len() >= start + 4 && out[out.len() - 4..] == TAIL {
@@ -611,7 +622,7 @@ mod tests {
     fn server_accepts_plain_and_parametrised_offers() {
         let (p, a) = accept("permessage-deflate", &cfg()).unwrap();
         assert_eq!(a, "permessage-deflate");
-        assert_eq!(p, DeflateParams::new(6));
+        assert_eq!(p, DeflateParams::new(1));
         let (p, a) = accept(
             "permessage-deflate; client_max_window_bits; server_max_window_bits=10; \
              server_no_context_takeover; client_no_context_takeover",
@@ -681,7 +692,7 @@ mod tests {
         assert_eq!(check(None, &cfg()), Ok(None));
         assert_eq!(
             check(Some("permessage-deflate"), &cfg()),
-            Ok(Some(DeflateParams::new(6)))
+            Ok(Some(DeflateParams::new(1)))
         );
         let p = check(
             Some("permessage-deflate; client_max_window_bits=9; client_no_context_takeover; server_max_window_bits=12"),
@@ -789,6 +800,37 @@ mod tests {
         Codec::new(Role::Server, p).compress(&twice, true, &mut small);
         assert!(full.len() < 3300, "{}", full.len());
         assert!(small.len() > 5500, "{}", small.len());
+    }
+
+    #[test]
+    fn compression_completes_whatever_the_output_steps() {
+        // With an output step that fills up while a block is written,
+        // miniz_oxide leaves the sync flush undone after flushing the
+        // pending output: the loop must go on, or the end of the message
+        // is lost.
+        let mut x = 12345u32;
+        let noisy: Vec<u8> = (0..300_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                b'a' + ((x >> 16) % 40) as u8
+            })
+            .collect();
+        // The block written when the code buffer fills must come within
+        // the last bytes of the input: sweep the message length.
+        let p = DeflateParams::new(1);
+        let mut rx = Codec::new(Role::Client, p);
+        let mut failures = 0;
+        for len in (50_000..70_000).step_by(41) {
+            let mut tx = Codec::new(Role::Server, p);
+            tx.max_room = len / 2;
+            let msg = &noisy[..len];
+            let mut z = Vec::new();
+            tx.compress(msg, true, &mut z);
+            let mut out = Vec::new();
+            rx.inflate(&z, true, &mut out, 1 << 30).unwrap();
+            failures += usize::from(out != msg);
+        }
+        assert_eq!(failures, 0);
     }
 
     #[test]
