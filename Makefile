@@ -4,7 +4,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build test check-bench test-rust test-valgrind test-compat test-conformance test-conformance-deflate test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -56,6 +56,12 @@ test-compat:
 # difference from conformance/expected/.
 test-conformance:
 	./conformance/run.sh
+
+# All 216 permessage-deflate cases (12.*, 13.*) per role, compared with
+# conformance/expected/*-deflate-full.json: about 25 min per role on two
+# cores, so not part of `make test` (which runs a 72-case subset per role).
+test-conformance-deflate:
+	./conformance/run.sh --deflate-full --deflate-only
 
 # Independent peers: Python websockets both ways, headless Chromium.
 test-peers:
