@@ -527,8 +527,11 @@ impl Codec {
                 out.try_reserve_exact(want)
                     .map_err(|_| InflateError::OutOfMemory)?;
             }
-            // At most 64 KiB zeroed per step, whatever the capacity.
-            let room = (out.capacity().min(cap) - len).min(64 * 1024);
+            // Zeroed before use: a step in proportion to the input (the
+            // loop goes on while steps fill up), at most 64 KiB, whatever
+            // the capacity a large message left behind.
+            let step = input.len().saturating_mul(4).clamp(4096, 64 * 1024);
+            let room = (out.capacity().min(cap) - len).min(step);
             out.resize(len + room, 0);
             let r =
                 miniz_oxide::inflate::stream::inflate(st, input, &mut out[len..], MZFlush::None);
