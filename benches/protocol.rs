@@ -164,7 +164,7 @@ fn json_message(i: usize) -> String {
             1_700_000_000 + i * 10 + k,
             18 + (i * 7 + k) % 9,
             (i + k * 3) % 10,
-            (i + k) % 5 != 0
+            !(i + k).is_multiple_of(5)
         ));
         k += 1;
     }
