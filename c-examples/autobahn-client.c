@@ -14,14 +14,16 @@
  * i = 1..N open URL/runCase?case=i&agent=AGENT and echo every message (text
  * as text, binary as binary) until the server closes, then open
  * URL/updateReports?agent=AGENT. Each connection is bounded in time
- * (CASE_SECONDS, 60 s), so the program always ends by itself.
+ * (CASE_SECONDS, 60 s; AUTOBAHN_CASE_SECONDS overrides it: the largest
+ * permessage-deflate cases take longer), so the program always ends by
+ * itself.
  *
  * Messages arrive whole (the library reassembles fragments); sends never
  * block: a short send leaves the rest pending, which nopoll_conn_flush_writes
  * pushes out (the loop would also flush it by itself). */
 #include <nopoll.h>
 
-#define CASE_SECONDS 60
+static int case_seconds = 60;
 #define MAX_FRAME (20L * 1024L * 1024L)
 
 static char host[256] = "127.0.0.1";
@@ -111,7 +113,7 @@ static void on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollP
 }
 
 /* Opens ws://host:port/path, runs the loop until the server closes (or
- * CASE_SECONDS pass). Returns 1 if the handshake succeeded. */
+ * case_seconds pass). Returns 1 if the handshake succeeded. */
 static int session (noPollCtx * ctx, const char * path, int echo)
 {
 	noPollConn * conn;
@@ -149,12 +151,12 @@ static int session (noPollCtx * ctx, const char * path, int echo)
 		return done;
 	}
 	/* Each loop_wait lasts at most 1 s; the on_close handler stops it early. */
-	while (! closed && nopoll_conn_is_ok (conn) && waited < CASE_SECONDS) {
+	while (! closed && nopoll_conn_is_ok (conn) && waited < case_seconds) {
 		nopoll_loop_wait (ctx, 1000000L);
 		waited++;
 	}
-	if (waited >= CASE_SECONDS)
-		fprintf (stderr, "autobahn-client: %s still open after %d s, closing\n", path, CASE_SECONDS);
+	if (waited >= case_seconds)
+		fprintf (stderr, "autobahn-client: %s still open after %d s, closing\n", path, case_seconds);
 	/* Releases our reference (and closes if the server did not). */
 	nopoll_conn_close (conn);
 	return 1;
@@ -182,6 +184,8 @@ int main (int argc, char ** argv)
 		return 2;
 	}
 
+	if (getenv ("AUTOBAHN_CASE_SECONDS") != NULL && atoi (getenv ("AUTOBAHN_CASE_SECONDS")) > 0)
+		case_seconds = atoi (getenv ("AUTOBAHN_CASE_SECONDS"));
 	deflate = getenv ("AUTOBAHN_DEFLATE") != NULL && strcmp (getenv ("AUTOBAHN_DEFLATE"), "1") == 0;
 	ctx = nopoll_ctx_new ();
 	if (ctx == NULL)

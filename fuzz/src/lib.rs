@@ -459,7 +459,7 @@ pub fn fuzz_engine(role: Role, raw: &[u8]) {
             check_messages(&messages, &run.events);
         }
         // How the input is cut changes nothing in whole-message mode...
-        assert_eq!(m_whole, m_split, "whole vs split, whole messages");
+        same_run(&m_whole, &m_split, "whole vs split, whole messages");
         // ...and partial delivery reassembles to the same messages, with the
         // same error and the same bytes for the peer.
         for p in [&p_whole, &p_split] {
@@ -468,10 +468,44 @@ pub fn fuzz_engine(role: Role, raw: &[u8]) {
                 m_whole.events,
                 "partial vs whole messages"
             );
-            assert_eq!(p.error, m_whole.error);
-            assert_eq!(p.output, m_whole.output);
+            same_run(
+                &Run {
+                    events: m_whole.events.clone(),
+                    ..p.clone()
+                },
+                &m_whole,
+                "partial vs whole, error and output",
+            );
         }
     }
+}
+
+/// Two runs of the same input are the same, with one allowance: a stream
+/// that is not valid DEFLATE may be reported as such (1007) or by a fault
+/// found in what inflated before it (too big, 1009; invalid UTF-8, 1007),
+/// depending on the cuts, because `miniz_oxide` drops the output it had not
+/// handed out yet when it meets the bad data. Then only the close code in
+/// the output (its last two bytes) may differ.
+fn same_run(a: &Run, b: &Run, what: &str) {
+    use ProtocolError::{BadCompressedData, InvalidUtf8, MessageTooLarge};
+    let fault = |e: &Option<ProtocolError>| {
+        matches!(
+            e,
+            Some(BadCompressedData | InvalidUtf8 | MessageTooLarge { .. })
+        )
+    };
+    let compression_fault = a.error != b.error
+        && (a.error == Some(BadCompressedData) || b.error == Some(BadCompressedData))
+        && fault(&a.error)
+        && fault(&b.error);
+    if !compression_fault {
+        assert_eq!(a, b, "{what}");
+        return;
+    }
+    assert_eq!(a.events, b.events, "{what}");
+    let n = a.output.len();
+    assert!(n >= 2 && b.output.len() == n, "{what}");
+    assert_eq!(a.output[..n - 2], b.output[..n - 2], "{what}");
 }
 
 /// permessage-deflate as negotiated by default (context takeover both ways).

@@ -639,18 +639,19 @@ impl<R: RandomSource> Engine<R> {
         };
         let before = self.msg_buf.len();
         let budget = max.saturating_sub(self.inflated);
-        codec
-            .inflate(data, message_end, &mut self.msg_buf, budget)
-            .map_err(|e| match e {
-                InflateError::TooBig => ProtocolError::MessageTooLarge { max },
-                InflateError::OutOfMemory => ProtocolError::OutOfMemory { max },
-                InflateError::Malformed => ProtocolError::BadCompressedData,
-            })?;
+        let inflated = codec.inflate(data, message_end, &mut self.msg_buf, budget);
+        // What was inflated before an error is checked first, so that the
+        // error does not depend on how the frames were cut.
         let produced = &self.msg_buf[before..];
         self.inflated += produced.len() as u64;
         if kind == DataKind::Text && !self.recv_utf8.feed(produced) {
             return Err(ProtocolError::InvalidUtf8);
         }
+        inflated.map_err(|e| match e {
+            InflateError::TooBig => ProtocolError::MessageTooLarge { max },
+            InflateError::OutOfMemory => ProtocolError::OutOfMemory { max },
+            InflateError::Malformed => ProtocolError::BadCompressedData,
+        })?;
         if message_end {
             self.msg_kind = None;
             self.msg_len = 0;
