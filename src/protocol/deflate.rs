@@ -32,6 +32,7 @@
 //! So with no context takeover in both directions an idle connection holds
 //! no compressor state.
 
+use super::handshake::is_tchar;
 use super::Role;
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -122,10 +123,6 @@ struct Extension {
     name: String,
     /// Parameters in order; values unquoted.
     params: Vec<(String, Option<String>)>,
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Parses a whole extension list (RFC 6455 9.1, quoted values allowed).

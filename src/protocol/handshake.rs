@@ -183,7 +183,8 @@ impl HeadBuffer {
     }
 }
 
-fn is_tchar(b: u8) -> bool {
+/// An HTTP token character (RFC 9110 5.6.2).
+pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
