@@ -815,7 +815,7 @@ void nopoll_conn_opts_set_max_frame_size(noPollConnOpts *opts, long max_frame_si
  * Extension: the client offers permessage-deflate (RFC 7692; default
  * off). `no_context_takeover` asks the server for no context takeover in
  * both directions (no compressor memory between messages); a server that
- * does not grant it fails the connection. Compression level 6.
+ * does not grant it fails the connection. Compression level 1.
  */
 void nopoll_conn_opts_set_permessage_deflate(noPollConnOpts *opts, nopoll_bool enable, nopoll_bool no_context_takeover);
 
@@ -1173,7 +1173,7 @@ void nopoll_ctx_set_permessage_deflate(noPollCtx *ctx, nopoll_bool enable);
 
 /**
  * Extension: compression level of what listeners send under
- * permessage-deflate, 1 (fastest) to 9 (smallest), default 6; 0 sends
+ * permessage-deflate, 1 (fastest) to 9 (smallest), default 1; 0 sends
  * every message uncompressed (inflate only: no compressor memory, for
  * small heaps). Other values are ignored. Does not turn the extension on.
  */

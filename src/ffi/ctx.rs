@@ -351,7 +351,7 @@ pub extern "C" fn nopoll_ctx_set_permessage_deflate_no_context_takeover(
 }
 
 /// Extension: compression level of what listeners send under
-/// permessage-deflate, 1 (fastest) to 9 (smallest), default 6; 0 sends
+/// permessage-deflate, 1 (fastest) to 9 (smallest), default 1; 0 sends
 /// every message uncompressed (inflate only: no compressor memory, for
 /// small heaps). Other values are ignored. Does not turn the extension on.
 #[unsafe(no_mangle)]

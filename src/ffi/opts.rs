@@ -185,7 +185,7 @@ pub extern "C" fn nopoll_conn_opts_set_max_frame_size(
 /// Extension: the client offers permessage-deflate (RFC 7692; default
 /// off). `no_context_takeover` asks the server for no context takeover in
 /// both directions (no compressor memory between messages); a server that
-/// does not grant it fails the connection. Compression level 6.
+/// does not grant it fails the connection. Compression level 1.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_opts_set_permessage_deflate(
     opts: *mut noPollConnOpts,
