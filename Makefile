@@ -7,7 +7,7 @@ CARGO ?= cargo
 # Seconds per fuzz target: 5 targets x 48 s = the 4 x 60 s of before.
 FUZZ_SECONDS ?= 48
 
-.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-peers test-scale test-lwip test-lwip-tap test-mcu check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-conformance-deflate test-peers test-scale test-lwip test-lwip-tap test-mcu check-nostd lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -72,6 +72,12 @@ test-compat:
 # difference from conformance/expected/.
 test-conformance:
 	./conformance/run.sh
+
+# All 216 permessage-deflate cases (12.*, 13.*) per role, compared with
+# conformance/expected/*-deflate-full.json: about 25 min per role on two
+# cores, so not part of `make test` (which runs a 72-case subset per role).
+test-conformance-deflate:
+	./conformance/run.sh --deflate-full --deflate-only
 
 # Independent peers: Python websockets both ways, headless Chromium.
 test-peers:

@@ -1,4 +1,6 @@
-//! Throughput of the protocol core: unmasking and frame decoding.
+//! Throughput of the protocol core: unmasking, frame decoding, and the
+//! server's work per echoed 1 KiB JSON-like message with permessage-deflate
+//! on and off.
 //!
 //!     cargo bench --bench protocol
 //!
@@ -8,7 +10,7 @@
 
 use nopoll::protocol::frame::write_frame;
 use nopoll::protocol::mask::apply_mask;
-use nopoll::protocol::{Config, DataKind, Delivery, Engine, Event, Role};
+use nopoll::protocol::{Config, DataKind, DeflateParams, Delivery, Engine, Event, Role};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -149,6 +151,71 @@ fn bench_decode(run_for: Duration, role: Role, kind: DataKind, payload: usize) -
     })
 }
 
+/// About 1 KiB of JSON-like text, different for every `i`.
+fn json_message(i: usize) -> String {
+    let mut s = format!(
+        "{{\"seq\":{i},\"device\":\"sensor-{}\",\"readings\":[",
+        i % 17
+    );
+    let mut k = 0;
+    while s.len() < 1000 {
+        s.push_str(&format!(
+            "{{\"t\":{},\"temp\":{}.{},\"ok\":{}}},",
+            1_700_000_000 + i * 10 + k,
+            18 + (i * 7 + k) % 9,
+            (i + k * 3) % 10,
+            !(i + k).is_multiple_of(5)
+        ));
+        k += 1;
+    }
+    s.push_str("null]}");
+    s
+}
+
+/// A server engine echoing a stream of 256 client messages of ~1 KiB
+/// (masked, as our client compresses them when `deflate` is on): reading,
+/// inflating, validating, compressing the echo. Returns the rate of
+/// messages and the wire bytes per message each way.
+fn bench_deflate_echo(run_for: Duration, deflate: Option<DeflateParams>) -> (Rate, f64, f64) {
+    let config = Config {
+        deflate,
+        ..Config::default()
+    };
+    let mut client = Engine::new(Role::Client, config, |k: &mut [u8]| k.fill(0x21));
+    let messages: Vec<String> = (0..256).map(json_message).collect();
+    for m in &messages {
+        client.send_text(m).expect("send");
+    }
+    let stream = client.output().to_vec();
+    let mut out_bytes = 0usize;
+    let rate = measure(run_for, || {
+        let mut server = Engine::new(Role::Server, config, |k: &mut [u8]| k.fill(0));
+        let mut input = stream.clone();
+        let mut pos = 0;
+        let mut seen = 0u64;
+        out_bytes = 0;
+        while pos < input.len() {
+            match server.read(&mut input[pos..]) {
+                Ok((n, Some(Event::Message(DataKind::Text, data)))) => {
+                    let text = black_box(data).to_vec();
+                    pos += n;
+                    seen += 1;
+                    server.send(DataKind::Text, &text, true).expect("echo");
+                    out_bytes += server.output_len();
+                    let len = server.output_len();
+                    server.consume_output(len);
+                }
+                Ok((n, None)) if n > 0 => pos += n,
+                other => panic!("unexpected result {:?}", other.map(|(n, _)| n)),
+            }
+        }
+        assert_eq!(seen, messages.len() as u64);
+        seen
+    });
+    let n = messages.len() as f64;
+    (rate, stream.len() as f64 / n, out_bytes as f64 / n)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; any other argument is ignored.
     let run_ms = std::env::var("BENCH_RUN_MS")
@@ -190,4 +257,45 @@ fn main() {
         "\n  Unmasked binary payloads are handed out in place without being read,\n  \
          so a client's cost per frame does not grow with the payload."
     );
+
+    println!(
+        "\nServer echo of ~1 KiB JSON-like text (Engine::read + Engine::send, 256 distinct\n\
+         messages from our client per pass; wire bytes per message with headers)"
+    );
+    println!(
+        "  {:<34}  {:>10}  {:>9}  {:>9}  {:>16}",
+        "permessage-deflate", "µs/message", "wire in", "wire out", "µs min..max"
+    );
+    let takeover = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+        level: 1,
+    };
+    let no_takeover = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        ..takeover
+    };
+    let level6 = DeflateParams {
+        level: 6,
+        ..takeover
+    };
+    for (label, d) in [
+        ("off", None),
+        ("on, level 1, context takeover", Some(takeover)),
+        ("on, level 1, no context takeover", Some(no_takeover)),
+        ("on, level 6, context takeover", Some(level6)),
+    ] {
+        let (rate, wire_in, wire_out) = bench_deflate_echo(run_for, d);
+        println!(
+            "  {:<34}  {:>10.2}  {:>9.0}  {:>9.0}  {:>16}",
+            label,
+            1e6 / rate.median,
+            wire_in,
+            wire_out,
+            format!("{:.2}..{:.2}", 1e6 / rate.max, 1e6 / rate.min)
+        );
+    }
 }

@@ -7,18 +7,23 @@
  *   AGENT       agent name in the reports (default "nopoll"; also $AUTOBAHN_AGENT)
  *   CASE_COUNT  skip /getCaseCount and run cases 1..CASE_COUNT
  *
+ * AUTOBAHN_DEFLATE=1 offers permessage-deflate (RFC 7692) on every
+ * connection (nopoll_conn_opts_set_permessage_deflate).
+ *
  * Protocol: read N from URL/getCaseCount (one text message), then for
  * i = 1..N open URL/runCase?case=i&agent=AGENT and echo every message (text
  * as text, binary as binary) until the server closes, then open
  * URL/updateReports?agent=AGENT. Each connection is bounded in time
- * (CASE_SECONDS, 60 s), so the program always ends by itself.
+ * (CASE_SECONDS, 60 s; AUTOBAHN_CASE_SECONDS overrides it: the largest
+ * permessage-deflate cases take longer), so the program always ends by
+ * itself.
  *
  * Messages arrive whole (the library reassembles fragments); sends never
  * block: a short send leaves the rest pending, which nopoll_conn_flush_writes
  * pushes out (the loop would also flush it by itself). */
 #include <nopoll.h>
 
-#define CASE_SECONDS 60
+static int case_seconds = 60;
 #define MAX_FRAME (20L * 1024L * 1024L)
 
 static char host[256] = "127.0.0.1";
@@ -31,6 +36,7 @@ static char         first_text[64]; /* first text message (getCaseCount) */
 static int          got_text;
 static long         echoed;
 static int          send_errors;
+static int          deflate;     /* offer permessage-deflate */
 
 static int parse_url (const char * url)
 {
@@ -107,7 +113,7 @@ static void on_msg (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollP
 }
 
 /* Opens ws://host:port/path, runs the loop until the server closes (or
- * CASE_SECONDS pass). Returns 1 if the handshake succeeded. */
+ * case_seconds pass). Returns 1 if the handshake succeeded. */
 static int session (noPollCtx * ctx, const char * path, int echo)
 {
 	noPollConn * conn;
@@ -118,7 +124,13 @@ static int session (noPollCtx * ctx, const char * path, int echo)
 	got_text = 0;
 	first_text[0] = 0;
 
-	conn = nopoll_conn_new (ctx, host, port, NULL, path, NULL, NULL);
+	if (deflate) {
+		noPollConnOpts * opts = nopoll_conn_opts_new ();
+		nopoll_conn_opts_set_permessage_deflate (opts, nopoll_true, nopoll_false);
+		conn = nopoll_conn_new_opts (ctx, opts, host, port, NULL, path, NULL, NULL);
+	} else {
+		conn = nopoll_conn_new (ctx, host, port, NULL, path, NULL, NULL);
+	}
 	if (! nopoll_conn_is_ok (conn)) {
 		fprintf (stderr, "autobahn-client: cannot connect to %s:%s%s\n", host, port, path);
 		if (conn != NULL)
@@ -139,12 +151,12 @@ static int session (noPollCtx * ctx, const char * path, int echo)
 		return done;
 	}
 	/* Each loop_wait lasts at most 1 s; the on_close handler stops it early. */
-	while (! closed && nopoll_conn_is_ok (conn) && waited < CASE_SECONDS) {
+	while (! closed && nopoll_conn_is_ok (conn) && waited < case_seconds) {
 		nopoll_loop_wait (ctx, 1000000L);
 		waited++;
 	}
-	if (waited >= CASE_SECONDS)
-		fprintf (stderr, "autobahn-client: %s still open after %d s, closing\n", path, CASE_SECONDS);
+	if (waited >= case_seconds)
+		fprintf (stderr, "autobahn-client: %s still open after %d s, closing\n", path, case_seconds);
 	/* Releases our reference (and closes if the server did not). */
 	nopoll_conn_close (conn);
 	return 1;
@@ -172,6 +184,9 @@ int main (int argc, char ** argv)
 		return 2;
 	}
 
+	if (getenv ("AUTOBAHN_CASE_SECONDS") != NULL && atoi (getenv ("AUTOBAHN_CASE_SECONDS")) > 0)
+		case_seconds = atoi (getenv ("AUTOBAHN_CASE_SECONDS"));
+	deflate = getenv ("AUTOBAHN_DEFLATE") != NULL && strcmp (getenv ("AUTOBAHN_DEFLATE"), "1") == 0;
 	ctx = nopoll_ctx_new ();
 	if (ctx == NULL)
 		return 1;

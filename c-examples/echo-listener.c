@@ -2,6 +2,9 @@
  *
  *   echo-listener [PORT]        (default 1234; listens on 127.0.0.1)
  *
+ * ECHO_DEFLATE=1 accepts permessage-deflate offers (RFC 7692);
+ * ECHO_DEFLATE=no-takeover also insists on no context takeover.
+ *
  * Text is echoed as text, binary as binary. SIGINT/SIGTERM stop it cleanly
  * (nopoll_loop_stop is safe from a signal handler). Used by the Autobahn
  * server run and by the tests.
@@ -47,12 +50,18 @@ int main (int argc, char ** argv)
 {
 	const char * port = argc > 1 ? argv[1] : "1234";
 	noPollConn * listener;
+	const char * deflate;
 
 	ctx = nopoll_ctx_new ();
 	if (ctx == NULL)
 		return 1;
 	/* Autobahn sends frames of up to 16 MiB in case 9. */
 	nopoll_ctx_set_max_frame_size (ctx, 20 * 1024 * 1024);
+	deflate = getenv ("ECHO_DEFLATE");
+	if (deflate != NULL && strcmp (deflate, "1") == 0)
+		nopoll_ctx_set_permessage_deflate (ctx, nopoll_true);
+	else if (deflate != NULL && strcmp (deflate, "no-takeover") == 0)
+		nopoll_ctx_set_permessage_deflate_no_context_takeover (ctx, nopoll_true);
 
 	listener = nopoll_listener_new (ctx, "127.0.0.1", port);
 	if (! nopoll_conn_is_ok (listener)) {

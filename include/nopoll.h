@@ -756,6 +756,12 @@ const char *nopoll_conn_host(noPollConn *conn);
 nopoll_bool nopoll_conn_is_ok(noPollConn *conn);
 
 /**
+ * Extension: true when permessage-deflate (RFC 7692) was negotiated on
+ * this connection (false for NULL, before the handshake, or declined).
+ */
+nopoll_bool nopoll_conn_is_permessage_deflate(noPollConn *conn);
+
+/**
  * True once the handshake is complete (tries to advance it).
  */
 nopoll_bool nopoll_conn_is_ready(noPollConn *conn);
@@ -854,6 +860,14 @@ void nopoll_conn_opts_set_interface(noPollConnOpts *opts, const char *_interface
  * Incoming frame limit overriding the context's; invalid values ignored.
  */
 void nopoll_conn_opts_set_max_frame_size(noPollConnOpts *opts, long max_frame_size);
+
+/**
+ * Extension: the client offers permessage-deflate (RFC 7692; default
+ * off). `no_context_takeover` asks the server for no context takeover in
+ * both directions (no compressor memory between messages); a server that
+ * does not grant it fails the connection. Compression level 1.
+ */
+void nopoll_conn_opts_set_permessage_deflate(noPollConnOpts *opts, nopoll_bool enable, nopoll_bool no_context_takeover);
 
 /**
  * reuse = true: receiving APIs do not consume the options.
@@ -1247,6 +1261,30 @@ void nopoll_ctx_set_on_open(noPollCtx *ctx, noPollActionHandler on_open, noPollP
  * Handler run when a handshake completes.
  */
 void nopoll_ctx_set_on_ready(noPollCtx *ctx, noPollActionHandler on_ready, noPollPtr user_data);
+
+/**
+ * Extension: listeners of this context accept permessage-deflate
+ * (RFC 7692) offers (default off, as upstream nopoll, which has no
+ * compression). Connections accepted afterwards are affected. Turning it
+ * off forgets the settings below.
+ */
+void nopoll_ctx_set_permessage_deflate(noPollCtx *ctx, nopoll_bool enable);
+
+/**
+ * Extension: compression level of what listeners send under
+ * permessage-deflate, 1 (fastest) to 9 (smallest), default 1; 0 sends
+ * every message uncompressed (inflate only: no compressor memory, for
+ * small heaps). Other values are ignored. Does not turn the extension on.
+ */
+void nopoll_ctx_set_permessage_deflate_level(noPollCtx *ctx, int level);
+
+/**
+ * Extension: listeners insist on no context takeover in both directions
+ * (default false): neither end keeps compressor state between messages,
+ * so an idle connection holds no compressor memory. True also turns
+ * permessage-deflate on.
+ */
+void nopoll_ctx_set_permessage_deflate_no_context_takeover(noPollCtx *ctx, nopoll_bool enable);
 
 /**
  * Post-TLS-handshake check: stored nowhere until TLS is implemented.

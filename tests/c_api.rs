@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 18] = [
+const PROGRAMS: [&str; 19] = [
     "api_basics",
     "client",
     "server",
@@ -43,6 +43,7 @@ const PROGRAMS: [&str; 18] = [
     "hostile_setters",
     "log_handler",
     "scale",
+    "deflate",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -114,7 +115,8 @@ c_program!(
     fd_exhaustion,
     hostile_setters,
     log_handler,
-    scale
+    scale,
+    deflate
 );
 
 #[test]

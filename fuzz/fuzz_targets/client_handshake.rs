@@ -4,15 +4,16 @@
 //! accepted whatever the cuts.
 //!
 //! Config byte: bits 0-1 pick the offered subprotocols, bits 2-4 the
-//! limits (0 = default), bits 5-6 the subprotocol the valid answer picks.
+//! limits (0 = default), bits 5-6 the subprotocol the valid answer picks,
+//! bit 7 offers permessage-deflate (the valid answer then accepts it).
 //! The fixed key is `AAECAwQFBgcICQoLDA0ODw==` (nonce bytes 0..16), so its
 //! accept value is `Bz3qJYTGdOe8gUSpLosEdiLKDrk=` (used by the seeds).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use nopoll::protocol::{
-    accept_key, ClientHandshake, ClientRequest, HandshakeError, HandshakeLimits, Response,
-    ServerHandshake, ServerOutcome,
+    accept_key, ClientHandshake, ClientRequest, DeflateConfig, HandshakeError, HandshakeLimits,
+    Response, ServerHandshake, ServerOutcome,
 };
 use nopoll_fuzz::{is_exact_head, split, Input};
 use std::ops::Range;
@@ -26,7 +27,11 @@ const OFFERS: [Option<&str>; 4] = [
 const HEADER_BYTES: [usize; 8] = [8192, 0, 1, 16, 64, 100, 200, 1024];
 
 /// Builds the client with the fixed key; returns it and the key it sent.
-fn client(protocols: Option<&str>, limits: HandshakeLimits) -> (ClientHandshake, String) {
+fn client(
+    protocols: Option<&str>,
+    deflate: Option<DeflateConfig>,
+    limits: HandshakeLimits,
+) -> (ClientHandshake, String) {
     let mut next = 0u8;
     let mut rng = |buf: &mut [u8]| {
         for b in buf {
@@ -42,6 +47,7 @@ fn client(protocols: Option<&str>, limits: HandshakeLimits) -> (ClientHandshake,
         cookie: None,
         extra_headers: None,
         version: 0,
+        deflate,
     };
     let (hs, request) = ClientHandshake::new(&req, limits, &mut rng).expect("a valid request");
     let text = String::from_utf8(request).expect("ASCII request");
@@ -126,7 +132,8 @@ fuzz_target!(|raw: &[u8]| {
     // 1. Arbitrary answers: the same decision whole or in pieces, and an
     //    accepted answer is a well-formed 101 whose protocol is flagged
     //    exactly when it is not one offered (kept, as nopoll clients do).
-    let (mut hs, key) = client(protocols, limits);
+    let deflate = (c & 0x80 != 0).then(DeflateConfig::default);
+    let (mut hs, key) = client(protocols, deflate, limits);
     let whole = feed(&mut hs.clone(), data, &split(data.len(), &[]));
     let split_run = feed(&mut hs, data, &pieces);
     assert_eq!(whole.1, split_run.1, "whole vs split");
@@ -143,6 +150,10 @@ fuzz_target!(|raw: &[u8]| {
             "{:?} flagged wrongly",
             resp.protocol
         );
+        assert!(
+            deflate.is_some() || resp.deflate.is_none(),
+            "unoffered deflate"
+        );
     }
 
     // 2. The valid answer, cut the same way and followed by arbitrary
@@ -158,16 +169,20 @@ fuzz_target!(|raw: &[u8]| {
     if let Some(p) = chosen {
         answer.extend_from_slice(format!("Sec-WebSocket-Protocol: {p}\r\n").as_bytes());
     }
+    if deflate.is_some() {
+        answer.extend_from_slice(b"Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    }
     answer.extend_from_slice(b"\r\n");
     let head_len = answer.len();
     answer.extend_from_slice(data);
-    let (mut hs, _) = client(protocols, HandshakeLimits::default());
+    let (mut hs, _) = client(protocols, deflate, HandshakeLimits::default());
     let (n, result) = feed(&mut hs, &answer, &split(answer.len(), input.pieces));
     match result {
         Ok(Some(resp)) => {
             assert_eq!(n, head_len, "consumed exactly the head");
             assert_eq!(resp.status, 101);
             assert_eq!(resp.protocol.as_deref(), chosen);
+            assert_eq!(resp.deflate.is_some(), deflate.is_some());
         }
         other => panic!(
             "valid answer {:?} refused: {other:?}",

@@ -97,6 +97,31 @@ fn check(outcome: &ServerOutcome, consumed: &[u8], limits: HandshakeLimits, vers
                 assert!(answer.ends_with(line.as_bytes()));
                 assert!(is_exact_head(&answer));
             }
+            // A permessage-deflate offer in the request: accepted (one
+            // well-formed header line, parameters within RFC 7692) or not.
+            for insist in [false, true] {
+                let cfg = nopoll::protocol::DeflateConfig {
+                    no_context_takeover: insist,
+                    level: 6,
+                };
+                let (answer, agreed) = up
+                    .response_with_deflate(None, Some(&cfg))
+                    .expect("a 101 answer");
+                assert!(is_exact_head(&answer));
+                let text = String::from_utf8(answer).expect("ASCII answer");
+                let ext = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: "));
+                assert_eq!(ext.is_some(), agreed.is_some());
+                if let Some(p) = agreed {
+                    assert!(ext.is_some_and(|e| e.starts_with("permessage-deflate")));
+                    assert!((8..=15).contains(&p.server_max_window_bits));
+                    assert_eq!(p.client_max_window_bits, 15);
+                    assert!(
+                        !insist || (p.server_no_context_takeover && p.client_no_context_takeover)
+                    );
+                }
+            }
             // Anything else is either refused or one header line.
             for p in [req.url.as_str(), key, req.host().unwrap_or("")] {
                 match up.response(Some(p)) {

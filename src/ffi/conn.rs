@@ -850,6 +850,17 @@ pub extern "C" fn nopoll_conn_get_max_frame_size(conn: *mut noPollConn) -> c_lon
     })
 }
 
+/// Extension: true when permessage-deflate (RFC 7692) was negotiated on
+/// this connection (false for NULL, before the handshake, or declined).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_conn_is_permessage_deflate(conn: *mut noPollConn) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        conn_from(conn).map_or(nopoll_false, |c| {
+            c.permessage_deflate().is_some() as nopoll_bool
+        })
+    })
+}
+
 /// INTERNAL: copies the frame limit of `options` into the connection.
 #[unsafe(no_mangle)]
 pub extern "C" fn __nopoll_conn_set_max_frame_size(
@@ -891,6 +902,7 @@ fn connect_options(a: &ClientArgs<'_>, o: &OptsData, ipv6: bool) -> Option<Conne
         extra_headers: o.extra_headers.clone(),
         interface: o.interface.clone(),
         max_frame_size: o.max_frame_size,
+        permessage_deflate: o.permessage_deflate,
     })
 }
 

@@ -8,6 +8,7 @@ use super::msg::{MsgObj, MSGS};
 use super::published;
 use super::types::*;
 use super::{boundary, conn_from, conn_handle, ctx_from, ctx_handle, UserData, CTXS};
+use crate::protocol::DeflateConfig;
 use crate::runtime::{ActionHandler, Connection, Context, DispatchHandler, Message, MAX_RECV_BUF};
 use crate::sync::Arc;
 use core::ffi::{c_int, c_long};
@@ -307,6 +308,66 @@ pub extern "C" fn nopoll_ctx_set_max_message_size(ctx: *mut noPollCtx, max_messa
     boundary((), || {
         if let (Some(c), true) = (ctx_from(ctx), max_message_size > 0) {
             c.update_config(|cfg| cfg.max_message_size = max_message_size as u64);
+        }
+    })
+}
+
+/// Extension: listeners of this context accept permessage-deflate
+/// (RFC 7692) offers (default off, as upstream nopoll, which has no
+/// compression). Connections accepted afterwards are affected. Turning it
+/// off forgets the settings below.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_permessage_deflate(ctx: *mut noPollCtx, enable: nopoll_bool) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| {
+                cfg.permessage_deflate = match enable {
+                    0 => None,
+                    _ => Some(cfg.permessage_deflate.unwrap_or_default()),
+                }
+            });
+        }
+    })
+}
+
+/// Extension: listeners insist on no context takeover in both directions
+/// (default false): neither end keeps compressor state between messages,
+/// so an idle connection holds no compressor memory. True also turns
+/// permessage-deflate on.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_permessage_deflate_no_context_takeover(
+    ctx: *mut noPollCtx,
+    enable: nopoll_bool,
+) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.update_config(|cfg| {
+                if let Some(d) = cfg.permessage_deflate.as_mut() {
+                    d.no_context_takeover = enable != 0;
+                } else if enable != 0 {
+                    cfg.permessage_deflate = Some(DeflateConfig {
+                        no_context_takeover: true,
+                        ..DeflateConfig::default()
+                    });
+                }
+            });
+        }
+    })
+}
+
+/// Extension: compression level of what listeners send under
+/// permessage-deflate, 1 (fastest) to 9 (smallest), default 1; 0 sends
+/// every message uncompressed (inflate only: no compressor memory, for
+/// small heaps). Other values are ignored. Does not turn the extension on.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_permessage_deflate_level(ctx: *mut noPollCtx, level: c_int) {
+    boundary((), || {
+        if let (Some(c), Ok(level @ 0..=9)) = (ctx_from(ctx), u8::try_from(level)) {
+            c.update_config(|cfg| {
+                if let Some(d) = cfg.permessage_deflate.as_mut() {
+                    d.level = level;
+                }
+            });
         }
     })
 }

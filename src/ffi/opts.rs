@@ -6,6 +6,7 @@ use crate::prelude::*;
 use super::handle::Table;
 use super::types::*;
 use super::{boundary, cstr};
+use crate::protocol::DeflateConfig;
 use crate::sync::Arc;
 use crate::sync::Lock;
 use core::ffi::{c_char, c_long};
@@ -18,6 +19,7 @@ pub(crate) struct OptsData {
     pub extra_headers: Option<String>,
     pub interface: Option<String>,
     pub max_frame_size: Option<u64>,
+    pub permessage_deflate: Option<DeflateConfig>,
     pub add_origin: bool,
     pub skip_origin_check: bool,
     pub ssl_protocol: noPollSslProtocol,
@@ -36,6 +38,7 @@ impl Default for OptsData {
             extra_headers: None,
             interface: None,
             max_frame_size: None,
+            permessage_deflate: None,
             add_origin: true,
             skip_origin_check: false,
             ssl_protocol: NOPOLL_METHOD_TLS_FLEXIBLE,
@@ -176,6 +179,26 @@ pub extern "C" fn nopoll_conn_opts_set_max_frame_size(
         if max_frame_size > 0 && max_frame_size <= NOPOLL_MAX_FRAME_SIZE_LIMIT {
             with_opts(opts, |o| o.max_frame_size = Some(max_frame_size as u64))
         }
+    })
+}
+
+/// Extension: the client offers permessage-deflate (RFC 7692; default
+/// off). `no_context_takeover` asks the server for no context takeover in
+/// both directions (no compressor memory between messages); a server that
+/// does not grant it fails the connection. Compression level 1.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_conn_opts_set_permessage_deflate(
+    opts: *mut noPollConnOpts,
+    enable: nopoll_bool,
+    no_context_takeover: nopoll_bool,
+) {
+    boundary((), || {
+        with_opts(opts, |o| {
+            o.permessage_deflate = (enable != 0).then(|| DeflateConfig {
+                no_context_takeover: no_context_takeover != 0,
+                ..DeflateConfig::default()
+            })
+        })
     })
 }
 

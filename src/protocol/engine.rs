@@ -2,6 +2,7 @@
 //! bytes out. One per connection, after the opening handshake.
 
 use super::close::{is_sendable_close_code, CloseFrame};
+use super::deflate::{Codec, DeflateParams, InflateError};
 use super::frame::{write_frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::utf8::{self, Utf8Validator};
@@ -49,6 +50,9 @@ pub struct Config {
     /// fragmented message as its continuation, as upstream nopoll peers
     /// send them (RFC 6455 makes it a protocol error, the default).
     pub legacy_fragments: bool,
+    /// permessage-deflate as negotiated in the handshake (`None`: off, and
+    /// RSV1 stays a protocol error).
+    pub deflate: Option<DeflateParams>,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             max_message_size: 64 * 1024 * 1024,
             delivery: Delivery::Messages,
             legacy_fragments: false,
+            deflate: None,
         }
     }
 }
@@ -180,7 +185,18 @@ pub struct Engine<R: RandomSource> {
     /// is then in `ctrl`): see [`Engine::refused_close`].
     refused_close: bool,
     failed: Option<ProtocolError>,
+    // permessage-deflate (RFC 7692)
+    codec: Option<Codec>,
+    /// The message being received is compressed (RSV1 on its first frame).
+    recv_compressed: bool,
+    /// Inflated bytes of the message being received.
+    inflated: u64,
+    /// The message being sent is compressed.
+    send_compressed: bool,
 }
+
+/// RSV1: "this message is compressed" under permessage-deflate.
+const RSV1: u8 = 0b100;
 
 impl<R: RandomSource> Engine<R> {
     /// An engine for an endpoint of `role`. Clients take their masking keys
@@ -214,6 +230,10 @@ impl<R: RandomSource> Engine<R> {
             received_close: false,
             refused_close: false,
             failed: None,
+            codec: config.deflate.map(|p| Codec::new(role, p)),
+            recv_compressed: false,
+            inflated: 0,
+            send_compressed: false,
         }
     }
 
@@ -227,7 +247,15 @@ impl<R: RandomSource> Engine<R> {
     }
     /// Changes the limits (takes effect from the next frame).
     pub fn set_config(&mut self, config: Config) {
+        if config.deflate != self.config.deflate {
+            self.codec = config.deflate.map(|p| Codec::new(self.role, p));
+        }
         self.config = config;
+    }
+    /// Bytes of compression state (permessage-deflate) held now: zero on
+    /// an idle connection without context takeover.
+    pub fn compression_state_bytes(&self) -> usize {
+        self.codec.as_ref().map_or(0, Codec::state_bytes)
     }
     /// True once we have sent a close frame.
     pub fn close_sent(&self) -> bool {
@@ -455,7 +483,12 @@ impl<R: RandomSource> Engine<R> {
     /// Applies the rules that depend on the connection state to a new
     /// frame; completes empty frames at once.
     fn start_frame(&mut self, h: FrameHeader) -> Result<Option<Ready>, ProtocolError> {
-        let mut op = h.validate(self.role, 0)?;
+        let allowed = if self.codec.is_some() { RSV1 } else { 0 };
+        let mut op = h.validate(self.role, allowed)?;
+        if h.rsv & RSV1 != 0 && !matches!(op, OpCode::Text | OpCode::Binary) {
+            // Only the first frame of a data message says "compressed".
+            return Err(ProtocolError::ReservedBits);
+        }
         if !op.is_control() {
             match (op, self.msg_kind) {
                 (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
@@ -491,6 +524,11 @@ impl<R: RandomSource> Engine<R> {
                     DataKind::Binary
                 });
                 self.recv_utf8.reset();
+                self.recv_compressed = h.rsv & RSV1 != 0;
+                self.inflated = 0;
+                if let Some(c) = self.codec.as_mut() {
+                    c.start_message();
+                }
             }
         } else {
             self.ctrl.clear();
@@ -551,6 +589,9 @@ impl<R: RandomSource> Engine<R> {
         let Some(kind) = self.msg_kind else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
+        if self.recv_compressed {
+            return self.compressed_payload(kind, fin, opcode, frame_end, data);
+        }
         if kind == DataKind::Text && !self.recv_utf8.feed(data) {
             return Err(ProtocolError::InvalidUtf8);
         }
@@ -604,6 +645,70 @@ impl<R: RandomSource> Engine<R> {
                 }
                 Ok(None)
             }
+        }
+    }
+
+    /// [`Engine::payload`] for a compressed message: inflates `data` into
+    /// the message buffer, never beyond the message limit.
+    fn compressed_payload(
+        &mut self,
+        kind: DataKind,
+        fin: bool,
+        opcode: OpCode,
+        frame_end: bool,
+        data: &[u8],
+    ) -> Result<Option<Ready>, ProtocolError> {
+        let max = self.config.max_message_size;
+        let message_end = frame_end && fin;
+        let Some(codec) = self.codec.as_mut() else {
+            return Err(ProtocolError::ReservedBits);
+        };
+        let before = self.msg_buf.len();
+        let budget = max.saturating_sub(self.inflated);
+        let inflated = codec.inflate(data, message_end, &mut self.msg_buf, budget);
+        // What was inflated before an error is checked first, so that the
+        // error does not depend on how the frames were cut.
+        let produced = &self.msg_buf[before..];
+        self.inflated += produced.len() as u64;
+        if kind == DataKind::Text && !self.recv_utf8.feed(produced) {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+        inflated.map_err(|e| match e {
+            InflateError::TooBig => ProtocolError::MessageTooLarge { max },
+            InflateError::OutOfMemory => ProtocolError::OutOfMemory { max },
+            InflateError::Malformed => ProtocolError::BadCompressedData,
+        })?;
+        if message_end {
+            self.msg_kind = None;
+            self.msg_len = 0;
+            self.recv_compressed = false;
+            if kind == DataKind::Text && !self.recv_utf8.finish() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+        }
+        if self.sent_close {
+            self.msg_buf.clear();
+            return Ok(None);
+        }
+        match self.config.delivery {
+            Delivery::Partial => {
+                if self.msg_buf.is_empty() && !frame_end {
+                    return Ok(None);
+                }
+                self.clear_msg = true;
+                Ok(Some(Ready::Chunk {
+                    kind,
+                    opcode,
+                    fin,
+                    frame_end,
+                    src: Src::Message,
+                }))
+            }
+            Delivery::Messages if message_end => {
+                self.clear_msg = true;
+                Ok(Some(Ready::Message(kind, Src::Message)))
+            }
+            Delivery::Messages => Ok(None),
         }
     }
 
@@ -690,9 +795,36 @@ impl<R: RandomSource> Engine<R> {
         self.out
             .try_reserve(MAX_HEADER_LEN + data.len())
             .map_err(|_| SendError::OutOfMemory)?;
+        let new_message = self.send_kind.is_none();
         let opcode = self.start_data_frame(kind, data, fin)?;
-        self.queue_frame(fin, opcode as u8, data);
+        if new_message {
+            self.send_compressed = self.codec.as_ref().is_some_and(Codec::compresses);
+        }
+        if self.send_compressed {
+            self.queue_compressed(fin, opcode, data);
+        } else {
+            self.queue_frame(fin, opcode as u8, data);
+        }
         Ok(())
+    }
+
+    /// Queues `data` compressed (permessage-deflate), RSV1 on the first
+    /// frame of the message.
+    fn queue_compressed(&mut self, fin: bool, opcode: OpCode, data: &[u8]) {
+        let mut z = Vec::new();
+        if let Some(codec) = self.codec.as_mut() {
+            codec.compress(data, fin, &mut z);
+        }
+        if fin {
+            self.send_compressed = false;
+        }
+        let mask = self.next_mask();
+        self.compact_output();
+        let at = self.out.len();
+        write_frame(&mut self.out, fin, opcode as u8, mask, &z);
+        if opcode != OpCode::Continuation {
+            self.out[at] |= RSV1 << 4;
+        }
     }
 
     /// Like [`Engine::send`], without copying `data` into the output: the
@@ -707,7 +839,7 @@ impl<R: RandomSource> Engine<R> {
         data: &[u8],
         fin: bool,
     ) -> Result<Option<FrameHead>, SendError> {
-        if self.want_write() || self.role != Role::Server {
+        if self.want_write() || self.role != Role::Server || self.codec.is_some() {
             return Ok(None);
         }
         let opcode = self.start_data_frame(kind, data, fin)?;
@@ -762,7 +894,7 @@ impl<R: RandomSource> Engine<R> {
 
     /// Queues a whole text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
-        if self.send_kind.is_none() {
+        if self.send_kind.is_none() && self.codec.is_none() {
             // A whole message that is a `str` is UTF-8 already.
             self.check_open()?;
             self.queue_frame(true, OpCode::Text as u8, text.as_bytes());

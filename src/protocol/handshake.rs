@@ -1,6 +1,7 @@
 //! The opening handshake (RFC 6455 section 4), both roles, fed in pieces.
 
 use super::base64;
+use super::deflate::{self, DeflateConfig, DeflateParams};
 use super::sha1::Sha1;
 use super::RandomSource;
 use alloc::string::{String, ToString};
@@ -178,7 +179,8 @@ impl HeadBuffer {
     }
 }
 
-fn is_tchar(b: u8) -> bool {
+/// An HTTP token character (RFC 9110 5.6.2).
+pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -303,6 +305,33 @@ impl UpgradeRequest {
     /// The `101 Switching Protocols` answer, with `protocol` (the chosen
     /// subprotocol) when given.
     pub fn response(&self, protocol: Option<&str>) -> Result<Vec<u8>, HandshakeError> {
+        self.answer(protocol, None)
+    }
+
+    /// Like [`UpgradeRequest::response`], also answering a
+    /// permessage-deflate offer when `deflate` is given (we are willing)
+    /// and the request holds an acceptable offer: then the agreement is
+    /// returned too.
+    pub fn response_with_deflate(
+        &self,
+        protocol: Option<&str>,
+        deflate: Option<&DeflateConfig>,
+    ) -> Result<(Vec<u8>, Option<DeflateParams>), HandshakeError> {
+        let agreed = deflate.and_then(|cfg| {
+            deflate::accept_offer(
+                header_values(&self.request.headers, "Sec-WebSocket-Extensions"),
+                cfg,
+            )
+        });
+        let bytes = self.answer(protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
+        Ok((bytes, agreed.map(|(p, _)| p)))
+    }
+
+    fn answer(
+        &self,
+        protocol: Option<&str>,
+        extensions: Option<&str>,
+    ) -> Result<Vec<u8>, HandshakeError> {
         let mut out = Vec::with_capacity(160);
         out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
         out.extend_from_slice(&self.accept);
@@ -311,6 +340,11 @@ impl UpgradeRequest {
             check_value(p, "Sec-WebSocket-Protocol")?;
             out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
             out.extend_from_slice(p.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(e) = extensions {
+            out.extend_from_slice(b"Sec-WebSocket-Extensions: ");
+            out.extend_from_slice(e.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
@@ -524,6 +558,8 @@ pub struct ClientRequest<'a> {
     pub extra_headers: Option<&'a str>,
     /// `Sec-WebSocket-Version` to send; 0 means 13.
     pub version: u8,
+    /// Offer permessage-deflate (RFC 7692) with these settings.
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// The server's 101 answer, validated.
@@ -539,6 +575,9 @@ pub struct Response {
     /// offered). RFC 6455 says such a client fails the connection; nopoll
     /// clients accept it, and so does this one: the caller may warn.
     pub unoffered_protocol: bool,
+    /// permessage-deflate as the server accepted it (None: declined or
+    /// not offered).
+    pub deflate: Option<DeflateParams>,
 }
 
 /// Client side: builds the request and validates the answer.
@@ -547,6 +586,7 @@ pub struct ClientHandshake {
     head: HeadBuffer,
     expected_accept: [u8; 28],
     offered: Vec<String>,
+    deflate: Option<DeflateConfig>,
 }
 
 impl ClientHandshake {
@@ -617,6 +657,9 @@ impl ClientHandshake {
         if let Some(c) = req.cookie {
             line("Cookie", c);
         }
+        if let Some(d) = &req.deflate {
+            line("Sec-WebSocket-Extensions", &deflate::offer(d));
+        }
         let mut out = String::with_capacity(s.len() + 32);
         out.push_str("GET ");
         out.push_str(path);
@@ -634,6 +677,7 @@ impl ClientHandshake {
                 head: HeadBuffer::new(limits),
                 expected_accept: accept_key(&key),
                 offered,
+                deflate: req.deflate,
             },
             out.into_bytes(),
         ))
@@ -676,12 +720,11 @@ impl ClientHandshake {
         if accept.map(str::as_bytes) != Some(&self.expected_accept[..]) {
             return Err(HandshakeError::AcceptMismatch);
         }
-        if header_tokens(&headers, "Sec-WebSocket-Extensions")
-            .next()
-            .is_some()
-        {
-            return Err(HandshakeError::UnofferedExtension);
-        }
+        let deflate = deflate::check_answer(
+            header_values(&headers, "Sec-WebSocket-Extensions"),
+            self.deflate.as_ref(),
+        )
+        .map_err(|()| HandshakeError::UnofferedExtension)?;
         // What the server said, as it said it: upstream nopoll servers
         // answer with a subprotocol of their own ("hello-protocol" offered,
         // "hello-protocol-response" answered) and upstream clients accept
@@ -698,6 +741,7 @@ impl ClientHandshake {
             headers,
             protocol,
             unoffered_protocol,
+            deflate,
         })
     }
 }
@@ -928,6 +972,7 @@ mod tests {
             cookie: Some("a=b"),
             extra_headers: Some("\r\nX-One: 1\r\nX-Two: 2"),
             version: 0,
+            deflate: None,
         };
         let (hs, bytes) =
             ClientHandshake::new(&req, HandshakeLimits::default(), &mut Fixed(0)).unwrap();

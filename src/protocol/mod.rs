@@ -11,6 +11,7 @@
 
 pub mod base64;
 pub mod close;
+pub mod deflate;
 pub mod engine;
 pub mod frame;
 pub mod handshake;
@@ -20,6 +21,7 @@ pub mod sha1;
 pub mod utf8;
 
 pub use close::CloseFrame;
+pub use deflate::{DeflateConfig, DeflateParams};
 pub use engine::{Chunk, Config, DataKind, Delivery, Engine, Event, FrameHead};
 pub use frame::{FrameHeader, OpCode};
 pub use handshake::{
@@ -107,6 +109,11 @@ pub enum ProtocolError {
     /// Text that is not UTF-8.
     #[error("invalid UTF-8 in a text message")]
     InvalidUtf8,
+    /// A compressed message (permessage-deflate) that is not valid
+    /// DEFLATE data: 1007, as for other payload inconsistent with its
+    /// message (RFC 7692 only says to fail the connection).
+    #[error("invalid compressed data (permessage-deflate)")]
+    BadCompressedData,
     /// A close frame with a 1-byte payload.
     #[error("close frame with a 1-byte payload")]
     CloseLength,
@@ -122,9 +129,9 @@ impl ProtocolError {
     /// The status code to close the connection with.
     pub fn close_code(&self) -> u16 {
         match self {
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
-                close::STATUS_INVALID_DATA
-            }
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::BadCompressedData => close::STATUS_INVALID_DATA,
             ProtocolError::FrameTooLarge { .. }
             | ProtocolError::MessageTooLarge { .. }
             | ProtocolError::OutOfMemory { .. } => close::STATUS_TOO_BIG,
@@ -156,5 +163,7 @@ pub enum SendError {
     OutOfMemory,
 }
 
+#[cfg(test)]
+mod deflate_tests;
 #[cfg(test)]
 mod tests;

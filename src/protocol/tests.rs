@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 /// A deterministic random source for tests.
 #[derive(Clone)]
-struct Counter(u8);
+pub(super) struct Counter(pub(super) u8);
 impl RandomSource for Counter {
     fn fill(&mut self, buf: &mut [u8]) {
         for b in buf {
@@ -22,7 +22,7 @@ impl RandomSource for Counter {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
+pub(super) enum Ev {
     Msg(DataKind, Vec<u8>),
     Chunk {
         kind: DataKind,
@@ -58,7 +58,7 @@ fn engine(role: Role) -> Engine<Counter> {
 }
 
 /// Feeds `input` in pieces cut at `cuts`; collects every event.
-fn feed_split(e: &mut Engine<Counter>, input: &[u8], cuts: &[usize]) -> Vec<Ev> {
+pub(super) fn feed_split(e: &mut Engine<Counter>, input: &[u8], cuts: &[usize]) -> Vec<Ev> {
     let mut events = Vec::new();
     let mut bounds: Vec<usize> = cuts.iter().copied().filter(|&c| c < input.len()).collect();
     bounds.sort_unstable();
@@ -90,7 +90,7 @@ fn feed_split(e: &mut Engine<Counter>, input: &[u8], cuts: &[usize]) -> Vec<Ev> 
     events
 }
 
-fn feed(e: &mut Engine<Counter>, input: &[u8]) -> Vec<Ev> {
+pub(super) fn feed(e: &mut Engine<Counter>, input: &[u8]) -> Vec<Ev> {
     feed_split(e, input, &[])
 }
 
@@ -108,7 +108,7 @@ fn sframe(fin: bool, op: u8, payload: &[u8]) -> Vec<u8> {
     v
 }
 
-fn close_code_sent(e: &Engine<Counter>) -> Option<u16> {
+pub(super) fn close_code_sent(e: &Engine<Counter>) -> Option<u16> {
     let out = e.output();
     // Find the last close frame in the output (server role: unmasked).
     let mut pos = 0;

@@ -171,6 +171,9 @@ impl Env for ConnEnv<'_> {
     fn engine_config(&self, own_max_frame: Option<u64>) -> Config {
         self.ctx.engine_config(own_max_frame)
     }
+    fn permessage_deflate(&self) -> Option<crate::protocol::DeflateConfig> {
+        self.ctx.inner.cfg.lock().permessage_deflate
+    }
     fn trusts(&self, ip: core::net::IpAddr) -> Option<bool> {
         self.ctx.trusts_proxy(ip)
     }
@@ -318,6 +321,12 @@ impl Connection {
     /// Per-connection handler for handshake completion.
     pub fn set_on_ready(&self, h: Option<super::ActionHandler>) {
         self.inner.st.lock().on_ready = h;
+    }
+    /// permessage-deflate as negotiated on this connection (None: off, or
+    /// the handshake is not done).
+    pub fn permessage_deflate(&self) -> Option<crate::protocol::DeflateParams> {
+        let mut st = self.inner.st.lock();
+        st.m.engine().and_then(|e| e.config().deflate)
     }
     /// Incoming frame limit for this connection (its own, else the context's).
     pub fn max_frame_size(&self) -> u64 {

@@ -9,7 +9,7 @@ use crate::net::{self, Poller, Socket, Waker};
 use crate::platform::Instant;
 use crate::platform::Map;
 use crate::protocol::handshake::Request;
-use crate::protocol::{Delivery, HandshakeLimits};
+use crate::protocol::{DeflateConfig, Delivery, HandshakeLimits};
 use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
@@ -101,6 +101,9 @@ pub struct CtxConfig {
     pub max_idle_buffers: usize,
     /// Handshake head limits.
     pub limits: HandshakeLimits,
+    /// Accept permessage-deflate (RFC 7692) offers on listeners with these
+    /// settings (off: None, the default, as upstream nopoll).
+    pub permessage_deflate: Option<DeflateConfig>,
     /// Console logging on (nopoll_log_enable).
     pub log_enabled: bool,
     /// Colours in console logging.
@@ -151,6 +154,7 @@ impl Default for CtxConfig {
                 4 * 1024
             },
             limits: HandshakeLimits::default(),
+            permessage_deflate: None,
             log_enabled: false,
             log_color: false,
             log_sink: None,
@@ -561,6 +565,8 @@ impl Context {
             max_message_size: cfg.max_message_size.max(max_frame),
             delivery: cfg.delivery,
             legacy_fragments: cfg.legacy_fragments,
+            // Set by the handshake, when it agrees on the extension.
+            deflate: None,
         }
     }
 

@@ -41,6 +41,8 @@ pub struct ConnectOptions {
     pub interface: Option<String>,
     /// Incoming frame limit for this connection.
     pub max_frame_size: Option<u64>,
+    /// Offer permessage-deflate (RFC 7692) with these settings (off: None).
+    pub permessage_deflate: Option<crate::protocol::DeflateConfig>,
 }
 
 impl ConnectOptions {
@@ -139,6 +141,7 @@ impl Connection {
             protocols: o.protocols.as_deref(),
             cookie: o.cookie.as_deref(),
             extra_headers: o.extra_headers.as_deref(),
+            deflate: o.permessage_deflate,
             version: cfg.protocol_version,
         };
         let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom)?;

@@ -27,8 +27,8 @@ use super::Error;
 use crate::protocol::handshake::Request;
 use crate::protocol::proxy::{self, ProxyHeader};
 use crate::protocol::{
-    ClientHandshake, Config, DataKind, Engine, Event, Role, SendError, ServerHandshake,
-    ServerOutcome, UpgradeRequest,
+    ClientHandshake, Config, DataKind, DeflateConfig, DeflateParams, Engine, Event, Role,
+    SendError, ServerHandshake, ServerOutcome, UpgradeRequest,
 };
 use core::net::IpAddr;
 
@@ -43,6 +43,11 @@ pub(crate) trait Env {
     fn wants_log(&self, level: LogLevel) -> bool;
     /// The engine's limits, given the connection's own frame limit.
     fn engine_config(&self, own_max_frame: Option<u64>) -> Config;
+    /// What a listener accepts of a permessage-deflate offer (None: it
+    /// declines every offer).
+    fn permessage_deflate(&self) -> Option<DeflateConfig> {
+        None
+    }
     /// Whether `ip` is one of the context's trusted proxies; `None` when
     /// none are configured.
     fn trusts(&self, _ip: IpAddr) -> Option<bool> {
@@ -496,8 +501,12 @@ impl Machine {
 
     /// Enters `Open`: the engine that holds early sends takes over, if
     /// any (its frames now follow the handshake's output).
-    fn open(&mut self, env: &dyn Env, role: Role) {
-        let config = env.engine_config(self.max_frame_size);
+    /// `deflate`: permessage-deflate as the handshake agreed it.
+    fn open(&mut self, env: &dyn Env, role: Role, deflate: Option<DeflateParams>) {
+        let config = Config {
+            deflate,
+            ..env.engine_config(self.max_frame_size)
+        };
         let engine = match self.cold.as_mut().and_then(|c| c.held.take()) {
             Some(mut e) => {
                 e.set_config(config);
@@ -541,7 +550,7 @@ impl Machine {
                             );
                         }
                         self.info.accepted_protocol = resp.protocol;
-                        self.open(env, Role::Client);
+                        self.open(env, Role::Client, resp.deflate);
                         acts.push(Action::Ready);
                     }
                     Err(e) => {
@@ -848,8 +857,13 @@ impl Machine {
         if self.info.accepted_protocol.is_none() {
             self.info.accepted_protocol = up.request.protocols().next().map(str::to_string);
         }
-        match up.response(self.info.accepted_protocol.as_deref()) {
-            Ok(bytes) => self.out.extend_from_slice(&bytes),
+        let offer = env.permessage_deflate();
+        let protocol = self.info.accepted_protocol.as_deref();
+        let deflate = match up.response_with_deflate(protocol, offer.as_ref()) {
+            Ok((bytes, deflate)) => {
+                self.out.extend_from_slice(&bytes);
+                deflate
+            }
             Err(e) => {
                 act_log!(
                     env,
@@ -861,8 +875,8 @@ impl Machine {
                 acts.push(Action::Closed);
                 return;
             }
-        }
-        self.open(env, Role::Server);
+        };
+        self.open(env, Role::Server, deflate);
         acts.push(Action::Ready);
         let mut rest = self
             .cold

@@ -39,6 +39,7 @@ fn client_with(protocols: Option<&str>) -> Machine {
         cookie: None,
         extra_headers: None,
         version: 13,
+        deflate: None,
     };
     let (hs, bytes) =
         ClientHandshake::new(&req, HandshakeLimits::default(), &mut OsRandom).unwrap();

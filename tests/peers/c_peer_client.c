@@ -12,6 +12,9 @@
  *   c_peer_client PORT PATH close CODE REASON
  *       One text message and its echo, then nopoll_conn_close_ext (CODE, REASON).
  *
+ * PEER_DEFLATE=1 offers permessage-deflate (RFC 7692) and prints
+ * "deflate 1" (negotiated) or "deflate 0" after the handshake.
+ *
  * Connects to 127.0.0.1 only. Every wait is bounded (30 s); the exit status
  * is 0 when every step passed. Uses only the nopoll client API. */
 #include <nopoll.h>
@@ -174,7 +177,13 @@ int main (int argc, char ** argv)
 	}
 	ctx = nopoll_ctx_new ();
 	nopoll_ctx_set_max_frame_size (ctx, 4L * BIG);
-	conn = nopoll_conn_new (ctx, "127.0.0.1", argv[1], NULL, argv[2], NULL, NULL);
+	if (getenv ("PEER_DEFLATE") != NULL && strcmp (getenv ("PEER_DEFLATE"), "1") == 0) {
+		noPollConnOpts * opts = nopoll_conn_opts_new ();
+		nopoll_conn_opts_set_permessage_deflate (opts, nopoll_true, nopoll_false);
+		conn = nopoll_conn_new_opts (ctx, opts, "127.0.0.1", argv[1], NULL, argv[2], NULL, NULL);
+	} else {
+		conn = nopoll_conn_new (ctx, "127.0.0.1", argv[1], NULL, argv[2], NULL, NULL);
+	}
 	if (! nopoll_conn_is_ok (conn)) {
 		printf ("FAIL connect\n");
 		return 1;
@@ -186,6 +195,8 @@ int main (int argc, char ** argv)
 			return 1;
 		}
 	}
+	if (getenv ("PEER_DEFLATE") != NULL)
+		printf ("deflate %d\n", nopoll_conn_is_permessage_deflate (conn) ? 1 : 0);
 	printf ("ready\n");
 	fflush (stdout);
 	if (strcmp (argv[3], "echo") == 0) {

@@ -27,10 +27,11 @@ def binary(name):
 class Proc:
     """A C program whose stdout lines are collected by a reader thread."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, env=None):
         self.argv = argv
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, errors="replace", bufsize=1)
+                                  text=True, errors="replace", bufsize=1,
+                                  env=None if env is None else {**os.environ, **env})
         self.lines = []
         self.cond = threading.Condition()
         self.t = threading.Thread(target=self._read, daemon=True)
@@ -89,8 +90,8 @@ def procs():
 
     class Starter:
         @staticmethod
-        def start(argv):
-            pr = Proc(argv)
+        def start(argv, env=None):
+            pr = Proc(argv, env)
             started.append(pr)
             return pr
 
@@ -106,6 +107,15 @@ def echo_listener(procs):
     m = pr.wait_line(r"ready on (ws://127\.0\.0\.1:\d+/)")
     url = m.group(1)
     yield url
+    assert pr.stop() == 0, "echo-listener did not exit cleanly on SIGTERM"
+
+
+@pytest.fixture
+def deflate_listener(procs):
+    """c-examples/echo-listener accepting permessage-deflate (ECHO_DEFLATE=1)."""
+    pr = procs.start([binary("echo-listener"), "0"], {"ECHO_DEFLATE": "1"})
+    m = pr.wait_line(r"ready on (ws://127\.0\.0\.1:\d+/)")
+    yield m.group(1)
     assert pr.stop() == 0, "echo-listener did not exit cleanly on SIGTERM"
 
 

@@ -6,6 +6,12 @@ echo-listener and checks both come back byte for byte; it writes the
 verdict into document.title, read back over the DevTools protocol (spoken
 with `websockets`). No browser is downloaded: without chromium the test is
 skipped (tests/peers/run.sh installs it with NOPOLL_INSTALL_DEPS=1).
+
+A second page talks to an echo-listener with permessage-deflate on
+(ECHO_DEFLATE=1; Chromium offers it on every connection): it checks the
+extension was negotiated (WebSocket.extensions) and round-trips JSON-like
+text (compressible), random binary (incompressible), an empty and a 1 MiB
+message, three rounds on one connection (context takeover).
 """
 import asyncio
 import http.server
@@ -62,6 +68,58 @@ ws.onmessage = (e) => {
   if (t !== text) return done("FAIL text differs (" + t.length + " vs " + text.length + " UTF-16 units)");
   ws.close(1000, "done");
   done("PASS binary=" + bin.length + " text=" + bytes);
+};
+</script></body></html>
+"""
+
+
+DEFLATE_PAGE = r"""<!doctype html>
+<html><head><meta charset="utf-8"><title>running</title></head><body>
+<pre id="log"></pre>
+<script>
+const WS_URL = "%(ws_url)s";
+function log(s) { document.getElementById("log").textContent += s + "\n"; }
+function done(verdict) { log(verdict); document.title = verdict; }
+
+function json(n, seed) {
+  const a = [];
+  for (let i = 0; i < n; i++) a.push({id: i, sensor: "temp-" + (i %% 7), value: (i * seed) %% 1000 / 10, ok: i %% 3 != 0});
+  return JSON.stringify(a) + " \u2713\u{1F600}";
+}
+function random(n) {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i += 65536) crypto.getRandomValues(b.subarray(i, Math.min(n, i + 65536)));
+  return b;
+}
+const sent = [];
+for (let r = 1; r <= 3; r++) sent.push(json(2000, r), random(100000), "", random(1024 * 1024), json(20000, r));
+
+const ws = new WebSocket(WS_URL);
+ws.binaryType = "arraybuffer";
+let next = 0;
+const timer = setTimeout(() => done("FAIL timeout after " + next + " echo(es)"), 30000);
+ws.onopen = () => {
+  log("open, extensions: " + ws.extensions);
+  if (!ws.extensions.startsWith("permessage-deflate")) { clearTimeout(timer); return done("FAIL not negotiated: '" + ws.extensions + "'"); }
+  ws.send(sent[0]);
+};
+ws.onerror = () => log("error event");
+ws.onclose = (e) => { if (next < sent.length) done("FAIL closed early code=" + e.code); };
+ws.onmessage = (e) => {
+  const want = sent[next];
+  if (typeof want === "string") {
+    if (e.data !== want) { clearTimeout(timer); return done("FAIL text " + next + " differs"); }
+  } else {
+    const got = new Uint8Array(e.data);
+    if (got.length !== want.length) { clearTimeout(timer); return done("FAIL binary " + next + " length " + got.length); }
+    for (let i = 0; i < want.length; i++)
+      if (got[i] !== want[i]) { clearTimeout(timer); return done("FAIL binary " + next + " differs at " + i); }
+  }
+  next++;
+  if (next < sent.length) return ws.send(sent[next]);
+  clearTimeout(timer);
+  ws.close(1000, "done");
+  done("PASS deflate messages=" + next + " extensions=" + ws.extensions);
 };
 </script></body></html>
 """
@@ -147,7 +205,19 @@ async def read_title(user_data_dir, page_url, timeout):
                     reason="chromium not installed (%s); run tests/peers/run.sh with "
                            "NOPOLL_INSTALL_DEPS=1 to apt-get install it" % CHROMIUM)
 def test_chromium_round_trips_1mib_binary_and_100kib_text(echo_listener):
-    page = PageServer(PAGE % {"ws_url": echo_listener})
+    run_page(PAGE % {"ws_url": echo_listener})
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                    reason="chromium not installed (%s); run tests/peers/run.sh with "
+                           "NOPOLL_INSTALL_DEPS=1 to apt-get install it" % CHROMIUM)
+def test_chromium_permessage_deflate(deflate_listener):
+    run_page(DEFLATE_PAGE % {"ws_url": deflate_listener})
+
+
+def run_page(body):
+    """Opens `body` in headless chromium; asserts its verdict is PASS."""
+    page = PageServer(body)
     profile = tempfile.mkdtemp(prefix="nopoll-chromium-")
     args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
