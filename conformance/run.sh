@@ -118,7 +118,7 @@ fi
 CC="${CC:-cc}"
 for prog in echo-listener autobahn-client; do
   if ! "$CC" -ansi -Wall -Werror -Wstrict-prototypes -O2 "${INC[@]}" "$ROOT/c-examples/$prog.c" \
-       "$LIB" -lpthread -ldl -lm -o "$OUT/bin/$prog"; then
+       "$LIB" -lssl -lcrypto -lpthread -ldl -lm -o "$OUT/bin/$prog"; then
     echo "run.sh: cannot build c-examples/$prog.c" >&2; exit 2
   fi
 done

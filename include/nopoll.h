@@ -711,7 +711,7 @@ nopoll_bool nopoll_conn_is_ok(noPollConn *conn);
 nopoll_bool nopoll_conn_is_ready(noPollConn *conn);
 
 /**
- * False: no connection runs over TLS yet.
+ * True when the connection runs TLS (a listener: accepts TLS).
  */
 nopoll_bool nopoll_conn_is_tls_on(noPollConn *conn);
 
@@ -991,17 +991,30 @@ void nopoll_conn_shutdown(noPollConn *conn);
 NOPOLL_SOCKET nopoll_conn_socket(noPollConn *conn);
 
 /**
- * wss:// client: NULL until TLS is implemented (options consumed).
+ * wss:// client over IPv4: TCP connect, then the TLS handshake (bounded
+ * by the connect timeout), then the upgrade request. NULL for argument or
+ * TCP failures; a connection that is not ok when TLS fails (why is
+ * logged). NULL `options`: the peer is verified (chain and host name).
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
  */
 noPollConn *nopoll_conn_tls_new(noPollCtx *ctx, noPollConnOpts *options, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
 
 /**
- * IPv6 wss:// client: NULL until TLS is implemented.
+ * wss:// client over IPv6 (see `nopoll_conn_tls_new`).
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
  */
 noPollConn *nopoll_conn_tls_new6(noPollCtx *ctx, noPollConnOpts *options, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
 
 /**
- * TLS client over a connected socket: NULL until TLS is implemented.
+ * wss:// client over a socket the caller connected (see
+ * `nopoll_conn_tls_new`).
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
  */
 noPollConn *nopoll_conn_tls_new_with_socket(noPollCtx *ctx, noPollConnOpts *options, int socket, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
 
@@ -1150,7 +1163,8 @@ void nopoll_ctx_set_on_open(noPollCtx *ctx, noPollActionHandler on_open, noPollP
 void nopoll_ctx_set_on_ready(noPollCtx *ctx, noPollActionHandler on_ready, noPollPtr user_data);
 
 /**
- * Post-TLS-handshake check: stored nowhere until TLS is implemented.
+ * Called after every TLS handshake (both roles) with the `SSL_CTX*` and
+ * the `SSL*`; returning false closes the connection. NULL uninstalls.
  */
 void nopoll_ctx_set_post_ssl_check(noPollCtx *ctx, noPollSslPostCheck post_ssl_check, noPollPtr user_data);
 
@@ -1168,7 +1182,10 @@ void nopoll_ctx_set_protocol_version(noPollCtx *ctx, int version);
 void nopoll_ctx_set_recv_buffer_size(noPollCtx *ctx, long bytes);
 
 /**
- * SSL_CTX creator: ignored until TLS is implemented.
+ * Installs the `SSL_CTX*` creator: called for every TLS connection (both
+ * roles); the context it returns is adopted (freed with the connection,
+ * as upstream). The options argument it receives is NULL (ours are
+ * consumed by then). NULL uninstalls.
  */
 void nopoll_ctx_set_ssl_context_creator(noPollCtx *ctx, noPollSslContextCreator context_creator, noPollPtr user_data);
 
@@ -1333,7 +1350,12 @@ noPollConn *nopoll_listener_new_opts(noPollCtx *ctx, noPollConnOpts *opts, const
 noPollConn *nopoll_listener_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
 
 /**
- * Certificate paths for a TLS listener: false until TLS is implemented.
+ * Certificate, key and optional chain files of a TLS listener (used from
+ * the next accepted connection on). False if the listener is not a TLS
+ * listener, certificate or key is NULL, or a file cannot be read.
+ *
+ * # Safety
+ * Each string is NULL or NUL-terminated.
  */
 nopoll_bool nopoll_listener_set_certificate(noPollConn *listener, const char *certificate, const char *private_key, const char *chain_file);
 
@@ -1348,22 +1370,24 @@ nopoll_bool nopoll_listener_set_certificate(noPollConn *listener, const char *ce
 NOPOLL_SOCKET nopoll_listener_sock_listen(noPollCtx *ctx, const char *host, const char *port);
 
 /**
- * wss:// listener: NULL until TLS is implemented.
+ * wss:// listener (IPv4): TLS runs on each accepted connection, driven by
+ * the loop, after `on_accept`.
  */
 noPollConn *nopoll_listener_tls_new(noPollCtx *ctx, const char *host, const char *port);
 
 /**
- * IPv6 wss:// listener: NULL until TLS is implemented.
+ * wss:// listener (IPv6).
  */
 noPollConn *nopoll_listener_tls_new6(noPollCtx *ctx, const char *host, const char *port);
 
 /**
- * wss:// listener with options: NULL until TLS is implemented (consumed).
+ * wss:// listener with options (certificate, CA, client verification,
+ * version; consumed unless reuse is set).
  */
 noPollConn *nopoll_listener_tls_new_opts(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
 
 /**
- * IPv6 wss:// listener with options: NULL until TLS is implemented.
+ * IPv6 wss:// listener with options.
  */
 noPollConn *nopoll_listener_tls_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 11] = [
+const PROGRAMS: [&str; 12] = [
     "api_basics",
     "client",
     "server",
@@ -36,6 +36,7 @@ const PROGRAMS: [&str; 11] = [
     "socket_faults",
     "extensions",
     "hooks",
+    "tls",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -100,7 +101,8 @@ c_program!(
     bad_input,
     socket_faults,
     extensions,
-    hooks
+    hooks,
+    tls
 );
 
 #[test]

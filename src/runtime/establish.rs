@@ -41,6 +41,27 @@ pub struct ConnectOptions {
     pub interface: Option<String>,
     /// Incoming frame limit for this connection.
     pub max_frame_size: Option<u64>,
+    /// wss://: the TLS handshake runs before the upgrade request (the
+    /// port then defaults to 443).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::TlsOptions>,
+}
+
+impl ConnectOptions {
+    fn port_or_default(&self) -> &str {
+        match self.port.as_str() {
+            "" if self.is_tls() => "443",
+            "" => "80",
+            p => p,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
 }
 
 impl ConnectOptions {
@@ -93,11 +114,7 @@ impl Connection {
         if o.host.is_empty() {
             return Err(Error::InvalidArgument("host is required"));
         }
-        let port = if o.port.is_empty() {
-            "80"
-        } else {
-            o.port.as_str()
-        };
+        let port = o.port_or_default();
         let timeout_ms =
             (ctx.inner.cfg.lock().connect_timeout_us / 1000).clamp(1, u32::MAX as u64) as u32;
         let fd = net::tcp_connect(&o.host, port, o.ipv6, timeout_ms, o.interface.as_deref())
@@ -116,11 +133,7 @@ impl Connection {
         o: &ConnectOptions,
     ) -> Result<Connection, Error> {
         let cfg = ctx.config();
-        let port = if o.port.is_empty() {
-            "80"
-        } else {
-            o.port.as_str()
-        };
+        let port = o.port_or_default();
         let name = o.host_name.as_deref().unwrap_or(&o.host);
         let host_header = if name.contains(':') && !name.starts_with('[') {
             format!("[{name}]:{port}")
@@ -159,6 +172,26 @@ impl Connection {
         );
         // The request goes out before we return, bounded by the connect timeout.
         let deadline = Instant::now() + Duration::from_micros(cfg.connect_timeout_us);
+        #[cfg(feature = "tls")]
+        if let Some(t) = &o.tls {
+            if let Err(why) = conn.tls_connect(ctx, t, name, deadline) {
+                // As upstream: a connection that is not ok (NULL is for
+                // argument and TCP failures), registered, socket closed.
+                ctx_log!(
+                    ctx,
+                    Critical,
+                    "wss connection to {}:{port} failed: {why}",
+                    o.host
+                );
+                {
+                    let mut st = conn.inner.st.lock();
+                    conn.inner.mark_closed(&mut st);
+                }
+                conn.inner.release_socket(ctx);
+                ctx.register(&conn);
+                return Ok(conn);
+            }
+        }
         let sent = (|| loop {
             let pending = {
                 let mut st = conn.inner.st.lock();
@@ -270,6 +303,20 @@ impl Context {
     /// the connection. A connection refused by `on_accept` is shut down
     /// and leaves the context: false.
     pub fn complete_accept(&self, listener: Option<&Connection>, conn: &Connection) -> bool {
+        let tls = listener.is_some_and(|l| l.inner.io.is_tls());
+        self.complete_accept_with(listener, conn, tls)
+    }
+
+    /// As [`Context::complete_accept`]; `tls`: the connection runs TLS
+    /// (upstream's `tls_on` of `nopoll_conn_accept_complete`), with the
+    /// listener's configuration or the context's default certificate.
+    /// Without the `tls` feature, `tls` refuses the connection.
+    pub fn complete_accept_with(
+        &self,
+        listener: Option<&Connection>,
+        conn: &Connection,
+        tls: bool,
+    ) -> bool {
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
             if let Some(max) = l.own_max_frame_size() {
@@ -279,6 +326,22 @@ impl Context {
         let h = self.inner.cfg.lock().on_accept.clone();
         if h.is_some_and(|h| !h(self, conn)) {
             ctx_log!(self, Debug, "conn id={} refused by on_accept", conn.id());
+            conn.shutdown();
+            self.unregister(conn);
+            return false;
+        }
+        #[cfg(feature = "tls")]
+        if tls && !conn.start_server_tls(self, listener) {
+            return false;
+        }
+        #[cfg(not(feature = "tls"))]
+        if tls {
+            ctx_log!(
+                self,
+                Critical,
+                "conn id={}: TLS requested, built without the tls feature",
+                conn.id()
+            );
             conn.shutdown();
             self.unregister(conn);
             return false;
@@ -357,6 +420,227 @@ impl Context {
         let c = &conn.inner;
         if !c.registered.swap(true, Ordering::AcqRel) {
             self.inner.conns.lock().insert(c.id, c.clone());
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    use super::*;
+    use crate::runtime::transport::Tls;
+    use crate::tls::{adopt_context, ListenerTls, Session, Step, TlsOptions};
+
+    impl Connection {
+        /// The client's TLS handshake, before the upgrade request, bounded
+        /// by `deadline`; waits on the socket (no sleep-polling).
+        pub(super) fn tls_connect(
+            &self,
+            ctx: &Context,
+            o: &TlsOptions,
+            host: &str,
+            deadline: Instant,
+        ) -> Result<(), String> {
+            let fd = self.socket();
+            let creator = ctx.inner.tls.creator.lock().clone();
+            let cfg = match creator {
+                // SAFETY: the creator's contract (nopoll's): it returns NULL
+                // or an SSL_CTX* of this process's libssl, handed over.
+                Some(c) => unsafe { adopt_context(c(ctx, self, true)) }
+                    .ok_or("the SSL context creator returned NULL")?,
+                None => ctx.inner.tls.client(o)?,
+            };
+            let s = Session::client(&cfg, fd, host, o.verify)?;
+            self.inner.io.set_tls(Tls::Session(Box::new(s)));
+            loop {
+                let step = self
+                    .inner
+                    .io
+                    .with_session(|s| s.handshake())
+                    .ok_or("no TLS session")??;
+                let (r, w) = match step {
+                    Step::Done => break,
+                    Step::WantRead => (true, false),
+                    Step::WantWrite => (false, true),
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err("TLS handshake timed out".into());
+                }
+                let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+                net::wait_fd(fd, r, w, ms).map_err(|e| format!("TLS handshake: {e}"))?;
+            }
+            self.tls_post_check(ctx)
+        }
+
+        /// Runs the context's post-TLS check, if any.
+        fn tls_post_check(&self, ctx: &Context) -> Result<(), String> {
+            let check = ctx.inner.tls.post_check.lock().clone();
+            let Some(check) = check else {
+                return Ok(());
+            };
+            let (c, s) = self
+                .inner
+                .io
+                .with_session(|s| s.native())
+                .ok_or("no TLS session")?;
+            if check(ctx, self, c, s) {
+                Ok(())
+            } else {
+                Err("the post-TLS check refused the connection".into())
+            }
+        }
+
+        /// Advances a server's TLS handshake as far as the socket allows
+        /// (from the loop or a read): true once established (and the post
+        /// check passed).
+        pub(crate) fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
+            let step = self
+                .inner
+                .io
+                .with_session(|s| s.handshake())
+                .ok_or("no TLS session")??;
+            match step {
+                Step::Done => {
+                    self.tls_post_check(ctx)?;
+                    Ok(true)
+                }
+                Step::WantRead => Ok(false),
+                Step::WantWrite => {
+                    let mut st = self.inner.st.lock();
+                    self.inner.watch_write(&mut st);
+                    Ok(false)
+                }
+            }
+        }
+
+        /// Starts TLS on an accepted connection (after `on_accept`), with
+        /// the listener's configuration (built once per listener), else the
+        /// context's default certificate. False (the connection is shut
+        /// down, and why is logged) when no configuration can be made.
+        pub(crate) fn start_server_tls(
+            &self,
+            ctx: &Context,
+            listener: Option<&Connection>,
+        ) -> bool {
+            let made = (|| {
+                let creator = ctx.inner.tls.creator.lock().clone();
+                let cfg = match creator {
+                    // SAFETY: as in tls_connect.
+                    Some(c) => unsafe { adopt_context(c(ctx, self, false)) }
+                        .ok_or("the SSL context creator returned NULL")?,
+                    None => listener_context(ctx, listener)?,
+                };
+                Session::server(&cfg, self.socket())
+            })();
+            match made {
+                Ok(s) => {
+                    self.inner.io.set_tls(Tls::Session(Box::new(s)));
+                    true
+                }
+                Err(why) => {
+                    ctx_log!(
+                        ctx,
+                        Critical,
+                        "conn id={} from {}: cannot start TLS: {why}",
+                        self.id(),
+                        self.host()
+                    );
+                    self.shutdown();
+                    ctx.unregister(self);
+                    false
+                }
+            }
+        }
+    }
+
+    /// The listener's server configuration, built on first use.
+    fn listener_context(
+        ctx: &Context,
+        listener: Option<&Connection>,
+    ) -> Result<openssl::ssl::SslContext, String> {
+        let store = ctx.inner.certificates.clone();
+        let build = |l: Option<&ListenerTls>| {
+            let opts = l.and_then(|l| l.opts.clone()).unwrap_or_default();
+            let own = opts.certificate.clone().map(|c| {
+                (
+                    c.clone(),
+                    opts.private_key.clone().unwrap_or(c),
+                    opts.chain.clone(),
+                )
+            });
+            let (cert, key, chain) = own
+                .or_else(|| l.and_then(|l| l.cert.clone()))
+                .or_else(|| {
+                    ctx.find_certificate(None)
+                        .map(|c| (c.certificate, c.private_key, c.chain))
+                })
+                .ok_or("no certificate for this TLS listener (nopoll_listener_set_certificate or nopoll_ctx_set_certificate)")?;
+            crate::tls::server_context(&cert, &key, chain.as_deref(), &opts, Some(store.clone()))
+        };
+        let Some(l) = listener else {
+            return build(None);
+        };
+        let mut t = l.inner.io.tls.lock();
+        match &mut *t {
+            Tls::Listener(lt) => {
+                if let Some(c) = &lt.cached {
+                    return Ok(c.clone());
+                }
+                let c = build(Some(lt))?;
+                lt.cached = Some(c.clone());
+                Ok(c)
+            }
+            _ => build(None),
+        }
+    }
+
+    impl Context {
+        /// A wss:// listener: as [`Context::listen`], and each accepted
+        /// connection runs TLS with `opts` (its certificate, or the one
+        /// set later with [`Connection::set_tls_certificate`], or the
+        /// context's default entry).
+        pub fn listen_tls(
+            &self,
+            host: &str,
+            port: &str,
+            ipv6: bool,
+            opts: Option<TlsOptions>,
+        ) -> Result<Connection, Error> {
+            let l = Connection::listen(self, host, port, ipv6)?;
+            l.inner.io.set_tls(Tls::Listener(ListenerTls {
+                opts,
+                ..Default::default()
+            }));
+            Ok(l)
+        }
+    }
+
+    impl Connection {
+        /// Certificate, key and chain files of a TLS listener (they are
+        /// loaded at the next accept). False if this is not a TLS listener
+        /// or a file cannot be read.
+        pub fn set_tls_certificate(&self, cert: &str, key: &str, chain: Option<&str>) -> bool {
+            let readable = [Some(cert), Some(key), chain]
+                .iter()
+                .flatten()
+                .all(|p| std::fs::File::open(p).is_ok());
+            if !readable {
+                return false;
+            }
+            let mut t = self.inner.io.tls.lock();
+            match &mut *t {
+                Tls::Listener(l) => {
+                    l.cert = Some((cert.into(), key.into(), chain.map(str::to_string)));
+                    l.cached = None;
+                    true
+                }
+                _ => false,
+            }
+        }
+
+        /// True when this connection runs TLS (a listener: accepts TLS).
+        pub fn is_tls(&self) -> bool {
+            self.inner.io.is_tls()
         }
     }
 }

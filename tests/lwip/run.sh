@@ -35,7 +35,7 @@ for variant in ${LWIP_VARIANTS:-std nostd}; do
     std)
       timeout 1800 "$CARGO" build --release --quiet
       lib="$TARGET/release/libnopoll.a"
-      libs="-lpthread -ldl -lm"
+      libs="-lssl -lcrypto -lpthread -ldl -lm"
       ;;
     nostd)
       timeout 1800 "$CARGO" build --release --quiet --no-default-features --target-dir "$TARGET/nostd"
