@@ -916,10 +916,12 @@ pub(super) fn connect_common(
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
     };
-    let Some(mut co) = connect_options(&a, &o, ipv6) else {
+    let Some(co) = connect_options(&a, &o, ipv6) else {
         log_ctx(&c, format_args!("nopoll_conn_new: host_ip is required"));
         return core::ptr::null_mut();
     };
+    #[cfg(feature = "tls")]
+    let mut co = co;
     #[cfg(feature = "tls")]
     if tls {
         co.tls = Some(super::tls::tls_options(&o, verify_default || o.ssl_verify));
