@@ -6,7 +6,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd test-tls lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -71,6 +71,13 @@ test-conformance:
 test-peers:
 	./tests/peers/run.sh
 
+# wss:// against independent peers: Python ssl + websockets both ways
+# (mutual TLS, TLS 1.1 only when asked), raw TLS sockets (two frames in one
+# record, garbage, stalls, no close_notify), openssl s_client probes of the
+# version policy, SNI and verification. Certificates made at run time.
+test-tls:
+	./tests/tls/run.sh
+
 # nopoll's C API on real lwIP (Debian's liblwip-dev): our server and
 # clients in one process over lwIP's loopback, std and no_std builds.
 test-lwip:
@@ -88,7 +95,7 @@ footprint:
 	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-tls test-conformance fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)
