@@ -1812,6 +1812,8 @@ static void tls_entry_points (noPollCtx * sctx, noPollConn * listener)
 	/* argument and TCP failures: NULL */
 	CHECK (nopoll_conn_tls_new (NULL, NULL, "127.0.0.1", port, NULL, NULL, NULL, NULL) == NULL);
 	CHECK (nopoll_conn_tls_new (sctx, NULL, NULL, port, NULL, NULL, NULL, NULL) == NULL);
+	/* nothing listens on ::1 at this port (or no IPv6): TCP fails */
+	CHECK (nopoll_conn_tls_new6 (sctx, NULL, "::1", port, NULL, NULL, NULL, NULL) == NULL);
 	opts = nopoll_conn_opts_new ();
 	CHECK (nopoll_conn_tls_new_with_socket (sctx, opts, -1, "127.0.0.1", port, NULL, NULL, NULL, NULL) == NULL);
 	CHECK (! nopoll_conn_opts_ref (opts));
@@ -1823,6 +1825,11 @@ static void tls_entry_points (noPollCtx * sctx, noPollConn * listener)
 	CHECK (nopoll_listener_set_certificate (conn, "/dev/null", "/dev/null", NULL));
 	nopoll_conn_close (conn);
 	CHECK (nopoll_listener_tls_new (sctx, NULL, "0") == NULL);
+	/* IPv6 (NULL where the machine has none) */
+	conn = nopoll_listener_tls_new6 (sctx, "::1", "0");
+	CHECK (conn == NULL || nopoll_conn_is_tls_on (conn));
+	if (conn)
+		nopoll_conn_close (conn);
 	opts = nopoll_conn_opts_new ();
 	conn = nopoll_listener_tls_new_opts (sctx, opts, "127.0.0.1", "0");
 	CHECK (conn != NULL && nopoll_conn_is_tls_on (conn));
@@ -1830,6 +1837,13 @@ static void tls_entry_points (noPollCtx * sctx, noPollConn * listener)
 	nopoll_conn_close (conn);
 	opts = nopoll_conn_opts_new ();
 	nopoll_conn_opts_set_reuse (opts, nopoll_true);
+	conn = nopoll_listener_tls_new_opts (sctx, opts, "127.0.0.1", "0");
+	CHECK (conn != NULL);
+	nopoll_conn_close (conn);
+	conn = nopoll_listener_tls_new_opts6 (sctx, opts, "::1", "0");
+	CHECK (conn == NULL || nopoll_conn_is_tls_on (conn));
+	if (conn)
+		nopoll_conn_close (conn);
 	conn = nopoll_listener_tls_new_opts (sctx, opts, "127.0.0.1", "0");
 	CHECK (conn != NULL);
 	CHECK (nopoll_conn_opts_ref (opts));
