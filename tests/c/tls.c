@@ -19,7 +19,14 @@
  * - nopoll_ctx_set_certificate's default entry serves a listener that has
  *   no certificate of its own (tls_new_opts with NULL certs);
  * - a listener whose key does not match its certificate fails the
- *   connection (and says why in the log), the loop goes on.
+ *   connection (and says why in the log), the loop goes on;
+ * - nopoll_conn_read over TLS, non-blocking and blocking;
+ * - short writes over TLS: EWOULDBLOCK, pending bytes, drained by
+ *   nopoll_conn_flush_writes, every byte received;
+ * - port sharing: the application accepts, nopoll_conn_accept_socket on a
+ *   TLS listener and nopoll_conn_accept_complete (tls_on) run TLS;
+ * - nopoll_ctx_set_ssl_context_creator: its SSL_CTX is used (and freed:
+ *   valgrind), NULL from it fails the connection.
  */
 #include "check.h"
 #include <openssl/ssl.h>
@@ -42,10 +49,23 @@ static int gen (void)
 	return system (script) == 0;
 }
 
+static int binary_bytes = 0;
+static int stall_ms = 0;
+
 static void echo (noPollCtx * ctx, noPollConn * conn, noPollMsg * msg, noPollPtr user_data)
 {
 	(void) ctx;
 	(void) user_data;
+	/* binary: counted, not echoed (the short-write test) */
+	if (nopoll_msg_opcode (msg) == NOPOLL_BINARY_FRAME) {
+		shared_add (&binary_bytes, nopoll_msg_get_payload_size (msg));
+		return;
+	}
+	/* "stall": the loop sleeps a while (its peer's sends pile up) */
+	if (nopoll_msg_get_payload_size (msg) == 5 && memcmp (nopoll_msg_get_payload (msg), "stall", 5) == 0) {
+		sleep_ms (shared_get (&stall_ms));
+		return;
+	}
 	nopoll_conn_send_text (conn, (const char *) nopoll_msg_get_payload (msg), nopoll_msg_get_payload_size (msg));
 }
 
@@ -78,6 +98,133 @@ static int round_trip (noPollConn * conn, const char * text)
 	     && memcmp (nopoll_msg_get_payload (msg), text, strlen (text)) == 0;
 	nopoll_msg_unref (msg);
 	return ok;
+}
+
+static int creator_calls = 0;
+static int creator_null = 0;
+
+static noPollPtr creator (noPollCtx * ctx, noPollConn * conn, noPollConnOpts * opts, nopoll_bool is_client, noPollPtr user_data)
+{
+	(void) ctx;
+	(void) conn;
+	(void) opts;
+	(void) user_data;
+	shared_add (&creator_calls, 1);
+	if (shared_get (&creator_null) || ! is_client)
+		return NULL;
+	return SSL_CTX_new (TLS_client_method ());
+}
+
+typedef struct {
+	noPollCtx  * ctx;
+	noPollConn * listener;
+	int          lfd;
+	int          complete; /* 0: accept_socket, 1: from_socket + accept_complete */
+	int          ok;
+} Sharer;
+
+static void * share_main (void * arg)
+{
+	Sharer * sh = (Sharer *) arg;
+	int fd = nopoll_listener_accept (sh->lfd);
+	if (fd < 0)
+		return NULL;
+	if (sh->complete) {
+		noPollConn * conn = nopoll_listener_from_socket (sh->ctx, fd);
+		sh->ok = conn != NULL && nopoll_conn_accept_complete (sh->ctx, sh->listener, conn, fd, nopoll_true);
+	} else
+		sh->ok = nopoll_conn_accept_socket (sh->ctx, sh->listener, fd) != NULL;
+	return NULL;
+}
+
+static void port_sharing (noPollCtx * sctx, noPollCtx * cctx, noPollConn * listener, int complete)
+{
+	Sharer sh;
+	pthread_t t;
+	char port[16];
+	noPollConn * conn;
+	struct sockaddr_in sa;
+	socklen_t len = sizeof (sa);
+	note (complete ? "port sharing: accept_complete with tls_on" : "port sharing: accept_socket on a TLS listener");
+	memset (&sh, 0, sizeof (sh));
+	sh.ctx = sctx;
+	sh.listener = listener;
+	sh.complete = complete;
+	sh.lfd = nopoll_listener_sock_listen (sctx, "127.0.0.1", "0");
+	CHECK (sh.lfd >= 0);
+	CHECK (getsockname (sh.lfd, (struct sockaddr *) &sa, &len) == 0);
+	sprintf (port, "%d", (int) ntohs (sa.sin_port));
+	CHECK (spawn (&t, share_main, &sh));
+	conn = nopoll_conn_tls_new (cctx, nopoll_conn_opts_new (), "localhost", port, NULL, NULL, NULL, NULL);
+	pthread_join (t, NULL);
+	CHECK (sh.ok);
+	CHECK (nopoll_conn_is_ok (conn));
+	CHECK (round_trip (conn, "shared port"));
+	nopoll_conn_close (conn);
+	close (sh.lfd);
+}
+
+static void reads_and_writes (noPollCtx * cctx, const char * port)
+{
+	noPollConn * conn;
+	char buf[64];
+	char * big;
+	int i, rc = 0, sent = 0, short_errno = 0, size = 1 << 20, small = 16384;
+	double end;
+	note ("nopoll_conn_read over TLS, non-blocking and blocking");
+	conn = nopoll_conn_tls_new (cctx, nopoll_conn_opts_new (), "localhost", port, NULL, NULL, NULL, NULL);
+	CHECK (client_ready (conn));
+	CHECK_INT (nopoll_conn_read (conn, buf, 4, nopoll_false, 0), -1);
+	CHECK_INT (nopoll_conn_send_text (conn, "abcdef", 6), 6);
+	CHECK_INT (nopoll_conn_read (conn, buf, 6, nopoll_true, scaled (5000, 30000)), 6);
+	CHECK (memcmp (buf, "abcdef", 6) == 0);
+
+	note ("short writes over TLS: EWOULDBLOCK, pending, flush_writes");
+	setsockopt (nopoll_conn_socket (conn), SOL_SOCKET, SO_SNDBUF, &small, sizeof (small));
+	shared_set (&binary_bytes, 0);
+	shared_set (&stall_ms, (int) scaled (1000, 5000));
+	CHECK_INT (nopoll_conn_send_text (conn, "stall", 5), 5);
+	big = (char *) malloc ((size_t) size);
+	memset (big, 'b', (size_t) size);
+	for (i = 0; i < 64; i++) {
+		errno = 0;
+		rc = nopoll_conn_send_binary (conn, big, size);
+		if (rc != size) {
+			short_errno = errno;
+			break;
+		}
+		sent += size;
+	}
+	free (big);
+	printf ("   %d bytes sent whole, then %d (errno %d), %d pending\n", sent, rc, short_errno,
+		nopoll_conn_pending_write_bytes (conn));
+	CHECK (rc < size);
+	CHECK_INT (short_errno, NOPOLL_EWOULDBLOCK);
+	CHECK (nopoll_conn_pending_write_bytes (conn) > 0);
+	nopoll_conn_flush_writes (conn, scaled (10000000L, 60000000L), 0);
+	CHECK_INT (nopoll_conn_pending_write_bytes (conn), 0);
+	end = now_ms () + (double) scaled (10000, 60000);
+	while (shared_get (&binary_bytes) < sent + size && now_ms () < end)
+		sleep_ms (5);
+	CHECK_INT (shared_get (&binary_bytes), sent + size);
+	nopoll_conn_close (conn);
+}
+
+static void context_creator (noPollCtx * cctx, const char * port)
+{
+	noPollConn * conn;
+	note ("nopoll_ctx_set_ssl_context_creator: used and adopted; NULL fails");
+	nopoll_ctx_set_ssl_context_creator (cctx, creator, NULL);
+	conn = nopoll_conn_tls_new (cctx, nopoll_conn_opts_new (), "localhost", port, NULL, NULL, NULL, NULL);
+	CHECK_INT (shared_get (&creator_calls), 1);
+	CHECK (round_trip (conn, "created"));
+	nopoll_conn_close (conn);
+	shared_set (&creator_null, 1);
+	conn = nopoll_conn_tls_new (cctx, nopoll_conn_opts_new (), "localhost", port, NULL, NULL, NULL, NULL);
+	CHECK_INT (shared_get (&creator_calls), 2);
+	CHECK (conn != NULL && ! nopoll_conn_is_ok (conn));
+	nopoll_conn_close (conn);
+	nopoll_ctx_set_ssl_context_creator (cctx, NULL, NULL);
 }
 
 int main (void)
@@ -217,6 +364,11 @@ int main (void)
 	conn = nopoll_conn_tls_new (cctx, opts, "localhost", port, NULL, NULL, NULL, NULL);
 	CHECK (round_trip (conn, "still serving"));
 	nopoll_conn_close (conn);
+
+	reads_and_writes (cctx, port);
+	port_sharing (sctx, cctx, listener, 0);
+	port_sharing (sctx, cctx, listener, 1);
+	context_creator (cctx, port);
 
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
