@@ -61,7 +61,7 @@ notes = {
     "nopoll_conn_opts_set_ssl_certs": ("works", "true if the files given are readable; client: certificate + key (+ chain), CA added to the system store; listener: certificate, key, chain and the CA that verifies client certificates"),
     "nopoll_conn_opts_set_ssl_protocol": ("deviates", "a minimum, not one version: TLSV1_2, FLEXIBLE and the SSLv2/3 values mean TLS 1.2+ (1.3 included); TLSV1_1 / TLSV1 mean down to 1.1 / 1.0 (and OpenSSL security level 0 on that connection only). Upstream on OpenSSL 3 negotiates whatever the system allows"),
     "nopoll_conn_opts_ssl_peer_verify": ("works", "as upstream: NULL options verify, options from nopoll_conn_opts_new do not unless this asks; a verifying client also checks the host name (see deviations)"),
-    "nopoll_conn_is_tls_on": ("works", "true for a TLS connection (from the handshake on) and a TLS listener"),
+    "nopoll_conn_is_tls_on": ("works", "true for a TLS connection once its handshake completed (as upstream), and for a TLS listener"),
     "nopoll_conn_tls_new": ("deviates", "the TLS handshake before returning, bounded by the connect timeout, waiting on the socket (upstream sleep-polls 10 ms x 1000); NULL for argument/TCP failures, a connection that is not ok (with a log line) for TLS failures; host name verified; no SNI for IP literals; port NULL means 443 (upstream: 80)"),
     "nopoll_conn_tls_new6": ("deviates", "as nopoll_conn_tls_new"),
     "nopoll_conn_tls_new_with_socket": ("deviates", "as nopoll_conn_tls_new; on TLS failure the socket is closed with the connection"),

@@ -436,10 +436,6 @@ impl Session {
     }
 }
 
-// SAFETY: an SSL object is used by one thread at a time (the transport
-// keeps it under a lock); OpenSSL 3 objects may move between threads.
-unsafe impl Send for Session {}
-
 /// A listener's TLS configuration.
 #[derive(Default)]
 pub(crate) struct ListenerTls {

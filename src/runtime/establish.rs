@@ -638,9 +638,14 @@ mod tls {
             }
         }
 
-        /// True when this connection runs TLS (a listener: accepts TLS).
+        /// True once this connection's TLS handshake completed (as
+        /// upstream's `tls_on`); for a listener: it accepts TLS.
         pub fn is_tls(&self) -> bool {
-            self.inner.io.is_tls()
+            match &*self.inner.io.tls.lock() {
+                Tls::None => false,
+                Tls::Listener(_) => true,
+                Tls::Session(s) => s.established(),
+            }
         }
     }
 }

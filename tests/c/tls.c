@@ -298,6 +298,7 @@ int main (void)
 	conn = nopoll_conn_tls_new (cctx, NULL, "localhost", port, NULL, NULL, NULL, NULL);
 	CHECK (conn != NULL);
 	CHECK (! nopoll_conn_is_ok (conn));
+	CHECK (! nopoll_conn_is_tls_on (conn));
 	nopoll_conn_close (conn);
 
 	note ("a CA that did not sign the server: not ok");
