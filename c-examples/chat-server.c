@@ -1,6 +1,8 @@
 /* chat-server: a WebSocket chat room written against the nopoll API.
  *
  *   chat-server [PORT]          (default 8080; listens on 127.0.0.1)
+ *   chat-server PORT CERT KEY   the same over TLS: https:// and wss://
+ *                               (`make demo-tls` makes a certificate)
  *
  * Open http://127.0.0.1:PORT/ in two browser tabs and chat. One port serves
  * both the page (a plain GET of "/") and the WebSocket endpoint "/chat":
@@ -106,7 +108,7 @@ static const char chat_page[] =
 "  }\n"
 "\n"
 "  function connect() {\n"
-"    ws = new WebSocket('ws://' + location.host + '/chat');\n"
+"    ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat');\n"
 "    ws.onopen = function () {\n"
 "      setOnline(true);\n"
 "      show('connected to ' + location.host, '', 'info');\n"
@@ -270,7 +272,16 @@ int main (int argc, char ** argv)
 		return 1;
 	nopoll_ctx_set_max_frame_size (ctx, CHAT_MAX_MESSAGE);
 
-	listener = nopoll_listener_new (ctx, "127.0.0.1", port);
+	if (argc > 3) {
+		/* TLS: the page over https, the room over wss */
+		listener = nopoll_listener_tls_new (ctx, "127.0.0.1", port);
+		if (! nopoll_listener_set_certificate (listener, argv[2], argv[3], NULL)) {
+			fprintf (stderr, "chat-server: cannot use certificate %s and key %s\n", argv[2], argv[3]);
+			nopoll_ctx_unref (ctx);
+			return 1;
+		}
+	} else
+		listener = nopoll_listener_new (ctx, "127.0.0.1", port);
 	if (! nopoll_conn_is_ok (listener)) {
 		fprintf (stderr, "chat-server: cannot listen on 127.0.0.1:%s\n", port);
 		nopoll_ctx_unref (ctx);
@@ -283,7 +294,8 @@ int main (int argc, char ** argv)
 	signal (SIGINT, on_signal);
 	signal (SIGTERM, on_signal);
 
-	printf ("chat-server: open http://127.0.0.1:%s/ in a browser\n", nopoll_conn_port (listener));
+	printf ("chat-server: open %s://127.0.0.1:%s/ in a browser\n", argc > 3 ? "https" : "http",
+		nopoll_conn_port (listener));
 	fflush (stdout);
 	nopoll_loop_wait (ctx, 0);
 

@@ -17,7 +17,7 @@ ensure_venv peers "$VENV" "$ROOT/tests/peers/requirements.txt" "${PYTHON:-python
 timeout 1800 "${CARGO:-cargo}" build --release --quiet
 mkdir -p "$BIN"
 CFLAGS=(-ansi -Wall -Werror -Wstrict-prototypes -O2 -I"$ROOT/include")
-for src in tests/tls/tls_server.c tests/tls/tls_client.c; do
+for src in tests/tls/tls_server.c tests/tls/tls_client.c c-examples/chat-server.c; do
   "${CC:-cc}" "${CFLAGS[@]}" "$src" "$TARGET/release/libnopoll.a" -lssl -lcrypto -lpthread -ldl -lm \
     -o "$BIN/$(basename "$src" .c)"
 done

@@ -324,3 +324,14 @@ def test_tls11_only_when_asked(pyserver, certs):
     assert rc == 1, out  # TLS 1.2 minimum by default
     rc, out = run_client(s.port, "-name", "localhost", "-proto", "5")  # NOPOLL_METHOD_TLSV1_1
     assert rc == 0, out
+
+
+def test_chat_demo_over_https_and_wss(procs, certs):
+    """`make demo-tls`: the chat server's page over https, its room over wss."""
+    pr = procs.start([binary("chat-server"), "0", certs("server.pem"), certs("server.key")])
+    port = int(pr.wait_line(r"open https://127\.0\.0\.1:(\d+)/").group(1))
+    import urllib.request
+    page = urllib.request.urlopen("https://localhost:%d/" % port, context=client_ctx(certs), timeout=10).read()
+    assert b"wss://" in page
+    got = asyncio.run(ws_echo("wss://localhost:%d/chat" % port, client_ctx(certs), '{"text":"hi"}'))
+    assert got == '{"text":"hi"}'
