@@ -6,7 +6,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd test-tls lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-valgrind test-compat test-conformance test-peers test-lwip test-lwip-tap check-nostd test-tls test-conformance-tls lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -67,6 +67,10 @@ test-compat:
 test-conformance:
 	./conformance/run.sh
 
+# The same over wss:// (both roles verify the other's certificate).
+test-conformance-tls:
+	./conformance/run.sh --tls
+
 # Independent peers: Python websockets both ways, headless Chromium.
 test-peers:
 	./tests/peers/run.sh
@@ -95,7 +99,7 @@ footprint:
 	FOOTPRINT_FEATURES=no-log tools/footprint/run.sh --write-doc
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-tls test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-valgrind test-compat test-lwip test-lwip-tap test-interop test-peers test-tls test-conformance test-conformance-tls fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

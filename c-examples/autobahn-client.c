@@ -32,6 +32,8 @@ static int          got_text;
 static long         echoed;
 static int          send_errors;
 
+static int          tls; /* wss:// */
+
 static int parse_url (const char * url)
 {
 	const char * p;
@@ -39,9 +41,13 @@ static int parse_url (const char * url)
 	const char * end;
 	size_t       n;
 
-	if (strncmp (url, "ws://", 5) != 0)
+	if (strncmp (url, "ws://", 5) == 0)
+		p = url + 5;
+	else if (strncmp (url, "wss://", 6) == 0) {
+		tls = 1;
+		p = url + 6;
+	} else
 		return 0;
-	p = url + 5;
 	end = strchr (p, '/');
 	if (end == NULL)
 		end = p + strlen (p);
@@ -52,7 +58,7 @@ static int parse_url (const char * url)
 			return 0;
 		memcpy (host, p, n);
 		host[n] = 0;
-		strcpy (port, "80");
+		strcpy (port, tls ? "443" : "80");
 		return 1;
 	}
 	n = (size_t) (colon - p);
@@ -118,7 +124,17 @@ static int session (noPollCtx * ctx, const char * path, int echo)
 	got_text = 0;
 	first_text[0] = 0;
 
-	conn = nopoll_conn_new (ctx, host, port, NULL, path, NULL, NULL);
+	if (tls) {
+		/* wss://: the server verified against $AUTOBAHN_CA when set */
+		noPollConnOpts * opts = nopoll_conn_opts_new ();
+		const char *     ca   = getenv ("AUTOBAHN_CA");
+		if (ca != NULL && *ca) {
+			nopoll_conn_opts_set_ssl_certs (opts, NULL, NULL, NULL, ca);
+			nopoll_conn_opts_ssl_peer_verify (opts, nopoll_true);
+		}
+		conn = nopoll_conn_tls_new (ctx, opts, host, port, NULL, path, NULL, NULL);
+	} else
+		conn = nopoll_conn_new (ctx, host, port, NULL, path, NULL, NULL);
 	if (! nopoll_conn_is_ok (conn)) {
 		fprintf (stderr, "autobahn-client: cannot connect to %s:%s%s\n", host, port, path);
 		if (conn != NULL)
@@ -164,7 +180,7 @@ int main (int argc, char ** argv)
 	if (agent == NULL)
 		agent = "nopoll";
 	if (! parse_url (url)) {
-		fprintf (stderr, "autobahn-client: bad URL '%s' (want ws://HOST:PORT)\n", url);
+		fprintf (stderr, "autobahn-client: bad URL '%s' (want ws:// or wss://HOST:PORT)\n", url);
 		return 2;
 	}
 	if (strlen (agent) > 200 || strpbrk (agent, "&?#/ %") != NULL) {

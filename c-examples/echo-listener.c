@@ -40,7 +40,15 @@ int main (int argc, char ** argv)
 	/* Autobahn sends frames of up to 16 MiB in case 9. */
 	nopoll_ctx_set_max_frame_size (ctx, 20 * 1024 * 1024);
 
-	listener = nopoll_listener_new (ctx, "127.0.0.1", port);
+	if (argc > 3) {
+		/* echo-listener PORT CERT KEY: wss:// */
+		listener = nopoll_listener_tls_new (ctx, "127.0.0.1", port);
+		if (! nopoll_listener_set_certificate (listener, argv[2], argv[3], NULL)) {
+			fprintf (stderr, "echo-listener: cannot use certificate %s and key %s\n", argv[2], argv[3]);
+			return 1;
+		}
+	} else
+		listener = nopoll_listener_new (ctx, "127.0.0.1", port);
 	if (! nopoll_conn_is_ok (listener)) {
 		fprintf (stderr, "echo-listener: cannot listen on 127.0.0.1:%s\n", port);
 		return 1;
@@ -49,7 +57,7 @@ int main (int argc, char ** argv)
 	signal (SIGINT, on_signal);
 	signal (SIGTERM, on_signal);
 
-	printf ("echo-listener: ready on ws://127.0.0.1:%s/\n", nopoll_conn_port (listener));
+	printf ("echo-listener: ready on %s://127.0.0.1:%s/\n", argc > 3 ? "wss" : "ws", nopoll_conn_port (listener));
 	fflush (stdout);
 	nopoll_loop_wait (ctx, 0);
 
