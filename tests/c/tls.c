@@ -26,7 +26,9 @@
  * - port sharing: the application accepts, nopoll_conn_accept_socket on a
  *   TLS listener and nopoll_conn_accept_complete (tls_on) run TLS;
  * - nopoll_ctx_set_ssl_context_creator: its SSL_CTX is used (and freed:
- *   valgrind), NULL from it fails the connection.
+ *   valgrind), NULL from it fails the connection;
+ * - a server that never answers the ClientHello: nopoll_conn_tls_new gives
+ *   up after the connect timeout with a connection that is not ok.
  */
 #include "check.h"
 #include <openssl/ssl.h>
@@ -210,6 +212,32 @@ static void reads_and_writes (noPollCtx * cctx, const char * port)
 	nopoll_conn_close (conn);
 }
 
+static void stalled_server (void)
+{
+	noPollCtx * ctx = nopoll_ctx_new ();
+	noPollConn * conn;
+	char ps[16];
+	int lfd, p;
+	double start, took;
+	note ("a server that accepts and never answers the ClientHello: bounded by the connect timeout");
+	test_log (ctx, "stalled");
+	lfd = raw_listen (4, &p);
+	CHECK (lfd >= 0);
+	sprintf (ps, "%d", p);
+	nopoll_conn_connect_timeout (ctx, 300000);
+	start = now_ms ();
+	conn = nopoll_conn_tls_new (ctx, nopoll_conn_opts_new (), "127.0.0.1", ps, NULL, NULL, NULL, NULL);
+	took = now_ms () - start;
+	printf ("   gave up after %.0f ms\n", took);
+	CHECK (conn != NULL);
+	CHECK (! nopoll_conn_is_ok (conn));
+	CHECK (took >= 250.0);
+	CHECK (took < (double) scaled (5000, 20000));
+	nopoll_conn_close (conn);
+	close (lfd);
+	nopoll_ctx_unref (ctx);
+}
+
 static void context_creator (noPollCtx * cctx, const char * port)
 {
 	noPollConn * conn;
@@ -370,6 +398,7 @@ int main (void)
 	port_sharing (sctx, cctx, listener, 0);
 	port_sharing (sctx, cctx, listener, 1);
 	context_creator (cctx, port);
+	stalled_server ();
 
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
