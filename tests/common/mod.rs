@@ -1,5 +1,5 @@
 //! Helpers shared by the Rust integration tests over loopback
-//! (`tests/runtime.rs`, `tests/firmware_table.rs`).
+//! (`tests/runtime.rs`, `tests/firmware_table.rs`, `tests/tls_rust.rs`).
 
 use nopoll::runtime::{Connection, Message};
 use std::time::{Duration, Instant};
