@@ -105,6 +105,13 @@
 #define NOPOLL_EINTR           EINTR
 #define NOPOLL_EWOULDBLOCK     EWOULDBLOCK
 #define NOPOLL_EINPROGRESS     EINPROGRESS
+
+/* noPollTlsOps (nopoll_install_tls_ops): the layout version, and the
+ * "the socket must become readable / writable first" results of its
+ * entries and bio callbacks. */
+#define NOPOLL_TLS_OPS_VERSION 1
+#define NOPOLL_TLS_WANT_READ   (-2)
+#define NOPOLL_TLS_WANT_WRITE  (-3)
 #define NOPOLL_ENOTCONN        ENOTCONN
 #define NOPOLL_EAGAIN          EAGAIN
 /* A macro, not a typedef (user code may test it with #ifdef). */
@@ -402,6 +409,107 @@ typedef unsigned long (*noPollClockHook)(void);
  * (`nopoll_install_random`): masking keys and handshake nonces.
  */
 typedef void (*noPollRandomHook)(unsigned char *buffer, size_t size);
+
+/**
+ * What a new session is for (strings NUL-terminated, valid during the
+ * `session_new` call only; NULL when not given).
+ */
+typedef struct {
+    /**
+     * 1 for a server (accepted) session, 0 for a client.
+     */
+    int is_server;
+    /**
+     * Client: the name for SNI and certificate verification; NULL for an
+     * IP literal's SNI (the name to verify is then `verify_ip`).
+     */
+    const char *host_name;
+    /**
+     * Client: an IP literal the certificate must carry (or NULL).
+     */
+    const char *verify_ip;
+    /**
+     * Verify the peer (client: chain and name; server: require a client
+     * certificate).
+     */
+    int verify;
+    /**
+     * Lowest TLS version as a `noPollSslProtocol` (TLS 1.2 unless
+     * NOPOLL_METHOD_TLSV1_1 / TLSV1).
+     */
+    int min_version;
+    /**
+     * Own certificate, key, chain files; CA file (client: in addition to
+     * the backend's trust store if it has one).
+     */
+    const char *certificate;
+    const char *private_key;
+    const char *chain_certificate;
+    const char *ca_certificate;
+} noPollTlsParams;
+
+/**
+ * Reads ciphertext: n > 0 bytes, 0 at the end of the stream,
+ * NOPOLL_TLS_WANT_READ, or -1.
+ */
+typedef int (*noPollTlsBioRecv)(void *bio, unsigned char *buf, size_t len);
+
+/**
+ * Writes ciphertext: n > 0 bytes taken, NOPOLL_TLS_WANT_WRITE, or -1.
+ */
+typedef int (*noPollTlsBioSend)(void *bio, const unsigned char *buf, size_t len);
+
+/**
+ * A TLS implementation as a table of C functions. Every entry is
+ * mandatory. Return conventions: n >= 0 as documented, NOPOLL_TLS_WANT_READ
+ * / NOPOLL_TLS_WANT_WRITE when the socket must become readable / writable
+ * first, -1 on failure.
+ */
+typedef struct {
+    /**
+     * NOPOLL_TLS_OPS_VERSION.
+     */
+    int version;
+    /**
+     * A new session over `bio` (pass it to `recv`/`send`); NULL on
+     * failure, with a NUL-terminated reason in `err` (`err_size` bytes).
+     */
+    void *(*session_new)(const noPollTlsParams *params, void *bio, noPollTlsBioRecv recv, noPollTlsBioSend send, char *err, int err_size);
+    /**
+     * One handshake step: 0 when established, WANT_*, -1.
+     */
+    int (*handshake)(void *s);
+    /**
+     * Plaintext: n > 0, 0 at the end (close_notify), WANT_*, -1.
+     */
+    int (*read)(void *s, unsigned char *buf, int len);
+    /**
+     * Plaintext out: n > 0 taken (partial writes allowed), WANT_*, -1.
+     */
+    int (*write)(void *s, const unsigned char *buf, int len);
+    /**
+     * Decrypted bytes held inside (the loop serves them without waiting).
+     */
+    int (*pending)(void *s);
+    /**
+     * Sends close_notify (best effort, never waits).
+     */
+    void (*close_notify)(void *s);
+    /**
+     * Frees the session (exactly once, also after a failure).
+     */
+    void (*session_free)(void *s);
+    /**
+     * 0 when the peer verified (or verification is off), else the
+     * backend's verification flags.
+     */
+    long (*verify_result)(void *s);
+    /**
+     * The backend's session object (handed to the post-TLS check as its
+     * `SSL` argument, with NULL as `SSL_CTX`).
+     */
+    void *(*native)(void *s);
+} noPollTlsOps;
 
 /**
  * Receives every log line of a context (`nopoll_log_set_handler`).
@@ -1164,7 +1272,8 @@ void nopoll_ctx_set_on_ready(noPollCtx *ctx, noPollActionHandler on_ready, noPol
 
 /**
  * Called after every TLS handshake (both roles) with the `SSL_CTX*` and
- * the `SSL*`; returning false closes the connection. NULL uninstalls.
+ * the `SSL*` (with a C TLS table: NULL and the table's native session);
+ * returning false closes the connection. NULL uninstalls.
  */
 void nopoll_ctx_set_post_ssl_check(noPollCtx *ctx, noPollSslPostCheck post_ssl_check, noPollPtr user_data);
 
@@ -1274,6 +1383,19 @@ void nopoll_install_random(noPollRandomHook hook);
  * entries meet the contract documented on each field.
  */
 nopoll_bool nopoll_install_socket_ops(const noPollSocketOps *ops);
+
+/**
+ * Installs a table of TLS functions (mbedTLS, wolfSSL, esp-tls...) for the
+ * whole process, used instead of OpenSSL from then on; in every build
+ * (firmware builds have no other TLS). The table is copied. False if
+ * `ops` is NULL, has another version or a NULL entry, or a table is
+ * already installed.
+ *
+ * # Safety
+ * `ops` is NULL or points to a readable `noPollTlsOps` whose entries meet
+ * the contract documented on each field.
+ */
+nopoll_bool nopoll_install_tls_ops(const noPollTlsOps *ops);
 
 /**
  * Writes the binary form of `a` into `buffer` (bounded); returns `buffer`.

@@ -21,7 +21,5 @@ pub mod platform;
 mod prelude;
 pub mod runtime;
 pub mod sync;
-#[cfg(feature = "tls")]
 mod tls;
-#[cfg(feature = "tls")]
 pub use tls::TlsOptions;

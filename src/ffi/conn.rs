@@ -873,7 +873,6 @@ fn connect_options(a: &ClientArgs<'_>, o: &OptsData, ipv6: bool) -> Option<Conne
         extra_headers: o.extra_headers.clone(),
         interface: o.interface.clone(),
         max_frame_size: o.max_frame_size,
-        #[cfg(feature = "tls")]
         tls: None,
     })
 }
@@ -920,20 +919,9 @@ pub(super) fn connect_common(
         log_ctx(&c, format_args!("nopoll_conn_new: host_ip is required"));
         return core::ptr::null_mut();
     };
-    #[cfg(feature = "tls")]
     let mut co = co;
-    #[cfg(feature = "tls")]
     if tls {
         co.tls = Some(super::tls::tls_options(&o, verify_default || o.ssl_verify));
-    }
-    #[cfg(not(feature = "tls"))]
-    if tls {
-        let _ = verify_default;
-        log_ctx(
-            &c,
-            format_args!("wss:// is not available: built without the tls feature"),
-        );
-        return core::ptr::null_mut();
     }
     let r = match socket {
         Some(fd) => c.connect_with_socket(fd, &co),
@@ -1061,22 +1049,10 @@ pub(super) fn listen_common(
     let (Some(h), Some(p)) = (unsafe { cstr(host) }, unsafe { cstr(port) }) else {
         return core::ptr::null_mut();
     };
-    #[cfg(feature = "tls")]
     let r = if tls {
         // A listener verifies clients only when its options ask for it.
         let t = given.then(|| super::tls::tls_options(&o, o.ssl_verify));
         c.listen_tls(h, p, ipv6, t)
-    } else {
-        c.listen(h, p, ipv6)
-    };
-    #[cfg(not(feature = "tls"))]
-    let r = if tls {
-        let _ = given;
-        log_ctx(
-            &c,
-            format_args!("wss:// is not available: built without the tls feature"),
-        );
-        return core::ptr::null_mut();
     } else {
         c.listen(h, p, ipv6)
     };
@@ -1311,10 +1287,7 @@ pub extern "C" fn nopoll_conn_accept_complete(
         }
         let _ = net::set_blocking(session, false);
         let l = conn_from(listener);
-        #[cfg(feature = "tls")]
         let tls = tls_on != 0 || l.as_ref().is_some_and(Connection::is_tls);
-        #[cfg(not(feature = "tls"))]
-        let tls = tls_on != 0;
         c.complete_accept_with(l.as_ref(), &k, tls) as nopoll_bool
     })
 }

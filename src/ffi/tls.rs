@@ -1,13 +1,13 @@
-//! TLS entry points (wss:// in both roles, over the system OpenSSL).
-//! Without the `tls` feature (firmware builds) they link and fail cleanly:
-//! NULL or `nopoll_false`, with a log line saying why.
+//! TLS entry points (wss:// in both roles): over the system OpenSSL, or
+//! over the C table installed with `nopoll_install_tls_ops` (every build;
+//! firmware builds have only the table). Without either, TLS connections
+//! fail with a log line saying why.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
 use super::conn::{client_args, connect_common, listen_common};
 use super::opts::set_ssl;
-#[cfg(feature = "tls")]
 use super::opts::OptsData;
 use super::types::*;
 use super::{boundary, conn_from, cstr, ctx_cstr, ctx_from};
@@ -16,12 +16,11 @@ use super::{conn_handle, ctx_handle, UserData};
 use crate::runtime::LogLevel;
 #[allow(unused_imports)]
 use crate::runtime::{Connection, Context};
-#[cfg(feature = "tls")]
+use crate::tls::ops::noPollTlsOps;
 use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, CStr};
 
 /// The runtime's TLS options from nopoll's options object.
-#[cfg(feature = "tls")]
 pub(super) fn tls_options(o: &OptsData, verify: bool) -> crate::TlsOptions {
     crate::TlsOptions {
         certificate: o.certificate.clone(),
@@ -46,13 +45,7 @@ fn not_built(ctx: Option<Context>, what: &str) {
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_is_tls_on(conn: *mut noPollConn) -> nopoll_bool {
     boundary(nopoll_false, || {
-        #[cfg(feature = "tls")]
-        return conn_from(conn).is_some_and(|c| c.is_tls()) as nopoll_bool;
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = conn;
-            nopoll_false
-        }
+        conn_from(conn).is_some_and(|c| c.is_tls()) as nopoll_bool
     })
 }
 
@@ -259,7 +252,6 @@ pub unsafe extern "C" fn nopoll_listener_set_certificate(
         let Some(l) = conn_from(listener) else {
             return nopoll_false;
         };
-        #[cfg(feature = "tls")]
         {
             let (Some(c), Some(k)) = (c, k) else {
                 l.ctx().log(
@@ -281,12 +273,6 @@ pub unsafe extern "C" fn nopoll_listener_set_certificate(
                 return nopoll_false;
             }
             nopoll_true
-        }
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = (c, k, ch);
-            not_built(Some(l.ctx()), "nopoll_listener_set_certificate");
-            nopoll_false
         }
     })
 }
@@ -390,7 +376,8 @@ pub unsafe extern "C" fn nopoll_ctx_find_certificate(
 }
 
 /// Called after every TLS handshake (both roles) with the `SSL_CTX*` and
-/// the `SSL*`; returning false closes the connection. NULL uninstalls.
+/// the `SSL*` (with a C TLS table: NULL and the table's native session);
+/// returning false closes the connection. NULL uninstalls.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_post_ssl_check(
     ctx: *mut noPollCtx,
@@ -401,7 +388,6 @@ pub extern "C" fn nopoll_ctx_set_post_ssl_check(
         let Some(c) = ctx_from(ctx) else {
             return;
         };
-        #[cfg(feature = "tls")]
         {
             let ud = UserData(user_data);
             let hook: Option<crate::tls::PostCheck> = post_ssl_check.map(|f| {
@@ -417,11 +403,6 @@ pub extern "C" fn nopoll_ctx_set_post_ssl_check(
                 h
             });
             *c.inner.tls.post_check.lock() = hook;
-        }
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = (post_ssl_check, user_data);
-            not_built(Some(c), "nopoll_ctx_set_post_ssl_check");
         }
     })
 }
@@ -467,5 +448,42 @@ pub extern "C" fn nopoll_ctx_set_ssl_context_creator(
             let _ = (context_creator, user_data);
             not_built(Some(c), "nopoll_ctx_set_ssl_context_creator");
         }
+    })
+}
+
+/// Installs a table of TLS functions (mbedTLS, wolfSSL, esp-tls...) for the
+/// whole process, used instead of OpenSSL from then on; in every build
+/// (firmware builds have no other TLS). The table is copied. False if
+/// `ops` is NULL, has another version or a NULL entry, or a table is
+/// already installed.
+///
+/// # Safety
+/// `ops` is NULL or points to a readable `noPollTlsOps` whose entries meet
+/// the contract documented on each field.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nopoll_install_tls_ops(ops: *const noPollTlsOps) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        // SAFETY: NULL or readable (contract); every field is an integer or
+        // an Option of a function pointer, so any bit pattern C wrote for a
+        // NULL or a function is a valid value.
+        let Some(t) = (unsafe { ops.as_ref() }) else {
+            return nopoll_false;
+        };
+        let complete = t.version == crate::tls::ops::NOPOLL_TLS_OPS_VERSION
+            && t.session_new.is_some()
+            && t.handshake.is_some()
+            && t.read.is_some()
+            && t.write.is_some()
+            && t.pending.is_some()
+            && t.close_notify.is_some()
+            && t.session_free.is_some()
+            && t.verify_result.is_some()
+            && t.native.is_some();
+        if !complete {
+            return nopoll_false;
+        }
+        let copy = *t;
+        let stored: &'static noPollTlsOps = Box::leak(Box::new(copy));
+        crate::tls::ops::install(stored) as nopoll_bool
     })
 }

@@ -207,7 +207,6 @@ pub(crate) struct CtxInner {
     /// listeners' server-name lookup).
     pub(crate) certificates: Arc<Lock<Vec<Certificate>>>,
     /// TLS hooks and cached client configurations.
-    #[cfg(feature = "tls")]
     pub(crate) tls: crate::tls::CtxTls,
     /// Bumped whenever a message handler (context or connection) may have
     /// changed: the loop resolves the handler once per batch of messages
@@ -254,7 +253,6 @@ impl Context {
                 stop: AtomicBool::new(false),
                 deadlines: Lock::new(VecDeque::new()),
                 certificates: Arc::new(Lock::new(Vec::new())),
-                #[cfg(feature = "tls")]
                 tls: Default::default(),
                 handlers_epoch: AtomicU64::new(0),
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),

@@ -142,7 +142,6 @@ impl Connection {
         acts: &mut Vec<Action>,
         from_loop: bool,
     ) -> usize {
-        #[cfg(feature = "tls")]
         if self.inner.io.tls_handshaking() {
             match self.tls_advance(ctx) {
                 Ok(true) => {}

@@ -43,7 +43,6 @@ pub struct ConnectOptions {
     pub max_frame_size: Option<u64>,
     /// wss://: the TLS handshake runs before the upgrade request (the
     /// port then defaults to 443).
-    #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::TlsOptions>,
 }
 
@@ -57,10 +56,7 @@ impl ConnectOptions {
     }
 
     fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        false
+        self.tls.is_some()
     }
 }
 
@@ -172,7 +168,6 @@ impl Connection {
         );
         // The request goes out before we return, bounded by the connect timeout.
         let deadline = Instant::now() + Duration::from_micros(cfg.connect_timeout_us);
-        #[cfg(feature = "tls")]
         if let Some(t) = &o.tls {
             if let Err(why) = conn.tls_connect(ctx, t, name, deadline) {
                 // As upstream: a connection that is not ok (NULL is for
@@ -330,20 +325,7 @@ impl Context {
             self.unregister(conn);
             return false;
         }
-        #[cfg(feature = "tls")]
         if tls && !conn.start_server_tls(self, listener) {
-            return false;
-        }
-        #[cfg(not(feature = "tls"))]
-        if tls {
-            ctx_log!(
-                self,
-                Critical,
-                "conn id={}: TLS requested, built without the tls feature",
-                conn.id()
-            );
-            conn.shutdown();
-            self.unregister(conn);
             return false;
         }
         // Only now may the loop start on the handshake (whose bytes may be
@@ -424,11 +406,12 @@ impl Context {
     }
 }
 
-#[cfg(feature = "tls")]
 mod tls {
     use super::*;
     use crate::runtime::transport::Tls;
-    use crate::tls::{adopt_context, ListenerTls, Session, Step, TlsOptions};
+    #[cfg(feature = "tls")]
+    use crate::tls::openssl::{self, adopt_context};
+    use crate::tls::{ops, ListenerTls, Session, Step, TlsError, TlsOptions};
 
     impl Connection {
         /// The client's TLS handshake, before the upgrade request, bounded
@@ -441,15 +424,7 @@ mod tls {
             deadline: Instant,
         ) -> Result<(), String> {
             let fd = self.socket();
-            let creator = ctx.inner.tls.creator.lock().clone();
-            let cfg = match creator {
-                // SAFETY: the creator's contract (nopoll's): it returns NULL
-                // or an SSL_CTX* of this process's libssl, handed over.
-                Some(c) => unsafe { adopt_context(c(ctx, self, true)) }
-                    .ok_or("the SSL context creator returned NULL")?,
-                None => ctx.inner.tls.client(o)?,
-            };
-            let s = Session::client(&cfg, fd, host, o.verify)?;
+            let s = self.client_session(ctx, o, host)?;
             self.inner.io.set_tls(Tls::Session(Box::new(s)));
             loop {
                 let step = self
@@ -470,6 +445,40 @@ mod tls {
                 net::wait_fd(fd, r, w, ms).map_err(|e| format!("TLS handshake: {e}"))?;
             }
             self.tls_post_check(ctx)
+        }
+
+        /// A client session: the installed C table, else OpenSSL (with the
+        /// context's creator when one is installed).
+        fn client_session(
+            &self,
+            ctx: &Context,
+            o: &TlsOptions,
+            host: &str,
+        ) -> Result<Session, TlsError> {
+            let fd = self.socket();
+            if let Some(t) = ops::installed() {
+                return Ok(Session::Ops(ops::Session::new(t, fd, false, host, o)?));
+            }
+            #[cfg(feature = "tls")]
+            {
+                let creator = ctx.inner.tls.creator.lock().clone();
+                let cfg = match creator {
+                    // SAFETY: the creator's contract (nopoll's): it returns
+                    // NULL or an SSL_CTX* of this process's libssl, handed
+                    // over.
+                    Some(c) => unsafe { adopt_context(c(ctx, self, true)) }
+                        .ok_or("the SSL context creator returned NULL")?,
+                    None => ctx.inner.tls.client(o)?,
+                };
+                Ok(Session::OpenSsl(openssl::Session::client(
+                    &cfg, fd, host, o.verify,
+                )?))
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                let _ = ctx;
+                Err(NO_BACKEND.into())
+            }
         }
 
         /// Runs the context's post-TLS check, if any.
@@ -522,16 +531,7 @@ mod tls {
             ctx: &Context,
             listener: Option<&Connection>,
         ) -> bool {
-            let made = (|| {
-                let creator = ctx.inner.tls.creator.lock().clone();
-                let cfg = match creator {
-                    // SAFETY: as in tls_connect.
-                    Some(c) => unsafe { adopt_context(c(ctx, self, false)) }
-                        .ok_or("the SSL context creator returned NULL")?,
-                    None => listener_context(ctx, listener)?,
-                };
-                Session::server(&cfg, self.socket())
-            })();
+            let made = self.server_session(ctx, listener);
             match made {
                 Ok(s) => {
                     self.inner.io.set_tls(Tls::Session(Box::new(s)));
@@ -553,29 +553,88 @@ mod tls {
         }
     }
 
-    /// The listener's server configuration, built on first use.
-    fn listener_context(
-        ctx: &Context,
-        listener: Option<&Connection>,
-    ) -> Result<openssl::ssl::SslContext, String> {
-        let store = ctx.inner.certificates.clone();
-        let build = |l: Option<&ListenerTls>| {
-            let opts = l.and_then(|l| l.opts.clone()).unwrap_or_default();
-            let own = opts.certificate.clone().map(|c| {
-                (
-                    c.clone(),
-                    opts.private_key.clone().unwrap_or(c),
-                    opts.chain.clone(),
-                )
-            });
-            let (cert, key, chain) = own
-                .or_else(|| l.and_then(|l| l.cert.clone()))
+    #[cfg(not(feature = "tls"))]
+    const NO_BACKEND: &str =
+        "no TLS backend: built without OpenSSL and no table installed (nopoll_install_tls_ops)";
+    const NO_CERT: &str = "no certificate for this TLS listener (nopoll_listener_set_certificate or nopoll_ctx_set_certificate)";
+
+    impl Connection {
+        /// A server session: the installed C table, else OpenSSL.
+        fn server_session(
+            &self,
+            ctx: &Context,
+            listener: Option<&Connection>,
+        ) -> Result<Session, TlsError> {
+            if let Some(t) = ops::installed() {
+                let o = match listener.map(|l| l.inner.io.tls.lock()) {
+                    Some(g) => match &*g {
+                        Tls::Listener(lt) => with_certificate(ctx, Some(lt))?,
+                        _ => with_certificate(ctx, None)?,
+                    },
+                    None => with_certificate(ctx, None)?,
+                };
+                return Ok(Session::Ops(ops::Session::new(
+                    t,
+                    self.socket(),
+                    true,
+                    "",
+                    &o,
+                )?));
+            }
+            #[cfg(feature = "tls")]
+            {
+                let creator = ctx.inner.tls.creator.lock().clone();
+                let cfg = match creator {
+                    // SAFETY: as in client_session.
+                    Some(c) => unsafe { adopt_context(c(ctx, self, false)) }
+                        .ok_or("the SSL context creator returned NULL")?,
+                    None => listener_context(ctx, listener)?,
+                };
+                Ok(Session::OpenSsl(openssl::Session::server(
+                    &cfg,
+                    self.socket(),
+                )?))
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                let _ = listener;
+                Err(NO_BACKEND.into())
+            }
+        }
+    }
+
+    /// A listener's options with the certificate it serves filled in: its
+    /// options' own, else `nopoll_listener_set_certificate`'s, else the
+    /// context's default entry.
+    fn with_certificate(ctx: &Context, l: Option<&ListenerTls>) -> Result<TlsOptions, TlsError> {
+        let mut o = l.and_then(|l| l.opts.clone()).unwrap_or_default();
+        if o.certificate.is_none() {
+            let (c, k, ch) = l
+                .and_then(|l| l.cert.clone())
                 .or_else(|| {
                     ctx.find_certificate(None)
                         .map(|c| (c.certificate, c.private_key, c.chain))
                 })
-                .ok_or("no certificate for this TLS listener (nopoll_listener_set_certificate or nopoll_ctx_set_certificate)")?;
-            crate::tls::server_context(&cert, &key, chain.as_deref(), &opts, Some(store.clone()))
+                .ok_or(NO_CERT)?;
+            o.certificate = Some(c);
+            o.private_key = Some(k);
+            o.chain = ch;
+        }
+        Ok(o)
+    }
+
+    /// The listener's server configuration, built on first use.
+    #[cfg(feature = "tls")]
+    fn listener_context(
+        ctx: &Context,
+        listener: Option<&Connection>,
+    ) -> Result<::openssl::ssl::SslContext, String> {
+        let store = ctx.inner.certificates.clone();
+        let build = |l: Option<&ListenerTls>| {
+            let o = with_certificate(ctx, l)?;
+            let cert = o.certificate.clone().unwrap_or_default();
+            let key = o.private_key.clone().unwrap_or_else(|| cert.clone());
+            openssl::server_context(&cert, &key, o.chain.as_deref(), &o, Some(store.clone()))
         };
         let Some(l) = listener else {
             return build(None);
@@ -620,10 +679,14 @@ mod tls {
         /// loaded at the next accept). False if this is not a TLS listener
         /// or a file cannot be read.
         pub fn set_tls_certificate(&self, cert: &str, key: &str, chain: Option<&str>) -> bool {
+            // Without std there is no file system to look at.
+            #[cfg(feature = "std")]
             let readable = [Some(cert), Some(key), chain]
                 .iter()
                 .flatten()
                 .all(|p| std::fs::File::open(p).is_ok());
+            #[cfg(not(feature = "std"))]
+            let readable = true;
             if !readable {
                 return false;
             }
@@ -631,7 +694,10 @@ mod tls {
             match &mut *t {
                 Tls::Listener(l) => {
                     l.cert = Some((cert.into(), key.into(), chain.map(str::to_string)));
-                    l.cached = None;
+                    #[cfg(feature = "tls")]
+                    {
+                        l.cached = None;
+                    }
                     true
                 }
                 _ => false,

@@ -244,7 +244,6 @@ impl Context {
                     }
                     // TLS starts after on_accept (as upstream); the loop
                     // drives its handshake like the WebSocket one.
-                    #[cfg(feature = "tls")]
                     if listener.inner.io.is_tls() {
                         conn.start_server_tls(self, Some(listener));
                     }

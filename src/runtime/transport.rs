@@ -2,7 +2,7 @@
 //! `net/` (which alone touches sockets).
 //!
 //! A connection's transport is its plain socket, or a TLS session over it
-//! (`crate::tls`, std builds with the `tls` feature): the session reads
+//! (`crate::tls`: OpenSSL, or a C table of TLS functions): the session reads
 //! ciphertext through `net/` and yields plaintext, and may hold decrypted
 //! bytes that the socket will never signal again (the peer sent them in the same TLS record as what was
 //! read). [`Transport::has_buffered_input`] says so; the event loop keeps a
@@ -14,16 +14,12 @@
 use crate::prelude::*;
 
 use crate::net::{self, NetError, Socket};
-#[cfg(feature = "tls")]
 use crate::sync::Lock;
-#[cfg(feature = "tls")]
 use crate::tls::{ListenerTls, Session};
-#[cfg(feature = "tls")]
 use core::sync::atomic::AtomicBool;
 use core::sync::atomic::{AtomicI32, Ordering};
 
 /// What TLS a transport carries.
-#[cfg(feature = "tls")]
 pub(crate) enum Tls {
     /// Plain.
     None,
@@ -38,9 +34,7 @@ pub(crate) struct Transport {
     /// The socket, or -1 once released.
     sock: AtomicI32,
     /// Set once TLS is installed (no lock taken on plain connections).
-    #[cfg(feature = "tls")]
     tls_on: AtomicBool,
-    #[cfg(feature = "tls")]
     pub(crate) tls: Lock<Tls>,
 }
 
@@ -49,15 +43,12 @@ impl Transport {
     pub(crate) fn plain(fd: Socket) -> Transport {
         Transport {
             sock: AtomicI32::new(fd),
-            #[cfg(feature = "tls")]
             tls_on: AtomicBool::new(false),
-            #[cfg(feature = "tls")]
             tls: Lock::new(Tls::None),
         }
     }
 
     /// Installs TLS (a session, or a listener's configuration).
-    #[cfg(feature = "tls")]
     pub(crate) fn set_tls(&self, t: Tls) {
         let on = !matches!(t, Tls::None);
         *self.tls.lock() = t;
@@ -67,14 +58,10 @@ impl Transport {
     /// True when this transport runs (or, for a listener, accepts) TLS.
     #[inline]
     pub(crate) fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls_on.load(Ordering::Acquire);
-        #[cfg(not(feature = "tls"))]
-        false
+        self.tls_on.load(Ordering::Acquire)
     }
 
     /// Runs `f` on the TLS session, if there is one.
-    #[cfg(feature = "tls")]
     pub(crate) fn with_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
         if !self.is_tls() {
             return None;
@@ -92,26 +79,17 @@ impl Transport {
     /// A TLS session whose handshake has not completed.
     #[inline]
     pub(crate) fn tls_handshaking(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.with_session(|s| !s.established()).unwrap_or(false);
-        #[cfg(not(feature = "tls"))]
-        false
+        self.with_session(|s| !s.established()).unwrap_or(false)
     }
 
     /// Why the TLS session last failed (taken once, for the log).
     pub(crate) fn take_tls_error(&self) -> Option<String> {
-        #[cfg(feature = "tls")]
-        return self.with_session(|s| s.error.take()).flatten();
-        #[cfg(not(feature = "tls"))]
-        None
+        self.with_session(|s| s.take_error()).flatten()
     }
 
     /// Plaintext held inside the TLS layer (nopoll_conn_read_pending).
     pub(crate) fn buffered_len(&self) -> usize {
-        #[cfg(feature = "tls")]
-        return self.with_session(|s| s.pending()).unwrap_or(0);
-        #[cfg(not(feature = "tls"))]
-        0
+        self.with_session(|s| s.pending()).unwrap_or(0)
     }
 
     /// The socket (for readiness), or -1.
@@ -128,7 +106,6 @@ impl Transport {
     /// Reads received bytes into `buf`; `Ok(0)` is the end of the stream.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, NetError> {
-        #[cfg(feature = "tls")]
         if self.is_tls() {
             return self
                 .with_session(|s| s.read(buf))
@@ -140,7 +117,6 @@ impl Transport {
     /// Writes bytes; returns how many were taken.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> Result<usize, NetError> {
-        #[cfg(feature = "tls")]
         if self.is_tls() {
             return self
                 .with_session(|s| s.write(buf))
@@ -152,7 +128,6 @@ impl Transport {
     /// Writes several buffers in order with one call (a TLS session
     /// writes the first non-empty one: callers count what was taken).
     pub(crate) fn send_vectored(&self, bufs: &[&[u8]]) -> Result<usize, NetError> {
-        #[cfg(feature = "tls")]
         if self.is_tls() {
             let first = bufs.iter().find(|b| !b.is_empty()).copied().unwrap_or(&[]);
             return self.send(first);
@@ -178,7 +153,6 @@ impl Transport {
     /// Takes the socket out (to close it); -1 if already taken. An
     /// established TLS session sends its close_notify first.
     pub(crate) fn take_socket(&self) -> Socket {
-        #[cfg(feature = "tls")]
         if self.is_tls() && self.socket() >= 0 {
             self.with_session(|s| s.close_notify());
         }

@@ -335,3 +335,60 @@ def test_chat_demo_over_https_and_wss(procs, certs):
     assert b"wss://" in page
     got = asyncio.run(ws_echo("wss://localhost:%d/chat" % port, client_ctx(certs), '{"text":"hi"}'))
     assert got == '{"text":"hi"}'
+
+
+# ------------------------------------------------------------ the C table
+# The same programs with TLS by c-examples/tls/nopoll_mbedtls.c, installed
+# with nopoll_install_tls_ops (mbedTLS 2.28: TLS 1.2).
+
+mbedtls = pytest.mark.skipif(
+    not os.access(os.path.join(os.environ.get("NOPOLL_TLS_BIN", ""), "tls_server_mbedtls"), os.X_OK),
+    reason="built without libmbedtls-dev (tests/tls/run.sh)")
+
+
+@mbedtls
+def test_mbedtls_server_verified_by_websockets(procs, certs):
+    pr = procs.start([binary("tls_server_mbedtls"), certs("server.pem"), certs("server.key")])
+    port = int(pr.wait_line(r"^ready (\d+)$").group(1))
+    got = asyncio.run(ws_echo("wss://localhost:%d/" % port, client_ctx(certs), "via mbedtls"))
+    assert got == "via mbedtls"
+
+
+@mbedtls
+def test_mbedtls_two_frames_in_one_record_small_buffer(procs, certs):
+    """The table's `pending` feeds the loop's buffered-input list."""
+    pr = procs.start([binary("tls_server_mbedtls"), certs("server.pem"), certs("server.key"), "-recv", "256"])
+    port = int(pr.wait_line(r"^ready (\d+)$").group(1))
+    t = raw_tls(port, certs)
+    first = b"f" * 3000
+    t.sendall(masked(1, first) + masked(1, b"second"))
+    assert read_frame(t) == (1, first)
+    assert read_frame(t) == (1, b"second")
+    t.close()
+
+
+def run_mbedtls_client(port, *args):
+    r = subprocess.run([binary("tls_client_mbedtls"), "127.0.0.1", str(port), "hello"] + list(args),
+                       capture_output=True, timeout=60, text=True)
+    return r.returncode, r.stdout + r.stderr
+
+
+@mbedtls
+def test_mbedtls_client_verifies_python_server(pyserver, certs):
+    s = pyserver(server_ctx(certs))
+    rc, out = run_mbedtls_client(s.port, "-ca", certs("ca.pem"), "-verify", "-name", "localhost")
+    assert rc == 0, out
+    for cert in ("wrongname", "expired", "self"):
+        s = pyserver(server_ctx(certs, cert=cert))
+        rc, out = run_mbedtls_client(s.port, "-ca", certs("ca.pem"), "-verify", "-name", "localhost")
+        assert rc == 1 and "verification failed" in out, (cert, out)
+
+
+@mbedtls
+def test_mbedtls_client_mutual_tls(pyserver, certs):
+    s = pyserver(server_ctx(certs, require_client=True))
+    rc, out = run_mbedtls_client(s.port, "-ca", certs("ca.pem"), "-verify", "-name", "localhost",
+                                 "-cert", certs("client.pem"), certs("client.key"))
+    assert rc == 0, out
+    rc, out = run_mbedtls_client(s.port, "-ca", certs("ca.pem"), "-verify", "-name", "localhost")
+    assert rc == 1, out

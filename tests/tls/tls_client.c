@@ -6,6 +6,10 @@
  *              [-null-opts] [-proto N] [-cert CERT KEY]
  */
 #include <nopoll.h>
+#ifdef NOPOLL_TEST_MBEDTLS
+/* built against c-examples/tls/nopoll_mbedtls.c: TLS by the C table */
+#include "../../c-examples/tls/nopoll_mbedtls.h"
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +47,12 @@ int main (int argc, char ** argv)
 			key = argv[++i];
 		}
 	}
+#ifdef NOPOLL_TEST_MBEDTLS
+	if (! nopoll_install_tls_ops (nopoll_mbedtls_ops ())) {
+		fprintf (stderr, "nopoll_install_tls_ops failed\n");
+		return 3;
+	}
+#endif
 	ctx = nopoll_ctx_new ();
 	nopoll_log_set_handler (ctx, on_log, NULL);
 	if (! null_opts) {

@@ -6,6 +6,10 @@
  *
  * SIGTERM/SIGINT stop it. */
 #include <nopoll.h>
+#ifdef NOPOLL_TEST_MBEDTLS
+/* built against c-examples/tls/nopoll_mbedtls.c: TLS by the C table */
+#include "../../c-examples/tls/nopoll_mbedtls.h"
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +53,12 @@ int main (int argc, char ** argv)
 		fprintf (stderr, "usage: tls_server CERT KEY [options]\n");
 		return 2;
 	}
+#ifdef NOPOLL_TEST_MBEDTLS
+	if (! nopoll_install_tls_ops (nopoll_mbedtls_ops ())) {
+		fprintf (stderr, "nopoll_install_tls_ops failed\n");
+		return 3;
+	}
+#endif
 	ctx = nopoll_ctx_new ();
 	nopoll_log_set_handler (ctx, on_log, NULL);
 	nopoll_ctx_set_on_msg (ctx, on_msg, NULL);

@@ -1,4 +1,4 @@
-//! TLS sessions over OpenSSL (the system libssl, linked dynamically).
+//! The OpenSSL backend (the system libssl, linked dynamically).
 //!
 //! A [`Session`] wraps an OpenSSL `SSL` whose BIO is a callback BIO over
 //! [`SockIo`], which reads and writes through `net::recv`/`net::send`: the
@@ -14,6 +14,7 @@
 //! every accepted connection). A context creator installed from C is still
 //! called per connection, as upstream does.
 
+use super::{Step, TlsError, TlsOptions};
 use crate::net::{self, NetError, Socket};
 use crate::runtime::Certificate;
 use crate::sync::Lock;
@@ -29,34 +30,7 @@ use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::{X509VerifyResult, X509};
 use std::io;
 
-/// nopoll's `noPollSslProtocol` values that mean something here.
-const METHOD_TLSV1: i32 = 4;
-const METHOD_TLSV1_1: i32 = 5;
-const METHOD_TLSV1_2: i32 = 6;
-
-/// What one side of a TLS connection is configured with (nopoll's
-/// connection options).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    /// Own certificate (PEM; may hold the chain after the leaf).
-    pub certificate: Option<String>,
-    /// Own private key (PEM).
-    pub private_key: Option<String>,
-    /// Extra chain certificates (PEM).
-    pub chain: Option<String>,
-    /// CA file that verifies the peer (clients: in addition to the system
-    /// trust store; servers: the only source of trust for client certs).
-    pub ca: Option<String>,
-    /// `noPollSslProtocol`: the lowest version accepted (TLS 1.2 unless
-    /// `NOPOLL_METHOD_TLSV1_1` / `NOPOLL_METHOD_TLSV1` ask for older).
-    pub protocol: i32,
-    /// Verify the peer (clients: chain and host name; servers: require a
-    /// client certificate).
-    pub verify: bool,
-}
-
-/// Why a TLS operation failed, for the log.
-pub type TlsError = String;
+use super::{METHOD_TLSV1, METHOD_TLSV1_1, METHOD_TLSV1_2};
 
 fn stack(what: &str, e: ErrorStack) -> TlsError {
     format!("{what}: {e}")
@@ -235,17 +209,6 @@ pub(crate) unsafe fn adopt_context(raw: *mut c_void) -> Option<SslContext> {
     // SAFETY: per this function's contract: a valid SSL_CTX* whose one
     // reference is handed to us (freed by SslContext's Drop).
     Some(unsafe { SslContext::from_ptr(raw.cast()) })
-}
-
-/// One step of a handshake.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Established.
-    Done,
-    /// Waiting for the socket to be readable.
-    WantRead,
-    /// Waiting for the socket to be writable.
-    WantWrite,
 }
 
 /// A TLS session on one connection.
@@ -436,39 +399,7 @@ impl Session {
     }
 }
 
-/// A listener's TLS configuration.
-#[derive(Default)]
-pub(crate) struct ListenerTls {
-    /// Options given when the listener was made.
-    pub opts: Option<TlsOptions>,
-    /// `nopoll_listener_set_certificate`.
-    pub cert: Option<(String, String, Option<String>)>,
-    /// Built on the first accept, dropped when the certificate changes.
-    pub cached: Option<SslContext>,
-}
-
-/// TLS state of a context: the C hooks and the client configurations.
-#[derive(Default)]
-pub(crate) struct CtxTls {
-    pub creator: Lock<Option<Creator>>,
-    pub post_check: Lock<Option<PostCheck>>,
-    clients: Lock<Vec<(TlsOptions, SslContext)>>,
-}
-
-/// Returns an `SSL_CTX*` (whose reference is handed over) or NULL.
-pub type Creator = Arc<
-    dyn Fn(&crate::runtime::Context, &crate::runtime::Connection, bool) -> *mut c_void
-        + Send
-        + Sync,
->;
-/// Called after the handshake with the `SSL_CTX*` and `SSL*`; false aborts.
-pub type PostCheck = Arc<
-    dyn Fn(&crate::runtime::Context, &crate::runtime::Connection, *mut c_void, *mut c_void) -> bool
-        + Send
-        + Sync,
->;
-
-impl CtxTls {
+impl super::CtxTls {
     /// The client configuration for `o`, built once.
     pub(crate) fn client(&self, o: &TlsOptions) -> Result<SslContext, TlsError> {
         let mut cache = self.clients.lock();
