@@ -33,6 +33,26 @@
 #include "check.h"
 #include <openssl/ssl.h>
 
+/* The certificates go to a private temporary folder (the program runs in
+ * whatever directory its harness uses: never leave keys there). */
+static char cert_dir[64];
+
+static int enter_cert_dir (void)
+{
+	strcpy (cert_dir, "/tmp/nopoll-tls-test-XXXXXX");
+	return mkdtemp (cert_dir) != NULL && chdir (cert_dir) == 0;
+}
+
+static void remove_cert_dir (void)
+{
+	char cmd[128];
+	if (cert_dir[0] == 0 || chdir ("/") != 0)
+		return;
+	sprintf (cmd, "rm -rf '%s'", cert_dir);
+	if (system (cmd) != 0)
+		printf ("could not remove %s\n", cert_dir);
+}
+
 static int gen (void)
 {
 	/* CA, server leaf for localhost/127.0.0.1, client leaf, a second CA. */
@@ -264,6 +284,7 @@ int main (void)
 	char port[16], mport[16], dport[16];
 
 	check_init ("tls", 120);
+	CHECK (enter_cert_dir ());
 	CHECK (gen ());
 
 	sctx = nopoll_ctx_new ();
@@ -407,5 +428,6 @@ int main (void)
 	nopoll_ctx_unref (cctx);
 	nopoll_ctx_unref (sctx);
 	nopoll_cleanup_library ();
+	remove_cert_dir ();
 	return check_done ();
 }
