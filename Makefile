@@ -4,10 +4,10 @@
 #               integration tests, the C tests once (no valgrind)
 #   make test   runs the whole test suite (what CI runs)
 CARGO ?= cargo
-# Seconds per fuzz target: 5 targets x 48 s = the 4 x 60 s of before.
-FUZZ_SECONDS ?= 48
+# Seconds per fuzz target: 6 targets x 40 s = the 4 x 60 s of before.
+FUZZ_SECONDS ?= 40
 
-.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-conformance-deflate test-peers test-scale test-lwip test-lwip-tap test-mcu check-nostd lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-conformance-deflate test-peers test-scale test-lwip test-lwip-tap test-mcu check-nostd test-tls test-conformance-tls lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -79,6 +79,10 @@ test-conformance:
 test-conformance-deflate:
 	./conformance/run.sh --deflate-full --deflate-only
 
+# The same over wss:// (both roles verify the other's certificate).
+test-conformance-tls:
+	./conformance/run.sh --tls
+
 # Independent peers: Python websockets both ways, headless Chromium.
 test-peers:
 	./tests/peers/run.sh
@@ -87,6 +91,13 @@ test-peers:
 # sharing a room through a real Redis; drain; Redis outage (loopback only).
 test-scale:
 	./tests/scale/run.sh
+
+# wss:// against independent peers: Python ssl + websockets both ways
+# (mutual TLS, TLS 1.1 only when asked), raw TLS sockets (two frames in one
+# record, garbage, stalls, no close_notify), openssl s_client probes of the
+# version policy, SNI and verification. Certificates made at run time.
+test-tls:
+	./tests/tls/run.sh
 
 # nopoll's C API on real lwIP (Debian's liblwip-dev): our server and
 # clients in one process over lwIP's loopback, std and no_std builds.
@@ -116,7 +127,7 @@ footprint:
 	tools/footprint/mcu.sh
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-tsan test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-scale test-conformance fuzz
+test: lint check-bench check-nostd test-rust test-tsan test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-scale test-tls test-conformance test-conformance-tls fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)

@@ -122,6 +122,8 @@ fn generate_header(manifest_dir: &Path, header: &Path) -> Result<(), String> {
         // The socket function table (`noPollSocketOps`) is defined once, in
         // net, and only its struct is exported (see cbindgen.toml).
         .with_src(manifest_dir.join("src/net/ops.rs"))
+        // Likewise the TLS function table (`noPollTlsOps`), in tls.
+        .with_src(manifest_dir.join("src/tls/ops.rs"))
         .generate()
         .map_err(|e| format!("cbindgen: {e}"))?;
     let mut text = Vec::new();

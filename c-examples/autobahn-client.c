@@ -38,6 +38,8 @@ static long         echoed;
 static int          send_errors;
 static int          deflate;     /* offer permessage-deflate */
 
+static int          tls; /* wss:// */
+
 static int parse_url (const char * url)
 {
 	const char * p;
@@ -45,9 +47,13 @@ static int parse_url (const char * url)
 	const char * end;
 	size_t       n;
 
-	if (strncmp (url, "ws://", 5) != 0)
+	if (strncmp (url, "ws://", 5) == 0)
+		p = url + 5;
+	else if (strncmp (url, "wss://", 6) == 0) {
+		tls = 1;
+		p = url + 6;
+	} else
 		return 0;
-	p = url + 5;
 	end = strchr (p, '/');
 	if (end == NULL)
 		end = p + strlen (p);
@@ -58,7 +64,7 @@ static int parse_url (const char * url)
 			return 0;
 		memcpy (host, p, n);
 		host[n] = 0;
-		strcpy (port, "80");
+		strcpy (port, tls ? "443" : "80");
 		return 1;
 	}
 	n = (size_t) (colon - p);
@@ -124,13 +130,22 @@ static int session (noPollCtx * ctx, const char * path, int echo)
 	got_text = 0;
 	first_text[0] = 0;
 
-	if (deflate) {
+	if (tls || deflate) {
 		noPollConnOpts * opts = nopoll_conn_opts_new ();
-		nopoll_conn_opts_set_permessage_deflate (opts, nopoll_true, nopoll_false);
-		conn = nopoll_conn_new_opts (ctx, opts, host, port, NULL, path, NULL, NULL);
-	} else {
+		if (deflate)
+			nopoll_conn_opts_set_permessage_deflate (opts, nopoll_true, nopoll_false);
+		if (tls) {
+			/* wss://: the server verified against $AUTOBAHN_CA when set */
+			const char * ca = getenv ("AUTOBAHN_CA");
+			if (ca != NULL && *ca) {
+				nopoll_conn_opts_set_ssl_certs (opts, NULL, NULL, NULL, ca);
+				nopoll_conn_opts_ssl_peer_verify (opts, nopoll_true);
+			}
+			conn = nopoll_conn_tls_new (ctx, opts, host, port, NULL, path, NULL, NULL);
+		} else
+			conn = nopoll_conn_new_opts (ctx, opts, host, port, NULL, path, NULL, NULL);
+	} else
 		conn = nopoll_conn_new (ctx, host, port, NULL, path, NULL, NULL);
-	}
 	if (! nopoll_conn_is_ok (conn)) {
 		fprintf (stderr, "autobahn-client: cannot connect to %s:%s%s\n", host, port, path);
 		if (conn != NULL)
@@ -176,7 +191,7 @@ int main (int argc, char ** argv)
 	if (agent == NULL)
 		agent = "nopoll";
 	if (! parse_url (url)) {
-		fprintf (stderr, "autobahn-client: bad URL '%s' (want ws://HOST:PORT)\n", url);
+		fprintf (stderr, "autobahn-client: bad URL '%s' (want ws:// or wss://HOST:PORT)\n", url);
 		return 2;
 	}
 	if (strlen (agent) > 200 || strpbrk (agent, "&?#/ %") != NULL) {

@@ -1,8 +1,10 @@
 /* chat-server: a WebSocket chat room written against the nopoll API.
  *
- *   chat-server [PORT] [--proxy-protocol] [--trusted LIST] [--redis HOST:PORT]
+ *   chat-server [PORT [CERT KEY]] [--proxy-protocol] [--trusted LIST] [--redis HOST:PORT]
  *
  *   PORT              default 8080; listens on 127.0.0.1
+ *   CERT KEY          the same over TLS: https:// and wss://
+ *                     (`make demo-tls` makes a certificate)
  *   --proxy-protocol  every connection starts with a PROXY header (v1 or v2,
  *                     HAProxy's `send-proxy-v2`): the log shows the client's
  *                     address, not the balancer's
@@ -135,7 +137,7 @@ static const char chat_page[] =
 "  }\n"
 "\n"
 "  function connect() {\n"
-"    ws = new WebSocket('ws://' + location.host + '/chat');\n"
+"    ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat');\n"
 "    ws.onopen = function () {\n"
 "      setOnline(true);\n"
 "      show('connected to ' + location.host, '', 'info');\n"
@@ -537,7 +539,7 @@ static void on_message (noPollCtx * c, noPollConn * conn, noPollMsg * msg, noPol
 
 /* Parses the options after the port; false (with a message) when wrong. */
 static int parse_options (int argc, char ** argv, int * proxy_protocol, const char ** trusted,
-			  const char ** redis)
+			  const char ** redis, const char ** cert, const char ** key)
 {
 	int i;
 	for (i = 2; i < argc; i++) {
@@ -547,6 +549,10 @@ static int parse_options (int argc, char ** argv, int * proxy_protocol, const ch
 			*trusted = argv[++i];
 		else if (strcmp (argv[i], "--redis") == 0 && i + 1 < argc)
 			*redis = argv[++i];
+		else if (strncmp (argv[i], "--", 2) != 0 && *cert == NULL)
+			*cert = argv[i];
+		else if (strncmp (argv[i], "--", 2) != 0 && *key == NULL)
+			*key = argv[i];
 		else {
 			fprintf (stderr, "chat-server: unknown option %s\n", argv[i]);
 			return 0;
@@ -560,11 +566,17 @@ int main (int argc, char ** argv)
 	const char * port = argc > 1 ? argv[1] : "8080";
 	const char * trusted = NULL;
 	const char * redis = NULL;
+	const char * cert = NULL;
+	const char * key = NULL;
 	int proxy_protocol = 0;
 	noPollConn * listener;
 
-	if (! parse_options (argc, argv, &proxy_protocol, &trusted, &redis))
+	if (! parse_options (argc, argv, &proxy_protocol, &trusted, &redis, &cert, &key))
 		return 2;
+	if (cert != NULL && key == NULL) {
+		fprintf (stderr, "chat-server: a certificate wants its key: PORT CERT KEY\n");
+		return 2;
+	}
 	if (redis != NULL) {
 #ifdef CHAT_WITH_REDIS
 		const char * colon = strrchr (redis, ':');
@@ -592,7 +604,16 @@ int main (int argc, char ** argv)
 	}
 	nopoll_ctx_set_max_frame_size (ctx, CHAT_MAX_MESSAGE);
 
-	listener = nopoll_listener_new (ctx, "127.0.0.1", port);
+	if (cert != NULL) {
+		/* TLS: the page over https, the room over wss */
+		listener = nopoll_listener_tls_new (ctx, "127.0.0.1", port);
+		if (! nopoll_listener_set_certificate (listener, cert, key, NULL)) {
+			fprintf (stderr, "chat-server: cannot use certificate %s and key %s\n", cert, key);
+			nopoll_ctx_unref (ctx);
+			return 1;
+		}
+	} else
+		listener = nopoll_listener_new (ctx, "127.0.0.1", port);
 	if (! nopoll_conn_is_ok (listener)) {
 		fprintf (stderr, "chat-server: cannot listen on 127.0.0.1:%s\n", port);
 		nopoll_ctx_unref (ctx);
@@ -608,7 +629,8 @@ int main (int argc, char ** argv)
 	signal (SIGTERM, on_signal);
 	signal (SIGUSR1, on_drain_signal);
 
-	printf ("chat-server: open http://127.0.0.1:%s/ in a browser\n", nopoll_conn_port (listener));
+	printf ("chat-server: open %s://127.0.0.1:%s/ in a browser\n", cert != NULL ? "https" : "http",
+		nopoll_conn_port (listener));
 	fflush (stdout);
 	if (! use_redis)
 		nopoll_loop_wait (ctx, 0);

@@ -63,7 +63,15 @@ int main (int argc, char ** argv)
 	else if (deflate != NULL && strcmp (deflate, "no-takeover") == 0)
 		nopoll_ctx_set_permessage_deflate_no_context_takeover (ctx, nopoll_true);
 
-	listener = nopoll_listener_new (ctx, "127.0.0.1", port);
+	if (argc > 3) {
+		/* echo-listener PORT CERT KEY: wss:// */
+		listener = nopoll_listener_tls_new (ctx, "127.0.0.1", port);
+		if (! nopoll_listener_set_certificate (listener, argv[2], argv[3], NULL)) {
+			fprintf (stderr, "echo-listener: cannot use certificate %s and key %s\n", argv[2], argv[3]);
+			return 1;
+		}
+	} else
+		listener = nopoll_listener_new (ctx, "127.0.0.1", port);
 	if (! nopoll_conn_is_ok (listener)) {
 		fprintf (stderr, "echo-listener: cannot listen on 127.0.0.1:%s\n", port);
 		return 1;
@@ -72,7 +80,7 @@ int main (int argc, char ** argv)
 	signal (SIGINT, on_signal);
 	signal (SIGTERM, on_signal);
 
-	printf ("echo-listener: ready on ws://127.0.0.1:%s/\n", nopoll_conn_port (listener));
+	printf ("echo-listener: ready on %s://127.0.0.1:%s/\n", argc > 3 ? "wss" : "ws", nopoll_conn_port (listener));
 	fflush (stdout);
 	nopoll_loop_wait (ctx, 0);
 

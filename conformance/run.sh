@@ -3,7 +3,7 @@
 # expected results checked into conformance/expected/.
 #
 #   conformance/run.sh [--server] [--client] [--no-deflate|--deflate-full|--deflate-only]
-#                      [--bless] [--fresh-venv]
+#                      [--tls] [--bless] [--fresh-venv]
 #
 #   (no role flag)  run both roles
 #   --server        only the server role: c-examples/echo-listener.c under
@@ -22,6 +22,11 @@
 #   --deflate-only  skip cases 1-10 (with --deflate-full: only the full set)
 #   --bless         rewrite conformance/expected/*.json from this run (review the diff!)
 #   --fresh-venv    recreate the venv even if it is up to date
+#   --tls           cases 1-10 over wss:// (a CA and a certificate for
+#                   localhost/127.0.0.1 made with the openssl command): the
+#                   fuzzing client verifies our server; our client verifies
+#                   the fuzzing server (AUTOBAHN_CA); expected/*-tls.json.
+#                   The permessage-deflate cases run over plain ws:// only.
 #
 # Environment: ABVENV (venv, default /tmp/abvenv), PYTHON (default python3.11,
 # must be 3.9-3.12), AB_TIMEOUT (seconds per role, default 300), AB_OUT
@@ -38,13 +43,13 @@ HERE="$ROOT/conformance"
 AB="$HERE/autobahn"
 cd "$ROOT"
 
-DO_SERVER=0; DO_CLIENT=0; DEFLATE=1; FULL=0; BASE=1; BLESS=0; FRESH=0
+DO_SERVER=0; DO_CLIENT=0; DEFLATE=1; FULL=0; BASE=1; BLESS=0; FRESH=0; TLS=0
 for a in "$@"; do
   case "$a" in
     --server) DO_SERVER=1;; --client) DO_CLIENT=1;; --no-deflate) DEFLATE=0;;
     --deflate-full) DEFLATE=1; FULL=1;; --deflate-only) DEFLATE=1; BASE=0;;
-    --bless) BLESS=1;; --fresh-venv) FRESH=1;;
-    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    --bless) BLESS=1;; --fresh-venv) FRESH=1;; --tls) TLS=1;;
+    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) echo "run.sh: unknown argument '$a' (see --help)" >&2; exit 2;;
   esac
 done
@@ -127,11 +132,31 @@ fi
 CC="${CC:-cc}"
 for prog in echo-listener autobahn-client; do
   if ! "$CC" -ansi -Wall -Werror -Wstrict-prototypes -O2 "${INC[@]}" "$ROOT/c-examples/$prog.c" \
-       "$LIB" -lpthread -ldl -lm -o "$OUT/bin/$prog"; then
+       "$LIB" -lssl -lcrypto -lpthread -ldl -lm -o "$OUT/bin/$prog"; then
     echo "run.sh: cannot build c-examples/$prog.c" >&2; exit 2
   fi
 done
 echo "   built $OUT/bin/echo-listener and $OUT/bin/autobahn-client (setup+build $(secs "$T_SETUP" "$(now)") s)"
+
+# ---------------------------------------------------------------- wss://
+LISTENER_TLS=()
+SUFFIX=""
+if [ "$TLS" = 1 ]; then
+  DEFLATE=0
+  T="$OUT/tls"; mkdir -p "$T"
+  if ! ( cd "$T" && set -e
+         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=ab-test-ca \
+           -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=localhost
+         printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem
+       ) > "$T/gen.log" 2>&1; then
+    cat "$T/gen.log" >&2; echo "run.sh: cannot make the test certificates" >&2; exit 2
+  fi
+  export AB_TLS_CERT="$T/server.pem" AB_TLS_KEY="$T/server.key" AB_TLS_CA="$T/ca.pem" AUTOBAHN_CA="$T/ca.pem"
+  LISTENER_TLS=("$T/server.pem" "$T/server.key")
+  SUFFIX="-tls"
+fi
 
 STATUS=0
 LINES=()
@@ -145,7 +170,7 @@ run_server() {   # CASES REPORT_NAME EXPECTED [ECHO_DEFLATE]
   local log="$OUT/reports/$2-echo-listener.log"
   mkdir -p "$rep"
   echo "== $label: echo-listener on 127.0.0.1:$port, wstest fuzzingclient cases [$cases]"
-  ECHO_DEFLATE="$deflate" "$OUT/bin/echo-listener" "$port" > "$log" 2>&1 &
+  ECHO_DEFLATE="$deflate" "$OUT/bin/echo-listener" "$port" "${LISTENER_TLS[@]}" > "$log" 2>&1 &
   local el=$!
   PIDS+=("$el")
   for _ in $(seq 100); do grep -q "ready" "$log" 2>/dev/null && break; kill -0 "$el" 2>/dev/null || break; sleep 0.1; done
@@ -206,8 +231,8 @@ finish() {   # LABEL RC REPORTDIR EXPECTED T0 T1
 }
 
 if [ "$BASE" = 1 ]; then
-  [ "$DO_SERVER" = 1 ] && run_server "*" server "$HERE/expected/server.json"
-  [ "$DO_CLIENT" = 1 ] && run_client "*" client "$HERE/expected/client.json"
+  [ "$DO_SERVER" = 1 ] && run_server "*" "server$SUFFIX" "$HERE/expected/server$SUFFIX.json"
+  [ "$DO_CLIENT" = 1 ] && run_client "*" "client$SUFFIX" "$HERE/expected/client$SUFFIX.json"
 fi
 if [ "$DEFLATE" = 1 ]; then
   if [ "$FULL" = 1 ]; then

@@ -11,7 +11,6 @@ contract = (root / "docs/NOPOLL-API.md").read_text()
 funcs = sorted(set(re.findall(r"^\| `((?:__)?nopoll_[a-z0-9_]+)` \| `", contract, re.M)))
 funcs = [f for f in funcs if f not in ("nopoll_bool", "nopoll_is_disconnected")]
 
-TLS = "TLS pending"
 notes = {
     "nopoll_ctx_free": ("declared, not defined", "as upstream: the prototype exists, calling it fails to link"),
     "nopoll_conn_send_text": ("deviates", "text is checked to be UTF-8 (the docs promise it, upstream does not): invalid text returns -1. Never sleeps: a short write returns at once (see conventions). Before the handshake completes: returns the length, the frame follows the 101 (upstream writes it ahead of the 101)"),
@@ -33,10 +32,10 @@ notes = {
     "nopoll_thread_handlers": ("works", "the hooks back `nopoll_mutex_*`, and in no_std builds every lock of the library (install them first); std builds lock with std mutexes either way"),
     "nopoll_conn_accept": ("works", "waits for a connection (listener sockets are non-blocking for the loop); runs on_accept; a connection found closed while polling stays registered until nopoll_conn_close, as upstream"),
     "nopoll_io_get_engine": ("works", "epoll (default on Linux with the libc table) or poll (through the socket table); SELECT gives poll (no FD_SETSIZE cap); an unknown type gives the default"),
-    "nopoll_ctx_set_certificate": ("works", "paths stored per context for the TLS listeners to come; files are not opened; a second call for the same serverName keeps the first entry, as upstream"),
+    "nopoll_ctx_set_certificate": ("deviates", "paths stored per context; files are opened at the first TLS accept; a second call for the same serverName keeps the first entry, as upstream. The NULL entry serves TLS listeners without a certificate of their own; a named entry is chosen by SNI when the client sends that name (upstream never looks at SNI)"),
     "nopoll_ctx_find_certificate": ("works", "returned strings belong to the context"),
     "nopoll_listener_from_socket": ("works", "also takes the application's listening socket (upstream's port-sharing sample does): a listener object the loop never accepts on"),
-    "nopoll_conn_accept_complete": ("works", "runs on_accept as upstream; a NULL listener is allowed; `tls_on` gives false until TLS lands"),
+    "nopoll_conn_accept_complete": ("works", "runs on_accept as upstream, then TLS when `tls_on` (or the listener is a TLS one): the listener's certificate, else the context's default; a NULL listener is allowed"),
     "nopoll_conn_accept_socket": ("works", "runs on_accept; NULL for a socket that is not connected"),
     "nopoll_listener_accept": ("works", "waits for a connection also on a non-blocking listening socket; the new socket is blocking, as accept(2) returns it"),
     "nopoll_listener_sock_listen": ("works", "a blocking socket (as upstream's), never fd 0-2"),
@@ -64,15 +63,25 @@ notes = {
     "nopoll_conn_pending_write_bytes": ("deviates", "counts only bytes the socket refused: answers a message handler sends are gathered and written once per batch, and are not pending (a flush loop keeps the batching)"),
     "nopoll_conn_flush_writes": ("works", "waits for writability instead of sleeping 100 ms steps"),
     "nopoll_msg_unref": ("works", "refused, with a log line, on the message an on_msg handler is running with unless it was `nopoll_msg_ref`'d (that reference is the library's; upstream frees the message under the handler)"),
-    "nopoll_cleanup_library": ("works", "nothing global to release without TLS"),
-    "nopoll_conn_opts_set_ssl_certs": (TLS, "stores the paths; true if the files are readable"),
-    "nopoll_conn_opts_set_ssl_protocol": (TLS, "stored"),
-    "nopoll_conn_opts_ssl_peer_verify": (TLS, "stored"),
-    "nopoll_conn_is_tls_on": (TLS, "always false"),
+    "nopoll_cleanup_library": ("works", "nothing global to release (OpenSSL 3 cleans up by itself, upstream does nothing either on OpenSSL >= 1.1)"),
+    "nopoll_conn_opts_set_ssl_certs": ("works", "true if the files given are readable; client: certificate + key (+ chain), CA added to the system store; listener: certificate, key, chain and the CA that verifies client certificates"),
+    "nopoll_conn_opts_set_ssl_protocol": ("deviates", "a minimum, not one version: TLSV1_2, FLEXIBLE and the SSLv2/3 values mean TLS 1.2+ (1.3 included); TLSV1_1 / TLSV1 mean down to 1.1 / 1.0 (and OpenSSL security level 0 on that connection only). Upstream on OpenSSL 3 negotiates whatever the system allows"),
+    "nopoll_conn_opts_ssl_peer_verify": ("works", "as upstream: NULL options verify, options from nopoll_conn_opts_new do not unless this asks; a verifying client also checks the host name (see deviations)"),
+    "nopoll_conn_is_tls_on": ("works", "true for a TLS connection once its handshake completed (as upstream), and for a TLS listener"),
+    "nopoll_conn_tls_new": ("deviates", "the TLS handshake before returning, bounded by the connect timeout, waiting on the socket (upstream sleep-polls 10 ms x 1000); NULL for argument/TCP failures, a connection that is not ok (with a log line) for TLS failures; host name verified; no SNI for IP literals; port NULL means 443 (upstream: 80)"),
+    "nopoll_conn_tls_new6": ("deviates", "as nopoll_conn_tls_new"),
+    "nopoll_conn_tls_new_with_socket": ("deviates", "as nopoll_conn_tls_new; on TLS failure the socket is closed with the connection"),
+    "nopoll_listener_tls_new": ("works", "TLS runs per accepted connection in the loop, after on_accept, within the handshake timeout; the SSL_CTX is built once per listener (upstream: per connection, files re-read)"),
+    "nopoll_listener_tls_new6": ("works", "as nopoll_listener_tls_new"),
+    "nopoll_listener_tls_new_opts": ("works", "as nopoll_listener_tls_new; options verify client certificates only when ssl_peer_verify asks, against their CA only (upstream also trusts the system store)"),
+    "nopoll_listener_tls_new_opts6": ("works", "as nopoll_listener_tls_new_opts"),
+    "nopoll_listener_set_certificate": ("works", "false unless a TLS listener and the files are readable; used from the next accept"),
+    "nopoll_ctx_set_ssl_context_creator": ("works", "called per TLS connection, both roles; the SSL_CTX* it returns is adopted (freed with the connection), as upstream; its options argument is NULL (ours are consumed by then); NULL from it fails the connection"),
+    "nopoll_ctx_set_post_ssl_check": ("works", "called after every TLS handshake, both roles, with the real SSL_CTX* and SSL*; false closes the connection"),
 }
 for f in funcs:
-    if f not in notes and ("tls" in f or "ssl" in f or f == "nopoll_listener_set_certificate"):
-        notes[f] = (TLS, "links, logs and returns NULL / false")
+    if f not in notes and ("tls" in f or "ssl" in f):
+        raise SystemExit("docs/compat.py: no note for " + f)
 
 lines = ["| function | status | notes |", "|---|---|---|"]
 for f in funcs:

@@ -145,6 +145,13 @@ typedef nfds_t noPollNfds;
 #define NOPOLL_EINTR           EINTR
 #define NOPOLL_EWOULDBLOCK     EWOULDBLOCK
 #define NOPOLL_EINPROGRESS     EINPROGRESS
+
+/* noPollTlsOps (nopoll_install_tls_ops): the layout version, and the
+ * "the socket must become readable / writable first" results of its
+ * entries and bio callbacks. */
+#define NOPOLL_TLS_OPS_VERSION 1
+#define NOPOLL_TLS_WANT_READ   (-2)
+#define NOPOLL_TLS_WANT_WRITE  (-3)
 #define NOPOLL_ENOTCONN        ENOTCONN
 #define NOPOLL_EAGAIN          EAGAIN
 /* A macro, not a typedef (user code may test it with #ifdef). */
@@ -442,6 +449,107 @@ typedef unsigned long (*noPollClockHook)(void);
  * (`nopoll_install_random`): masking keys and handshake nonces.
  */
 typedef void (*noPollRandomHook)(unsigned char *buffer, size_t size);
+
+/**
+ * What a new session is for (strings NUL-terminated, valid during the
+ * `session_new` call only; NULL when not given).
+ */
+typedef struct {
+    /**
+     * 1 for a server (accepted) session, 0 for a client.
+     */
+    int is_server;
+    /**
+     * Client: the name for SNI and certificate verification; NULL for an
+     * IP literal's SNI (the name to verify is then `verify_ip`).
+     */
+    const char *host_name;
+    /**
+     * Client: an IP literal the certificate must carry (or NULL).
+     */
+    const char *verify_ip;
+    /**
+     * Verify the peer (client: chain and name; server: require a client
+     * certificate).
+     */
+    int verify;
+    /**
+     * Lowest TLS version as a `noPollSslProtocol` (TLS 1.2 unless
+     * NOPOLL_METHOD_TLSV1_1 / TLSV1).
+     */
+    int min_version;
+    /**
+     * Own certificate, key, chain files; CA file (client: in addition to
+     * the backend's trust store if it has one).
+     */
+    const char *certificate;
+    const char *private_key;
+    const char *chain_certificate;
+    const char *ca_certificate;
+} noPollTlsParams;
+
+/**
+ * Reads ciphertext: n > 0 bytes, 0 at the end of the stream,
+ * NOPOLL_TLS_WANT_READ, or -1.
+ */
+typedef int (*noPollTlsBioRecv)(void *bio, unsigned char *buf, size_t len);
+
+/**
+ * Writes ciphertext: n > 0 bytes taken, NOPOLL_TLS_WANT_WRITE, or -1.
+ */
+typedef int (*noPollTlsBioSend)(void *bio, const unsigned char *buf, size_t len);
+
+/**
+ * A TLS implementation as a table of C functions. Every entry is
+ * mandatory. Return conventions: n >= 0 as documented, NOPOLL_TLS_WANT_READ
+ * / NOPOLL_TLS_WANT_WRITE when the socket must become readable / writable
+ * first, -1 on failure.
+ */
+typedef struct {
+    /**
+     * NOPOLL_TLS_OPS_VERSION.
+     */
+    int version;
+    /**
+     * A new session over `bio` (pass it to `recv`/`send`); NULL on
+     * failure, with a NUL-terminated reason in `err` (`err_size` bytes).
+     */
+    void *(*session_new)(const noPollTlsParams *params, void *bio, noPollTlsBioRecv recv, noPollTlsBioSend send, char *err, int err_size);
+    /**
+     * One handshake step: 0 when established, WANT_*, -1.
+     */
+    int (*handshake)(void *s);
+    /**
+     * Plaintext: n > 0, 0 at the end (close_notify), WANT_*, -1.
+     */
+    int (*read)(void *s, unsigned char *buf, int len);
+    /**
+     * Plaintext out: n > 0 taken (partial writes allowed), WANT_*, -1.
+     */
+    int (*write)(void *s, const unsigned char *buf, int len);
+    /**
+     * Decrypted bytes held inside (the loop serves them without waiting).
+     */
+    int (*pending)(void *s);
+    /**
+     * Sends close_notify (best effort, never waits).
+     */
+    void (*close_notify)(void *s);
+    /**
+     * Frees the session (exactly once, also after a failure).
+     */
+    void (*session_free)(void *s);
+    /**
+     * 0 when the peer verified (or verification is off), else the
+     * backend's verification flags.
+     */
+    long (*verify_result)(void *s);
+    /**
+     * The backend's session object (handed to the post-TLS check as its
+     * `SSL` argument, with NULL as `SSL_CTX`).
+     */
+    void *(*native)(void *s);
+} noPollTlsOps;
 
 /**
  * Receives every log line of a context (`nopoll_log_set_handler`).
@@ -767,7 +875,7 @@ nopoll_bool nopoll_conn_is_permessage_deflate(noPollConn *conn);
 nopoll_bool nopoll_conn_is_ready(noPollConn *conn);
 
 /**
- * False: no connection runs over TLS yet.
+ * True when the connection runs TLS (a listener: accepts TLS).
  */
 nopoll_bool nopoll_conn_is_tls_on(noPollConn *conn);
 
@@ -876,7 +984,7 @@ void nopoll_conn_opts_set_reuse(noPollConnOpts *opts, nopoll_bool reuse);
 
 /**
  * Stores certificate paths in the options; true only if the files given
- * are readable (they are used once TLS lands).
+ * are readable (read when a TLS connection or listener uses the options).
  *
  * # Safety
  * Each string is NULL or NUL-terminated.
@@ -1062,17 +1170,30 @@ void nopoll_conn_shutdown(noPollConn *conn);
 NOPOLL_SOCKET nopoll_conn_socket(noPollConn *conn);
 
 /**
- * wss:// client: NULL until TLS is implemented (options consumed).
+ * wss:// client over IPv4: TCP connect, then the TLS handshake (bounded
+ * by the connect timeout), then the upgrade request. NULL for argument or
+ * TCP failures; a connection that is not ok when TLS fails (why is
+ * logged). NULL `options`: the peer is verified (chain and host name).
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
  */
 noPollConn *nopoll_conn_tls_new(noPollCtx *ctx, noPollConnOpts *options, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
 
 /**
- * IPv6 wss:// client: NULL until TLS is implemented.
+ * wss:// client over IPv6 (see `nopoll_conn_tls_new`).
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
  */
 noPollConn *nopoll_conn_tls_new6(noPollCtx *ctx, noPollConnOpts *options, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
 
 /**
- * TLS client over a connected socket: NULL until TLS is implemented.
+ * wss:// client over a socket the caller connected (see
+ * `nopoll_conn_tls_new`).
+ *
+ * # Safety
+ * Every string is NULL or NUL-terminated.
  */
 noPollConn *nopoll_conn_tls_new_with_socket(noPollCtx *ctx, noPollConnOpts *options, int socket, const char *host_ip, const char *host_port, const char *host_name, const char *get_url, const char *protocols, const char *origin);
 
@@ -1287,7 +1408,9 @@ void nopoll_ctx_set_permessage_deflate_level(noPollCtx *ctx, int level);
 void nopoll_ctx_set_permessage_deflate_no_context_takeover(noPollCtx *ctx, nopoll_bool enable);
 
 /**
- * Post-TLS-handshake check: stored nowhere until TLS is implemented.
+ * Called after every TLS handshake (both roles) with the `SSL_CTX*` and
+ * the `SSL*` (with a C TLS table: NULL and the table's native session);
+ * returning false closes the connection. NULL uninstalls.
  */
 void nopoll_ctx_set_post_ssl_check(noPollCtx *ctx, noPollSslPostCheck post_ssl_check, noPollPtr user_data);
 
@@ -1307,7 +1430,10 @@ void nopoll_ctx_set_protocol_version(noPollCtx *ctx, int version);
 void nopoll_ctx_set_recv_buffer_size(noPollCtx *ctx, long bytes);
 
 /**
- * SSL_CTX creator: ignored until TLS is implemented.
+ * Installs the `SSL_CTX*` creator: called for every TLS connection (both
+ * roles); the context it returns is adopted (freed with the connection,
+ * as upstream). The options argument it receives is NULL (ours are
+ * consumed by then). NULL uninstalls.
  */
 void nopoll_ctx_set_ssl_context_creator(noPollCtx *ctx, noPollSslContextCreator context_creator, noPollPtr user_data);
 
@@ -1409,6 +1535,19 @@ void nopoll_install_random(noPollRandomHook hook);
 nopoll_bool nopoll_install_socket_ops(const noPollSocketOps *ops);
 
 /**
+ * Installs a table of TLS functions (mbedTLS, wolfSSL, esp-tls...) for the
+ * whole process, used instead of OpenSSL from then on; in every build
+ * (firmware builds have no other TLS). The table is copied. False if
+ * `ops` is NULL, has another version or a NULL entry, or a table is
+ * already installed.
+ *
+ * # Safety
+ * `ops` is NULL or points to a readable `noPollTlsOps` whose entries meet
+ * the contract documented on each field.
+ */
+nopoll_bool nopoll_install_tls_ops(const noPollTlsOps *ops);
+
+/**
  * Writes the binary form of `a` into `buffer` (bounded); returns `buffer`.
  *
  * # Safety
@@ -1483,7 +1622,12 @@ noPollConn *nopoll_listener_new_opts(noPollCtx *ctx, noPollConnOpts *opts, const
 noPollConn *nopoll_listener_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
 
 /**
- * Certificate paths for a TLS listener: false until TLS is implemented.
+ * Certificate, key and optional chain files of a TLS listener (used from
+ * the next accepted connection on). False if the listener is not a TLS
+ * listener, certificate or key is NULL, or a file cannot be read.
+ *
+ * # Safety
+ * Each string is NULL or NUL-terminated.
  */
 nopoll_bool nopoll_listener_set_certificate(noPollConn *listener, const char *certificate, const char *private_key, const char *chain_file);
 
@@ -1509,22 +1653,24 @@ nopoll_bool nopoll_listener_set_proxy_protocol(noPollConn *listener, nopoll_bool
 NOPOLL_SOCKET nopoll_listener_sock_listen(noPollCtx *ctx, const char *host, const char *port);
 
 /**
- * wss:// listener: NULL until TLS is implemented.
+ * wss:// listener (IPv4): TLS runs on each accepted connection, driven by
+ * the loop, after `on_accept`.
  */
 noPollConn *nopoll_listener_tls_new(noPollCtx *ctx, const char *host, const char *port);
 
 /**
- * IPv6 wss:// listener: NULL until TLS is implemented.
+ * wss:// listener (IPv6).
  */
 noPollConn *nopoll_listener_tls_new6(noPollCtx *ctx, const char *host, const char *port);
 
 /**
- * wss:// listener with options: NULL until TLS is implemented (consumed).
+ * wss:// listener with options (certificate, CA, client verification,
+ * version; consumed unless reuse is set).
  */
 noPollConn *nopoll_listener_tls_new_opts(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
 
 /**
- * IPv6 wss:// listener with options: NULL until TLS is implemented.
+ * IPv6 wss:// listener with options.
  */
 noPollConn *nopoll_listener_tls_new_opts6(noPollCtx *ctx, noPollConnOpts *opts, const char *host, const char *port);
 

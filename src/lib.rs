@@ -22,3 +22,5 @@ mod prelude;
 pub mod runtime;
 pub mod sync;
 pub mod sys;
+mod tls;
+pub use tls::TlsOptions;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// The C programs of `tests/c/`, one `#[test]` each (see `c_program!`).
 /// `programs_are_all_registered` fails when a new file is not listed here.
-const PROGRAMS: [&str; 19] = [
+const PROGRAMS: [&str; 20] = [
     "api_basics",
     "client",
     "server",
@@ -44,6 +44,7 @@ const PROGRAMS: [&str; 19] = [
     "log_handler",
     "scale",
     "deflate",
+    "tls",
 ];
 
 /// Files of `tests/c/` that are not programs of this harness.
@@ -116,7 +117,8 @@ c_program!(
     hostile_setters,
     log_handler,
     scale,
-    deflate
+    deflate,
+    tls
 );
 
 #[test]

@@ -11,7 +11,10 @@
  * timeout, a loop timeout, 50 connections at once (closed and sent to from
  * another thread while their loop runs), a firmware-like socket budget,
  * nopoll_loop_stop from another thread, and that no socket is left open
- * and no frame left lwIP.
+ * and no frame left lwIP. Built with -DNOPOLL_LWIP_MBEDTLS (and
+ * c-examples/tls/nopoll_mbedtls.c) and given NOPOLL_LWIP_TLS_DIR (a folder
+ * with ca.pem, server.pem, server.key): also wss:// over lwIP, TLS by the
+ * mbedTLS table (nopoll_install_tls_ops), both roles, verified.
  *
  *   lwip-demo [seconds]      hard time limit (default 120)
  *   lwip-demo tap-server TAP IP MASK GW PORT SECONDS
@@ -26,6 +29,9 @@
  */
 #include "nopoll_lwip.h"
 #include "lwip_stack.h"
+#ifdef NOPOLL_LWIP_MBEDTLS
+#include "../tls/nopoll_mbedtls.h"
+#endif
 
 #include <pthread.h>
 #include <signal.h>
@@ -1100,6 +1106,59 @@ static int tap_server (int argc, char ** argv)
 	return 0;
 }
 
+#ifdef NOPOLL_LWIP_MBEDTLS
+/* wss:// over lwIP: a TLS listener on the server loop, a verifying client
+ * (host name "localhost"), text and binary echo through the mbedTLS table,
+ * whose ciphertext goes through the lwIP socket table. */
+static void check_tls (noPollCtx * cctx)
+{
+	const char * dir = getenv ("NOPOLL_LWIP_TLS_DIR");
+	char cert[512], key[512], ca[512], tport[16], why[128];
+	noPollConn * tl, * c;
+	noPollConnOpts * opts;
+	int ok;
+	if (dir == NULL || strlen (dir) > 400)
+		return;
+	sprintf (cert, "%s/server.pem", dir);
+	sprintf (key, "%s/server.key", dir);
+	sprintf (ca, "%s/ca.pem", dir);
+	check (nopoll_install_tls_ops (nopoll_mbedtls_ops ()), "nopoll_install_tls_ops (mbedTLS table)", "%s", "installed");
+	tl = nopoll_listener_tls_new (srv, "127.0.0.1", "0");
+	ok = tl != NULL && nopoll_listener_set_certificate (tl, cert, key, NULL);
+	check (ok, "TLS listener over lwIP", "port %s", ok ? nopoll_conn_port (tl) : "-");
+	if (! ok)
+		return;
+	strncpy (tport, nopoll_conn_port (tl), sizeof (tport) - 1);
+	tport[sizeof (tport) - 1] = 0;
+	opts = nopoll_conn_opts_new ();
+	nopoll_conn_opts_set_ssl_certs (opts, NULL, NULL, NULL, ca);
+	nopoll_conn_opts_ssl_peer_verify (opts, nopoll_true);
+	c = nopoll_conn_tls_new (cctx, opts, "127.0.0.1", tport, "localhost", NULL, NULL, NULL);
+	ok = c != NULL && nopoll_conn_is_ok (c) && nopoll_conn_is_tls_on (c)
+		&& nopoll_conn_wait_until_connection_ready (c, 5);
+	check (ok, "wss:// handshake over lwIP (server verified)", "%s", ok ? "TLS by mbedTLS" : "failed");
+	if (ok) {
+		static char big[20000];
+		memset (big, 'w', sizeof (big));
+		ok = echo (c, 1, "over TLS and lwIP", 17, why, sizeof (why))
+			&& echo (c, 0, big, (long) sizeof (big), why, sizeof (why));
+		check (ok, "wss:// text and 20 KB binary echo over lwIP", "%s", ok ? "both" : why);
+	}
+	if (c != NULL)
+		nopoll_conn_close (c);
+	/* a name the certificate does not carry: refused */
+	opts = nopoll_conn_opts_new ();
+	nopoll_conn_opts_set_ssl_certs (opts, NULL, NULL, NULL, ca);
+	nopoll_conn_opts_ssl_peer_verify (opts, nopoll_true);
+	c = nopoll_conn_tls_new (cctx, opts, "127.0.0.1", tport, "elsewhere.example", NULL, NULL, NULL);
+	check (c != NULL && ! nopoll_conn_is_ok (c), "wss:// with a wrong host name refused", "%s",
+	       c == NULL ? "NULL" : (nopoll_conn_is_ok (c) ? "accepted" : "not ok"));
+	if (c != NULL)
+		nopoll_conn_close (c);
+	nopoll_conn_close (tl);
+}
+#endif
+
 int main (int argc, char ** argv)
 {
 	int limit = argc > 1 ? atoi (argv[1]) : 120;
@@ -1146,6 +1205,9 @@ int main (int argc, char ** argv)
 	check_loop_timeout ();
 	check_many ();
 	check_socket_cap (cctx);
+#ifdef NOPOLL_LWIP_MBEDTLS
+	check_tls (cctx);
+#endif
 
 	pthread_mutex_lock (&lock);
 	n = srv_send_errors;

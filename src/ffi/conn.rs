@@ -878,7 +878,7 @@ pub extern "C" fn __nopoll_conn_set_max_frame_size(
 
 // ------------------------------------------------------------ clients
 
-struct ClientArgs<'a> {
+pub(super) struct ClientArgs<'a> {
     host_ip: Option<&'a str>,
     host_port: Option<&'a str>,
     host_name: Option<&'a str>,
@@ -891,7 +891,8 @@ fn connect_options(a: &ClientArgs<'_>, o: &OptsData, ipv6: bool) -> Option<Conne
     let host = a.host_ip?.to_string();
     Some(ConnectOptions {
         host,
-        port: a.host_port.unwrap_or("80").to_string(),
+        // Empty: the default port (80, or 443 for wss://).
+        port: a.host_port.unwrap_or("").to_string(),
         ipv6,
         host_name: a.host_name.map(str::to_string),
         path: a.get_url.map(str::to_string),
@@ -903,12 +904,13 @@ fn connect_options(a: &ClientArgs<'_>, o: &OptsData, ipv6: bool) -> Option<Conne
         interface: o.interface.clone(),
         max_frame_size: o.max_frame_size,
         permessage_deflate: o.permessage_deflate,
+        tls: None,
     })
 }
 
 /// # Safety
 /// Every pointer is NULL or a NUL-terminated string.
-unsafe fn client_args<'a>(
+pub(super) unsafe fn client_args<'a>(
     host_ip: *const c_char,
     host_port: *const c_char,
     host_name: *const c_char,
@@ -929,13 +931,17 @@ unsafe fn client_args<'a>(
     }
 }
 
-fn connect_common(
+pub(super) fn connect_common(
     ctx: *mut noPollCtx,
     opts: *mut noPollConnOpts,
     a: ClientArgs<'_>,
     ipv6: bool,
     socket: Option<c_int>,
+    tls: bool,
 ) -> *mut noPollConn {
+    // NULL options mean peer verification on (as upstream); options from
+    // nopoll_conn_opts_new mean off unless asked for.
+    let verify_default = opts.is_null();
     let o = take_opts(opts);
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
@@ -944,6 +950,10 @@ fn connect_common(
         log_ctx(&c, format_args!("nopoll_conn_new: host_ip is required"));
         return core::ptr::null_mut();
     };
+    let mut co = co;
+    if tls {
+        co.tls = Some(super::tls::tls_options(&o, verify_default || o.ssl_verify));
+    }
     let r = match socket {
         Some(fd) => c.connect_with_socket(fd, &co),
         None => c.connect(&co),
@@ -977,7 +987,7 @@ pub unsafe extern "C" fn nopoll_conn_new(
     // SAFETY: forwarded contract.
     let a = unsafe { client_args(host_ip, host_port, host_name, get_url, protocols, origin) };
     boundary(core::ptr::null_mut(), || {
-        connect_common(ctx, core::ptr::null_mut(), a, false, None)
+        connect_common(ctx, core::ptr::null_mut(), a, false, None, false)
     })
 }
 
@@ -998,7 +1008,7 @@ pub unsafe extern "C" fn nopoll_conn_new6(
     // SAFETY: forwarded contract.
     let a = unsafe { client_args(host_ip, host_port, host_name, get_url, protocols, origin) };
     boundary(core::ptr::null_mut(), || {
-        connect_common(ctx, core::ptr::null_mut(), a, true, None)
+        connect_common(ctx, core::ptr::null_mut(), a, true, None, false)
     })
 }
 
@@ -1020,7 +1030,7 @@ pub unsafe extern "C" fn nopoll_conn_new_opts(
     // SAFETY: forwarded contract.
     let a = unsafe { client_args(host_ip, host_port, host_name, get_url, protocols, origin) };
     boundary(core::ptr::null_mut(), || {
-        connect_common(ctx, opts, a, false, None)
+        connect_common(ctx, opts, a, false, None, false)
     })
 }
 
@@ -1047,19 +1057,21 @@ pub unsafe extern "C" fn nopoll_conn_new_with_socket(
             let _ = take_opts(opts);
             return core::ptr::null_mut();
         }
-        connect_common(ctx, opts, a, false, Some(socket))
+        connect_common(ctx, opts, a, false, Some(socket), false)
     })
 }
 
 // ------------------------------------------------------------ servers
 
-fn listen_common(
+pub(super) fn listen_common(
     ctx: *mut noPollCtx,
     opts: *mut noPollConnOpts,
     host: *const c_char,
     port: *const c_char,
     ipv6: bool,
+    tls: bool,
 ) -> *mut noPollConn {
+    let given = !opts.is_null();
     let o = take_opts(opts);
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
@@ -1068,7 +1080,14 @@ fn listen_common(
     let (Some(h), Some(p)) = (unsafe { cstr(host) }, unsafe { cstr(port) }) else {
         return core::ptr::null_mut();
     };
-    match c.listen(h, p, ipv6) {
+    let r = if tls {
+        // A listener verifies clients only when its options ask for it.
+        let t = given.then(|| super::tls::tls_options(&o, o.ssl_verify));
+        c.listen_tls(h, p, ipv6, t)
+    } else {
+        c.listen(h, p, ipv6)
+    };
+    match r {
         Ok(l) => {
             if let Some(m) = o.max_frame_size {
                 l.set_max_frame_size(m);
@@ -1093,7 +1112,7 @@ pub unsafe extern "C" fn nopoll_listener_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, false)
+        listen_common(ctx, core::ptr::null_mut(), host, port, false, false)
     })
 }
 
@@ -1108,7 +1127,7 @@ pub unsafe extern "C" fn nopoll_listener_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, true)
+        listen_common(ctx, core::ptr::null_mut(), host, port, true, false)
     })
 }
 
@@ -1124,7 +1143,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, false)
+        listen_common(ctx, opts, host, port, false, false)
     })
 }
 
@@ -1140,7 +1159,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, true)
+        listen_common(ctx, opts, host, port, true, false)
     })
 }
 
@@ -1292,21 +1311,15 @@ pub extern "C" fn nopoll_conn_accept_complete(
         let (Some(c), Some(k)) = (ctx_from(ctx), conn_from(conn)) else {
             return nopoll_false;
         };
-        if tls_on != 0 || session < 0 || k.socket() != session || !c.same(&k.ctx()) {
-            if tls_on != 0 {
-                log_ctx(
-                    &c,
-                    format_args!(
-                        "nopoll_conn_accept_complete: TLS is not implemented in this build"
-                    ),
-                );
-            }
+        if session < 0 || k.socket() != session || !c.same(&k.ctx()) {
             k.shutdown();
             k.ctx().unregister_conn(&k);
             return nopoll_false;
         }
         let _ = net::set_blocking(session, false);
-        c.complete_accept(conn_from(listener).as_ref(), &k) as nopoll_bool
+        let l = conn_from(listener);
+        let tls = tls_on != 0 || l.as_ref().is_some_and(Connection::is_tls);
+        c.complete_accept_with(l.as_ref(), &k, tls) as nopoll_bool
     })
 }
 

@@ -1,34 +1,56 @@
-//! TLS entry points: they link and fail cleanly until TLS is implemented
-//! (NULL, `nopoll_false`, or options that are stored but unused), logging why.
+//! TLS entry points (wss:// in both roles): over the system OpenSSL, or
+//! over the C table installed with `nopoll_install_tls_ops` (every build;
+//! firmware builds have only the table). Without either, TLS connections
+//! fail with a log line saying why.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::opts::{set_ssl, take_opts};
+use super::conn::{client_args, connect_common, listen_common};
+use super::opts::set_ssl;
+use super::opts::OptsData;
 use super::types::*;
 use super::{boundary, conn_from, cstr, ctx_cstr, ctx_from};
-use crate::runtime::{Context, LogLevel};
+#[allow(unused_imports)]
+use super::{conn_handle, ctx_handle, UserData};
+use crate::runtime::LogLevel;
+#[allow(unused_imports)]
+use crate::runtime::{Connection, Context};
+use crate::tls::ops::noPollTlsOps;
+use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, CStr};
 
-fn not_yet(ctx: Option<Context>, what: &str) {
-    let msg = format_args!("{what}: TLS is not implemented in this build");
+/// The runtime's TLS options from nopoll's options object.
+pub(super) fn tls_options(o: &OptsData, verify: bool) -> crate::TlsOptions {
+    crate::TlsOptions {
+        certificate: o.certificate.clone(),
+        private_key: o.private_key.clone(),
+        chain: o.chain_certificate.clone(),
+        ca: o.ca_certificate.clone(),
+        protocol: o.ssl_protocol,
+        verify,
+    }
+}
+
+#[cfg(not(feature = "tls"))]
+fn not_built(ctx: Option<Context>, what: &str) {
+    let msg = format_args!("{what}: built without the tls feature");
     match ctx {
         Some(c) => c.log(LogLevel::Critical, msg),
         None => log::error!(target: "nopoll", "{msg}"),
     }
 }
 
-/// False: no connection runs over TLS yet.
+/// True when the connection runs TLS (a listener: accepts TLS).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_is_tls_on(conn: *mut noPollConn) -> nopoll_bool {
     boundary(nopoll_false, || {
-        let _ = conn;
-        nopoll_false
+        conn_from(conn).is_some_and(|c| c.is_tls()) as nopoll_bool
     })
 }
 
 /// Stores certificate paths in the options; true only if the files given
-/// are readable (they are used once TLS lands).
+/// are readable (read when a TLS connection or listener uses the options).
 ///
 /// # Safety
 /// Each string is NULL or NUL-terminated.
@@ -84,15 +106,15 @@ pub extern "C" fn nopoll_conn_opts_ssl_peer_verify(opts: *mut noPollConnOpts, ve
     boundary((), || set_ssl(opts, |o| o.ssl_verify = verify != 0))
 }
 
-fn tls_client(ctx: *mut noPollCtx, options: *mut noPollConnOpts) -> *mut noPollConn {
-    let _ = take_opts(options);
-    not_yet(ctx_from(ctx), "nopoll_conn_tls_new");
-    core::ptr::null_mut()
-}
-
-/// wss:// client: NULL until TLS is implemented (options consumed).
+/// wss:// client over IPv4: TCP connect, then the TLS handshake (bounded
+/// by the connect timeout), then the upgrade request. NULL for argument or
+/// TCP failures; a connection that is not ok when TLS fails (why is
+/// logged). NULL `options`: the peer is verified (chain and host name).
+///
+/// # Safety
+/// Every string is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub extern "C" fn nopoll_conn_tls_new(
+pub unsafe extern "C" fn nopoll_conn_tls_new(
     ctx: *mut noPollCtx,
     options: *mut noPollConnOpts,
     host_ip: *const c_char,
@@ -102,13 +124,19 @@ pub extern "C" fn nopoll_conn_tls_new(
     protocols: *const c_char,
     origin: *const c_char,
 ) -> *mut noPollConn {
-    let _ = (host_ip, host_port, host_name, get_url, protocols, origin);
-    boundary(core::ptr::null_mut(), || tls_client(ctx, options))
+    // SAFETY: forwarded contract.
+    let a = unsafe { client_args(host_ip, host_port, host_name, get_url, protocols, origin) };
+    boundary(core::ptr::null_mut(), || {
+        connect_common(ctx, options, a, false, None, true)
+    })
 }
 
-/// IPv6 wss:// client: NULL until TLS is implemented.
+/// wss:// client over IPv6 (see `nopoll_conn_tls_new`).
+///
+/// # Safety
+/// Every string is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub extern "C" fn nopoll_conn_tls_new6(
+pub unsafe extern "C" fn nopoll_conn_tls_new6(
     ctx: *mut noPollCtx,
     options: *mut noPollConnOpts,
     host_ip: *const c_char,
@@ -118,13 +146,20 @@ pub extern "C" fn nopoll_conn_tls_new6(
     protocols: *const c_char,
     origin: *const c_char,
 ) -> *mut noPollConn {
-    let _ = (host_ip, host_port, host_name, get_url, protocols, origin);
-    boundary(core::ptr::null_mut(), || tls_client(ctx, options))
+    // SAFETY: forwarded contract.
+    let a = unsafe { client_args(host_ip, host_port, host_name, get_url, protocols, origin) };
+    boundary(core::ptr::null_mut(), || {
+        connect_common(ctx, options, a, true, None, true)
+    })
 }
 
-/// TLS client over a connected socket: NULL until TLS is implemented.
+/// wss:// client over a socket the caller connected (see
+/// `nopoll_conn_tls_new`).
+///
+/// # Safety
+/// Every string is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub extern "C" fn nopoll_conn_tls_new_with_socket(
+pub unsafe extern "C" fn nopoll_conn_tls_new_with_socket(
     ctx: *mut noPollCtx,
     options: *mut noPollConnOpts,
     socket: c_int,
@@ -135,45 +170,44 @@ pub extern "C" fn nopoll_conn_tls_new_with_socket(
     protocols: *const c_char,
     origin: *const c_char,
 ) -> *mut noPollConn {
-    let _ = (
-        socket, host_ip, host_port, host_name, get_url, protocols, origin,
-    );
-    boundary(core::ptr::null_mut(), || tls_client(ctx, options))
+    // SAFETY: forwarded contract.
+    let a = unsafe { client_args(host_ip, host_port, host_name, get_url, protocols, origin) };
+    boundary(core::ptr::null_mut(), || {
+        if socket < 0 {
+            let _ = super::opts::take_opts(options);
+            return core::ptr::null_mut();
+        }
+        connect_common(ctx, options, a, false, Some(socket), true)
+    })
 }
 
-fn tls_listener(ctx: *mut noPollCtx, opts: *mut noPollConnOpts) -> *mut noPollConn {
-    let _ = take_opts(opts);
-    not_yet(ctx_from(ctx), "nopoll_listener_tls_new");
-    core::ptr::null_mut()
-}
-
-/// wss:// listener: NULL until TLS is implemented.
+/// wss:// listener (IPv4): TLS runs on each accepted connection, driven by
+/// the loop, after `on_accept`.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_listener_tls_new(
     ctx: *mut noPollCtx,
     host: *const c_char,
     port: *const c_char,
 ) -> *mut noPollConn {
-    let _ = (host, port);
     boundary(core::ptr::null_mut(), || {
-        tls_listener(ctx, core::ptr::null_mut())
+        listen_common(ctx, core::ptr::null_mut(), host, port, false, true)
     })
 }
 
-/// IPv6 wss:// listener: NULL until TLS is implemented.
+/// wss:// listener (IPv6).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_listener_tls_new6(
     ctx: *mut noPollCtx,
     host: *const c_char,
     port: *const c_char,
 ) -> *mut noPollConn {
-    let _ = (host, port);
     boundary(core::ptr::null_mut(), || {
-        tls_listener(ctx, core::ptr::null_mut())
+        listen_common(ctx, core::ptr::null_mut(), host, port, true, true)
     })
 }
 
-/// wss:// listener with options: NULL until TLS is implemented (consumed).
+/// wss:// listener with options (certificate, CA, client verification,
+/// version; consumed unless reuse is set).
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_listener_tls_new_opts(
     ctx: *mut noPollCtx,
@@ -181,11 +215,12 @@ pub extern "C" fn nopoll_listener_tls_new_opts(
     host: *const c_char,
     port: *const c_char,
 ) -> *mut noPollConn {
-    let _ = (host, port);
-    boundary(core::ptr::null_mut(), || tls_listener(ctx, opts))
+    boundary(core::ptr::null_mut(), || {
+        listen_common(ctx, opts, host, port, false, true)
+    })
 }
 
-/// IPv6 wss:// listener with options: NULL until TLS is implemented.
+/// IPv6 wss:// listener with options.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_listener_tls_new_opts6(
     ctx: *mut noPollCtx,
@@ -193,25 +228,52 @@ pub extern "C" fn nopoll_listener_tls_new_opts6(
     host: *const c_char,
     port: *const c_char,
 ) -> *mut noPollConn {
-    let _ = (host, port);
-    boundary(core::ptr::null_mut(), || tls_listener(ctx, opts))
+    boundary(core::ptr::null_mut(), || {
+        listen_common(ctx, opts, host, port, true, true)
+    })
 }
 
-/// Certificate paths for a TLS listener: false until TLS is implemented.
+/// Certificate, key and optional chain files of a TLS listener (used from
+/// the next accepted connection on). False if the listener is not a TLS
+/// listener, certificate or key is NULL, or a file cannot be read.
+///
+/// # Safety
+/// Each string is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub extern "C" fn nopoll_listener_set_certificate(
+pub unsafe extern "C" fn nopoll_listener_set_certificate(
     listener: *mut noPollConn,
     certificate: *const c_char,
     private_key: *const c_char,
     chain_file: *const c_char,
 ) -> nopoll_bool {
-    let _ = (certificate, private_key, chain_file);
+    // SAFETY: per this function's contract.
+    let (c, k, ch) = unsafe { (cstr(certificate), cstr(private_key), cstr(chain_file)) };
     boundary(nopoll_false, || {
-        not_yet(
-            conn_from(listener).map(|c| c.ctx()),
-            "nopoll_listener_set_certificate",
-        );
-        nopoll_false
+        let Some(l) = conn_from(listener) else {
+            return nopoll_false;
+        };
+        {
+            let (Some(c), Some(k)) = (c, k) else {
+                l.ctx().log(
+                    LogLevel::Critical,
+                    format_args!(
+                        "nopoll_listener_set_certificate: certificate and key are required"
+                    ),
+                );
+                return nopoll_false;
+            };
+            if !l.set_tls_certificate(c, k, ch) {
+                l.ctx().log(
+                    LogLevel::Critical,
+                    format_args!(
+                        "nopoll_listener_set_certificate: not a TLS listener, or cannot read {c}, {k} or {}",
+                        ch.unwrap_or("(no chain)")
+                    ),
+                );
+                return nopoll_false;
+            }
+            nopoll_true
+        }
     })
 }
 
@@ -313,28 +375,115 @@ pub unsafe extern "C" fn nopoll_ctx_find_certificate(
     })
 }
 
-/// Post-TLS-handshake check: stored nowhere until TLS is implemented.
+/// Called after every TLS handshake (both roles) with the `SSL_CTX*` and
+/// the `SSL*` (with a C TLS table: NULL and the table's native session);
+/// returning false closes the connection. NULL uninstalls.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_post_ssl_check(
     ctx: *mut noPollCtx,
     post_ssl_check: noPollSslPostCheck,
     user_data: noPollPtr,
 ) {
-    let _ = (post_ssl_check, user_data);
     boundary((), || {
-        not_yet(ctx_from(ctx), "nopoll_ctx_set_post_ssl_check")
+        let Some(c) = ctx_from(ctx) else {
+            return;
+        };
+        {
+            let ud = UserData(user_data);
+            let hook: Option<crate::tls::PostCheck> = post_ssl_check.map(|f| {
+                let h: crate::tls::PostCheck =
+                    Arc::new(move |ctx: &Context, conn: &Connection, ssl_ctx, ssl| {
+                        let (c, k) = (ctx_handle(ctx), conn_handle(conn));
+                        // SAFETY: `f` is the function C installed with this
+                        // user data; the handles are valid while the library
+                        // holds both objects; `ssl_ctx`/`ssl` are the live
+                        // OpenSSL objects of this connection.
+                        unsafe { f(c, k, ssl_ctx, ssl, ud.get()) != 0 }
+                    });
+                h
+            });
+            *c.inner.tls.post_check.lock() = hook;
+        }
     })
 }
 
-/// SSL_CTX creator: ignored until TLS is implemented.
+/// Installs the `SSL_CTX*` creator: called for every TLS connection (both
+/// roles); the context it returns is adopted (freed with the connection,
+/// as upstream). The options argument it receives is NULL (ours are
+/// consumed by then). NULL uninstalls.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_ssl_context_creator(
     ctx: *mut noPollCtx,
     context_creator: noPollSslContextCreator,
     user_data: noPollPtr,
 ) {
-    let _ = (context_creator, user_data);
     boundary((), || {
-        not_yet(ctx_from(ctx), "nopoll_ctx_set_ssl_context_creator")
+        let Some(c) = ctx_from(ctx) else {
+            return;
+        };
+        #[cfg(feature = "tls")]
+        {
+            let ud = UserData(user_data);
+            let hook: Option<crate::tls::Creator> = context_creator.map(|f| {
+                let h: crate::tls::Creator =
+                    Arc::new(move |ctx: &Context, conn: &Connection, is_client: bool| {
+                        let (c, k) = (ctx_handle(ctx), conn_handle(conn));
+                        // SAFETY: as for the post check; options are NULL.
+                        unsafe {
+                            f(
+                                c,
+                                k,
+                                core::ptr::null_mut(),
+                                is_client as nopoll_bool,
+                                ud.get(),
+                            )
+                        }
+                    });
+                h
+            });
+            *c.inner.tls.creator.lock() = hook;
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (context_creator, user_data);
+            not_built(Some(c), "nopoll_ctx_set_ssl_context_creator");
+        }
+    })
+}
+
+/// Installs a table of TLS functions (mbedTLS, wolfSSL, esp-tls...) for the
+/// whole process, used instead of OpenSSL from then on; in every build
+/// (firmware builds have no other TLS). The table is copied. False if
+/// `ops` is NULL, has another version or a NULL entry, or a table is
+/// already installed.
+///
+/// # Safety
+/// `ops` is NULL or points to a readable `noPollTlsOps` whose entries meet
+/// the contract documented on each field.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nopoll_install_tls_ops(ops: *const noPollTlsOps) -> nopoll_bool {
+    boundary(nopoll_false, || {
+        // SAFETY: NULL or readable (contract); every field is an integer or
+        // an Option of a function pointer, so any bit pattern C wrote for a
+        // NULL or a function is a valid value.
+        let Some(t) = (unsafe { ops.as_ref() }) else {
+            return nopoll_false;
+        };
+        let complete = t.version == crate::tls::ops::NOPOLL_TLS_OPS_VERSION
+            && t.session_new.is_some()
+            && t.handshake.is_some()
+            && t.read.is_some()
+            && t.write.is_some()
+            && t.pending.is_some()
+            && t.close_notify.is_some()
+            && t.session_free.is_some()
+            && t.verify_result.is_some()
+            && t.native.is_some();
+        if !complete {
+            return nopoll_false;
+        }
+        let copy = *t;
+        let stored: &'static noPollTlsOps = Box::leak(Box::new(copy));
+        crate::tls::ops::install(stored) as nopoll_bool
     })
 }

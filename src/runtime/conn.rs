@@ -370,7 +370,8 @@ impl Connection {
         let st = self.inner.st.lock();
         let queued = st.inbox_bytes();
         let streamed = st.cold_ref().map_or(0, |c| c.stream.len() - c.stream_pos);
-        queued + streamed + st.m.buffered_len()
+        // Plaintext a TLS session holds counts (as upstream's SSL_pending).
+        queued + streamed + st.m.buffered_len() + self.inner.io.buffered_len()
     }
 
     /// True while the socket is usable (says nothing of the handshake).

@@ -215,8 +215,11 @@ pub(crate) struct CtxInner {
     pub stop: AtomicBool,
     /// Handshake deadlines, sorted (see `push_deadline`).
     pub deadlines: Lock<VecDeque<(Instant, i32)>>,
-    /// The certificate store, in insertion order.
-    certificates: Lock<Vec<Certificate>>,
+    /// The certificate store, in insertion order (shared with the TLS
+    /// listeners' server-name lookup).
+    pub(crate) certificates: Arc<Lock<Vec<Certificate>>>,
+    /// TLS hooks and cached client configurations.
+    pub(crate) tls: crate::tls::CtxTls,
     /// Bumped whenever a message handler (context or connection) may have
     /// changed: the loop resolves the handler once per batch of messages
     /// and only looks again when this moved.
@@ -263,7 +266,8 @@ impl Context {
                 waker,
                 stop: AtomicBool::new(false),
                 deadlines: Lock::new(VecDeque::new()),
-                certificates: Lock::new(Vec::new()),
+                certificates: Arc::new(Lock::new(Vec::new())),
+                tls: Default::default(),
                 handlers_epoch: AtomicU64::new(0),
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
                 max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),

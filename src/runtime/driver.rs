@@ -103,7 +103,10 @@ impl Connection {
                 return false;
             }
             let ms = left.as_millis().clamp(1, 500) as i32;
-            if net::wait_fd(self.socket(), true, false, ms).is_err() {
+            // Plaintext held by TLS is read without waiting on the socket.
+            if !self.inner.io.has_buffered_input()
+                && net::wait_fd(self.socket(), true, false, ms).is_err()
+            {
                 return false;
             }
         }
@@ -167,8 +170,28 @@ impl Connection {
         let Some(_reading) = self.inner.start_reading() else {
             return 0;
         };
+        if self.inner.io.tls_handshaking() {
+            match self.tls_advance(ctx) {
+                Ok(true) => {}
+                Ok(false) => return 0,
+                Err(why) => {
+                    super::context::ctx_log!(
+                        ctx,
+                        Warning,
+                        "conn id={} from {}: {why}",
+                        self.id(),
+                        self.host()
+                    );
+                    self.lost(ctx, acts, format_args!("TLS failed"));
+                    return 0;
+                }
+            }
+        }
         match self.inner.io.recv(buf) {
             Ok(0) => {
+                if let Some(why) = self.inner.io.take_tls_error() {
+                    super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
+                }
                 self.lost(ctx, acts, format_args!("closed by peer (no close frame)"));
                 0
             }
@@ -190,6 +213,9 @@ impl Connection {
             }
             Err(e) if e.would_block() => 0,
             Err(e) => {
+                if let Some(why) = self.inner.io.take_tls_error() {
+                    super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
+                }
                 self.lost(ctx, acts, format_args!("read failed: {e}"));
                 0
             }
@@ -296,7 +322,9 @@ impl Connection {
                 }
                 None => 500,
             };
-            net::wait_fd(self.socket(), true, false, wait)?;
+            if !self.inner.io.has_buffered_input() {
+                net::wait_fd(self.socket(), true, false, wait)?;
+            }
         }
     }
 

@@ -43,6 +43,23 @@ pub struct ConnectOptions {
     pub max_frame_size: Option<u64>,
     /// Offer permessage-deflate (RFC 7692) with these settings (off: None).
     pub permessage_deflate: Option<crate::protocol::DeflateConfig>,
+    /// wss://: the TLS handshake runs before the upgrade request (the
+    /// port then defaults to 443).
+    pub tls: Option<crate::tls::TlsOptions>,
+}
+
+impl ConnectOptions {
+    fn port_or_default(&self) -> &str {
+        match self.port.as_str() {
+            "" if self.is_tls() => "443",
+            "" => "80",
+            p => p,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
 }
 
 impl ConnectOptions {
@@ -95,11 +112,7 @@ impl Connection {
         if o.host.is_empty() {
             return Err(Error::InvalidArgument("host is required"));
         }
-        let port = if o.port.is_empty() {
-            "80"
-        } else {
-            o.port.as_str()
-        };
+        let port = o.port_or_default();
         let timeout_ms =
             (ctx.inner.cfg.lock().connect_timeout_us / 1000).clamp(1, u32::MAX as u64) as u32;
         let fd = net::tcp_connect(&o.host, port, o.ipv6, timeout_ms, o.interface.as_deref())
@@ -118,11 +131,7 @@ impl Connection {
         o: &ConnectOptions,
     ) -> Result<Connection, Error> {
         let cfg = ctx.config();
-        let port = if o.port.is_empty() {
-            "80"
-        } else {
-            o.port.as_str()
-        };
+        let port = o.port_or_default();
         let name = o.host_name.as_deref().unwrap_or(&o.host);
         let host_header = if name.contains(':') && !name.starts_with('[') {
             format!("[{name}]:{port}")
@@ -162,6 +171,25 @@ impl Connection {
         );
         // The request goes out before we return, bounded by the connect timeout.
         let deadline = Instant::now() + Duration::from_micros(cfg.connect_timeout_us);
+        if let Some(t) = &o.tls {
+            if let Err(why) = conn.tls_connect(ctx, t, name, deadline) {
+                // As upstream: a connection that is not ok (NULL is for
+                // argument and TCP failures), registered, socket closed.
+                ctx_log!(
+                    ctx,
+                    Critical,
+                    "wss connection to {}:{port} failed: {why}",
+                    o.host
+                );
+                {
+                    let mut st = conn.inner.st.lock();
+                    conn.inner.mark_closed(&mut st);
+                }
+                conn.inner.release_socket(ctx);
+                ctx.register(&conn);
+                return Ok(conn);
+            }
+        }
         let sent = (|| loop {
             let pending = {
                 let mut st = conn.inner.st.lock();
@@ -279,6 +307,20 @@ impl Context {
     /// the connection. A connection refused by `on_accept` is shut down
     /// and leaves the context: false.
     pub fn complete_accept(&self, listener: Option<&Connection>, conn: &Connection) -> bool {
+        let tls = listener.is_some_and(|l| l.inner.io.is_tls());
+        self.complete_accept_with(listener, conn, tls)
+    }
+
+    /// As [`Context::complete_accept`]; `tls`: the connection runs TLS
+    /// (upstream's `tls_on` of `nopoll_conn_accept_complete`), with the
+    /// listener's configuration or the context's default certificate.
+    /// Without the `tls` feature, `tls` refuses the connection.
+    pub fn complete_accept_with(
+        &self,
+        listener: Option<&Connection>,
+        conn: &Connection,
+        tls: bool,
+    ) -> bool {
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
             if let Some(max) = l.own_max_frame_size() {
@@ -290,6 +332,9 @@ impl Context {
             ctx_log!(self, Debug, "conn id={} refused by on_accept", conn.id());
             conn.shutdown();
             self.unregister(conn);
+            return false;
+        }
+        if tls && !conn.start_server_tls(self, listener) {
             return false;
         }
         // Only now may the loop start on the handshake (whose bytes may be
@@ -366,6 +411,316 @@ impl Context {
         let c = &conn.inner;
         if !c.registered.swap(true, Ordering::AcqRel) {
             self.inner.conns.lock().insert(c.id, c.clone());
+        }
+    }
+}
+
+mod tls {
+    use super::*;
+    use crate::runtime::transport::Tls;
+    #[cfg(feature = "tls")]
+    use crate::tls::openssl::{self, adopt_context};
+    use crate::tls::{ops, ListenerTls, Session, Step, TlsError, TlsOptions};
+
+    impl Connection {
+        /// The client's TLS handshake, before the upgrade request, bounded
+        /// by `deadline`; waits on the socket (no sleep-polling).
+        pub(super) fn tls_connect(
+            &self,
+            ctx: &Context,
+            o: &TlsOptions,
+            host: &str,
+            deadline: Instant,
+        ) -> Result<(), String> {
+            let fd = self.socket();
+            let s = self.client_session(ctx, o, host)?;
+            self.inner.io.set_tls(Tls::Session(Box::new(s)));
+            loop {
+                let step = self
+                    .inner
+                    .io
+                    .with_session(|s| s.handshake())
+                    .ok_or("no TLS session")??;
+                let (r, w) = match step {
+                    Step::Done => break,
+                    Step::WantRead => (true, false),
+                    Step::WantWrite => (false, true),
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err("TLS handshake timed out".into());
+                }
+                let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
+                net::wait_fd(fd, r, w, ms).map_err(|e| format!("TLS handshake: {e}"))?;
+            }
+            self.tls_post_check(ctx)
+        }
+
+        /// A client session: the installed C table, else OpenSSL (with the
+        /// context's creator when one is installed).
+        fn client_session(
+            &self,
+            ctx: &Context,
+            o: &TlsOptions,
+            host: &str,
+        ) -> Result<Session, TlsError> {
+            let fd = self.socket();
+            if let Some(t) = ops::installed() {
+                return Ok(Session::Ops(ops::Session::new(t, fd, false, host, o)?));
+            }
+            #[cfg(feature = "tls")]
+            {
+                let creator = ctx.inner.tls.creator.lock().clone();
+                let cfg = match creator {
+                    // SAFETY: the creator's contract (nopoll's): it returns
+                    // NULL or an SSL_CTX* of this process's libssl, handed
+                    // over.
+                    Some(c) => unsafe { adopt_context(c(ctx, self, true)) }
+                        .ok_or("the SSL context creator returned NULL")?,
+                    None => ctx.inner.tls.client(o)?,
+                };
+                Ok(Session::OpenSsl(openssl::Session::client(
+                    &cfg, fd, host, o.verify,
+                )?))
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                let _ = ctx;
+                Err(NO_BACKEND.into())
+            }
+        }
+
+        /// Runs the context's post-TLS check, if any.
+        fn tls_post_check(&self, ctx: &Context) -> Result<(), String> {
+            let check = ctx.inner.tls.post_check.lock().clone();
+            let Some(check) = check else {
+                return Ok(());
+            };
+            let (c, s) = self
+                .inner
+                .io
+                .with_session(|s| s.native())
+                .ok_or("no TLS session")?;
+            if check(ctx, self, c, s) {
+                Ok(())
+            } else {
+                Err("the post-TLS check refused the connection".into())
+            }
+        }
+
+        /// Advances a server's TLS handshake as far as the socket allows
+        /// (from the loop or a read): true once established (and the post
+        /// check passed).
+        pub(crate) fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
+            let step = self
+                .inner
+                .io
+                .with_session(|s| s.handshake())
+                .ok_or("no TLS session")??;
+            match step {
+                Step::Done => {
+                    self.tls_post_check(ctx)?;
+                    Ok(true)
+                }
+                Step::WantRead => Ok(false),
+                Step::WantWrite => {
+                    let mut st = self.inner.st.lock();
+                    self.inner.watch_write(&mut st);
+                    Ok(false)
+                }
+            }
+        }
+
+        /// Starts TLS on an accepted connection (after `on_accept`), with
+        /// the listener's configuration (built once per listener), else the
+        /// context's default certificate. False (the connection is shut
+        /// down, and why is logged) when no configuration can be made.
+        pub(crate) fn start_server_tls(
+            &self,
+            ctx: &Context,
+            listener: Option<&Connection>,
+        ) -> bool {
+            let made = self.server_session(ctx, listener);
+            match made {
+                Ok(s) => {
+                    self.inner.io.set_tls(Tls::Session(Box::new(s)));
+                    true
+                }
+                Err(why) => {
+                    ctx_log!(
+                        ctx,
+                        Critical,
+                        "conn id={} from {}: cannot start TLS: {why}",
+                        self.id(),
+                        self.host()
+                    );
+                    self.shutdown();
+                    ctx.unregister(self);
+                    false
+                }
+            }
+        }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    const NO_BACKEND: &str =
+        "no TLS backend: built without OpenSSL and no table installed (nopoll_install_tls_ops)";
+    const NO_CERT: &str = "no certificate for this TLS listener (nopoll_listener_set_certificate or nopoll_ctx_set_certificate)";
+
+    impl Connection {
+        /// A server session: the installed C table, else OpenSSL.
+        fn server_session(
+            &self,
+            ctx: &Context,
+            listener: Option<&Connection>,
+        ) -> Result<Session, TlsError> {
+            if let Some(t) = ops::installed() {
+                let o = match listener.map(|l| l.inner.io.tls.lock()) {
+                    Some(g) => match &*g {
+                        Tls::Listener(lt) => with_certificate(ctx, Some(lt))?,
+                        _ => with_certificate(ctx, None)?,
+                    },
+                    None => with_certificate(ctx, None)?,
+                };
+                return Ok(Session::Ops(ops::Session::new(
+                    t,
+                    self.socket(),
+                    true,
+                    "",
+                    &o,
+                )?));
+            }
+            #[cfg(feature = "tls")]
+            {
+                let creator = ctx.inner.tls.creator.lock().clone();
+                let cfg = match creator {
+                    // SAFETY: as in client_session.
+                    Some(c) => unsafe { adopt_context(c(ctx, self, false)) }
+                        .ok_or("the SSL context creator returned NULL")?,
+                    None => listener_context(ctx, listener)?,
+                };
+                Ok(Session::OpenSsl(openssl::Session::server(
+                    &cfg,
+                    self.socket(),
+                )?))
+            }
+            #[cfg(not(feature = "tls"))]
+            {
+                let _ = listener;
+                Err(NO_BACKEND.into())
+            }
+        }
+    }
+
+    /// A listener's options with the certificate it serves filled in: its
+    /// options' own, else `nopoll_listener_set_certificate`'s, else the
+    /// context's default entry.
+    fn with_certificate(ctx: &Context, l: Option<&ListenerTls>) -> Result<TlsOptions, TlsError> {
+        let mut o = l.and_then(|l| l.opts.clone()).unwrap_or_default();
+        if o.certificate.is_none() {
+            let (c, k, ch) = l
+                .and_then(|l| l.cert.clone())
+                .or_else(|| {
+                    ctx.find_certificate(None)
+                        .map(|c| (c.certificate, c.private_key, c.chain))
+                })
+                .ok_or(NO_CERT)?;
+            o.certificate = Some(c);
+            o.private_key = Some(k);
+            o.chain = ch;
+        }
+        Ok(o)
+    }
+
+    /// The listener's server configuration, built on first use.
+    #[cfg(feature = "tls")]
+    fn listener_context(
+        ctx: &Context,
+        listener: Option<&Connection>,
+    ) -> Result<::openssl::ssl::SslContext, String> {
+        let store = ctx.inner.certificates.clone();
+        let build = |l: Option<&ListenerTls>| {
+            let o = with_certificate(ctx, l)?;
+            let cert = o.certificate.clone().unwrap_or_default();
+            let key = o.private_key.clone().unwrap_or_else(|| cert.clone());
+            openssl::server_context(&cert, &key, o.chain.as_deref(), &o, Some(store.clone()))
+        };
+        let Some(l) = listener else {
+            return build(None);
+        };
+        let mut t = l.inner.io.tls.lock();
+        match &mut *t {
+            Tls::Listener(lt) => {
+                if let Some(c) = &lt.cached {
+                    return Ok(c.clone());
+                }
+                let c = build(Some(lt))?;
+                lt.cached = Some(c.clone());
+                Ok(c)
+            }
+            _ => build(None),
+        }
+    }
+
+    impl Context {
+        /// A wss:// listener: as [`Context::listen`], and each accepted
+        /// connection runs TLS with `opts` (its certificate, or the one
+        /// set later with [`Connection::set_tls_certificate`], or the
+        /// context's default entry).
+        pub fn listen_tls(
+            &self,
+            host: &str,
+            port: &str,
+            ipv6: bool,
+            opts: Option<TlsOptions>,
+        ) -> Result<Connection, Error> {
+            let l = Connection::listen(self, host, port, ipv6)?;
+            l.inner.io.set_tls(Tls::Listener(ListenerTls {
+                opts,
+                ..Default::default()
+            }));
+            Ok(l)
+        }
+    }
+
+    impl Connection {
+        /// Certificate, key and chain files of a TLS listener (they are
+        /// loaded at the next accept). False if this is not a TLS listener
+        /// or a file cannot be read.
+        pub fn set_tls_certificate(&self, cert: &str, key: &str, chain: Option<&str>) -> bool {
+            // Without std there is no file system to look at.
+            #[cfg(feature = "std")]
+            let readable = [Some(cert), Some(key), chain]
+                .iter()
+                .flatten()
+                .all(|p| std::fs::File::open(p).is_ok());
+            #[cfg(not(feature = "std"))]
+            let readable = true;
+            if !readable {
+                return false;
+            }
+            let mut t = self.inner.io.tls.lock();
+            match &mut *t {
+                Tls::Listener(l) => {
+                    l.cert = Some((cert.into(), key.into(), chain.map(str::to_string)));
+                    #[cfg(feature = "tls")]
+                    {
+                        l.cached = None;
+                    }
+                    true
+                }
+                _ => false,
+            }
+        }
+
+        /// True once this connection's TLS handshake completed (as
+        /// upstream's `tls_on`); for a listener: it accepts TLS.
+        pub fn is_tls(&self) -> bool {
+            match &*self.inner.io.tls.lock() {
+                Tls::None => false,
+                Tls::Listener(_) => true,
+                Tls::Session(s) => s.established(),
+            }
         }
     }
 }

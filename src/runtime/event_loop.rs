@@ -157,7 +157,10 @@ impl Context {
                         let _ = poller.modify(conn.socket(), conn.id() as u64, READ_WRITE);
                     }
                 }
-                if ev.readable || ev.hangup || ev.error {
+                // A TLS handshake that waited for the socket to be
+                // writable goes on.
+                let handshake_write = ev.writable && conn.inner.io.tls_handshaking();
+                if ev.readable || ev.hangup || ev.error || handshake_write {
                     self.serve(&conn, &mut buf, &mut acts, &mut on_msg);
                     if conn.inner.io.has_buffered_input() {
                         buffered.push(conn.id());
@@ -256,7 +259,13 @@ impl Context {
                             ctx_log!(self, Debug, "conn id={} refused by on_accept", conn.id());
                             conn.shutdown();
                             self.unregister(&conn);
+                            continue;
                         }
+                    }
+                    // TLS starts after on_accept (as upstream); the loop
+                    // drives its handshake like the WebSocket one.
+                    if listener.inner.io.is_tls() {
+                        conn.start_server_tls(self, Some(listener));
                     }
                 }
                 Ok(None) | Err(_) => return,

@@ -1,10 +1,10 @@
 //! Where a connection's bytes go: the seam between the state machine and
 //! `net/` (which alone touches sockets).
 //!
-//! Today a connection's transport is its plain socket. The next kind is a
-//! TLS session: it consumes ciphertext from the socket and yields
-//! plaintext, and may hold decrypted bytes that the socket will never
-//! signal again (the peer sent them in the same TLS record as what was
+//! A connection's transport is its plain socket, or a TLS session over it
+//! (`crate::tls`: OpenSSL, or a C table of TLS functions): the session reads
+//! ciphertext through `net/` and yields plaintext, and may hold decrypted
+//! bytes that the socket will never signal again (the peer sent them in the same TLS record as what was
 //! read). [`Transport::has_buffered_input`] says so; the event loop keeps a
 //! list of such connections and serves them before it waits for readiness
 //! (see `event_loop.rs`), so nothing received is left waiting for an event
@@ -14,12 +14,27 @@
 use crate::prelude::*;
 
 use crate::net::{self, NetError, Socket};
-use crate::sync::atomic::{AtomicI32, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use crate::sync::Lock;
+use crate::tls::{ListenerTls, Session};
+
+/// What TLS a transport carries.
+pub(crate) enum Tls {
+    /// Plain.
+    None,
+    /// A TLS listener's configuration (what its connections start with).
+    Listener(ListenerTls),
+    /// A TLS session on a connection.
+    Session(Box<Session>),
+}
 
 /// A connection's byte stream.
 pub(crate) struct Transport {
     /// The socket, or -1 once released.
     sock: AtomicI32,
+    /// Set once TLS is installed (no lock taken on plain connections).
+    tls_on: AtomicBool,
+    pub(crate) tls: Lock<Tls>,
 }
 
 impl Transport {
@@ -27,7 +42,53 @@ impl Transport {
     pub(crate) fn plain(fd: Socket) -> Transport {
         Transport {
             sock: AtomicI32::new(fd),
+            tls_on: AtomicBool::new(false),
+            tls: Lock::new(Tls::None),
         }
+    }
+
+    /// Installs TLS (a session, or a listener's configuration).
+    pub(crate) fn set_tls(&self, t: Tls) {
+        let on = !matches!(t, Tls::None);
+        *self.tls.lock() = t;
+        self.tls_on.store(on, Ordering::Release);
+    }
+
+    /// True when this transport runs (or, for a listener, accepts) TLS.
+    #[inline]
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls_on.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the TLS session, if there is one.
+    pub(crate) fn with_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+        if !self.is_tls() {
+            return None;
+        }
+        let mut t = self.tls.lock();
+        match &mut *t {
+            Tls::Session(s) => {
+                s.set_fd(self.socket());
+                Some(f(s))
+            }
+            _ => None,
+        }
+    }
+
+    /// A TLS session whose handshake has not completed.
+    #[inline]
+    pub(crate) fn tls_handshaking(&self) -> bool {
+        self.with_session(|s| !s.established()).unwrap_or(false)
+    }
+
+    /// Why the TLS session last failed (taken once, for the log).
+    pub(crate) fn take_tls_error(&self) -> Option<String> {
+        self.with_session(|s| s.take_error()).flatten()
+    }
+
+    /// Plaintext held inside the TLS layer (nopoll_conn_read_pending).
+    pub(crate) fn buffered_len(&self) -> usize {
+        self.with_session(|s| s.pending()).unwrap_or(0)
     }
 
     /// The socket (for readiness), or -1.
@@ -44,17 +105,32 @@ impl Transport {
     /// Reads received bytes into `buf`; `Ok(0)` is the end of the stream.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, NetError> {
+        if self.is_tls() {
+            return self
+                .with_session(|s| s.read(buf))
+                .unwrap_or(Err(NetError(libc::ENOTCONN)));
+        }
         net::recv(self.socket(), buf)
     }
 
     /// Writes bytes; returns how many were taken.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> Result<usize, NetError> {
+        if self.is_tls() {
+            return self
+                .with_session(|s| s.write(buf))
+                .unwrap_or(Err(NetError(libc::ENOTCONN)));
+        }
         net::send(self.socket(), buf)
     }
 
-    /// Writes several buffers in order with one call.
+    /// Writes several buffers in order with one call (a TLS session
+    /// writes the first non-empty one: callers count what was taken).
     pub(crate) fn send_vectored(&self, bufs: &[&[u8]]) -> Result<usize, NetError> {
+        if self.is_tls() {
+            let first = bufs.iter().find(|b| !b.is_empty()).copied().unwrap_or(&[]);
+            return self.send(first);
+        }
         net::send_vectored(self.socket(), bufs)
     }
 
@@ -63,18 +139,22 @@ impl Transport {
     /// plain socket.
     #[inline]
     pub(crate) fn has_buffered_input(&self) -> bool {
-        false
+        self.is_tls() && self.buffered_len() > 0
     }
 
     /// Whether the caller may write from its own buffer without a copy
     /// (a TLS session encrypts into its own).
     #[inline]
     pub(crate) fn writes_in_place(&self) -> bool {
-        true
+        !self.is_tls()
     }
 
-    /// Takes the socket out (to close it); -1 if already taken.
+    /// Takes the socket out (to close it); -1 if already taken. An
+    /// established TLS session sends its close_notify first.
     pub(crate) fn take_socket(&self) -> Socket {
+        if self.is_tls() && self.socket() >= 0 {
+            self.with_session(|s| s.close_notify());
+        }
         self.sock.swap(-1, Ordering::AcqRel)
     }
 }

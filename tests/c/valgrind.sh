@@ -66,7 +66,7 @@ else
 fi
 
 cflags=(-ansi -Wall -Werror -Wstrict-prototypes -Wdeclaration-after-statement -g -pthread)
-libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+libs=(-lssl -lcrypto -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
 failed=()
 for name in "${programs[@]}"; do
   exe="$out/$name"

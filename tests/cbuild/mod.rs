@@ -30,7 +30,9 @@ pub const GENERATED_HEADER: Option<&str> = option_env!("NOPOLL_GENERATED_HEADER"
 /// Extra libraries a C program linked against `libnopoll.a` needs (from
 /// `cargo rustc --lib -- --print native-static-libs`; nopoll.pc's
 /// `Libs.private`).
-pub const NATIVE_STATIC_LIBS: [&str; 7] = [
+pub const NATIVE_STATIC_LIBS: [&str; 9] = [
+    "-lssl",
+    "-lcrypto",
     "-lgcc_s",
     "-lutil",
     "-lrt",
@@ -263,6 +265,10 @@ pub fn build(dir: &str, name: &str, link: Link) -> PathBuf {
             cmd.arg(format!("-L{}", dir.display()))
                 .arg(format!("-Wl,-rpath,{}", dir.display()))
                 .arg("-lnopoll")
+                // tests that call OpenSSL themselves (tls.c), as nopoll
+                // programs that use the post check do
+                .arg("-lssl")
+                .arg("-lcrypto")
                 .arg("-lpthread");
         }
     }

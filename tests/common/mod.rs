@@ -1,5 +1,6 @@
 //! Helpers shared by the Rust integration tests over loopback
-//! (`tests/runtime.rs`, `tests/firmware_table.rs`, `tests/deflate.rs`).
+//! (`tests/runtime.rs`, `tests/firmware_table.rs`, `tests/deflate.rs`,
+//! `tests/tls_rust.rs`).
 
 use nopoll::runtime::{Connection, Message};
 use std::time::{Duration, Instant};

@@ -559,7 +559,7 @@ static void contexts (void)
 	CHECK_INT (nopoll_loop_wait (ctx, 1000), -3);
 	nopoll_loop_stop (NULL);
 
-	/* TLS hooks of the context: accepted and ignored without TLS */
+	/* TLS hooks of the context: installed and removed (tests/c/tls.c runs them) */
 	nopoll_ctx_set_ssl_context_creator (ctx, creator_cb, NULL);
 	nopoll_ctx_set_ssl_context_creator (ctx, NULL, NULL);
 	nopoll_ctx_set_post_ssl_check (ctx, post_check_cb, NULL);
@@ -1484,7 +1484,7 @@ static void port_sharing (noPollCtx * sctx, noPollCtx * cctx)
 	fd = nopoll_listener_accept (lfd);
 	conn = nopoll_listener_from_socket (sctx, fd);
 	CHECK (conn != NULL);
-	/* TLS is not implemented: refused, the connection shut down */
+	/* TLS asked for, but the context has no certificate: refused, shut down */
 	CHECK (! nopoll_conn_accept_complete (sctx, listener, conn, fd, nopoll_true));
 	CHECK (! nopoll_conn_is_ok (conn));
 	CHECK (raw_read_to_eof (raw, head, sizeof (head)) == 0);
@@ -1784,9 +1784,10 @@ static void ipv6 (noPollCtx * sctx, noPollCtx * cctx)
 static void tls_entry_points (noPollCtx * sctx, noPollConn * listener)
 {
 	noPollConnOpts * opts;
+	noPollConn * conn;
 	const char * port = nopoll_conn_port (listener);
 
-	section ("TLS entry points fail cleanly");
+	section ("TLS entry points: failures (tests/c/tls.c and tests/tls run them for real)");
 	log_reset ();
 	nopoll_log_set_handler (sctx, log_handler, NULL);
 	CHECK (! nopoll_conn_is_tls_on (NULL));
@@ -1801,26 +1802,55 @@ static void tls_entry_points (noPollCtx * sctx, noPollConn * listener)
 	nopoll_conn_opts_set_ssl_protocol (NULL, NOPOLL_METHOD_TLSV1);
 	nopoll_conn_opts_ssl_peer_verify (opts, nopoll_true);
 	nopoll_conn_opts_ssl_peer_verify (NULL, nopoll_false);
-	/* clients: NULL, options consumed */
-	CHECK (nopoll_conn_tls_new (sctx, opts, "127.0.0.1", port, NULL, NULL, NULL, NULL) == NULL);
+	/* a client whose certificate files hold nothing: TCP works, TLS
+	 * cannot start: a connection that is not ok (not NULL), options consumed */
+	conn = nopoll_conn_tls_new (sctx, opts, "127.0.0.1", port, NULL, NULL, NULL, NULL);
+	CHECK (conn != NULL);
+	CHECK (! nopoll_conn_is_ok (conn));
+	nopoll_conn_close (conn);
 	CHECK (! nopoll_conn_opts_ref (opts));
+	/* argument and TCP failures: NULL */
 	CHECK (nopoll_conn_tls_new (NULL, NULL, "127.0.0.1", port, NULL, NULL, NULL, NULL) == NULL);
+	CHECK (nopoll_conn_tls_new (sctx, NULL, NULL, port, NULL, NULL, NULL, NULL) == NULL);
+	/* nothing listens on ::1 at this port (or no IPv6): TCP fails */
 	CHECK (nopoll_conn_tls_new6 (sctx, NULL, "::1", port, NULL, NULL, NULL, NULL) == NULL);
 	opts = nopoll_conn_opts_new ();
 	CHECK (nopoll_conn_tls_new_with_socket (sctx, opts, -1, "127.0.0.1", port, NULL, NULL, NULL, NULL) == NULL);
 	CHECK (! nopoll_conn_opts_ref (opts));
-	/* listeners */
-	CHECK (nopoll_listener_tls_new (sctx, "127.0.0.1", "0") == NULL);
-	CHECK (nopoll_listener_tls_new6 (sctx, "::1", "0") == NULL);
+	/* listeners: TLS on, options consumed unless reused */
+	conn = nopoll_listener_tls_new (sctx, "127.0.0.1", "0");
+	CHECK (conn != NULL && nopoll_conn_is_tls_on (conn));
+	CHECK (! nopoll_listener_set_certificate (conn, "/nonexistent/c.pem", "/nonexistent/k.pem", NULL));
+	CHECK (! nopoll_listener_set_certificate (conn, NULL, "/dev/null", NULL));
+	CHECK (nopoll_listener_set_certificate (conn, "/dev/null", "/dev/null", NULL));
+	nopoll_conn_close (conn);
+	CHECK (nopoll_listener_tls_new (sctx, NULL, "0") == NULL);
+	/* IPv6 (NULL where the machine has none) */
+	conn = nopoll_listener_tls_new6 (sctx, "::1", "0");
+	CHECK (conn == NULL || nopoll_conn_is_tls_on (conn));
+	if (conn)
+		nopoll_conn_close (conn);
 	opts = nopoll_conn_opts_new ();
-	CHECK (nopoll_listener_tls_new_opts (sctx, opts, "127.0.0.1", "0") == NULL);
+	conn = nopoll_listener_tls_new_opts (sctx, opts, "127.0.0.1", "0");
+	CHECK (conn != NULL && nopoll_conn_is_tls_on (conn));
 	CHECK (! nopoll_conn_opts_ref (opts));
+	nopoll_conn_close (conn);
 	opts = nopoll_conn_opts_new ();
 	nopoll_conn_opts_set_reuse (opts, nopoll_true);
-	CHECK (nopoll_listener_tls_new_opts6 (sctx, opts, "::1", "0") == NULL);
+	conn = nopoll_listener_tls_new_opts (sctx, opts, "127.0.0.1", "0");
+	CHECK (conn != NULL);
+	nopoll_conn_close (conn);
+	conn = nopoll_listener_tls_new_opts6 (sctx, opts, "::1", "0");
+	CHECK (conn == NULL || nopoll_conn_is_tls_on (conn));
+	if (conn)
+		nopoll_conn_close (conn);
+	conn = nopoll_listener_tls_new_opts (sctx, opts, "127.0.0.1", "0");
+	CHECK (conn != NULL);
 	CHECK (nopoll_conn_opts_ref (opts));
 	nopoll_conn_opts_unref (opts);
 	nopoll_conn_opts_free (opts);
+	nopoll_conn_close (conn);
+	/* not a TLS listener */
 	CHECK (! nopoll_listener_set_certificate (listener, "/dev/null", "/dev/null", NULL));
 	CHECK (! nopoll_listener_set_certificate (NULL, "/dev/null", "/dev/null", NULL));
 	/* and they say why */

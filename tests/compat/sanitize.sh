@@ -26,7 +26,7 @@ out="$target/debug/compat-sanitize"
 mkdir -p "$out"
 cc="${CC:-cc}"
 cflags=(-ansi -Wall -Werror -Wstrict-prototypes -Wdeclaration-after-statement -g -pthread -Iinclude)
-native_libs=(-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
+native_libs=(-lssl -lcrypto -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc)
 
 echo "sanitize.sh: cargo build (debug)"
 cargo build --quiet || { echo "sanitize.sh: cargo build failed" >&2; exit 1; }

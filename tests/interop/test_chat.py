@@ -52,7 +52,7 @@ def test_get_root_serves_the_chat_page(chat_server):
     page = body.decode("utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert "<title>nopoll chat</title>" in page
-    assert "'ws://' + location.host + '/chat'" in page
+    assert "(location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat'" in page
     for element in ("id='messages'", "id='msg'", "id='send'"):
         assert element in page
     # A query string does not change the page.

@@ -28,6 +28,29 @@ if ! pkg-config --exists lwip 2>/dev/null || [ ! -f /usr/include/lwip/lwip/socke
   exit 1
 fi
 
+# wss:// over lwIP too when Debian's libmbedtls-dev is there: the demo is
+# built with the mbedTLS table (c-examples/tls/nopoll_mbedtls.c) and gets a
+# CA and a certificate for localhost made here.
+mbedtls=0
+if [ -f /usr/include/mbedtls/ssl.h ] && command -v openssl >/dev/null; then
+  tlsdir="$TARGET/lwip/tls"
+  mkdir -p "$tlsdir"
+  if ( cd "$tlsdir" && set -e
+       openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=lwip-test-ca \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+       openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=localhost
+       printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > server.ext
+       openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem
+     ) > "$tlsdir/gen.log" 2>&1; then
+    mbedtls=1
+    export NOPOLL_LWIP_TLS_DIR="$tlsdir"
+  else
+    cat "$tlsdir/gen.log"; echo "lwip: cannot make the test certificates"; exit 1
+  fi
+else
+  echo "lwip: libmbedtls-dev or openssl missing: wss:// over lwIP SKIPPED (apt-get install libmbedtls-dev)"
+fi
+
 rc=0
 ran=0
 for variant in ${LWIP_VARIANTS:-std nostd}; do
@@ -35,7 +58,7 @@ for variant in ${LWIP_VARIANTS:-std nostd}; do
     std)
       timeout 1800 "$CARGO" build --release --quiet
       lib="$TARGET/release/libnopoll.a"
-      libs="-lpthread -ldl -lm"
+      libs="-lssl -lcrypto -lpthread -ldl -lm"
       ;;
     nostd)
       timeout 1800 "$CARGO" build --release --quiet --no-default-features --target-dir "$TARGET/nostd"
@@ -53,7 +76,7 @@ for variant in ${LWIP_VARIANTS:-std nostd}; do
   out="$TARGET/lwip/$variant"
   echo "lwip[$variant]: building the demo against $lib"
   make --no-print-directory -s -C c-examples/lwip CC="${CC:-cc}" ROOT="$ROOT" \
-    LIBNOPOLL="$lib" LIBNOPOLL_LIBS="$libs" OUT="$out"
+    LIBNOPOLL="$lib" LIBNOPOLL_LIBS="$libs" OUT="$out" MBEDTLS="$mbedtls"
   echo "lwip[$variant]: running $out/lwip-demo (limit ${LIMIT}s)"
   ran=$((ran + 1))
   set +e

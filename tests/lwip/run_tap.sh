@@ -76,7 +76,7 @@ run_variant() {
   case "$variant" in
     std)
       timeout 1800 "$CARGO" build --release --quiet || return 1
-      lib="$TARGET/release/libnopoll.a"; libs="-lpthread -ldl -lm" ;;
+      lib="$TARGET/release/libnopoll.a"; libs="-lssl -lcrypto -lpthread -ldl -lm" ;;
     nostd)
       timeout 1800 "$CARGO" build --release --quiet --no-default-features --target-dir "$TARGET/nostd" || return 1
       lib="$TARGET/nostd/release/libnopoll.a"; libs=""

@@ -54,7 +54,7 @@ if [ ! -f "$ROOT/include/nopoll.h" ]; then
   CFLAGS+=(-I"$(dirname "$GEN")")
 fi
 for src in c-examples/echo-listener.c tests/peers/c_peer_client.c tests/peers/c_peer_server.c; do
-  "${CC:-cc}" "${CFLAGS[@]}" "$src" "$TARGET/release/libnopoll.a" -lpthread -ldl -lm \
+  "${CC:-cc}" "${CFLAGS[@]}" "$src" "$TARGET/release/libnopoll.a" -lssl -lcrypto -lpthread -ldl -lm \
     -o "$BIN/$(basename "$src" .c)"
 done
 

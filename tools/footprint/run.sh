@@ -50,7 +50,9 @@ features=$($CARGO metadata --no-deps --format-version 1 --manifest-path "$root/C
 	python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["packages"][0]["features"]))')
 
 # variant name | cargo arguments | C defines
-variants=("std||" "no-std|--no-default-features|-DFOOTPRINT_SOCKET_OPS")
+# The std variants leave TLS out (OpenSSL's size is OpenSSL's, and it would
+# need the static libssl): the WebSocket library's own footprint.
+variants=("std|--no-default-features --features std|" "no-std|--no-default-features|-DFOOTPRINT_SOCKET_OPS")
 if [ -n "$extra" ]; then
 	missing=""
 	for f in $extra; do
@@ -60,7 +62,7 @@ if [ -n "$extra" ]; then
 		say "feature(s)$missing not in Cargo.toml at this commit: variants with FOOTPRINT_FEATURES='$extra' skipped"
 	else
 		fl=$(echo "$extra" | tr ' ' ',')
-		variants+=("std+$fl|--features $fl|" "no-std+$fl|--no-default-features --features $fl|-DFOOTPRINT_SOCKET_OPS")
+		variants+=("std+$fl|--no-default-features --features std,$fl|" "no-std+$fl|--no-default-features --features $fl|-DFOOTPRINT_SOCKET_OPS")
 	fi
 fi
 

@@ -1,0 +1,161 @@
+//! TLS: a session per connection behind the transport seam, from one of two
+//! backends:
+//!
+//! - `openssl` (std builds with the `tls` feature): OpenSSL on the system
+//!   libssl; honours upstream's `SSL_CTX*` creator and post check;
+//! - `ops`: a C table of TLS functions (`noPollTlsOps`, installed with
+//!   `nopoll_install_tls_ops`) for firmware (mbedTLS, wolfSSL, esp-tls), in
+//!   every build, std included. When a table is installed it is used.
+//!
+//! Either way the ciphertext goes through `net/` (the OpenSSL BIO and the
+//! table's bio callbacks call `net::recv`/`net::send`): `net/` stays the
+//! only code that touches sockets.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::net::{NetError, Socket};
+use crate::sync::Lock;
+use core::ffi::c_void;
+
+#[cfg(feature = "tls")]
+pub(crate) mod openssl;
+pub(crate) mod ops;
+
+/// nopoll's `noPollSslProtocol` values that mean something here (OpenSSL;
+/// a C table gets the value as is).
+#[cfg(feature = "tls")]
+pub(crate) const METHOD_TLSV1: i32 = 4;
+#[cfg(feature = "tls")]
+pub(crate) const METHOD_TLSV1_1: i32 = 5;
+#[cfg(feature = "tls")]
+pub(crate) const METHOD_TLSV1_2: i32 = 6;
+
+/// What one side of a TLS connection is configured with (nopoll's
+/// connection options).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Own certificate (PEM; may hold the chain after the leaf).
+    pub certificate: Option<String>,
+    /// Own private key (PEM).
+    pub private_key: Option<String>,
+    /// Extra chain certificates (PEM).
+    pub chain: Option<String>,
+    /// CA file that verifies the peer (clients: in addition to the system
+    /// trust store; servers: the only source of trust for client certs).
+    pub ca: Option<String>,
+    /// `noPollSslProtocol`: the lowest version accepted (TLS 1.2 unless
+    /// `NOPOLL_METHOD_TLSV1_1` / `NOPOLL_METHOD_TLSV1` ask for older).
+    pub protocol: i32,
+    /// Verify the peer (clients: chain and host name; servers: require a
+    /// client certificate).
+    pub verify: bool,
+}
+
+/// Why a TLS operation failed, for the log.
+pub type TlsError = String;
+
+/// One step of a handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Established.
+    Done,
+    /// Waiting for the socket to be readable.
+    WantRead,
+    /// Waiting for the socket to be writable.
+    WantWrite,
+}
+
+/// A TLS session on one connection, from either backend.
+pub(crate) enum Session {
+    #[cfg(feature = "tls")]
+    OpenSsl(openssl::Session),
+    Ops(ops::Session),
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            #[cfg(feature = "tls")]
+            Session::OpenSsl($s) => $e,
+            Session::Ops($s) => $e,
+        }
+    };
+}
+
+impl Session {
+    /// The socket to read and write (it may be replaced or taken).
+    pub(crate) fn set_fd(&mut self, fd: Socket) {
+        each!(self, s => s.set_fd(fd))
+    }
+    /// The handshake completed.
+    pub(crate) fn established(&self) -> bool {
+        each!(self, s => s.established())
+    }
+    /// Runs the handshake as far as the socket allows.
+    pub(crate) fn handshake(&mut self) -> Result<Step, TlsError> {
+        each!(self, s => s.handshake())
+    }
+    /// Plaintext into `buf`; `Ok(0)` is the end of the stream.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+        each!(self, s => s.read(buf))
+    }
+    /// Encrypts and writes plaintext; how much was taken.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
+        each!(self, s => s.write(buf))
+    }
+    /// Decrypted bytes held inside the TLS layer.
+    pub(crate) fn pending(&self) -> usize {
+        each!(self, s => s.pending())
+    }
+    /// Sends close_notify once (best effort).
+    pub(crate) fn close_notify(&mut self) {
+        each!(self, s => s.close_notify())
+    }
+    /// The backend's objects for the post check: (`SSL_CTX*`, `SSL*`) for
+    /// OpenSSL, (NULL, the table's native handle) for a C table.
+    pub(crate) fn native(&self) -> (*mut c_void, *mut c_void) {
+        each!(self, s => s.native())
+    }
+    /// Why the last operation failed (taken once, for the log).
+    pub(crate) fn take_error(&mut self) -> Option<TlsError> {
+        each!(self, s => s.error.take())
+    }
+}
+
+/// A listener's TLS configuration.
+#[derive(Default)]
+pub(crate) struct ListenerTls {
+    /// Options given when the listener was made.
+    pub opts: Option<TlsOptions>,
+    /// `nopoll_listener_set_certificate`.
+    pub cert: Option<(String, String, Option<String>)>,
+    /// Built on the first accept, dropped when the certificate changes.
+    #[cfg(feature = "tls")]
+    pub cached: Option<::openssl::ssl::SslContext>,
+}
+
+/// TLS state of a context: the C hooks and the client configurations.
+#[derive(Default)]
+pub(crate) struct CtxTls {
+    #[cfg(feature = "tls")]
+    pub creator: Lock<Option<Creator>>,
+    pub post_check: Lock<Option<PostCheck>>,
+    #[cfg(feature = "tls")]
+    clients: Lock<Vec<(TlsOptions, ::openssl::ssl::SslContext)>>,
+}
+
+/// Returns an `SSL_CTX*` (whose reference is handed over) or NULL.
+#[cfg(feature = "tls")]
+pub type Creator = crate::sync::Arc<
+    dyn Fn(&crate::runtime::Context, &crate::runtime::Connection, bool) -> *mut c_void
+        + Send
+        + Sync,
+>;
+/// Called after the handshake with the backend's objects (see
+/// [`Session::native`]); false aborts.
+pub type PostCheck = crate::sync::Arc<
+    dyn Fn(&crate::runtime::Context, &crate::runtime::Connection, *mut c_void, *mut c_void) -> bool
+        + Send
+        + Sync,
+>;
