@@ -108,7 +108,7 @@ impl Transport {
         if self.is_tls() {
             return self
                 .with_session(|s| s.read(buf))
-                .unwrap_or(Err(NetError(libc::ENOTCONN)));
+                .unwrap_or(Err(NetError(crate::sys::ENOTCONN)));
         }
         net::recv(self.socket(), buf)
     }
@@ -119,7 +119,7 @@ impl Transport {
         if self.is_tls() {
             return self
                 .with_session(|s| s.write(buf))
-                .unwrap_or(Err(NetError(libc::ENOTCONN)));
+                .unwrap_or(Err(NetError(crate::sys::ENOTCONN)));
         }
         net::send(self.socket(), buf)
     }

@@ -305,11 +305,11 @@ impl Session {
     fn result(&mut self, r: c_int, what: &str) -> Result<usize, NetError> {
         match r {
             n if n >= 0 => Ok(n as usize),
-            NOPOLL_TLS_WANT_READ | NOPOLL_TLS_WANT_WRITE => Err(NetError(libc::EAGAIN)),
+            NOPOLL_TLS_WANT_READ | NOPOLL_TLS_WANT_WRITE => Err(NetError(crate::sys::EAGAIN)),
             r => {
                 self.failed = true;
                 self.error = Some(format!("{what} (TLS table returned {r})"));
-                Err(NetError(libc::EPROTO))
+                Err(NetError(crate::sys::EPROTO))
             }
         }
     }
@@ -319,7 +319,7 @@ impl Session {
             return Ok(0);
         }
         let Some(f) = self.t.read else {
-            return Err(NetError(libc::EPROTO));
+            return Err(NetError(crate::sys::EPROTO));
         };
         let len = buf.len().min(c_int::MAX as usize) as c_int;
         // SAFETY: a live session; `buf` is writable for `len` bytes.
@@ -332,7 +332,7 @@ impl Session {
             return Ok(0);
         }
         let Some(f) = self.t.write else {
-            return Err(NetError(libc::EPROTO));
+            return Err(NetError(crate::sys::EPROTO));
         };
         let len = buf.len().min(c_int::MAX as usize) as c_int;
         // SAFETY: a live session; `buf` is readable for `len` bytes.
