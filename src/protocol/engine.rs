@@ -171,6 +171,11 @@ pub struct Engine<R: RandomSource> {
     // send side
     out: Vec<u8>,
     out_pos: usize,
+    /// The last pong queued and not yet started on the wire: where it is
+    /// in `out` and its length. A newer ping replaces it (RFC 6455 5.5.3:
+    /// only the most recent ping needs an answer), so a ping flood from a
+    /// peer that does not read queues one pong, not one per ping.
+    unsent_pong: Option<(usize, usize)>,
     send_kind: Option<DataKind>,
     send_utf8: Utf8Validator,
     // close state
@@ -208,6 +213,7 @@ impl<R: RandomSource> Engine<R> {
             clear_msg: false,
             out: Vec::new(),
             out_pos: 0,
+            unsent_pong: None,
             send_kind: None,
             send_utf8: Utf8Validator::new(),
             sent_close: false,
@@ -611,7 +617,16 @@ impl<R: RandomSource> Engine<R> {
         match op {
             OpCode::Ping => {
                 if !self.sent_close {
+                    if let Some((at, len)) = self.unsent_pong.take() {
+                        // Not a byte of it written yet: the new pong
+                        // replaces it (moved behind later frames, which a
+                        // control frame may be).
+                        self.out.drain(at..at + len);
+                    }
+                    self.compact_output();
+                    let at = self.out.len();
                     self.queue_frame(true, OpCode::Pong as u8, payload);
+                    self.unsent_pong = Some((at, self.out.len() - at));
                 }
                 Ok(Ready::Ping(src))
             }
@@ -868,6 +883,10 @@ impl<R: RandomSource> Engine<R> {
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
+            self.unsent_pong = None;
+        } else if self.unsent_pong.is_some_and(|(at, _)| self.out_pos > at) {
+            // Its first bytes are on the wire: it stays whole.
+            self.unsent_pong = None;
         }
     }
 
@@ -875,6 +894,9 @@ impl<R: RandomSource> Engine<R> {
     fn compact_output(&mut self) {
         if self.out_pos > 0 && self.out_pos >= self.out.len() / 2 {
             self.out.drain(..self.out_pos);
+            if let Some((at, _)) = self.unsent_pong.as_mut() {
+                *at -= self.out_pos;
+            }
             self.out_pos = 0;
         }
     }
@@ -884,11 +906,26 @@ impl<R: RandomSource> Engine<R> {
         self.msg_buf.capacity() + self.out.capacity()
     }
 
+    /// Bytes allocated for receiving: the message being reassembled and a
+    /// control frame arriving in pieces (what a memory budget counts as
+    /// reassembly).
+    #[inline]
+    pub fn reassembly_capacity(&self) -> usize {
+        self.msg_buf.capacity() + self.ctrl.capacity()
+    }
+
+    /// Bytes allocated for output not yet written.
+    #[inline]
+    pub fn output_capacity(&self) -> usize {
+        self.out.capacity()
+    }
+
     /// Releases the memory of idle buffers (after a large message).
     pub fn shrink(&mut self) {
         if self.out_pos == self.out.len() {
             self.out = Vec::new();
             self.out_pos = 0;
+            self.unsent_pong = None;
         }
         if self.clear_msg || self.msg_buf.is_empty() {
             self.msg_buf = Vec::new();

@@ -18,7 +18,7 @@ use super::message::Message;
 use super::transport::Transport;
 use crate::net::{self, Socket};
 use crate::protocol::Config;
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
@@ -58,6 +58,12 @@ pub(crate) struct ConnState {
     /// Non-zero while the loop dispatches this connection's messages: sends
     /// are queued and written once after the batch.
     pub defer_flush: u32,
+    /// (reassembly, output) bytes charged to the context's memory budget
+    /// (`budget.rs`).
+    pub charged: (usize, usize),
+    /// The loop stopped reading this connection: its refused output is
+    /// over the limit (read backpressure, `Machine::wants_read`).
+    pub read_paused: bool,
 }
 
 /// Connection state that is rarely needed (see `ConnState::cold`).
@@ -84,6 +90,8 @@ impl ConnState {
             cold: None,
             write_watch: false,
             defer_flush: 0,
+            charged: (0, 0),
+            read_paused: false,
         }
     }
 
@@ -134,6 +142,11 @@ pub(crate) struct ConnInner {
     /// `st.on_msg` is set: this connection does not use the context's
     /// message handler (which the loop then need not look up per batch).
     pub own_on_msg: AtomicBool,
+    /// Keepalive (only while it is on): when the loop last read bytes
+    /// from the peer, and when it sent its last keepalive ping (0: none),
+    /// in clock microseconds (`keepalive.rs`).
+    pub last_input: AtomicU64,
+    pub ping_at: AtomicU64,
 }
 
 /// Ends a read (see [`ConnInner::start_reading`]), also on unwinding.
@@ -199,6 +212,8 @@ impl Connection {
                 attachment: Attachment::default(),
                 registered: AtomicBool::new(false),
                 own_on_msg: AtomicBool::new(false),
+                last_input: AtomicU64::new(0),
+                ping_at: AtomicU64::new(0),
             }),
         }
     }
@@ -413,6 +428,7 @@ impl ConnInner {
     /// being reassembled or output not yet written stays).
     pub(crate) fn release_idle_buffers(&self, st: &mut ConnState) {
         st.m.release_idle_buffers(self.ctx.max_idle_buffers.load(Ordering::Relaxed));
+        self.charge(st);
     }
 
     /// Marks the connection closed: no more sends; the socket is closed by
@@ -423,6 +439,7 @@ impl ConnInner {
         st.m.shut();
         st.m.deliver_close();
         self.closed.store(true, Ordering::Release);
+        self.charge(st);
     }
 
     pub(crate) fn release_socket(&self, ctx: &Context) {

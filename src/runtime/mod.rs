@@ -21,12 +21,14 @@
 use crate::prelude::*;
 
 mod attachment;
+mod budget;
 mod conn;
 mod context;
 mod dispatch;
 mod driver;
 mod establish;
 mod event_loop;
+mod keepalive;
 mod machine;
 mod message;
 mod rng;
