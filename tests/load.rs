@@ -211,9 +211,10 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n
             if self.inbuf.len() >= 2 {
                 let op = self.inbuf[0] & 0x0f;
                 let (len, at) = match self.inbuf[1] & 0x7f {
-                    126 if self.inbuf.len() >= 4 => {
-                        (u16::from_be_bytes([self.inbuf[2], self.inbuf[3]]) as usize, 4)
-                    }
+                    126 if self.inbuf.len() >= 4 => (
+                        u16::from_be_bytes([self.inbuf[2], self.inbuf[3]]) as usize,
+                        4,
+                    ),
                     127 if self.inbuf.len() >= 10 => (
                         u64::from_be_bytes(self.inbuf[2..10].try_into().unwrap()) as usize,
                         10,
@@ -325,7 +326,12 @@ fn a_ping_flood_without_reads_queues_one_pong() {
     // 200 000 pings of 125 bytes: 26 MB of pongs if each were answered,
     // more than the kernel buffers take.
     let ping = Raw::frame(true, 9, &[0x70; 125]);
-    let batch: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 1000).collect();
+    let batch: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
     let writer = bad.s.try_clone().unwrap();
     let t = std::thread::spawn(move || {
         let mut w = writer;
@@ -409,7 +415,8 @@ fn slowloris_and_half_open_connections_are_dropped_by_the_handshake_timeout() {
         let mut r = Raw::connect(&s.port);
         if i % 2 == 0 {
             // Slowloris: a request head that never ends.
-            r.s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-a: ").unwrap();
+            r.s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-a: ")
+                .unwrap();
         } else {
             // Half-open: connected, sends nothing, and says it is done.
             r.s.shutdown(std::net::Shutdown::Write).unwrap();
@@ -501,7 +508,9 @@ fn keepalive_off_by_default_and_idle_timeout_closes_with_1001() {
         .unwrap();
     // Off by default: no ping comes.
     let mut b = [0u8; 16];
-    assert!(matches!(quiet.s.read(&mut b), Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut));
+    assert!(
+        matches!(quiet.s.read(&mut b), Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut)
+    );
     quiet
         .s
         .set_read_timeout(Some(Duration::from_secs(20)))

@@ -88,8 +88,9 @@ pub struct CtxConfig {
     /// message as its continuation, as upstream nopoll peers send them
     /// (default false: RFC 6455's 1002).
     pub legacy_fragments: bool,
-    /// Output queued beyond this makes sends report would-block (64 MiB;
-    /// 256 KiB without std).
+    /// Output queued beyond this makes sends report would-block, and the
+    /// loop stops reading the connection until it drains (16 MiB; 256 KiB
+    /// without std).
     pub max_pending_output: usize,
     /// Size of the receive buffer: one per event loop (shared by all its
     /// connections) and one per thread reading outside a loop (256 KiB;
@@ -151,7 +152,7 @@ impl Default for CtxConfig {
             delivery: Delivery::Messages,
             legacy_fragments: false,
             max_pending_output: if cfg!(feature = "std") {
-                64 * 1024 * 1024
+                16 * 1024 * 1024
             } else {
                 256 * 1024
             },

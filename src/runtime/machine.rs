@@ -25,11 +25,11 @@ use super::rng::OsRandom;
 use super::Error;
 use crate::platform::Instant;
 use crate::protocol::handshake::Request;
-use core::time::Duration;
 use crate::protocol::{
     ClientHandshake, Config, DataKind, Engine, Event, Role, SendError, ServerHandshake,
     ServerOutcome, UpgradeRequest,
 };
+use core::time::Duration;
 
 /// What the machine needs from its surroundings (the context, for a real
 /// connection; a plain struct in tests).

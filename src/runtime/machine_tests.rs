@@ -729,7 +729,10 @@ fn idle_timeout_closes_without_input_and_bounds_the_next_check() {
         keepalive_check(&ka, at(10), at(0), None),
         KeepaliveStep::Wait(at(300))
     );
-    assert_eq!(keepalive_check(&ka, at(300), at(0), None), KeepaliveStep::Idle);
+    assert_eq!(
+        keepalive_check(&ka, at(300), at(0), None),
+        KeepaliveStep::Idle
+    );
     let both = Keepalive {
         ping_interval: Some(Duration::from_millis(100)),
         pong_timeout: Some(Duration::from_millis(500)),
