@@ -893,12 +893,20 @@ impl<R: RandomSource> Engine<R> {
     #[inline]
     fn compact_output(&mut self) {
         if self.out_pos > 0 && self.out_pos >= self.out.len() / 2 {
-            self.out.drain(..self.out_pos);
-            if let Some((at, _)) = self.unsent_pong.as_mut() {
-                *at -= self.out_pos;
-            }
-            self.out_pos = 0;
+            self.compact_now();
         }
+    }
+
+    /// Drops the written part of the output (rare: output is usually
+    /// written whole, which empties it).
+    #[cold]
+    #[inline(never)]
+    fn compact_now(&mut self) {
+        self.out.drain(..self.out_pos);
+        if let Some((at, _)) = self.unsent_pong.as_mut() {
+            *at -= self.out_pos;
+        }
+        self.out_pos = 0;
     }
 
     /// Bytes allocated for the reassembly and output buffers.
