@@ -151,6 +151,9 @@ impl Context {
                         conn.host()
                     );
                     conn.shutdown();
+                    // In the loop: leave the registry now, not at the
+                    // next wake-up (the loop may be stopped before it).
+                    self.unregister(&conn);
                 }
                 KeepaliveStep::Idle => {
                     ctx_log!(
