@@ -1190,8 +1190,9 @@ void nopoll_ctx_set_max_message_size(noPollCtx *ctx, long max_message_size);
 /**
  * Extension: output a connection may queue (the peer reading slower than
  * we send) before sends fail with `NOPOLL_EWOULDBLOCK` semantics (-1 /
- * errno EWOULDBLOCK, nothing queued): default 64 MiB; 256 KiB in no_std
- * builds; values <= 0 ignored.
+ * errno EWOULDBLOCK, nothing queued); beyond it the loop also stops
+ * reading the connection until its output drains (read backpressure):
+ * default 16 MiB; 256 KiB in no_std builds; values <= 0 ignored.
  */
 void nopoll_ctx_set_max_pending_output(noPollCtx *ctx, long bytes);
 

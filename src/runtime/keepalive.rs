@@ -83,7 +83,11 @@ impl Context {
         if let KeepaliveStep::Wait(at) = keepalive_check(&ka, now, now, None) {
             self.push_check(at, Self::keepalive_tick(&ka), c.id);
         }
-        self.inner.waker.wake();
+        if !super::event_loop::in_loop() {
+            // A loop waiting without a deadline must learn of the check
+            // (the loop itself computes its next wake-up anyway).
+            self.inner.waker.wake();
+        }
     }
 
     /// Keepalive turned on: every connection gets its first check.
