@@ -384,7 +384,7 @@ pub extern "C" fn nopoll_ctx_set_max_idle_buffers(ctx: *mut noPollCtx, bytes: c_
 }
 
 /// Extension: memory all connections of `ctx` may hold together for
-/// message reassembly and pending output (default 256 MiB; 512 KiB in
+/// message reassembly and pending output (default 256 MiB; 4 MiB in
 /// no_std builds). A connection whose buffers would take the context over
 /// it is closed: 1009 while receiving, 1013 (try again later) while
 /// sending; the others are not touched. Values below 64 KiB are raised to

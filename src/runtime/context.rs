@@ -102,7 +102,7 @@ pub struct CtxConfig {
     /// keep their buffers; 4 KiB without std).
     pub max_idle_buffers: usize,
     /// Memory all of the context's connections may hold together for
-    /// message reassembly and pending output (256 MiB; 512 KiB without
+    /// message reassembly and pending output (256 MiB; 4 MiB without
     /// std): a connection whose buffer growth crosses it is closed, with
     /// 1009 when it was receiving, 1013 (try again later) when sending.
     /// See `runtime/budget.rs`.
@@ -169,7 +169,7 @@ impl Default for CtxConfig {
             memory_budget: if cfg!(feature = "std") {
                 256 * 1024 * 1024
             } else {
-                512 * 1024
+                4 * 1024 * 1024
             },
             ping_interval_ms: 0,
             pong_timeout_ms: 0,
