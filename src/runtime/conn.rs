@@ -18,7 +18,7 @@ use super::message::Message;
 use super::transport::Transport;
 use crate::net::{self, Socket};
 use crate::protocol::Config;
-use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
@@ -77,6 +77,12 @@ pub(crate) struct Cold {
     /// The connection closed (peer, transport) after the messages still
     /// in `inbox`: the close is delivered when the last one is handed out.
     pub close_pending: bool,
+    /// Keepalive (only while it is on: nothing is allocated for it
+    /// otherwise): when the loop last read bytes from the peer, and when
+    /// it sent its last keepalive ping (none: 0), in clock microseconds
+    /// (`keepalive.rs`).
+    pub last_input: u64,
+    pub ping_at: u64,
 }
 
 impl ConnState {
@@ -142,11 +148,6 @@ pub(crate) struct ConnInner {
     /// `st.on_msg` is set: this connection does not use the context's
     /// message handler (which the loop then need not look up per batch).
     pub own_on_msg: AtomicBool,
-    /// Keepalive (only while it is on): when the loop last read bytes
-    /// from the peer, and when it sent its last keepalive ping (0: none),
-    /// in clock microseconds (`keepalive.rs`).
-    pub last_input: AtomicU64,
-    pub ping_at: AtomicU64,
 }
 
 /// Ends a read (see [`ConnInner::start_reading`]), also on unwinding.
@@ -212,8 +213,6 @@ impl Connection {
                 attachment: Attachment::default(),
                 registered: AtomicBool::new(false),
                 own_on_msg: AtomicBool::new(false),
-                last_input: AtomicU64::new(0),
-                ping_at: AtomicU64::new(0),
             }),
         }
     }

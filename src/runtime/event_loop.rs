@@ -193,15 +193,15 @@ impl Context {
         for _ in 0..READS_PER_WAKE {
             // Raises defer_flush when messages came (sends are batched).
             let got = conn.receive_into(self, buf, acts, true);
-            if let (Some(t), true) = (stamp, got > 0) {
-                conn.inner.last_input.store(t, Ordering::Relaxed);
-            }
             let had_msgs = acts.iter().any(Action::is_message);
             conn.dispatch_drain(self, acts, None, buf, on_msg);
             let mut over = None;
             let paused;
             {
                 let mut st = conn.inner.st.lock();
+                if let (Some(t), true) = (stamp, got > 0) {
+                    st.cold().last_input = t;
+                }
                 if had_msgs {
                     st.defer_flush -= 1;
                     if st.defer_flush == 0 {

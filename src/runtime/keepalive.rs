@@ -7,7 +7,7 @@
 //! loop before it waits (as the handshake deadlines are): each open
 //! connection has one entry, re-armed when it is checked, never moved
 //! when input arrives (the loop only stamps the time of each read, one
-//! store). Check times are rounded up to a tick (a sixteenth of the
+//! store under the lock it takes anyway, with one clock read per wake-up). Check times are rounded up to a tick (a sixteenth of the
 //! shortest setting, 10 ms to 1 s), so connections' checks share
 //! wake-ups: the loop wakes at most once per tick, however many
 //! connections there are. While off, a connection costs nothing and the
@@ -78,8 +78,12 @@ impl Context {
     pub(crate) fn arm_keepalive(&self, c: &ConnInner) {
         let ka = self.keepalive_settings();
         let now = Instant::now();
-        c.last_input.store(now.as_micros(), Ordering::Relaxed);
-        c.ping_at.store(0, Ordering::Relaxed);
+        {
+            let mut st = c.st.lock();
+            let cold = st.cold();
+            cold.last_input = now.as_micros();
+            cold.ping_at = 0;
+        }
         if let KeepaliveStep::Wait(at) = keepalive_check(&ka, now, now, None) {
             self.push_check(at, Self::keepalive_tick(&ka), c.id);
         }
@@ -134,15 +138,17 @@ impl Context {
                 self.push_check(now + Duration::from_micros(tick), tick, id);
                 continue;
             }
-            let last = Instant::from_micros(conn.inner.last_input.load(Ordering::Relaxed));
-            let ping_at = match conn.inner.ping_at.load(Ordering::Relaxed) {
-                0 => None,
-                us => Some(Instant::from_micros(us)),
+            let (last, ping_at) = {
+                let mut st = conn.inner.st.lock();
+                let c = st.cold();
+                (c.last_input, c.ping_at)
             };
+            let last = Instant::from_micros(last);
+            let ping_at = (ping_at > 0).then(|| Instant::from_micros(ping_at));
             match keepalive_check(&ka, now, last, ping_at) {
                 KeepaliveStep::Wait(at) => self.push_check(at, tick, id),
                 KeepaliveStep::Ping(at) => {
-                    conn.inner.ping_at.store(now.as_micros(), Ordering::Relaxed);
+                    conn.inner.st.lock().cold().ping_at = now.as_micros();
                     let _ = conn.send_ping(b"");
                     self.push_check(at, tick, id);
                 }
