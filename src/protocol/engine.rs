@@ -141,6 +141,13 @@ struct CurrentFrame {
     offset: usize,
 }
 
+/// Unwritten output from which a ping's pong replaces the previous pong
+/// when that one is not written yet (RFC 6455 5.5.3 allows answering only
+/// the most recent ping). Below it every ping is answered (what peers and
+/// Autobahn's cases 2.10/2.11 expect of a burst of pings); above it a ping
+/// flood from a peer that does not read queues one pong, not one per ping.
+pub const PONG_BACKLOG: usize = 16 * 1024;
+
 /// The per-connection RFC 6455 state machine after the handshake.
 ///
 /// Feed received bytes with [`Engine::read`]; send with the `send_*`
@@ -172,9 +179,8 @@ pub struct Engine<R: RandomSource> {
     out: Vec<u8>,
     out_pos: usize,
     /// The last pong queued and not yet started on the wire: where it is
-    /// in `out` and its length. A newer ping replaces it (RFC 6455 5.5.3:
-    /// only the most recent ping needs an answer), so a ping flood from a
-    /// peer that does not read queues one pong, not one per ping.
+    /// in `out` and its length. A newer ping replaces it while output is
+    /// backlogged ([`PONG_BACKLOG`]).
     unsent_pong: Option<(usize, usize)>,
     send_kind: Option<DataKind>,
     send_utf8: Utf8Validator,
@@ -618,10 +624,13 @@ impl<R: RandomSource> Engine<R> {
             OpCode::Ping => {
                 if !self.sent_close {
                     if let Some((at, len)) = self.unsent_pong.take() {
-                        // Not a byte of it written yet: the new pong
-                        // replaces it (moved behind later frames, which a
-                        // control frame may be).
-                        self.out.drain(at..at + len);
+                        if self.output_len() >= PONG_BACKLOG {
+                            // Output is piling up and not a byte of the
+                            // last pong is written: the new pong replaces
+                            // it (moved behind later frames, which a
+                            // control frame may be).
+                            self.out.drain(at..at + len);
+                        }
                     }
                     self.compact_output();
                     let at = self.out.len();
