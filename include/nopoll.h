@@ -1250,6 +1250,12 @@ noPollConn *nopoll_ctx_foreach_conn(noPollCtx *ctx, noPollForeachConn foreach, n
 long nopoll_ctx_get_max_frame_size(noPollCtx *ctx);
 
 /**
+ * Extension: bytes the connections of `ctx` hold now against its memory
+ * budget (-1 for a NULL context).
+ */
+long nopoll_ctx_get_memory_in_use(noPollCtx *ctx);
+
+/**
  * Extension: whether the context is draining; false for NULL.
  */
 nopoll_bool nopoll_ctx_is_draining(noPollCtx *ctx);
@@ -1310,6 +1316,23 @@ void nopoll_ctx_set_fragment_delivery(noPollCtx *ctx, nopoll_bool enable);
 void nopoll_ctx_set_handshake_timeout(noPollCtx *ctx, long microseconds);
 
 /**
+ * Extension: a connection from which nothing arrives for `timeout_ms` is
+ * closed with 1001 (its on_close runs). <= 0: off (the default). Driven
+ * by nopoll_loop_wait.
+ */
+void nopoll_ctx_set_idle_timeout(noPollCtx *ctx, long timeout_ms);
+
+/**
+ * Extension: keepalive. A connection from which nothing arrived for
+ * `ping_interval_ms` gets a ping; when nothing arrives within
+ * `pong_timeout_ms` after it (<= 0: the interval), the connection is
+ * closed without a close frame: its on_close runs and
+ * nopoll_conn_get_close_status reports 1006. `ping_interval_ms` <= 0
+ * turns the pings off (the default). Driven by nopoll_loop_wait.
+ */
+void nopoll_ctx_set_keepalive(noPollCtx *ctx, long ping_interval_ms, long pong_timeout_ms);
+
+/**
  * Extension: for fleets running upstream nopoll peers, which send every
  * fragment of a message with the message's opcode: a text or binary frame
  * arriving inside an unfinished fragmented message is taken as its
@@ -1351,11 +1374,23 @@ void nopoll_ctx_set_max_message_size(noPollCtx *ctx, long max_message_size);
 /**
  * Extension: output a connection may queue (the peer reading slower than
  * we send) before sends fail with `NOPOLL_EWOULDBLOCK` semantics (-1 /
- * errno EWOULDBLOCK, nothing queued): default 64 MiB; 256 KiB in no_std
- * builds; values <= 0 ignored. Any positive value is taken (up to
- * `LONG_MAX`: no limit): it is a threshold, nothing is allocated from it.
+ * errno EWOULDBLOCK, nothing queued); beyond it the loop also stops
+ * reading the connection until its output drains (read backpressure):
+ * default 16 MiB; 256 KiB in no_std builds; values <= 0 ignored. Any
+ * positive value is taken (up to `LONG_MAX`: no limit): it is a threshold,
+ * nothing is allocated from it.
  */
 void nopoll_ctx_set_max_pending_output(noPollCtx *ctx, long bytes);
+
+/**
+ * Extension: memory all connections of `ctx` may hold together for
+ * message reassembly and pending output (default 256 MiB; 4 MiB in
+ * no_std builds). A connection whose buffers would take the context over
+ * it is closed: 1009 while receiving, 1013 (try again later) while
+ * sending; the others are not touched. Values below 64 KiB are raised to
+ * 64 KiB; values <= 0 are ignored.
+ */
+void nopoll_ctx_set_memory_budget(noPollCtx *ctx, long bytes);
 
 /**
  * Handler run when a TCP connection is accepted.

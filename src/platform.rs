@@ -206,6 +206,16 @@ impl Instant {
     pub fn elapsed(self) -> Duration {
         Instant::now().saturating_duration_since(self)
     }
+
+    /// Microseconds on the clock (for storing an instant in an atomic).
+    pub(crate) fn as_micros(self) -> u64 {
+        self.0
+    }
+
+    /// The instant `us` microseconds on the clock ([`Instant::as_micros`]).
+    pub(crate) fn from_micros(us: u64) -> Instant {
+        Instant(us)
+    }
 }
 
 impl Add<Duration> for Instant {

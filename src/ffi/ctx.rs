@@ -423,9 +423,11 @@ pub extern "C" fn nopoll_ctx_set_recv_buffer_size(ctx: *mut noPollCtx, bytes: c_
 
 /// Extension: output a connection may queue (the peer reading slower than
 /// we send) before sends fail with `NOPOLL_EWOULDBLOCK` semantics (-1 /
-/// errno EWOULDBLOCK, nothing queued): default 64 MiB; 256 KiB in no_std
-/// builds; values <= 0 ignored. Any positive value is taken (up to
-/// `LONG_MAX`: no limit): it is a threshold, nothing is allocated from it.
+/// errno EWOULDBLOCK, nothing queued); beyond it the loop also stops
+/// reading the connection until its output drains (read backpressure):
+/// default 16 MiB; 256 KiB in no_std builds; values <= 0 ignored. Any
+/// positive value is taken (up to `LONG_MAX`: no limit): it is a threshold,
+/// nothing is allocated from it.
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_ctx_set_max_pending_output(ctx: *mut noPollCtx, bytes: c_long) {
     boundary((), || {
@@ -449,4 +451,71 @@ pub extern "C" fn nopoll_ctx_set_max_idle_buffers(ctx: *mut noPollCtx, bytes: c_
             c.update_config(|cfg| cfg.max_idle_buffers = n);
         }
     })
+}
+
+/// Extension: memory all connections of `ctx` may hold together for
+/// message reassembly and pending output (default 256 MiB; 4 MiB in
+/// no_std builds). A connection whose buffers would take the context over
+/// it is closed: 1009 while receiving, 1013 (try again later) while
+/// sending; the others are not touched. Values below 64 KiB are raised to
+/// 64 KiB; values <= 0 are ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_memory_budget(ctx: *mut noPollCtx, bytes: c_long) {
+    boundary((), || {
+        if let (Some(c), Ok(n)) = (ctx_from(ctx), usize::try_from(bytes)) {
+            if n > 0 {
+                c.set_memory_budget(n);
+            }
+        }
+    })
+}
+
+/// Extension: bytes the connections of `ctx` hold now against its memory
+/// budget (-1 for a NULL context).
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_get_memory_in_use(ctx: *mut noPollCtx) -> c_long {
+    boundary(-1, || match ctx_from(ctx) {
+        Some(c) => c_long::try_from(c.memory_in_use()).unwrap_or(c_long::MAX),
+        None => -1,
+    })
+}
+
+/// Extension: keepalive. A connection from which nothing arrived for
+/// `ping_interval_ms` gets a ping; when nothing arrives within
+/// `pong_timeout_ms` after it (<= 0: the interval), the connection is
+/// closed without a close frame: its on_close runs and
+/// nopoll_conn_get_close_status reports 1006. `ping_interval_ms` <= 0
+/// turns the pings off (the default). Driven by nopoll_loop_wait.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_keepalive(
+    ctx: *mut noPollCtx,
+    ping_interval_ms: c_long,
+    pong_timeout_ms: c_long,
+) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.set_keepalive(positive_ms(ping_interval_ms), positive_ms(pong_timeout_ms));
+        }
+    })
+}
+
+/// Extension: a connection from which nothing arrives for `timeout_ms` is
+/// closed with 1001 (its on_close runs). <= 0: off (the default). Driven
+/// by nopoll_loop_wait.
+#[unsafe(no_mangle)]
+pub extern "C" fn nopoll_ctx_set_idle_timeout(ctx: *mut noPollCtx, timeout_ms: c_long) {
+    boundary((), || {
+        if let Some(c) = ctx_from(ctx) {
+            c.set_idle_timeout(positive_ms(timeout_ms));
+        }
+    })
+}
+
+/// A duration in ms from C: `None` for <= 0, at most a year.
+fn positive_ms(ms: c_long) -> Option<core::time::Duration> {
+    const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+    u64::try_from(ms)
+        .ok()
+        .filter(|&m| m > 0)
+        .map(|m| core::time::Duration::from_millis(m.min(YEAR_MS)))
 }

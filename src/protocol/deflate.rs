@@ -561,17 +561,24 @@ impl Codec {
 
     /// Bytes of compression state held now (both directions, approximate).
     pub(crate) fn state_bytes(&self) -> usize {
-        let d = if self.deflater.is_some() {
+        self.deflater_bytes() + self.inflater_bytes()
+    }
+    /// Bytes the compressor holds now (0 between messages without context
+    /// takeover): counted with the connection's output.
+    pub(crate) fn deflater_bytes(&self) -> usize {
+        if self.deflater.is_some() {
             DEFLATER_BYTES
         } else {
             0
-        };
-        let i = if self.inflater.is_some() {
+        }
+    }
+    /// Bytes the inflater holds now: counted with reassembly.
+    pub(crate) fn inflater_bytes(&self) -> usize {
+        if self.inflater.is_some() {
             core::mem::size_of::<InflateState>()
         } else {
             0
-        };
-        d + i
+        }
     }
 }
 

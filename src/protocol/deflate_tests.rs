@@ -294,3 +294,34 @@ fn level_zero_sends_uncompressed_and_still_inflates() {
         core::mem::size_of::<miniz_oxide::inflate::stream::InflateState>()
     );
 }
+
+/// The context-wide memory budget reads reassembly and output capacity:
+/// the compressor's state counts as output, the inflater's as
+/// reassembly, and neither stays counted after a message without
+/// context takeover.
+#[test]
+fn compression_state_counts_in_the_buffers_the_budget_reads() {
+    for no_takeover in [false, true] {
+        let mut server = deflating(Role::Server, no_takeover);
+        let mut client = deflating(Role::Client, no_takeover);
+        let idle_out = server.output_capacity();
+        server.send_text(&"json ".repeat(200)).unwrap();
+        let sent_out = server.output_capacity();
+        let got = pipe(&mut server, &mut client);
+        assert_eq!(got, vec![text(&"json ".repeat(200))]);
+        if no_takeover {
+            assert!(server.compression_state_bytes() == 0, "compressor kept");
+            assert!(client.compression_state_bytes() == 0, "inflater kept");
+        } else {
+            assert!(
+                sent_out >= idle_out + 100 * 1024,
+                "compressor not counted as output: {idle_out} -> {sent_out}"
+            );
+            assert!(
+                client.reassembly_capacity() >= client.compression_state_bytes(),
+                "inflater not counted as reassembly"
+            );
+            assert!(client.compression_state_bytes() > 0);
+        }
+    }
+}

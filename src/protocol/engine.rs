@@ -146,6 +146,13 @@ struct CurrentFrame {
     offset: usize,
 }
 
+/// Unwritten output from which a ping's pong replaces the previous pong
+/// when that one is not written yet (RFC 6455 5.5.3 allows answering only
+/// the most recent ping). Below it every ping is answered (what peers and
+/// Autobahn's cases 2.10/2.11 expect of a burst of pings); above it a ping
+/// flood from a peer that does not read queues one pong, not one per ping.
+pub const PONG_BACKLOG: usize = 16 * 1024;
+
 /// The per-connection RFC 6455 state machine after the handshake.
 ///
 /// Feed received bytes with [`Engine::read`]; send with the `send_*`
@@ -176,6 +183,10 @@ pub struct Engine<R: RandomSource> {
     // send side
     out: Vec<u8>,
     out_pos: usize,
+    /// The last pong queued and not yet started on the wire: where it is
+    /// in `out` and its length. A newer ping replaces it while output is
+    /// backlogged ([`PONG_BACKLOG`]).
+    unsent_pong: Option<(usize, usize)>,
     send_kind: Option<DataKind>,
     send_utf8: Utf8Validator,
     // close state
@@ -224,6 +235,7 @@ impl<R: RandomSource> Engine<R> {
             clear_msg: false,
             out: Vec::new(),
             out_pos: 0,
+            unsent_pong: None,
             send_kind: None,
             send_utf8: Utf8Validator::new(),
             sent_close: false,
@@ -716,7 +728,19 @@ impl<R: RandomSource> Engine<R> {
         match op {
             OpCode::Ping => {
                 if !self.sent_close {
+                    if let Some((at, len)) = self.unsent_pong.take() {
+                        if self.output_len() >= PONG_BACKLOG {
+                            // Output is piling up and not a byte of the
+                            // last pong is written: the new pong replaces
+                            // it (moved behind later frames, which a
+                            // control frame may be).
+                            self.out.drain(at..at + len);
+                        }
+                    }
+                    self.compact_output();
+                    let at = self.out.len();
                     self.queue_frame(true, OpCode::Pong as u8, payload);
+                    self.unsent_pong = Some((at, self.out.len() - at));
                 }
                 Ok(Ready::Ping(src))
             }
@@ -1006,15 +1030,30 @@ impl<R: RandomSource> Engine<R> {
         if self.out_pos == self.out.len() {
             self.out.clear();
             self.out_pos = 0;
+            self.unsent_pong = None;
+        } else if self.unsent_pong.is_some_and(|(at, _)| self.out_pos > at) {
+            // Its first bytes are on the wire: it stays whole.
+            self.unsent_pong = None;
         }
     }
 
     #[inline]
     fn compact_output(&mut self) {
         if self.out_pos > 0 && self.out_pos >= self.out.len() / 2 {
-            self.out.drain(..self.out_pos);
-            self.out_pos = 0;
+            self.compact_now();
         }
+    }
+
+    /// Drops the written part of the output (rare: output is usually
+    /// written whole, which empties it).
+    #[cold]
+    #[inline(never)]
+    fn compact_now(&mut self) {
+        self.out.drain(..self.out_pos);
+        if let Some((at, _)) = self.unsent_pong.as_mut() {
+            *at -= self.out_pos;
+        }
+        self.out_pos = 0;
     }
 
     /// Bytes allocated for the reassembly and output buffers.
@@ -1022,11 +1061,30 @@ impl<R: RandomSource> Engine<R> {
         self.msg_buf.capacity() + self.out.capacity()
     }
 
+    /// Bytes allocated for receiving: the message being reassembled and a
+    /// control frame arriving in pieces (what a memory budget counts as
+    /// reassembly).
+    #[inline]
+    /// (The inflater's state, permessage-deflate, counts here.)
+    pub fn reassembly_capacity(&self) -> usize {
+        self.msg_buf.capacity()
+            + self.ctrl.capacity()
+            + self.codec.as_ref().map_or(0, Codec::inflater_bytes)
+    }
+
+    /// Bytes allocated for output not yet written.
+    #[inline]
+    /// (The compressor's state, permessage-deflate, counts here.)
+    pub fn output_capacity(&self) -> usize {
+        self.out.capacity() + self.codec.as_ref().map_or(0, Codec::deflater_bytes)
+    }
+
     /// Releases the memory of idle buffers (after a large message).
     pub fn shrink(&mut self) {
         if self.out_pos == self.out.len() {
             self.out = Vec::new();
             self.out_pos = 0;
+            self.unsent_pong = None;
         }
         if self.clear_msg || self.msg_buf.is_empty() {
             self.msg_buf = Vec::new();

@@ -58,6 +58,12 @@ pub(crate) struct ConnState {
     /// Non-zero while the loop dispatches this connection's messages: sends
     /// are queued and written once after the batch.
     pub defer_flush: u32,
+    /// (reassembly, output) bytes charged to the context's memory budget
+    /// (`budget.rs`).
+    pub charged: (usize, usize),
+    /// The loop stopped reading this connection: its refused output is
+    /// over the limit (read backpressure, `Machine::wants_read`).
+    pub read_paused: bool,
 }
 
 /// Connection state that is rarely needed (see `ConnState::cold`).
@@ -71,6 +77,12 @@ pub(crate) struct Cold {
     /// The connection closed (peer, transport) after the messages still
     /// in `inbox`: the close is delivered when the last one is handed out.
     pub close_pending: bool,
+    /// Keepalive (only while it is on: nothing is allocated for it
+    /// otherwise): when the loop last read bytes from the peer, and when
+    /// it sent its last keepalive ping (none: 0), in clock microseconds
+    /// (`keepalive.rs`).
+    pub last_input: u64,
+    pub ping_at: u64,
 }
 
 impl ConnState {
@@ -84,6 +96,8 @@ impl ConnState {
             cold: None,
             write_watch: false,
             defer_flush: 0,
+            charged: (0, 0),
+            read_paused: false,
         }
     }
 
@@ -437,6 +451,7 @@ impl ConnInner {
     /// being reassembled or output not yet written stays).
     pub(crate) fn release_idle_buffers(&self, st: &mut ConnState) {
         st.m.release_idle_buffers(self.ctx.max_idle_buffers.load(Ordering::Relaxed));
+        self.charge(st);
     }
 
     /// Marks the connection closed: no more sends; the socket is closed by
@@ -447,6 +462,7 @@ impl ConnInner {
         st.m.shut();
         st.m.deliver_close();
         self.closed.store(true, Ordering::Release);
+        self.charge(st);
     }
 
     pub(crate) fn release_socket(&self, ctx: &Context) {

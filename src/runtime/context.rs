@@ -13,7 +13,8 @@ use crate::protocol::{DeflateConfig, Delivery, HandshakeLimits};
 use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
-use alloc::collections::VecDeque;
+use alloc::collections::{BinaryHeap, VecDeque};
+use core::cmp::Reverse;
 
 /// Accept / open / ready handler: return false to refuse the connection.
 pub type ActionHandler = Arc<dyn Fn(&Context, &Connection) -> bool + Send + Sync>;
@@ -87,8 +88,9 @@ pub struct CtxConfig {
     /// message as its continuation, as upstream nopoll peers send them
     /// (default false: RFC 6455's 1002).
     pub legacy_fragments: bool,
-    /// Output queued beyond this makes sends report would-block (64 MiB;
-    /// 256 KiB without std).
+    /// Output queued beyond this makes sends report would-block, and the
+    /// loop stops reading the connection until it drains (16 MiB; 256 KiB
+    /// without std).
     pub max_pending_output: usize,
     /// Size of the receive buffer: one per event loop (shared by all its
     /// connections) and one per thread reading outside a loop (256 KiB;
@@ -99,6 +101,22 @@ pub struct CtxConfig {
     /// has read everything there was (1 MiB + 16: large-message streams
     /// keep their buffers; 4 KiB without std).
     pub max_idle_buffers: usize,
+    /// Memory all of the context's connections may hold together for
+    /// message reassembly and pending output (256 MiB; 4 MiB without
+    /// std): a connection whose buffer growth crosses it is closed, with
+    /// 1009 when it was receiving, 1013 (try again later) when sending.
+    /// See `runtime/budget.rs`.
+    pub memory_budget: usize,
+    /// Keepalive: ping a connection after this long without input, ms
+    /// (0: off, the default, as upstream).
+    pub ping_interval_ms: u64,
+    /// Keepalive: after its ping, a connection from which nothing arrives
+    /// within this is closed without a close frame (status 1006), ms
+    /// (0: the ping interval).
+    pub pong_timeout_ms: u64,
+    /// A connection from which nothing arrives for this long is closed
+    /// with 1001, ms (0: off, the default).
+    pub idle_timeout_ms: u64,
     /// Handshake head limits.
     pub limits: HandshakeLimits,
     /// Accept permessage-deflate (RFC 7692) offers on listeners with these
@@ -139,7 +157,7 @@ impl Default for CtxConfig {
             delivery: Delivery::Messages,
             legacy_fragments: false,
             max_pending_output: if cfg!(feature = "std") {
-                64 * 1024 * 1024
+                16 * 1024 * 1024
             } else {
                 256 * 1024
             },
@@ -153,6 +171,14 @@ impl Default for CtxConfig {
             } else {
                 4 * 1024
             },
+            memory_budget: if cfg!(feature = "std") {
+                256 * 1024 * 1024
+            } else {
+                4 * 1024 * 1024
+            },
+            ping_interval_ms: 0,
+            pong_timeout_ms: 0,
+            idle_timeout_ms: 0,
             limits: HandshakeLimits::default(),
             permessage_deflate: None,
             log_enabled: false,
@@ -229,6 +255,16 @@ pub(crate) struct CtxInner {
     pub max_pending_output: AtomicUsize,
     /// `cfg.max_idle_buffers`, readable without the configuration lock.
     pub max_idle_buffers: AtomicUsize,
+    /// `cfg.memory_budget`, and what the connections hold against it
+    /// (`runtime/budget.rs`).
+    pub memory_budget: AtomicUsize,
+    pub memory_used: AtomicUsize,
+    /// Keepalive is on (a ping interval or idle timeout is set): the loop
+    /// keeps `keepalive` and stamps input times.
+    pub keepalive_on: AtomicBool,
+    /// Keepalive checks, earliest first: one entry per open connection
+    /// while keepalive is on (see `event_loop.rs`).
+    pub keepalive: Lock<BinaryHeap<Reverse<(Instant, i32)>>>,
     /// The readiness backend forgets a socket when it is closed (epoll), so
     /// closing a connection needs no "stop watching" request to the loop.
     pub poller_forgets_closed: bool,
@@ -271,6 +307,10 @@ impl Context {
                 handlers_epoch: AtomicU64::new(0),
                 max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
                 max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),
+                memory_budget: AtomicUsize::new(CtxConfig::default().memory_budget),
+                memory_used: AtomicUsize::new(0),
+                keepalive_on: AtomicBool::new(false),
+                keepalive: Lock::new(BinaryHeap::new()),
                 poller_forgets_closed,
                 watches: Default::default(),
             }),
@@ -301,6 +341,19 @@ impl Context {
         self.inner
             .max_idle_buffers
             .store(cfg.max_idle_buffers, Ordering::Release);
+        self.inner
+            .memory_budget
+            .store(cfg.memory_budget, Ordering::Release);
+        let ka = cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0;
+        if ka && !self.inner.keepalive_on.swap(true, Ordering::AcqRel) {
+            // Turned on: every open connection gets its first check.
+            drop(cfg);
+            self.arm_keepalive_all();
+            cfg = self.inner.cfg.lock();
+        } else if !ka {
+            self.inner.keepalive_on.store(false, Ordering::Release);
+            self.inner.keepalive.lock().clear();
+        }
         drop(cfg);
         self.handlers_changed();
     }
@@ -381,6 +434,9 @@ impl Context {
             return false;
         }
         self.inner.conns.lock().insert(c.id, c.clone());
+        if c.role != super::ConnRole::Listener && self.inner.keepalive_on.load(Ordering::Acquire) {
+            self.arm_keepalive(c);
+        }
         let fd = c.socket();
         if fd >= 0 {
             self.inner.io.lock().changes.insert(fd, Some(c.id));

@@ -202,6 +202,10 @@ impl Connection {
                 let env = ConnEnv { ctx, conn: inner };
                 st.m.receive(&env, &mut buf[..n], base, acts);
                 inner.after_machine(&mut st);
+                if let Some(code) = inner.charge(&mut st) {
+                    inner.fail_over_budget(ctx, &mut st, code, acts);
+                    return n;
+                }
                 // Drained (a short read): give large idle buffers back.
                 if n < buf.len() {
                     inner.release_idle_buffers(&mut st);
@@ -234,6 +238,7 @@ impl Connection {
                 ));
             }
             st.m.shut();
+            self.inner.charge(&mut st);
             acts.push(Action::Closed);
         }
     }
@@ -398,6 +403,13 @@ impl Connection {
             return Some(Err(e.into()));
         }
         let complete = written == total;
+        if !complete {
+            if let Some(code) = self.inner.charge(&mut st) {
+                drop(st);
+                self.over_budget(code);
+                return Some(Err(Error::NotOpen));
+            }
+        }
         st.m.pending_header = hdr.len().saturating_sub(written);
         if !complete {
             st.m.note_refused();
@@ -481,6 +493,11 @@ impl Connection {
                 payload_written: payload_len,
                 complete: true,
             });
+        }
+        if let Some(code) = inner.charge(&mut st) {
+            drop(st);
+            self.over_budget(code);
+            return Err(Error::NotOpen);
         }
         let header_len = frame_len.saturating_sub(payload_len);
         let written = if pause_us > 0 {
@@ -586,6 +603,32 @@ impl Connection {
     /// Sends a close frame (status `None` = empty), closes the socket, fires
     /// `on_close` and leaves the context. Does not wait for the peer's reply.
     pub fn close(&self, status: Option<u16>, reason: &[u8]) {
+        self.close_waiting(status, reason, true);
+    }
+
+    /// As [`Connection::close`] without waiting for the socket to take
+    /// the close frame (the loop's own closes: keepalive, budget).
+    pub(crate) fn close_now(&self, status: Option<u16>, reason: &[u8]) {
+        self.close_waiting(status, reason, false);
+    }
+
+    /// Closes a connection whose output took the context over its memory
+    /// budget (`budget.rs`), with `code`.
+    pub(crate) fn over_budget(&self, code: u16) {
+        let ctx = self.ctx();
+        ctx_log!(
+            &ctx,
+            Warning,
+            "conn id={} from {}: over the context's memory budget ({} of {} bytes); closing with {code}",
+            self.id(),
+            self.host(),
+            ctx.memory_in_use(),
+            ctx.memory_budget()
+        );
+        self.close_now(Some(code), b"memory budget");
+    }
+
+    fn close_waiting(&self, status: Option<u16>, reason: &[u8], wait: bool) {
         let ctx = self.ctx();
         let refused;
         {
@@ -593,7 +636,7 @@ impl Connection {
             refused = st.m.queue_close(status, reason);
             if st.m.pending() > 0 && self.socket() >= 0 {
                 let _ = self.inner.flush_locked(&mut st);
-                if st.m.pending() > 0 {
+                if wait && st.m.pending() > 0 {
                     drop(st);
                     let _ = net::wait_fd(self.socket(), false, true, 100);
                     st = self.inner.st.lock();
@@ -637,7 +680,37 @@ impl ConnInner {
         self.sync_flags(st);
         if st.m.is_closed() {
             st.m.drop_output();
+            self.charge(st);
         }
+    }
+
+    /// The bytes just received took the context over its memory budget:
+    /// closes with `code` (a close frame, one write attempt), frees the
+    /// connection's buffers and reports the close (`on_close`).
+    pub(crate) fn fail_over_budget(
+        &self,
+        ctx: &Context,
+        st: &mut ConnState,
+        code: u16,
+        acts: &mut Vec<Action>,
+    ) {
+        if ctx.wants_log(super::LogLevel::Warning) {
+            acts.push(Action::Log(
+                super::LogLevel::Warning,
+                format!(
+                    "conn id={} from {}: over the context's memory budget ({} of {} bytes); closing with {code}",
+                    self.id,
+                    self.host,
+                    ctx.memory_in_use(),
+                    ctx.memory_budget()
+                ),
+            ));
+        }
+        let _ = st.m.queue_close(Some(code), b"memory budget");
+        let _ = self.flush_locked(st);
+        st.m.shut();
+        self.charge(st);
+        acts.push(Action::Closed);
     }
 
     /// Writes pending output until done or the socket would block.

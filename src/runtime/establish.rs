@@ -411,6 +411,9 @@ impl Context {
         let c = &conn.inner;
         if !c.registered.swap(true, Ordering::AcqRel) {
             self.inner.conns.lock().insert(c.id, c.clone());
+            if self.inner.keepalive_on.load(Ordering::Acquire) {
+                self.arm_keepalive(c);
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::prelude::*;
 
 use super::accept_backoff::AcceptBackoff;
-use super::conn::{ConnRole, Connection};
+use super::conn::{ConnRole, ConnState, Connection};
 use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
 use super::machine::Action;
@@ -57,10 +57,6 @@ const ACCEPTS_PER_WAKE: usize = 128;
 const READ: Interest = Interest {
     read: true,
     write: false,
-};
-const READ_WRITE: Interest = Interest {
-    read: true,
-    write: true,
 };
 
 impl Context {
@@ -116,14 +112,15 @@ impl Context {
                 .into_iter()
                 .flatten()
                 .min();
+            let next_keepalive = self.run_keepalive();
             let now = Instant::now();
             if deadline.is_some_and(|d| d <= now) {
                 return LoopExit::Timeout;
             }
-            let wake_at = match (deadline, next_handshake) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake_at = [deadline, next_handshake, next_keepalive]
+                .into_iter()
+                .flatten()
+                .min();
             let held = core::mem::take(&mut buffered);
             let ms = match wake_at {
                 _ if !held.is_empty() => 0,
@@ -138,6 +135,13 @@ impl Context {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
                 return LoopExit::Failed;
             }
+            // Keepalive: input times are stamped with one clock read per
+            // wake-up (none while it is off).
+            let stamp = self
+                .inner
+                .keepalive_on
+                .load(Ordering::Relaxed)
+                .then(|| Instant::now().as_micros());
             for ev in events.iter().copied() {
                 if self.serve_watched(&ev) {
                     continue;
@@ -151,18 +155,24 @@ impl Context {
                 }
                 if ev.writable {
                     let _ = conn.complete_pending_write();
-                    if !conn.inner.clear_write_watch() && conn.socket() >= 0 {
-                        let _ = poller.modify(conn.socket(), conn.id() as u64, READ);
-                    } else if conn.socket() >= 0 {
-                        let _ = poller.modify(conn.socket(), conn.id() as u64, READ_WRITE);
+                    let pending = conn.inner.clear_write_watch();
+                    if self.rewatch(poller, &conn, pending) && conn.inner.io.has_buffered_input() {
+                        // Reading resumed: what the transport holds is
+                        // not reported by readiness.
+                        buffered.push(conn.id());
                     }
+                }
+                if ev.hangup || ev.error {
+                    // Reported even without read interest: read, which
+                    // ends the connection, rather than spin on it.
+                    conn.inner.st.lock().read_paused = false;
                 }
                 // A TLS handshake that waited for the socket to be
                 // writable goes on.
                 let handshake_write = ev.writable && conn.inner.io.tls_handshaking();
                 if ev.readable || ev.hangup || ev.error || handshake_write {
-                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg);
-                    if conn.inner.io.has_buffered_input() {
+                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp);
+                    if conn.inner.io.has_buffered_input() && !conn.inner.st.lock().read_paused {
                         buffered.push(conn.id());
                     }
                 }
@@ -175,8 +185,8 @@ impl Context {
                     continue;
                 };
                 if conn.inner.io.has_buffered_input() && !buffered.contains(&id) {
-                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg);
-                    if conn.inner.io.has_buffered_input() {
+                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp);
+                    if conn.inner.io.has_buffered_input() && !conn.inner.st.lock().read_paused {
                         buffered.push(id);
                     }
                 }
@@ -184,38 +194,110 @@ impl Context {
         }
     }
 
-    /// Reads a connection's input and runs its callbacks.
+    /// Reads a connection's input and runs its callbacks. `stamp`: the
+    /// time to record as its last input (keepalive on).
     fn serve(
         &self,
         conn: &Connection,
         buf: &mut [u8],
         acts: &mut Vec<Action>,
         on_msg: &mut HandlerCache,
+        stamp: Option<u64>,
     ) {
         for _ in 0..READS_PER_WAKE {
             // Raises defer_flush when messages came (sends are batched).
             let got = conn.receive_into(self, buf, acts, true);
             let had_msgs = acts.iter().any(Action::is_message);
             conn.dispatch_drain(self, acts, None, buf, on_msg);
-            if had_msgs {
+            let mut over = None;
+            let paused;
+            {
                 let mut st = conn.inner.st.lock();
-                st.defer_flush -= 1;
-                if st.defer_flush == 0 {
-                    let _ = conn.inner.flush_locked(&mut st);
-                    // The handlers' answers are out: large buffers of an
-                    // idle connection go back.
-                    if got < buf.len() && conn.inner.pending_locked(&st) == 0 {
-                        conn.inner.release_idle_buffers(&mut st);
+                if let (Some(t), true) = (stamp, got > 0) {
+                    st.cold().last_input = t;
+                }
+                if had_msgs {
+                    st.defer_flush -= 1;
+                    if st.defer_flush == 0 {
+                        let _ = conn.inner.flush_locked(&mut st);
+                        // The handlers' answers are out: large buffers of an
+                        // idle connection go back.
+                        if got < buf.len() && conn.inner.pending_locked(&st) == 0 {
+                            conn.inner.release_idle_buffers(&mut st);
+                        }
+                        // The batch's answers, charged once (`budget.rs`).
+                        over = conn.inner.charge(&mut st);
                     }
                 }
+                paused = if over.is_none() {
+                    self.pause_if_backlogged(conn, &mut st)
+                } else {
+                    None
+                };
+            }
+            if paused == Some(true) {
+                ctx_log!(
+                    self,
+                    Debug,
+                    "conn id={}: output backlog over the limit; not reading until it drains",
+                    conn.id()
+                );
+            }
+            if let Some(code) = over {
+                conn.over_budget(code);
+                return;
             }
             // A short read means the socket is drained: the poller is
             // level-triggered and reports anything that arrives later, so
             // no second recv just to hear EAGAIN.
-            if got < buf.len() || !conn.is_ok() {
+            if paused.is_some() || got < buf.len() || !conn.is_ok() {
                 break;
             }
         }
+    }
+
+    /// Read backpressure: stops reading a connection whose refused output
+    /// is over the limit (`Machine::wants_read`), until it drains (see
+    /// `rewatch`). `Some` if it is paused (`Some(true)`: just now).
+    #[inline]
+    fn pause_if_backlogged(&self, conn: &Connection, st: &mut ConnState) -> Option<bool> {
+        let limit = self.inner.max_pending_output.load(Ordering::Relaxed);
+        if st.m.wants_read(limit) {
+            return None;
+        }
+        if st.read_paused || conn.socket() < 0 {
+            return Some(false);
+        }
+        st.read_paused = true;
+        st.write_watch = true;
+        self.inner.io.lock().want_write.push(conn.id());
+        Some(true)
+    }
+
+    /// Sets a connection's interest after a write: write while output is
+    /// `pending`, read unless paused by backpressure (which ends here once
+    /// the output is back under the limit). True if reading resumed.
+    fn rewatch(&self, poller: &mut Poller, conn: &Connection, pending: bool) -> bool {
+        let fd = conn.socket();
+        if fd < 0 {
+            return false;
+        }
+        let limit = self.inner.max_pending_output.load(Ordering::Relaxed);
+        let mut st = conn.inner.st.lock();
+        let resumed = st.read_paused && st.m.wants_read(limit);
+        if resumed {
+            st.read_paused = false;
+        }
+        let interest = Interest {
+            read: !st.read_paused,
+            write: pending || st.read_paused,
+        };
+        if interest.write {
+            st.write_watch = true;
+        }
+        drop(st);
+        let _ = poller.modify(fd, conn.id() as u64, interest);
+        resumed
     }
 
     fn accept_batch(
@@ -294,9 +376,7 @@ impl Context {
         }
         for id in ops.want_write {
             if let Some(c) = self.lookup(id) {
-                if c.socket() >= 0 {
-                    let _ = poller.modify(c.socket(), id as u64, READ_WRITE);
-                }
+                let _ = self.rewatch(poller, &c, true);
             }
         }
         for id in ops.dead {

@@ -24,6 +24,7 @@ use super::context::LogLevel;
 use super::message::Message;
 use super::rng::OsRandom;
 use super::Error;
+use crate::platform::Instant;
 use crate::protocol::handshake::Request;
 use crate::protocol::proxy::{self, ProxyHeader};
 use crate::protocol::{
@@ -31,6 +32,7 @@ use crate::protocol::{
     SendError, ServerHandshake, ServerOutcome, UpgradeRequest,
 };
 use core::net::IpAddr;
+use core::time::Duration;
 
 /// What the machine needs from its surroundings (the context, for a real
 /// connection; a plain struct in tests).
@@ -368,6 +370,36 @@ impl Machine {
             Phase::Open(e) => hs + e.output_len(),
             _ => hs,
         }
+    }
+
+    /// Whether the connection should be read: not while the output the
+    /// transport refused is over `limit` (read backpressure). Whatever is
+    /// read may queue more output (answers, pongs, the handler's echo),
+    /// so a peer that sends without reading would grow it without bound;
+    /// unread, its bytes wait in TCP and the peer blocks. Reading resumes
+    /// once the output drains to `limit` or below.
+    #[inline]
+    pub(crate) fn wants_read(&self, limit: usize) -> bool {
+        self.refused_pending() <= limit
+    }
+
+    /// Memory the connection holds for the budget (`runtime/budget.rs`):
+    /// (reassembly, output) bytes allocated. Reassembly: the message and
+    /// control frame being received, bytes kept while `on_open` decides.
+    /// Output: the engine's queue, the handshake's or HTTP answer, frames
+    /// held for the handshake.
+    #[inline]
+    pub(crate) fn memory(&self) -> (usize, usize) {
+        let (mut r, mut o) = match &self.phase {
+            Phase::Open(e) => (e.reassembly_capacity(), e.output_capacity()),
+            _ => (0, 0),
+        };
+        o += self.out.capacity();
+        if let Some(c) = self.cold.as_ref() {
+            r += c.leftover.capacity();
+            o += c.held.as_ref().map_or(0, |e| e.output_capacity());
+        }
+        (r, o)
     }
 
     /// Gives the engine's buffers back when they hold more than `max`.
@@ -886,6 +918,67 @@ impl Machine {
         if !rest.is_empty() {
             self.receive(env, &mut rest, None, acts);
         }
+    }
+}
+
+/// Keepalive settings (all off by default, as upstream: nopoll has none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Keepalive {
+    /// Ping a connection after this long without input.
+    pub ping_interval: Option<Duration>,
+    /// After a keepalive ping, close (1006, no close frame) if nothing
+    /// arrives within this (default: the ping interval).
+    pub pong_timeout: Option<Duration>,
+    /// Close (1001) a connection after this long without input.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Keepalive {
+    pub(crate) fn is_on(&self) -> bool {
+        self.ping_interval.is_some() || self.idle_timeout.is_some()
+    }
+}
+
+/// What a keepalive check decided ([`keepalive_check`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeepaliveStep {
+    /// Nothing to do; check again at the given time.
+    Wait(Instant),
+    /// Send a ping now (and note the time); check again at the given time.
+    Ping(Instant),
+    /// No answer to the keepalive ping in time: the link is dead (closed
+    /// without a close frame, status 1006).
+    Dead,
+    /// No input for the idle timeout: close (1001).
+    Idle,
+}
+
+/// The keepalive rule for one connection at `now`: `last_input` is when
+/// bytes last came from the peer, `ping_at` when the last keepalive ping
+/// went out (if one is unanswered: input since clears it).
+pub(crate) fn keepalive_check(
+    ka: &Keepalive,
+    now: Instant,
+    last_input: Instant,
+    ping_at: Option<Instant>,
+) -> KeepaliveStep {
+    let ping_at = ping_at.filter(|&p| p >= last_input);
+    if let Some(idle) = ka.idle_timeout {
+        if now >= last_input + idle {
+            return KeepaliveStep::Idle;
+        }
+    }
+    let idle_at = ka.idle_timeout.map(|i| last_input + i);
+    let earliest = |t: Instant| idle_at.map_or(t, |i| i.min(t));
+    let Some(interval) = ka.ping_interval else {
+        return KeepaliveStep::Wait(earliest(idle_at.unwrap_or(now)));
+    };
+    let timeout = ka.pong_timeout.unwrap_or(interval);
+    match ping_at {
+        Some(p) if now >= p + timeout => KeepaliveStep::Dead,
+        Some(p) => KeepaliveStep::Wait(earliest(p + timeout)),
+        None if now >= last_input + interval => KeepaliveStep::Ping(earliest(now + timeout)),
+        None => KeepaliveStep::Wait(earliest(last_input + interval)),
     }
 }
 

@@ -580,3 +580,189 @@ fn close_without_status_reports_1005() {
     assert_eq!(c.close_status(), 1005);
     assert_eq!(c.close_reason(), None);
 }
+
+// ------------------------------------------------------------ load
+
+/// A client's ping frame with `payload`.
+fn ping_from(c: &mut Machine, payload: &[u8]) -> Vec<u8> {
+    c.send(|e| e.send_ping(payload)).unwrap();
+    drain(c)
+}
+
+/// The frames a client receives from `bytes`: (opcode, payload) of each
+/// control frame seen, through a raw engine.
+fn control_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut e = Engine::new(Role::Client, Config::default(), OsRandom);
+    let mut data = bytes.to_vec();
+    let mut pos = 0;
+    let mut got = Vec::new();
+    while pos < data.len() {
+        let (n, ev) = e.read(&mut data[pos..]).unwrap();
+        pos += n;
+        match ev {
+            Some(Event::Pong(p)) => got.push((0xA, p.to_vec())),
+            Some(Event::Ping(p)) => got.push((0x9, p.to_vec())),
+            Some(Event::Message(_, m)) => got.push((0x1, m.to_vec())),
+            Some(_) => got.push((0, Vec::new())),
+            None if n == 0 => break,
+            None => {}
+        }
+    }
+    got
+}
+
+#[test]
+fn a_burst_of_pings_gets_every_pong() {
+    // Autobahn 2.10: ten pings in one read, ten pongs in order.
+    let (mut c, mut s) = pair();
+    let mut burst = Vec::new();
+    for i in 0..10u8 {
+        burst.extend_from_slice(&ping_from(&mut c, &[i]));
+    }
+    assert!(feed(&mut s, &burst).is_empty());
+    let want: Vec<_> = (0..10u8).map(|i| (0xA, vec![i])).collect();
+    assert_eq!(control_frames(&drain(&mut s)), want);
+}
+
+#[test]
+fn a_ping_flood_without_reads_queues_one_pong_past_the_backlog() {
+    let (mut c, mut s) = pair();
+    let mut flood = Vec::new();
+    for i in 0..10_000u32 {
+        flood.extend_from_slice(&ping_from(&mut c, &i.to_be_bytes()));
+    }
+    assert!(feed(&mut s, &flood).is_empty());
+    // RFC 6455 5.5.3: once output piles up, only the most recent ping is
+    // answered while the earlier pong is unsent.
+    let pong = 2 + 4;
+    assert!(s.pending() < crate::protocol::engine::PONG_BACKLOG + 2 * pong);
+    let pongs = control_frames(&drain(&mut s));
+    assert_eq!(
+        pongs.len(),
+        crate::protocol::engine::PONG_BACKLOG.div_ceil(pong)
+    );
+    assert_eq!(pongs.last(), Some(&(0xA, 9_999u32.to_be_bytes().to_vec())));
+}
+
+#[test]
+fn a_replaced_pong_moves_behind_later_frames_and_a_started_one_stays() {
+    let (mut c, mut s) = pair();
+    let big = vec![b'x'; crate::protocol::engine::PONG_BACKLOG];
+    s.send(|e| e.send_binary(&big)).unwrap();
+    assert!(feed(&mut s, &ping_from(&mut c, b"a")).is_empty());
+    s.send(|e| e.send_text("between")).unwrap();
+    assert!(feed(&mut s, &ping_from(&mut c, b"b")).is_empty());
+    let out = s.output().to_vec();
+    let frames = control_frames(&out);
+    assert_eq!(
+        frames[1..],
+        [(0x1, b"between".to_vec()), (0xA, b"b".to_vec())]
+    );
+    // The pong's first byte is written: the next ping gets its own pong.
+    s.consume(out.len() - 1);
+    assert!(feed(&mut s, &ping_from(&mut c, b"c")).is_empty());
+    assert_eq!(s.pending(), 1 + 3);
+    assert_eq!(drain(&mut s).len(), 1 + 3);
+}
+
+#[test]
+fn reading_pauses_while_refused_output_is_over_the_limit() {
+    let (_c, mut s) = pair();
+    s.send(|e| e.send_binary(&[7u8; 1000])).unwrap();
+    // Output gathered but never refused: reads go on.
+    assert!(s.wants_read(100));
+    s.note_refused();
+    assert!(!s.wants_read(100));
+    assert!(s.wants_read(2000));
+    // Drained to the limit: reading resumes.
+    s.consume(s.pending() - 100);
+    assert!(s.wants_read(100));
+    s.consume(100);
+    assert_eq!(s.refused_pending(), 0);
+}
+
+#[test]
+fn memory_counts_reassembly_and_output_apart() {
+    let (mut c, mut s) = pair();
+    assert_eq!(s.memory(), (0, 0));
+    // A fragment of an unfinished message is reassembly.
+    c.send(|e| e.send(DataKind::Binary, &[1u8; 5000], false))
+        .unwrap();
+    assert!(feed(&mut s, &drain(&mut c)).is_empty());
+    let (r, o) = s.memory();
+    assert!(r >= 5000 && o == 0, "{r} {o}");
+    // Output queued is output.
+    s.send(|e| e.send_binary(&[2u8; 3000])).unwrap();
+    let (r2, o2) = s.memory();
+    assert_eq!(r2, r);
+    assert!(o2 >= 3000);
+    // Closed: nothing held.
+    s.shut();
+    assert_eq!(s.memory(), (0, 0));
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_micros(1_000_000_000 + ms * 1000)
+}
+
+#[test]
+fn keepalive_pings_after_the_interval_and_declares_a_silent_peer_dead() {
+    let ka = Keepalive {
+        ping_interval: Some(Duration::from_millis(100)),
+        pong_timeout: Some(Duration::from_millis(50)),
+        idle_timeout: None,
+    };
+    assert_eq!(
+        keepalive_check(&ka, at(10), at(0), None),
+        KeepaliveStep::Wait(at(100))
+    );
+    assert_eq!(
+        keepalive_check(&ka, at(100), at(0), None),
+        KeepaliveStep::Ping(at(150))
+    );
+    assert_eq!(
+        keepalive_check(&ka, at(120), at(0), Some(at(100))),
+        KeepaliveStep::Wait(at(150))
+    );
+    assert_eq!(
+        keepalive_check(&ka, at(150), at(0), Some(at(100))),
+        KeepaliveStep::Dead
+    );
+    // Input after the ping (its pong, or anything) answers it.
+    assert_eq!(
+        keepalive_check(&ka, at(150), at(130), Some(at(100))),
+        KeepaliveStep::Wait(at(230))
+    );
+}
+
+#[test]
+fn idle_timeout_closes_without_input_and_bounds_the_next_check() {
+    let ka = Keepalive {
+        ping_interval: None,
+        pong_timeout: None,
+        idle_timeout: Some(Duration::from_millis(300)),
+    };
+    assert_eq!(
+        keepalive_check(&ka, at(10), at(0), None),
+        KeepaliveStep::Wait(at(300))
+    );
+    assert_eq!(
+        keepalive_check(&ka, at(300), at(0), None),
+        KeepaliveStep::Idle
+    );
+    let both = Keepalive {
+        ping_interval: Some(Duration::from_millis(100)),
+        pong_timeout: Some(Duration::from_millis(500)),
+        idle_timeout: Some(Duration::from_millis(300)),
+    };
+    // The pong timeout would come after the idle timeout: the check is at
+    // the earlier of the two.
+    assert_eq!(
+        keepalive_check(&both, at(100), at(0), None),
+        KeepaliveStep::Ping(at(300))
+    );
+    assert_eq!(
+        keepalive_check(&both, at(300), at(0), Some(at(100))),
+        KeepaliveStep::Idle
+    );
+}

@@ -22,12 +22,14 @@ use crate::prelude::*;
 
 mod accept_backoff;
 mod attachment;
+mod budget;
 mod conn;
 mod context;
 mod dispatch;
 mod driver;
 mod establish;
 mod event_loop;
+mod keepalive;
 mod machine;
 mod message;
 mod recv_buf;

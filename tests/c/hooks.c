@@ -17,7 +17,14 @@
  * - nopoll_ctx_set_max_idle_buffers: after echoing 512 KiB a server keeps
  *   its buffers by default and gives them back with a limit of 0;
  * - nopoll_loop_stop on a context created after 4,100 others (beyond the
- *   lock-free stop cells) still stops its loop.
+ *   lock-free stop cells) still stops its loop;
+ * - nopoll_ctx_set_memory_budget: with a 256 KiB budget, a raw peer's
+ *   endless fragmented message is closed with 1009, the memory in use
+ *   (nopoll_ctx_get_memory_in_use) goes back to where it was, and another
+ *   client's echo still works;
+ * - nopoll_ctx_set_keepalive: a raw peer that completes the handshake and
+ *   goes silent gets a ping, then is closed: its on_close sees 1006;
+ *   nopoll_ctx_set_idle_timeout: a silent peer gets a close frame 1001.
  */
 #include "check.h"
 #include <sys/resource.h>
@@ -363,6 +370,129 @@ static void many_contexts_stop (void)
 		nopoll_ctx_unref (ctxs[i]);
 }
 
+static int closed_status = 0;
+
+static void record_close (noPollCtx * c, noPollConn * conn, noPollPtr user_data)
+{
+	(void) c;
+	(void) user_data;
+	shared_set (&closed_status, nopoll_conn_get_close_status (conn));
+}
+
+static nopoll_bool watch_close (noPollCtx * c, noPollConn * conn, noPollPtr user_data)
+{
+	(void) c;
+	(void) user_data;
+	nopoll_conn_set_on_close (conn, record_close, NULL);
+	return nopoll_true;
+}
+
+/* A server with its loop running and a raw client that completed its
+ * handshake; returns the raw socket. */
+static int raw_peer_of (EchoPair * e)
+{
+	int fd;
+	nopoll_ctx_set_on_ready (e->sctx, watch_close, NULL);
+	e->listener = nopoll_listener_new (e->sctx, "127.0.0.1", "0");
+	CHECK (nopoll_conn_is_ok (e->listener));
+	nopoll_ctx_set_on_msg (e->sctx, echo, NULL);
+	CHECK (loop_thread_start (&e->lt, e->sctx));
+	fd = raw_connect (nopoll_conn_port (e->listener));
+	CHECK (fd >= 0);
+	raw_set_timeout (fd, scaled (10000, 30000));
+	CHECK (raw_client_handshake (fd, nopoll_conn_port (e->listener), "/", NULL));
+	return fd;
+}
+
+static void raw_peer_done (EchoPair * e, int fd)
+{
+	double deadline = now_ms () + 5000.0;
+	close (fd);
+	/* the server drops its side (a registered connection keeps the
+	 * context alive) */
+	while (nopoll_ctx_conns (e->sctx) > 1 && now_ms () < deadline)
+		sleep_ms (1);
+	CHECK_INT (nopoll_ctx_conns (e->sctx), 1);
+	CHECK_INT (loop_thread_stop (&e->lt), 0);
+	nopoll_conn_close (e->listener);
+	nopoll_ctx_unref (e->sctx);
+}
+
+static void memory_budget (void)
+{
+	EchoPair e;
+	RawFrame f;
+	static unsigned char piece[32768];
+	unsigned char buf[256];
+	int fd, i, status = 0;
+	long before;
+	double deadline;
+	note ("nopoll_ctx_set_memory_budget, nopoll_ctx_get_memory_in_use");
+	nopoll_ctx_set_memory_budget (NULL, 1000);  /* ignored */
+	CHECK_INT (nopoll_ctx_get_memory_in_use (NULL), -1);
+	e.sctx = nopoll_ctx_new ();
+	CHECK_INT (nopoll_ctx_get_memory_in_use (e.sctx), 0);
+	nopoll_ctx_set_memory_budget (e.sctx, 256L * 1024L);
+	nopoll_ctx_set_memory_budget (e.sctx, -5);  /* ignored */
+	fd = raw_peer_of (&e);
+	before = nopoll_ctx_get_memory_in_use (e.sctx);
+	CHECK (raw_send_frame (fd, 0, 2, 1, piece, sizeof (piece)));
+	/* up to 2 MiB, never finished: the server closes it at 256 KiB */
+	for (i = 0; i < 64; i++)
+		if (! raw_send_frame (fd, 0, 0, 1, piece, sizeof (piece)))
+			break;
+	while (raw_read_frame (fd, &f, buf, sizeof (buf)))
+		if (f.opcode == 8) {
+			status = raw_close_status (&f, buf);
+			break;
+		}
+	CHECK_INT (status, 1009);
+	deadline = now_ms () + 5000.0;
+	while (shared_get (&closed_status) == 0 && now_ms () < deadline)
+		sleep_ms (1);
+	CHECK (shared_get (&closed_status) != 0);
+	CHECK (nopoll_ctx_get_memory_in_use (e.sctx) <= before);
+	shared_set (&closed_status, 0);
+	raw_peer_done (&e, fd);
+}
+
+static void keepalive (void)
+{
+	EchoPair e;
+	RawFrame f;
+	unsigned char buf[256];
+	int fd, pinged = 0, status = 0;
+	double deadline;
+	note ("nopoll_ctx_set_keepalive, nopoll_ctx_set_idle_timeout");
+	nopoll_ctx_set_keepalive (NULL, 100, 100);  /* ignored */
+	nopoll_ctx_set_idle_timeout (NULL, 100);     /* ignored */
+	e.sctx = nopoll_ctx_new ();
+	nopoll_ctx_set_keepalive (e.sctx, 100, 200);
+	fd = raw_peer_of (&e);
+	/* silent: pinged, never answers, dropped */
+	while (raw_read_frame (fd, &f, buf, sizeof (buf)))
+		if (f.opcode == 9)
+			pinged = 1;
+	CHECK (pinged);
+	deadline = now_ms () + 5000.0;
+	while (shared_get (&closed_status) == 0 && now_ms () < deadline)
+		sleep_ms (1);
+	CHECK_INT (shared_get (&closed_status), 1006);
+	shared_set (&closed_status, 0);
+	raw_peer_done (&e, fd);
+
+	e.sctx = nopoll_ctx_new ();
+	nopoll_ctx_set_idle_timeout (e.sctx, 150);
+	fd = raw_peer_of (&e);
+	while (raw_read_frame (fd, &f, buf, sizeof (buf)))
+		if (f.opcode == 8) {
+			status = raw_close_status (&f, buf);
+			break;
+		}
+	CHECK_INT (status, 1001);
+	raw_peer_done (&e, fd);
+}
+
 int main (void)
 {
 	check_init ("hooks", 60);
@@ -373,5 +503,7 @@ int main (void)
 	max_pending_output ();
 	max_idle_buffers ();
 	many_contexts_stop ();
+	memory_budget ();
+	keepalive ();
 	return check_done ();
 }

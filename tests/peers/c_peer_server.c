@@ -7,7 +7,12 @@
  *   - on the text message "close CODE REASON", closes that connection
  *     with nopoll_conn_close_ext (CODE, REASON) instead of echoing.
  *
- *   c_peer_server [PORT]      (default 0: any free port; prints "ready PORT")
+ *   c_peer_server [PORT [KEEPALIVE_MS]]
+ *
+ * PORT: default 0, any free port (prints "ready PORT"). KEEPALIVE_MS:
+ * turns the keepalive extension on (nopoll_ctx_set_keepalive: a ping
+ * after that long without input, closed with 1006 when nothing answers
+ * within as long again).
  *
  * SIGTERM/SIGINT stop it. */
 #include <nopoll.h>
@@ -66,6 +71,8 @@ int main (int argc, char ** argv)
 
 	ctx = nopoll_ctx_new ();
 	nopoll_ctx_set_max_frame_size (ctx, 20L * 1024L * 1024L);
+	if (argc > 2)
+		nopoll_ctx_set_keepalive (ctx, atol (argv[2]), atol (argv[2]));
 	listener = nopoll_listener_new (ctx, "127.0.0.1", argc > 1 ? argv[1] : "0");
 	if (! nopoll_conn_is_ok (listener)) {
 		fprintf (stderr, "c_peer_server: cannot listen\n");

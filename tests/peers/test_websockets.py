@@ -258,3 +258,43 @@ def test_server_greets_and_closes_at_once():
     rc, lines, conns = run(with_server(handler, ["/greet", "echo"]))
     assert rc == 0, "\n".join(lines)
     assert any(re.fullmatch(r"closed 4000 bye", ln) for ln in lines), "\n".join(lines)
+
+
+# ------------------------------------------------------------ keepalive
+
+@pytest.fixture
+def keepalive_server(procs):
+    """tests/peers/c_peer_server with a 200 ms keepalive: (url, proc)."""
+    pr = procs.start([binary("c_peer_server"), "0", "200"])
+    m = pr.wait_line(r"^ready (\d+)$")
+    return "ws://127.0.0.1:%s/" % m.group(1), pr
+
+
+def test_keepalive_keeps_a_reading_client_and_drops_one_that_stops_answering(keepalive_server):
+    """Our server pings idle connections (nopoll_ctx_set_keepalive); the
+    client's own pings are off (ping_interval=None), so only the server's
+    pings and the client's automatic pongs keep it alive. A client that
+    stops reading stops answering: the server closes it (on_close, 1006),
+    and the other client is untouched."""
+    url, pr = keepalive_server
+
+    async def go():
+        async with connect(url, **OPTS) as live, connect(url, **OPTS) as dead:
+            # Idle for several ping intervals while reading: pinged and
+            # answered, both stay open.
+            await asyncio.sleep(1.2)
+            for ws in (live, dead):
+                await ws.send("after idle")
+                assert await ws.recv() == "after idle"
+            assert not [l for l in pr.lines if l.startswith("closed")]
+            # The dead one stops reading: no pong goes back.
+            dead.transport.pause_reading()
+            loop = asyncio.get_running_loop()
+            m = await loop.run_in_executor(None, lambda: pr.wait_line(r"^closed \d+ (\d+)", timeout=20))
+            assert m.group(1) == "1006"
+            await live.send("still served")
+            assert await live.recv() == "still served"
+            dead.transport.resume_reading()
+        closed = [l for l in pr.lines if l.startswith("closed")]
+        assert closed[0].split()[2] == "1006"
+    run(go(), timeout=60)
