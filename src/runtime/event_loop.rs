@@ -116,10 +116,12 @@ impl Context {
                 .into_iter()
                 .flatten()
                 .min();
+            // No return on the timeout here: every call looks at readiness
+            // at least once (a wait of 0 ms when the time is already up),
+            // else a short timeout that the work above outlasts (a slow or
+            // loaded machine, valgrind) returns again and again without
+            // serving anything, a pending write or input included.
             let now = Instant::now();
-            if deadline.is_some_and(|d| d <= now) {
-                return LoopExit::Timeout;
-            }
             let wake_at = match (deadline, next_handshake) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -180,6 +182,11 @@ impl Context {
                         buffered.push(id);
                     }
                 }
+            }
+            if deadline.is_some_and(|d| d <= Instant::now())
+                && !self.inner.stop.load(Ordering::Acquire)
+            {
+                return LoopExit::Timeout;
             }
         }
     }
