@@ -238,36 +238,44 @@ fn client_of_raw_server(
     (ctx, c, t)
 }
 
+/// Reads a client's upgrade request from `s` and answers 101, with
+/// `after` in the same write.
+fn answer_handshake(s: &mut std::net::TcpStream, after: &[u8]) {
+    use std::io::{Read, Write};
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = Vec::new();
+    let mut b = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut b).unwrap();
+        assert!(n > 0, "client went away during the handshake");
+        req.extend_from_slice(&b[..n]);
+    }
+    let req = String::from_utf8(req).unwrap();
+    let key = req
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap()
+        .trim();
+    let acc = nopoll::protocol::handshake::accept_key(key.as_bytes());
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        std::str::from_utf8(&acc).unwrap()
+    )
+    .into_bytes();
+    out.extend_from_slice(after);
+    s.write_all(&out).unwrap();
+}
+
 /// A raw peer: answers the client handshake, then writes `after` in the same
 /// `write` as the 101 response (so the client reads it all at once).
 fn raw_server_sending(after: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
     let t = std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut req = Vec::new();
+        answer_handshake(&mut s, after);
         let mut b = [0u8; 1024];
-        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut b).unwrap();
-            assert!(n > 0, "client went away during the handshake");
-            req.extend_from_slice(&b[..n]);
-        }
-        let req = String::from_utf8(req).unwrap();
-        let key = req
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .trim();
-        let acc = nopoll::protocol::handshake::accept_key(key.as_bytes());
-        let mut out = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            std::str::from_utf8(&acc).unwrap()
-        )
-        .into_bytes();
-        out.extend_from_slice(after);
-        s.write_all(&out).unwrap();
         // Drain until the client closes.
         while matches!(s.read(&mut b), Ok(n) if n > 0) {}
     });
@@ -644,32 +652,15 @@ fn loop_wait_with_an_expired_timeout_still_serves_ready_input() {
 /// `loop_wait` with an expired timeout writes some of the pending rest.
 #[test]
 fn loop_wait_with_an_expired_timeout_still_writes_pending_output() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let t = std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
+        answer_handshake(&mut s, b"");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut req = Vec::new();
         let mut b = [0u8; 65536];
-        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut b).unwrap();
-            assert!(n > 0, "client went away during the handshake");
-            req.extend_from_slice(&b[..n]);
-        }
-        let req = String::from_utf8(req).unwrap();
-        let key = req
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .trim();
-        let acc = nopoll::protocol::handshake::accept_key(key.as_bytes());
-        let out = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            std::str::from_utf8(&acc).unwrap()
-        );
-        s.write_all(out.as_bytes()).unwrap();
         // Reads only once the client's send was short, until it closes.
         go_rx.recv().unwrap();
         while matches!(s.read(&mut b), Ok(n) if n > 0) {}
