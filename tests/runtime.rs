@@ -238,36 +238,44 @@ fn client_of_raw_server(
     (ctx, c, t)
 }
 
+/// Reads a client's upgrade request from `s` and answers 101, with
+/// `after` in the same write.
+fn answer_handshake(s: &mut std::net::TcpStream, after: &[u8]) {
+    use std::io::{Read, Write};
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = Vec::new();
+    let mut b = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut b).unwrap();
+        assert!(n > 0, "client went away during the handshake");
+        req.extend_from_slice(&b[..n]);
+    }
+    let req = String::from_utf8(req).unwrap();
+    let key = req
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .unwrap()
+        .trim();
+    let acc = nopoll::protocol::handshake::accept_key(key.as_bytes());
+    let mut out = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        std::str::from_utf8(&acc).unwrap()
+    )
+    .into_bytes();
+    out.extend_from_slice(after);
+    s.write_all(&out).unwrap();
+}
+
 /// A raw peer: answers the client handshake, then writes `after` in the same
 /// `write` as the 101 response (so the client reads it all at once).
 fn raw_server_sending(after: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port().to_string();
     let t = std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let mut req = Vec::new();
+        answer_handshake(&mut s, after);
         let mut b = [0u8; 1024];
-        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut b).unwrap();
-            assert!(n > 0, "client went away during the handshake");
-            req.extend_from_slice(&b[..n]);
-        }
-        let req = String::from_utf8(req).unwrap();
-        let key = req
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .unwrap()
-            .trim();
-        let acc = nopoll::protocol::handshake::accept_key(key.as_bytes());
-        let mut out = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            std::str::from_utf8(&acc).unwrap()
-        )
-        .into_bytes();
-        out.extend_from_slice(after);
-        s.write_all(&out).unwrap();
         // Drain until the client closes.
         while matches!(s.read(&mut b), Ok(n) if n > 0) {}
     });
@@ -594,4 +602,107 @@ fn a_borrowing_handler_sees_every_message_whole() {
             (Some(OpCode::Text), &b"pieces"[..]),
         ]
     );
+}
+
+/// Waits (bounded) until `fd` is readable (`POLLIN`) or writable
+/// (`POLLOUT`): the precondition of the loop tests below, so that they do
+/// not depend on how fast the peer is.
+fn poll_fd(fd: i32, events: libc::c_short) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+    n == 1 && p.revents & events != 0
+}
+
+/// Regression (writes.c under valgrind): a `loop_wait` whose timeout
+/// was already up when it was ready to wait (here a zero timeout; there
+/// 10 ms that the loop's setup outlasted under valgrind) returned
+/// `Timeout` without looking at readiness, so the ready input was never
+/// served however often it was called. Every call waits at least once.
+#[test]
+fn loop_wait_with_an_expired_timeout_still_serves_ready_input() {
+    let (port, t) = raw_server_sending(b"\x81\x02hi");
+    let ctx = Context::new().unwrap();
+    let got = Arc::new(AtomicUsize::new(0));
+    let g = got.clone();
+    ctx.set_on_message(move |_ctx, _conn, msg: Message| {
+        assert_eq!(msg.text(), Some("hi"));
+        g.fetch_add(1, Ordering::SeqCst);
+    });
+    let c = ctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    // The 101 and the message are on the socket (one write of the peer).
+    assert!(poll_fd(c.socket(), libc::POLLIN), "the peer's answer came");
+    assert_eq!(ctx.loop_wait(Some(Duration::ZERO)), LoopExit::Timeout);
+    assert_eq!(
+        got.load(Ordering::SeqCst),
+        1,
+        "served by a zero-timeout call"
+    );
+    c.close(None, b"");
+    t.join().unwrap();
+}
+
+/// The same for a short write: once the socket is writable, each
+/// `loop_wait` with an expired timeout writes some of the pending rest.
+#[test]
+fn loop_wait_with_an_expired_timeout_still_writes_pending_output() {
+    use std::io::Read;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        answer_handshake(&mut s, b"");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut b = [0u8; 65536];
+        // Reads only once the client's send was short, until it closes.
+        go_rx.recv().unwrap();
+        while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+    });
+    let ctx = Context::new().unwrap();
+    let c = ctx
+        .connect(&ConnectOptions::new("127.0.0.1", &port))
+        .unwrap();
+    assert!(c.wait_ready(Duration::from_secs(10)), "handshake");
+    let small: libc::c_int = 16384;
+    // SAFETY: a valid socket and an int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            c.socket(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&small as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let data = vec![7u8; 65536];
+    let mut short = false;
+    for _ in 0..4000 {
+        if !c.send_binary(&data).unwrap().complete {
+            short = true;
+            break;
+        }
+    }
+    assert!(short, "a send was short");
+    go_tx.send(()).unwrap();
+    let mut pending = c.pending_write_bytes();
+    assert!(pending > 0);
+    while pending > 0 {
+        assert!(poll_fd(c.socket(), libc::POLLOUT), "the peer reads");
+        assert_eq!(ctx.loop_wait(Some(Duration::ZERO)), LoopExit::Timeout);
+        let now = c.pending_write_bytes();
+        assert!(
+            now < pending,
+            "a zero-timeout call wrote nothing ({now} pending)"
+        );
+        pending = now;
+    }
+    c.close(None, b"");
+    t.join().unwrap();
 }

@@ -350,3 +350,23 @@ fn drain_closes_a_peer_that_never_answers_at_the_deadline() {
     ctx.loop_stop();
     assert_eq!(server_loop.join().unwrap(), LoopExit::Stopped);
 }
+
+/// Regression (drain_closes_with_going_away_and_waits_for_the_replies
+/// failed now and then with `forced == 1`): a connection that had closed
+/// by itself (there: the health check's, answered and closed) but that
+/// the loop had not dropped yet was counted as closed by force.
+#[test]
+fn drain_does_not_count_connections_that_closed_by_themselves() {
+    let ctx = Context::new().unwrap();
+    let l = ctx.listen("127.0.0.1", "0", false).unwrap();
+    let peer = TcpStream::connect(format!("127.0.0.1:{}", l.port())).unwrap();
+    let c = ctx.accept(&l).unwrap();
+    // Closed, and registered until a loop drops it (no loop ran).
+    c.shutdown();
+    assert!(ctx.is_registered(&c));
+    let report = ctx.drain(None, "restart", Duration::from_secs(5)).unwrap();
+    assert_eq!((report.listeners, report.closing), (1, 0));
+    assert_eq!(report.forced, 0, "it was not closed by the drain");
+    assert!(!ctx.is_registered(&c));
+    drop(peer);
+}

@@ -113,10 +113,12 @@ impl Context {
                 .flatten()
                 .min();
             let next_keepalive = self.run_keepalive();
+            // No return on the timeout here: every call looks at readiness
+            // at least once (a wait of 0 ms when the time is already up),
+            // else a short timeout that the work above outlasts (a slow or
+            // loaded machine, valgrind) returns again and again without
+            // serving anything, a pending write or input included.
             let now = Instant::now();
-            if deadline.is_some_and(|d| d <= now) {
-                return LoopExit::Timeout;
-            }
             let wake_at = [deadline, next_handshake, next_keepalive]
                 .into_iter()
                 .flatten()
@@ -190,6 +192,11 @@ impl Context {
                         buffered.push(id);
                     }
                 }
+            }
+            if deadline.is_some_and(|d| d <= Instant::now())
+                && !self.inner.stop.load(Ordering::Acquire)
+            {
+                return LoopExit::Timeout;
             }
         }
     }

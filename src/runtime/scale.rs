@@ -123,6 +123,11 @@ impl Context {
                     c.start_close(status, reason.as_bytes());
                     report.closing += 1;
                 }
+                // Closed already (an answered HTTP request, a peer that
+                // left) and not dropped by the loop yet: nothing to close.
+                _ if !c.is_ok() => {
+                    self.unregister(&c);
+                }
                 _ => {
                     c.shutdown();
                     self.unregister(&c);
