@@ -97,12 +97,14 @@ impl Context {
         let mut on_msg: HandlerCache = None;
         // Connections whose transport holds received bytes that readiness
         // will not report (see `transport.rs`): served before waiting, and
-        // the wait does not block while there are any.
-        let mut buffered: Vec<i32> = Vec::new();
+        // the wait does not block while there are any. Carried from one
+        // `loop_wait` call to the next (a call may return while some are
+        // left: the next must not wait for readiness that will not come).
+        let mut buffered: Vec<i32> = core::mem::take(&mut self.inner.io.lock().buffered);
         let mut backoff = AcceptBackoff::default();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
-                return LoopExit::Stopped;
+                return self.leave(buffered, LoopExit::Stopped);
             }
             self.apply_io(poller);
             self.apply_watches(poller);
@@ -135,7 +137,7 @@ impl Context {
             };
             if let Err(e) = poller.wait(&mut events, ms) {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
-                return LoopExit::Failed;
+                return self.leave(held, LoopExit::Failed);
             }
             // Keepalive: input times are stamped with one clock read per
             // wake-up (none while it is off).
@@ -196,9 +198,17 @@ impl Context {
             if deadline.is_some_and(|d| d <= Instant::now())
                 && !self.inner.stop.load(Ordering::Acquire)
             {
-                return LoopExit::Timeout;
+                return self.leave(buffered, LoopExit::Timeout);
             }
         }
+    }
+
+    /// Returns `exit` from the loop, keeping `buffered` for the next call.
+    fn leave(&self, buffered: Vec<i32>, exit: LoopExit) -> LoopExit {
+        if !buffered.is_empty() {
+            self.inner.io.lock().buffered = buffered;
+        }
+        exit
     }
 
     /// Reads a connection's input and runs its callbacks. `stamp`: the

@@ -123,6 +123,22 @@ def test_16k_record_against_small_buffer(server, certs, recv):
     t.close()
 
 
+# A program that runs the loop in short calls (nopoll_loop_wait with a
+# timeout of 1 us, other work between them): a call may return while
+# OpenSSL still holds decrypted bytes, and the next call must serve them
+# without waiting for readiness that will not come (without the carried
+# list the 16 KiB record never completes: the socket is drained).
+@pytest.mark.parametrize("recv", ["256"])
+def test_16k_record_served_across_short_loop_calls(server, certs, recv):
+    port, _ = server("-recv", recv, "-slice", "1")
+    t = raw_tls(port, certs)
+    payload = bytes(range(256)) * 63 + b"z" * 248  # a 16 KiB frame: one full record
+    assert len(masked(2, payload)) == 16384
+    t.sendall(masked(2, payload))
+    assert read_frame(t) == (2, payload)
+    t.close()
+
+
 def test_mutual_tls(server, certs):
     port, pr = server("-ca", certs("ca.pem"), "-verify")
     url = "wss://localhost:%d/" % port

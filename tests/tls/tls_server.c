@@ -17,9 +17,12 @@
 
 static noPollCtx * ctx;
 
+static volatile sig_atomic_t stopping;
+
 static void on_signal (int sig)
 {
 	(void) sig;
+	stopping = 1;
 	nopoll_loop_stop (ctx);
 }
 
@@ -49,6 +52,7 @@ int main (int argc, char ** argv)
 	noPollConn     * listener;
 	const char     * ca = NULL;
 	int              verify = 0, proto = 0, i;
+	long             slice = 0;
 	if (argc < 3) {
 		fprintf (stderr, "usage: tls_server CERT KEY [options]\n");
 		return 2;
@@ -71,6 +75,8 @@ int main (int argc, char ** argv)
 			proto = atoi (argv[++i]);
 		else if (strcmp (argv[i], "-recv") == 0 && i + 1 < argc)
 			nopoll_ctx_set_recv_buffer_size (ctx, atol (argv[++i]));
+		else if (strcmp (argv[i], "-slice") == 0 && i + 1 < argc)
+			slice = atol (argv[++i]);
 		else if (strcmp (argv[i], "-hs-timeout") == 0 && i + 1 < argc)
 			nopoll_ctx_set_handshake_timeout (ctx, atol (argv[++i]));
 		else if (strcmp (argv[i], "-sni") == 0 && i + 3 < argc) {
@@ -93,7 +99,13 @@ int main (int argc, char ** argv)
 	fflush (stdout);
 	signal (SIGTERM, on_signal);
 	signal (SIGINT, on_signal);
-	nopoll_loop_wait (ctx, 0);
+	if (slice > 0) {
+		/* -slice USEC: the loop in short calls, as a program that does
+		 * other work between them writes it */
+		while (! stopping)
+			nopoll_loop_wait (ctx, slice);
+	} else
+		nopoll_loop_wait (ctx, 0);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (ctx);
 	return 0;
