@@ -11,7 +11,8 @@
 
 #[allow(unused_imports)]
 use crate::prelude::*;
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::Lock;
 use core::ffi::c_void;
 use core::ops::{Add, Sub};
 use core::time::Duration;
@@ -103,9 +104,12 @@ impl<K, V> IntoIterator for VecMap<K, V> {
 pub type ClockHook = unsafe extern "C" fn() -> core::ffi::c_ulong;
 
 static CLOCK: AtomicUsize = AtomicUsize::new(0);
-/// Last raw hook value and the microseconds it stood for (wrap handling).
-static CLOCK_RAW: AtomicU64 = AtomicU64::new(0);
-static CLOCK_US: AtomicU64 = AtomicU64::new(0);
+/// The hook clock's state: the newest raw value + 1 (0: no reading yet)
+/// and the microseconds it stood for. Both change together under one lock:
+/// apart, a thread that read the same raw value as the one updating them,
+/// between its two stores, got the time from before the update, up to a
+/// whole wait too early (a deadline set from it had passed already).
+static CLOCK_STATE: Lock<(u64, u64)> = Lock::new((0, 0));
 
 /// Installs (or with `None` removes) the clock hook.
 pub fn install_clock(hook: Option<ClockHook>) {
@@ -123,36 +127,23 @@ fn hook_micros(f: ClockHook) -> u64 {
         (1u64 << bits) - 1
     };
     // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
-    // (every 49.7 days) keeps time going forward. CLOCK_RAW holds the
-    // newest raw value + 1 (0: no reading yet, so the first adds nothing).
-    // Only a reading ahead of it (by less than half the counter's range)
-    // moves it: a thread that read the clock just before another but
-    // stores after it has a stale reading, not a wrap-around.
-    loop {
-        let last = CLOCK_RAW.load(Ordering::Acquire);
-        let delta = if last == 0 {
-            0
-        } else {
-            raw.wrapping_sub(last.wrapping_sub(1)) & mask
-        };
-        if last != 0 && (delta == 0 || delta > mask / 2) {
-            return CLOCK_US.load(Ordering::Acquire);
-        }
-        if CLOCK_RAW
-            .compare_exchange(
-                last,
-                raw.wrapping_add(1),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
-            let add = delta.saturating_mul(1000);
-            return CLOCK_US
-                .fetch_add(add, Ordering::AcqRel)
-                .saturating_add(add);
-        }
+    // (every 49.7 days) keeps time going forward. Only a reading ahead of
+    // the newest one (by less than half the counter's range) moves it: a
+    // thread that read the clock just before another but gets the lock
+    // after it has a stale reading, not a wrap-around.
+    let mut st = CLOCK_STATE.lock();
+    let (last, us) = *st;
+    let delta = if last == 0 {
+        0
+    } else {
+        raw.wrapping_sub(last.wrapping_sub(1)) & mask
+    };
+    if last != 0 && (delta == 0 || delta > mask / 2) {
+        return us;
     }
+    let now = us.saturating_add(delta.saturating_mul(1000));
+    *st = (raw.wrapping_add(1), now);
+    now
 }
 
 /// Microseconds on the built-in clock.
@@ -166,6 +157,7 @@ fn builtin_micros() -> u64 {
 /// Microseconds from C `gettimeofday`, made non-decreasing.
 #[cfg(not(feature = "std"))]
 fn builtin_micros() -> u64 {
+    use crate::sync::atomic::AtomicU64;
     static LAST: AtomicU64 = AtomicU64::new(0);
     let mut tv = crate::sys::timeval {
         tv_sec: 0,

@@ -16,8 +16,8 @@ use super::{conn_handle, ctx_handle, UserData};
 use crate::runtime::LogLevel;
 #[allow(unused_imports)]
 use crate::runtime::{Connection, Context};
+use crate::sync::Arc;
 use crate::tls::ops::noPollTlsOps;
-use alloc::sync::Arc;
 use core::ffi::{c_char, c_int, CStr};
 
 /// The runtime's TLS options from nopoll's options object.
