@@ -1,0 +1,415 @@
+//! The receiving half of the connection's state machine
+//! (`machine.rs`): what received bytes do in each phase (handshake, PROXY
+//! header, waiting for `on_open`, HTTP, open), entering `Open`, and
+//! finishing a server handshake once `on_open` decided. Plain Rust like
+//! the rest of the machine: no socket, no lock, no clock.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::*;
+
+impl Machine {
+    /// Enters `Open`: the engine that holds early sends takes over, if
+    /// any (its frames now follow the handshake's output).
+    /// `deflate`: permessage-deflate as the handshake agreed it.
+    pub(super) fn open(&mut self, env: &dyn Env, role: Role, deflate: Option<DeflateParams>) {
+        let config = Config {
+            deflate,
+            ..env.engine_config(self.max_frame_size)
+        };
+        let engine = match self.cold.as_mut().and_then(|c| c.held.take()) {
+            Some(mut e) => {
+                e.set_config(config);
+                e
+            }
+            None => Box::new(Engine::new(role, config, OsRandom)),
+        };
+        self.phase = Phase::Open(engine);
+        self.opened = true;
+    }
+
+    /// Processes received bytes; collects what must be dispatched, in
+    /// stream order. `base`: where `data` starts in the buffer the caller
+    /// dispatches from, if whole messages may be left there
+    /// ([`Action::InputMessage`]); `None`: they are copied out.
+    pub(crate) fn receive(
+        &mut self,
+        env: &dyn Env,
+        data: &mut [u8],
+        base: Option<usize>,
+        acts: &mut Vec<Action>,
+    ) {
+        let mut pos = 0;
+        while pos < data.len() {
+            match core::mem::replace(&mut self.phase, Phase::Closed) {
+                Phase::Client(mut hs) => match hs.feed(&data[pos..]) {
+                    Ok((n, None)) => {
+                        pos += n;
+                        self.phase = Phase::Client(hs);
+                    }
+                    Ok((n, Some(resp))) => {
+                        pos += n;
+                        if resp.unoffered_protocol {
+                            act_log!(
+                                env,
+                                acts,
+                                Warning,
+                                "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
+                                env.id(),
+                                resp.protocol.as_deref().unwrap_or("")
+                            );
+                        }
+                        self.info.accepted_protocol = resp.protocol;
+                        self.open(env, Role::Client, resp.deflate);
+                        acts.push(Action::Ready);
+                    }
+                    Err(e) => {
+                        act_log!(
+                            env,
+                            acts,
+                            Critical,
+                            "conn id={}: handshake refused: {e}",
+                            env.id()
+                        );
+                        acts.push(Action::Closed);
+                        return;
+                    }
+                },
+                Phase::Proxy(mut w) => {
+                    match self.proxy_header(env, &mut w.got, &data[pos..], acts) {
+                        Some(Some(n)) => {
+                            pos += n;
+                            self.phase = Phase::Server(Box::new(w.hs));
+                        }
+                        Some(None) => {
+                            self.phase = Phase::Proxy(w);
+                            return;
+                        }
+                        None => {
+                            acts.push(Action::Closed);
+                            return;
+                        }
+                    }
+                }
+                Phase::Server(mut hs) => {
+                    let (n, outcome) = hs.feed(&data[pos..]);
+                    pos += n;
+                    match outcome {
+                        None => self.phase = Phase::Server(hs),
+                        Some(ServerOutcome::Upgrade(up)) => {
+                            record_request(&mut self.info, &up.request);
+                            self.forwarded_client(env, &up.request, acts);
+                            self.phase = Phase::AwaitOpen(Box::new(up));
+                            acts.push(Action::OnOpen);
+                        }
+                        Some(ServerOutcome::Http(req)) => {
+                            record_request(&mut self.info, &req);
+                            self.forwarded_client(env, &req, acts);
+                            self.phase = Phase::Http;
+                            acts.push(Action::Http(Box::new(req)));
+                            return;
+                        }
+                        Some(ServerOutcome::Reject(r)) => {
+                            act_log!(
+                                env,
+                                acts,
+                                Warning,
+                                "conn id={} from {}: bad handshake ({}): {}",
+                                env.id(),
+                                env.peer(),
+                                r.status,
+                                r.error
+                            );
+                            self.out.extend_from_slice(&r.response());
+                            acts.push(Action::Closed);
+                            return;
+                        }
+                    }
+                }
+                Phase::AwaitOpen(up) => {
+                    self.phase = Phase::AwaitOpen(up);
+                    let rest = &data[pos..];
+                    let kept = self.cold.as_ref().map_or(0, |c| c.leftover.len());
+                    if kept + rest.len() > MAX_LEFTOVER {
+                        act_log!(
+                            env,
+                            acts,
+                            Warning,
+                            "conn id={}: too much data before the handshake completed",
+                            env.id()
+                        );
+                        self.phase = Phase::Closed;
+                        acts.push(Action::Closed);
+                        return;
+                    }
+                    if !rest.is_empty() {
+                        self.cold().leftover.extend_from_slice(rest);
+                    }
+                    return;
+                }
+                Phase::Open(mut engine) => {
+                    let base = base.map(|b| b + pos);
+                    let failed = self.feed_engine(env, &mut engine, &mut data[pos..], base, acts);
+                    let closing = failed || engine.close_received();
+                    self.phase = Phase::Open(engine);
+                    if closing {
+                        self.closed_by_input(acts);
+                    }
+                    return;
+                }
+                other => {
+                    self.phase = other;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Feeds `data` to a PROXY header whose first bytes are `got`:
+    /// `Some(Some(n))` when it completed with the first `n` bytes of
+    /// `data` (the client's address recorded), `Some(None)` when all of
+    /// `data` was taken and more is needed, `None` when it is refused
+    /// (logged; the connection closes without an answer).
+    pub(super) fn proxy_header(
+        &mut self,
+        env: &dyn Env,
+        got: &mut Vec<u8>,
+        data: &[u8],
+        acts: &mut Vec<Action>,
+    ) -> Option<Option<usize>> {
+        let peer = env.peer().parse::<IpAddr>().ok();
+        if peer.and_then(|ip| env.trusts(ip)) == Some(false) {
+            act_log!(
+                env,
+                acts,
+                Warning,
+                "conn id={} from {}: PROXY header from an untrusted peer refused",
+                env.id(),
+                env.peer()
+            );
+            return None;
+        }
+        let before = got.len();
+        let take = data.len().min(proxy::MAX_HEADER - before);
+        got.extend_from_slice(&data[..take]);
+        match proxy::parse(got) {
+            Ok(None) => Some(None),
+            Ok(Some((len, header))) => {
+                if let ProxyHeader::Proxied { source, .. } = header {
+                    self.cold().client = Some((source.0.to_string(), Some(source.1.to_string())));
+                }
+                act_log!(
+                    env,
+                    acts,
+                    Debug,
+                    "conn id={} from {}: PROXY header: {:?}",
+                    env.id(),
+                    env.peer(),
+                    header
+                );
+                *got = Vec::new();
+                Some(Some(len - before))
+            }
+            Err(e) => {
+                act_log!(
+                    env,
+                    acts,
+                    Warning,
+                    "conn id={} from {}: refused: {e}",
+                    env.id(),
+                    env.peer()
+                );
+                None
+            }
+        }
+    }
+
+    /// Records the client's address from `X-Forwarded-For` (or else
+    /// `X-Real-IP`) when the peer is a trusted proxy and no PROXY header
+    /// gave it already. A value that is not an address is ignored (logged).
+    pub(super) fn forwarded_client(
+        &mut self,
+        env: &dyn Env,
+        req: &Request,
+        acts: &mut Vec<Action>,
+    ) {
+        if self.client_addr().is_some() {
+            return;
+        }
+        let Some(peer) = env.peer().parse::<IpAddr>().ok() else {
+            return;
+        };
+        if env.trusts(peer) != Some(true) {
+            return;
+        }
+        let client = if let Some(xff) = req.header("X-Forwarded-For") {
+            proxy::forwarded_client(xff, |ip| env.trusts(ip) == Some(true))
+        } else if let Some(real) = req.header("X-Real-IP") {
+            proxy::parse_forwarded_addr(real.trim())
+        } else {
+            return;
+        };
+        match client {
+            Some(ip) => self.cold().client = Some((ip.to_string(), None)),
+            None => act_log!(
+                env,
+                acts,
+                Warning,
+                "conn id={} from {}: forwarded client address is not an address",
+                env.id(),
+                env.peer()
+            ),
+        }
+    }
+
+    /// Runs the engine over `data` (at `base` of the dispatch input, if
+    /// messages may stay there); returns true if the connection failed.
+    pub(super) fn feed_engine(
+        &mut self,
+        env: &dyn Env,
+        engine: &mut Engine<OsRandom>,
+        data: &mut [u8],
+        base: Option<usize>,
+        acts: &mut Vec<Action>,
+    ) -> bool {
+        // Where `data` is, to tell a message handed out from it (unmasked
+        // in place) from one out of the engine's reassembly buffer.
+        let (data_at, data_len) = (data.as_ptr() as usize, data.len());
+        let mut pos = 0;
+        loop {
+            match engine.read(&mut data[pos..]) {
+                Ok((n, ev)) => {
+                    pos += n;
+                    let Some(ev) = ev else {
+                        if n == 0 || pos == data.len() {
+                            return false;
+                        }
+                        continue;
+                    };
+                    match ev {
+                        Event::Message(kind, d) => {
+                            let off = (d.as_ptr() as usize).wrapping_sub(data_at);
+                            if let Some(b) = base.filter(|_| off + d.len() <= data_len) {
+                                acts.push(Action::InputMessage {
+                                    kind,
+                                    start: b + off,
+                                    len: d.len(),
+                                });
+                                continue;
+                            }
+                            // Copied out of the input or out of the engine's
+                            // reassembly buffer, which the engine keeps: handing
+                            // that buffer over made the heap shrink and regrow,
+                            // faulting its pages in again, for every large message.
+                            match Message::whole(kind, d) {
+                                Some(m) => acts.push(Action::Message(m)),
+                                None => return true,
+                            }
+                        }
+                        Event::Chunk(c) => {
+                            match Message::new(c.opcode, c.message_end, !c.message_end, c.data) {
+                                Some(m) => acts.push(Action::Message(m)),
+                                None => return true,
+                            }
+                        }
+                        Event::Ping(_) | Event::Pong(_) => {}
+                        Event::Close(cf) => {
+                            self.peer_status = cf.status() as i32;
+                            if !cf.reason.is_empty() {
+                                self.cold().close_reason = Some(cf.reason.to_string());
+                            } else if let Some(c) = self.cold.as_mut() {
+                                c.close_reason = None;
+                            }
+                            act_log!(
+                                env,
+                                acts,
+                                Debug,
+                                "conn id={}: peer closed with {}",
+                                env.id(),
+                                self.peer_status
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    // A close frame refused for its code (answered 1002)
+                    // still reports what the peer sent.
+                    if let Some((code, reason)) = engine.refused_close() {
+                        self.peer_status = i32::from(code);
+                        self.cold().close_reason =
+                            Some(reason.to_string()).filter(|r| !r.is_empty());
+                    }
+                    act_log!(
+                        env,
+                        acts,
+                        Warning,
+                        "conn id={}: closing with {}: {e}",
+                        env.id(),
+                        e.close_code()
+                    );
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Completes a server handshake after `on_open` decided; then processes
+    /// what the client sent meanwhile.
+    pub(crate) fn finish_open(&mut self, env: &dyn Env, accepted: bool, acts: &mut Vec<Action>) {
+        let Phase::AwaitOpen(up) = core::mem::replace(&mut self.phase, Phase::Closed) else {
+            return;
+        };
+        if !accepted {
+            act_log!(env, acts, Debug, "conn id={}: refused by on_open", env.id());
+            self.out.extend_from_slice(
+                b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            );
+            acts.push(Action::Closed);
+            return;
+        }
+        // Without an explicit choice, answer with the first requested
+        // subprotocol (echoing a whole list would break RFC 6455 clients).
+        if self.info.accepted_protocol.is_none() {
+            self.info.accepted_protocol = up.request.protocols().next().map(str::to_string);
+        }
+        let offer = env.permessage_deflate();
+        let protocol = self.info.accepted_protocol.as_deref();
+        let deflate = match up.response_with_deflate(protocol, offer.as_ref()) {
+            Ok((bytes, deflate)) => {
+                self.out.extend_from_slice(&bytes);
+                deflate
+            }
+            Err(e) => {
+                act_log!(
+                    env,
+                    acts,
+                    Critical,
+                    "conn id={}: cannot answer: {e}",
+                    env.id()
+                );
+                acts.push(Action::Closed);
+                return;
+            }
+        };
+        self.open(env, Role::Server, deflate);
+        acts.push(Action::Ready);
+        let mut rest = self
+            .cold
+            .as_mut()
+            .map(|c| core::mem::take(&mut c.leftover))
+            .unwrap_or_default();
+        if !rest.is_empty() {
+            self.receive(env, &mut rest, None, acts);
+        }
+    }
+}
+
+pub(super) fn record_request(info: &mut Info, r: &Request) {
+    info.url = Some(r.url.clone());
+    info.host_header = r.host().map(str::to_string);
+    info.origin = r.origin().map(str::to_string);
+    info.cookie = r.cookie().map(str::to_string);
+    info.x_real_ip = r.x_real_ip().map(str::to_string);
+    info.requested_protocol = r.requested_protocols();
+}
