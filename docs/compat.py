@@ -20,7 +20,7 @@ notes = {
     "nopoll_conn_get_msg": ("deviates", "whole messages by default (upstream hands out frames); `nopoll_ctx_set_fragment_delivery` restores frames and partial frames"),
     "nopoll_ctx_set_on_msg": ("deviates", "whole messages by default, as for get_msg"),
     "nopoll_conn_set_on_msg": ("deviates", "whole messages by default, as for get_msg"),
-    "nopoll_loop_wait": ("works", "epoll (poll elsewhere), no 500 ms slices, no FD_SETSIZE cap; also drops handshakes older than 10 s"),
+    "nopoll_loop_wait": ("works", "epoll (poll elsewhere), no 500 ms slices, no FD_SETSIZE cap; also drops handshakes older than 10 s. Like upstream's, every call looks at readiness at least once (a wait of 0 ms when its timeout is already up), so a short timeout on a slow machine still serves ready input and pending writes"),
     "nopoll_loop_stop": ("works", "wakes the loop at once (eventfd; a UDP socket through a firmware table); async-signal-safe with the libc table"),
     "nopoll_conn_host": ("works", "behind a trusted proxy (PROXY header on a listener that requires one, `X-Forwarded-For` / `X-Real-IP` from `nopoll_ctx_set_trusted_proxies`), the client's address; `nopoll_conn_proxy_host` gives the proxy's"),
     "nopoll_conn_port": ("works", "the client's port when a PROXY header told it"),
