@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """permessage-deflate (RFC 7692) on the echo path: a benchmark, never a test.
 
-    benches/run.sh --skip echo,handshake,syscalls,idle   # or just build, then:
-    python3 benches/deflate.py [--quick] [--reps N] [--duration-ms D] [--results DIR]
+    python3 benches/deflate.py [--quick] [--reps N] [--duration-ms D] [--results DIR] [--no-build]
 
-Needs what benches/run.sh builds (benches/build/echo-listener, lws-echo,
-the load generator). 50 connections × 8 messages in flight × 1 KiB of
+Builds (release, as benches/run.sh does: benches/build-ours.sh, and
+benches/build/lws-echo when Debian's libwebsockets-dev is installed)
+unless --no-build. 50 connections × 8 messages in flight × 1 KiB of
 JSON-like text (every message a different record: the keys repeat, the
 numbers do not), the load generator offering `permessage-deflate` (no
 parameters), compressing what it sends at level 1 with context takeover
@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 
 import benchlib as B
@@ -60,11 +61,20 @@ def main():
     ap.add_argument("--duration-ms", type=int)
     ap.add_argument("--warmup-ms", type=int)
     ap.add_argument("--results", default=os.path.join(B.HERE, "results"))
+    ap.add_argument("--no-build", action="store_true", help="use what benches/run.sh built")
     o = ap.parse_args()
     o.reps = o.reps or (1 if o.quick else 5)
     o.duration_ms = o.duration_ms or (1000 if o.quick else 2000)
     o.warmup_ms = o.warmup_ms or (300 if o.quick else 500)
     B.setup()
+    if not o.no_build:
+        env = dict(os.environ, B="benches/build", CARGO=os.environ.get("CARGO", "cargo"),
+                   CC=os.environ.get("CC", "cc"))
+        os.makedirs(B.BUILD, exist_ok=True)
+        subprocess.run(["bash", "-ec", ". benches/build-ours.sh\n"
+                        "if pkg-config --exists libwebsockets; then $CC -O2 -Wall -Werror -o $B/lws-echo "
+                        "benches/servers/lws-echo.c $(pkg-config --cflags --libs libwebsockets); fi"],
+                       cwd=B.ROOT, env=env, check=True, timeout=1800)
     srv = servers()
     if not srv or not os.access(B.LOADGEN, os.X_OK):
         B.log("deflate: nothing measured (build with benches/run.sh first)")
