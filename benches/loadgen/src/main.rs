@@ -681,13 +681,28 @@ impl Hs {
             if self.kind == HsKind::Plain {
                 return HsStep::Done(Vec::new(), self.tls.take(), None);
             }
-            match io_write(self.fd, self.tls.as_mut(), &self.req) {
+            let r = match self.tls.as_mut() {
+                Some(t) => io_write(self.fd, Some(t), &self.req),
+                None => {
+                    // Plain: the connect may still be in progress.
+                    let n = sys_write(self.fd, &self.req);
+                    let e = errno();
+                    if n >= 0 {
+                        Ok(n as usize)
+                    } else if e == libc::EAGAIN || e == libc::ENOTCONN {
+                        Err(None)
+                    } else {
+                        Err(Some(format!(
+                            "send: {}",
+                            std::io::Error::from_raw_os_error(e)
+                        )))
+                    }
+                }
+            };
+            match r {
                 Ok(n) if n == self.req.len() => self.stage = HsStage::Sent,
                 Ok(_) => return HsStep::Failed("short write of the request".into()),
                 Err(None) => return HsStep::Pending,
-                Err(Some(_)) if errno() == libc::ENOTCONN && self.tls.is_none() => {
-                    return HsStep::Pending
-                }
                 Err(Some(e)) => return HsStep::Failed(e),
             }
         }
