@@ -6,8 +6,8 @@
 $CARGO build --release --quiet
 $CARGO build --release --quiet --example echo_server
 $CC -ansi -Wall -Werror -Wstrict-prototypes -O2 -Iinclude -o $B/echo-listener c-examples/echo-listener.c \
-	target/release/libnopoll.a -lpthread -ldl -lm -lrt -lutil
+	target/release/libnopoll.a -lssl -lcrypto -lpthread -ldl -lm -lrt -lutil
 $CC -ansi -Wall -Werror -Wstrict-prototypes -O2 -Iinclude -DECHO_UPSTREAM_FLUSH -o $B/upstream-flush-echo c-examples/echo-listener.c \
-	target/release/libnopoll.a -lpthread -ldl -lm -lrt -lutil
+	target/release/libnopoll.a -lssl -lcrypto -lpthread -ldl -lm -lrt -lutil
 $CC -O2 -Wall -Werror -o $B/raw-echo benches/servers/raw-echo.c
 (cd benches/loadgen && $CARGO build --release --quiet)

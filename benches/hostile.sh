@@ -17,7 +17,7 @@ CARGO=${CARGO:-cargo}
 CC=${CC:-cc}
 $CARGO build --release --quiet
 $CC -ansi -Wall -Werror -Wstrict-prototypes -O2 -Iinclude -o $B/echo-listener c-examples/echo-listener.c \
-	target/release/libnopoll.a -lpthread -ldl -lm -lrt -lutil
+	target/release/libnopoll.a -lssl -lcrypto -lpthread -ldl -lm -lrt -lutil
 server=
 cleanup() { if [ -n "$server" ]; then kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi; }
 trap cleanup EXIT

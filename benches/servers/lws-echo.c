@@ -1,7 +1,10 @@
 /* lws-echo: a minimal libwebsockets echo server, a peer in the benchmark
  * suite (Debian's libwebsockets-dev, its default poll event loop).
  *
- *   lws-echo PORT          (listens on 127.0.0.1)
+ *   lws-echo PORT [CERT KEY]   (listens on 127.0.0.1; wss:// with CERT and KEY)
+ *
+ * LWS_DEFLATE=1 turns on libwebsockets' permessage-deflate extension
+ * (lws_extension_callback_pm_deflate, its default parameters).
  *
  * Each message is reassembled from its pieces, queued per connection and
  * written back as one frame of the same type when the socket is writable;
@@ -113,13 +116,20 @@ static struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+static const struct lws_extension pm_deflate[] = {
+	{ "permessage-deflate", lws_extension_callback_pm_deflate,
+	  "permessage-deflate; client_no_context_takeover; client_max_window_bits" },
+	{ NULL, NULL, NULL }
+};
+
 int main (int argc, char **argv)
 {
+	const char *deflate = getenv ("LWS_DEFLATE");
 	struct lws_context_creation_info info;
 	struct rlimit rl;
 
 	if (argc < 2) {
-		fprintf (stderr, "usage: lws-echo PORT\n");
+		fprintf (stderr, "usage: lws-echo PORT [CERT KEY]\n");
 		return 2;
 	}
 	getrlimit (RLIMIT_NOFILE, &rl);
@@ -136,12 +146,19 @@ int main (int argc, char **argv)
 	info.gid = -1;
 	info.uid = -1;
 	info.pt_serv_buf_size = 65536;
+	if (deflate && strcmp (deflate, "1") == 0)
+		info.extensions = pm_deflate;
+	if (argc > 3) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = argv[2];
+		info.ssl_private_key_filepath = argv[3];
+	}
 	context = lws_create_context (&info);
 	if (!context) {
 		fprintf (stderr, "lws-echo: cannot start on 127.0.0.1:%s\n", argv[1]);
 		return 1;
 	}
-	printf ("lws-echo: ready on ws://127.0.0.1:%s/\n", argv[1]);
+	printf ("lws-echo: ready on %s://127.0.0.1:%s/\n", argc > 3 ? "wss" : "ws", argv[1]);
 	fflush (stdout);
 	while (!interrupted && lws_service (context, 0) >= 0)
 		;

@@ -10,6 +10,15 @@
 //!   loadgen handshake --port P --parallel C [--duration-ms D] [--server-pid PID] [--wait-go]
 //!   loadgen idle      --port P --conns N [--parallel C] [--src 127.0.0.2,127.0.0.3]
 //!
+//! Every mode takes `--tls` (wss://, or TLS under --raw: OpenSSL through
+//! the `openssl` crate, no certificate check, no session resumption, so
+//! every handshake is a full one). `echo` also takes `--json` (each
+//! message a different JSON-like record of exactly S bytes instead of the
+//! printable pattern) and `--deflate` (offers permessage-deflate, RFC
+//! 7692: compresses what it sends when the server accepts, inflates what
+//! comes back, compressed or not). Bytes on the wire (read and written on
+//! the sockets, TLS records included) over the window are reported.
+//!
 //! `echo` opens N connections, warms up, drains, then (after a line on
 //! stdin when --wait-go is given; "READY" is printed first) keeps K
 //! messages in flight on each for D ms, stops sending, waits for every
@@ -28,7 +37,15 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+use miniz_oxide::deflate::core::{create_comp_flags_from_zip_params, CompressorOxide};
+use miniz_oxide::inflate::stream::InflateState;
+use miniz_oxide::{DataFormat, MZError, MZFlush};
+use openssl::ssl::{
+    HandshakeError, MidHandshakeSslStream, Ssl, SslContext, SslMethod, SslStream, SslVerifyMode,
+};
 
 // ---------------------------------------------------------------- options
 
@@ -49,13 +66,17 @@ struct Opts {
     parallel: usize,
     src: Vec<Ipv4Addr>,
     timeout_ms: u64,
+    tls: bool,
+    json: bool,
+    deflate: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: loadgen echo|handshake|idle --port P [--host 127.0.0.1] [--raw] [--conns N] \
          [--inflight K] [--size S] [--binary] [--warmup-ms W] [--duration-ms D] \
-         [--server-pid PID] [--wait-go] [--parallel C] [--src A,B,..] [--timeout-ms T]"
+         [--server-pid PID] [--wait-go] [--parallel C] [--src A,B,..] [--timeout-ms T] \
+         [--tls] [--json] [--deflate]"
     );
     std::process::exit(2)
 }
@@ -94,6 +115,9 @@ fn parse_opts() -> Opts {
         parallel: 200,
         src: Vec::new(),
         timeout_ms: 20_000,
+        tls: false,
+        json: false,
+        deflate: false,
     };
     while let Some(a) = args.next() {
         let mut val = || args.next().unwrap_or_else(|| usage());
@@ -103,6 +127,9 @@ fn parse_opts() -> Opts {
             "--host" => o.host = loopback(&val()),
             "--raw" => o.raw = true,
             "--binary" => o.binary = true,
+            "--tls" => o.tls = true,
+            "--json" => o.json = true,
+            "--deflate" => o.deflate = true,
             "--conns" => o.conns = num(val()) as usize,
             "--inflight" => o.inflight = num(val()) as usize,
             "--size" => o.size = num(val()) as usize,
@@ -112,11 +139,17 @@ fn parse_opts() -> Opts {
             "--wait-go" => o.wait_go = true,
             "--parallel" => o.parallel = num(val()).max(1) as usize,
             "--timeout-ms" => o.timeout_ms = num(val()),
-            "--src" => o.src = val().split(',').filter(|s| !s.is_empty()).map(loopback).collect(),
+            "--src" => {
+                o.src = val()
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(loopback)
+                    .collect()
+            }
             _ => usage(),
         }
     }
-    if o.port == 0 {
+    if o.port == 0 || (o.deflate && o.raw) {
         usage()
     }
     o
@@ -301,21 +334,98 @@ fn abort_close(fd: i32) {
     }
 }
 
+/// Bytes read from and written to every socket (TLS records included).
+static WIRE_IN: AtomicU64 = AtomicU64::new(0);
+static WIRE_OUT: AtomicU64 = AtomicU64::new(0);
+
 fn sys_read(fd: i32, buf: &mut [u8]) -> isize {
     // SAFETY: buf is valid for its length.
-    unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) }
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+    if n > 0 {
+        WIRE_IN.fetch_add(n as u64, Relaxed);
+    }
+    n
 }
 
 fn sys_write(fd: i32, buf: &[u8]) -> isize {
     // SAFETY: buf is valid for its length; MSG_NOSIGNAL: no SIGPIPE.
-    unsafe {
+    let n = unsafe {
         libc::send(
             fd,
             buf.as_ptr() as *const libc::c_void,
             buf.len(),
             libc::MSG_NOSIGNAL,
         )
+    };
+    if n > 0 {
+        WIRE_OUT.fetch_add(n as u64, Relaxed);
     }
+    n
+}
+
+/// A socket as `Read`/`Write` for OpenSSL (EAGAIN is `WouldBlock`). It
+/// does not own the descriptor: `abort_close` closes it.
+#[derive(Debug)]
+struct Fd(i32);
+
+impl std::io::Read for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = sys_read(self.0, buf);
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl std::io::Write for Fd {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = sys_write(self.0, buf);
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+type Tls = SslStream<Fd>;
+
+/// Client TLS context: no verification (loopback peers with throwaway
+/// certificates), no session cache (every handshake is a full one).
+fn tls_context() -> SslContext {
+    let mut b = SslContext::builder(SslMethod::tls_client()).unwrap_or_else(|e| {
+        eprintln!("loadgen: TLS context: {e}");
+        std::process::exit(1)
+    });
+    b.set_verify(SslVerifyMode::NONE);
+    b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
+    b.build()
+}
+
+/// Reads from the socket, through TLS when there is a session.
+/// Ok(0): closed; Err(None): would block; Err(Some): failed.
+fn io_read(fd: i32, tls: Option<&mut Tls>, buf: &mut [u8]) -> Result<usize, Option<String>> {
+    use std::io::Read as _;
+    let r = match tls {
+        Some(t) => t.read(buf),
+        None => Fd(fd).read(buf),
+    };
+    r.map_err(|e| (e.kind() != std::io::ErrorKind::WouldBlock).then(|| format!("recv: {e}")))
+}
+
+/// Writes to the socket, through TLS when there is a session.
+fn io_write(fd: i32, tls: Option<&mut Tls>, buf: &[u8]) -> Result<usize, Option<String>> {
+    use std::io::Write as _;
+    let r = match tls {
+        Some(t) => t.write(buf),
+        None => Fd(fd).write(buf),
+    };
+    r.map_err(|e| (e.kind() != std::io::ErrorKind::WouldBlock).then(|| format!("send: {e}")))
 }
 
 // ---------------------------------------------------------------- server CPU
@@ -393,7 +503,7 @@ impl Rng {
 }
 
 /// Upgrade request and the Sec-WebSocket-Accept value it must get back.
-fn upgrade_request(rng: &mut Rng, port: u16) -> (Vec<u8>, String) {
+fn upgrade_request(rng: &mut Rng, port: u16, deflate: bool) -> (Vec<u8>, String) {
     use base64::Engine as _;
     use sha1::Digest as _;
     let mut nonce = [0u8; 16];
@@ -404,33 +514,46 @@ fn upgrade_request(rng: &mut Rng, port: u16) -> (Vec<u8>, String) {
     h.update(key.as_bytes());
     h.update(GUID);
     let accept = base64::engine::general_purpose::STANDARD.encode(h.finalize());
+    let ext = if deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    } else {
+        ""
+    };
     let req = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1\r\n{ext}\r\n"
     );
     (req.into_bytes(), accept)
 }
 
 /// Checks a complete response head: status 101 and the right accept key.
-fn check_response(head: &[u8], accept: &str) -> Result<(), String> {
+/// Returns the Sec-WebSocket-Extensions answer, if any.
+fn check_response(head: &[u8], accept: &str) -> Result<Option<String>, String> {
     let text = std::str::from_utf8(head).map_err(|_| "response is not UTF-8".to_string())?;
     let mut lines = text.split("\r\n");
     let status = lines.next().unwrap_or("");
     if !status.starts_with("HTTP/1.1 101") {
         return Err(format!("status line {status:?}"));
     }
+    let mut ok = false;
+    let mut ext = None;
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
             if k.trim().eq_ignore_ascii_case("sec-websocket-accept") {
-                return if v.trim() == accept {
-                    Ok(())
-                } else {
-                    Err(format!("wrong accept key {:?}", v.trim()))
-                };
+                if v.trim() != accept {
+                    return Err(format!("wrong accept key {:?}", v.trim()));
+                }
+                ok = true;
+            } else if k.trim().eq_ignore_ascii_case("sec-websocket-extensions") {
+                ext = Some(v.trim().to_string());
             }
         }
     }
-    Err("no Sec-WebSocket-Accept".into())
+    if ok {
+        Ok(ext)
+    } else {
+        Err("no Sec-WebSocket-Accept".into())
+    }
 }
 
 fn find_head_end(b: &[u8]) -> Option<usize> {
@@ -439,74 +562,170 @@ fn find_head_end(b: &[u8]) -> Option<usize> {
 
 enum HsStage {
     Connecting,
+    Tls(MidHandshakeSslStream<Fd>),
+    /// Connected (and TLS done): the request is still to be written.
+    Ready,
     Sent,
+}
+
+/// What a connection does once TCP (and TLS) is up.
+#[derive(Clone, Copy, PartialEq)]
+enum HsKind {
+    /// The WebSocket upgrade.
+    Ws,
+    /// Raw: one byte out, its echo back (a handshake the server finished).
+    Probe,
+    /// Raw: nothing (only used with TLS: done when TLS is).
+    Plain,
 }
 
 /// One opening handshake in progress.
 struct Hs {
     fd: i32,
+    kind: HsKind,
     stage: HsStage,
     req: Vec<u8>,
     accept: String,
     buf: Vec<u8>,
     started: Instant,
+    tls: Option<Tls>,
 }
 
 enum HsStep {
     Pending,
-    /// Done; bytes that followed the response head.
-    Done(Vec<u8>),
+    /// Done; bytes that followed the response head, the TLS session, and
+    /// the Sec-WebSocket-Extensions answer.
+    Done(Vec<u8>, Option<Tls>, Option<String>),
     Failed(String),
 }
 
+/// True once a non-blocking connect has completed.
+fn connected(fd: i32) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: p is valid for the call.
+    unsafe { libc::poll(&mut p, 1, 0) == 1 && p.revents & libc::POLLOUT != 0 }
+}
+
 impl Hs {
-    fn start(to: &libc::sockaddr_in, src: Option<Ipv4Addr>, rng: &mut Rng, port: u16) -> Result<Hs, String> {
-        let fd = start_connect(to, src).map_err(|e| {
-            format!("connect: {}", std::io::Error::from_raw_os_error(e))
-        })?;
-        let (req, accept) = upgrade_request(rng, port);
+    fn start(
+        to: &libc::sockaddr_in,
+        src: Option<Ipv4Addr>,
+        rng: &mut Rng,
+        o: &Opts,
+        kind: HsKind,
+    ) -> Result<Hs, String> {
+        let fd = start_connect(to, src)
+            .map_err(|e| format!("connect: {}", std::io::Error::from_raw_os_error(e)))?;
+        let (req, accept) = match kind {
+            HsKind::Ws => upgrade_request(rng, o.port, o.deflate),
+            HsKind::Probe => (b"x".to_vec(), String::new()),
+            HsKind::Plain => (Vec::new(), String::new()),
+        };
         Ok(Hs {
             fd,
+            kind,
             stage: HsStage::Connecting,
             req,
             accept,
             buf: Vec::new(),
             started: Instant::now(),
+            tls: None,
         })
     }
 
     /// Advances on readiness (registered edge-triggered for in and out).
-    fn step(&mut self, tmp: &mut [u8]) -> HsStep {
+    fn step(&mut self, tmp: &mut [u8], ctx: Option<&SslContext>) -> HsStep {
         if let HsStage::Connecting = self.stage {
-            let n = sys_write(self.fd, &self.req);
-            if n < 0 {
-                let e = errno();
-                if e == libc::EAGAIN || e == libc::ENOTCONN {
+            match ctx {
+                None => self.stage = HsStage::Ready,
+                Some(ctx) => {
+                    if !connected(self.fd) {
+                        return HsStep::Pending;
+                    }
+                    let ssl = match Ssl::new(ctx) {
+                        Ok(s) => s,
+                        Err(e) => return HsStep::Failed(format!("TLS: {e}")),
+                    };
+                    match ssl.connect(Fd(self.fd)) {
+                        Ok(s) => {
+                            self.tls = Some(s);
+                            self.stage = HsStage::Ready;
+                        }
+                        Err(HandshakeError::WouldBlock(m)) => {
+                            self.stage = HsStage::Tls(m);
+                            return HsStep::Pending;
+                        }
+                        Err(e) => return HsStep::Failed(format!("TLS handshake: {e}")),
+                    }
+                }
+            }
+        }
+        if let HsStage::Tls(_) = self.stage {
+            let HsStage::Tls(m) = std::mem::replace(&mut self.stage, HsStage::Ready) else {
+                unreachable!()
+            };
+            match m.handshake() {
+                Ok(s) => self.tls = Some(s),
+                Err(HandshakeError::WouldBlock(m)) => {
+                    self.stage = HsStage::Tls(m);
                     return HsStep::Pending;
                 }
-                return HsStep::Failed(format!("send: {}", std::io::Error::from_raw_os_error(e)));
+                Err(e) => return HsStep::Failed(format!("TLS handshake: {e}")),
             }
-            if (n as usize) < self.req.len() {
-                return HsStep::Failed("short write of the upgrade request".into());
+        }
+        if let HsStage::Ready = self.stage {
+            if self.kind == HsKind::Plain {
+                return HsStep::Done(Vec::new(), self.tls.take(), None);
             }
-            self.stage = HsStage::Sent;
+            let r = match self.tls.as_mut() {
+                Some(t) => io_write(self.fd, Some(t), &self.req),
+                None => {
+                    // Plain: the connect may still be in progress.
+                    let n = sys_write(self.fd, &self.req);
+                    let e = errno();
+                    if n >= 0 {
+                        Ok(n as usize)
+                    } else if e == libc::EAGAIN || e == libc::ENOTCONN {
+                        Err(None)
+                    } else {
+                        Err(Some(format!(
+                            "send: {}",
+                            std::io::Error::from_raw_os_error(e)
+                        )))
+                    }
+                }
+            };
+            match r {
+                Ok(n) if n == self.req.len() => self.stage = HsStage::Sent,
+                Ok(_) => return HsStep::Failed("short write of the request".into()),
+                Err(None) => return HsStep::Pending,
+                Err(Some(e)) => return HsStep::Failed(e),
+            }
         }
         loop {
-            let n = sys_read(self.fd, tmp);
-            if n < 0 {
-                let e = errno();
-                if e == libc::EAGAIN {
-                    return HsStep::Pending;
-                }
-                return HsStep::Failed(format!("recv: {}", std::io::Error::from_raw_os_error(e)));
-            }
+            let n = match io_read(self.fd, self.tls.as_mut(), tmp) {
+                Ok(n) => n,
+                Err(None) => return HsStep::Pending,
+                Err(Some(e)) => return HsStep::Failed(e),
+            };
             if n == 0 {
-                return HsStep::Failed("closed before the 101 answer".into());
+                return HsStep::Failed("closed before the answer".into());
             }
-            self.buf.extend_from_slice(&tmp[..n as usize]);
+            self.buf.extend_from_slice(&tmp[..n]);
+            if self.kind == HsKind::Probe {
+                return if self.buf == b"x" {
+                    HsStep::Done(Vec::new(), self.tls.take(), None)
+                } else {
+                    HsStep::Failed("wrong probe echo".into())
+                };
+            }
             if let Some(end) = find_head_end(&self.buf) {
                 return match check_response(&self.buf[..end], &self.accept) {
-                    Ok(()) => HsStep::Done(self.buf[end..].to_vec()),
+                    Ok(ext) => HsStep::Done(self.buf[end..].to_vec(), self.tls.take(), ext),
                     Err(e) => HsStep::Failed(e),
                 };
             }
@@ -519,10 +738,17 @@ impl Hs {
 
 const ET_INOUT: u32 = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET | libc::EPOLLRDHUP) as u32;
 
+/// An open connection: socket, bytes that followed the 101, TLS session,
+/// Sec-WebSocket-Extensions answer.
+type Opened = (i32, Vec<u8>, Option<Tls>, Option<String>);
+
 /// Opens `n` WebSocket connections (or raw TCP connections), `parallel`
-/// at a time. Returns the sockets with any bytes that followed the 101.
-fn open_many(o: &Opts, ep: &mut Epoll, n: usize, ws: bool) -> (Vec<(i32, Vec<u8>)>, usize, Vec<String>) {
+/// at a time (TLS first with --tls).
+fn open_many(o: &Opts, ep: &mut Epoll, n: usize, ws: bool) -> (Vec<Opened>, usize, Vec<String>) {
     let to = sockaddr(o.host, o.port);
+    let ctx = o.tls.then(tls_context);
+    let kind = if ws { HsKind::Ws } else { HsKind::Plain };
+    let direct = !ws && !o.tls;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ std::process::id() as u64);
     let mut slots: Vec<Option<Hs>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
@@ -537,19 +763,20 @@ fn open_many(o: &Opts, ep: &mut Epoll, n: usize, ws: bool) -> (Vec<(i32, Vec<u8>
         while active < o.parallel && started < n {
             let src = (!o.src.is_empty()).then(|| o.src[started % o.src.len()]);
             started += 1;
-            if !ws {
+            if direct {
                 match start_connect(&to, src).and_then(|fd| wait_connected(fd, o.timeout_ms)) {
-                    Ok(fd) => open.push((fd, Vec::new())),
+                    Ok(fd) => open.push((fd, Vec::new(), None, None)),
                     Err(e) => {
                         failed += 1;
                         if errors.len() < 5 {
-                            errors.push(format!("connect: {}", std::io::Error::from_raw_os_error(e)));
+                            errors
+                                .push(format!("connect: {}", std::io::Error::from_raw_os_error(e)));
                         }
                     }
                 }
                 continue;
             }
-            match Hs::start(&to, src, &mut rng, o.port) {
+            match Hs::start(&to, src, &mut rng, o, kind) {
                 Ok(h) => {
                     let idx = free.pop().unwrap_or_else(|| {
                         slots.push(None);
@@ -567,7 +794,7 @@ fn open_many(o: &Opts, ep: &mut Epoll, n: usize, ws: bool) -> (Vec<(i32, Vec<u8>
                 }
             }
         }
-        if !ws {
+        if direct {
             break;
         }
         if Instant::now() > deadline {
@@ -586,12 +813,12 @@ fn open_many(o: &Opts, ep: &mut Epoll, n: usize, ws: bool) -> (Vec<(i32, Vec<u8>
             let Some(h) = slots[idx].as_mut() else {
                 continue;
             };
-            match h.step(&mut tmp) {
+            match h.step(&mut tmp, ctx.as_ref()) {
                 HsStep::Pending => {}
-                HsStep::Done(rest) => {
+                HsStep::Done(rest, tls, ext) => {
                     let h = slots[idx].take().unwrap();
                     ep.ctl(libc::EPOLL_CTL_DEL, h.fd, 0, 0);
-                    open.push((h.fd, rest));
+                    open.push((h.fd, rest, tls, ext));
                     free.push(idx);
                     active -= 1;
                 }
@@ -618,6 +845,8 @@ fn run_handshake(o: &Opts) {
     let to = sockaddr(o.host, o.port);
     let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ std::process::id() as u64);
     let mut tmp = vec![0u8; 64 * 1024];
+    let ctx = o.tls.then(tls_context);
+    let kind = if o.raw { HsKind::Probe } else { HsKind::Ws };
     wait_go(o, "{}");
     let cpu0 = server_cpu(o.server_pid);
     let t0 = Instant::now();
@@ -635,10 +864,15 @@ fn run_handshake(o: &Opts) {
         }
     };
     // Fill every slot.
-    let mut refill = |slots: &mut Vec<Option<Hs>>, idx: usize, ep: &mut Epoll, active: &mut usize, failed: &mut u64, errors: &mut Vec<String>| {
+    let mut refill = |slots: &mut Vec<Option<Hs>>,
+                      idx: usize,
+                      ep: &mut Epoll,
+                      active: &mut usize,
+                      failed: &mut u64,
+                      errors: &mut Vec<String>| {
         let src = (!o.src.is_empty()).then(|| o.src[started % o.src.len()]);
         started += 1;
-        match Hs::start(&to, src, &mut rng, o.port) {
+        match Hs::start(&to, src, &mut rng, o, kind) {
             Ok(h) => {
                 ep.ctl(libc::EPOLL_CTL_ADD, h.fd, ET_INOUT, idx as u64);
                 slots[idx] = Some(h);
@@ -653,7 +887,14 @@ fn run_handshake(o: &Opts) {
         }
     };
     for idx in 0..o.parallel {
-        refill(&mut slots, idx, &mut ep, &mut active, &mut failed, &mut errors);
+        refill(
+            &mut slots,
+            idx,
+            &mut ep,
+            &mut active,
+            &mut failed,
+            &mut errors,
+        );
     }
     let hard_stop = stop_at + Duration::from_millis(o.timeout_ms);
     loop {
@@ -669,7 +910,10 @@ fn run_handshake(o: &Opts) {
                     failed += 1;
                 }
             }
-            note(&mut errors, "handshakes still pending at the time limit".into());
+            note(
+                &mut errors,
+                "handshakes still pending at the time limit".into(),
+            );
             break;
         }
         let k = ep.wait(if running { 5 } else { 50 });
@@ -680,7 +924,7 @@ fn run_handshake(o: &Opts) {
             let Some(h) = slots[idx].as_mut() else {
                 continue;
             };
-            let r = h.step(&mut tmp);
+            let r = h.step(&mut tmp, ctx.as_ref());
             if let HsStep::Pending = r {
                 continue;
             }
@@ -689,7 +933,7 @@ fn run_handshake(o: &Opts) {
             // close() also removes it from the epoll set.
             abort_close(h.fd);
             match r {
-                HsStep::Done(_) => {
+                HsStep::Done(..) => {
                     done += 1;
                     lat.push((now - h.started).as_nanos() as u64);
                 }
@@ -700,7 +944,14 @@ fn run_handshake(o: &Opts) {
                 HsStep::Pending => unreachable!(),
             }
             if running {
-                refill(&mut slots, idx, &mut ep, &mut active, &mut failed, &mut errors);
+                refill(
+                    &mut slots,
+                    idx,
+                    &mut ep,
+                    &mut active,
+                    &mut failed,
+                    &mut errors,
+                );
             }
         }
     }
@@ -750,7 +1001,7 @@ fn run_idle(o: &Opts) {
     println!("{summary}");
     let _ = std::io::stdout().flush();
     wait_go(o, &summary);
-    for (fd, _) in open {
+    for (fd, ..) in open {
         abort_close(fd);
     }
 }
@@ -775,11 +1026,142 @@ impl Pattern {
     }
 }
 
+/// A JSON-like record of exactly `size` bytes, different for every
+/// (connection, sequence): the keys repeat from message to message, the
+/// numbers do not (device telemetry, chat events).
+fn json_msg(conn: usize, seq: u64, size: usize, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    out.clear();
+    let mut r = Rng((conn as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ seq.wrapping_mul(0xD6E8_FEB8_6659_FD93)
+        | 1);
+    let status = ["ok", "ok", "ok", "warn", "degraded"][(r.next() % 5) as usize];
+    let _ = write!(
+        out,
+        "{{\"device\":\"sensor-{conn:04}\",\"seq\":{seq},\"ts\":{},\"status\":\"{status}\",\"fw\":\"2.4.{}\",\"readings\":[",
+        1_765_000_000_000u64 + seq * 250 + (r.next() % 100),
+        r.next() % 10
+    );
+    let mut i = 0;
+    while out.len() + 2 < size {
+        let v = r.next();
+        let _ = write!(
+            out,
+            "{}{{\"i\":{i},\"temp\":{}.{:02},\"hum\":{}.{},\"pres\":{},\"ok\":{}}}",
+            if i == 0 { "" } else { "," },
+            15 + v % 15,
+            (v >> 8) % 100,
+            30 + (v >> 16) % 40,
+            (v >> 24) % 10,
+            990 + (v >> 32) % 40,
+            !(v >> 40).is_multiple_of(7)
+        );
+        i += 1;
+    }
+    out.truncate(size.saturating_sub(2));
+    out.extend_from_slice(&b"]}"[..size.min(2)]);
+}
+
+/// permessage-deflate state of one connection (RFC 7692).
+struct Pmd {
+    comp: Box<CompressorOxide>,
+    /// client_no_context_takeover: a fresh compressor per message.
+    comp_reset: bool,
+    infl: Box<InflateState>,
+    /// server_no_context_takeover: a fresh inflater per message.
+    infl_reset: bool,
+    zin: Vec<u8>,
+}
+
+const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
+
+fn compressor() -> Box<CompressorOxide> {
+    Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(
+        1, -15, 0,
+    )))
+}
+
+impl Pmd {
+    /// From the server's Sec-WebSocket-Extensions answer (None: declined).
+    fn from_answer(ext: Option<&str>) -> Result<Option<Pmd>, String> {
+        let Some(ext) = ext else {
+            return Ok(None);
+        };
+        let mut params = ext.split(';').map(str::trim);
+        if params.next() != Some("permessage-deflate") || ext.contains(',') {
+            return Err(format!("extension answer not offered: {ext:?}"));
+        }
+        let (mut comp_reset, mut infl_reset) = (false, false);
+        for p in params {
+            match p.split('=').next().unwrap_or("").trim() {
+                "client_no_context_takeover" => comp_reset = true,
+                "server_no_context_takeover" => infl_reset = true,
+                "server_max_window_bits" => {}
+                _ => return Err(format!("extension parameter not offered: {p:?}")),
+            }
+        }
+        Ok(Some(Pmd {
+            comp: compressor(),
+            comp_reset,
+            infl: InflateState::new_boxed(DataFormat::Raw),
+            infl_reset,
+            zin: Vec::new(),
+        }))
+    }
+
+    /// Appends the compressed message (tail removed) to `out`.
+    fn compress(&mut self, msg: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        if self.comp_reset {
+            self.comp.reset();
+        }
+        let start = out.len();
+        let room = msg.len() + msg.len() / 8 + 64;
+        out.resize(start + room, 0);
+        let r = miniz_oxide::deflate::stream::deflate(
+            &mut self.comp,
+            msg,
+            &mut out[start..],
+            MZFlush::Sync,
+        );
+        if r.bytes_consumed != msg.len() || r.bytes_written >= room {
+            return Err("compressor did not finish in one step".into());
+        }
+        out.truncate(start + r.bytes_written);
+        if out.len() >= start + 4 && out[out.len() - 4..] == TAIL {
+            out.truncate(out.len() - 4);
+        }
+        Ok(())
+    }
+
+    /// Inflates the message gathered in `zin` into `out` (at most `max`
+    /// bytes plus one, so a longer message is seen as such).
+    fn inflate(&mut self, out: &mut Vec<u8>, max: usize) -> Result<(), String> {
+        if self.infl_reset {
+            self.infl.reset(DataFormat::Raw);
+        }
+        self.zin.extend_from_slice(&TAIL);
+        out.clear();
+        out.resize(max + 1, 0);
+        let r =
+            miniz_oxide::inflate::stream::inflate(&mut self.infl, &self.zin, out, MZFlush::Sync);
+        self.zin.clear();
+        if let Err(e) = r.status {
+            if e != MZError::Buf {
+                return Err(format!("inflate: {e:?}"));
+            }
+        }
+        out.truncate(r.bytes_written);
+        Ok(())
+    }
+}
+
 fn mask_into(out: &mut Vec<u8>, data: &[u8], key: [u8; 4]) {
     let start = out.len();
     out.extend_from_slice(data);
     let buf = &mut out[start..];
-    let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let wide = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
     let mut chunks = buf.chunks_exact_mut(8);
     for c in &mut chunks {
         let v = u64::from_ne_bytes(c.try_into().unwrap()) ^ wide;
@@ -802,6 +1184,8 @@ struct Rx {
     in_msg: bool,
     /// Bytes of the current message verified so far.
     off: usize,
+    /// The current message has RSV1 (compressed).
+    compressed: bool,
 }
 
 struct Conn {
@@ -814,6 +1198,10 @@ struct Conn {
     recvd: u64,
     sent_at: VecDeque<Instant>,
     rx: Rx,
+    tls: Option<Tls>,
+    pmd: Option<Pmd>,
+    /// --json: the message being received, as sent.
+    expect: Vec<u8>,
 }
 
 struct Echo<'a> {
@@ -823,16 +1211,35 @@ struct Echo<'a> {
     lat: Vec<u64>,
     completed: u64,
     error: Option<String>,
+    scratch: Vec<u8>,
+    inflated: Vec<u8>,
 }
 
 impl Echo<'_> {
     fn queue(&mut self, c: &mut Conn, now: Instant) {
-        let size = self.o.size;
-        let msg = self.pat.msg(c.idx, c.sent, size);
+        let mut size = self.o.size;
+        let msg = if self.o.json {
+            json_msg(c.idx, c.sent, size, &mut self.scratch);
+            &self.scratch[..]
+        } else {
+            self.pat.msg(c.idx, c.sent, size)
+        };
         if self.o.raw {
             c.out.extend_from_slice(msg);
         } else {
-            let op = if self.o.binary { 0x82u8 } else { 0x81u8 };
+            let mut op = if self.o.binary { 0x82u8 } else { 0x81u8 };
+            let mut z = Vec::new();
+            let msg = match c.pmd.as_mut() {
+                Some(p) => {
+                    if let Err(e) = p.compress(msg, &mut z) {
+                        self.error.get_or_insert(e);
+                    }
+                    op |= 0x40;
+                    size = z.len();
+                    &z[..]
+                }
+                None => msg,
+            };
             c.out.push(op);
             if size < 126 {
                 c.out.push(0x80 | size as u8);
@@ -854,15 +1261,14 @@ impl Echo<'_> {
     /// Writes what is queued; returns false on a fatal error.
     fn flush(&mut self, ep: &Epoll, c: &mut Conn) -> bool {
         while c.out_pos < c.out.len() {
-            let n = sys_write(c.fd, &c.out[c.out_pos..]);
-            if n < 0 {
-                if errno() == libc::EAGAIN {
-                    break;
+            match io_write(c.fd, c.tls.as_mut(), &c.out[c.out_pos..]) {
+                Ok(n) => c.out_pos += n,
+                Err(None) => break,
+                Err(Some(e)) => {
+                    self.fail(e);
+                    return false;
                 }
-                self.fail(format!("send: {}", std::io::Error::last_os_error()));
-                return false;
             }
-            c.out_pos += n as usize;
         }
         if c.out_pos == c.out.len() {
             c.out.clear();
@@ -971,6 +1377,16 @@ impl Echo<'_> {
                         self.fail("more messages echoed than sent".into());
                         return false;
                     }
+                    if !rx.in_msg {
+                        rx.compressed = rx.head[0] & 0x40 != 0;
+                        if rx.compressed && c.pmd.is_none() {
+                            self.fail(format!("conn {}: RSV1 without permessage-deflate", c.idx));
+                            return false;
+                        }
+                        if self.o.json {
+                            json_msg(c.idx, c.recvd, size, &mut c.expect);
+                        }
+                    }
                     rx.in_msg = true;
                 }
                 c.rx.left = Some(len);
@@ -983,8 +1399,16 @@ impl Echo<'_> {
                 continue;
             };
             let k = (left.min(data.len() as u64)) as usize;
-            if !c.rx.control {
-                let want = self.pat.msg(c.idx, c.recvd, size);
+            if !c.rx.control && c.rx.compressed {
+                if let Some(p) = c.pmd.as_mut() {
+                    p.zin.extend_from_slice(&data[..k]);
+                }
+            } else if !c.rx.control {
+                let want = if self.o.json {
+                    &c.expect[..]
+                } else {
+                    self.pat.msg(c.idx, c.recvd, size)
+                };
                 let off = c.rx.off;
                 if off + k > size || data[..k] != want[off..off + k] {
                     self.fail(format!("conn {}: echoed bytes differ", c.idx));
@@ -1009,9 +1433,29 @@ impl Echo<'_> {
         if c.rx.control {
             return;
         }
+        if c.rx.fin && c.rx.compressed {
+            let p = c.pmd.as_mut().expect("compressed only with pmd");
+            if let Err(e) = p.inflate(&mut self.inflated, self.o.size) {
+                self.fail(format!("conn {}: {e}", c.idx));
+                return;
+            }
+            let want = if self.o.json {
+                &c.expect[..]
+            } else {
+                self.pat.msg(c.idx, c.recvd, self.o.size)
+            };
+            if self.inflated != want {
+                self.fail(format!("conn {}: inflated echo differs", c.idx));
+                return;
+            }
+            c.rx.off = self.o.size;
+        }
         if c.rx.fin {
             if c.rx.off != self.o.size {
-                self.fail(format!("conn {}: echoed message has {} bytes", c.idx, c.rx.off));
+                self.fail(format!(
+                    "conn {}: echoed message has {} bytes",
+                    c.idx, c.rx.off
+                ));
                 return;
             }
             c.rx.in_msg = false;
@@ -1041,11 +1485,24 @@ fn run_echo(o: &Opts) {
         lat: Vec::new(),
         completed: 0,
         error: None,
+        scratch: Vec::new(),
+        inflated: Vec::new(),
     };
+    let mut deflate_answer = None;
     let mut conns: Vec<Conn> = Vec::with_capacity(open.len());
-    for (i, (fd, rest)) in open.into_iter().enumerate() {
+    for (i, (fd, rest, tls, ext)) in open.into_iter().enumerate() {
         if !rest.is_empty() {
             st.fail("server sent data before any message".into());
+        }
+        let pmd = match Pmd::from_answer(ext.as_deref()) {
+            Ok(p) => p,
+            Err(e) => {
+                st.fail(e);
+                None
+            }
+        };
+        if i == 0 {
+            deflate_answer = ext;
         }
         ep.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, i as u64);
         conns.push(Conn {
@@ -1058,6 +1515,9 @@ fn run_echo(o: &Opts) {
             recvd: 0,
             sent_at: VecDeque::new(),
             rx: Rx::default(),
+            tls,
+            pmd,
+            expect: Vec::new(),
         });
     }
     let mut buf = vec![0u8; 256 * 1024];
@@ -1073,12 +1533,20 @@ fn run_echo(o: &Opts) {
     }
     // Phase 2: the measured window, from the first send to the last echo.
     let cpu0 = server_cpu(o.server_pid);
+    let (in0, out0) = (WIRE_IN.load(Relaxed), WIRE_OUT.load(Relaxed));
     let t0 = Instant::now();
     if st.error.is_none() {
-        run_phase(&mut st, &mut ep, &mut conns, &mut buf, Duration::from_millis(o.duration_ms));
+        run_phase(
+            &mut st,
+            &mut ep,
+            &mut conns,
+            &mut buf,
+            Duration::from_millis(o.duration_ms),
+        );
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = server_cpu(o.server_pid);
+    let (wire_in, wire_out) = (WIRE_IN.load(Relaxed) - in0, WIRE_OUT.load(Relaxed) - out0);
     for c in &conns {
         abort_close(c.fd);
     }
@@ -1094,7 +1562,8 @@ fn run_echo(o: &Opts) {
         "{{\"mode\":\"echo\",\"proto\":\"{}\",\"conns\":{},\"inflight\":{},\"size\":{},\"binary\":{},\
          \"messages\":{},\"seconds\":{:.4},\"msgs_per_s\":{:.1},\"mb_per_s\":{:.2},\
          \"lat_p50_us\":{:.1},\"lat_p99_us\":{:.1},\"server_cpu_us\":{:.0},\"server_sched_us\":{:.0},\
-         \"cpu_us_per_msg\":{:.4},\"sched_us_per_msg\":{:.4}}}",
+         \"cpu_us_per_msg\":{:.4},\"sched_us_per_msg\":{:.4},\"tls\":{},\"json\":{},\
+         \"deflate\":{:?},\"wire_out_per_msg\":{:.1},\"wire_in_per_msg\":{:.1}}}",
         if o.raw { "raw" } else { "ws" },
         o.conns,
         o.inflight,
@@ -1110,6 +1579,11 @@ fn run_echo(o: &Opts) {
         cpu_sched,
         if msgs > 0.0 { cpu_stat / msgs } else { 0.0 },
         if msgs > 0.0 { cpu_sched / msgs } else { 0.0 },
+        o.tls,
+        o.json,
+        deflate_answer.as_deref().unwrap_or(""),
+        if msgs > 0.0 { wire_out as f64 / msgs } else { 0.0 },
+        if msgs > 0.0 { wire_in as f64 / msgs } else { 0.0 },
     );
 }
 
@@ -1152,23 +1626,26 @@ fn run_phase(st: &mut Echo, ep: &mut Epoll, conns: &mut [Conn], buf: &mut [u8], 
             let c = &mut conns[ev.u64 as usize];
             if ev.events & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
                 let before = c.recvd;
-                for _ in 0..8 {
-                    let n = sys_read(c.fd, buf);
-                    if n < 0 {
-                        if errno() == libc::EAGAIN {
-                            break;
+                // TLS: read until it would block (plaintext left inside
+                // OpenSSL would get no readiness event).
+                let tries = if c.tls.is_some() { usize::MAX } else { 8 };
+                for _ in 0..tries {
+                    let n = match io_read(c.fd, c.tls.as_mut(), buf) {
+                        Ok(n) => n,
+                        Err(None) => break,
+                        Err(Some(e)) => {
+                            st.fail(e);
+                            return;
                         }
-                        st.fail(format!("recv: {}", std::io::Error::last_os_error()));
-                        return;
-                    }
+                    };
                     if n == 0 {
                         st.fail(format!("conn {}: server closed the connection", c.idx));
                         return;
                     }
-                    if !st.ingest(c, &buf[..n as usize], now) {
+                    if !st.ingest(c, &buf[..n], now) {
                         return;
                     }
-                    if (n as usize) < buf.len() {
+                    if c.tls.is_none() && n < buf.len() {
                         break;
                     }
                 }
@@ -1181,10 +1658,8 @@ fn run_phase(st: &mut Echo, ep: &mut Epoll, conns: &mut [Conn], buf: &mut [u8], 
                     outstanding += got;
                 }
             }
-            if c.out_pos < c.out.len() || !c.out.is_empty() {
-                if !st.flush(ep, c) {
-                    return;
-                }
+            if (c.out_pos < c.out.len() || !c.out.is_empty()) && !st.flush(ep, c) {
+                return;
             }
         }
     }
