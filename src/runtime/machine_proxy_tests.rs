@@ -3,7 +3,7 @@
 //! what the HTTP handshake then sees.
 
 use super::*;
-use crate::protocol::{Delivery, HandshakeLimits};
+use crate::protocol::HandshakeLimits;
 
 /// A peer at `peer`, trusting `trusted` (None: no list configured).
 struct ProxyEnv {
@@ -22,13 +22,7 @@ impl Env for ProxyEnv {
         true
     }
     fn engine_config(&self, own: Option<u64>) -> Config {
-        let max = own.unwrap_or(1 << 20);
-        Config {
-            max_frame_size: max,
-            max_message_size: max,
-            delivery: Delivery::Messages,
-            ..Config::default()
-        }
+        super::tests::test_config(own)
     }
     fn trusts(&self, ip: IpAddr) -> Option<bool> {
         self.trusted.map(|list| {

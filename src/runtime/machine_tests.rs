@@ -18,13 +18,19 @@ impl Env for TestEnv {
         true
     }
     fn engine_config(&self, own: Option<u64>) -> Config {
-        let max = own.unwrap_or(1 << 20);
-        Config {
-            max_frame_size: max,
-            max_message_size: max.max(1 << 20),
-            delivery: Delivery::Messages,
-            ..Config::default()
-        }
+        test_config(own)
+    }
+}
+
+/// The engine limits of the test environments (also `machine_proxy_tests`):
+/// the connection's own frame limit, else 1 MiB.
+pub(super) fn test_config(own: Option<u64>) -> Config {
+    let max = own.unwrap_or(1 << 20);
+    Config {
+        max_frame_size: max,
+        max_message_size: max.max(1 << 20),
+        delivery: Delivery::Messages,
+        ..Config::default()
     }
 }
 
