@@ -3,26 +3,18 @@
 //! `ConnectOptions::permessage_deflate`.
 
 mod common;
-use common::recv;
-use nopoll::protocol::{DeflateConfig, OpCode};
-use nopoll::runtime::{ConnectOptions, Context, LoopExit, Message};
+use common::{echo_messages, recv, LoopThread};
+use nopoll::protocol::DeflateConfig;
+use nopoll::runtime::{ConnectOptions, Context, LoopExit};
 use std::time::Duration;
 
-fn echo_server(
-    deflate: Option<DeflateConfig>,
-) -> (Context, String, std::thread::JoinHandle<LoopExit>) {
+fn echo_server(deflate: Option<DeflateConfig>) -> (Context, String, LoopThread) {
     let ctx = Context::new().unwrap();
     ctx.update_config(|c| c.permessage_deflate = deflate);
     let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
-    ctx.set_on_message(|_ctx, conn, msg: Message| {
-        let _ = match msg.opcode() {
-            Some(OpCode::Text) => conn.send_text(msg.text().unwrap()),
-            _ => conn.send_binary(msg.payload()),
-        };
-    });
+    echo_messages(&ctx);
     let port = listener.port().to_string();
-    let c = ctx.clone();
-    let t = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(60))));
+    let t = LoopThread::start(&ctx, Duration::from_secs(60));
     (ctx, port, t)
 }
 
@@ -45,7 +37,7 @@ fn rust_api_negotiates_and_echoes_compressed() {
         (None, Some(DeflateConfig::default()), false),
         (Some(DeflateConfig::default()), None, false),
     ] {
-        let (sctx, port, t) = echo_server(server);
+        let (_sctx, port, t) = echo_server(server);
         let ctx = Context::new().unwrap();
         let mut o = ConnectOptions::new("127.0.0.1", &port);
         o.permessage_deflate = client;
@@ -76,7 +68,6 @@ fn rust_api_negotiates_and_echoes_compressed() {
             assert!(recv(&c).payload() == &noise[..]);
         }
         c.close(Some(1000), b"done");
-        sctx.loop_stop();
-        assert_eq!(t.join().unwrap(), LoopExit::Stopped);
+        assert_eq!(t.stop(), Ok(LoopExit::Stopped));
     }
 }

@@ -202,8 +202,9 @@ fn loop_over_a_non_kernel_table() {
     let t0 = Instant::now();
     ctx.loop_stop();
     assert_eq!(server.join().unwrap(), LoopExit::Stopped);
+    // Bounds, not timings: unwoken, the loop would wait out its 60 s.
     assert!(
-        t0.elapsed() < Duration::from_secs(1),
+        t0.elapsed() < Duration::from_secs(10),
         "stop took {:?}",
         t0.elapsed()
     );
@@ -237,7 +238,7 @@ fn loop_over_a_non_kernel_table() {
     assert_eq!(server.join().unwrap(), LoopExit::Stopped);
     let took = t0.elapsed();
     assert!(
-        took < Duration::from_millis(500),
+        took < Duration::from_secs(10),
         "stop on a tick loop took {took:?}"
     );
     REFUSE_DGRAM.store(false, Ordering::SeqCst);

@@ -4,7 +4,9 @@
 //! checked. Every wait is bounded; nothing asserts on timing (memory and
 //! CPU under attack are measured by benches/hostile.sh).
 
-use nopoll::runtime::{ConnectOptions, Connection, Context, LoopExit, Message};
+mod common;
+use common::LoopThread;
+use nopoll::runtime::{ConnectOptions, Connection, Context, Message};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +18,7 @@ const MIB: usize = 1024 * 1024;
 struct Server {
     ctx: Context,
     port: String,
-    done: Option<std::sync::mpsc::Receiver<LoopExit>>,
+    _loop: LoopThread,
     /// Close status of every connection closed, in order.
     closes: Arc<Mutex<Vec<i32>>>,
     /// Messages received.
@@ -47,15 +49,11 @@ impl Server {
             };
         });
         let port = listener.port().to_string();
-        let c = ctx.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send(c.loop_wait(Some(Duration::from_secs(120))));
-        });
+        let _loop = LoopThread::start(&ctx, Duration::from_secs(120));
         Server {
             ctx,
             port,
-            done: Some(rx),
+            _loop,
             closes,
             msgs,
         }
@@ -75,25 +73,12 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.ctx.loop_stop();
-        if let Some(rx) = self.done.take() {
-            let exit = rx.recv_timeout(Duration::from_secs(10));
-            if !std::thread::panicking() {
-                assert_eq!(exit, Ok(LoopExit::Stopped), "loop did not stop");
-            }
-        }
-    }
-}
-
 /// The well-behaved client: its echo must keep working during attacks.
 /// It runs its own loop (so it answers the server's pings at once).
 struct Good {
-    ctx: Context,
     conn: Connection,
     rx: std::sync::mpsc::Receiver<String>,
-    done: Option<std::thread::JoinHandle<LoopExit>>,
+    _loop: LoopThread,
     n: usize,
 }
 
@@ -112,13 +97,11 @@ impl Good {
             .connect(&ConnectOptions::new("127.0.0.1", port))
             .unwrap();
         assert!(conn.wait_ready(Duration::from_secs(10)), "handshake");
-        let c = ctx.clone();
-        let done = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(120))));
+        let _loop = LoopThread::start(&ctx, Duration::from_secs(120));
         let mut g = Good {
-            ctx,
             conn,
             rx,
-            done: Some(done),
+            _loop,
             n: 0,
         };
         g.check();
@@ -133,15 +116,6 @@ impl Good {
         let got = self.rx.recv_timeout(Duration::from_secs(10));
         assert_eq!(got.as_deref(), Ok(text.as_str()), "good client's echo");
         assert!(self.conn.is_ok());
-    }
-}
-
-impl Drop for Good {
-    fn drop(&mut self) {
-        self.ctx.loop_stop();
-        if let Some(t) = self.done.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -3,10 +3,11 @@
 //! request on a listener without it), `X-Forwarded-For` / `X-Real-IP`
 //! from trusted proxies only, and graceful drain.
 
+mod common;
+use common::LoopThread;
 use nopoll::runtime::{ConnectOptions, Connection, Context, LoopExit};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,10 +17,9 @@ const UPGRADE: &str = "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nCo
 type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
 
 struct Server {
-    ctx: Context,
     port: String,
     seen: Seen,
-    done: Option<mpsc::Receiver<LoopExit>>,
+    _loop: LoopThread,
 }
 
 fn server(proxy: bool, trusted: &str) -> Server {
@@ -43,26 +43,8 @@ fn server(proxy: bool, trusted: &str) -> Server {
         let _ = c.send_http_response(code, "text/plain", body.as_bytes());
     });
     let port = listener.port().to_string();
-    let c = ctx.clone();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(c.loop_wait(Some(Duration::from_secs(60))));
-    });
-    Server {
-        ctx,
-        port,
-        seen,
-        done: Some(rx),
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.ctx.loop_stop();
-        if let Some(rx) = self.done.take() {
-            let _ = rx.recv_timeout(Duration::from_secs(10));
-        }
-    }
+    let _loop = LoopThread::start(&ctx, Duration::from_secs(60));
+    Server { port, seen, _loop }
 }
 
 /// Sends `bytes`, returns everything the server answered until it closed
@@ -217,17 +199,14 @@ fn trusted_proxies_list_is_checked() {
 }
 
 /// A client context whose loop runs in a thread (it answers close frames).
-fn looping_client(port: &str) -> (Context, Connection, std::thread::JoinHandle<()>) {
+fn looping_client(port: &str) -> (Connection, LoopThread) {
     let ctx = Context::new().unwrap();
     let conn = ctx
         .connect(&ConnectOptions::new("127.0.0.1", port))
         .unwrap();
     assert!(conn.wait_ready(Duration::from_secs(10)), "handshake");
-    let c = ctx.clone();
-    let t = std::thread::spawn(move || {
-        c.loop_wait(Some(Duration::from_secs(30)));
-    });
-    (ctx, conn, t)
+    let t = LoopThread::start(&ctx, Duration::from_secs(30));
+    (conn, t)
 }
 
 #[test]
@@ -239,10 +218,9 @@ fn drain_closes_with_going_away_and_waits_for_the_replies() {
         let code = if ctx.is_draining() { 503 } else { 200 };
         let _ = c.send_http_response(code, "text/plain", b"");
     });
-    let sc = ctx.clone();
-    let server_loop = std::thread::spawn(move || sc.loop_wait(Some(Duration::from_secs(60))));
-    let (a_ctx, a, ta) = looping_client(&port);
-    let (b_ctx, b, tb) = looping_client(&port);
+    let server_loop = LoopThread::start(&ctx, Duration::from_secs(60));
+    let (a, ta) = looping_client(&port);
+    let (b, tb) = looping_client(&port);
     assert_eq!(
         exchange(&port, b"GET /health HTTP/1.1\r\n\r\n").get(..12),
         Some("HTTP/1.1 200")
@@ -270,13 +248,11 @@ fn drain_closes_with_going_away_and_waits_for_the_replies() {
         assert_eq!(c.close_status(), 1001);
         assert_eq!(c.close_reason().as_deref(), Some("restart"));
     }
-    ctx.loop_stop();
-    assert_eq!(server_loop.join().unwrap(), LoopExit::Stopped);
+    assert_eq!(server_loop.stop(), Ok(LoopExit::Stopped));
     // The listener is gone.
     assert!(TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
-    for (c, t) in [(a_ctx, ta), (b_ctx, tb)] {
-        c.loop_stop();
-        t.join().unwrap();
+    for t in [ta, tb] {
+        assert_eq!(t.stop(), Ok(LoopExit::Stopped));
     }
     // Bad arguments.
     assert!(ctx.drain(Some(1005), "", Duration::ZERO).is_err());
@@ -294,9 +270,8 @@ fn drain_runs_the_loop_itself_when_none_runs_and_refuses_inside_a_handler() {
     ctx.set_on_message(move |ctx, _, _| {
         *seen.lock().unwrap() = Some(ctx.drain(None, "", Duration::ZERO).is_err());
     });
-    let sc = ctx.clone();
-    let server_loop = std::thread::spawn(move || sc.loop_wait(Some(Duration::from_secs(60))));
-    let (c_ctx, c, t) = looping_client(&port);
+    let server_loop = LoopThread::start(&ctx, Duration::from_secs(60));
+    let (c, t) = looping_client(&port);
     c.send_text("drain yourself").unwrap();
     let t0 = std::time::Instant::now();
     while inside.lock().unwrap().is_none() && t0.elapsed() < Duration::from_secs(10) {
@@ -304,8 +279,7 @@ fn drain_runs_the_loop_itself_when_none_runs_and_refuses_inside_a_handler() {
     }
     assert_eq!(*inside.lock().unwrap(), Some(true));
     assert!(!ctx.is_draining());
-    ctx.loop_stop();
-    assert_eq!(server_loop.join().unwrap(), LoopExit::Stopped);
+    assert_eq!(server_loop.stop(), Ok(LoopExit::Stopped));
 
     // No loop runs now: drain serves the connection itself until the
     // client's answer completes the close handshake.
@@ -318,16 +292,14 @@ fn drain_runs_the_loop_itself_when_none_runs_and_refuses_inside_a_handler() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(c.close_status(), 4000);
-    c_ctx.loop_stop();
-    t.join().unwrap();
+    assert_eq!(t.stop(), Ok(LoopExit::Stopped));
 }
 
 #[test]
 fn drain_closes_a_peer_that_never_answers_at_the_deadline() {
     let ctx = Context::new().unwrap();
     let port = ctx.listen("127.0.0.1", "0", false).unwrap().port();
-    let sc = ctx.clone();
-    let server_loop = std::thread::spawn(move || sc.loop_wait(Some(Duration::from_secs(60))));
+    let server_loop = LoopThread::start(&ctx, Duration::from_secs(60));
     let mut silent = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
     silent
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -347,8 +319,7 @@ fn drain_closes_a_peer_that_never_answers_at_the_deadline() {
         .position(|w| w == [0x88, 0x02])
         .expect("a close frame");
     assert_eq!(&rest[head + 2..head + 4], &1001u16.to_be_bytes());
-    ctx.loop_stop();
-    assert_eq!(server_loop.join().unwrap(), LoopExit::Stopped);
+    assert_eq!(server_loop.stop(), Ok(LoopExit::Stopped));
 }
 
 /// Regression (drain_closes_with_going_away_and_waits_for_the_replies

@@ -4,7 +4,7 @@
 #![cfg(feature = "tls")]
 
 mod common;
-use common::recv;
+use common::{recv, LoopThread};
 use nopoll::runtime::{ConnectOptions, Context, LoopExit, Message};
 use nopoll::TlsOptions;
 use std::path::{Path, PathBuf};
@@ -51,8 +51,7 @@ fn wss_echo_verified_and_refused() {
         let _ = conn.send_binary(msg.payload());
     });
     let port = listener.port().to_string();
-    let s = server.clone();
-    let lp = std::thread::spawn(move || s.loop_wait(Some(Duration::from_secs(60))));
+    let lp = LoopThread::start(&server, Duration::from_secs(60));
 
     let client = Context::new().unwrap();
     let mut o = ConnectOptions::new("127.0.0.1", &port);
@@ -74,7 +73,6 @@ fn wss_echo_verified_and_refused() {
     let bad = client.connect(&o).unwrap();
     assert!(!bad.is_ok() && !bad.is_tls());
 
-    server.loop_stop();
-    assert_eq!(lp.join().unwrap(), LoopExit::Stopped);
+    assert_eq!(lp.stop(), Ok(LoopExit::Stopped));
     let _ = std::fs::remove_dir_all(dir);
 }
