@@ -318,7 +318,7 @@ impl UpgradeRequest {
         deflate: Option<&DeflateConfig>,
     ) -> Result<(Vec<u8>, Option<DeflateParams>), HandshakeError> {
         let agreed = deflate.and_then(|cfg| {
-            deflate::accept_offer(
+            deflate::answer_offer(
                 header_values(&self.request.headers, "Sec-WebSocket-Extensions"),
                 cfg,
             )
@@ -658,7 +658,7 @@ impl ClientHandshake {
             line("Cookie", c);
         }
         if let Some(d) = &req.deflate {
-            line("Sec-WebSocket-Extensions", &deflate::offer(d));
+            line("Sec-WebSocket-Extensions", &deflate::make_offer(d));
         }
         let mut out = String::with_capacity(s.len() + 32);
         out.push_str("GET ");
@@ -720,7 +720,7 @@ impl ClientHandshake {
         if accept.map(str::as_bytes) != Some(&self.expected_accept[..]) {
             return Err(HandshakeError::AcceptMismatch);
         }
-        let deflate = deflate::check_answer(
+        let deflate = deflate::verify_answer(
             header_values(&headers, "Sec-WebSocket-Extensions"),
             self.deflate.as_ref(),
         )
