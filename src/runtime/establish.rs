@@ -244,13 +244,14 @@ impl Connection {
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
             let proxied = listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id()));
-            (cfg.limits, cfg.protocol_version, proxied)
+            // Set whenever a listener requires a PROXY header.
+            let proxy = cfg.scale.forwarding.filter(|_| proxied);
+            (cfg.limits, cfg.protocol_version, proxy)
         };
         let hs = ServerHandshake::with_version(limits, version);
-        let m = if proxied {
-            Machine::server_behind_proxy(hs)
-        } else {
-            Machine::server(hs)
+        let m = match proxied {
+            Some(imp) => Machine::server_behind_proxy(hs, imp),
+            None => Machine::server(hs),
         };
         let conn = Self::build(ctx, ConnRole::Accepted, fd, host, port, m);
         if let Some(l) = listener {

@@ -55,7 +55,31 @@ pub(crate) trait Env {
     fn trusts(&self, _ip: IpAddr) -> Option<bool> {
         None
     }
+    /// The PROXY and forwarded-for code, once a setter turned it on.
+    fn forwarding(&self) -> Option<&'static Forwarding> {
+        None
+    }
 }
+
+/// The PROXY protocol and trusted forwarded-for headers, reached only
+/// through this table: only the setters that turn them on
+/// (`Context::set_trusted_proxies`, `Connection::set_proxy_protocol`) name
+/// [`FORWARDING`], so a firmware that calls neither links none of it.
+pub(crate) struct Forwarding {
+    proxy_header: ProxyHeaderFn,
+    forwarded_client: fn(&mut Machine, &dyn Env, &Request, &mut Vec<Action>),
+    /// Whether `ip` is in the list (`None`: the list is empty).
+    pub trusts: fn(&[proxy::Cidr], IpAddr) -> Option<bool>,
+}
+
+type ProxyHeaderFn =
+    fn(&mut Machine, &dyn Env, &mut Vec<u8>, &[u8], &mut Vec<Action>) -> Option<Option<usize>>;
+
+pub(crate) static FORWARDING: Forwarding = Forwarding {
+    proxy_header: Machine::proxy_header,
+    forwarded_client: Machine::forwarded_client,
+    trusts: |list, ip| (!list.is_empty()).then(|| list.iter().any(|c| c.contains(ip))),
+};
 
 /// Queues a log line as an action (the machine runs under the
 /// connection's lock; a log callback is user code and runs at dispatch).
@@ -83,6 +107,7 @@ pub(crate) enum Phase {
 /// the phase stays two words).
 pub(crate) struct ProxyWait {
     hs: ServerHandshake,
+    imp: &'static Forwarding,
     /// The header's bytes so far, kept until it is whole.
     got: Vec<u8>,
 }
@@ -208,10 +233,11 @@ impl Machine {
 
     /// An accepted connection waiting for a PROXY header, then the
     /// upgrade request.
-    pub(crate) fn server_behind_proxy(hs: ServerHandshake) -> Machine {
+    pub(crate) fn server_behind_proxy(hs: ServerHandshake, imp: &'static Forwarding) -> Machine {
         Self::with(
             Phase::Proxy(Box::new(ProxyWait {
                 hs,
+                imp,
                 got: Vec::new(),
             })),
             Vec::new(),
