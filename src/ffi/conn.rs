@@ -1063,13 +1063,24 @@ pub unsafe extern "C" fn nopoll_conn_new_with_socket(
 
 // ------------------------------------------------------------ servers
 
+/// How a wss:// listener is made (from `ffi/tls.rs`): passed in rather
+/// than chosen by a flag here, so that plain listeners do not link TLS.
+pub(super) type ListenTls = fn(
+    &crate::runtime::Context,
+    &str,
+    &str,
+    bool,
+    &OptsData,
+    bool,
+) -> Result<Connection, crate::runtime::Error>;
+
 pub(super) fn listen_common(
     ctx: *mut noPollCtx,
     opts: *mut noPollConnOpts,
     host: *const c_char,
     port: *const c_char,
     ipv6: bool,
-    tls: bool,
+    tls: Option<ListenTls>,
 ) -> *mut noPollConn {
     let given = !opts.is_null();
     let o = take_opts(opts);
@@ -1080,12 +1091,9 @@ pub(super) fn listen_common(
     let (Some(h), Some(p)) = (unsafe { cstr(host) }, unsafe { cstr(port) }) else {
         return core::ptr::null_mut();
     };
-    let r = if tls {
-        // A listener verifies clients only when its options ask for it.
-        let t = given.then(|| super::tls::tls_options(&o, o.ssl_verify));
-        c.listen_tls(h, p, ipv6, t)
-    } else {
-        c.listen(h, p, ipv6)
+    let r = match tls {
+        Some(listen_tls) => listen_tls(&c, h, p, ipv6, &o, given),
+        None => c.listen(h, p, ipv6),
     };
     match r {
         Ok(l) => {
@@ -1112,7 +1120,7 @@ pub unsafe extern "C" fn nopoll_listener_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, false, false)
+        listen_common(ctx, core::ptr::null_mut(), host, port, false, None)
     })
 }
 
@@ -1127,7 +1135,7 @@ pub unsafe extern "C" fn nopoll_listener_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, true, false)
+        listen_common(ctx, core::ptr::null_mut(), host, port, true, None)
     })
 }
 
@@ -1143,7 +1151,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, false, false)
+        listen_common(ctx, opts, host, port, false, None)
     })
 }
 
@@ -1159,7 +1167,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, true, false)
+        listen_common(ctx, opts, host, port, true, None)
     })
 }
 

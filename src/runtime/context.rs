@@ -122,6 +122,9 @@ pub struct CtxConfig {
     /// Accept permessage-deflate (RFC 7692) offers on listeners with these
     /// settings (off: None, the default, as upstream nopoll).
     pub permessage_deflate: Option<DeflateConfig>,
+    /// Server-side TLS, once something made it possible (see
+    /// [`ServerTls`](super::establish::ServerTls)).
+    pub(crate) server_tls: Option<&'static super::establish::ServerTls>,
     /// Console logging on (nopoll_log_enable).
     pub log_enabled: bool,
     /// Colours in console logging.
@@ -181,6 +184,7 @@ impl Default for CtxConfig {
             idle_timeout_ms: 0,
             limits: HandshakeLimits::default(),
             permessage_deflate: None,
+            server_tls: None,
             log_enabled: false,
             log_color: false,
             log_sink: None,

@@ -364,7 +364,7 @@ impl Context {
                     // TLS starts after on_accept (as upstream); the loop
                     // drives its handshake like the WebSocket one.
                     if listener.inner.io.is_tls() {
-                        conn.start_server_tls(self, Some(listener));
+                        self.start_server_tls(&conn, Some(listener));
                     }
                 }
                 Ok(None) | Err(_) => return,
