@@ -108,7 +108,10 @@ pub struct CtxConfig {
     /// See `runtime/budget.rs`.
     pub memory_budget: usize,
     /// Keepalive: ping a connection after this long without input, ms
-    /// (0: off, the default, as upstream).
+    /// (0: off, the default, as upstream). This and the next two take
+    /// effect once [`Context::set_keepalive`] or
+    /// [`Context::set_idle_timeout`] was called (which link the keepalive
+    /// code, see `keepalive.rs`).
     pub ping_interval_ms: u64,
     /// Keepalive: after its ping, a connection from which nothing arrives
     /// within this is closed without a close frame (status 1006), ms
@@ -117,6 +120,8 @@ pub struct CtxConfig {
     /// A connection from which nothing arrives for this long is closed
     /// with 1001, ms (0: off, the default).
     pub idle_timeout_ms: u64,
+    /// The keepalive code, once a keepalive setter installed it.
+    pub(crate) keepalive: Option<&'static super::keepalive::KeepaliveImp>,
     /// Handshake head limits.
     pub limits: HandshakeLimits,
     /// Accept permessage-deflate (RFC 7692) offers on listeners with these
@@ -182,6 +187,7 @@ impl Default for CtxConfig {
             ping_interval_ms: 0,
             pong_timeout_ms: 0,
             idle_timeout_ms: 0,
+            keepalive: None,
             limits: HandshakeLimits::default(),
             permessage_deflate: None,
             server_tls: None,
@@ -343,6 +349,13 @@ impl Context {
     pub fn update_config(&self, f: impl FnOnce(&mut CtxConfig)) {
         let mut cfg = self.inner.cfg.lock();
         f(&mut cfg);
+        self.config_changed(cfg);
+    }
+
+    /// What follows every configuration change: one body for every
+    /// setter's closure.
+    #[inline(never)]
+    fn config_changed(&self, cfg: crate::sync::LockGuard<'_, CtxConfig>) {
         self.inner
             .max_pending_output
             .store(cfg.max_pending_output, Ordering::Release);
@@ -352,17 +365,22 @@ impl Context {
         self.inner
             .memory_budget
             .store(cfg.memory_budget, Ordering::Release);
-        let ka = cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0;
-        if ka && !self.inner.keepalive_on.swap(true, Ordering::AcqRel) {
-            // Turned on: every open connection gets its first check.
-            drop(cfg);
-            self.arm_keepalive_all();
-            cfg = self.inner.cfg.lock();
-        } else if !ka {
-            self.inner.keepalive_on.store(false, Ordering::Release);
-            self.inner.keepalive.lock().clear();
+        let ka = cfg
+            .keepalive
+            .filter(|_| cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0);
+        match ka {
+            Some(k) if !self.inner.keepalive_on.swap(true, Ordering::AcqRel) => {
+                // Turned on: every open connection gets its first check.
+                drop(cfg);
+                (k.arm_all)(self);
+            }
+            Some(_) => drop(cfg),
+            None => {
+                drop(cfg);
+                self.inner.keepalive_on.store(false, Ordering::Release);
+                self.inner.keepalive.lock().clear();
+            }
         }
-        drop(cfg);
         self.handlers_changed();
     }
 
