@@ -657,6 +657,10 @@ impl Context {
     }
 
     pub(crate) fn wants_log(&self, level: LogLevel) -> bool {
+        if cfg!(feature = "no-log") {
+            // Logging compiled out: no log line is ever formatted.
+            return false;
+        }
         let c = self.inner.cfg.lock();
         c.log_sink.is_some()
             || c.log_enabled
