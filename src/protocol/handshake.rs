@@ -3,6 +3,7 @@
 use super::base64;
 use super::deflate::{self, DeflateConfig, DeflateParams};
 use super::sha1::Sha1;
+use super::text;
 use super::RandomSource;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -366,16 +367,15 @@ pub struct Rejection {
 impl Rejection {
     /// The complete HTTP answer to send before closing.
     pub fn response(&self) -> Vec<u8> {
-        let mut s = alloc::format!(
-            "HTTP/1.1 {} {}\r\n",
-            self.status,
-            reason_phrase(self.status)
-        );
+        let mut s = String::from("HTTP/1.1 ");
+        text::push_decimal(&mut s, u64::from(self.status));
+        s.push(' ');
+        s.push_str(reason_phrase(self.status));
+        s.push_str("\r\n");
         if self.status == 426 {
-            s.push_str(&alloc::format!(
-                "Sec-WebSocket-Version: {}\r\n",
-                self.version
-            ));
+            s.push_str("Sec-WebSocket-Version: ");
+            text::push_decimal(&mut s, u64::from(self.version));
+            s.push_str("\r\n");
         }
         s.push_str("Connection: close\r\nContent-Length: 0\r\n\r\n");
         s.into_bytes()
@@ -636,7 +636,7 @@ impl ClientHandshake {
             s.push_str("\r\n");
         };
         let key_str = core::str::from_utf8(&key).unwrap_or("");
-        let version_str = alloc::format!("{version}");
+        let version_str = text::decimal(u64::from(version));
         line("Host", req.host);
         line("Upgrade", "websocket");
         line("Connection", "Upgrade");

@@ -27,6 +27,7 @@ use super::Error;
 use crate::platform::Instant;
 use crate::protocol::handshake::Request;
 use crate::protocol::proxy::{self, ProxyHeader};
+use crate::protocol::text;
 use crate::protocol::{
     ClientHandshake, Config, DataKind, DeflateConfig, DeflateParams, Engine, Event, Role,
     SendError, ServerHandshake, ServerOutcome, UpgradeRequest,
@@ -546,10 +547,15 @@ impl Machine {
             return Err(Error::NotOpen);
         }
         let reason = crate::protocol::handshake::reason_phrase(status);
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
+        let mut head = String::from("HTTP/1.1 ");
+        text::push_decimal(&mut head, u64::from(status));
+        head.push(' ');
+        head.push_str(reason);
+        head.push_str("\r\nContent-Type: ");
+        head.push_str(content_type);
+        head.push_str("\r\nContent-Length: ");
+        text::push_decimal(&mut head, body.len() as u64);
+        head.push_str("\r\nConnection: close\r\n\r\n");
         self.out.extend_from_slice(head.as_bytes());
         self.out.extend_from_slice(body);
         Ok(())
