@@ -111,7 +111,7 @@ mod tests {
     /// place and of every length, and a pseudo-random sample.
     #[test]
     fn addresses_as_display_writes_them() {
-        let mut check = |ip: IpAddr| assert_eq!(ip_text(ip), ip.to_string(), "{ip:?}");
+        let check = |ip: IpAddr| assert_eq!(ip_text(ip), ip.to_string(), "{ip:?}");
         for mask in 0u32..256 {
             let mut g = [0u16; 8];
             for (i, x) in g.iter_mut().enumerate() {
