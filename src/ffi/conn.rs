@@ -1074,16 +1074,19 @@ pub(super) type ListenTls = fn(
     bool,
 ) -> Result<Connection, crate::runtime::Error>;
 
+/// `opts`: the options taken (consumed) by the caller, `None` when it has
+/// none (so that plain `nopoll_listener_new` does not link the options
+/// table).
 pub(super) fn listen_common(
     ctx: *mut noPollCtx,
-    opts: *mut noPollConnOpts,
+    opts: Option<OptsData>,
     host: *const c_char,
     port: *const c_char,
     ipv6: bool,
     tls: Option<ListenTls>,
 ) -> *mut noPollConn {
-    let given = !opts.is_null();
-    let o = take_opts(opts);
+    let given = opts.is_some();
+    let o = opts.unwrap_or_default();
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
     };
@@ -1109,6 +1112,11 @@ pub(super) fn listen_common(
     }
 }
 
+/// The options of a `_opts` listener, taken (`None` for NULL).
+pub(super) fn given_opts(opts: *mut noPollConnOpts) -> Option<OptsData> {
+    (!opts.is_null()).then(|| take_opts(opts))
+}
+
 /// ws:// listener on host:port (IPv4).
 ///
 /// # Safety
@@ -1120,7 +1128,7 @@ pub unsafe extern "C" fn nopoll_listener_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, false, None)
+        listen_common(ctx, None, host, port, false, None)
     })
 }
 
@@ -1135,7 +1143,7 @@ pub unsafe extern "C" fn nopoll_listener_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, true, None)
+        listen_common(ctx, None, host, port, true, None)
     })
 }
 
@@ -1151,7 +1159,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, false, None)
+        listen_common(ctx, given_opts(opts), host, port, false, None)
     })
 }
 
@@ -1167,7 +1175,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, true, None)
+        listen_common(ctx, given_opts(opts), host, port, true, None)
     })
 }
 

@@ -6,7 +6,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::conn::{client_args, connect_common, listen_common};
+use super::conn::{client_args, connect_common, given_opts, listen_common};
 use super::opts::set_ssl;
 use super::opts::OptsData;
 use super::types::*;
@@ -190,14 +190,7 @@ pub extern "C" fn nopoll_listener_tls_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(
-            ctx,
-            core::ptr::null_mut(),
-            host,
-            port,
-            false,
-            Some(listen_tls),
-        )
+        listen_common(ctx, None, host, port, false, Some(listen_tls))
     })
 }
 
@@ -223,14 +216,7 @@ pub extern "C" fn nopoll_listener_tls_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(
-            ctx,
-            core::ptr::null_mut(),
-            host,
-            port,
-            true,
-            Some(listen_tls),
-        )
+        listen_common(ctx, None, host, port, true, Some(listen_tls))
     })
 }
 
@@ -244,7 +230,7 @@ pub extern "C" fn nopoll_listener_tls_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, false, Some(listen_tls))
+        listen_common(ctx, given_opts(opts), host, port, false, Some(listen_tls))
     })
 }
 
@@ -257,7 +243,7 @@ pub extern "C" fn nopoll_listener_tls_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, true, Some(listen_tls))
+        listen_common(ctx, given_opts(opts), host, port, true, Some(listen_tls))
     })
 }
 
