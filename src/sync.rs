@@ -150,8 +150,21 @@ mod imp {
 
     /// Guard returned by [`Lock::lock`].
     pub struct LockGuard<'a, T> {
-        lock: &'a Lock<T>,
+        value: &'a UnsafeCell<T>,
+        /// Releases on drop: the only drop code, shared by every `T`.
+        _held: RawGuard<'a>,
+    }
+
+    /// A held [`Raw`], released when dropped.
+    struct RawGuard<'a> {
+        raw: &'a Raw,
         held: Held,
+    }
+
+    impl Drop for RawGuard<'_> {
+        fn drop(&mut self) {
+            self.raw.release(self.held.take());
+        }
     }
 
     impl<T> Lock<T> {
@@ -167,8 +180,11 @@ mod imp {
         #[inline]
         pub fn lock(&self) -> LockGuard<'_, T> {
             LockGuard {
-                held: self.raw.acquire(),
-                lock: self,
+                _held: RawGuard {
+                    held: self.raw.acquire(),
+                    raw: &self.raw,
+                },
+                value: &self.value,
             }
         }
     }
@@ -177,7 +193,7 @@ mod imp {
         type Target = T;
         fn deref(&self) -> &T {
             // SAFETY: the guard holds the lock.
-            unsafe { &*self.lock.value.get() }
+            unsafe { &*self.value.get() }
         }
     }
 
@@ -185,14 +201,7 @@ mod imp {
         fn deref_mut(&mut self) -> &mut T {
             // SAFETY: the guard holds the lock; `&mut self` makes this the
             // only reference through it.
-            unsafe { &mut *self.lock.value.get() }
-        }
-    }
-
-    impl<T> Drop for LockGuard<'_, T> {
-        #[inline]
-        fn drop(&mut self) {
-            self.lock.raw.release(self.held.take());
+            unsafe { &mut *self.value.get() }
         }
     }
 }
