@@ -243,9 +243,11 @@ impl Connection {
         let (host, port) = peer.or_else(|| net::peer_addr(fd)).unwrap_or_default();
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
-            let proxied = listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id()));
             // Set whenever a listener requires a PROXY header.
-            let proxy = cfg.scale.forwarding.filter(|_| proxied);
+            let proxy = cfg
+                .scale
+                .forwarding
+                .filter(|_| listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id())));
             (cfg.limits, cfg.protocol_version, proxy)
         };
         let hs = ServerHandshake::with_version(limits, version);
@@ -468,12 +470,7 @@ mod tls {
             match imp {
                 Some(t) => (t.start)(conn, self, listener),
                 None => {
-                    ctx_log!(
-                        self,
-                        Critical,
-                        "conn id={}: cannot start TLS: {NOT_ENABLED}",
-                        conn.id()
-                    );
+                    ctx_log!(self, Critical, "conn id={}: {NOT_ENABLED}", conn.id());
                     conn.shutdown();
                     self.unregister(conn);
                     false
@@ -493,7 +490,7 @@ mod tls {
 
     /// Cannot happen: a TLS server connection is made only after the table
     /// was installed.
-    const NOT_ENABLED: &str = "server TLS not enabled on this context";
+    const NOT_ENABLED: &str = "cannot start TLS: server TLS not enabled on this context";
 
     impl Connection {
         /// The client's TLS handshake, before the upgrade request, bounded
