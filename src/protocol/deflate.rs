@@ -145,7 +145,9 @@ impl Default for DeflateParams {
 }
 
 impl DeflateParams {
-    fn new(level: u8) -> Self {
+    /// No context takeover asked, 15-bit windows, our compression `level`
+    /// (links the implementation, see [`Linked`]).
+    pub const fn new(level: u8) -> Self {
         DeflateParams {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
