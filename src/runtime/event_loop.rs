@@ -9,7 +9,7 @@ use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
 use super::machine::Action;
 use crate::net::{self, Interest, Poller, Ready};
-use crate::platform::Instant;
+use crate::platform::{earliest, Instant};
 use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -110,10 +110,7 @@ impl Context {
             self.apply_watches(poller);
             let next_handshake = self.expire_handshakes();
             backoff.resume_due(self, poller);
-            let next_handshake = [next_handshake, backoff.next_wake()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next_handshake = earliest(next_handshake, backoff.next_wake());
             let next_keepalive = self.run_keepalive();
             // No return on the timeout here: every call looks at readiness
             // at least once (a wait of 0 ms when the time is already up),
@@ -121,10 +118,7 @@ impl Context {
             // loaded machine, valgrind) returns again and again without
             // serving anything, a pending write or input included.
             let now = Instant::now();
-            let wake_at = [deadline, next_handshake, next_keepalive]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake_at = earliest(deadline, earliest(next_handshake, next_keepalive));
             let held = core::mem::take(&mut buffered);
             let ms = match wake_at {
                 _ if !held.is_empty() => 0,
