@@ -307,10 +307,14 @@ impl Context {
         let poller = Poller::new(backend)?;
         let waker = poller.waker();
         let poller_forgets_closed = poller.backend() == net::Backend::Epoll;
+        let cfg = CtxConfig::default();
         Ok(Context {
             inner: Arc::new(CtxInner {
                 attachment: super::Attachment::default(),
-                cfg: Lock::new(CtxConfig::default()),
+                max_pending_output: AtomicUsize::new(cfg.max_pending_output),
+                max_idle_buffers: AtomicUsize::new(cfg.max_idle_buffers),
+                memory_budget: AtomicUsize::new(cfg.memory_budget),
+                cfg: Lock::new(cfg),
                 conns: Lock::new(Map::default()),
                 next_id: AtomicI32::new(1),
                 io: Lock::new(IoOps::default()),
@@ -321,9 +325,6 @@ impl Context {
                 certificates: Arc::new(Lock::new(Vec::new())),
                 tls: Default::default(),
                 handlers_epoch: AtomicU64::new(0),
-                max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
-                max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),
-                memory_budget: AtomicUsize::new(CtxConfig::default().memory_budget),
                 memory_used: AtomicUsize::new(0),
                 keepalive_on: AtomicBool::new(false),
                 keepalive: Lock::new(BinaryHeap::new()),
