@@ -272,6 +272,7 @@ fn main() {
         server_max_window_bits: 15,
         client_max_window_bits: 15,
         level: 1,
+        ..DeflateParams::default()
     };
     let no_takeover = DeflateParams {
         server_no_context_takeover: true,

@@ -172,6 +172,16 @@ fn builtin_micros() -> u64 {
     LAST.fetch_max(us, Ordering::AcqRel).max(us)
 }
 
+/// The earlier of two deadlines (None: none). Written out: an array's
+/// `flatten().min()` costs the firmware 0.2 KB of iterator code.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 /// A point on the monotonic clock (microseconds), the runtime's only notion
 /// of time: deadlines for handshakes, connects and loop timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -412,6 +422,16 @@ pub fn mutex_hooks() -> Option<MutexHooks> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn earliest_ignores_missing_deadlines() {
+        let (a, b) = (Instant::from_micros(5), Instant::from_micros(9));
+        assert_eq!(earliest(Some(a), Some(b)), Some(a));
+        assert_eq!(earliest(Some(b), Some(a)), Some(a));
+        assert_eq!(earliest(None, Some(b)), Some(b));
+        assert_eq!(earliest(Some(b), None), Some(b));
+        assert_eq!(earliest(None, None), None);
+    }
 
     #[test]
     fn vec_map_behaves_as_a_map() {

@@ -38,49 +38,37 @@ mod imp {
     use core::ffi::c_void;
     use core::ops::{Deref, DerefMut};
 
-    /// `Lock::mutex` value of a lock that spins (no hooks when first used).
+    /// `Raw::mutex` value of a lock that spins (no hooks when first used).
     const SPIN: *mut c_void = core::ptr::dangling_mut::<c_void>();
 
-    /// A mutual-exclusion lock around `T`: a mutex from the hooks of
-    /// `nopoll_thread_handlers` (created on first use), or a spin lock when
-    /// none were installed by then.
+    /// The lock itself, without the value: one non-generic body for every
+    /// `Lock<T>` (a copy per `T` costs about 200 bytes of firmware each).
     #[derive(Debug, Default)]
-    pub struct Lock<T> {
+    struct Raw {
         /// NULL: not decided yet; `SPIN`; else the hooks' mutex.
         mutex: AtomicPtr<c_void>,
         held: AtomicBool,
-        value: UnsafeCell<T>,
     }
 
-    // SAFETY: access to `value` is serialised by the mutex or `held`.
-    unsafe impl<T: Send> Sync for Lock<T> {}
-    // SAFETY: moving the lock moves the value; `T: Send` makes that sound.
-    unsafe impl<T: Send> Send for Lock<T> {}
+    /// How a held lock is released: the hooks' mutex, or the spin flag.
+    type Held = Option<(MutexHooks, *mut c_void)>;
 
-    /// Guard returned by [`Lock::lock`].
-    pub struct LockGuard<'a, T> {
-        lock: &'a Lock<T>,
-        hooks: Option<(MutexHooks, *mut c_void)>,
-    }
-
-    impl<T> Lock<T> {
-        /// A new unlocked lock.
-        pub const fn new(value: T) -> Self {
-            Lock {
+    impl Raw {
+        const fn new() -> Self {
+            Raw {
                 mutex: AtomicPtr::new(core::ptr::null_mut()),
                 held: AtomicBool::new(false),
-                value: UnsafeCell::new(value),
             }
         }
 
-        /// The mutex of this lock, made on first use.
+        /// The mutex (made on first use).
         fn mutex(&self) -> *mut c_void {
             let m = self.mutex.load(Ordering::Acquire);
             if !m.is_null() {
                 return m;
             }
             let made = match mutex_hooks() {
-                // SAFETY: the firmware's mutex constructor takes no arguments.
+                // SAFETY: the hooks' contract (nopoll_thread_handlers).
                 Some(h) => unsafe { (h.create)() },
                 None => SPIN,
             };
@@ -95,7 +83,7 @@ mod imp {
                 Err(winner) => {
                     if made != SPIN {
                         if let Some(h) = mutex_hooks() {
-                            // SAFETY: destroys the unused mutex made above.
+                            // SAFETY: `made` came from `create` and was never shared.
                             unsafe { (h.destroy)(made) };
                         }
                     }
@@ -104,17 +92,14 @@ mod imp {
             }
         }
 
-        /// Blocks until the lock is held.
-        pub fn lock(&self) -> LockGuard<'_, T> {
+        #[inline(never)]
+        fn acquire(&self) -> Held {
             let m = self.mutex();
             if m != SPIN {
                 if let Some(h) = mutex_hooks() {
-                    // SAFETY: `m` was made by these hooks' constructor.
+                    // SAFETY: `m` came from the hooks' `create`.
                     unsafe { (h.lock)(m) };
-                    return LockGuard {
-                        lock: self,
-                        hooks: Some((h, m)),
-                    };
+                    return Some((h, m));
                 }
             }
             while self
@@ -124,21 +109,82 @@ mod imp {
             {
                 core::hint::spin_loop();
             }
-            LockGuard {
-                lock: self,
-                hooks: None,
+            None
+        }
+
+        #[inline(never)]
+        fn release(&self, held: Held) {
+            match held {
+                // SAFETY: `m` is the mutex `acquire` locked with these hooks.
+                Some((h, m)) => unsafe { (h.unlock)(m) },
+                None => self.held.store(false, Ordering::Release),
             }
         }
     }
 
-    impl<T> Drop for Lock<T> {
+    impl Drop for Raw {
         fn drop(&mut self) {
             let m = *self.mutex.get_mut();
             if !m.is_null() && m != SPIN {
                 if let Some(h) = mutex_hooks() {
-                    // SAFETY: the mutex is ours and no guard is alive (&mut self).
+                    // SAFETY: `m` came from `create`; nobody holds the lock.
                     unsafe { (h.destroy)(m) };
                 }
+            }
+        }
+    }
+
+    /// A mutual-exclusion lock around `T`: a mutex from the hooks of
+    /// `nopoll_thread_handlers` (created on first use), or a spin lock when
+    /// none were installed by then.
+    #[derive(Debug, Default)]
+    pub struct Lock<T> {
+        raw: Raw,
+        value: UnsafeCell<T>,
+    }
+
+    // SAFETY: access to `value` is serialised by the mutex or `held`.
+    unsafe impl<T: Send> Sync for Lock<T> {}
+    // SAFETY: moving the lock moves the value; `T: Send` makes that sound.
+    unsafe impl<T: Send> Send for Lock<T> {}
+
+    /// Guard returned by [`Lock::lock`].
+    pub struct LockGuard<'a, T> {
+        value: &'a UnsafeCell<T>,
+        /// Releases on drop: the only drop code, shared by every `T`.
+        _held: RawGuard<'a>,
+    }
+
+    /// A held [`Raw`], released when dropped.
+    struct RawGuard<'a> {
+        raw: &'a Raw,
+        held: Held,
+    }
+
+    impl Drop for RawGuard<'_> {
+        fn drop(&mut self) {
+            self.raw.release(self.held.take());
+        }
+    }
+
+    impl<T> Lock<T> {
+        /// A new unlocked lock.
+        pub const fn new(value: T) -> Self {
+            Lock {
+                raw: Raw::new(),
+                value: UnsafeCell::new(value),
+            }
+        }
+
+        /// Locks (blocking or spinning) and returns the guard.
+        #[inline]
+        pub fn lock(&self) -> LockGuard<'_, T> {
+            LockGuard {
+                _held: RawGuard {
+                    held: self.raw.acquire(),
+                    raw: &self.raw,
+                },
+                value: &self.value,
             }
         }
     }
@@ -146,25 +192,16 @@ mod imp {
     impl<T> Deref for LockGuard<'_, T> {
         type Target = T;
         fn deref(&self) -> &T {
-            // SAFETY: the guard proves the lock is held, so no other reference exists.
-            unsafe { &*self.lock.value.get() }
+            // SAFETY: the guard holds the lock.
+            unsafe { &*self.value.get() }
         }
     }
 
     impl<T> DerefMut for LockGuard<'_, T> {
         fn deref_mut(&mut self) -> &mut T {
-            // SAFETY: the guard proves the lock is held, so this is the only reference.
-            unsafe { &mut *self.lock.value.get() }
-        }
-    }
-
-    impl<T> Drop for LockGuard<'_, T> {
-        fn drop(&mut self) {
-            match self.hooks {
-                // SAFETY: this guard locked `m` with the same hooks.
-                Some((h, m)) => unsafe { (h.unlock)(m) },
-                None => self.lock.held.store(false, Ordering::Release),
-            }
+            // SAFETY: the guard holds the lock; `&mut self` makes this the
+            // only reference through it.
+            unsafe { &mut *self.value.get() }
         }
     }
 }

@@ -30,6 +30,7 @@ fn rust_api_negotiates_and_echoes_compressed() {
             Some(DeflateConfig {
                 no_context_takeover: true,
                 level: 9,
+                ..DeflateConfig::default()
             }),
             Some(DeflateConfig::default()),
             true,

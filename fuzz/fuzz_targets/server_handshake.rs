@@ -103,6 +103,7 @@ fn check(outcome: &ServerOutcome, consumed: &[u8], limits: HandshakeLimits, vers
                 let cfg = nopoll::protocol::DeflateConfig {
                     no_context_takeover: insist,
                     level: 6,
+                    ..Default::default()
                 };
                 let (answer, agreed) = up
                     .response_with_deflate(None, Some(&cfg))

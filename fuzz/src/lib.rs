@@ -510,13 +510,7 @@ fn same_run(a: &Run, b: &Run, what: &str) {
 }
 
 /// permessage-deflate as negotiated by default (context takeover both ways).
-const DEFLATE: DeflateParams = DeflateParams {
-    server_no_context_takeover: false,
-    client_no_context_takeover: false,
-    server_max_window_bits: 15,
-    client_max_window_bits: 15,
-    level: 6,
-};
+const DEFLATE: DeflateParams = DeflateParams::new(6);
 
 #[cfg(test)]
 mod tests {

@@ -1063,16 +1063,30 @@ pub unsafe extern "C" fn nopoll_conn_new_with_socket(
 
 // ------------------------------------------------------------ servers
 
+/// How a wss:// listener is made (from `ffi/tls.rs`): passed in rather
+/// than chosen by a flag here, so that plain listeners do not link TLS.
+pub(super) type ListenTls = fn(
+    &crate::runtime::Context,
+    &str,
+    &str,
+    bool,
+    &OptsData,
+    bool,
+) -> Result<Connection, crate::runtime::Error>;
+
+/// `opts`: the options taken (consumed) by the caller, `None` when it has
+/// none (so that plain `nopoll_listener_new` does not link the options
+/// table).
 pub(super) fn listen_common(
     ctx: *mut noPollCtx,
-    opts: *mut noPollConnOpts,
+    opts: Option<OptsData>,
     host: *const c_char,
     port: *const c_char,
     ipv6: bool,
-    tls: bool,
+    tls: Option<ListenTls>,
 ) -> *mut noPollConn {
-    let given = !opts.is_null();
-    let o = take_opts(opts);
+    let given = opts.is_some();
+    let o = opts.unwrap_or_default();
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
     };
@@ -1080,12 +1094,9 @@ pub(super) fn listen_common(
     let (Some(h), Some(p)) = (unsafe { cstr(host) }, unsafe { cstr(port) }) else {
         return core::ptr::null_mut();
     };
-    let r = if tls {
-        // A listener verifies clients only when its options ask for it.
-        let t = given.then(|| super::tls::tls_options(&o, o.ssl_verify));
-        c.listen_tls(h, p, ipv6, t)
-    } else {
-        c.listen(h, p, ipv6)
+    let r = match tls {
+        Some(listen_tls) => listen_tls(&c, h, p, ipv6, &o, given),
+        None => c.listen(h, p, ipv6),
     };
     match r {
         Ok(l) => {
@@ -1101,6 +1112,11 @@ pub(super) fn listen_common(
     }
 }
 
+/// The options of a `_opts` listener, taken (`None` for NULL).
+pub(super) fn given_opts(opts: *mut noPollConnOpts) -> Option<OptsData> {
+    (!opts.is_null()).then(|| take_opts(opts))
+}
+
 /// ws:// listener on host:port (IPv4).
 ///
 /// # Safety
@@ -1112,7 +1128,7 @@ pub unsafe extern "C" fn nopoll_listener_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, false, false)
+        listen_common(ctx, None, host, port, false, None)
     })
 }
 
@@ -1127,7 +1143,7 @@ pub unsafe extern "C" fn nopoll_listener_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, true, false)
+        listen_common(ctx, None, host, port, true, None)
     })
 }
 
@@ -1143,7 +1159,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, false, false)
+        listen_common(ctx, given_opts(opts), host, port, false, None)
     })
 }
 
@@ -1159,7 +1175,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, true, false)
+        listen_common(ctx, given_opts(opts), host, port, true, None)
     })
 }
 

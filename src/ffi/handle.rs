@@ -22,6 +22,8 @@ use crate::prelude::*;
 
 use crate::sync::Lock;
 use crate::sync::{Arc, Weak};
+use core::any::Any;
+use core::marker::PhantomData;
 
 #[cfg(target_pointer_width = "64")]
 mod layout {
@@ -43,32 +45,36 @@ const IDX_MASK: usize = (1 << IDX_BITS) - 1;
 const TAG_MASK: usize = (1 << TAG_BITS) - 1;
 const GEN_MASK: usize = (1 << GEN_BITS) - 1;
 
-struct Entry<T> {
+/// What a slot holds: any of the handle types. The table is type-erased
+/// so that one copy of its code serves every kind of handle (one per kind
+/// cost 1 KB of firmware); [`Table`] checks the type on the way out.
+type Obj = dyn Any + Send + Sync;
+
+struct Entry {
     gen: usize,
-    weak: Weak<T>,
-    strong: Option<Arc<T>>,
+    weak: Option<Weak<Obj>>,
+    strong: Option<Arc<Obj>>,
     c_refs: i32,
     live: bool,
 }
 
-struct Slots<T> {
-    entries: Vec<Entry<T>>,
+struct Slots {
+    entries: Vec<Entry>,
     free: Vec<usize>,
 }
 
-impl<T> Slots<T> {
+impl Slots {
     /// Ends the live entry `idx`: its handle dies (the generation moves
-    /// on), the slot is free again. Returns the entry's strong reference,
-    /// to be dropped once the lock is let go.
-    fn kill(&mut self, idx: usize) -> Option<Arc<T>> {
+    /// on), the slot is free again. Returns the entry's references, to be
+    /// dropped once the lock is let go.
+    fn kill(&mut self, idx: usize) -> (Option<Arc<Obj>>, Option<Weak<Obj>>) {
         let e = &mut self.entries[idx];
         e.live = false;
         e.c_refs = 0;
         e.gen = (e.gen + 1) & GEN_MASK;
-        e.weak = Weak::new();
-        let strong = e.strong.take();
+        let refs = (e.strong.take(), e.weak.take());
         self.free.push(idx);
-        strong
+        refs
     }
 }
 
@@ -99,63 +105,109 @@ pub(crate) fn decode(tag: usize, token: usize) -> Option<(usize, usize)> {
 /// Most slots a handle space can have.
 pub(crate) const MAX_SLOTS: usize = IDX_MASK;
 
-/// One table per handle type.
+/// One table per handle type: a typed face on a [`RawTable`].
 pub(crate) struct Table<T> {
-    tag: usize,
-    slots: Lock<Slots<T>>,
+    raw: RawTable,
+    _kind: PhantomData<fn() -> T>,
 }
 
-impl<T> Table<T> {
+impl<T: Any + Send + Sync> Table<T> {
     pub const fn new(tag: usize) -> Self {
         Table {
-            tag,
-            slots: Lock::new(Slots {
-                entries: Vec::new(),
-                free: Vec::new(),
-            }),
+            raw: RawTable {
+                tag,
+                slots: Lock::new(Slots {
+                    entries: Vec::new(),
+                    free: Vec::new(),
+                }),
+            },
+            _kind: PhantomData,
         }
-    }
-
-    fn encode(&self, idx: usize, gen: usize) -> usize {
-        encode(self.tag, idx, gen)
-    }
-
-    fn decode(&self, token: usize) -> Option<(usize, usize)> {
-        decode(self.tag, token)
     }
 
     /// The slot index of a well-formed handle of this table (no lock, no
     /// check that it is live: for lock-free side tables).
     pub fn slot_index(&self, token: usize) -> Option<usize> {
-        self.decode(token).map(|(idx, _)| idx)
+        self.raw.decode(token).map(|(idx, _)| idx)
     }
 
     /// A new handle for `obj` with `c_refs` references owned by C (0 for an
     /// object kept alive by the library alone). None when the table is full.
     pub fn insert(&self, obj: &Arc<T>, c_refs: i32) -> Option<usize> {
-        self.insert_entry(Entry {
-            gen: 0,
-            weak: Arc::downgrade(obj),
-            strong: (c_refs > 0).then(|| obj.clone()),
-            c_refs: c_refs.max(0),
-            live: true,
-        })
+        self.raw.insert(obj.clone(), c_refs, true)
     }
 
     /// A new handle for `obj` that lives only while C holds references:
     /// one now, and when the last is released the handle dies even if
     /// the object lives on elsewhere (messages).
     pub fn insert_c_owned(&self, obj: &Arc<T>) -> Option<usize> {
-        self.insert_entry(Entry {
-            gen: 0,
-            weak: Weak::new(),
-            strong: Some(obj.clone()),
-            c_refs: 1,
-            live: true,
-        })
+        self.raw.insert(obj.clone(), 1, false)
     }
 
-    fn insert_entry(&self, entry: Entry<T>) -> Option<usize> {
+    /// The object behind a handle, if the handle is valid.
+    pub fn get(&self, token: usize) -> Option<Arc<T>> {
+        self.raw.get(token)?.downcast::<T>().ok()
+    }
+
+    /// References C owns on a handle (-1 for an invalid one).
+    pub fn c_refs(&self, token: usize) -> i32 {
+        self.raw.with_entry(token, |e| e.c_refs).unwrap_or(-1)
+    }
+
+    /// +1 C reference. False for an invalid handle or a dead object.
+    pub fn add_ref(&self, token: usize) -> bool {
+        self.raw.add_ref(token)
+    }
+
+    /// -1 C reference (never below zero). At zero the handle stops keeping
+    /// the object alive; the slot is freed once the object is gone too.
+    /// Returns the remaining C references, or None for an invalid handle.
+    pub fn release(&self, token: usize) -> Option<i32> {
+        self.raw.release(token)
+    }
+
+    /// Drops the caller's one C reference (as [`Table::release`]) and, if
+    /// it was the last, kills the handle at once under one lock, even when
+    /// the object lives on elsewhere (the caller then owns it alone, unless
+    /// another thread still holds an `Arc` got from the handle). True when
+    /// the handle was killed; false when C keeps references (the handle
+    /// and the object stay) or the handle was already invalid.
+    pub fn retire(&self, token: usize) -> bool {
+        self.raw.retire(token)
+    }
+
+    /// Frees a slot that was never handed out (a lost publication race).
+    pub fn discard(&self, token: usize) {
+        self.raw.discard(token)
+    }
+
+    /// Frees the slot if nothing keeps its object alive any more.
+    pub fn reclaim(&self, token: usize) {
+        self.raw.reclaim(token)
+    }
+}
+
+/// The handle table's code, the same for every kind of object.
+struct RawTable {
+    tag: usize,
+    slots: Lock<Slots>,
+}
+
+impl RawTable {
+    fn decode(&self, token: usize) -> Option<(usize, usize)> {
+        decode(self.tag, token)
+    }
+
+    /// `weak`: the handle also finds the object while the library keeps
+    /// it alive (else only while C holds references).
+    fn insert(&self, obj: Arc<Obj>, c_refs: i32, weak: bool) -> Option<usize> {
+        let entry = Entry {
+            gen: 0,
+            weak: weak.then(|| Arc::downgrade(&obj)),
+            strong: (c_refs > 0).then_some(obj),
+            c_refs: c_refs.max(0),
+            live: true,
+        };
         let mut s = self.slots.lock();
         let idx = match s.free.pop() {
             Some(i) => {
@@ -172,10 +224,10 @@ impl<T> Table<T> {
             }
         };
         let gen = s.entries[idx].gen;
-        Some(self.encode(idx, gen))
+        Some(encode(self.tag, idx, gen))
     }
 
-    fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry<T>) -> R) -> Option<R> {
+    fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let (idx, gen) = self.decode(token)?;
         let mut s = self.slots.lock();
         let e = s.entries.get_mut(idx)?;
@@ -185,21 +237,22 @@ impl<T> Table<T> {
         Some(f(e))
     }
 
-    /// The object behind a handle, if the handle is valid.
-    pub fn get(&self, token: usize) -> Option<Arc<T>> {
-        self.with_entry(token, |e| e.strong.clone().or_else(|| e.weak.upgrade()))
-            .flatten()
-    }
-
-    /// References C owns on a handle (-1 for an invalid one).
-    pub fn c_refs(&self, token: usize) -> i32 {
-        self.with_entry(token, |e| e.c_refs).unwrap_or(-1)
-    }
-
-    /// +1 C reference. False for an invalid handle or a dead object.
-    pub fn add_ref(&self, token: usize) -> bool {
+    fn get(&self, token: usize) -> Option<Arc<Obj>> {
         self.with_entry(token, |e| {
-            let Some(obj) = e.strong.clone().or_else(|| e.weak.upgrade()) else {
+            e.strong
+                .clone()
+                .or_else(|| e.weak.as_ref().and_then(Weak::upgrade))
+        })
+        .flatten()
+    }
+
+    fn add_ref(&self, token: usize) -> bool {
+        self.with_entry(token, |e| {
+            let Some(obj) = e
+                .strong
+                .clone()
+                .or_else(|| e.weak.as_ref().and_then(Weak::upgrade))
+            else {
                 return false;
             };
             e.c_refs = e.c_refs.saturating_add(1);
@@ -209,10 +262,7 @@ impl<T> Table<T> {
         .unwrap_or(false)
     }
 
-    /// -1 C reference (never below zero). At zero the handle stops keeping
-    /// the object alive; the slot is freed once the object is gone too.
-    /// Returns the remaining C references, or None for an invalid handle.
-    pub fn release(&self, token: usize) -> Option<i32> {
+    fn release(&self, token: usize) -> Option<i32> {
         let (left, dropped) = self.with_entry(token, |e| {
             e.c_refs = (e.c_refs - 1).max(0);
             let dropped = if e.c_refs == 0 { e.strong.take() } else { None };
@@ -225,13 +275,7 @@ impl<T> Table<T> {
         Some(left)
     }
 
-    /// Drops the caller's one C reference (as [`Table::release`]) and, if
-    /// it was the last, kills the handle at once under one lock, even when
-    /// the object lives on elsewhere (the caller then owns it alone, unless
-    /// another thread still holds an `Arc` got from the handle). True when
-    /// the handle was killed; false when C keeps references (the handle
-    /// and the object stay) or the handle was already invalid.
-    pub fn retire(&self, token: usize) -> bool {
+    fn retire(&self, token: usize) -> bool {
         let Some((idx, gen)) = self.decode(token) else {
             return false;
         };
@@ -241,12 +285,12 @@ impl<T> Table<T> {
                 Some(e) if e.live && e.gen & GEN_MASK == gen => {
                     if e.c_refs > 1 {
                         e.c_refs -= 1;
-                        (false, None)
+                        (false, (None, None))
                     } else {
                         (true, s.kill(idx))
                     }
                 }
-                _ => (false, None),
+                _ => (false, (None, None)),
             }
         };
         // Destructors run outside the table lock.
@@ -254,8 +298,7 @@ impl<T> Table<T> {
         killed
     }
 
-    /// Frees a slot that was never handed out (a lost publication race).
-    pub fn discard(&self, token: usize) {
+    fn discard(&self, token: usize) {
         let Some((idx, gen)) = self.decode(token) else {
             return;
         };
@@ -263,25 +306,33 @@ impl<T> Table<T> {
             let mut s = self.slots.lock();
             match s.entries.get_mut(idx) {
                 Some(e) if e.live && e.gen & GEN_MASK == gen => s.kill(idx),
-                _ => None,
+                _ => (None, None),
             }
         };
         // Destructors run outside the table lock.
         drop(dropped);
     }
 
-    /// Frees the slot if nothing keeps its object alive any more.
-    pub fn reclaim(&self, token: usize) {
+    fn reclaim(&self, token: usize) {
         let Some((idx, gen)) = self.decode(token) else {
             return;
         };
-        let mut s = self.slots.lock();
-        if let Some(e) = s.entries.get_mut(idx) {
-            if e.live && e.gen & GEN_MASK == gen && e.strong.is_none() && e.weak.strong_count() == 0
-            {
-                s.kill(idx);
+        let dropped = {
+            let mut s = self.slots.lock();
+            match s.entries.get_mut(idx) {
+                Some(e)
+                    if e.live
+                        && e.gen & GEN_MASK == gen
+                        && e.strong.is_none()
+                        && e.weak.as_ref().is_none_or(|w| w.strong_count() == 0) =>
+                {
+                    s.kill(idx)
+                }
+                _ => (None, None),
             }
-        }
+        };
+        // The weak reference's count, outside the table lock too.
+        drop(dropped);
     }
 }
 

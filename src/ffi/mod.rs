@@ -61,6 +61,7 @@ mod glue {
     use super::types::*;
     #[allow(unused_imports)]
     use crate::prelude::*;
+    use crate::runtime::attachment::Attachment;
     use crate::runtime::{ConnInner, Connection, Context, CtxInner};
     use alloc::ffi::CString;
     use core::ffi::{c_char, CStr};
@@ -68,32 +69,43 @@ mod glue {
     pub(crate) static CTXS: Table<CtxInner> = Table::new(1);
     pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
 
-    /// What the C API attaches to a context: its handle slot, and the
-    /// strings handed to C (certificate paths), kept until the context is
-    /// destroyed so that pointers given to C never dangle. Dropped with
-    /// the context: the slot is freed then.
-    struct CtxBinding {
+    /// What the C API attaches to a context or a connection: its handle
+    /// slot, and the strings handed to C (certificate paths, ...), kept
+    /// until the object is destroyed so that pointers given to C never
+    /// dangle. Dropped with the object: the slot is freed then. One type
+    /// for both kinds, so one copy of the code below (firmware size).
+    struct Binding {
         token: usize,
+        ctx: bool,
         strings: Vec<CString>,
     }
 
-    impl Drop for CtxBinding {
+    impl Drop for Binding {
         fn drop(&mut self) {
-            super::loop_io::withdraw_stop_cell(self.token);
-            CTXS.reclaim(self.token);
+            if self.ctx {
+                super::loop_io::withdraw_stop_cell(self.token);
+                CTXS.reclaim(self.token);
+            } else {
+                CONNS.reclaim(self.token);
+            }
         }
     }
 
-    /// What the C API attaches to a connection (see [`CtxBinding`]).
-    struct ConnBinding {
-        token: usize,
-        strings: Vec<CString>,
-    }
-
-    impl Drop for ConnBinding {
-        fn drop(&mut self) {
-            CONNS.reclaim(self.token);
-        }
+    /// Publishes the new handle `token` in `slot`. Err(the handle another
+    /// thread published first): then ours was never seen, and its slot is
+    /// not the object's to reclaim (the caller discards it).
+    fn bind(slot: &Attachment, token: usize, ctx: bool) -> Result<(), usize> {
+        let binding = Binding {
+            token,
+            ctx,
+            strings: Vec::new(),
+        };
+        slot.set_once(token, Box::new(binding)).map_err(|lost| {
+            if let Ok(mut b) = lost.downcast::<Binding>() {
+                b.token = 0;
+            }
+            slot.word()
+        })
     }
 
     /// The context behind a C handle.
@@ -114,23 +126,14 @@ mod glue {
         let Some(new) = CTXS.insert(&ctx.inner, 0) else {
             return core::ptr::null_mut();
         };
-        let binding = CtxBinding {
-            token: new,
-            strings: Vec::new(),
-        };
-        match slot.set_once(new, Box::new(binding)) {
+        match bind(slot, new, true) {
             Ok(()) => {
                 super::loop_io::publish_stop_cell(new, ctx);
                 new as *mut noPollCtx
             }
-            Err(lost) => {
-                // Another thread published a handle first: ours was never
-                // seen (and its slot is not the context's to reclaim).
-                if let Ok(mut b) = lost.downcast::<CtxBinding>() {
-                    b.token = 0;
-                }
+            Err(first) => {
                 CTXS.discard(new);
-                slot.word() as *mut noPollCtx
+                first as *mut noPollCtx
             }
         }
     }
@@ -152,19 +155,11 @@ mod glue {
         let Some(new) = CONNS.insert(&conn.inner, 0) else {
             return core::ptr::null_mut();
         };
-        let binding = ConnBinding {
-            token: new,
-            strings: Vec::new(),
-        };
-        match slot.set_once(new, Box::new(binding)) {
+        match bind(slot, new, false) {
             Ok(()) => new as *mut noPollConn,
-            Err(lost) => {
-                // Another thread published a handle first: ours was never seen.
-                if let Ok(mut b) = lost.downcast::<ConnBinding>() {
-                    b.token = 0;
-                }
+            Err(first) => {
                 CONNS.discard(new);
-                slot.word() as *mut noPollConn
+                first as *mut noPollConn
             }
         }
     }
@@ -211,7 +206,7 @@ mod glue {
         }
         conn.inner
             .attachment
-            .with(|b: &mut ConnBinding| keep(&mut b.strings, c))
+            .with(|b: &mut Binding| keep(&mut b.strings, c))
             .unwrap_or(core::ptr::null())
     }
 
@@ -226,7 +221,7 @@ mod glue {
         }
         ctx.inner
             .attachment
-            .with(|b: &mut CtxBinding| keep(&mut b.strings, c))
+            .with(|b: &mut Binding| keep(&mut b.strings, c))
             .unwrap_or(core::ptr::null())
     }
 

@@ -6,7 +6,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::conn::{client_args, connect_common, listen_common};
+use super::conn::{client_args, connect_common, given_opts, listen_common};
 use super::opts::set_ssl;
 use super::opts::OptsData;
 use super::types::*;
@@ -190,8 +190,22 @@ pub extern "C" fn nopoll_listener_tls_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, false, true)
+        listen_common(ctx, None, host, port, false, Some(listen_tls))
     })
+}
+
+/// `listen_common`'s wss:// listener: `opts` given or not.
+fn listen_tls(
+    c: &crate::runtime::Context,
+    host: &str,
+    port: &str,
+    ipv6: bool,
+    o: &OptsData,
+    given: bool,
+) -> Result<crate::runtime::Connection, crate::runtime::Error> {
+    // A listener verifies clients only when its options ask for it.
+    let t = given.then(|| tls_options(o, o.ssl_verify));
+    c.listen_tls(host, port, ipv6, t)
 }
 
 /// wss:// listener (IPv6).
@@ -202,7 +216,7 @@ pub extern "C" fn nopoll_listener_tls_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, core::ptr::null_mut(), host, port, true, true)
+        listen_common(ctx, None, host, port, true, Some(listen_tls))
     })
 }
 
@@ -216,7 +230,7 @@ pub extern "C" fn nopoll_listener_tls_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, false, true)
+        listen_common(ctx, given_opts(opts), host, port, false, Some(listen_tls))
     })
 }
 
@@ -229,7 +243,7 @@ pub extern "C" fn nopoll_listener_tls_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, opts, host, port, true, true)
+        listen_common(ctx, given_opts(opts), host, port, true, Some(listen_tls))
     })
 }
 

@@ -5,6 +5,7 @@ use crate::prelude::*;
 
 use super::ops::{last_errno, ops};
 use super::{NetError, NetResult};
+use crate::protocol::text;
 use crate::sys::{
     addrinfo, c_int, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t,
 };
@@ -100,12 +101,15 @@ impl Addr {
     /// scoped address) and port text; None for non-IP families.
     pub fn host_port(&self) -> Option<(String, String)> {
         let sa = self.to_socket_addr()?;
-        let host = match sa {
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) if a.scope_id() != 0 => format!("{}%{}", a.ip(), a.scope_id()),
-            SocketAddr::V6(a) => a.ip().to_string(),
-        };
-        Some((host, sa.port().to_string()))
+        let mut host = String::new();
+        text::push_ip(&mut host, sa.ip());
+        if let SocketAddr::V6(a) = sa {
+            if a.scope_id() != 0 {
+                host.push('%');
+                text::push_decimal(&mut host, u64::from(a.scope_id()));
+            }
+        }
+        Some((host, text::decimal(u64::from(sa.port()))))
     }
 
     /// Copies `len` bytes of a sockaddr; None if it does not fit.

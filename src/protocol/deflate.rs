@@ -47,7 +47,50 @@ pub const EXTENSION: &str = "permessage-deflate";
 /// The bytes a sync flush ends with, removed from the wire (RFC 7692 7.2.1).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
-/// What this endpoint is willing to negotiate.
+/// The permessage-deflate implementation (negotiation and codec), reached
+/// only through this table of function pointers. The table is named only by
+/// the constructors of [`DeflateConfig`] and [`DeflateParams`], which run when
+/// a program turns the extension on: a firmware that never does links none
+/// of it (`--gc-sections` drops `miniz_oxide` and this module's code).
+#[derive(Clone, Copy)]
+pub struct Linked(&'static Imp);
+
+/// Header values of `Sec-WebSocket-Extensions`.
+type Values<'a, 'b> = &'a mut dyn Iterator<Item = &'b str>;
+
+struct Imp {
+    accept_offer: fn(Values<'_, '_>, &DeflateConfig) -> Option<(DeflateParams, String)>,
+    offer: fn(&DeflateConfig) -> String,
+    check_answer: fn(Values<'_, '_>, &DeflateConfig) -> Result<Option<DeflateParams>, ()>,
+    codec: fn(Role, DeflateParams) -> Box<dyn PerMessage + Send>,
+}
+
+static IMP: Imp = Imp {
+    accept_offer: |values, cfg| accept_offer(values, cfg),
+    offer,
+    check_answer: |values, cfg| check_answer(values, Some(cfg)),
+    codec: |role, params| Box::new(Codec::new(role, params)),
+};
+
+impl Linked {
+    const IMP: Linked = Linked(&IMP);
+}
+
+/// There is one implementation: every table is the same.
+impl PartialEq for Linked {
+    fn eq(&self, _: &Linked) -> bool {
+        true
+    }
+}
+impl Eq for Linked {}
+impl core::fmt::Debug for Linked {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Linked")
+    }
+}
+
+/// What this endpoint is willing to negotiate. Build it with
+/// `..DeflateConfig::default()` (which links the implementation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeflateConfig {
     /// Ask for (client) or insist on (server) no context takeover in both
@@ -62,6 +105,8 @@ pub struct DeflateConfig {
     /// text at about 120 MB/s to 52 % (level 6: 14 MB/s to 39 %), JSON at
     /// over 1 GB/s to 5 % (level 6: 180 MB/s to 4 %).
     pub level: u8,
+    /// The implementation (see [`Linked`]).
+    pub imp: Linked,
 }
 
 impl Default for DeflateConfig {
@@ -69,11 +114,13 @@ impl Default for DeflateConfig {
         DeflateConfig {
             no_context_takeover: false,
             level: 1,
+            imp: Linked::IMP,
         }
     }
 }
 
-/// The parameters agreed on a connection (plus our own level).
+/// The parameters agreed on a connection (plus our own level). Build it
+/// with `..DeflateParams::default()` (which links the implementation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeflateParams {
     /// The server resets its compressor after every message.
@@ -86,16 +133,28 @@ pub struct DeflateParams {
     pub client_max_window_bits: u8,
     /// Our compression level (see [`DeflateConfig::level`]).
     pub level: u8,
+    /// The implementation (see [`Linked`]).
+    pub imp: Linked,
+}
+
+/// No context takeover asked, 15-bit windows, level 1.
+impl Default for DeflateParams {
+    fn default() -> Self {
+        DeflateParams::new(1)
+    }
 }
 
 impl DeflateParams {
-    fn new(level: u8) -> Self {
+    /// No context takeover asked, 15-bit windows, our compression `level`
+    /// (links the implementation, see [`Linked`]).
+    pub const fn new(level: u8) -> Self {
         DeflateParams {
             server_no_context_takeover: false,
             client_no_context_takeover: false,
             server_max_window_bits: 15,
             client_max_window_bits: 15,
             level,
+            imp: Linked::IMP,
         }
     }
 
@@ -248,6 +307,41 @@ fn parse_params(ext: &Extension) -> Option<Parsed> {
     Some(p)
 }
 
+// ---------------------------------------------------------------- through the table
+
+/// Server side: [`accept_offer`] through `cfg`'s table.
+pub(crate) fn answer_offer<'a>(
+    mut values: impl Iterator<Item = &'a str>,
+    cfg: &DeflateConfig,
+) -> Option<(DeflateParams, String)> {
+    (cfg.imp.0.accept_offer)(&mut values, cfg)
+}
+
+/// Client side: [`offer`] through `cfg`'s table.
+pub(crate) fn make_offer(cfg: &DeflateConfig) -> String {
+    (cfg.imp.0.offer)(cfg)
+}
+
+/// Client side: [`check_answer`], through `cfg`'s table when we offered.
+/// Without an offer every extension in the answer fails the connection,
+/// which needs no parsing: a value holding anything but separators names
+/// an extension or is malformed, both errors.
+pub(crate) fn verify_answer<'a>(
+    mut values: impl Iterator<Item = &'a str>,
+    cfg: Option<&DeflateConfig>,
+) -> Result<Option<DeflateParams>, ()> {
+    match cfg {
+        Some(cfg) => (cfg.imp.0.check_answer)(&mut values, cfg),
+        None if values.all(|v| v.bytes().all(|c| matches!(c, b' ' | b'\t' | b','))) => Ok(None),
+        None => Err(()),
+    }
+}
+
+/// The codec of a connection that agreed on `params`, through its table.
+pub(crate) fn new_codec(role: Role, params: DeflateParams) -> Box<dyn PerMessage + Send> {
+    (params.imp.0.codec)(role, params)
+}
+
 // ---------------------------------------------------------------- server
 
 /// Server side: picks the first acceptable permessage-deflate offer among
@@ -371,6 +465,54 @@ pub(crate) enum InflateError {
     Malformed,
     /// No memory for the output within the limit.
     OutOfMemory,
+}
+
+/// What the engine asks of a connection's compression state ([`Codec`],
+/// behind [`Linked`]). Method docs on [`Codec`].
+pub(crate) trait PerMessage {
+    fn compresses(&self) -> bool;
+    fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>);
+    fn start_message(&mut self);
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        budget: u64,
+    ) -> Result<(), InflateError>;
+    fn state_bytes(&self) -> usize;
+    fn deflater_bytes(&self) -> usize;
+    fn inflater_bytes(&self) -> usize;
+}
+
+impl PerMessage for Codec {
+    fn compresses(&self) -> bool {
+        Codec::compresses(self)
+    }
+    fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
+        Codec::compress(self, data, fin, out)
+    }
+    fn start_message(&mut self) {
+        Codec::start_message(self)
+    }
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        budget: u64,
+    ) -> Result<(), InflateError> {
+        Codec::inflate(self, input, fin, out, budget)
+    }
+    fn state_bytes(&self) -> usize {
+        Codec::state_bytes(self)
+    }
+    fn deflater_bytes(&self) -> usize {
+        Codec::deflater_bytes(self)
+    }
+    fn inflater_bytes(&self) -> usize {
+        Codec::inflater_bytes(self)
+    }
 }
 
 /// The compression state of one connection (both directions).
@@ -693,6 +835,30 @@ mod tests {
 
     fn check(v: Option<&str>, c: &DeflateConfig) -> Result<Option<DeflateParams>, ()> {
         check_answer(v.into_iter(), Some(c))
+    }
+
+    /// Without an offer the answer is judged without parsing it: the same
+    /// verdicts as the parser's.
+    #[test]
+    fn unoffered_answers_judged_like_the_parser() {
+        for v in [
+            "",
+            " ,\t, ",
+            "permessage-deflate",
+            "x; y=\"z\"",
+            ",;",
+            "\"",
+            " , foo",
+        ] {
+            let values = [v, ""];
+            assert_eq!(
+                verify_answer(values.into_iter(), None),
+                check_answer(values.into_iter(), None),
+                "{v:?}"
+            );
+        }
+        assert_eq!(verify_answer([" , "].into_iter(), None), Ok(None));
+        assert_eq!(verify_answer(["", " x"].into_iter(), None), Err(()));
     }
 
     #[test]

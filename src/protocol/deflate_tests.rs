@@ -15,6 +15,7 @@ fn params(no_takeover: bool) -> DeflateParams {
         server_max_window_bits: 15,
         client_max_window_bits: 15,
         level: 6,
+        ..DeflateParams::default()
     }
 }
 

@@ -2,11 +2,12 @@
 //! bytes out. One per connection, after the opening handshake.
 
 use super::close::{is_sendable_close_code, CloseFrame};
-use super::deflate::{Codec, DeflateParams, InflateError};
+use super::deflate::{self, DeflateParams, InflateError, PerMessage};
 use super::frame::{write_frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::utf8::{self, Utf8Validator};
 use super::{ProtocolError, RandomSource, Role, SendError};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 /// The kind of a data message.
@@ -197,7 +198,7 @@ pub struct Engine<R: RandomSource> {
     refused_close: bool,
     failed: Option<ProtocolError>,
     // permessage-deflate (RFC 7692)
-    codec: Option<Codec>,
+    codec: Option<Box<dyn PerMessage + Send>>,
     /// The message being received is compressed (RSV1 on its first frame).
     recv_compressed: bool,
     /// Inflated bytes of the message being received.
@@ -242,7 +243,7 @@ impl<R: RandomSource> Engine<R> {
             received_close: false,
             refused_close: false,
             failed: None,
-            codec: config.deflate.map(|p| Codec::new(role, p)),
+            codec: config.deflate.map(|p| deflate::new_codec(role, p)),
             recv_compressed: false,
             inflated: 0,
             send_compressed: false,
@@ -260,14 +261,14 @@ impl<R: RandomSource> Engine<R> {
     /// Changes the limits (takes effect from the next frame).
     pub fn set_config(&mut self, config: Config) {
         if config.deflate != self.config.deflate {
-            self.codec = config.deflate.map(|p| Codec::new(self.role, p));
+            self.codec = config.deflate.map(|p| deflate::new_codec(self.role, p));
         }
         self.config = config;
     }
     /// Bytes of compression state (permessage-deflate) held now: zero on
     /// an idle connection without context takeover.
     pub fn compression_state_bytes(&self) -> usize {
-        self.codec.as_ref().map_or(0, Codec::state_bytes)
+        self.codec.as_ref().map_or(0, |c| c.state_bytes())
     }
     /// True once we have sent a close frame.
     pub fn close_sent(&self) -> bool {
@@ -822,7 +823,7 @@ impl<R: RandomSource> Engine<R> {
         let new_message = self.send_kind.is_none();
         let opcode = self.start_data_frame(kind, data, fin)?;
         if new_message {
-            self.send_compressed = self.codec.as_ref().is_some_and(Codec::compresses);
+            self.send_compressed = self.codec.as_ref().is_some_and(|c| c.compresses());
         }
         if self.send_compressed {
             self.queue_compressed(fin, opcode, data);
@@ -1069,14 +1070,14 @@ impl<R: RandomSource> Engine<R> {
     pub fn reassembly_capacity(&self) -> usize {
         self.msg_buf.capacity()
             + self.ctrl.capacity()
-            + self.codec.as_ref().map_or(0, Codec::inflater_bytes)
+            + self.codec.as_ref().map_or(0, |c| c.inflater_bytes())
     }
 
     /// Bytes allocated for output not yet written.
     #[inline]
     /// (The compressor's state, permessage-deflate, counts here.)
     pub fn output_capacity(&self) -> usize {
-        self.out.capacity() + self.codec.as_ref().map_or(0, Codec::deflater_bytes)
+        self.out.capacity() + self.codec.as_ref().map_or(0, |c| c.deflater_bytes())
     }
 
     /// Releases the memory of idle buffers (after a large message).

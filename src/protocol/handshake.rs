@@ -3,6 +3,7 @@
 use super::base64;
 use super::deflate::{self, DeflateConfig, DeflateParams};
 use super::sha1::Sha1;
+use super::text;
 use super::RandomSource;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -172,11 +173,23 @@ impl HeadBuffer {
             }
             headers.push(Header {
                 name: name.to_string(),
-                value: value.trim_matches([' ', '\t']).to_string(),
+                value: trim_ows(value).to_string(),
             });
         }
         Ok((first, headers))
     }
+}
+
+/// `s` without spaces and tabs at either end (HTTP's optional
+/// whitespace). Byte by byte: `str::trim_matches` with a char pattern links
+/// char searchers (about 300 bytes of firmware) for the same result.
+fn trim_ows(s: &str) -> &str {
+    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let b = s.as_bytes();
+    let start = b.iter().take_while(|c| ows(c)).count();
+    let end = b.len() - b[start..].iter().rev().take_while(|c| ows(c)).count();
+    // Both ends are next to ASCII bytes, so char boundaries.
+    s.get(start..end).unwrap_or("")
 }
 
 /// An HTTP token character (RFC 9110 5.6.2).
@@ -196,7 +209,7 @@ fn header_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item
 fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     header_values(headers, name)
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim_matches([' ', '\t']))
+        .map(trim_ows)
         .filter(|t| !t.is_empty())
 }
 
@@ -318,7 +331,7 @@ impl UpgradeRequest {
         deflate: Option<&DeflateConfig>,
     ) -> Result<(Vec<u8>, Option<DeflateParams>), HandshakeError> {
         let agreed = deflate.and_then(|cfg| {
-            deflate::accept_offer(
+            deflate::answer_offer(
                 header_values(&self.request.headers, "Sec-WebSocket-Extensions"),
                 cfg,
             )
@@ -366,16 +379,15 @@ pub struct Rejection {
 impl Rejection {
     /// The complete HTTP answer to send before closing.
     pub fn response(&self) -> Vec<u8> {
-        let mut s = alloc::format!(
-            "HTTP/1.1 {} {}\r\n",
-            self.status,
-            reason_phrase(self.status)
-        );
+        let mut s = String::from("HTTP/1.1 ");
+        text::push_decimal(&mut s, u64::from(self.status));
+        s.push(' ');
+        s.push_str(reason_phrase(self.status));
+        s.push_str("\r\n");
         if self.status == 426 {
-            s.push_str(&alloc::format!(
-                "Sec-WebSocket-Version: {}\r\n",
-                self.version
-            ));
+            s.push_str("Sec-WebSocket-Version: ");
+            text::push_decimal(&mut s, u64::from(self.version));
+            s.push_str("\r\n");
         }
         s.push_str("Connection: close\r\nContent-Length: 0\r\n\r\n");
         s.into_bytes()
@@ -587,6 +599,10 @@ pub struct ClientHandshake {
     expected_accept: [u8; 28],
     offered: Vec<String>,
     deflate: Option<DeflateConfig>,
+    /// [`ClientHandshake::validate`], stored by `new` and called only
+    /// through here: a firmware that never connects does not link the
+    /// checks of a server's answer.
+    check: fn(&ClientHandshake) -> Result<Response, HandshakeError>,
 }
 
 impl ClientHandshake {
@@ -636,7 +652,7 @@ impl ClientHandshake {
             s.push_str("\r\n");
         };
         let key_str = core::str::from_utf8(&key).unwrap_or("");
-        let version_str = alloc::format!("{version}");
+        let version_str = text::decimal(u64::from(version));
         line("Host", req.host);
         line("Upgrade", "websocket");
         line("Connection", "Upgrade");
@@ -658,7 +674,7 @@ impl ClientHandshake {
             line("Cookie", c);
         }
         if let Some(d) = &req.deflate {
-            line("Sec-WebSocket-Extensions", &deflate::offer(d));
+            line("Sec-WebSocket-Extensions", &deflate::make_offer(d));
         }
         let mut out = String::with_capacity(s.len() + 32);
         out.push_str("GET ");
@@ -678,6 +694,7 @@ impl ClientHandshake {
                 expected_accept: accept_key(&key),
                 offered,
                 deflate: req.deflate,
+                check: ClientHandshake::validate,
             },
             out.into_bytes(),
         ))
@@ -691,7 +708,7 @@ impl ClientHandshake {
         if !done {
             return Ok((n, None));
         }
-        Ok((n, Some(self.validate()?)))
+        Ok((n, Some((self.check)(self)?)))
     }
 
     fn validate(&self) -> Result<Response, HandshakeError> {
@@ -720,7 +737,7 @@ impl ClientHandshake {
         if accept.map(str::as_bytes) != Some(&self.expected_accept[..]) {
             return Err(HandshakeError::AcceptMismatch);
         }
-        let deflate = deflate::check_answer(
+        let deflate = deflate::verify_answer(
             header_values(&headers, "Sec-WebSocket-Extensions"),
             self.deflate.as_ref(),
         )
@@ -730,12 +747,9 @@ impl ClientHandshake {
         // "hello-protocol-response" answered) and upstream clients accept
         // it, so the answer is kept and only flagged.
         let protocol = joined(&headers, "Sec-WebSocket-Protocol").filter(|p| !p.trim().is_empty());
-        let unoffered_protocol = protocol.as_deref().is_some_and(|p| {
-            !self
-                .offered
-                .iter()
-                .any(|o| o == p.trim_matches([' ', '\t']))
-        });
+        let unoffered_protocol = protocol
+            .as_deref()
+            .is_some_and(|p| !self.offered.iter().any(|o| o == trim_ows(p)));
         Ok(Response {
             status,
             headers,
@@ -779,6 +793,26 @@ mod tests {
                 *b = self.0;
                 self.0 = self.0.wrapping_add(1);
             }
+        }
+    }
+
+    /// Spaces and tabs go from both ends, nothing else (not other
+    /// whitespace, not inside), as `trim_matches([' ', '\t'])` did.
+    #[test]
+    fn optional_whitespace_trimmed_like_trim_matches() {
+        for v in [
+            "",
+            " ",
+            "\t \t",
+            "a",
+            " a ",
+            " \t a\t ",
+            "\ta b\t",
+            "\u{a0}x\u{a0}",
+            " \u{e9} ",
+            "\x0bx\x0c",
+        ] {
+            assert_eq!(trim_ows(v), v.trim_matches([' ', '\t']), "{v:?}");
         }
     }
 

@@ -5,6 +5,7 @@
 //! - [`engine`]: frames to messages and back, control frames, closing.
 //! - [`utf8`]: incremental UTF-8 validation; [`close`]: close frame rules.
 //! - [`proxy`]: the PROXY protocol header a load balancer sends first.
+//! - [`text`]: numbers and IP addresses as text without `core::fmt`.
 //!
 //! Safe Rust only: the compiler refuses any `unsafe` here.
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod handshake;
 pub mod mask;
 pub mod proxy;
 pub mod sha1;
+pub mod text;
 pub mod utf8;
 
 pub use close::CloseFrame;

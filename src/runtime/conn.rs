@@ -189,7 +189,11 @@ impl Env for ConnEnv<'_> {
         self.ctx.inner.cfg.lock().permessage_deflate
     }
     fn trusts(&self, ip: core::net::IpAddr) -> Option<bool> {
-        self.ctx.trusts_proxy(ip)
+        let cfg = self.ctx.inner.cfg.lock();
+        (cfg.scale.forwarding?.trusts)(&cfg.scale.trusted, ip)
+    }
+    fn forwarding(&self) -> Option<&'static super::machine::Forwarding> {
+        self.ctx.inner.cfg.lock().scale.forwarding
     }
 }
 

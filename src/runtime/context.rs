@@ -13,7 +13,7 @@ use crate::protocol::{DeflateConfig, Delivery, HandshakeLimits};
 use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
-use alloc::collections::{BinaryHeap, VecDeque};
+use alloc::collections::BinaryHeap;
 use core::cmp::Reverse;
 
 /// Accept / open / ready handler: return false to refuse the connection.
@@ -108,7 +108,10 @@ pub struct CtxConfig {
     /// See `runtime/budget.rs`.
     pub memory_budget: usize,
     /// Keepalive: ping a connection after this long without input, ms
-    /// (0: off, the default, as upstream).
+    /// (0: off, the default, as upstream). This and the next two take
+    /// effect once [`Context::set_keepalive`] or
+    /// [`Context::set_idle_timeout`] was called (which link the keepalive
+    /// code, see `keepalive.rs`).
     pub ping_interval_ms: u64,
     /// Keepalive: after its ping, a connection from which nothing arrives
     /// within this is closed without a close frame (status 1006), ms
@@ -117,11 +120,16 @@ pub struct CtxConfig {
     /// A connection from which nothing arrives for this long is closed
     /// with 1001, ms (0: off, the default).
     pub idle_timeout_ms: u64,
+    /// The keepalive code, once a keepalive setter installed it.
+    pub(crate) keepalive: Option<&'static super::keepalive::KeepaliveImp>,
     /// Handshake head limits.
     pub limits: HandshakeLimits,
     /// Accept permessage-deflate (RFC 7692) offers on listeners with these
     /// settings (off: None, the default, as upstream nopoll).
     pub permessage_deflate: Option<DeflateConfig>,
+    /// Server-side TLS, once something made it possible (see
+    /// [`ServerTls`](super::establish::ServerTls)).
+    pub(crate) server_tls: Option<&'static super::establish::ServerTls>,
     /// Console logging on (nopoll_log_enable).
     pub log_enabled: bool,
     /// Colours in console logging.
@@ -179,8 +187,10 @@ impl Default for CtxConfig {
             ping_interval_ms: 0,
             pong_timeout_ms: 0,
             idle_timeout_ms: 0,
+            keepalive: None,
             limits: HandshakeLimits::default(),
             permessage_deflate: None,
+            server_tls: None,
             log_enabled: false,
             log_color: false,
             log_sink: None,
@@ -243,8 +253,10 @@ pub(crate) struct CtxInner {
     pub poller: Lock<Option<Poller>>,
     pub waker: Waker,
     pub stop: AtomicBool,
-    /// Handshake deadlines, sorted (see `push_deadline`).
-    pub deadlines: Lock<VecDeque<(Instant, i32)>>,
+    /// Handshake deadlines, sorted (see `push_deadline`). A `Vec`, not a
+    /// `VecDeque`: its ring code cost 0.5 KB of firmware for a queue that
+    /// is short and popped only when a handshake times out.
+    pub deadlines: Lock<Vec<(Instant, i32)>>,
     /// The certificate store, in insertion order (shared with the TLS
     /// listeners' server-name lookup).
     pub(crate) certificates: Arc<Lock<Vec<Certificate>>>,
@@ -295,23 +307,24 @@ impl Context {
         let poller = Poller::new(backend)?;
         let waker = poller.waker();
         let poller_forgets_closed = poller.backend() == net::Backend::Epoll;
+        let cfg = CtxConfig::default();
         Ok(Context {
             inner: Arc::new(CtxInner {
                 attachment: super::Attachment::default(),
-                cfg: Lock::new(CtxConfig::default()),
+                max_pending_output: AtomicUsize::new(cfg.max_pending_output),
+                max_idle_buffers: AtomicUsize::new(cfg.max_idle_buffers),
+                memory_budget: AtomicUsize::new(cfg.memory_budget),
+                cfg: Lock::new(cfg),
                 conns: Lock::new(Map::default()),
                 next_id: AtomicI32::new(1),
                 io: Lock::new(IoOps::default()),
                 poller: Lock::new(Some(poller)),
                 waker,
                 stop: AtomicBool::new(false),
-                deadlines: Lock::new(VecDeque::new()),
+                deadlines: Lock::new(Vec::new()),
                 certificates: Arc::new(Lock::new(Vec::new())),
                 tls: Default::default(),
                 handlers_epoch: AtomicU64::new(0),
-                max_pending_output: AtomicUsize::new(CtxConfig::default().max_pending_output),
-                max_idle_buffers: AtomicUsize::new(CtxConfig::default().max_idle_buffers),
-                memory_budget: AtomicUsize::new(CtxConfig::default().memory_budget),
                 memory_used: AtomicUsize::new(0),
                 keepalive_on: AtomicBool::new(false),
                 keepalive: Lock::new(BinaryHeap::new()),
@@ -339,6 +352,13 @@ impl Context {
     pub fn update_config(&self, f: impl FnOnce(&mut CtxConfig)) {
         let mut cfg = self.inner.cfg.lock();
         f(&mut cfg);
+        self.config_changed(cfg);
+    }
+
+    /// What follows every configuration change: one body for every
+    /// setter's closure.
+    #[inline(never)]
+    fn config_changed(&self, cfg: crate::sync::LockGuard<'_, CtxConfig>) {
         self.inner
             .max_pending_output
             .store(cfg.max_pending_output, Ordering::Release);
@@ -348,17 +368,22 @@ impl Context {
         self.inner
             .memory_budget
             .store(cfg.memory_budget, Ordering::Release);
-        let ka = cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0;
-        if ka && !self.inner.keepalive_on.swap(true, Ordering::AcqRel) {
-            // Turned on: every open connection gets its first check.
-            drop(cfg);
-            self.arm_keepalive_all();
-            cfg = self.inner.cfg.lock();
-        } else if !ka {
-            self.inner.keepalive_on.store(false, Ordering::Release);
-            self.inner.keepalive.lock().clear();
+        let ka = cfg
+            .keepalive
+            .filter(|_| cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0);
+        match ka {
+            Some(k) if !self.inner.keepalive_on.swap(true, Ordering::AcqRel) => {
+                // Turned on: every open connection gets its first check.
+                drop(cfg);
+                (k.arm_all)(self);
+            }
+            Some(_) => drop(cfg),
+            None => {
+                drop(cfg);
+                self.inner.keepalive_on.store(false, Ordering::Release);
+                self.inner.keepalive.lock().clear();
+            }
         }
-        drop(cfg);
         self.handlers_changed();
     }
 
@@ -509,14 +534,10 @@ impl Context {
             q.retain(|(_, id)| conns.contains_key(id));
         }
         drop(conns);
-        // Kept sorted: appending is enough unless the timeout was lowered
-        // since earlier handshakes were queued (rare: then insert in place).
-        if q.back().is_none_or(|&(last, _)| last <= at) {
-            q.push_back((at, id));
-        } else {
-            let pos = q.partition_point(|&(t, _)| t <= at);
-            q.insert(pos, (at, id));
-        }
+        // Kept sorted: this is the end unless the timeout was lowered since
+        // earlier handshakes were queued (rare: then in place).
+        let pos = q.partition_point(|&(t, _)| t <= at);
+        q.insert(pos, (at, id));
     }
 
     /// Stores certificate paths for TLS listeners of this context, for
@@ -635,6 +656,10 @@ impl Context {
     }
 
     pub(crate) fn wants_log(&self, level: LogLevel) -> bool {
+        if cfg!(feature = "no-log") {
+            // Logging compiled out: no log line is ever formatted.
+            return false;
+        }
         let c = self.inner.cfg.lock();
         c.log_sink.is_some()
             || c.log_enabled

@@ -171,7 +171,7 @@ impl Connection {
             return 0;
         };
         if self.inner.io.tls_handshaking() {
-            match self.tls_advance(ctx) {
+            match ctx.tls_advance(self) {
                 Ok(true) => {}
                 Ok(false) => return 0,
                 Err(why) => {

@@ -243,14 +243,17 @@ impl Connection {
         let (host, port) = peer.or_else(|| net::peer_addr(fd)).unwrap_or_default();
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
-            let proxied = listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id()));
-            (cfg.limits, cfg.protocol_version, proxied)
+            // Set whenever a listener requires a PROXY header.
+            let proxy = cfg
+                .scale
+                .forwarding
+                .filter(|_| listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id())));
+            (cfg.limits, cfg.protocol_version, proxy)
         };
         let hs = ServerHandshake::with_version(limits, version);
-        let m = if proxied {
-            Machine::server_behind_proxy(hs)
-        } else {
-            Machine::server(hs)
+        let m = match proxied {
+            Some(imp) => Machine::server_behind_proxy(hs, imp),
+            None => Machine::server(hs),
         };
         let conn = Self::build(ctx, ConnRole::Accepted, fd, host, port, m);
         if let Some(l) = listener {
@@ -307,8 +310,9 @@ impl Context {
     /// the connection. A connection refused by `on_accept` is shut down
     /// and leaves the context: false.
     pub fn complete_accept(&self, listener: Option<&Connection>, conn: &Connection) -> bool {
+        // A TLS listener was made by `listen_tls`, which linked server TLS.
         let tls = listener.is_some_and(|l| l.inner.io.is_tls());
-        self.complete_accept_with(listener, conn, tls)
+        self.finish_accept(listener, conn, tls)
     }
 
     /// As [`Context::complete_accept`]; `tls`: the connection runs TLS
@@ -321,6 +325,14 @@ impl Context {
         conn: &Connection,
         tls: bool,
     ) -> bool {
+        if tls {
+            self.enable_server_tls();
+        }
+        self.finish_accept(listener, conn, tls)
+    }
+
+    /// [`Context::complete_accept_with`] once server TLS is linked if `tls`.
+    fn finish_accept(&self, listener: Option<&Connection>, conn: &Connection, tls: bool) -> bool {
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
             if let Some(max) = l.own_max_frame_size() {
@@ -334,7 +346,7 @@ impl Context {
             self.unregister(conn);
             return false;
         }
-        if tls && !conn.start_server_tls(self, listener) {
+        if tls && !self.start_server_tls(conn, listener) {
             return false;
         }
         // Only now may the loop start on the handshake (whose bytes may be
@@ -418,12 +430,67 @@ impl Context {
     }
 }
 
+pub(crate) use tls::ServerTls;
+
 mod tls {
     use super::*;
     use crate::runtime::transport::Tls;
     #[cfg(feature = "tls")]
     use crate::tls::openssl::{self, adopt_context};
     use crate::tls::{ops, ListenerTls, Session, Step, TlsError, TlsOptions};
+
+    /// Server-side TLS (making a session for an accepted connection and
+    /// driving its handshake), reached only through this table in the
+    /// context's configuration: only what makes a TLS server connection
+    /// possible (`listen_tls`, `complete_accept_with` with TLS) installs
+    /// it, so a firmware that serves plain WebSocket links none of it.
+    pub(crate) struct ServerTls {
+        start: fn(&Connection, &Context, Option<&Connection>) -> bool,
+        advance: fn(&Connection, &Context) -> Result<bool, String>,
+    }
+
+    static SERVER_TLS: ServerTls = ServerTls {
+        start: Connection::start_server_tls,
+        advance: Connection::tls_advance,
+    };
+
+    impl Context {
+        /// Links server TLS for this context (see [`ServerTls`]).
+        pub(super) fn enable_server_tls(&self) {
+            self.inner.cfg.lock().server_tls = Some(&SERVER_TLS);
+        }
+
+        /// [`Connection::start_server_tls`], through the table.
+        pub(crate) fn start_server_tls(
+            &self,
+            conn: &Connection,
+            listener: Option<&Connection>,
+        ) -> bool {
+            let imp = self.inner.cfg.lock().server_tls;
+            match imp {
+                Some(t) => (t.start)(conn, self, listener),
+                None => {
+                    ctx_log!(self, Critical, "conn id={}: {NOT_ENABLED}", conn.id());
+                    conn.shutdown();
+                    self.unregister(conn);
+                    false
+                }
+            }
+        }
+
+        /// [`Connection::tls_advance`], through the table.
+        pub(crate) fn tls_advance(&self, conn: &Connection) -> Result<bool, String> {
+            let imp = self.inner.cfg.lock().server_tls;
+            match imp {
+                Some(t) => (t.advance)(conn, self),
+                None => Err(NOT_ENABLED.into()),
+            }
+        }
+    }
+
+    /// Cannot happen: a TLS server connection is made only after the table
+    /// was installed.
+    const NOT_ENABLED: &str = "cannot start TLS: server TLS not enabled on this context";
 
     impl Connection {
         /// The client's TLS handshake, before the upgrade request, bounded
@@ -514,7 +581,7 @@ mod tls {
         /// Advances a server's TLS handshake as far as the socket allows
         /// (from the loop or a read): true once established (and the post
         /// check passed).
-        pub(crate) fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
+        fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
             let step = self
                 .inner
                 .io
@@ -538,11 +605,7 @@ mod tls {
         /// the listener's configuration (built once per listener), else the
         /// context's default certificate. False (the connection is shut
         /// down, and why is logged) when no configuration can be made.
-        pub(crate) fn start_server_tls(
-            &self,
-            ctx: &Context,
-            listener: Option<&Connection>,
-        ) -> bool {
+        fn start_server_tls(&self, ctx: &Context, listener: Option<&Connection>) -> bool {
             let made = self.server_session(ctx, listener);
             match made {
                 Ok(s) => {
@@ -678,6 +741,7 @@ mod tls {
             opts: Option<TlsOptions>,
         ) -> Result<Connection, Error> {
             let l = Connection::listen(self, host, port, ipv6)?;
+            self.enable_server_tls();
             l.inner.io.set_tls(Tls::Listener(ListenerTls {
                 opts,
                 ..Default::default()

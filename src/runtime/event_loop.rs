@@ -9,7 +9,7 @@ use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
 use super::machine::Action;
 use crate::net::{self, Interest, Poller, Ready};
-use crate::platform::Instant;
+use crate::platform::{earliest, Instant};
 use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -110,10 +110,7 @@ impl Context {
             self.apply_watches(poller);
             let next_handshake = self.expire_handshakes();
             backoff.resume_due(self, poller);
-            let next_handshake = [next_handshake, backoff.next_wake()]
-                .into_iter()
-                .flatten()
-                .min();
+            let next_handshake = earliest(next_handshake, backoff.next_wake());
             let next_keepalive = self.run_keepalive();
             // No return on the timeout here: every call looks at readiness
             // at least once (a wait of 0 ms when the time is already up),
@@ -121,10 +118,7 @@ impl Context {
             // loaded machine, valgrind) returns again and again without
             // serving anything, a pending write or input included.
             let now = Instant::now();
-            let wake_at = [deadline, next_handshake, next_keepalive]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake_at = earliest(deadline, earliest(next_handshake, next_keepalive));
             let held = core::mem::take(&mut buffered);
             let ms = match wake_at {
                 _ if !held.is_empty() => 0,
@@ -364,7 +358,7 @@ impl Context {
                     // TLS starts after on_accept (as upstream); the loop
                     // drives its handshake like the WebSocket one.
                     if listener.inner.io.is_tls() {
-                        conn.start_server_tls(self, Some(listener));
+                        self.start_server_tls(&conn, Some(listener));
                     }
                 }
                 Ok(None) | Err(_) => return,
@@ -408,18 +402,14 @@ impl Context {
     fn expire_handshakes(&self) -> Option<Instant> {
         let now = Instant::now();
         loop {
-            let (at, id) = {
+            let id = {
                 let mut q = self.inner.deadlines.lock();
-                match q.front() {
-                    Some(&(at, id)) if at <= now => {
-                        q.pop_front();
-                        (at, id)
-                    }
-                    Some(&(at, _)) => return Some(at),
-                    None => return None,
+                match q.first() {
+                    // O(queue) a timed-out handshake: the queue is short.
+                    Some(&(at, _)) if at <= now => q.remove(0).1,
+                    next => return next.map(|&(at, _)| at),
                 }
             };
-            let _ = at;
             if let Some(conn) = self.lookup(id) {
                 if conn.inner.expire() {
                     ctx_log!(

@@ -27,7 +27,41 @@ use crate::sync::atomic::Ordering;
 use core::cmp::Reverse;
 use core::time::Duration;
 
+/// The keepalive code, reached only through this table in the context's
+/// configuration: only [`Context::set_keepalive`] and
+/// [`Context::set_idle_timeout`] install it, so a firmware that never
+/// turns keepalive on links none of it.
+pub(crate) struct KeepaliveImp {
+    arm: fn(&Context, &ConnInner),
+    pub arm_all: fn(&Context),
+    run: fn(&Context) -> Option<Instant>,
+}
+
+static KEEPALIVE: KeepaliveImp = KeepaliveImp {
+    arm: Context::arm_checks,
+    arm_all: Context::arm_keepalive_all,
+    run: Context::run_checks,
+};
+
 impl Context {
+    /// Gives a connection its first keepalive check (keepalive on).
+    pub(crate) fn arm_keepalive(&self, c: &ConnInner) {
+        let imp = self.inner.cfg.lock().keepalive;
+        if let Some(k) = imp {
+            (k.arm)(self, c);
+        }
+    }
+
+    /// Runs the keepalive checks that are due; returns when the next one
+    /// is. One atomic load while keepalive is off.
+    pub(crate) fn run_keepalive(&self) -> Option<Instant> {
+        if !self.inner.keepalive_on.load(Ordering::Acquire) {
+            return None;
+        }
+        let imp = self.inner.cfg.lock().keepalive?;
+        (imp.run)(self)
+    }
+
     fn keepalive_settings(&self) -> Keepalive {
         let c = self.inner.cfg.lock();
         let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
@@ -44,6 +78,7 @@ impl Context {
     pub fn set_keepalive(&self, ping_interval: Option<Duration>, pong_timeout: Option<Duration>) {
         let ms = |d: Option<Duration>| d.map_or(0, |d| (d.as_millis() as u64).max(1));
         self.update_config(|c| {
+            c.keepalive = Some(&KEEPALIVE);
             c.ping_interval_ms = ms(ping_interval);
             c.pong_timeout_ms = ms(pong_timeout);
         });
@@ -53,7 +88,10 @@ impl Context {
     /// (`None`: never, the default).
     pub fn set_idle_timeout(&self, idle: Option<Duration>) {
         let ms = idle.map_or(0, |d| (d.as_millis() as u64).max(1));
-        self.update_config(|c| c.idle_timeout_ms = ms);
+        self.update_config(|c| {
+            c.keepalive = Some(&KEEPALIVE);
+            c.idle_timeout_ms = ms;
+        });
     }
 
     /// The tick check times are rounded up to.
@@ -74,8 +112,8 @@ impl Context {
             .push(Reverse((Instant::from_micros(us), id)));
     }
 
-    /// Gives a connection its first keepalive check (keepalive on).
-    pub(crate) fn arm_keepalive(&self, c: &ConnInner) {
+    /// [`Context::arm_keepalive`]'s body.
+    fn arm_checks(&self, c: &ConnInner) {
         let ka = self.keepalive_settings();
         let now = Instant::now();
         {
@@ -95,20 +133,16 @@ impl Context {
     }
 
     /// Keepalive turned on: every connection gets its first check.
-    pub(crate) fn arm_keepalive_all(&self) {
+    fn arm_keepalive_all(&self) {
         let conns: Vec<_> = self.inner.conns.lock().values().cloned().collect();
         self.inner.keepalive.lock().clear();
         for c in conns.iter().filter(|c| c.role != ConnRole::Listener) {
-            self.arm_keepalive(c);
+            self.arm_checks(c);
         }
     }
 
-    /// Runs the keepalive checks that are due; returns when the next one
-    /// is. One atomic load while keepalive is off.
-    pub(crate) fn run_keepalive(&self) -> Option<Instant> {
-        if !self.inner.keepalive_on.load(Ordering::Acquire) {
-            return None;
-        }
+    /// [`Context::run_keepalive`]'s body.
+    fn run_checks(&self) -> Option<Instant> {
         let ka = self.keepalive_settings();
         if !ka.is_on() {
             return None;

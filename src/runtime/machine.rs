@@ -27,6 +27,7 @@ use super::Error;
 use crate::platform::Instant;
 use crate::protocol::handshake::Request;
 use crate::protocol::proxy::{self, ProxyHeader};
+use crate::protocol::text;
 use crate::protocol::{
     ClientHandshake, Config, DataKind, DeflateConfig, DeflateParams, Engine, Event, Role,
     SendError, ServerHandshake, ServerOutcome, UpgradeRequest,
@@ -55,7 +56,31 @@ pub(crate) trait Env {
     fn trusts(&self, _ip: IpAddr) -> Option<bool> {
         None
     }
+    /// The PROXY and forwarded-for code, once a setter turned it on.
+    fn forwarding(&self) -> Option<&'static Forwarding> {
+        None
+    }
 }
+
+/// The PROXY protocol and trusted forwarded-for headers, reached only
+/// through this table: only the setters that turn them on
+/// (`Context::set_trusted_proxies`, `Connection::set_proxy_protocol`) name
+/// [`FORWARDING`], so a firmware that calls neither links none of it.
+pub(crate) struct Forwarding {
+    proxy_header: ProxyHeaderFn,
+    forwarded_client: fn(&mut Machine, &dyn Env, &Request, &mut Vec<Action>),
+    /// Whether `ip` is in the list (`None`: the list is empty).
+    pub trusts: fn(&[proxy::Cidr], IpAddr) -> Option<bool>,
+}
+
+type ProxyHeaderFn =
+    fn(&mut Machine, &dyn Env, &mut Vec<u8>, &[u8], &mut Vec<Action>) -> Option<Option<usize>>;
+
+pub(crate) static FORWARDING: Forwarding = Forwarding {
+    proxy_header: Machine::proxy_header,
+    forwarded_client: Machine::forwarded_client,
+    trusts: |list, ip| (!list.is_empty()).then(|| list.iter().any(|c| c.contains(ip))),
+};
 
 /// Queues a log line as an action (the machine runs under the
 /// connection's lock; a log callback is user code and runs at dispatch).
@@ -83,6 +108,7 @@ pub(crate) enum Phase {
 /// the phase stays two words).
 pub(crate) struct ProxyWait {
     hs: ServerHandshake,
+    imp: &'static Forwarding,
     /// The header's bytes so far, kept until it is whole.
     got: Vec<u8>,
 }
@@ -208,10 +234,11 @@ impl Machine {
 
     /// An accepted connection waiting for a PROXY header, then the
     /// upgrade request.
-    pub(crate) fn server_behind_proxy(hs: ServerHandshake) -> Machine {
+    pub(crate) fn server_behind_proxy(hs: ServerHandshake, imp: &'static Forwarding) -> Machine {
         Self::with(
             Phase::Proxy(Box::new(ProxyWait {
                 hs,
+                imp,
                 got: Vec::new(),
             })),
             Vec::new(),
@@ -520,10 +547,15 @@ impl Machine {
             return Err(Error::NotOpen);
         }
         let reason = crate::protocol::handshake::reason_phrase(status);
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
+        let mut head = String::from("HTTP/1.1 ");
+        text::push_decimal(&mut head, u64::from(status));
+        head.push(' ');
+        head.push_str(reason);
+        head.push_str("\r\nContent-Type: ");
+        head.push_str(content_type);
+        head.push_str("\r\nContent-Length: ");
+        text::push_decimal(&mut head, body.len() as u64);
+        head.push_str("\r\nConnection: close\r\n\r\n");
         self.out.extend_from_slice(head.as_bytes());
         self.out.extend_from_slice(body);
         Ok(())

@@ -24,6 +24,9 @@ impl Env for ProxyEnv {
     fn engine_config(&self, own: Option<u64>) -> Config {
         super::tests::test_config(own)
     }
+    fn forwarding(&self) -> Option<&'static Forwarding> {
+        Some(&FORWARDING)
+    }
     fn trusts(&self, ip: IpAddr) -> Option<bool> {
         self.trusted.map(|list| {
             list.iter()
@@ -35,7 +38,10 @@ impl Env for ProxyEnv {
 const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
 
 fn behind_proxy() -> Machine {
-    Machine::server_behind_proxy(ServerHandshake::new(HandshakeLimits::default()))
+    Machine::server_behind_proxy(
+        ServerHandshake::new(HandshakeLimits::default()),
+        &FORWARDING,
+    )
 }
 
 /// Feeds `bytes` in pieces of `piece` bytes; the actions.

@@ -77,7 +77,7 @@ impl Machine {
                     }
                 },
                 Phase::Proxy(mut w) => {
-                    match self.proxy_header(env, &mut w.got, &data[pos..], acts) {
+                    match (w.imp.proxy_header)(self, env, &mut w.got, &data[pos..], acts) {
                         Some(Some(n)) => {
                             pos += n;
                             self.phase = Phase::Server(Box::new(w.hs));
@@ -99,13 +99,13 @@ impl Machine {
                         None => self.phase = Phase::Server(hs),
                         Some(ServerOutcome::Upgrade(up)) => {
                             record_request(&mut self.info, &up.request);
-                            self.forwarded_client(env, &up.request, acts);
+                            self.forwarded(env, &up.request, acts);
                             self.phase = Phase::AwaitOpen(Box::new(up));
                             acts.push(Action::OnOpen);
                         }
                         Some(ServerOutcome::Http(req)) => {
                             record_request(&mut self.info, &req);
-                            self.forwarded_client(env, &req, acts);
+                            self.forwarded(env, &req, acts);
                             self.phase = Phase::Http;
                             acts.push(Action::Http(Box::new(req)));
                             return;
@@ -222,6 +222,13 @@ impl Machine {
                 );
                 None
             }
+        }
+    }
+
+    /// [`Machine::forwarded_client`] when the context turned it on.
+    fn forwarded(&mut self, env: &dyn Env, req: &Request, acts: &mut Vec<Action>) {
+        if let Some(f) = env.forwarding() {
+            (f.forwarded_client)(self, env, req, acts);
         }
     }
 

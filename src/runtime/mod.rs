@@ -21,7 +21,7 @@
 use crate::prelude::*;
 
 mod accept_backoff;
-mod attachment;
+pub(crate) mod attachment;
 mod budget;
 mod conn;
 mod context;

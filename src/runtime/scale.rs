@@ -22,6 +22,7 @@ use crate::prelude::*;
 use super::conn::{ConnRole, Connection};
 use super::context::{ctx_log, Context};
 use super::event_loop::{in_loop, LoopExit};
+use super::machine::{Forwarding, FORWARDING};
 use super::Error;
 use crate::platform::Instant;
 use crate::protocol::proxy::Cidr;
@@ -37,6 +38,8 @@ pub(crate) struct ScaleSettings {
     pub proxy_listeners: Vec<i32>,
     /// The health check should say "go away" ([`Context::set_draining`]).
     pub draining: bool,
+    /// Set by the setters above, which are what link it (see [`Forwarding`]).
+    pub forwarding: Option<&'static Forwarding>,
 }
 
 /// What [`Context::drain`] did.
@@ -67,7 +70,9 @@ impl Context {
             v.push(Cidr::parse(part).ok_or(Error::InvalidArgument("not an address or CIDR"))?);
         }
         let n = v.len();
-        self.inner.cfg.lock().scale.trusted = v;
+        let mut cfg = self.inner.cfg.lock();
+        cfg.scale.trusted = v;
+        cfg.scale.forwarding = Some(&FORWARDING);
         Ok(n)
     }
 
@@ -200,6 +205,7 @@ impl Connection {
         l.retain(|&id| id != self.id());
         if on {
             l.push(self.id());
+            cfg.scale.forwarding = Some(&FORWARDING);
         }
         Ok(())
     }

@@ -38,10 +38,25 @@ pub(crate) struct Watches {
 
 #[derive(Default)]
 struct WatchState {
+    /// Set by the first [`Context::watch_fd`] (see [`WatchImp`]).
+    imp: Option<&'static WatchImp>,
     handlers: Map<Socket, FdHandler>,
     /// Socket -> new interest (`None`: stop watching), in request order.
     pending: Vec<(Socket, Option<Interest>)>,
 }
+
+/// What the loop does for watched sockets, reached only through this
+/// table, which [`Context::watch_fd`] installs: a firmware that watches
+/// nothing does not link it.
+struct WatchImp {
+    apply: fn(&Context, &mut Poller),
+    serve: fn(&Context, Socket, &Ready),
+}
+
+static WATCH: WatchImp = WatchImp {
+    apply: Context::apply_watch_changes,
+    serve: Context::run_fd_handler,
+};
 
 impl Context {
     /// Watches `fd` (a socket the application owns) in this context's
@@ -65,6 +80,7 @@ impl Context {
         }
         {
             let mut w = self.inner.watches.state.lock();
+            w.imp = Some(&WATCH);
             w.handlers.insert(fd, handler);
             w.pending.push((fd, Some(Interest { read, write })));
             self.inner.watches.changed.store(true, Ordering::Release);
@@ -96,6 +112,14 @@ impl Context {
         if !self.inner.watches.changed.load(Ordering::Acquire) {
             return;
         }
+        let imp = self.inner.watches.state.lock().imp;
+        if let Some(w) = imp {
+            (w.apply)(self, poller);
+        }
+    }
+
+    /// [`Context::apply_watches`]' body.
+    fn apply_watch_changes(&self, poller: &mut Poller) {
         let pending = {
             let mut w = self.inner.watches.state.lock();
             self.inner.watches.changed.store(false, Ordering::Release);
@@ -122,10 +146,19 @@ impl Context {
             return false;
         }
         let fd = (ev.token & !FOREIGN) as Socket;
+        // Only a watched socket has a FOREIGN token: the table is there.
+        let imp = self.inner.watches.state.lock().imp;
+        if let Some(w) = imp {
+            (w.serve)(self, fd, ev);
+        }
+        true
+    }
+
+    /// [`Context::serve_watched`]'s body: the handler, if still watched.
+    fn run_fd_handler(&self, fd: Socket, ev: &Ready) {
         let h = self.inner.watches.state.lock().handlers.get(&fd).cloned();
         if let Some(h) = h {
             h(self, fd, ev.readable || ev.hangup || ev.error, ev.writable);
         }
-        true
     }
 }

@@ -180,6 +180,21 @@ fn c_ptr(v: &Option<Vec<u8>>) -> *const c_char {
 }
 
 /// A session of the installed table.
+/// "`what` (TLS table returned `r`)", without `core::fmt` (which a
+/// firmware would link for this line alone).
+#[cold]
+#[inline(never)]
+fn failure(what: &str, r: c_int) -> String {
+    let mut e = String::from(what);
+    e.push_str(" (TLS table returned ");
+    if r < 0 {
+        e.push('-');
+    }
+    crate::protocol::text::push_decimal(&mut e, u64::from(r.unsigned_abs()));
+    e.push(')');
+    e
+}
+
 pub(crate) struct Session {
     t: &'static noPollTlsOps,
     s: *mut c_void,
@@ -308,7 +323,7 @@ impl Session {
             NOPOLL_TLS_WANT_READ | NOPOLL_TLS_WANT_WRITE => Err(NetError(crate::sys::EAGAIN)),
             r => {
                 self.failed = true;
-                self.error = Some(format!("{what} (TLS table returned {r})"));
+                self.error = Some(failure(what, r));
                 Err(NetError(crate::sys::EPROTO))
             }
         }

@@ -1,0 +1,149 @@
+//! Numbers and IP addresses as text without `core::fmt`: the handshake,
+//! HTTP answers and `nopoll_conn_host`/`_port` need only these, and
+//! `core::fmt` costs a firmware that logs nothing about 2 KB.
+
+use alloc::string::String;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Appends `n` in decimal.
+pub fn push_decimal(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(d as char);
+    }
+}
+
+/// `n` in decimal.
+pub fn decimal(n: u64) -> String {
+    let mut s = String::new();
+    push_decimal(&mut s, n);
+    s
+}
+
+/// Appends `ip` as `Display` writes it: dotted quad; RFC 5952 for IPv6
+/// (lowercase, no leading zeros, the longest run of two or more zero
+/// groups, the first of equals, as `::`; `::ffff:a.b.c.d` for an
+/// IPv4-mapped address).
+pub fn push_ip(s: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => push_ipv4(s, a),
+        IpAddr::V6(a) => push_ipv6(s, a),
+    }
+}
+
+fn push_ipv4(s: &mut String, a: Ipv4Addr) {
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_decimal(s, u64::from(o));
+    }
+}
+
+fn push_ipv6(s: &mut String, a: Ipv6Addr) {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        s.push_str("::ffff:");
+        return push_ipv4(s, v4);
+    }
+    let g = a.segments();
+    // The longest run of zero groups (at least two).
+    let (mut best, mut best_len, mut run) = (0, 0, 0);
+    for (i, &x) in g.iter().enumerate() {
+        run = if x == 0 { run + 1 } else { 0 };
+        if run > best_len {
+            (best, best_len) = (i + 1 - run, run);
+        }
+    }
+    let mut i = 0;
+    while i < g.len() {
+        if best_len > 1 && i == best {
+            s.push_str("::");
+            i += best_len;
+            continue;
+        }
+        if i > 0 && !(best_len > 1 && i == best + best_len) {
+            s.push(':');
+        }
+        push_hex(s, g[i]);
+        i += 1;
+    }
+}
+
+fn push_hex(s: &mut String, x: u16) {
+    let mut started = false;
+    for shift in [12, 8, 4, 0] {
+        let d = (x >> shift) & 0xf;
+        if d != 0 || started || shift == 0 {
+            started = true;
+            s.push(char::from(b"0123456789abcdef"[usize::from(d)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    fn ip_text(ip: IpAddr) -> String {
+        let mut s = String::new();
+        push_ip(&mut s, ip);
+        s
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 10, 65535, 1_000_000, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string());
+        }
+    }
+
+    /// The same text as `Display`, over addresses with zero runs in every
+    /// place and of every length, and a pseudo-random sample.
+    #[test]
+    fn addresses_as_display_writes_them() {
+        let check = |ip: IpAddr| assert_eq!(ip_text(ip), ip.to_string(), "{ip:?}");
+        for mask in 0u32..256 {
+            let mut g = [0u16; 8];
+            for (i, x) in g.iter_mut().enumerate() {
+                if mask & (1 << i) != 0 {
+                    *x = [0x1, 0xab, 0xf00, 0xffff, 0x10, 0x2001, 0xdb8, 0x7][i];
+                }
+            }
+            check(IpAddr::V6(Ipv6Addr::from(g)));
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(IpAddr::V4(Ipv4Addr::from(x as u32)));
+            let hi = u128::from(x) << 64 | u128::from(x.rotate_left(17));
+            // Sparse groups make zero runs likely.
+            check(IpAddr::V6(Ipv6Addr::from(
+                hi & 0x00ff_0000_ffff_0000_0000_00ff_0000_ffff,
+            )));
+            check(IpAddr::V6(Ipv6Addr::from(hi)));
+        }
+        for t in [
+            "::",
+            "::1",
+            "::ffff:1.2.3.4",
+            "::1.2.3.4",
+            "1::",
+            "fe80::1",
+            "1:0:0:1::1",
+        ] {
+            check(t.parse().unwrap());
+        }
+    }
+}
