@@ -139,7 +139,7 @@ impl Transport {
     /// plain socket.
     #[inline]
     pub(crate) fn has_buffered_input(&self) -> bool {
-        self.is_tls() && self.buffered_len() > 0
+        self.is_tls() && self.with_session(|s| s.has_input()).unwrap_or(false)
     }
 
     /// Whether the caller may write from its own buffer without a copy

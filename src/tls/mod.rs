@@ -108,6 +108,16 @@ impl Session {
     pub(crate) fn pending(&self) -> usize {
         each!(self, s => s.pending())
     }
+    /// Received bytes held inside the session that the socket will not
+    /// signal again: decrypted plaintext, or (OpenSSL) records read ahead
+    /// and not yet decrypted.
+    pub(crate) fn has_input(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            Session::OpenSsl(s) => s.has_input(),
+            Session::Ops(s) => s.pending() > 0,
+        }
+    }
     /// Sends close_notify once (best effort).
     pub(crate) fn close_notify(&mut self) {
         each!(self, s => s.close_notify())

@@ -19,7 +19,7 @@ use crate::net::{self, NetError, Socket};
 use crate::runtime::Certificate;
 use crate::sync::Arc;
 use crate::sync::Lock;
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::error::ErrorStack;
 use openssl::ssl::{
@@ -217,10 +217,25 @@ pub(crate) unsafe fn adopt_context(raw: *mut c_void) -> Option<SslContext> {
     Some(unsafe { SslContext::from_ptr(raw.cast()) })
 }
 
+// Functions of libssl (1.1.0 on) that the `openssl` crates do not bind.
+unsafe extern "C" {
+    fn SSL_set_read_ahead(s: *mut c_void, yes: c_int);
+    fn SSL_set_default_read_buffer_len(s: *mut c_void, len: usize);
+    fn SSL_has_pending(s: *const c_void) -> c_int;
+}
+
+/// OpenSSL's read buffer while a session reads ahead: up to four full
+/// records per `recv` (released when empty, `SSL_MODE_RELEASE_BUFFERS`).
+const READ_AHEAD: usize = 64 * 1024;
+
 /// A TLS session on one connection.
 pub(crate) struct Session {
     stream: SslStream<SockIo>,
     established: bool,
+    /// The last read stopped with bytes OpenSSL already holds (records
+    /// read ahead, or an end or error to report): the socket may not
+    /// signal them (see [`Session::has_input`]).
+    more: bool,
     /// A fatal error happened: no close_notify, nothing more.
     failed: bool,
     shut: bool,
@@ -266,10 +281,18 @@ impl Session {
     }
 
     fn over(ssl: Ssl, fd: Socket) -> Result<Session, TlsError> {
+        // Read ahead: one `recv` takes what the socket has (several
+        // records), not a 5-byte record header and then its body.
+        // SAFETY: a valid SSL*, owned by `ssl`.
+        unsafe {
+            SSL_set_read_ahead(ssl.as_ptr().cast(), 1);
+            SSL_set_default_read_buffer_len(ssl.as_ptr().cast(), READ_AHEAD);
+        }
         let stream = SslStream::new(ssl, SockIo { fd }).map_err(|e| stack("BIO", e))?;
         Ok(Session {
             stream,
             established: false,
+            more: false,
             failed: false,
             shut: false,
             error: None,
@@ -293,6 +316,8 @@ impl Session {
         match self.stream.do_handshake() {
             Ok(()) => {
                 self.established = true;
+                // Records read ahead with the handshake's last message.
+                self.more = self.read_ahead_pending();
                 Ok(Step::Done)
             }
             Err(e) => match e.code() {
@@ -363,13 +388,54 @@ impl Session {
         }
     }
 
-    /// Plaintext into `buf`; `Ok(0)` is the end of the stream.
+    /// Plaintext into `buf`; `Ok(0)` is the end of the stream. Decrypts
+    /// every record OpenSSL already holds while `buf` has room, without
+    /// asking the socket again (which may block); an end or error met
+    /// after some plaintext is reported by the next read.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let r = self.stream.ssl_read(buf);
-        self.result(r, "TLS read failed")
+        self.more = false;
+        let mut filled = 0;
+        loop {
+            match self.stream.ssl_read(&mut buf[filled..]) {
+                Ok(n) if n > 0 => {
+                    filled += n;
+                    if filled == buf.len() || !self.read_ahead_pending() {
+                        self.more = self.read_ahead_pending();
+                        return Ok(filled);
+                    }
+                }
+                Err(e)
+                    if filled > 0
+                        && matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) =>
+                {
+                    return Ok(filled);
+                }
+                r if filled > 0 => {
+                    // Kept for the next read: OpenSSL reports it again.
+                    let _ = r;
+                    self.more = true;
+                    return Ok(filled);
+                }
+                r => return self.result(r, "TLS read failed"),
+            }
+        }
+    }
+
+    /// Bytes OpenSSL holds (decrypted or read ahead, whole records or not).
+    fn read_ahead_pending(&self) -> bool {
+        // SAFETY: a valid SSL*, owned by the stream.
+        self.established && unsafe { SSL_has_pending(self.stream.ssl().as_ptr().cast()) } == 1
+    }
+
+    /// Received bytes the socket will not signal again: plaintext, whole
+    /// records read ahead, or an end or error the last read left for the
+    /// next. (A partial record read ahead is not: its rest comes from
+    /// the socket, which signals it.)
+    pub(crate) fn has_input(&self) -> bool {
+        self.more || self.pending() > 0
     }
 
     /// Encrypts and writes plaintext; how much was taken.
