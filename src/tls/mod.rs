@@ -118,6 +118,39 @@ impl Session {
             Session::Ops(s) => s.pending() > 0,
         }
     }
+    /// Encrypts and writes `head` then `data` as one stream; returns how
+    /// many of their bytes were taken (as [`Session::write`]). `head` (a
+    /// frame header) travels in one record with the start of `data`,
+    /// never in a record of its own, and `data` is encrypted from where it
+    /// is: no copy of a large payload into an output queue first. What is
+    /// not taken is queued by the caller and written from there with the
+    /// same bytes first, as a TLS retry needs.
+    pub(crate) fn write_vectored(&mut self, head: &[u8], data: &[u8]) -> Result<usize, NetError> {
+        const FIRST: usize = 4096;
+        let mut total = 0;
+        if !head.is_empty() {
+            if head.len() >= FIRST {
+                return self.write(head);
+            }
+            let mut first = [0u8; FIRST];
+            let take = (FIRST - head.len()).min(data.len());
+            first[..head.len()].copy_from_slice(head);
+            first[head.len()..head.len() + take].copy_from_slice(&data[..take]);
+            total = self.write(&first[..head.len() + take])?;
+            if total < head.len() + take {
+                return Ok(total);
+            }
+        }
+        while total < head.len() + data.len() {
+            match self.write(&data[total - head.len()..]) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) if e.would_block() && total > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
     /// Sends close_notify once (best effort).
     pub(crate) fn close_notify(&mut self) {
         each!(self, s => s.close_notify())
