@@ -580,7 +580,7 @@ mod tls {
             if let Some(t) = ops::installed() {
                 let o = match listener.map(|l| l.inner.io.tls.lock()) {
                     Some(g) => match &*g {
-                        Tls::Listener(lt) => with_certificate(ctx, Some(lt))?,
+                        Tls::Listener(lt) => with_certificate(ctx, Some(&**lt))?,
                         _ => with_certificate(ctx, None)?,
                     },
                     None => with_certificate(ctx, None)?,
@@ -657,7 +657,7 @@ mod tls {
                 if let Some(c) = &lt.cached {
                     return Ok(c.clone());
                 }
-                let c = build(Some(lt))?;
+                let c = build(Some(&**lt))?;
                 lt.cached = Some(c.clone());
                 Ok(c)
             }
@@ -678,10 +678,10 @@ mod tls {
             opts: Option<TlsOptions>,
         ) -> Result<Connection, Error> {
             let l = Connection::listen(self, host, port, ipv6)?;
-            l.inner.io.set_tls(Tls::Listener(ListenerTls {
+            l.inner.io.set_tls(Tls::Listener(Box::new(ListenerTls {
                 opts,
                 ..Default::default()
-            }));
+            })));
             Ok(l)
         }
     }
