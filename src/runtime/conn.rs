@@ -284,16 +284,16 @@ impl Connection {
     }
     /// The request target of the handshake ("/" when unknown).
     pub fn url(&self) -> String {
-        self.with_info(|i| i.url.clone())
+        self.with_info(|i| i.url.as_deref().map(String::from))
             .unwrap_or_else(|| "/".into())
     }
     /// The subprotocol agreed on.
     pub fn accepted_protocol(&self) -> Option<String> {
-        self.with_info(|i| i.accepted_protocol.clone())
+        self.with_info(|i| i.accepted_protocol.as_deref().map(String::from))
     }
     /// Server side, in `on_open`: the subprotocol to answer with.
     pub fn set_accepted_protocol(&self, p: Option<&str>) {
-        self.inner.st.lock().m.info.accepted_protocol = p.map(str::to_string);
+        self.inner.st.lock().m.info.accepted_protocol = p.map(Box::from);
     }
     /// Status of the peer's close frame: 1005 without code, 1006 without
     /// frame. Shown once the close is delivered: after every message that
