@@ -257,6 +257,10 @@ mod sys {
 }
 
 std::thread_local! {
+    /// The next socket read of a session BIO must not wait (see
+    /// [`Session::read`]): `Some(true)` asks, `Some(false)` reports that it
+    /// could not be done without waiting (an installed socket table).
+    static NO_WAIT: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
     /// errno of the socket call that failed in the last SSL call on this
     /// thread (0: none); set by the BIO callbacks, which run on the thread
     /// of the SSL call.
@@ -312,7 +316,12 @@ unsafe extern "C" fn bio_read(b: *mut c_void, buf: *mut c_char, len: c_int) -> c
     // SAFETY: OpenSSL hands `len` writable bytes at `buf`; `b` is ours.
     unsafe {
         let data = core::slice::from_raw_parts_mut(buf.cast::<u8>(), len as usize);
-        bio_result(b, net::recv(bio_fd(b), data), sys::BIO_FLAGS_READ)
+        let r = if NO_WAIT.with(|c| c.replace(false)) {
+            net::recv_nowait(bio_fd(b), data).unwrap_or(Err(NetError(crate::sys::EAGAIN)))
+        } else {
+            net::recv(bio_fd(b), data)
+        };
+        bio_result(b, r, sys::BIO_FLAGS_READ)
     }
 }
 
@@ -348,6 +357,11 @@ fn bio_method() -> Result<*const c_void, TlsError> {
         }
     }
 }
+
+/// A record from this size on makes a read go on to the socket once more
+/// (see [`Session::read`]); below it (small messages) the extra `recv`,
+/// mostly `EAGAIN`, would cost more than it gathers.
+const LARGE_RECORD: usize = 8 * 1024;
 
 /// A TLS session on one connection.
 pub(crate) struct Session {
@@ -565,12 +579,24 @@ impl Session {
             };
             if r == 1 {
                 filled += n;
-                if filled == buf.len() || !self.read_ahead_pending() {
+                if filled == buf.len() {
                     self.more = self.read_ahead_pending();
                     return Ok(filled);
                 }
+                if !self.read_ahead_pending() {
+                    if n < LARGE_RECORD {
+                        return Ok(filled);
+                    }
+                    // What OpenSSL held is read, and the peer sends large
+                    // records: one more socket read, which never waits (a
+                    // blocking socket must not block here), so that one
+                    // read takes a whole batch of large messages (their
+                    // answers then leave together, in fewer records).
+                    NO_WAIT.with(|c| c.set(true));
+                }
                 continue;
             }
+            NO_WAIT.with(|c| c.set(false));
             let end = self.failure(r, "TLS read failed");
             if filled == 0 {
                 return end;
