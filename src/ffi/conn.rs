@@ -703,7 +703,9 @@ pub extern "C" fn nopoll_conn_get_accepted_protocol(conn: *mut noPollConn) -> *c
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_requested_protocol(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| c.with_info(|i| i.requested_protocol.clone()))
+        info_str(conn, |c| {
+            c.with_info(|i| i.requested_protocol.as_deref().map(String::from))
+        })
     })
 }
 
@@ -711,7 +713,9 @@ pub extern "C" fn nopoll_conn_get_requested_protocol(conn: *mut noPollConn) -> *
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_origin(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| c.with_info(|i| i.origin.clone()))
+        info_str(conn, |c| {
+            c.with_info(|i| i.origin.as_deref().map(String::from))
+        })
     })
 }
 
@@ -719,7 +723,9 @@ pub extern "C" fn nopoll_conn_get_origin(conn: *mut noPollConn) -> *const c_char
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_host_header(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| c.with_info(|i| i.host_header.clone()))
+        info_str(conn, |c| {
+            c.with_info(|i| i.host_header.as_deref().map(String::from))
+        })
     })
 }
 
@@ -727,7 +733,9 @@ pub extern "C" fn nopoll_conn_get_host_header(conn: *mut noPollConn) -> *const c
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_cookie(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| c.with_info(|i| i.cookie.clone()))
+        info_str(conn, |c| {
+            c.with_info(|i| i.cookie.as_deref().map(String::from))
+        })
     })
 }
 
@@ -735,7 +743,9 @@ pub extern "C" fn nopoll_conn_get_cookie(conn: *mut noPollConn) -> *const c_char
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_x_real_ip_header(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| c.with_info(|i| i.x_real_ip.clone()))
+        info_str(conn, |c| {
+            c.with_info(|i| i.x_real_ip.as_deref().map(String::from))
+        })
     })
 }
 

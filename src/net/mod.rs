@@ -29,6 +29,8 @@ pub use ops::{install, installed, ops, SocketOps};
 pub use poller::{wake_raw, Backend, Interest, Poller, Ready, Waker, MAX_EVENTS};
 #[cfg(not(feature = "std"))]
 pub(crate) use socket::idle_wait;
+#[cfg(feature = "std")]
+pub use socket::recv_nowait;
 pub use socket::{
     accept, accept_with_peer, close, is_blocking, is_listening, is_socket, local_addr, peer_addr,
     recv, send, send_vectored, set_blocking, set_nodelay, shutdown, tcp_connect, tcp_listen,

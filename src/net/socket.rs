@@ -297,12 +297,27 @@ pub fn accept_with_peer(listener: Socket) -> NetResult<Option<(Socket, Option<Ho
 /// Receives into `buf`: `Ok(0)` is end of stream (or an empty `buf`);
 /// would-block is `Err(e)` with `e.would_block()`. `EINTR` is retried.
 pub fn recv(s: Socket, buf: &mut [u8]) -> NetResult<usize> {
+    recv_flags(s, buf, 0)
+}
+
+/// As [`recv`], never waiting (`MSG_DONTWAIT`), even on a blocking
+/// socket: `EAGAIN` when nothing is there. `None` under an installed
+/// table (a firmware stack's flags are its own): the caller does without.
+#[cfg(feature = "std")]
+pub fn recv_nowait(s: Socket, buf: &mut [u8]) -> Option<NetResult<usize>> {
+    if !core::ptr::eq(ops(), &super::LIBC_OPS) {
+        return None;
+    }
+    Some(recv_flags(s, buf, crate::sys::MSG_DONTWAIT))
+}
+
+fn recv_flags(s: Socket, buf: &mut [u8], flags: c_int) -> NetResult<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
     loop {
         // SAFETY: buf is a live, writable slice of buf.len() bytes.
-        let n = unsafe { (ops().recv)(s, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = unsafe { (ops().recv)(s, buf.as_mut_ptr().cast(), buf.len(), flags) };
         match usize::try_from(n) {
             Ok(n) => return Ok(n.min(buf.len())),
             Err(_) => {

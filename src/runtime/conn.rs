@@ -47,9 +47,9 @@ pub struct SendStatus {
 pub(crate) struct ConnState {
     /// The protocol state (phase, output, handshake information).
     pub m: Machine,
-    pub on_msg: Option<super::context::DispatchHandler>,
-    pub on_close: Option<CloseHandler>,
-    pub on_ready: Option<super::ActionHandler>,
+    /// The connection's own handlers, if it has any (one word otherwise:
+    /// most use the context's).
+    handlers: Option<Box<OwnHandlers>>,
     pub close_fired: bool,
     /// What few connections ever use, allocated on first use: an idle
     /// connection stays small (benches/README.md, idle connections).
@@ -64,6 +64,14 @@ pub(crate) struct ConnState {
     /// The loop stopped reading this connection: its refused output is
     /// over the limit (read backpressure, `Machine::wants_read`).
     pub read_paused: bool,
+}
+
+/// A connection's own handlers (see `ConnState::handlers`).
+#[derive(Default)]
+struct OwnHandlers {
+    on_msg: Option<super::context::DispatchHandler>,
+    on_close: Option<CloseHandler>,
+    on_ready: Option<super::ActionHandler>,
 }
 
 /// Connection state that is rarely needed (see `ConnState::cold`).
@@ -86,12 +94,31 @@ pub(crate) struct Cold {
 }
 
 impl ConnState {
+    /// The connection's own handlers, made when `make` (setting one);
+    /// None when it has none and `make` is false (clearing one).
+    fn own_handlers(&mut self, make: bool) -> Option<&mut OwnHandlers> {
+        if make {
+            return Some(self.handlers.get_or_insert_with(Default::default));
+        }
+        self.handlers.as_deref_mut()
+    }
+    /// The connection's own message handler.
+    pub(crate) fn on_msg(&self) -> Option<super::context::DispatchHandler> {
+        self.handlers.as_ref()?.on_msg.clone()
+    }
+    /// The connection's own `on_ready`.
+    pub(crate) fn on_ready(&self) -> Option<super::ActionHandler> {
+        self.handlers.as_ref()?.on_ready.clone()
+    }
+    /// The connection's own `on_close`, taken (it runs once).
+    pub(crate) fn take_on_close(&mut self) -> Option<CloseHandler> {
+        self.handlers.as_mut()?.on_close.take()
+    }
+
     fn new(m: Machine) -> ConnState {
         ConnState {
             m,
-            on_msg: None,
-            on_close: None,
-            on_ready: None,
+            handlers: None,
             close_fired: false,
             cold: None,
             write_watch: false,
@@ -288,16 +315,16 @@ impl Connection {
     }
     /// The request target of the handshake ("/" when unknown).
     pub fn url(&self) -> String {
-        self.with_info(|i| i.url.clone())
+        self.with_info(|i| i.url.as_deref().map(String::from))
             .unwrap_or_else(|| "/".into())
     }
     /// The subprotocol agreed on.
     pub fn accepted_protocol(&self) -> Option<String> {
-        self.with_info(|i| i.accepted_protocol.clone())
+        self.with_info(|i| i.accepted_protocol.as_deref().map(String::from))
     }
     /// Server side, in `on_open`: the subprotocol to answer with.
     pub fn set_accepted_protocol(&self, p: Option<&str>) {
-        self.inner.st.lock().m.info.accepted_protocol = p.map(str::to_string);
+        self.inner.st.lock().m.info.accepted_protocol = p.map(Box::from);
     }
     /// Status of the peer's close frame: 1005 without code, 1006 without
     /// frame. Shown once the close is delivered: after every message that
@@ -328,17 +355,23 @@ impl Connection {
     pub(crate) fn set_dispatch_handler(&self, h: Option<super::context::DispatchHandler>) {
         let mut st = self.inner.st.lock();
         self.inner.own_on_msg.store(h.is_some(), Ordering::Release);
-        st.on_msg = h;
+        if let Some(o) = st.own_handlers(h.is_some()) {
+            o.on_msg = h;
+        }
         drop(st);
         self.ctx().handlers_changed();
     }
     /// Handler called once when the connection closes.
     pub fn set_on_close(&self, h: Option<CloseHandler>) {
-        self.inner.st.lock().on_close = h;
+        if let Some(o) = self.inner.st.lock().own_handlers(h.is_some()) {
+            o.on_close = h;
+        }
     }
     /// Per-connection handler for handshake completion.
     pub fn set_on_ready(&self, h: Option<super::ActionHandler>) {
-        self.inner.st.lock().on_ready = h;
+        if let Some(o) = self.inner.st.lock().own_handlers(h.is_some()) {
+            o.on_ready = h;
+        }
     }
     /// permessage-deflate as negotiated on this connection (None: off, or
     /// the handshake is not done).

@@ -80,7 +80,7 @@ impl Connection {
                 Action::Ready => {
                     let (ch, cc) = {
                         let st = self.inner.st.lock();
-                        (ctx.inner.cfg.lock().on_ready.clone(), st.on_ready.clone())
+                        (ctx.inner.cfg.lock().on_ready.clone(), st.on_ready())
                     };
                     ctx_log!(ctx, Debug, "conn id={} ready", self.id());
                     let ok = ch.is_none_or(|h| h(ctx, self)) && cc.is_none_or(|h| h(ctx, self));
@@ -102,7 +102,7 @@ impl Connection {
                         None
                     } else if self.inner.own_on_msg.load(Ordering::Acquire) {
                         cached_handler(&mut own_handler, epoch, || {
-                            let own = self.inner.st.lock().on_msg.clone();
+                            let own = self.inner.st.lock().on_msg();
                             own.or_else(ctx_on_msg)
                         })
                     } else {
@@ -194,7 +194,7 @@ impl Connection {
                 return;
             }
             st.close_fired = true;
-            st.on_close.take()
+            st.take_on_close()
         };
         if let Some(h) = h {
             h(ctx, self);

@@ -360,8 +360,9 @@ impl Connection {
     }
 
     /// A large frame goes out with one vectored write of header and
-    /// payload, without a copy into the output queue; only what the socket
-    /// does not take is queued. `None` when it cannot (output waiting, a
+    /// payload, without a copy into the output queue (over TLS, encrypted
+    /// from the caller's buffer); only what the transport does not take is
+    /// queued. `None` when it cannot (output waiting, a
     /// client's masked frame, a batch of small sends being gathered): the
     /// caller queues as usual.
     fn send_unbuffered(
@@ -370,7 +371,7 @@ impl Connection {
         data: &[u8],
         fin: bool,
     ) -> Option<Result<SendStatus, Error>> {
-        if !self.is_ok() || !self.inner.io.writes_in_place() {
+        if !self.is_ok() {
             return None;
         }
         let mut st = self.inner.st.lock();
@@ -388,7 +389,7 @@ impl Connection {
         };
         let hdr = head.as_bytes();
         let total = hdr.len() + data.len();
-        let (written, failed) = match self.inner.io.send_vectored(&[hdr, data]) {
+        let (written, failed) = match self.inner.io.send_vectored(hdr, data) {
             Ok(n) => (n, None),
             Err(e) if e.would_block() => (0, None),
             Err(e) => (0, Some(e)),

@@ -156,11 +156,15 @@ impl Connection {
         let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom)?;
         let mut m = Machine::client(hs, bytes);
         m.max_frame_size = o.max_frame_size;
-        m.info.url = Some(req.path.to_string());
-        m.info.host_header = Some(host_header.clone());
-        m.info.origin = origin;
-        m.info.cookie = o.cookie.clone();
-        m.info.requested_protocol = o.protocols.clone().filter(|p| !p.is_empty());
+        m.info.url = Some(req.path.into());
+        m.info.host_header = Some(host_header.as_str().into());
+        m.info.origin = origin.map(String::into_boxed_str);
+        m.info.cookie = o.cookie.as_deref().map(Box::from);
+        m.info.requested_protocol = o
+            .protocols
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(Box::from);
         let conn = Self::build(
             ctx,
             ConnRole::Client,
@@ -643,7 +647,7 @@ mod tls {
             if let Some(t) = ops::installed() {
                 let o = match listener.map(|l| l.inner.io.tls.lock()) {
                     Some(g) => match &*g {
-                        Tls::Listener(lt) => with_certificate(ctx, Some(lt))?,
+                        Tls::Listener(lt) => with_certificate(ctx, Some(&**lt))?,
                         _ => with_certificate(ctx, None)?,
                     },
                     None => with_certificate(ctx, None)?,
@@ -720,7 +724,7 @@ mod tls {
                 if let Some(c) = &lt.cached {
                     return Ok(c.clone());
                 }
-                let c = build(Some(lt))?;
+                let c = build(Some(&**lt))?;
                 lt.cached = Some(c.clone());
                 Ok(c)
             }
@@ -742,10 +746,10 @@ mod tls {
         ) -> Result<Connection, Error> {
             let l = Connection::listen(self, host, port, ipv6)?;
             self.enable_server_tls();
-            l.inner.io.set_tls(Tls::Listener(ListenerTls {
+            l.inner.io.set_tls(Tls::Listener(Box::new(ListenerTls {
                 opts,
                 ..Default::default()
-            }));
+            })));
             Ok(l)
         }
     }

@@ -148,16 +148,18 @@ impl Action {
     }
 }
 
-/// What the opening handshake told about the connection.
+/// What the opening handshake told about the connection. (Boxed `str`s:
+/// 16 bytes each where a `String` takes 24, in every connection, idle
+/// ones included.)
 #[derive(Default)]
 pub(crate) struct Info {
-    pub url: Option<String>,
-    pub host_header: Option<String>,
-    pub origin: Option<String>,
-    pub cookie: Option<String>,
-    pub x_real_ip: Option<String>,
-    pub requested_protocol: Option<String>,
-    pub accepted_protocol: Option<String>,
+    pub url: Option<Box<str>>,
+    pub host_header: Option<Box<str>>,
+    pub origin: Option<Box<str>>,
+    pub cookie: Option<Box<str>>,
+    pub x_real_ip: Option<Box<str>>,
+    pub requested_protocol: Option<Box<str>>,
+    pub accepted_protocol: Option<Box<str>>,
 }
 
 /// Bytes kept for a connection while `on_open` decides (pipelined frames).

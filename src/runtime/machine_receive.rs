@@ -60,7 +60,7 @@ impl Machine {
                                 resp.protocol.as_deref().unwrap_or("")
                             );
                         }
-                        self.info.accepted_protocol = resp.protocol;
+                        self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
                         self.open(env, Role::Client, resp.deflate);
                         acts.push(Action::Ready);
                     }
@@ -378,7 +378,7 @@ impl Machine {
         // Without an explicit choice, answer with the first requested
         // subprotocol (echoing a whole list would break RFC 6455 clients).
         if self.info.accepted_protocol.is_none() {
-            self.info.accepted_protocol = up.request.protocols().next().map(str::to_string);
+            self.info.accepted_protocol = up.request.protocols().next().map(Box::from);
         }
         let offer = env.permessage_deflate();
         let protocol = self.info.accepted_protocol.as_deref();
@@ -413,10 +413,10 @@ impl Machine {
 }
 
 pub(super) fn record_request(info: &mut Info, r: &Request) {
-    info.url = Some(r.url.clone());
-    info.host_header = r.host().map(str::to_string);
-    info.origin = r.origin().map(str::to_string);
-    info.cookie = r.cookie().map(str::to_string);
-    info.x_real_ip = r.x_real_ip().map(str::to_string);
-    info.requested_protocol = r.requested_protocols();
+    info.url = Some(r.url.as_str().into());
+    info.host_header = r.host().map(Box::from);
+    info.origin = r.origin().map(Box::from);
+    info.cookie = r.cookie().map(Box::from);
+    info.x_real_ip = r.x_real_ip().map(Box::from);
+    info.requested_protocol = r.requested_protocols().map(String::into_boxed_str);
 }

@@ -108,6 +108,49 @@ impl Session {
     pub(crate) fn pending(&self) -> usize {
         each!(self, s => s.pending())
     }
+    /// Received bytes held inside the session that the socket will not
+    /// signal again: decrypted plaintext, or (OpenSSL) records read ahead
+    /// and not yet decrypted.
+    pub(crate) fn has_input(&self) -> bool {
+        match self {
+            #[cfg(feature = "tls")]
+            Session::OpenSsl(s) => s.has_input(),
+            Session::Ops(s) => s.pending() > 0,
+        }
+    }
+    /// Encrypts and writes `head` then `data` as one stream; returns how
+    /// many of their bytes were taken (as [`Session::write`]). `head` (a
+    /// frame header) travels in one record with the start of `data`,
+    /// never in a record of its own, and `data` is encrypted from where it
+    /// is: no copy of a large payload into an output queue first. What is
+    /// not taken is queued by the caller and written from there with the
+    /// same bytes first, as a TLS retry needs.
+    pub(crate) fn write_vectored(&mut self, head: &[u8], data: &[u8]) -> Result<usize, NetError> {
+        const FIRST: usize = 4096;
+        let mut total = 0;
+        if !head.is_empty() {
+            if head.len() >= FIRST {
+                return self.write(head);
+            }
+            let mut first = [0u8; FIRST];
+            let take = (FIRST - head.len()).min(data.len());
+            first[..head.len()].copy_from_slice(head);
+            first[head.len()..head.len() + take].copy_from_slice(&data[..take]);
+            total = self.write(&first[..head.len() + take])?;
+            if total < head.len() + take {
+                return Ok(total);
+            }
+        }
+        while total < head.len() + data.len() {
+            match self.write(&data[total - head.len()..]) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) if e.would_block() && total > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
     /// Sends close_notify once (best effort).
     pub(crate) fn close_notify(&mut self) {
         each!(self, s => s.close_notify())

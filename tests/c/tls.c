@@ -23,6 +23,8 @@
  * - nopoll_conn_read over TLS, non-blocking and blocking;
  * - short writes over TLS: EWOULDBLOCK, pending bytes, drained by
  *   nopoll_conn_flush_writes, every byte received;
+ * - a blocking socket: an echo ending with a full TLS record is read
+ *   without waiting for bytes that never come;
  * - port sharing: the application accepts, nopoll_conn_accept_socket on a
  *   TLS listener and nopoll_conn_accept_complete (tls_on) run TLS;
  * - nopoll_ctx_set_ssl_context_creator: its SSL_CTX is used (and freed:
@@ -232,6 +234,33 @@ static void reads_and_writes (noPollCtx * cctx, const char * port)
 	nopoll_conn_close (conn);
 }
 
+static void blocking_socket_full_records (noPollCtx * cctx, const char * port)
+{
+	noPollConn * conn;
+	noPollMsg * msg;
+	char * text;
+	int size = 2 * 16384 - 4; /* its echo: a frame of exactly two full TLS records */
+	note ("a blocking socket: an echo that ends with a full TLS record is read without waiting for more");
+	conn = nopoll_conn_tls_new (cctx, nopoll_conn_opts_new (), "localhost", port, NULL, NULL, NULL, NULL);
+	CHECK (client_ready (conn));
+	text = (char *) malloc ((size_t) size);
+	memset (text, 't', (size_t) size);
+	CHECK_INT (nopoll_conn_send_text (conn, text, size), size);
+	CHECK (nopoll_conn_set_sock_block (nopoll_conn_socket (conn), nopoll_true));
+	/* A read goes on to the socket after a full record without waiting
+	 * (MSG_DONTWAIT); a plain blocking read would wait here for bytes
+	 * the server never sends. */
+	msg = wait_msg (conn, scaled (10000, 60000));
+	CHECK (msg != NULL);
+	if (msg != NULL) {
+		CHECK_INT (nopoll_msg_get_payload_size (msg), size);
+		CHECK (memcmp (nopoll_msg_get_payload (msg), text, (size_t) size) == 0);
+		nopoll_msg_unref (msg);
+	}
+	free (text);
+	nopoll_conn_close (conn);
+}
+
 static void stalled_server (void)
 {
 	noPollCtx * ctx = nopoll_ctx_new ();
@@ -416,6 +445,7 @@ int main (void)
 	nopoll_conn_close (conn);
 
 	reads_and_writes (cctx, port);
+	blocking_socket_full_records (cctx, port);
 	port_sharing (sctx, cctx, listener, 0);
 	port_sharing (sctx, cctx, listener, 1);
 	context_creator (cctx, port);

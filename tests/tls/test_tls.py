@@ -3,6 +3,7 @@ raw TLS sockets for what a library client cannot do (two frames in one
 record, garbage, stalls, no close_notify), and openssl s_client probes."""
 import asyncio
 import os
+import random
 import socket
 import ssl
 import struct
@@ -34,18 +35,25 @@ async def ws_echo(url, ctx, text, **kw):
 def masked(opcode, payload):
     mask = b"\x01\x02\x03\x04"
     n = len(payload)
+    key = (mask * (n // 4 + 1))[:n]
+    body = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
     if n < 126:
         head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
     elif n < 65536:
         head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
     else:
         head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + body
 
 
-def raw_tls(port, certs):
-    """A verified TLS socket to our server, upgraded to WebSocket by hand."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+def raw_tls(port, certs, rcvbuf=None):
+    """A verified TLS socket to our server, upgraded to WebSocket by hand
+    (`rcvbuf`: a small receive buffer, set before connecting)."""
+    s = socket.socket()
+    s.settimeout(10)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
     t = client_ctx(certs).wrap_socket(s, server_hostname="localhost")
     t.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
@@ -125,6 +133,27 @@ def echo_16k_record(port, certs):
 def test_16k_record_against_small_buffer(server, certs, recv):
     port, _ = server("-recv", recv)
     echo_16k_record(port, certs)
+
+
+def large_echoes_in_pieces(port, certs):
+    """Echoes of 256 KiB and more are encrypted from the handler's buffer
+    (no copy into the output queue first); a reader with a small window
+    makes those writes short (OpenSSL keeps a record it could not write),
+    and the rest must follow from the queue, byte for byte, in order."""
+    t = raw_tls(port, certs, rcvbuf=4096)
+    rnd = random.Random(20)
+    msgs = [rnd.randbytes(n) for n in (1 << 20, 300_007, 1 << 20, 2 << 20)]
+    t.sendall(b"".join(masked(2, m) for m in msgs))
+    for m in msgs:
+        op, got = read_frame(t)
+        assert (op, len(got)) == (2, len(m))
+        assert got == m
+    t.close()
+
+
+def test_large_echoes_written_in_pieces(server, certs):
+    port, _ = server()
+    large_echoes_in_pieces(port, certs)
 
 
 # A program that runs the loop in short calls (nopoll_loop_wait with a
@@ -381,6 +410,12 @@ def test_mbedtls_two_frames_in_one_record_small_buffer(procs, certs):
     assert read_frame(t) == (1, first)
     assert read_frame(t) == (1, b"second")
     t.close()
+
+
+@mbedtls
+def test_mbedtls_large_echoes_written_in_pieces(procs, certs):
+    pr = procs.start([binary("tls_server_mbedtls"), certs("server.pem"), certs("server.key")])
+    large_echoes_in_pieces(int(pr.wait_line(r"^ready (\d+)$").group(1)), certs)
 
 
 def run_mbedtls_client(port, *args):
