@@ -217,13 +217,7 @@ static void bad_frames (void)
 /* Waits until the server only has its listener left. */
 static int server_idle (void)
 {
-	double end = now_ms () + (double) scaled (5000, 30000);
-	while (nopoll_ctx_conns (sctx) != 1) {
-		if (now_ms () > end)
-			return 0;
-		sleep_ms (1);
-	}
-	return 1;
+	return wait_ctx_conns (sctx, 1);
 }
 
 static void close_statuses (void)

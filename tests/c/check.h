@@ -263,6 +263,20 @@ static CHECK_UNUSED int wait_for (int * p, int value, long timeout_ms)
 	return 1;
 }
 
+/* Waits (bounded) until `ctx` has `n` registered connections, listeners
+ * included: a loop must have dropped the connections whose peers went away
+ * before it is stopped, or they stay registered (and their sockets open). */
+static CHECK_UNUSED int wait_ctx_conns (noPollCtx * ctx, int n)
+{
+	double end = now_ms () + (double) scaled (5000, 30000);
+	while (nopoll_ctx_conns (ctx) != n) {
+		if (now_ms () > end)
+			return 0;
+		sleep_ms (1);
+	}
+	return 1;
+}
+
 /* ------------------------------------------------------------ loop thread */
 
 typedef struct {

@@ -97,6 +97,7 @@ static void off_by_default (void)
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));
 	CHECK_INT (raw_close_status (&f, buf), 1002);
 	close (fd);
+	CHECK (wait_ctx_conns (ctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (ctx);

@@ -367,12 +367,7 @@ static void burst (void)
 		if (fds[i] >= 0)
 			close (fds[i]);
 	/* the loop drops them all */
-	{
-		double end = now_ms () + (double) scaled (5000, 30000);
-		while (nopoll_ctx_conns (sctx) != 1 && now_ms () < end)
-			sleep_ms (5);
-	}
-	CHECK_INT (nopoll_ctx_conns (sctx), 1);
+	CHECK (wait_ctx_conns (sctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 }
 

@@ -62,6 +62,7 @@ static void handshake_timeout (void)
 	CHECK (took < (double) scaled (2500, 4500));
 	close (fd2);
 	close (fd);
+	CHECK (wait_ctx_conns (ctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (ctx);
@@ -151,6 +152,7 @@ static void max_message_size (void)
 	CHECK (raw_read_frame (fd, &f, buf, sizeof (buf)));
 	CHECK_INT (raw_close_status (&f, buf), 1009);
 	close (fd);
+	CHECK (wait_ctx_conns (ctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (ctx);
@@ -202,6 +204,7 @@ static void fragment_delivery (int enable)
 	CHECK_INT (shared_get (&last_final), 1);
 	CHECK_INT (shared_get (&last_fragment), 0);
 	close (fd);
+	CHECK (wait_ctx_conns (ctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (ctx);

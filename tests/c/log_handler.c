@@ -63,6 +63,7 @@ int main (void)
 	CHECK (shared_get (&lines) >= 1);
 
 	nopoll_conn_close (client);
+	CHECK (wait_ctx_conns (ctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (ctx);

@@ -358,6 +358,7 @@ static void pending_counts_only_refused (void)
 	CHECK (raw_send_frame (cfd, 1, NOPOLL_CLOSE_FRAME, 1, "\x03\xe8", 2));
 	CHECK (raw_read_frame (cfd, &f, reply, sizeof (reply)) && f.opcode == NOPOLL_CLOSE_FRAME);
 	close (cfd);
+	CHECK (wait_ctx_conns (sctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (l);
 	nopoll_ctx_unref (sctx);

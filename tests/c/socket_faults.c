@@ -469,6 +469,7 @@ int main (void)
 
 	for (i = 0; i < NCLIENTS; i++)
 		nopoll_conn_close (conns[i]);
+	CHECK (wait_ctx_conns (sctx, 1));
 	CHECK_INT (loop_thread_stop (&lt), 0);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (cctx);
