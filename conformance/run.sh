@@ -173,7 +173,8 @@ run_server() {   # CASES REPORT_NAME EXPECTED [ECHO_DEFLATE]
   ECHO_DEFLATE="$deflate" "$OUT/bin/echo-listener" "$port" "${LISTENER_TLS[@]}" > "$log" 2>&1 &
   local el=$!
   PIDS+=("$el")
-  for _ in $(seq 100); do grep -q "ready" "$log" 2>/dev/null && break; kill -0 "$el" 2>/dev/null || break; sleep 0.1; done
+  # Up to 60 s: a loaded machine can be slow to start it; ready ends the wait.
+  for _ in $(seq 600); do grep -q "ready" "$log" 2>/dev/null && break; kill -0 "$el" 2>/dev/null || break; sleep 0.1; done
   if ! grep -q "ready" "$log"; then
     cat "$log" >&2; echo "run.sh: echo-listener did not start" >&2; STATUS=2; return
   fi
@@ -186,8 +187,8 @@ run_server() {   # CASES REPORT_NAME EXPECTED [ECHO_DEFLATE]
     echo "   echo-listener died during the run (log: $log)"; STATUS=1
   fi
   kill -TERM "$el" 2>/dev/null
-  for _ in $(seq 100); do kill -0 "$el" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$el" 2>/dev/null; then echo "   echo-listener ignored SIGTERM for 10 s"; STATUS=1; fi
+  for _ in $(seq 600); do kill -0 "$el" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$el" 2>/dev/null; then echo "   echo-listener ignored SIGTERM for 60 s"; STATUS=1; fi
   grep -Ev '^  failed ' "$rep/check.log" | sed 's/^/   /' | tail -n 8
   grep -E '^  failed ' "$rep/check.log" | head -n 40
   finish "$label" "$rc" "$rep" "$expected" "$t0" "$t1"
