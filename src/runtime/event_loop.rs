@@ -123,11 +123,8 @@ impl Context {
             let ms = match wake_at {
                 _ if !held.is_empty() => 0,
                 None => -1,
-                Some(t) => {
-                    let left = t.saturating_duration_since(now);
-                    // Round up so we do not spin just before the deadline.
-                    (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
-                }
+                // Rounded up so we do not spin just before the deadline.
+                Some(t) => now.wait_ms(t),
             };
             if let Err(e) = poller.wait(&mut events, ms) {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
