@@ -136,12 +136,12 @@ impl HeadBuffer {
 
     /// Splits the completed head into its first line and headers.
     fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
-        let text = core::str::from_utf8(&self.buf)
+        let head = core::str::from_utf8(&self.buf)
             .map_err(|_| HandshakeError::Malformed("head is not UTF-8"))?;
-        if text.contains('\0') {
+        if self.buf.contains(&0) {
             return Err(HandshakeError::Malformed("NUL byte in head"));
         }
-        let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let mut lines = text::split_ascii(head, b'\n').map(|l| l.strip_suffix("\r").unwrap_or(l));
         let first = lines.next().unwrap_or("");
         if first.is_empty() {
             return Err(HandshakeError::Malformed("empty first line"));
@@ -151,11 +151,10 @@ impl HeadBuffer {
             if line.is_empty() {
                 break;
             }
-            if line.starts_with([' ', '\t']) {
+            if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
                 return Err(HandshakeError::Malformed("folded header line"));
             }
-            let (name, value) = line
-                .split_once(':')
+            let (name, value) = text::split_once_ascii(line, b':')
                 .ok_or(HandshakeError::Malformed("header without colon"))?;
             if name.is_empty() || !name.bytes().all(is_tchar) {
                 return Err(HandshakeError::Malformed("invalid header name"));
@@ -208,7 +207,7 @@ fn header_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item
 /// Comma-separated tokens of every `name` header, trimmed, empties skipped.
 fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     header_values(headers, name)
-        .flat_map(|v| v.split(','))
+        .flat_map(|v| text::split_ascii(v, b','))
         .map(trim_ows)
         .filter(|t| !t.is_empty())
 }
@@ -484,7 +483,7 @@ impl ServerHandshake {
 
     fn parse(&self) -> Result<ServerOutcome, HandshakeError> {
         let (line, headers) = self.head.parse()?;
-        let mut parts = line.split(' ');
+        let mut parts = text::split_ascii(line, b' ');
         let (method, url, proto) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(m), Some(u), Some(p), None) if !m.is_empty() && !u.is_empty() => (m, u, p),
             _ => return Err(HandshakeError::Malformed("bad request line")),
@@ -543,7 +542,7 @@ impl ServerHandshake {
 
 fn parse_http_version(s: &str) -> Option<(u8, u8)> {
     let v = s.strip_prefix("HTTP/")?;
-    let (a, b) = v.split_once('.')?;
+    let (a, b) = text::split_once_ascii(v, b'.')?;
     if a.len() != 1 || b.len() != 1 {
         return None;
     }
@@ -713,7 +712,7 @@ impl ClientHandshake {
 
     fn validate(&self) -> Result<Response, HandshakeError> {
         let (line, headers) = self.head.parse()?;
-        let mut parts = line.splitn(3, ' ');
+        let mut parts = text::split_ascii(line, b' ');
         let proto = parts.next().unwrap_or("");
         match parse_http_version(proto) {
             Some(v) if v >= (1, 1) => {}
@@ -770,7 +769,7 @@ fn validate_extra_headers(e: &str) -> Result<&str, HandshakeError> {
         return Err(bad);
     }
     for line in body.split("\r\n") {
-        let (name, value) = line.split_once(':').ok_or(bad.clone())?;
+        let (name, value) = text::split_once_ascii(line, b':').ok_or(bad.clone())?;
         if name.is_empty()
             || !name.bytes().all(is_tchar)
             || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
