@@ -541,12 +541,12 @@ impl ServerHandshake {
 }
 
 fn parse_http_version(s: &str) -> Option<(u8, u8)> {
-    let v = s.strip_prefix("HTTP/")?;
-    let (a, b) = text::split_once_ascii(v, b'.')?;
-    if a.len() != 1 || b.len() != 1 {
-        return None;
+    match *s.as_bytes() {
+        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            Some((a - b'0', b - b'0'))
+        }
+        _ => None,
     }
-    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 // ---------------------------------------------------------------- client
@@ -940,6 +940,16 @@ mod tests {
         assert_eq!(reason_phrase(404), "Not Found");
         assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
         assert_eq!(reason_phrase(799), "Unknown");
+        assert_eq!(reason_phrase(101), "Switching Protocols");
+        assert_eq!(reason_phrase(503), "Service Unavailable");
+        assert_eq!(reason_phrase(200), "OK");
+        assert_eq!(reason_phrase(1200), "Unknown");
+        assert_eq!(reason_phrase(20), "Unknown");
+        assert_eq!(parse_http_version("HTTP/1.1"), Some((1, 1)));
+        assert_eq!(parse_http_version("HTTP/1.0"), Some((1, 0)));
+        for bad in ["HTTP/1.", "HTTP/11.1", "HTTP/1.x", "http/1.1", "HTTP/1.1 "] {
+            assert_eq!(parse_http_version(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
