@@ -33,7 +33,8 @@
 //! no compressor state.
 
 use super::handshake::is_tchar;
-use super::Role;
+use super::engine::{self, Config, MsgRx, Piece, Ready};
+use super::{ProtocolError, Role};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -483,6 +484,15 @@ pub(crate) trait PerMessage {
     fn state_bytes(&self) -> usize;
     fn deflater_bytes(&self) -> usize;
     fn inflater_bytes(&self) -> usize;
+    /// The engine's handling of a compressed data frame
+    /// ([`engine::compressed_payload`]), named by this table only.
+    fn receive(
+        &mut self,
+        rx: &mut MsgRx,
+        config: &Config,
+        sent_close: bool,
+        piece: Piece<'_>,
+    ) -> Result<Option<Ready>, ProtocolError>;
 }
 
 impl PerMessage for Codec {
@@ -509,6 +519,15 @@ impl PerMessage for Codec {
     }
     fn deflater_bytes(&self) -> usize {
         Codec::deflater_bytes(self)
+    }
+    fn receive(
+        &mut self,
+        rx: &mut MsgRx,
+        config: &Config,
+        sent_close: bool,
+        piece: Piece<'_>,
+    ) -> Result<Option<Ready>, ProtocolError> {
+        engine::compressed_payload(self, rx, config, sent_close, piece)
     }
     fn inflater_bytes(&self) -> usize {
         Codec::inflater_bytes(self)
