@@ -34,6 +34,7 @@
 
 use super::handshake::is_tchar;
 use super::engine::{self, Config, MsgRx, Piece, Ready};
+use super::frame::OpCode;
 use super::{ProtocolError, Role};
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -493,6 +494,15 @@ pub(crate) trait PerMessage {
         sent_close: bool,
         piece: Piece<'_>,
     ) -> Result<Option<Ready>, ProtocolError>;
+    /// Queues a compressed data frame ([`engine::queue_compressed`]).
+    fn queue(
+        &mut self,
+        out: &mut Vec<u8>,
+        fin: bool,
+        opcode: OpCode,
+        mask: Option<[u8; 4]>,
+        data: &[u8],
+    );
 }
 
 impl PerMessage for Codec {
@@ -528,6 +538,16 @@ impl PerMessage for Codec {
         piece: Piece<'_>,
     ) -> Result<Option<Ready>, ProtocolError> {
         engine::compressed_payload(self, rx, config, sent_close, piece)
+    }
+    fn queue(
+        &mut self,
+        out: &mut Vec<u8>,
+        fin: bool,
+        opcode: OpCode,
+        mask: Option<[u8; 4]>,
+        data: &[u8],
+    ) {
+        engine::queue_compressed(self, out, fin, opcode, mask, data)
     }
     fn inflater_bytes(&self) -> usize {
         Codec::inflater_bytes(self)

@@ -295,6 +295,26 @@ pub(crate) fn compressed_payload(
     }
 }
 
+/// Appends to `out` a frame of `data` compressed (permessage-deflate),
+/// RSV1 on the first frame of the message. Called through the deflate
+/// codec's table ([`PerMessage::queue`]), as [`compressed_payload`].
+pub(crate) fn queue_compressed(
+    codec: &mut dyn PerMessage,
+    out: &mut Vec<u8>,
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    data: &[u8],
+) {
+    let mut z = Vec::new();
+    codec.compress(data, fin, &mut z);
+    let at = out.len();
+    write_frame(out, fin, opcode as u8, mask, &z);
+    if opcode != OpCode::Continuation {
+        out[at] |= RSV1 << 4;
+    }
+}
+
 /// RSV1: "this message is compressed" under permessage-deflate.
 const RSV1: u8 = 0b100;
 
@@ -862,31 +882,20 @@ impl<R: RandomSource> Engine<R> {
         if new_message {
             self.send_compressed = self.codec.as_ref().is_some_and(|c| c.compresses());
         }
-        if self.send_compressed {
-            self.queue_compressed(fin, opcode, data);
-        } else {
+        if !self.send_compressed {
             self.queue_frame(fin, opcode as u8, data);
-        }
-        Ok(())
-    }
-
-    /// Queues `data` compressed (permessage-deflate), RSV1 on the first
-    /// frame of the message.
-    fn queue_compressed(&mut self, fin: bool, opcode: OpCode, data: &[u8]) {
-        let mut z = Vec::new();
-        if let Some(codec) = self.codec.as_mut() {
-            codec.compress(data, fin, &mut z);
+            return Ok(());
         }
         if fin {
             self.send_compressed = false;
         }
         let mask = self.next_mask();
         self.compact_output();
-        let at = self.out.len();
-        write_frame(&mut self.out, fin, opcode as u8, mask, &z);
-        if opcode != OpCode::Continuation {
-            self.out[at] |= RSV1 << 4;
+        if let Some(codec) = self.codec.as_mut() {
+            // Through the codec's table: see `queue_compressed`.
+            codec.queue(&mut self.out, fin, opcode, mask, data);
         }
+        Ok(())
     }
 
     /// Like [`Engine::send`], without copying `data` into the output: the
