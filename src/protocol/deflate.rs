@@ -32,9 +32,9 @@
 //! So with no context takeover in both directions an idle connection holds
 //! no compressor state.
 
-use super::handshake::is_tchar;
 use super::engine::{self, Config, MsgRx, Piece, Ready};
 use super::frame::OpCode;
+use super::handshake::is_tchar;
 use super::{ProtocolError, Role};
 use alloc::boxed::Box;
 use alloc::string::String;

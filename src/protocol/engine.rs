@@ -765,11 +765,13 @@ impl<R: RandomSource> Engine<R> {
                     // The message is this frame: room for all of it at once,
                     // no regrowth.
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    self.rx.msg_buf
+                    self.rx
+                        .msg_buf
                         .try_reserve_exact(whole)
                         .map_err(|_| ProtocolError::OutOfMemory { max })?;
                 }
-                self.rx.msg_buf
+                self.rx
+                    .msg_buf
                     .try_reserve(data.len())
                     .map_err(|_| ProtocolError::OutOfMemory { max })?;
                 self.rx.msg_buf.extend_from_slice(data);
