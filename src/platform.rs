@@ -209,6 +209,20 @@ impl Instant {
         Instant::now().saturating_duration_since(self)
     }
 
+    /// `ms` milliseconds after this instant. In integers: a `Duration` on
+    /// the way costs a Cortex-M 64-bit divisions.
+    pub(crate) fn plus_ms(self, ms: u64) -> Instant {
+        Instant(self.0.saturating_add(ms.saturating_mul(1000)))
+    }
+
+    /// Milliseconds from this instant until `later` (0 if passed), rounded
+    /// up so that a wait does not end just before it, at most `i32::MAX`:
+    /// a `poll` timeout.
+    pub(crate) fn wait_ms(self, later: Instant) -> i32 {
+        let ms = later.0.saturating_sub(self.0).div_ceil(1000);
+        i32::try_from(ms).unwrap_or(i32::MAX)
+    }
+
     /// Microseconds on the clock (for storing an instant in an atomic).
     pub(crate) fn as_micros(self) -> u64 {
         self.0
@@ -223,10 +237,12 @@ impl Instant {
 impl Add<Duration> for Instant {
     type Output = Instant;
     fn add(self, d: Duration) -> Instant {
-        Instant(
-            self.0
-                .saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-        )
+        // Whole microseconds without `as_micros` (u128 arithmetic).
+        let us = d
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(d.subsec_micros()));
+        Instant(self.0.saturating_add(us))
     }
 }
 
@@ -247,11 +263,10 @@ pub fn sleep(d: Duration) {
     {
         let deadline = Instant::now() + d;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let ms = Instant::now().wait_ms(deadline);
+            if ms == 0 {
                 return;
             }
-            let ms = i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
             if !crate::net::idle_wait(ms) {
                 return; // no table that can wait: do not spin
             }
@@ -422,6 +437,20 @@ pub fn mutex_hooks() -> Option<MutexHooks> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instant_arithmetic_in_integers() {
+        let t = Instant::from_micros(1_000);
+        assert_eq!(t.plus_ms(2), Instant::from_micros(3_000));
+        assert_eq!(t.plus_ms(u64::MAX), Instant::from_micros(u64::MAX));
+        assert_eq!(t + Duration::new(1, 2_500), Instant::from_micros(1_001_002));
+        assert_eq!(t + Duration::MAX, Instant::from_micros(u64::MAX));
+        assert_eq!(t.wait_ms(t), 0);
+        assert_eq!(t.wait_ms(Instant::from_micros(0)), 0, "passed");
+        assert_eq!(t.wait_ms(Instant::from_micros(1_001)), 1, "rounded up");
+        assert_eq!(t.wait_ms(Instant::from_micros(3_000)), 2);
+        assert_eq!(t.wait_ms(Instant::from_micros(u64::MAX)), i32::MAX);
+    }
 
     #[test]
     fn earliest_ignores_missing_deadlines() {

@@ -54,8 +54,9 @@ struct Entry {
     gen: usize,
     weak: Option<Weak<Obj>>,
     strong: Option<Arc<Obj>>,
+    /// References C owns; -1 while the slot is free (a flag of its own
+    /// would make every slot 4 bytes larger).
     c_refs: i32,
-    live: bool,
 }
 
 struct Slots {
@@ -69,8 +70,7 @@ impl Slots {
     /// dropped once the lock is let go.
     fn kill(&mut self, idx: usize) -> (Option<Arc<Obj>>, Option<Weak<Obj>>) {
         let e = &mut self.entries[idx];
-        e.live = false;
-        e.c_refs = 0;
+        e.c_refs = -1;
         e.gen = (e.gen + 1) & GEN_MASK;
         let refs = (e.strong.take(), e.weak.take());
         self.free.push(idx);
@@ -206,7 +206,6 @@ impl RawTable {
             weak: weak.then(|| Arc::downgrade(&obj)),
             strong: (c_refs > 0).then_some(obj),
             c_refs: c_refs.max(0),
-            live: true,
         };
         let mut s = self.slots.lock();
         let idx = match s.free.pop() {
@@ -231,7 +230,7 @@ impl RawTable {
         let (idx, gen) = self.decode(token)?;
         let mut s = self.slots.lock();
         let e = s.entries.get_mut(idx)?;
-        if !e.live || e.gen & GEN_MASK != gen {
+        if e.c_refs < 0 || e.gen & GEN_MASK != gen {
             return None;
         }
         Some(f(e))
@@ -282,7 +281,7 @@ impl RawTable {
         let (killed, dropped) = {
             let mut s = self.slots.lock();
             match s.entries.get_mut(idx) {
-                Some(e) if e.live && e.gen & GEN_MASK == gen => {
+                Some(e) if e.c_refs >= 0 && e.gen & GEN_MASK == gen => {
                     if e.c_refs > 1 {
                         e.c_refs -= 1;
                         (false, (None, None))
@@ -305,7 +304,7 @@ impl RawTable {
         let dropped = {
             let mut s = self.slots.lock();
             match s.entries.get_mut(idx) {
-                Some(e) if e.live && e.gen & GEN_MASK == gen => s.kill(idx),
+                Some(e) if e.c_refs >= 0 && e.gen & GEN_MASK == gen => s.kill(idx),
                 _ => (None, None),
             }
         };
@@ -321,7 +320,7 @@ impl RawTable {
             let mut s = self.slots.lock();
             match s.entries.get_mut(idx) {
                 Some(e)
-                    if e.live
+                    if e.c_refs >= 0
                         && e.gen & GEN_MASK == gen
                         && e.strong.is_none()
                         && e.weak.as_ref().is_none_or(|w| w.strong_count() == 0) =>

@@ -194,19 +194,13 @@ pub(crate) fn resolve_with(
     v6: bool,
     passive: bool,
 ) -> NetResult<Vec<Addr>> {
-    let host = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    let invalid = |_| NetError(crate::sys::EINVAL);
-    let node = (!host.is_empty())
-        .then(|| CString::new(host))
-        .transpose()
-        .map_err(invalid)?;
-    let service = (!port.is_empty())
-        .then(|| CString::new(port))
-        .transpose()
-        .map_err(invalid)?;
+    // By bytes: `char` patterns link the searcher code (firmware size).
+    let host = match host.as_bytes() {
+        [b'[', .., b']'] => host.get(1..host.len() - 1).unwrap_or(host),
+        _ => host,
+    };
+    let node = c_arg(host)?;
+    let service = c_arg(port)?;
     let family = if v6 {
         crate::sys::AF_INET6
     } else {
@@ -255,6 +249,17 @@ pub(crate) fn resolve_with(
         return Err(NetError(crate::sys::ENXIO));
     }
     Ok(out)
+}
+
+/// A `getaddrinfo` argument: None for an empty string, `EINVAL` for one
+/// with a NUL byte.
+fn c_arg(s: &str) -> NetResult<Option<CString>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    CString::new(s)
+        .map(Some)
+        .map_err(|_| NetError(crate::sys::EINVAL))
 }
 
 /// Maps a getaddrinfo `EAI_*` code to an errno value.

@@ -32,8 +32,10 @@
 //! So with no context takeover in both directions an idle connection holds
 //! no compressor state.
 
+use super::engine::{self, Config, MsgRx, Piece, Ready};
+use super::frame::OpCode;
 use super::handshake::is_tchar;
-use super::Role;
+use super::{ProtocolError, Role};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -483,6 +485,24 @@ pub(crate) trait PerMessage {
     fn state_bytes(&self) -> usize;
     fn deflater_bytes(&self) -> usize;
     fn inflater_bytes(&self) -> usize;
+    /// The engine's handling of a compressed data frame
+    /// ([`engine::compressed_payload`]), named by this table only.
+    fn receive(
+        &mut self,
+        rx: &mut MsgRx,
+        config: &Config,
+        sent_close: bool,
+        piece: Piece<'_>,
+    ) -> Result<Option<Ready>, ProtocolError>;
+    /// Queues a compressed data frame ([`engine::queue_compressed`]).
+    fn queue(
+        &mut self,
+        out: &mut Vec<u8>,
+        fin: bool,
+        opcode: OpCode,
+        mask: Option<[u8; 4]>,
+        data: &[u8],
+    );
 }
 
 impl PerMessage for Codec {
@@ -509,6 +529,25 @@ impl PerMessage for Codec {
     }
     fn deflater_bytes(&self) -> usize {
         Codec::deflater_bytes(self)
+    }
+    fn receive(
+        &mut self,
+        rx: &mut MsgRx,
+        config: &Config,
+        sent_close: bool,
+        piece: Piece<'_>,
+    ) -> Result<Option<Ready>, ProtocolError> {
+        engine::compressed_payload(self, rx, config, sent_close, piece)
+    }
+    fn queue(
+        &mut self,
+        out: &mut Vec<u8>,
+        fin: bool,
+        opcode: OpCode,
+        mask: Option<[u8; 4]>,
+        data: &[u8],
+    ) {
+        engine::queue_compressed(self, out, fin, opcode, mask, data)
     }
     fn inflater_bytes(&self) -> usize {
         Codec::inflater_bytes(self)

@@ -117,14 +117,14 @@ impl FrameHead {
 
 /// Where a ready event's bytes are.
 #[derive(Clone, Copy)]
-enum Src {
+pub(crate) enum Src {
     Input(usize, usize),
     Message,
     Control,
 }
 
 #[derive(Clone, Copy)]
-enum Ready {
+pub(crate) enum Ready {
     Message(DataKind, Src),
     Chunk {
         kind: DataKind,
@@ -171,16 +171,11 @@ pub struct Engine<R: RandomSource> {
     /// built record stalls store forwarding, per frame.
     frame: CurrentFrame,
     in_frame: bool,
-    /// Kind of the message being received, when one is in progress.
-    msg_kind: Option<DataKind>,
-    msg_len: u64,
-    msg_buf: Vec<u8>,
+    /// The message being received.
+    rx: MsgRx,
     /// A control frame's payload when it arrives in pieces (rare: empty
     /// and without memory otherwise, which keeps an idle engine small).
     ctrl: Vec<u8>,
-    recv_utf8: Utf8Validator,
-    /// The message buffer was handed out by the last event; clear it first.
-    clear_msg: bool,
     // send side
     out: Vec<u8>,
     out_pos: usize,
@@ -199,12 +194,125 @@ pub struct Engine<R: RandomSource> {
     failed: Option<ProtocolError>,
     // permessage-deflate (RFC 7692)
     codec: Option<Box<dyn PerMessage + Send>>,
+    /// The message being sent is compressed.
+    send_compressed: bool,
+}
+
+/// The message being received: the part of the engine's state that
+/// [`compressed_payload`] works on (not generic over the random source,
+/// so that it can sit behind the deflate codec's table).
+pub(crate) struct MsgRx {
+    /// Kind of the message being received, when one is in progress.
+    msg_kind: Option<DataKind>,
+    msg_len: u64,
+    msg_buf: Vec<u8>,
+    recv_utf8: Utf8Validator,
+    /// The message buffer was handed out by the last event; clear it first.
+    clear_msg: bool,
     /// The message being received is compressed (RSV1 on its first frame).
     recv_compressed: bool,
     /// Inflated bytes of the message being received.
     inflated: u64,
-    /// The message being sent is compressed.
-    send_compressed: bool,
+}
+
+/// A piece of a data frame's payload, as [`Engine::payload`] hands it on.
+pub(crate) struct Piece<'a> {
+    kind: DataKind,
+    fin: bool,
+    opcode: OpCode,
+    frame_end: bool,
+    data: &'a [u8],
+}
+
+/// [`Engine::payload`] for a compressed message: inflates the piece into
+/// the message buffer, never beyond the message limit; `sent_close`: the
+/// engine is closing (data checked, not delivered). Not a method of the
+/// (generic) engine: the deflate codec's table calls it
+/// ([`PerMessage::receive`]), so a firmware that never builds a codec does
+/// not link it.
+pub(crate) fn compressed_payload(
+    codec: &mut dyn PerMessage,
+    rx: &mut MsgRx,
+    config: &Config,
+    sent_close: bool,
+    piece: Piece<'_>,
+) -> Result<Option<Ready>, ProtocolError> {
+    let Piece {
+        kind,
+        fin,
+        opcode,
+        frame_end,
+        data,
+    } = piece;
+    let max = config.max_message_size;
+    let message_end = frame_end && fin;
+    let before = rx.msg_buf.len();
+    let budget = max.saturating_sub(rx.inflated);
+    let inflated = codec.inflate(data, message_end, &mut rx.msg_buf, budget);
+    // What was inflated before an error is checked first, so that the
+    // error does not depend on how the frames were cut.
+    let produced = &rx.msg_buf[before..];
+    rx.inflated += produced.len() as u64;
+    if kind == DataKind::Text && !rx.recv_utf8.feed(produced) {
+        return Err(ProtocolError::InvalidUtf8);
+    }
+    inflated.map_err(|e| match e {
+        InflateError::TooBig => ProtocolError::MessageTooLarge { max },
+        InflateError::OutOfMemory => ProtocolError::OutOfMemory { max },
+        InflateError::Malformed => ProtocolError::BadCompressedData,
+    })?;
+    if message_end {
+        rx.msg_kind = None;
+        rx.msg_len = 0;
+        rx.recv_compressed = false;
+        if kind == DataKind::Text && !rx.recv_utf8.finish() {
+            return Err(ProtocolError::InvalidUtf8);
+        }
+    }
+    if sent_close {
+        rx.msg_buf.clear();
+        return Ok(None);
+    }
+    match config.delivery {
+        Delivery::Partial => {
+            if rx.msg_buf.is_empty() && !frame_end {
+                return Ok(None);
+            }
+            rx.clear_msg = true;
+            Ok(Some(Ready::Chunk {
+                kind,
+                opcode,
+                fin,
+                frame_end,
+                src: Src::Message,
+            }))
+        }
+        Delivery::Messages if message_end => {
+            rx.clear_msg = true;
+            Ok(Some(Ready::Message(kind, Src::Message)))
+        }
+        Delivery::Messages => Ok(None),
+    }
+}
+
+/// Appends to `out` a frame of `data` compressed (permessage-deflate),
+/// RSV1 on the first frame of the message. Called through the deflate
+/// codec's table ([`PerMessage::queue`]), as [`compressed_payload`].
+pub(crate) fn queue_compressed(
+    codec: &mut dyn PerMessage,
+    out: &mut Vec<u8>,
+    fin: bool,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    data: &[u8],
+) {
+    let mut z = Vec::new();
+    codec.compress(data, fin, &mut z);
+    let at = out.len();
+    write_frame(out, fin, opcode as u8, mask, &z);
+    if opcode != OpCode::Continuation {
+        out[at] |= RSV1 << 4;
+    }
 }
 
 /// RSV1: "this message is compressed" under permessage-deflate.
@@ -228,12 +336,16 @@ impl<R: RandomSource> Engine<R> {
                 offset: 0,
             },
             in_frame: false,
-            msg_kind: None,
-            msg_len: 0,
-            msg_buf: Vec::new(),
+            rx: MsgRx {
+                msg_kind: None,
+                msg_len: 0,
+                msg_buf: Vec::new(),
+                recv_utf8: Utf8Validator::new(),
+                clear_msg: false,
+                recv_compressed: false,
+                inflated: 0,
+            },
             ctrl: Vec::new(),
-            recv_utf8: Utf8Validator::new(),
-            clear_msg: false,
             out: Vec::new(),
             out_pos: 0,
             unsent_pong: None,
@@ -244,8 +356,6 @@ impl<R: RandomSource> Engine<R> {
             refused_close: false,
             failed: None,
             codec: config.deflate.map(|p| deflate::new_codec(role, p)),
-            recv_compressed: false,
-            inflated: 0,
             send_compressed: false,
         }
     }
@@ -300,10 +410,10 @@ impl<R: RandomSource> Engine<R> {
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {
-        if self.clear_msg {
+        if self.rx.clear_msg {
             0
         } else {
-            self.msg_buf.len()
+            self.rx.msg_buf.len()
         }
     }
 
@@ -324,9 +434,9 @@ impl<R: RandomSource> Engine<R> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if self.clear_msg {
-            self.msg_buf.clear();
-            self.clear_msg = false;
+        if self.rx.clear_msg {
+            self.rx.msg_buf.clear();
+            self.rx.clear_msg = false;
         }
         match self.step(input) {
             Ok((n, None)) => Ok((n, None)),
@@ -341,7 +451,7 @@ impl<R: RandomSource> Engine<R> {
     fn slice<'a>(&'a self, src: Src, input: &'a [u8]) -> &'a [u8] {
         match src {
             Src::Input(a, b) => &input[a..b],
-            Src::Message => &self.msg_buf,
+            Src::Message => &self.rx.msg_buf,
             Src::Control => &self.ctrl,
         }
     }
@@ -441,7 +551,7 @@ impl<R: RandomSource> Engine<R> {
         pos: usize,
     ) -> Result<Option<(usize, Option<Ready>)>, ProtocolError> {
         if self.head_len != 0
-            || self.msg_kind.is_some()
+            || self.rx.msg_kind.is_some()
             || self.sent_close
             || self.config.delivery != Delivery::Messages
         {
@@ -503,7 +613,7 @@ impl<R: RandomSource> Engine<R> {
             return Err(ProtocolError::ReservedBits);
         }
         if !op.is_control() {
-            match (op, self.msg_kind) {
+            match (op, self.rx.msg_kind) {
                 (OpCode::Continuation, None) => return Err(ProtocolError::UnexpectedContinuation),
                 (OpCode::Text | OpCode::Binary, Some(_)) if self.config.legacy_fragments => {
                     // Upstream nopoll sends every fragment with the
@@ -523,22 +633,22 @@ impl<R: RandomSource> Engine<R> {
                     max,
                 });
             }
-            let total = self.msg_len.saturating_add(h.payload_len);
+            let total = self.rx.msg_len.saturating_add(h.payload_len);
             if total > self.config.max_message_size {
                 return Err(ProtocolError::MessageTooLarge {
                     max: self.config.max_message_size,
                 });
             }
-            self.msg_len = total;
+            self.rx.msg_len = total;
             if op != OpCode::Continuation {
-                self.msg_kind = Some(if op == OpCode::Text {
+                self.rx.msg_kind = Some(if op == OpCode::Text {
                     DataKind::Text
                 } else {
                     DataKind::Binary
                 });
-                self.recv_utf8.reset();
-                self.recv_compressed = h.rsv & RSV1 != 0;
-                self.inflated = 0;
+                self.rx.recv_utf8.reset();
+                self.rx.recv_compressed = h.rsv & RSV1 != 0;
+                self.rx.inflated = 0;
                 if let Some(c) = self.codec.as_mut() {
                     c.start_message();
                 }
@@ -599,20 +709,31 @@ impl<R: RandomSource> Engine<R> {
             });
             return self.control(opcode, &payload[..len], src).map(Some);
         }
-        let Some(kind) = self.msg_kind else {
+        let Some(kind) = self.rx.msg_kind else {
             return Err(ProtocolError::UnexpectedContinuation);
         };
-        if self.recv_compressed {
-            return self.compressed_payload(kind, fin, opcode, frame_end, data);
+        if self.rx.recv_compressed {
+            let Some(codec) = self.codec.as_mut() else {
+                return Err(ProtocolError::ReservedBits);
+            };
+            let piece = Piece {
+                kind,
+                fin,
+                opcode,
+                frame_end,
+                data,
+            };
+            // Through the codec's table: see `compressed_payload`.
+            return codec.receive(&mut self.rx, &self.config, self.sent_close, piece);
         }
-        if kind == DataKind::Text && !self.recv_utf8.feed(data) {
+        if kind == DataKind::Text && !self.rx.recv_utf8.feed(data) {
             return Err(ProtocolError::InvalidUtf8);
         }
         let message_end = frame_end && fin;
         if message_end {
-            self.msg_kind = None;
-            self.msg_len = 0;
-            if kind == DataKind::Text && !self.recv_utf8.finish() {
+            self.rx.msg_kind = None;
+            self.rx.msg_len = 0;
+            if kind == DataKind::Text && !self.rx.recv_utf8.finish() {
                 return Err(ProtocolError::InvalidUtf8);
             }
         }
@@ -629,7 +750,7 @@ impl<R: RandomSource> Engine<R> {
                 src: Src::Input(start, start + data.len()),
             })),
             Delivery::Messages => {
-                if message_end && self.msg_buf.is_empty() && offset == 0 {
+                if message_end && self.rx.msg_buf.is_empty() && offset == 0 {
                     // The whole message is this one piece: no copy.
                     return Ok(Some(Ready::Message(
                         kind,
@@ -640,88 +761,26 @@ impl<R: RandomSource> Engine<R> {
                 // limits (firmware) closes this connection with 1009
                 // instead of aborting the program.
                 let max = self.config.max_message_size;
-                if self.msg_buf.is_empty() && fin {
+                if self.rx.msg_buf.is_empty() && fin {
                     // The message is this frame: room for all of it at once,
                     // no regrowth.
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    self.msg_buf
+                    self.rx
+                        .msg_buf
                         .try_reserve_exact(whole)
                         .map_err(|_| ProtocolError::OutOfMemory { max })?;
                 }
-                self.msg_buf
+                self.rx
+                    .msg_buf
                     .try_reserve(data.len())
                     .map_err(|_| ProtocolError::OutOfMemory { max })?;
-                self.msg_buf.extend_from_slice(data);
+                self.rx.msg_buf.extend_from_slice(data);
                 if message_end {
-                    self.clear_msg = true;
+                    self.rx.clear_msg = true;
                     return Ok(Some(Ready::Message(kind, Src::Message)));
                 }
                 Ok(None)
             }
-        }
-    }
-
-    /// [`Engine::payload`] for a compressed message: inflates `data` into
-    /// the message buffer, never beyond the message limit.
-    fn compressed_payload(
-        &mut self,
-        kind: DataKind,
-        fin: bool,
-        opcode: OpCode,
-        frame_end: bool,
-        data: &[u8],
-    ) -> Result<Option<Ready>, ProtocolError> {
-        let max = self.config.max_message_size;
-        let message_end = frame_end && fin;
-        let Some(codec) = self.codec.as_mut() else {
-            return Err(ProtocolError::ReservedBits);
-        };
-        let before = self.msg_buf.len();
-        let budget = max.saturating_sub(self.inflated);
-        let inflated = codec.inflate(data, message_end, &mut self.msg_buf, budget);
-        // What was inflated before an error is checked first, so that the
-        // error does not depend on how the frames were cut.
-        let produced = &self.msg_buf[before..];
-        self.inflated += produced.len() as u64;
-        if kind == DataKind::Text && !self.recv_utf8.feed(produced) {
-            return Err(ProtocolError::InvalidUtf8);
-        }
-        inflated.map_err(|e| match e {
-            InflateError::TooBig => ProtocolError::MessageTooLarge { max },
-            InflateError::OutOfMemory => ProtocolError::OutOfMemory { max },
-            InflateError::Malformed => ProtocolError::BadCompressedData,
-        })?;
-        if message_end {
-            self.msg_kind = None;
-            self.msg_len = 0;
-            self.recv_compressed = false;
-            if kind == DataKind::Text && !self.recv_utf8.finish() {
-                return Err(ProtocolError::InvalidUtf8);
-            }
-        }
-        if self.sent_close {
-            self.msg_buf.clear();
-            return Ok(None);
-        }
-        match self.config.delivery {
-            Delivery::Partial => {
-                if self.msg_buf.is_empty() && !frame_end {
-                    return Ok(None);
-                }
-                self.clear_msg = true;
-                Ok(Some(Ready::Chunk {
-                    kind,
-                    opcode,
-                    fin,
-                    frame_end,
-                    src: Src::Message,
-                }))
-            }
-            Delivery::Messages if message_end => {
-                self.clear_msg = true;
-                Ok(Some(Ready::Message(kind, Src::Message)))
-            }
-            Delivery::Messages => Ok(None),
         }
     }
 
@@ -825,31 +884,20 @@ impl<R: RandomSource> Engine<R> {
         if new_message {
             self.send_compressed = self.codec.as_ref().is_some_and(|c| c.compresses());
         }
-        if self.send_compressed {
-            self.queue_compressed(fin, opcode, data);
-        } else {
+        if !self.send_compressed {
             self.queue_frame(fin, opcode as u8, data);
-        }
-        Ok(())
-    }
-
-    /// Queues `data` compressed (permessage-deflate), RSV1 on the first
-    /// frame of the message.
-    fn queue_compressed(&mut self, fin: bool, opcode: OpCode, data: &[u8]) {
-        let mut z = Vec::new();
-        if let Some(codec) = self.codec.as_mut() {
-            codec.compress(data, fin, &mut z);
+            return Ok(());
         }
         if fin {
             self.send_compressed = false;
         }
         let mask = self.next_mask();
         self.compact_output();
-        let at = self.out.len();
-        write_frame(&mut self.out, fin, opcode as u8, mask, &z);
-        if opcode != OpCode::Continuation {
-            self.out[at] |= RSV1 << 4;
+        if let Some(codec) = self.codec.as_mut() {
+            // Through the codec's table: see `queue_compressed`.
+            codec.queue(&mut self.out, fin, opcode, mask, data);
         }
+        Ok(())
     }
 
     /// Like [`Engine::send`], without copying `data` into the output: the
@@ -1059,7 +1107,7 @@ impl<R: RandomSource> Engine<R> {
 
     /// Bytes allocated for the reassembly and output buffers.
     pub fn buffer_capacity(&self) -> usize {
-        self.msg_buf.capacity() + self.out.capacity()
+        self.rx.msg_buf.capacity() + self.out.capacity()
     }
 
     /// Bytes allocated for receiving: the message being reassembled and a
@@ -1068,7 +1116,7 @@ impl<R: RandomSource> Engine<R> {
     #[inline]
     /// (The inflater's state, permessage-deflate, counts here.)
     pub fn reassembly_capacity(&self) -> usize {
-        self.msg_buf.capacity()
+        self.rx.msg_buf.capacity()
             + self.ctrl.capacity()
             + self.codec.as_ref().map_or(0, |c| c.inflater_bytes())
     }
@@ -1087,9 +1135,9 @@ impl<R: RandomSource> Engine<R> {
             self.out_pos = 0;
             self.unsent_pong = None;
         }
-        if self.clear_msg || self.msg_buf.is_empty() {
-            self.msg_buf = Vec::new();
-            self.clear_msg = false;
+        if self.rx.clear_msg || self.rx.msg_buf.is_empty() {
+            self.rx.msg_buf = Vec::new();
+            self.rx.clear_msg = false;
         }
     }
 }

@@ -136,12 +136,12 @@ impl HeadBuffer {
 
     /// Splits the completed head into its first line and headers.
     fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
-        let text = core::str::from_utf8(&self.buf)
+        let head = core::str::from_utf8(&self.buf)
             .map_err(|_| HandshakeError::Malformed("head is not UTF-8"))?;
-        if text.contains('\0') {
+        if self.buf.contains(&0) {
             return Err(HandshakeError::Malformed("NUL byte in head"));
         }
-        let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let mut lines = text::split_ascii(head, b'\n').map(|l| l.strip_suffix("\r").unwrap_or(l));
         let first = lines.next().unwrap_or("");
         if first.is_empty() {
             return Err(HandshakeError::Malformed("empty first line"));
@@ -151,11 +151,10 @@ impl HeadBuffer {
             if line.is_empty() {
                 break;
             }
-            if line.starts_with([' ', '\t']) {
+            if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
                 return Err(HandshakeError::Malformed("folded header line"));
             }
-            let (name, value) = line
-                .split_once(':')
+            let (name, value) = text::split_once_ascii(line, b':')
                 .ok_or(HandshakeError::Malformed("header without colon"))?;
             if name.is_empty() || !name.bytes().all(is_tchar) {
                 return Err(HandshakeError::Malformed("invalid header name"));
@@ -208,7 +207,7 @@ fn header_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item
 /// Comma-separated tokens of every `name` header, trimmed, empties skipped.
 fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     header_values(headers, name)
-        .flat_map(|v| v.split(','))
+        .flat_map(|v| text::split_ascii(v, b','))
         .map(trim_ows)
         .filter(|t| !t.is_empty())
 }
@@ -484,7 +483,7 @@ impl ServerHandshake {
 
     fn parse(&self) -> Result<ServerOutcome, HandshakeError> {
         let (line, headers) = self.head.parse()?;
-        let mut parts = line.split(' ');
+        let mut parts = text::split_ascii(line, b' ');
         let (method, url, proto) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(m), Some(u), Some(p), None) if !m.is_empty() && !u.is_empty() => (m, u, p),
             _ => return Err(HandshakeError::Malformed("bad request line")),
@@ -542,12 +541,12 @@ impl ServerHandshake {
 }
 
 fn parse_http_version(s: &str) -> Option<(u8, u8)> {
-    let v = s.strip_prefix("HTTP/")?;
-    let (a, b) = v.split_once('.')?;
-    if a.len() != 1 || b.len() != 1 {
-        return None;
+    match *s.as_bytes() {
+        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => {
+            Some((a - b'0', b - b'0'))
+        }
+        _ => None,
     }
-    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 // ---------------------------------------------------------------- client
@@ -713,7 +712,7 @@ impl ClientHandshake {
 
     fn validate(&self) -> Result<Response, HandshakeError> {
         let (line, headers) = self.head.parse()?;
-        let mut parts = line.splitn(3, ' ');
+        let mut parts = text::split_ascii(line, b' ');
         let proto = parts.next().unwrap_or("");
         match parse_http_version(proto) {
             Some(v) if v >= (1, 1) => {}
@@ -770,7 +769,7 @@ fn validate_extra_headers(e: &str) -> Result<&str, HandshakeError> {
         return Err(bad);
     }
     for line in body.split("\r\n") {
-        let (name, value) = line.split_once(':').ok_or(bad.clone())?;
+        let (name, value) = text::split_once_ascii(line, b':').ok_or(bad.clone())?;
         if name.is_empty()
             || !name.bytes().all(is_tchar)
             || value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
@@ -941,6 +940,16 @@ mod tests {
         assert_eq!(reason_phrase(404), "Not Found");
         assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
         assert_eq!(reason_phrase(799), "Unknown");
+        assert_eq!(reason_phrase(101), "Switching Protocols");
+        assert_eq!(reason_phrase(503), "Service Unavailable");
+        assert_eq!(reason_phrase(200), "OK");
+        assert_eq!(reason_phrase(1200), "Unknown");
+        assert_eq!(reason_phrase(20), "Unknown");
+        assert_eq!(parse_http_version("HTTP/1.1"), Some((1, 1)));
+        assert_eq!(parse_http_version("HTTP/1.0"), Some((1, 0)));
+        for bad in ["HTTP/1.", "HTTP/11.1", "HTTP/1.x", "http/1.1", "HTTP/1.1 "] {
+            assert_eq!(parse_http_version(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -29,6 +29,29 @@ pub fn decimal(n: u64) -> String {
     s
 }
 
+/// `s.split_once(sep)` for an ASCII `sep`, by bytes: a `char` pattern
+/// links core's char searchers (about 0.4 KB of firmware).
+pub fn split_once_ascii(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|c| c == sep)?;
+    // An ASCII byte is never inside a multi-byte character: both are
+    // char boundaries, so `get` always succeeds.
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
+/// `s.split(sep)` for an ASCII `sep`, by bytes (see [`split_once_ascii`]).
+pub fn split_ascii(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    core::iter::from_fn(move || {
+        let r = rest?;
+        let (piece, after) = match split_once_ascii(r, sep) {
+            Some((a, b)) => (a, Some(b)),
+            None => (r, None),
+        };
+        rest = after;
+        Some(piece)
+    })
+}
+
 /// Appends `ip` as `Display` writes it: dotted quad; RFC 5952 for IPv6
 /// (lowercase, no leading zeros, the longest run of two or more zero
 /// groups, the first of equals, as `::`; `::ffff:a.b.c.d` for an
@@ -93,6 +116,17 @@ fn push_hex(s: &mut String, x: u16) {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn splits_by_ascii_bytes_as_str_does() {
+        for s in ["", ",", "a", "a,b", ",a,,b,", "é,ü,€", "a,b,c,"] {
+            let ours: Vec<&str> = split_ascii(s, b',').collect();
+            let std: Vec<&str> = s.split(',').collect();
+            assert_eq!(ours, std, "{s:?}");
+            assert_eq!(split_once_ascii(s, b','), s.split_once(','), "{s:?}");
+        }
+    }
 
     fn ip_text(ip: IpAddr) -> String {
         let mut s = String::new();

@@ -522,7 +522,7 @@ impl Context {
 
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
-        let at = Instant::now() + core::time::Duration::from_millis(ms);
+        let at = Instant::now().plus_ms(ms);
         // Only the loop pops this queue: in a program that never runs it
         // (a client reading with nopoll_conn_get_msg) entries of closed
         // connections are dropped here instead, once the queue is twice

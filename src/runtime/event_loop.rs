@@ -123,11 +123,8 @@ impl Context {
             let ms = match wake_at {
                 _ if !held.is_empty() => 0,
                 None => -1,
-                Some(t) => {
-                    let left = t.saturating_duration_since(now);
-                    // Round up so we do not spin just before the deadline.
-                    (left.as_micros().div_ceil(1000)).min(i32::MAX as u128) as i32
-                }
+                // Rounded up so we do not spin just before the deadline.
+                Some(t) => now.wait_ms(t),
             };
             if let Err(e) = poller.wait(&mut events, ms) {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
@@ -168,11 +165,10 @@ impl Context {
                 // A TLS handshake that waited for the socket to be
                 // writable goes on.
                 let handshake_write = ev.writable && conn.inner.io.tls_handshaking();
-                if ev.readable || ev.hangup || ev.error || handshake_write {
-                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp);
-                    if conn.inner.io.has_buffered_input() && !conn.inner.st.lock().read_paused {
-                        buffered.push(conn.id());
-                    }
+                if (ev.readable || ev.hangup || ev.error || handshake_write)
+                    && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
+                {
+                    buffered.push(conn.id());
                 }
                 if self.inner.stop.load(Ordering::Acquire) {
                     break;
@@ -182,11 +178,11 @@ impl Context {
                 let Some(conn) = self.lookup(id) else {
                     continue;
                 };
-                if conn.inner.io.has_buffered_input() && !buffered.contains(&id) {
-                    self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp);
-                    if conn.inner.io.has_buffered_input() && !conn.inner.st.lock().read_paused {
-                        buffered.push(id);
-                    }
+                if conn.inner.io.has_buffered_input()
+                    && !buffered.contains(&id)
+                    && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
+                {
+                    buffered.push(id);
                 }
             }
             if deadline.is_some_and(|d| d <= Instant::now())
@@ -206,8 +202,23 @@ impl Context {
     }
 
     /// Reads a connection's input and runs its callbacks. `stamp`: the
-    /// time to record as its last input (keepalive on).
+    /// time to record as its last input (keepalive on). True when its
+    /// transport still holds input that readiness will not report (to be
+    /// served before the next wait).
     fn serve(
+        &self,
+        conn: &Connection,
+        buf: &mut [u8],
+        acts: &mut Vec<Action>,
+        on_msg: &mut HandlerCache,
+        stamp: Option<u64>,
+    ) -> bool {
+        self.serve_reads(conn, buf, acts, on_msg, stamp);
+        conn.inner.io.has_buffered_input() && !conn.inner.st.lock().read_paused
+    }
+
+    /// [`Context::serve`]'s reads and callbacks.
+    fn serve_reads(
         &self,
         conn: &Connection,
         buf: &mut [u8],
