@@ -42,128 +42,153 @@ impl Machine {
     ) {
         let mut pos = 0;
         while pos < data.len() {
-            match core::mem::replace(&mut self.phase, Phase::Closed) {
-                Phase::Client(mut hs) => match hs.feed(&data[pos..]) {
-                    Ok((n, None)) => {
+            if !matches!(self.phase, Phase::Open(_)) {
+                // The handshake phases, once per connection: out of line,
+                // so that the per-message path below stays small.
+                match self.receive_opening(env, &data[pos..], acts) {
+                    Some(n) => {
                         pos += n;
-                        self.phase = Phase::Client(hs);
+                        continue;
                     }
-                    Ok((n, Some(resp))) => {
-                        pos += n;
-                        if resp.unoffered_protocol {
-                            act_log!(
-                                env,
-                                acts,
-                                Warning,
-                                "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
-                                env.id(),
-                                resp.protocol.as_deref().unwrap_or("")
-                            );
-                        }
-                        self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
-                        self.open(env, Role::Client, resp.deflate);
-                        acts.push(Action::Ready);
-                    }
-                    Err(e) => {
-                        act_log!(
-                            env,
-                            acts,
-                            Critical,
-                            "conn id={}: handshake refused: {e}",
-                            env.id()
-                        );
-                        acts.push(Action::Closed);
-                        return;
-                    }
-                },
-                Phase::Proxy(mut w) => {
-                    match (w.imp.proxy_header)(self, env, &mut w.got, &data[pos..], acts) {
-                        Some(Some(n)) => {
-                            pos += n;
-                            self.phase = Phase::Server(Box::new(w.hs));
-                        }
-                        Some(None) => {
-                            self.phase = Phase::Proxy(w);
-                            return;
-                        }
-                        None => {
-                            acts.push(Action::Closed);
-                            return;
-                        }
-                    }
+                    None => return,
                 }
-                Phase::Server(mut hs) => {
-                    let (n, outcome) = hs.feed(&data[pos..]);
+            }
+            let Phase::Open(mut engine) = core::mem::replace(&mut self.phase, Phase::Closed) else {
+                return;
+            };
+            let base = base.map(|b| b + pos);
+            let failed = self.feed_engine(env, &mut engine, &mut data[pos..], base, acts);
+            let closing = failed || engine.close_received();
+            self.phase = Phase::Open(engine);
+            if closing {
+                self.closed_by_input(acts);
+            }
+            return;
+        }
+    }
+
+    /// [`Machine::receive`] before `Open`: feeds `data` to the phase
+    /// (handshake, PROXY header, waiting for `on_open`). `Some(n)`: the
+    /// first `n` bytes were taken and the rest goes to the next phase;
+    /// `None`: nothing more to do with this input.
+    #[inline(never)]
+    fn receive_opening(
+        &mut self,
+        env: &dyn Env,
+        data: &[u8],
+        acts: &mut Vec<Action>,
+    ) -> Option<usize> {
+        let mut pos = 0;
+        match core::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Client(mut hs) => match hs.feed(data) {
+                Ok((n, None)) => {
                     pos += n;
-                    match outcome {
-                        None => self.phase = Phase::Server(hs),
-                        Some(ServerOutcome::Upgrade(up)) => {
-                            record_request(&mut self.info, &up.request);
-                            self.forwarded(env, &up.request, acts);
-                            self.phase = Phase::AwaitOpen(Box::new(up));
-                            acts.push(Action::OnOpen);
-                        }
-                        Some(ServerOutcome::Http(req)) => {
-                            record_request(&mut self.info, &req);
-                            self.forwarded(env, &req, acts);
-                            self.phase = Phase::Http;
-                            acts.push(Action::Http(Box::new(req)));
-                            return;
-                        }
-                        Some(ServerOutcome::Reject(r)) => {
-                            act_log!(
-                                env,
-                                acts,
-                                Warning,
-                                "conn id={} from {}: bad handshake ({}): {}",
-                                env.id(),
-                                env.peer(),
-                                r.status,
-                                r.error
-                            );
-                            self.out.extend_from_slice(&r.response());
-                            acts.push(Action::Closed);
-                            return;
-                        }
-                    }
+                    self.phase = Phase::Client(hs);
                 }
-                Phase::AwaitOpen(up) => {
-                    self.phase = Phase::AwaitOpen(up);
-                    let rest = &data[pos..];
-                    let kept = self.cold.as_ref().map_or(0, |c| c.leftover.len());
-                    if kept + rest.len() > MAX_LEFTOVER {
+                Ok((n, Some(resp))) => {
+                    pos += n;
+                    if resp.unoffered_protocol {
                         act_log!(
                             env,
                             acts,
                             Warning,
-                            "conn id={}: too much data before the handshake completed",
-                            env.id()
+                            "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
+                            env.id(),
+                            resp.protocol.as_deref().unwrap_or("")
                         );
-                        self.phase = Phase::Closed;
+                    }
+                    self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
+                    self.open(env, Role::Client, resp.deflate);
+                    acts.push(Action::Ready);
+                }
+                Err(e) => {
+                    act_log!(
+                        env,
+                        acts,
+                        Critical,
+                        "conn id={}: handshake refused: {e}",
+                        env.id()
+                    );
+                    acts.push(Action::Closed);
+                    return None;
+                }
+            },
+            Phase::Proxy(mut w) => match (w.imp.proxy_header)(self, env, &mut w.got, data, acts) {
+                Some(Some(n)) => {
+                    pos += n;
+                    self.phase = Phase::Server(Box::new(w.hs));
+                }
+                Some(None) => {
+                    self.phase = Phase::Proxy(w);
+                    return None;
+                }
+                None => {
+                    acts.push(Action::Closed);
+                    return None;
+                }
+            },
+            Phase::Server(mut hs) => {
+                let (n, outcome) = hs.feed(data);
+                pos += n;
+                match outcome {
+                    None => self.phase = Phase::Server(hs),
+                    Some(ServerOutcome::Upgrade(up)) => {
+                        record_request(&mut self.info, &up.request);
+                        self.forwarded(env, &up.request, acts);
+                        self.phase = Phase::AwaitOpen(Box::new(up));
+                        acts.push(Action::OnOpen);
+                    }
+                    Some(ServerOutcome::Http(req)) => {
+                        record_request(&mut self.info, &req);
+                        self.forwarded(env, &req, acts);
+                        self.phase = Phase::Http;
+                        acts.push(Action::Http(Box::new(req)));
+                        return None;
+                    }
+                    Some(ServerOutcome::Reject(r)) => {
+                        act_log!(
+                            env,
+                            acts,
+                            Warning,
+                            "conn id={} from {}: bad handshake ({}): {}",
+                            env.id(),
+                            env.peer(),
+                            r.status,
+                            r.error
+                        );
+                        self.out.extend_from_slice(&r.response());
                         acts.push(Action::Closed);
-                        return;
+                        return None;
                     }
-                    if !rest.is_empty() {
-                        self.cold().leftover.extend_from_slice(rest);
-                    }
-                    return;
-                }
-                Phase::Open(mut engine) => {
-                    let base = base.map(|b| b + pos);
-                    let failed = self.feed_engine(env, &mut engine, &mut data[pos..], base, acts);
-                    let closing = failed || engine.close_received();
-                    self.phase = Phase::Open(engine);
-                    if closing {
-                        self.closed_by_input(acts);
-                    }
-                    return;
-                }
-                other => {
-                    self.phase = other;
-                    return;
                 }
             }
+            Phase::AwaitOpen(up) => {
+                self.phase = Phase::AwaitOpen(up);
+                let rest = data;
+                let kept = self.cold.as_ref().map_or(0, |c| c.leftover.len());
+                if kept + rest.len() > MAX_LEFTOVER {
+                    act_log!(
+                        env,
+                        acts,
+                        Warning,
+                        "conn id={}: too much data before the handshake completed",
+                        env.id()
+                    );
+                    self.phase = Phase::Closed;
+                    acts.push(Action::Closed);
+                    return None;
+                }
+                if !rest.is_empty() {
+                    self.cold().leftover.extend_from_slice(rest);
+                }
+                return None;
+            }
+            other => {
+                self.phase = other;
+                return None;
+            }
         }
+        Some(pos)
     }
 
     /// Feeds `data` to a PROXY header whose first bytes are `got`:
