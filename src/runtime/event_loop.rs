@@ -179,7 +179,7 @@ impl Context {
                     continue;
                 };
                 if conn.inner.io.has_buffered_input()
-                    && !buffered.contains(&id)
+                    && !buffered.iter().any(|&b| b == id)
                     && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
                 {
                     buffered.push(id);
