@@ -519,13 +519,11 @@ impl ServerHandshake {
             return Err(HandshakeError::BadHeader("Connection"));
         }
         let wanted = self.version;
-        match request
+        let version = request
             .header("Sec-WebSocket-Version")
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-            .map(str::parse::<u8>)
-        {
-            Some(Ok(v)) if v == wanted => {}
-            _ => return Err(HandshakeError::UnsupportedVersion),
+            .and_then(text::parse_decimal);
+        if version != Some(u64::from(wanted)) {
+            return Err(HandshakeError::UnsupportedVersion);
         }
         let key = request
             .header("Sec-WebSocket-Key")

@@ -29,6 +29,19 @@ pub fn decimal(n: u64) -> String {
     s
 }
 
+/// `s` as a decimal number: one or more ASCII digits, nothing else (no
+/// sign), `None` above `u64::MAX`. What `str::parse` does for such text,
+/// without its generic code (about 0.1 KB of firmware per integer type).
+pub fn parse_decimal(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| {
+        let d = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
 /// `s.split_once(sep)` for an ASCII `sep`, by bytes: a `char` pattern
 /// links core's char searchers (about 0.4 KB of firmware).
 pub fn split_once_ascii(s: &str, sep: u8) -> Option<(&str, &str)> {
@@ -125,6 +138,26 @@ mod tests {
             let std: Vec<&str> = s.split(',').collect();
             assert_eq!(ours, std, "{s:?}");
             assert_eq!(split_once_ascii(s, b','), s.split_once(','), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn parses_decimal_digits_as_str_parse_does() {
+        for s in ["0", "13", "0013", "255", "256", "18446744073709551615"] {
+            assert_eq!(parse_decimal(s), s.parse::<u64>().ok(), "{s:?}");
+        }
+        // Digits only: no sign, space or other character; nothing above u64.
+        for s in [
+            "",
+            "+13",
+            "-1",
+            " 13",
+            "13 ",
+            "1a",
+            "١٣",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_decimal(s), None, "{s:?}");
         }
     }
 
