@@ -178,8 +178,10 @@ impl Context {
                 let Some(conn) = self.lookup(id) else {
                     continue;
                 };
+                // Not `contains`: its generic slice search costs firmware
+                // 88 bytes for this short list (docs/footprint.md).
                 if conn.inner.io.has_buffered_input()
-                    && !buffered.iter().any(|&b| b == id)
+                    && buffered.iter().all(|&b| b != id)
                     && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
                 {
                     buffered.push(id);
