@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The benchmark suite, one command:
 #
-#   benches/run.sh            full run (~15 min): 5 interleaved repetitions
-#   benches/run.sh --quick    one repetition, short windows (~4 min)
+#   benches/run.sh            full run (~18 min): 5 interleaved repetitions
+#   benches/run.sh --quick    one repetition, short windows (~5 min)
 #
 # Builds our library and both echo servers (C API and Rust API), the raw
 # TCP echo ceiling, the libwebsockets echo server (needs Debian's
 # libwebsockets-dev), the tokio-tungstenite echo server and the load
-# generator, then runs benches/suite.py, which writes benches/results/.
-# Loopback only. Everything started is killed on exit; the whole run is
-# bounded by BENCH_TIMEOUT seconds (default 2400). Extra arguments go to
-# suite.py (see `python3 benches/suite.py --help`).
+# generator, then runs benches/suite.py (ws://), benches/tls.py (wss://)
+# and benches/deflate.py (permessage-deflate), which write
+# benches/results/. Loopback only. Everything started is killed on exit;
+# each part is bounded by BENCH_TIMEOUT seconds (default 2400). Extra
+# arguments go to suite.py (see `python3 benches/suite.py --help`);
+# --quick goes to all three. BENCH_ONLY_SUITE=1 runs suite.py alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -47,7 +49,21 @@ if ! (cd benches/servers/tungstenite-echo && $CARGO build --release --quiet); th
 	echo "run.sh: tokio-tungstenite echo server did not build: not measured" >&2
 fi
 
+bounded() {
+	timeout --signal=TERM --kill-after=20 "${BENCH_TIMEOUT:-2400}" "$@" &
+	children+=($!)
+	wait $!
+}
+quick=()
+for a in "$@"; do
+	if [ "$a" = --quick ]; then quick=(--quick); fi
+done
+
 echo "== running the suite" >&2
-timeout --signal=TERM --kill-after=20 "${BENCH_TIMEOUT:-2400}" python3 benches/suite.py "$@" &
-children+=($!)
-wait $!
+bounded python3 benches/suite.py "$@"
+if [ "${BENCH_ONLY_SUITE:-0}" != 1 ]; then
+	echo "== wss:// (benches/tls.py)" >&2
+	bounded python3 benches/tls.py "${quick[@]}"
+	echo "== permessage-deflate (benches/deflate.py)" >&2
+	bounded python3 benches/deflate.py --no-build "${quick[@]}"
+fi
