@@ -10,8 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 
 import suite
 
@@ -40,38 +38,13 @@ def free_port():
     return port
 
 
-class Server:
+class Server(suite.Pinned):
     """argv with "{port}" replaced by a free loopback port; pinned to CPU 0;
     started once it has printed a line."""
 
     def __init__(self, name, argv, env=None):
-        self.name = name
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
-        e = dict(os.environ)
-        e.update(env or {})
-        self.proc = suite.spawn(
-            ["taskset", "-c", suite.SERVER_CPU] + [a.replace("{port}", str(self.port)) for a in argv],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=e,
-        )
-        self.pid = self.proc.pid  # taskset execs the server
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited at start: {self.output()}")
-            with open(self.log.name, "rb") as f:
-                if b"\n" in f.read():
-                    return
-            time.sleep(0.02)
-        raise RuntimeError(f"{name} did not start: {self.output()}")
-
-    def output(self):
-        with open(self.log.name, "rb") as f:
-            return f.read()[-2000:].decode(errors="replace")
-
-    def stop(self):
-        suite.reap(self.proc)
-        os.unlink(self.log.name)
+        port = free_port()
+        super().__init__(name, [a.replace("{port}", str(port)) for a in argv], port, env)
 
 
 def loadgen(server, args, timeout=120):

@@ -183,20 +183,21 @@ def reap(p, timeout=5):
         PROCS.remove(p)
 
 
-class Server:
-    """One server process pinned to CPU 0 on a fresh loopback port."""
+class Pinned:
+    """A server process pinned to CPU 0 (argv as given, listening on
+    `port`), started once it has printed a line; its output in a log file."""
 
-    next_port = int(os.environ.get("BENCH_PORT_BASE", "19000"))
-
-    def __init__(self, name):
+    def __init__(self, name, argv, port, env=None):
         self.name = name
-        cmd, self.ws = SERVERS[name]
-        Server.next_port += 1
-        self.port = Server.next_port
+        self.port = port
         self.log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)
+        e = None
+        if env:
+            e = dict(os.environ)
+            e.update(env)
         self.proc = spawn(
-            ["taskset", "-c", SERVER_CPU] + cmd + [str(self.port)],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            ["taskset", "-c", SERVER_CPU] + argv,
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=e,
         )
         self.pid = self.proc.pid  # taskset execs the server: same pid
         deadline = time.time() + 15
@@ -213,6 +214,21 @@ class Server:
         with open(self.log.name, "rb") as f:
             return f.read()[-2000:].decode(errors="replace")
 
+    def stop(self):
+        reap(self.proc)
+        os.unlink(self.log.name)
+
+
+class Server(Pinned):
+    """One server of SERVERS on the next loopback port."""
+
+    next_port = int(os.environ.get("BENCH_PORT_BASE", "19000"))
+
+    def __init__(self, name):
+        cmd, self.ws = SERVERS[name]
+        Server.next_port += 1
+        super().__init__(name, cmd + [str(Server.next_port)], Server.next_port)
+
     def rss_kib(self):
         out = {}
         with open(f"/proc/{self.pid}/status") as f:
@@ -221,10 +237,6 @@ class Server:
                 if k in ("VmRSS", "RssAnon"):
                     out[k] = int(v.split()[0])
         return out
-
-    def stop(self):
-        reap(self.proc)
-        os.unlink(self.log.name)
 
 
 def loadgen_cmd(args):
