@@ -470,7 +470,7 @@ pub(crate) enum InflateError {
 }
 
 /// What the engine asks of a connection's compression state ([`Codec`],
-/// behind [`Linked`]). Method docs on [`Codec`].
+/// behind [`Linked`]). Method docs on its implementation for [`Codec`].
 pub(crate) trait PerMessage {
     fn compresses(&self) -> bool;
     fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>);
@@ -505,55 +505,6 @@ pub(crate) trait PerMessage {
     );
 }
 
-impl PerMessage for Codec {
-    fn compresses(&self) -> bool {
-        Codec::compresses(self)
-    }
-    fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
-        Codec::compress(self, data, fin, out)
-    }
-    fn start_message(&mut self) {
-        Codec::start_message(self)
-    }
-    fn inflate(
-        &mut self,
-        input: &[u8],
-        fin: bool,
-        out: &mut Vec<u8>,
-        budget: u64,
-    ) -> Result<(), InflateError> {
-        Codec::inflate(self, input, fin, out, budget)
-    }
-    fn state_bytes(&self) -> usize {
-        Codec::state_bytes(self)
-    }
-    fn deflater_bytes(&self) -> usize {
-        Codec::deflater_bytes(self)
-    }
-    fn receive(
-        &mut self,
-        rx: &mut MsgRx,
-        config: &Config,
-        sent_close: bool,
-        piece: Piece<'_>,
-    ) -> Result<Option<Ready>, ProtocolError> {
-        engine::compressed_payload(self, rx, config, sent_close, piece)
-    }
-    fn queue(
-        &mut self,
-        out: &mut Vec<u8>,
-        fin: bool,
-        opcode: OpCode,
-        mask: Option<[u8; 4]>,
-        data: &[u8],
-    ) {
-        engine::queue_compressed(self, out, fin, opcode, mask, data)
-    }
-    fn inflater_bytes(&self) -> usize {
-        Codec::inflater_bytes(self)
-    }
-}
-
 /// The compression state of one connection (both directions).
 pub(crate) struct Codec {
     params: DeflateParams,
@@ -585,102 +536,6 @@ impl Codec {
             recv_done: false,
             max_room: 256 * 1024,
         }
-    }
-
-    /// Whether we compress what we send.
-    pub(crate) fn compresses(&self) -> bool {
-        self.params.level > 0
-    }
-
-    /// Appends the compressed form of `data`, a piece of the message being
-    /// sent, to `out`; `fin` ends the message (sync flush, tail removed).
-    pub(crate) fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
-        let window = self.params.window(self.role);
-        let level = self.params.level.min(9);
-        let c = self.deflater.get_or_insert_with(|| {
-            let (level, strategy) = if window < 15 {
-                // Level 1 takes miniz_oxide's fast path, which ignores the
-                // run-length flag: 2 and above honour it.
-                (level.max(2), CompressionStrategy::RLE)
-            } else {
-                (level, CompressionStrategy::Default)
-            };
-            Box::new(CompressorOxide::new(
-                miniz_oxide::deflate::core::create_comp_flags_from_zip_params(
-                    i32::from(level),
-                    -15,
-                    strategy as i32,
-                ),
-            ))
-        });
-        let start = out.len();
-        let mut input = data;
-        // miniz_oxide skips the sync flush of a call that starts with
-        // output still pending from a call whose buffer filled up (its
-        // #105): the message is complete only after a call that started
-        // clean, had all the input and did not fill its buffer.
-        let mut clean_start = true;
-        let mut room = (input.len() + input.len() / 16 + 64).min(self.max_room);
-        loop {
-            let len = out.len();
-            out.resize(len + room, 0);
-            let r = miniz_oxide::deflate::stream::deflate(c, input, &mut out[len..], MZFlush::Sync);
-            out.truncate(len + r.bytes_written);
-            input = &input[r.bytes_consumed..];
-            let full = r.bytes_written == room;
-            if (clean_start && input.is_empty() && !full)
-                || (r.status.is_err() && r.bytes_written == 0 && r.bytes_consumed == 0)
-            {
-                break;
-            }
-            clean_start = !full;
-            room = (input.len() + 4096).min(self.max_room);
-        }
-        if fin {
-            if out.len() >= start + 4 && out[out.len() - 4..] == TAIL {
-                out.truncate(out.len() - 4);
-            }
-            if !self.params.takeover(self.role) {
-                // Nothing kept between messages.
-                self.deflater = None;
-            }
-        }
-    }
-
-    /// Starts a received compressed message.
-    pub(crate) fn start_message(&mut self) {
-        self.recv_done = false;
-    }
-
-    /// Inflates `input`, a piece of the compressed message being received,
-    /// appending to `out` (which holds `out.len()` bytes of this message
-    /// or piece); `fin` ends the message (the removed tail is put back).
-    /// `budget`: how many more inflated bytes the message may have; the
-    /// output never grows beyond one byte more.
-    pub(crate) fn inflate(
-        &mut self,
-        input: &[u8],
-        fin: bool,
-        out: &mut Vec<u8>,
-        budget: u64,
-    ) -> Result<(), InflateError> {
-        let cap = (out.len() as u64).saturating_add(budget.saturating_add(1));
-        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
-        let r = self.inflate_part(input, out, cap);
-        let r = r.and_then(|()| {
-            if fin {
-                self.inflate_part(&TAIL, out, cap)
-            } else {
-                Ok(())
-            }
-        });
-        if fin || r.is_err() {
-            if !self.params.takeover(peer(self.role)) || r.is_err() {
-                self.inflater = None;
-            }
-            self.recv_done = false;
-        }
-        r
     }
 
     fn inflate_part(
@@ -739,14 +594,112 @@ impl Codec {
             }
         }
     }
+}
+
+impl PerMessage for Codec {
+    /// Whether we compress what we send.
+    fn compresses(&self) -> bool {
+        self.params.level > 0
+    }
+
+    /// Appends the compressed form of `data`, a piece of the message being
+    /// sent, to `out`; `fin` ends the message (sync flush, tail removed).
+    fn compress(&mut self, data: &[u8], fin: bool, out: &mut Vec<u8>) {
+        let window = self.params.window(self.role);
+        let level = self.params.level.min(9);
+        let c = self.deflater.get_or_insert_with(|| {
+            let (level, strategy) = if window < 15 {
+                // Level 1 takes miniz_oxide's fast path, which ignores the
+                // run-length flag: 2 and above honour it.
+                (level.max(2), CompressionStrategy::RLE)
+            } else {
+                (level, CompressionStrategy::Default)
+            };
+            Box::new(CompressorOxide::new(
+                miniz_oxide::deflate::core::create_comp_flags_from_zip_params(
+                    i32::from(level),
+                    -15,
+                    strategy as i32,
+                ),
+            ))
+        });
+        let start = out.len();
+        let mut input = data;
+        // miniz_oxide skips the sync flush of a call that starts with
+        // output still pending from a call whose buffer filled up (its
+        // #105): the message is complete only after a call that started
+        // clean, had all the input and did not fill its buffer.
+        let mut clean_start = true;
+        let mut room = (input.len() + input.len() / 16 + 64).min(self.max_room);
+        loop {
+            let len = out.len();
+            out.resize(len + room, 0);
+            let r = miniz_oxide::deflate::stream::deflate(c, input, &mut out[len..], MZFlush::Sync);
+            out.truncate(len + r.bytes_written);
+            input = &input[r.bytes_consumed..];
+            let full = r.bytes_written == room;
+            if (clean_start && input.is_empty() && !full)
+                || (r.status.is_err() && r.bytes_written == 0 && r.bytes_consumed == 0)
+            {
+                break;
+            }
+            clean_start = !full;
+            room = (input.len() + 4096).min(self.max_room);
+        }
+        if fin {
+            if out.len() >= start + 4 && out[out.len() - 4..] == TAIL {
+                out.truncate(out.len() - 4);
+            }
+            if !self.params.takeover(self.role) {
+                // Nothing kept between messages.
+                self.deflater = None;
+            }
+        }
+    }
+
+    /// Starts a received compressed message.
+    fn start_message(&mut self) {
+        self.recv_done = false;
+    }
+
+    /// Inflates `input`, a piece of the compressed message being received,
+    /// appending to `out` (which holds `out.len()` bytes of this message
+    /// or piece); `fin` ends the message (the removed tail is put back).
+    /// `budget`: how many more inflated bytes the message may have; the
+    /// output never grows beyond one byte more.
+    fn inflate(
+        &mut self,
+        input: &[u8],
+        fin: bool,
+        out: &mut Vec<u8>,
+        budget: u64,
+    ) -> Result<(), InflateError> {
+        let cap = (out.len() as u64).saturating_add(budget.saturating_add(1));
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        let r = self.inflate_part(input, out, cap);
+        let r = r.and_then(|()| {
+            if fin {
+                self.inflate_part(&TAIL, out, cap)
+            } else {
+                Ok(())
+            }
+        });
+        if fin || r.is_err() {
+            if !self.params.takeover(peer(self.role)) || r.is_err() {
+                self.inflater = None;
+            }
+            self.recv_done = false;
+        }
+        r
+    }
 
     /// Bytes of compression state held now (both directions, approximate).
-    pub(crate) fn state_bytes(&self) -> usize {
+    fn state_bytes(&self) -> usize {
         self.deflater_bytes() + self.inflater_bytes()
     }
     /// Bytes the compressor holds now (0 between messages without context
     /// takeover): counted with the connection's output.
-    pub(crate) fn deflater_bytes(&self) -> usize {
+    fn deflater_bytes(&self) -> usize {
         if self.deflater.is_some() {
             DEFLATER_BYTES
         } else {
@@ -754,12 +707,31 @@ impl Codec {
         }
     }
     /// Bytes the inflater holds now: counted with reassembly.
-    pub(crate) fn inflater_bytes(&self) -> usize {
+    fn inflater_bytes(&self) -> usize {
         if self.inflater.is_some() {
             core::mem::size_of::<InflateState>()
         } else {
             0
         }
+    }
+    fn receive(
+        &mut self,
+        rx: &mut MsgRx,
+        config: &Config,
+        sent_close: bool,
+        piece: Piece<'_>,
+    ) -> Result<Option<Ready>, ProtocolError> {
+        engine::compressed_payload(self, rx, config, sent_close, piece)
+    }
+    fn queue(
+        &mut self,
+        out: &mut Vec<u8>,
+        fin: bool,
+        opcode: OpCode,
+        mask: Option<[u8; 4]>,
+        data: &[u8],
+    ) {
+        engine::queue_compressed(self, out, fin, opcode, mask, data)
     }
 }
 
