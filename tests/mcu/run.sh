@@ -117,4 +117,18 @@ for t in $targets; do
 	fi
 done
 [ $fails -eq 0 ] || exit 1
+
+# Pay for what you call (docs/footprint.md): the minimal echo listener of
+# tools/footprint/mcu.sh turns on no optional machinery, so none of it may
+# be linked. A regression here costs firmware kilobytes silently. (Names
+# that survive inlining: each of these was in the map before the gating.)
+"$root/tools/footprint/mcu.sh" >/dev/null 2>&1 || { echo "test-mcu: tools/footprint/mcu.sh failed" >&2; exit 1; }
+linked=$(arm-none-eabi-nm -C "$root/target/footprint/mcu/echo.elf" |
+	grep -E 'miniz_oxide|deflate::Codec|protocol::proxy::parse|keepalive_check|run_keepalive|core::fmt::(write|Formatter)' || true)
+if [ -n "$linked" ]; then
+	echo "$linked" | head -20
+	echo "test-mcu: the echo listener links optional machinery it never turns on (above)" >&2
+	exit 1
+fi
+echo "test-mcu: the echo listener links no deflate, PROXY parser, keepalive or core::fmt ($(sed -n 's/^| bytes | \([0-9,]*\) .*/\1/p' "$root/target/footprint/mcu/share.md") bytes of code+rodata)"
 echo "test-mcu: ok"
