@@ -7,7 +7,7 @@ CARGO ?= cargo
 # Seconds per fuzz target: 6 targets x 40 s = the 4 x 60 s of before.
 FUZZ_SECONDS ?= 40
 
-.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-conformance-deflate test-peers test-scale test-lwip test-lwip-tap test-mcu check-nostd test-tls test-conformance-tls lint fuzz bench bench-suite footprint clean
+.PHONY: all build check test check-bench test-rust test-tsan test-valgrind test-compat test-conformance test-conformance-deflate test-peers test-scale test-lwip test-lwip-tap test-mcu check-nostd test-tls test-conformance-tls test-conformance-firmware lint fuzz bench bench-suite footprint clean
 
 all: build
 
@@ -83,6 +83,11 @@ test-conformance-deflate:
 test-conformance-tls:
 	./conformance/run.sh --tls
 
+# The firmware build (no_std, no-log: what runs on a Cortex-M) as an
+# Autobahn server on the host, cases 1-10 (about 40 s).
+test-conformance-firmware:
+	./conformance/run.sh --firmware
+
 # Independent peers: Python websockets both ways, headless Chromium.
 test-peers:
 	./tests/peers/run.sh
@@ -127,7 +132,7 @@ footprint:
 	tools/footprint/mcu.sh
 
 # Everything CI runs, in order of cost.
-test: lint check-bench check-nostd test-rust test-tsan test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-scale test-tls test-conformance test-conformance-tls fuzz
+test: lint check-bench check-nostd test-rust test-tsan test-valgrind test-compat test-lwip test-lwip-tap test-mcu test-interop test-peers test-scale test-tls test-conformance test-conformance-tls test-conformance-firmware fuzz
 
 fuzz:
 	./fuzz/run.sh $(FUZZ_SECONDS)
