@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::addr::{resolve, resolve_with, socklen_of, Addr};
+use super::addr::{resolve, socklen_of, try_each, Addr};
 use super::ops::ops;
 use super::{NetError, NetResult, Socket};
 use crate::platform::Instant;
@@ -89,14 +89,7 @@ fn new_stream_socket(family: c_int) -> NetResult<Owned> {
 /// The socket is non-blocking, close-on-exec, has `SO_REUSEADDR`, and (with
 /// the libc table) is never one of fds 0..2. Tries each resolved address.
 pub fn tcp_listen(host: &str, port: &str, v6: bool, backlog: i32) -> NetResult<Socket> {
-    let mut last = NetError(crate::sys::EADDRNOTAVAIL);
-    for a in resolve_with(host, port, v6, true)? {
-        match listen_on(&a, backlog) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
+    try_each(host, port, v6, true, &mut |a| listen_on(a, backlog))
 }
 
 fn listen_on(a: &Addr, backlog: i32) -> NetResult<Socket> {

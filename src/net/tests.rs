@@ -174,6 +174,19 @@ fn resolve_numeric_names_and_families() {
         resolve("bad\0host", "80", false).unwrap_err(),
         NetError(libc::EINVAL)
     );
+    // The arguments are copied to fixed buffers: the longest that fit
+    // still reach getaddrinfo, longer ones fail as it would fail them.
+    let long_port = format!("{:0>31}", 80);
+    let fits = resolve("127.0.0.1", &long_port, false).expect("31-byte port");
+    assert_eq!(fits[0].host_port().map(|h| h.1), Some("80".to_string()));
+    assert_eq!(
+        resolve("127.0.0.1", &format!("0{long_port}"), false).unwrap_err(),
+        NetError(libc::EINVAL)
+    );
+    assert_eq!(
+        resolve(&"a".repeat(256), "80", false).unwrap_err(),
+        NetError(libc::ENXIO)
+    );
     let sa: std::net::SocketAddr = "[fe80::1%3]:9".parse().expect("addr");
     let scoped = Addr::from(sa);
     assert_eq!(scoped.to_socket_addr(), Some(sa));
