@@ -10,7 +10,6 @@ use crate::platform::Instant;
 use crate::sys::{c_int, c_short};
 use alloc::ffi::CString;
 use core::net::{IpAddr, SocketAddr};
-use core::time::Duration;
 
 /// Most buffers one [`send_vectored`] call hands to `sendmsg`.
 const MAX_IOV: usize = 64;
@@ -182,7 +181,7 @@ pub fn tcp_connect(
     timeout_ms: u32,
     bind_iface: Option<&str>,
 ) -> NetResult<Socket> {
-    let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    let deadline = Instant::now().plus_ms(u64::from(timeout_ms));
     let addrs = resolve(host, port, v6)?;
     let local = match bind_iface {
         Some(i) if !i.is_empty() => Some(LocalBind::parse(i, v6)?),
@@ -232,10 +231,7 @@ fn connect_one(a: &Addr, local: Option<&LocalBind>, deadline: Instant) -> NetRes
 
 /// Milliseconds from now until `deadline`, rounded up, as a poll timeout.
 fn millis_until(deadline: Instant) -> i32 {
-    let us = deadline
-        .saturating_duration_since(Instant::now())
-        .as_micros();
-    i32::try_from(us.div_ceil(1000)).unwrap_or(i32::MAX)
+    Instant::now().wait_ms(deadline)
 }
 
 /// Accepts one connection: `Ok(None)` when none is pending on a
@@ -492,7 +488,7 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
     }
     let deadline = u64::try_from(timeout_ms)
         .ok()
-        .map(|ms| Instant::now() + Duration::from_millis(ms));
+        .map(|ms| Instant::now().plus_ms(ms));
     loop {
         let mut pfd = crate::sys::pollfd {
             fd: s,
