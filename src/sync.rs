@@ -50,7 +50,6 @@ mod imp {
         held: AtomicBool,
     }
 
-
     impl Raw {
         const fn new() -> Self {
             Raw {

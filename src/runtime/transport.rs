@@ -25,8 +25,8 @@ pub(crate) enum Tls {
     /// A TLS listener's configuration (what its connections start with;
     /// boxed: inline it made every connection ~180 bytes larger).
     Listener(Box<ListenerTls>),
-    /// A TLS session on a connection.
-    Session(Box<Session>),
+    /// A TLS session on a connection (a pointer: `Session` is boxed).
+    Session(Session),
 }
 
 /// A connection's byte stream.
