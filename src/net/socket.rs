@@ -350,21 +350,41 @@ pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
         iov_len: 0,
     }; MAX_IOV];
     let mut count = 0;
-    let mut first: &[u8] = &[];
     for b in bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV) {
-        if count == 0 {
-            first = b;
-        }
         iov[count] = crate::sys::iovec {
             iov_base: b.as_ptr().cast_mut().cast(),
             iov_len: b.len(),
         };
         count += 1;
     }
-    if count == 0 {
+    send_iov(s, &mut iov[..count])
+}
+
+/// [`send_vectored`] of two buffers (a frame's header and payload), without
+/// the general version's 64-entry array.
+pub(crate) fn send_pair(s: Socket, head: &[u8], data: &[u8]) -> NetResult<usize> {
+    let iov = |b: &[u8]| crate::sys::iovec {
+        iov_base: b.as_ptr().cast_mut().cast(),
+        iov_len: b.len(),
+    };
+    let mut pair = [iov(head), iov(data)];
+    let from = usize::from(head.is_empty());
+    let to = if data.is_empty() { 1 } else { 2 };
+    send_iov(s, pair.get_mut(from..to).unwrap_or_default())
+}
+
+/// One `sendmsg` of `iov` (non-empty buffers), or [`send`] of the first
+/// when the table has none.
+fn send_iov(s: Socket, iov: &mut [crate::sys::iovec]) -> NetResult<usize> {
+    let count = iov.len();
+    let Some(first) = iov.first() else {
         return Ok(0);
-    }
+    };
     let Some(sendmsg) = ops().sendmsg else {
+        // SAFETY: the iovec describes a live slice of the caller's.
+        let first = unsafe {
+            core::slice::from_raw_parts(first.iov_base.cast::<u8>().cast_const(), first.iov_len)
+        };
         return send(s, first);
     };
     // SAFETY: msghdr is plain C data; all-zero means no name, no control.
@@ -374,10 +394,10 @@ pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
     #[allow(clippy::useless_conversion)]
     let iovlen = count.try_into().map_err(|_| NetError(crate::sys::EINVAL))?;
     msg.msg_iovlen = iovlen;
-    let total: usize = iov[..count].iter().map(|v| v.iov_len).sum();
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
     loop {
         // SAFETY: msg points to `count` iovecs that borrow live slices of
-        // `bufs`; sendmsg only reads them.
+        // the caller's; sendmsg only reads them.
         let n = unsafe { sendmsg(s, &msg, 0) };
         match usize::try_from(n) {
             Ok(n) => return Ok(n.min(total)),

@@ -261,6 +261,12 @@ fn round_trip(v6: bool) {
     assert_eq!(n, 6);
     assert_eq!(recv_exact(p.client, 6), b"abcdef");
     assert_eq!(send_vectored(p.server, &[b"", b""]), Ok(0));
+    // The two-buffer form (a frame's header and payload), either one empty.
+    assert_eq!(socket::send_pair(p.server, b"gh", b"ij"), Ok(4));
+    assert_eq!(socket::send_pair(p.server, b"", b"kl"), Ok(2));
+    assert_eq!(socket::send_pair(p.server, b"m", b""), Ok(1));
+    assert_eq!(socket::send_pair(p.server, b"", b""), Ok(0));
+    assert_eq!(recv_exact(p.client, 7), b"ghijklm");
     assert_eq!(send(p.server, b""), Ok(0));
 
     shutdown(p.client, false, true);

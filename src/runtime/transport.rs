@@ -134,7 +134,7 @@ impl Transport {
                 .with_session(|s| s.write_vectored(head, data))
                 .unwrap_or(Err(NetError(crate::sys::ENOTCONN)));
         }
-        net::send_vectored(self.socket(), &[head, data])
+        net::send_pair(self.socket(), head, data)
     }
 
     /// Received bytes held inside the transport that the socket will not
