@@ -80,3 +80,75 @@ fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: abort has no preconditions and never returns.
     unsafe { crate::sys::abort() }
 }
+
+// The compiler lowers copies and fills to the ARM EABI helpers
+// `__aeabi_memcpy*`, `__aeabi_memmove*`, `__aeabi_memset*` and
+// `__aeabi_memclr*`. `compiler_builtins` defines them *weakly*, as jumps to
+// its own byte-oriented `memcpy`/`memmove`/`memset` (1 KB of code), and
+// since those weak definitions sit in `libnopoll.a` they win over the C
+// library's whatever the link order. These strong definitions, in the
+// object the firmware always links, forward to the C library's `memcpy`,
+// `memmove` and `memset` instead (README, "Firmware", memcpy): the
+// firmware has them anyway, often word-wise or in assembly, and the
+// builtins' copies are no longer linked. (Should the link resolve
+// `memcpy` to the builtins' weak one, as when `libnopoll.a` comes first,
+// these still work: they only jump.) `ldr`/`bx` rather than `b.w`: the
+// Cortex-M0 has no 32-bit branch.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+core::arch::global_asm!(
+    ".pushsection .text.nopoll_aeabi_mem,\"ax\",%progbits",
+    ".syntax unified",
+    ".thumb",
+    ".p2align 2",
+    // (dest, src, n) as memcpy's.
+    ".global __aeabi_memcpy",
+    ".type __aeabi_memcpy,%function",
+    ".thumb_func",
+    "__aeabi_memcpy:",
+    "ldr r3, =memcpy",
+    "bx r3",
+    ".global __aeabi_memcpy4",
+    ".thumb_set __aeabi_memcpy4, __aeabi_memcpy",
+    ".global __aeabi_memcpy8",
+    ".thumb_set __aeabi_memcpy8, __aeabi_memcpy",
+    // (dest, src, n) as memmove's.
+    ".global __aeabi_memmove",
+    ".type __aeabi_memmove,%function",
+    ".thumb_func",
+    "__aeabi_memmove:",
+    "ldr r3, =memmove",
+    "bx r3",
+    ".global __aeabi_memmove4",
+    ".thumb_set __aeabi_memmove4, __aeabi_memmove",
+    ".global __aeabi_memmove8",
+    ".thumb_set __aeabi_memmove8, __aeabi_memmove",
+    // (dest, n, c) -> memset (dest, c, n).
+    ".global __aeabi_memset",
+    ".type __aeabi_memset,%function",
+    ".thumb_func",
+    "__aeabi_memset:",
+    "mov r3, r1",
+    "mov r1, r2",
+    "mov r2, r3",
+    "ldr r3, =memset",
+    "bx r3",
+    ".global __aeabi_memset4",
+    ".thumb_set __aeabi_memset4, __aeabi_memset",
+    ".global __aeabi_memset8",
+    ".thumb_set __aeabi_memset8, __aeabi_memset",
+    // (dest, n) -> memset (dest, 0, n).
+    ".global __aeabi_memclr",
+    ".type __aeabi_memclr,%function",
+    ".thumb_func",
+    "__aeabi_memclr:",
+    "mov r2, r1",
+    "movs r1, #0",
+    "ldr r3, =memset",
+    "bx r3",
+    ".global __aeabi_memclr4",
+    ".thumb_set __aeabi_memclr4, __aeabi_memclr",
+    ".global __aeabi_memclr8",
+    ".thumb_set __aeabi_memclr8, __aeabi_memclr",
+    ".ltorg",
+    ".popsection",
+);

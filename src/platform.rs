@@ -219,7 +219,9 @@ impl Instant {
     /// up so that a wait does not end just before it, at most `i32::MAX`:
     /// a `poll` timeout.
     pub(crate) fn wait_ms(self, later: Instant) -> i32 {
-        let ms = later.0.saturating_sub(self.0).div_ceil(1000);
+        let us = later.0.saturating_sub(self.0).saturating_add(999);
+        // 32-bit divisions (`text::div_rem_u16`): no 64-bit division routine.
+        let ms = crate::protocol::text::div_rem_u16(us, 1000).0;
         i32::try_from(ms).unwrap_or(i32::MAX)
     }
 

@@ -25,6 +25,14 @@ fn log_ctx(ctx: &Context, msg: core::fmt::Arguments<'_>) {
     ctx.log(crate::runtime::LogLevel::Critical, msg);
 }
 
+/// [`log_ctx`] on `conn`'s context; with `no-log` not even the context is
+/// looked up (an `Arc` clone and drop per call site).
+fn log_conn(conn: &Connection, msg: core::fmt::Arguments<'_>) {
+    if !cfg!(feature = "no-log") {
+        log_ctx(&conn.ctx(), msg);
+    }
+}
+
 /// Maps a send outcome to nopoll's convention: payload bytes written (all
 /// of them when complete), -2 with errno EWOULDBLOCK when nothing went
 /// out, a short count with errno EWOULDBLOCK when part did, -1 on error.
@@ -45,8 +53,8 @@ fn send_result(conn: &Connection, r: Result<SendStatus, Error>, length: usize) -
             payload_written.min(c_int::MAX as usize) as c_int
         }
         Err(e) => {
-            log_ctx(
-                &conn.ctx(),
+            log_conn(
+                conn,
                 format_args!("send on conn id={} failed: {e}", conn.id()),
             );
             -1
@@ -97,7 +105,7 @@ fn ready_conn(conn: *mut noPollConn) -> Option<Connection> {
 fn with_ready_conn<R>(conn: *mut noPollConn, f: impl FnOnce(&Connection) -> R) -> Option<R> {
     let ready = |c: &Connection| {
         if !c.can_send() {
-            log_ctx(&c.ctx(), format_args!("conn id={} is not open", c.id()));
+            log_conn(c, format_args!("conn id={} is not open", c.id()));
             return None;
         }
         Some(f(c))

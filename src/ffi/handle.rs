@@ -146,7 +146,14 @@ impl<T: Any + Send + Sync> Table<T> {
 
     /// The object behind a handle, if the handle is valid.
     pub fn get(&self, token: usize) -> Option<Arc<T>> {
-        self.raw.get(token)?.downcast::<T>().ok()
+        let obj = self.raw.get(token)?;
+        debug_assert!(obj.is::<T>());
+        // SAFETY: a table's handles are tagged with its own tag (`decode`
+        // checks it) and only `Table<T>`'s methods insert into its slots,
+        // always an `Arc<T>`: the object is a `T`. The cast keeps the
+        // pointer and drops the `dyn Any` metadata, undoing the unsizing of
+        // `insert` (no type-id check per lookup, once per kind of handle).
+        Some(unsafe { Arc::from_raw(Arc::into_raw(obj).cast::<T>()) })
     }
 
     /// References C owns on a handle (-1 for an invalid one).

@@ -95,16 +95,12 @@ mod glue {
     /// thread published first): then ours was never seen, and its slot is
     /// not the object's to reclaim (the caller discards it).
     fn bind(slot: &Attachment, token: usize, ctx: bool) -> Result<(), usize> {
-        let binding = Binding {
-            token,
-            ctx,
-            strings: Vec::new(),
-        };
-        slot.set_once(token, Box::new(binding)).map_err(|lost| {
-            if let Ok(mut b) = lost.downcast::<Binding>() {
-                b.token = 0;
-            }
-            slot.word()
+        slot.set_once(token, || {
+            Box::new(Binding {
+                token,
+                ctx,
+                strings: Vec::new(),
+            })
         })
     }
 

@@ -7,10 +7,9 @@ use super::ops::{last_errno, ops};
 use super::{NetError, NetResult};
 use crate::protocol::text;
 use crate::sys::{
-    addrinfo, c_int, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t,
+    addrinfo, c_char, c_int, sockaddr, sockaddr_in, sockaddr_in6, sockaddr_storage, socklen_t,
 };
-use alloc::ffi::CString;
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use core::{fmt, mem, ptr};
 
 /// A resolved socket address: `sockaddr_storage` plus its length, ready to
@@ -98,18 +97,31 @@ impl Addr {
     }
 
     /// Numeric host text (IPv6 without brackets, `%scope` appended for a
-    /// scoped address) and port text; None for non-IP families.
+    /// scoped address) and port text; None for non-IP families. Read from
+    /// the C structure directly (no `SocketAddr` built on the way).
     pub fn host_port(&self) -> Option<(String, String)> {
-        let sa = self.to_socket_addr()?;
         let mut host = String::new();
-        text::push_ip(&mut host, sa.ip());
-        if let SocketAddr::V6(a) = sa {
-            if a.scope_id() != 0 {
-                host.push('%');
-                text::push_decimal(&mut host, u64::from(a.scope_id()));
-            }
+        let (ip, port, scope): (IpAddr, u16, u32) =
+            if self.family() == crate::sys::AF_INET && self.holds::<sockaddr_in>() {
+                // SAFETY: the family says the storage holds a sockaddr_in and
+                // the length covers it; storage is larger than sockaddr_in.
+                let sin: sockaddr_in = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
+                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                (ip.into(), sin.sin_port, 0)
+            } else if self.is_v6() && self.holds::<sockaddr_in6>() {
+                // SAFETY: as above, for sockaddr_in6.
+                let sin6: sockaddr_in6 = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
+                let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                (ip.into(), sin6.sin6_port, sin6.sin6_scope_id)
+            } else {
+                return None;
+            };
+        text::push_ip(&mut host, ip);
+        if scope != 0 {
+            host.push('%');
+            text::push_decimal(&mut host, u64::from(scope));
         }
-        Some((host, text::decimal(u64::from(sa.port()))))
+        Some((host, text::decimal(u64::from(u16::from_be(port)))))
     }
 
     /// Copies `len` bytes of a sockaddr; None if it does not fit.
@@ -183,24 +195,42 @@ impl fmt::Debug for Addr {
 /// `EINVAL`, `EAI_FAMILY` → `EAFNOSUPPORT`, `EAI_MEMORY` → `ENOMEM`,
 /// `EAI_SYSTEM` → its errno.
 pub fn resolve(host: &str, port: &str, v6: bool) -> NetResult<Vec<Addr>> {
-    resolve_with(host, port, v6, false)
+    let mut out = Vec::new();
+    // `f` never succeeds: every address is collected.
+    let r = try_each(host, port, v6, false, &mut |a| {
+        out.push(*a);
+        Err(NetError(crate::sys::ENXIO))
+    });
+    match r {
+        Err(e) if out.is_empty() => Err(e),
+        _ => Ok(out),
+    }
 }
 
-/// [`resolve`]; `passive` makes an empty host the wildcard address (for
-/// listeners) instead of loopback.
-pub(crate) fn resolve_with(
+/// Runs `f` on each address [`resolve`] would give, in order, until one
+/// succeeds: its socket, else the last failure (a resolution error when
+/// there is no address). `passive` makes an empty host the wildcard
+/// address (for listeners) instead of loopback. No list is built (a
+/// listener tries its addresses straight from getaddrinfo's).
+pub(crate) fn try_each(
     host: &str,
     port: &str,
     v6: bool,
     passive: bool,
-) -> NetResult<Vec<Addr>> {
+    f: &mut dyn FnMut(&Addr) -> NetResult<super::Socket>,
+) -> NetResult<super::Socket> {
     // By bytes: `char` patterns link the searcher code (firmware size).
     let host = match host.as_bytes() {
         [b'[', .., b']'] => host.get(1..host.len() - 1).unwrap_or(host),
         _ => host,
     };
-    let node = c_arg(host)?;
-    let service = c_arg(port)?;
+    // NUL-terminated copies on the stack (no allocation): DNS names have
+    // at most 253 bytes, service names are short; longer ones could not
+    // resolve anyway and fail as getaddrinfo would fail them.
+    let mut node = [0u8; 256];
+    let mut service = [0u8; 32];
+    let node = c_arg(host, &mut node, crate::sys::ENXIO)?;
+    let service = c_arg(port, &mut service, crate::sys::EINVAL)?;
     let family = if v6 {
         crate::sys::AF_INET6
     } else {
@@ -215,20 +245,13 @@ pub(crate) fn resolve_with(
     let mut list: *mut addrinfo = ptr::null_mut();
     // SAFETY: node/service are NUL-terminated strings (or null) that outlive
     // the call, hints is initialised, and `list` receives the result.
-    let rc = unsafe {
-        (ops().getaddrinfo)(
-            node.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
-            service.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
-            &hints,
-            &mut list,
-        )
-    };
+    let rc = unsafe { (ops().getaddrinfo)(node, service, &hints, &mut list) };
     if rc != 0 {
         log::debug!("getaddrinfo({host:?}, {port:?}) failed with code {rc}");
         return Err(gai_error(rc));
     }
 
-    let mut out = Vec::new();
+    let mut result = Err(NetError(crate::sys::ENXIO));
     let mut cur = list;
     while !cur.is_null() {
         // SAFETY: `cur` is a node of the list getaddrinfo returned, not yet
@@ -236,7 +259,10 @@ pub(crate) fn resolve_with(
         let ai = unsafe { &*cur };
         if ai.ai_family == family {
             if let Some(a) = Addr::from_raw(ai.ai_addr, ai.ai_addrlen) {
-                out.push(a);
+                result = f(&a);
+                if result.is_ok() {
+                    break;
+                }
             }
         }
         cur = ai.ai_next;
@@ -245,21 +271,27 @@ pub(crate) fn resolve_with(
         // SAFETY: `list` came from the table's getaddrinfo and is freed once.
         unsafe { (ops().freeaddrinfo)(list) };
     }
-    if out.is_empty() {
-        return Err(NetError(crate::sys::ENXIO));
-    }
-    Ok(out)
+    result
 }
 
-/// A `getaddrinfo` argument: None for an empty string, `EINVAL` for one
-/// with a NUL byte.
-fn c_arg(s: &str) -> NetResult<Option<CString>> {
-    if s.is_empty() {
-        return Ok(None);
+/// A `getaddrinfo` argument: `s` with a NUL in `buf`, or NULL for an
+/// empty string; `EINVAL` for one with a NUL byte, `too_long` for one that
+/// does not fit.
+fn c_arg(s: &str, buf: &mut [u8], too_long: c_int) -> NetResult<*const c_char> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Ok(ptr::null());
     }
-    CString::new(s)
-        .map(Some)
-        .map_err(|_| NetError(crate::sys::EINVAL))
+    if b.contains(&0) {
+        return Err(NetError(crate::sys::EINVAL));
+    }
+    let Some(dst) = buf.get_mut(..=b.len()) else {
+        return Err(NetError(too_long));
+    };
+    let (text, nul) = dst.split_at_mut(b.len());
+    text.copy_from_slice(b);
+    nul[0] = 0;
+    Ok(buf.as_ptr().cast())
 }
 
 /// Maps a getaddrinfo `EAI_*` code to an errno value.

@@ -31,6 +31,7 @@ pub use poller::{wake_raw, Backend, Interest, Poller, Ready, Waker, MAX_EVENTS};
 pub(crate) use socket::idle_wait;
 #[cfg(feature = "std")]
 pub use socket::recv_nowait;
+pub(crate) use socket::send_pair;
 pub use socket::{
     accept, accept_with_peer, close, is_blocking, is_listening, is_socket, local_addr, peer_addr,
     recv, send, send_vectored, set_blocking, set_nodelay, shutdown, tcp_connect, tcp_listen,

@@ -121,21 +121,31 @@ const DEFAULT: &SocketOps = &LIBC_OPS;
 const DEFAULT: &SocketOps = &NO_OPS;
 
 /// The installed table (the default unless [`install`] ran first).
+#[inline]
 pub fn ops() -> &'static SocketOps {
     let p = INSTALLED.load(Ordering::Acquire);
-    let p = if p.is_null() {
-        let default = DEFAULT as *const SocketOps as *mut SocketOps;
-        match INSTALLED.compare_exchange(
-            core::ptr::null_mut(),
-            default,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => default,
-            Err(winner) => winner,
-        }
-    } else {
-        p
+    if p.is_null() {
+        return first_use();
+    }
+    // SAFETY: INSTALLED only ever holds pointers from `&'static SocketOps`.
+    unsafe { &*p }
+}
+
+/// [`ops`] before any table is in place: puts the default there (unless
+/// another thread installs one first). Out of line: every socket call
+/// inlines `ops`, and this runs once.
+#[cold]
+#[inline(never)]
+fn first_use() -> &'static SocketOps {
+    let default = DEFAULT as *const SocketOps as *mut SocketOps;
+    let p = match INSTALLED.compare_exchange(
+        core::ptr::null_mut(),
+        default,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => default,
+        Err(winner) => winner,
     };
     // SAFETY: INSTALLED only ever holds pointers from `&'static SocketOps`.
     unsafe { &*p }

@@ -3,14 +3,13 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::addr::{resolve, resolve_with, socklen_of, Addr};
+use super::addr::{resolve, socklen_of, try_each, Addr};
 use super::ops::ops;
 use super::{NetError, NetResult, Socket};
 use crate::platform::Instant;
 use crate::sys::{c_int, c_short};
 use alloc::ffi::CString;
 use core::net::{IpAddr, SocketAddr};
-use core::time::Duration;
 
 /// Most buffers one [`send_vectored`] call hands to `sendmsg`.
 const MAX_IOV: usize = 64;
@@ -89,14 +88,7 @@ fn new_stream_socket(family: c_int) -> NetResult<Owned> {
 /// The socket is non-blocking, close-on-exec, has `SO_REUSEADDR`, and (with
 /// the libc table) is never one of fds 0..2. Tries each resolved address.
 pub fn tcp_listen(host: &str, port: &str, v6: bool, backlog: i32) -> NetResult<Socket> {
-    let mut last = NetError(crate::sys::EADDRNOTAVAIL);
-    for a in resolve_with(host, port, v6, true)? {
-        match listen_on(&a, backlog) {
-            Ok(s) => return Ok(s),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
+    try_each(host, port, v6, true, &mut |a| listen_on(a, backlog))
 }
 
 fn listen_on(a: &Addr, backlog: i32) -> NetResult<Socket> {
@@ -189,7 +181,7 @@ pub fn tcp_connect(
     timeout_ms: u32,
     bind_iface: Option<&str>,
 ) -> NetResult<Socket> {
-    let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+    let deadline = Instant::now().plus_ms(u64::from(timeout_ms));
     let addrs = resolve(host, port, v6)?;
     let local = match bind_iface {
         Some(i) if !i.is_empty() => Some(LocalBind::parse(i, v6)?),
@@ -239,10 +231,7 @@ fn connect_one(a: &Addr, local: Option<&LocalBind>, deadline: Instant) -> NetRes
 
 /// Milliseconds from now until `deadline`, rounded up, as a poll timeout.
 fn millis_until(deadline: Instant) -> i32 {
-    let us = deadline
-        .saturating_duration_since(Instant::now())
-        .as_micros();
-    i32::try_from(us.div_ceil(1000)).unwrap_or(i32::MAX)
+    Instant::now().wait_ms(deadline)
 }
 
 /// Accepts one connection: `Ok(None)` when none is pending on a
@@ -361,21 +350,41 @@ pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
         iov_len: 0,
     }; MAX_IOV];
     let mut count = 0;
-    let mut first: &[u8] = &[];
     for b in bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV) {
-        if count == 0 {
-            first = b;
-        }
         iov[count] = crate::sys::iovec {
             iov_base: b.as_ptr().cast_mut().cast(),
             iov_len: b.len(),
         };
         count += 1;
     }
-    if count == 0 {
+    send_iov(s, &mut iov[..count])
+}
+
+/// [`send_vectored`] of two buffers (a frame's header and payload), without
+/// the general version's 64-entry array.
+pub(crate) fn send_pair(s: Socket, head: &[u8], data: &[u8]) -> NetResult<usize> {
+    let iov = |b: &[u8]| crate::sys::iovec {
+        iov_base: b.as_ptr().cast_mut().cast(),
+        iov_len: b.len(),
+    };
+    let mut pair = [iov(head), iov(data)];
+    let from = usize::from(head.is_empty());
+    let to = if data.is_empty() { 1 } else { 2 };
+    send_iov(s, pair.get_mut(from..to).unwrap_or_default())
+}
+
+/// One `sendmsg` of `iov` (non-empty buffers), or [`send`] of the first
+/// when the table has none.
+fn send_iov(s: Socket, iov: &mut [crate::sys::iovec]) -> NetResult<usize> {
+    let count = iov.len();
+    let Some(first) = iov.first() else {
         return Ok(0);
-    }
+    };
     let Some(sendmsg) = ops().sendmsg else {
+        // SAFETY: the iovec describes a live slice of the caller's.
+        let first = unsafe {
+            core::slice::from_raw_parts(first.iov_base.cast::<u8>().cast_const(), first.iov_len)
+        };
         return send(s, first);
     };
     // SAFETY: msghdr is plain C data; all-zero means no name, no control.
@@ -385,10 +394,10 @@ pub fn send_vectored(s: Socket, bufs: &[&[u8]]) -> NetResult<usize> {
     #[allow(clippy::useless_conversion)]
     let iovlen = count.try_into().map_err(|_| NetError(crate::sys::EINVAL))?;
     msg.msg_iovlen = iovlen;
-    let total: usize = iov[..count].iter().map(|v| v.iov_len).sum();
+    let total: usize = iov.iter().map(|v| v.iov_len).sum();
     loop {
         // SAFETY: msg points to `count` iovecs that borrow live slices of
-        // `bufs`; sendmsg only reads them.
+        // the caller's; sendmsg only reads them.
         let n = unsafe { sendmsg(s, &msg, 0) };
         match usize::try_from(n) {
             Ok(n) => return Ok(n.min(total)),
@@ -499,7 +508,7 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
     }
     let deadline = u64::try_from(timeout_ms)
         .ok()
-        .map(|ms| Instant::now() + Duration::from_millis(ms));
+        .map(|ms| Instant::now().plus_ms(ms));
     loop {
         let mut pfd = crate::sys::pollfd {
             fd: s,

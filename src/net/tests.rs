@@ -174,6 +174,19 @@ fn resolve_numeric_names_and_families() {
         resolve("bad\0host", "80", false).unwrap_err(),
         NetError(libc::EINVAL)
     );
+    // The arguments are copied to fixed buffers: the longest that fit
+    // still reach getaddrinfo, longer ones fail as it would fail them.
+    let long_port = format!("{:0>31}", 80);
+    let fits = resolve("127.0.0.1", &long_port, false).expect("31-byte port");
+    assert_eq!(fits[0].host_port().map(|h| h.1), Some("80".to_string()));
+    assert_eq!(
+        resolve("127.0.0.1", &format!("0{long_port}"), false).unwrap_err(),
+        NetError(libc::EINVAL)
+    );
+    assert_eq!(
+        resolve(&"a".repeat(256), "80", false).unwrap_err(),
+        NetError(libc::ENXIO)
+    );
     let sa: std::net::SocketAddr = "[fe80::1%3]:9".parse().expect("addr");
     let scoped = Addr::from(sa);
     assert_eq!(scoped.to_socket_addr(), Some(sa));
@@ -248,6 +261,12 @@ fn round_trip(v6: bool) {
     assert_eq!(n, 6);
     assert_eq!(recv_exact(p.client, 6), b"abcdef");
     assert_eq!(send_vectored(p.server, &[b"", b""]), Ok(0));
+    // The two-buffer form (a frame's header and payload), either one empty.
+    assert_eq!(socket::send_pair(p.server, b"gh", b"ij"), Ok(4));
+    assert_eq!(socket::send_pair(p.server, b"", b"kl"), Ok(2));
+    assert_eq!(socket::send_pair(p.server, b"m", b""), Ok(1));
+    assert_eq!(socket::send_pair(p.server, b"", b""), Ok(0));
+    assert_eq!(recv_exact(p.client, 7), b"ghijklm");
     assert_eq!(send(p.server, b""), Ok(0));
 
     shutdown(p.client, false, true);

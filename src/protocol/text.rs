@@ -5,14 +5,30 @@
 use alloc::string::String;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// `n / d` and `n % d` with 32-bit divisions only, 16 bits of `n` at a
+/// time: a 32-bit MCU has no 64-bit division instruction, and the generic
+/// routine behind `u64 / u64` is 0.4 KB of firmware. (`d` 0 counts as 1.)
+pub fn div_rem_u16(n: u64, d: u16) -> (u64, u16) {
+    let d = u32::from(d.max(1));
+    let (mut q, mut r) = (0u64, 0u32);
+    for shift in [48, 32, 16, 0] {
+        // r < d <= 0xffff: x fits in 32 bits.
+        let x = (r << 16) | ((n >> shift) as u32 & 0xffff);
+        q |= u64::from(x / d) << shift;
+        r = x % d;
+    }
+    (q, r as u16)
+}
+
 /// Appends `n` in decimal.
 pub fn push_decimal(s: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
+        let (q, r) = div_rem_u16(n, 10);
+        digits[i] = b'0' + r as u8;
+        n = q;
         if n == 0 {
             break;
         }
@@ -165,6 +181,30 @@ mod tests {
         let mut s = String::new();
         push_ip(&mut s, ip);
         s
+    }
+
+    #[test]
+    fn division_in_16_bit_steps() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            999,
+            1000,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            1 << 40,
+        ]
+        .into_iter()
+        .chain([u64::MAX - 1, u64::MAX, 12_345_678_901_234_567_890])
+        {
+            for d in [1u16, 7, 10, 1000, u16::MAX] {
+                let want = (n / u64::from(d), (n % u64::from(d)) as u16);
+                assert_eq!(div_rem_u16(n, d), want, "{n} / {d}");
+            }
+        }
     }
 
     #[test]

@@ -36,14 +36,20 @@ impl Attachment {
         self.word.load(Ordering::Acquire)
     }
 
-    /// Sets the word and the value, unless set already: then the value is
-    /// handed back untouched.
-    pub(crate) fn set_once(&self, word: usize, value: Attached) -> Result<(), Attached> {
+    /// Sets the word and the value `make` gives, unless set already: then
+    /// `make` is not called (nothing to hand back and undo) and the word
+    /// set before is returned.
+    pub(crate) fn set_once(
+        &self,
+        word: usize,
+        make: impl FnOnce() -> Attached,
+    ) -> Result<(), usize> {
         let mut slot = self.value.lock();
-        if self.word.load(Ordering::Acquire) != 0 || slot.is_some() {
-            return Err(value);
+        let cur = self.word.load(Ordering::Acquire);
+        if cur != 0 || slot.is_some() {
+            return Err(cur);
         }
-        *slot = Some(value);
+        *slot = Some(make());
         self.word.store(word, Ordering::Release);
         Ok(())
     }
@@ -73,10 +79,10 @@ mod tests {
         let dropped = Arc::new(AtomicBool::new(false));
         let a = Attachment::default();
         assert_eq!(a.word(), 0);
-        assert!(a.set_once(7, Box::new(Flag(dropped.clone()))).is_ok());
+        assert!(a.set_once(7, || Box::new(Flag(dropped.clone()))).is_ok());
         assert_eq!(a.word(), 7);
-        let again = a.set_once(8, Box::new(5u32));
-        assert!(again.is_err(), "a second value must be refused");
+        let again = a.set_once(8, || unreachable!("not made when set"));
+        assert_eq!(again, Err(7), "a second value must be refused");
         assert_eq!(a.word(), 7);
         assert_eq!(
             a.with(|f: &mut Flag| f.0.load(Ordering::SeqCst)),

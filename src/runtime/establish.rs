@@ -508,7 +508,7 @@ mod tls {
         ) -> Result<(), String> {
             let fd = self.socket();
             let s = self.client_session(ctx, o, host)?;
-            self.inner.io.set_tls(Tls::Session(Box::new(s)));
+            self.inner.io.set_tls(Tls::Session(s));
             loop {
                 let step = self
                     .inner
@@ -540,7 +540,7 @@ mod tls {
         ) -> Result<Session, TlsError> {
             let fd = self.socket();
             if let Some(t) = ops::installed() {
-                return Ok(Session::Ops(ops::Session::new(t, fd, false, host, o)?));
+                return Ok(Session::ops(ops::Session::new(t, fd, false, host, o)?));
             }
             #[cfg(feature = "tls")]
             {
@@ -553,7 +553,7 @@ mod tls {
                         .ok_or("the SSL context creator returned NULL")?,
                     None => ctx.inner.tls.client(o)?,
                 };
-                Ok(Session::OpenSsl(openssl::Session::client(
+                Ok(Session::openssl(openssl::Session::client(
                     &cfg, fd, host, o.verify,
                 )?))
             }
@@ -613,7 +613,7 @@ mod tls {
             let made = self.server_session(ctx, listener);
             match made {
                 Ok(s) => {
-                    self.inner.io.set_tls(Tls::Session(Box::new(s)));
+                    self.inner.io.set_tls(Tls::Session(s));
                     true
                 }
                 Err(why) => {
@@ -652,7 +652,7 @@ mod tls {
                     },
                     None => with_certificate(ctx, None)?,
                 };
-                return Ok(Session::Ops(ops::Session::new(
+                return Ok(Session::ops(ops::Session::new(
                     t,
                     self.socket(),
                     true,
@@ -669,7 +669,7 @@ mod tls {
                         .ok_or("the SSL context creator returned NULL")?,
                     None => listener_context(ctx, listener)?,
                 };
-                Ok(Session::OpenSsl(openssl::Session::server(
+                Ok(Session::openssl(openssl::Session::server(
                     &cfg,
                     self.socket(),
                 )?))

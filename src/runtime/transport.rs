@@ -25,8 +25,8 @@ pub(crate) enum Tls {
     /// A TLS listener's configuration (what its connections start with;
     /// boxed: inline it made every connection ~180 bytes larger).
     Listener(Box<ListenerTls>),
-    /// A TLS session on a connection.
-    Session(Box<Session>),
+    /// A TLS session on a connection (a pointer: `Session` is boxed).
+    Session(Session),
 }
 
 /// A connection's byte stream.
@@ -134,7 +134,7 @@ impl Transport {
                 .with_session(|s| s.write_vectored(head, data))
                 .unwrap_or(Err(NetError(crate::sys::ENOTCONN)));
         }
-        net::send_vectored(self.socket(), &[head, data])
+        net::send_pair(self.socket(), head, data)
     }
 
     /// Received bytes held inside the transport that the socket will not

@@ -66,66 +66,27 @@ pub(crate) enum Step {
     WantWrite,
 }
 
-/// A TLS session on one connection, from either backend.
-pub(crate) enum Session {
-    #[cfg(feature = "tls")]
-    OpenSsl(openssl::Session),
-    Ops(ops::Session),
-}
+/// A TLS session on one connection, from either backend, behind a trait
+/// object: only the code that starts a session (a TLS client, a TLS
+/// listener's accept) names a backend, so a firmware that never does
+/// links none of the session code its transport would otherwise call.
+pub(crate) struct Session(Box<dyn Backend>);
 
-macro_rules! each {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            #[cfg(feature = "tls")]
-            Session::OpenSsl($s) => $e,
-            Session::Ops($s) => $e,
-        }
-    };
-}
+/// What the transport asks of a backend's session.
+trait Backend: Send {
+    fn set_fd(&mut self, fd: Socket);
+    fn established(&self) -> bool;
+    fn handshake(&mut self) -> Result<Step, TlsError>;
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError>;
+    fn write(&mut self, buf: &[u8]) -> Result<usize, NetError>;
+    fn pending(&self) -> usize;
+    fn has_input(&self) -> bool;
+    fn close_notify(&mut self);
+    fn native(&self) -> (*mut c_void, *mut c_void);
+    fn take_error(&mut self) -> Option<TlsError>;
 
-impl Session {
-    /// The socket to read and write (it may be replaced or taken).
-    pub(crate) fn set_fd(&mut self, fd: Socket) {
-        each!(self, s => s.set_fd(fd))
-    }
-    /// The handshake completed.
-    pub(crate) fn established(&self) -> bool {
-        each!(self, s => s.established())
-    }
-    /// Runs the handshake as far as the socket allows.
-    pub(crate) fn handshake(&mut self) -> Result<Step, TlsError> {
-        each!(self, s => s.handshake())
-    }
-    /// Plaintext into `buf`; `Ok(0)` is the end of the stream.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
-        each!(self, s => s.read(buf))
-    }
-    /// Encrypts and writes plaintext; how much was taken.
-    pub(crate) fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
-        each!(self, s => s.write(buf))
-    }
-    /// Decrypted bytes held inside the TLS layer.
-    pub(crate) fn pending(&self) -> usize {
-        each!(self, s => s.pending())
-    }
-    /// Received bytes held inside the session that the socket will not
-    /// signal again: decrypted plaintext, or (OpenSSL) records read ahead
-    /// and not yet decrypted.
-    pub(crate) fn has_input(&self) -> bool {
-        match self {
-            #[cfg(feature = "tls")]
-            Session::OpenSsl(s) => s.has_input(),
-            Session::Ops(s) => s.pending() > 0,
-        }
-    }
-    /// Encrypts and writes `head` then `data` as one stream; returns how
-    /// many of their bytes were taken (as [`Session::write`]). `head` (a
-    /// frame header) travels in one record with the start of `data`,
-    /// never in a record of its own, and `data` is encrypted from where it
-    /// is: no copy of a large payload into an output queue first. What is
-    /// not taken is queued by the caller and written from there with the
-    /// same bytes first, as a TLS retry needs.
-    pub(crate) fn write_vectored(&mut self, head: &[u8], data: &[u8]) -> Result<usize, NetError> {
+    /// See [`Session::write_vectored`].
+    fn write_vectored(&mut self, head: &[u8], data: &[u8]) -> Result<usize, NetError> {
         const FIRST: usize = 4096;
         let mut total = 0;
         if !head.is_empty() {
@@ -151,18 +112,113 @@ impl Session {
         }
         Ok(total)
     }
+}
+
+/// The backend methods, forwarded to each backend's own.
+macro_rules! backend {
+    ($t:ty, |$s:ident| $has_input:expr) => {
+        impl Backend for $t {
+            fn set_fd(&mut self, fd: Socket) {
+                <$t>::set_fd(self, fd)
+            }
+            fn established(&self) -> bool {
+                <$t>::established(self)
+            }
+            fn handshake(&mut self) -> Result<Step, TlsError> {
+                <$t>::handshake(self)
+            }
+            fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+                <$t>::read(self, buf)
+            }
+            fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
+                <$t>::write(self, buf)
+            }
+            fn pending(&self) -> usize {
+                <$t>::pending(self)
+            }
+            fn has_input(&self) -> bool {
+                let $s = self;
+                $has_input
+            }
+            fn close_notify(&mut self) {
+                <$t>::close_notify(self)
+            }
+            fn native(&self) -> (*mut c_void, *mut c_void) {
+                <$t>::native(self)
+            }
+            fn take_error(&mut self) -> Option<TlsError> {
+                self.error.take()
+            }
+        }
+    };
+}
+
+#[cfg(feature = "tls")]
+backend!(openssl::Session, |s| s.has_input());
+backend!(ops::Session, |s| s.pending() > 0);
+
+impl Session {
+    /// A session of the C table's backend.
+    pub(crate) fn ops(s: ops::Session) -> Session {
+        Session(Box::new(s))
+    }
+    /// A session of the OpenSSL backend.
+    #[cfg(feature = "tls")]
+    pub(crate) fn openssl(s: openssl::Session) -> Session {
+        Session(Box::new(s))
+    }
+    /// The socket to read and write (it may be replaced or taken).
+    pub(crate) fn set_fd(&mut self, fd: Socket) {
+        self.0.set_fd(fd)
+    }
+    /// The handshake completed.
+    pub(crate) fn established(&self) -> bool {
+        self.0.established()
+    }
+    /// Runs the handshake as far as the socket allows.
+    pub(crate) fn handshake(&mut self) -> Result<Step, TlsError> {
+        self.0.handshake()
+    }
+    /// Plaintext into `buf`; `Ok(0)` is the end of the stream.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+        self.0.read(buf)
+    }
+    /// Encrypts and writes plaintext; how much was taken.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> Result<usize, NetError> {
+        self.0.write(buf)
+    }
+    /// Decrypted bytes held inside the TLS layer.
+    pub(crate) fn pending(&self) -> usize {
+        self.0.pending()
+    }
+    /// Received bytes held inside the session that the socket will not
+    /// signal again: decrypted plaintext, or (OpenSSL) records read ahead
+    /// and not yet decrypted.
+    pub(crate) fn has_input(&self) -> bool {
+        self.0.has_input()
+    }
+    /// Encrypts and writes `head` then `data` as one stream; returns how
+    /// many of their bytes were taken (as [`Session::write`]). `head` (a
+    /// frame header) travels in one record with the start of `data`,
+    /// never in a record of its own, and `data` is encrypted from where it
+    /// is: no copy of a large payload into an output queue first. What is
+    /// not taken is queued by the caller and written from there with the
+    /// same bytes first, as a TLS retry needs.
+    pub(crate) fn write_vectored(&mut self, head: &[u8], data: &[u8]) -> Result<usize, NetError> {
+        self.0.write_vectored(head, data)
+    }
     /// Sends close_notify once (best effort).
     pub(crate) fn close_notify(&mut self) {
-        each!(self, s => s.close_notify())
+        self.0.close_notify()
     }
     /// The backend's objects for the post check: (`SSL_CTX*`, `SSL*`) for
     /// OpenSSL, (NULL, the table's native handle) for a C table.
     pub(crate) fn native(&self) -> (*mut c_void, *mut c_void) {
-        each!(self, s => s.native())
+        self.0.native()
     }
     /// Why the last operation failed (taken once, for the log).
     pub(crate) fn take_error(&mut self) -> Option<TlsError> {
-        each!(self, s => s.error.take())
+        self.0.take_error()
     }
 }
 

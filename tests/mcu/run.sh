@@ -57,7 +57,8 @@ arm-none-eabi-gcc ${CPU[$t0]} -ansi -Wall -Werror -Wstrict-prototypes -I"$root/i
 arm-none-eabi-gcc ${CPU[$t0]} -Wall -Werror -I"$root/include" -I"$here" \
 	-DNOPOLL_SOCKET_HEADER='"fw_sockets.h"' -c "$out/header.c" -o "$out/header-fw.o"
 
-# link_fw TARGET ELF [CFLAGS...]: the test firmware for TARGET.
+# link_fw TARGET ELF [CFLAGS...]: the test firmware for TARGET (PRE_LIB:
+# what comes on the link line before libnopoll.a).
 link_fw() {
 	local t=$1 elf=$2
 	shift 2
@@ -65,7 +66,7 @@ link_fw() {
 	arm-none-eabi-gcc ${CPU[$t]} $CFLAGS "$@" --specs=nano.specs --specs=rdimon.specs -nostartfiles \
 		-T "$here/mcu.ld" -Wl,--gc-sections -Wl,-Map="${elf%.elf}.map" \
 		-Wl,--wrap=malloc,--wrap=free,--wrap=realloc,--wrap=calloc \
-		-o "$elf" "$here/startup.c" "$here/memsock.c" "$here/test.c" "$(lib_for "$t")"
+		-o "$elf" "$here/startup.c" "$here/memsock.c" "$here/test.c" ${PRE_LIB:-} "$(lib_for "$t")"
 }
 
 # run_fw BOARD ELF LOG SECONDS: 0 only if QEMU exits 0 in time, no line
@@ -117,6 +118,27 @@ for t in $targets; do
 	fi
 done
 [ $fails -eq 0 ] || exit 1
+
+# The link order the README recommends: the C library before libnopoll.a,
+# so that the library's __aeabi_mem* entry points (src/nostd.rs) jump to
+# newlib's memcpy/memmove/memset rather than compiler_builtins' (the runs
+# above link the library first).
+for t in $targets; do
+	board=${BOARD[$t]:-}
+	[ -n "$board" ] || continue
+	elf=$out/test-libc-first-$t.elf
+	PRE_LIB=-lc_nano link_fw "$t" "$elf"
+	arm-none-eabi-nm "$elf" | grep -q ' T memcpy$' ||
+		{ echo "test-mcu: $t: the C library first, yet memcpy is not newlib's" >&2; exit 1; }
+	if run_fw "$board" "$elf" "$out/test-libc-first-$t.log" "${MCU_QEMU_SECONDS:-60}"; then
+		echo "test-mcu: $t on QEMU $board with newlib's memcpy/memmove/memset (C library linked first): $(grep '^MCU: ' "$out/test-libc-first-$t.log" | tail -1)"
+	else
+		cat "$out/test-libc-first-$t.log"
+		echo "test-mcu: $t with the C library linked first: FAILED" >&2
+		exit 1
+	fi
+	break
+done
 
 # Pay for what you call (docs/footprint.md): the minimal echo listener of
 # tools/footprint/mcu.sh turns on no optional machinery, so none of it may

@@ -11,7 +11,8 @@
 #   tools/footprint/mcu.sh     report in target/footprint/mcu/{share,size}.md
 #
 # Environment: MCU_TARGET_DIR (cargo target dir, default target/mcu, the
-# one make test-mcu uses), RUSTFLAGS (to try codegen levers).
+# one make test-mcu uses), RUSTFLAGS (to try codegen levers; it replaces
+# the bare-metal flags of .cargo/config.toml, README "Firmware").
 #
 # Needs what make test-mcu needs (README, "Firmware").
 set -euo pipefail
