@@ -528,10 +528,8 @@ impl ServerHandshake {
         let key = request
             .header("Sec-WebSocket-Key")
             .ok_or(HandshakeError::BadHeader("Sec-WebSocket-Key"))?;
-        let mut raw = [0u8; 18];
-        match base64::decode_slice(key.as_bytes(), &mut raw) {
-            Some(16) => {}
-            _ => return Err(HandshakeError::BadHeader("Sec-WebSocket-Key")),
+        if !base64::encodes_16_bytes(key.as_bytes()) {
+            return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
         }
         let accept = accept_key(key.as_bytes());
         Ok(ServerOutcome::Upgrade(UpgradeRequest { request, accept }))
