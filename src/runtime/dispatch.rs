@@ -17,11 +17,11 @@ use alloc::collections::VecDeque;
 pub(crate) type HandlerCache = Option<(u64, Option<DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
-fn cached_handler(
-    cache: &mut HandlerCache,
+fn cached_handler<'c>(
+    cache: &'c mut HandlerCache,
     epoch: u64,
     load: impl FnOnce() -> Option<DispatchHandler>,
-) -> Option<&DispatchHandler> {
+) -> Option<&'c DispatchHandler> {
     if !matches!(cache, Some((e, _)) if *e == epoch) {
         *cache = Some((epoch, load()));
     }
@@ -96,29 +96,18 @@ impl Connection {
                     if !self.is_ok() && self.inner.st.lock().close_fired {
                         continue;
                     }
-                    let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
-                    let ctx_on_msg = || ctx.inner.cfg.lock().on_msg.clone();
-                    let h = if sink.is_some() {
-                        None
-                    } else if self.inner.own_on_msg.load(Ordering::Acquire) {
-                        cached_handler(&mut own_handler, epoch, || {
-                            let own = self.inner.st.lock().on_msg();
-                            own.or_else(ctx_on_msg)
-                        })
-                    } else {
-                        cached_handler(ctx_handler, epoch, ctx_on_msg)
-                    };
-                    let mut m = match act {
+                    // One path for both kinds, by reference: a message left
+                    // in the input is filled in place and handed straight to
+                    // the handler, never moved (a move is 24 instructions
+                    // per message for the Rust echo server: measured at
+                    // 862915a with benches/instructions.sh).
+                    let mut act = act;
+                    let mut built;
+                    let m: &mut Message = match &mut act {
                         Action::Message(m) => m,
                         Action::InputMessage { kind, start, len } => {
-                            let d = &input[start..start + len];
-                            // Filled in place and handed straight to the
-                            // handler: through the common path below it is
-                            // moved once more (24 instructions per message
-                            // for the Rust echo server, none for the C one:
-                            // benches/instructions.sh, measured at 862915a).
-                            let mut m = Message::empty();
-                            if !m.set_whole(kind, d) {
+                            built = Message::empty();
+                            if !built.set_whole(*kind, &input[*start..*start + *len]) {
                                 ctx_log!(
                                     ctx,
                                     Critical,
@@ -128,21 +117,36 @@ impl Connection {
                                 self.close(Some(1009), b"");
                                 continue;
                             }
-                            if let (None, Some(h)) = (&sink, h) {
-                                h(ctx, self, &mut m);
-                                continue;
-                            }
-                            m
+                            &mut built
                         }
                         _ => continue,
                     };
                     if let Some(s) = sink.as_deref_mut() {
-                        s.push_back(m);
+                        s.push_back(core::mem::take(m));
                         continue;
                     }
+                    // The connection's own handler when it has one (else the
+                    // context's), kept in this batch's cache; the context's
+                    // alone in the caller's cache, without locking this
+                    // connection.
+                    let own = self.inner.own_on_msg.load(Ordering::Acquire);
+                    let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
+                    let cache = if own {
+                        &mut own_handler
+                    } else {
+                        &mut *ctx_handler
+                    };
+                    let h = cached_handler(cache, epoch, || {
+                        let h = if own {
+                            self.inner.st.lock().on_msg()
+                        } else {
+                            None
+                        };
+                        h.or_else(|| ctx.inner.cfg.lock().on_msg.clone())
+                    });
                     match h {
-                        Some(h) => h(ctx, self, &mut m),
-                        None => self.inner.queue_inbox(ctx, m),
+                        Some(h) => h(ctx, self, m),
+                        None => self.inner.queue_inbox(ctx, core::mem::take(m)),
                     }
                 }
                 Action::Closed => {
