@@ -431,6 +431,20 @@ impl<R: RandomSource> Engine<R> {
         &'a mut self,
         input: &'a mut [u8],
     ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
+        match self.read_ready(input)? {
+            (n, None) => Ok((n, None)),
+            (n, Some(ready)) => Ok((n, Some(self.event(ready, input)))),
+        }
+    }
+
+    /// [`Engine::read`] reporting where the event's bytes are (in `input`,
+    /// by offsets, or in the engine: [`Engine::slice`]) instead of an
+    /// [`Event`]: the connection's receive path keeps a message that is
+    /// in its input there by these offsets, with no pointer arithmetic.
+    pub(crate) fn read_ready(
+        &mut self,
+        input: &mut [u8],
+    ) -> Result<(usize, Option<Ready>), ProtocolError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -438,17 +452,12 @@ impl<R: RandomSource> Engine<R> {
             self.rx.msg_buf.clear();
             self.rx.clear_msg = false;
         }
-        match self.step(input) {
-            Ok((n, None)) => Ok((n, None)),
-            Ok((n, Some(ready))) => Ok((n, Some(self.event(ready, input)))),
-            Err(e) => {
-                self.fail(e.clone());
-                Err(e)
-            }
-        }
+        self.step(input).inspect_err(|e| self.fail(e.clone()))
     }
 
-    fn slice<'a>(&'a self, src: Src, input: &'a [u8]) -> &'a [u8] {
+    /// The bytes of a [`Ready`] event's `src`, `input` being what
+    /// [`Engine::read_ready`] was given.
+    pub(crate) fn slice<'a>(&'a self, src: Src, input: &'a [u8]) -> &'a [u8] {
         match src {
             Src::Input(a, b) => &input[a..b],
             Src::Message => &self.rx.msg_buf,

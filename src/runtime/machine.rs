@@ -29,8 +29,8 @@ use crate::protocol::handshake::Request;
 use crate::protocol::proxy::{self, ProxyHeader};
 use crate::protocol::text;
 use crate::protocol::{
-    ClientHandshake, Config, DataKind, DeflateConfig, DeflateParams, Engine, Event, Role,
-    SendError, ServerHandshake, ServerOutcome, UpgradeRequest,
+    ClientHandshake, Config, DataKind, DeflateConfig, DeflateParams, Engine, Role, SendError,
+    ServerHandshake, ServerOutcome, UpgradeRequest,
 };
 use core::net::IpAddr;
 use core::time::Duration;

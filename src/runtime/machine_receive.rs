@@ -8,6 +8,8 @@
 use crate::prelude::*;
 
 use super::*;
+use crate::protocol::engine::{Ready, Src};
+use crate::protocol::CloseFrame;
 
 impl Machine {
     /// Enters `Open`: the engine that holds early sends takes over, if
@@ -305,48 +307,52 @@ impl Machine {
         base: Option<usize>,
         acts: &mut Vec<Action>,
     ) -> bool {
-        // Where `data` is, to tell a message handed out from it (unmasked
-        // in place) from one out of the engine's reassembly buffer.
-        let (data_at, data_len) = (data.as_ptr() as usize, data.len());
         let mut pos = 0;
         loop {
-            match engine.read(&mut data[pos..]) {
-                Ok((n, ev)) => {
+            match engine.read_ready(&mut data[pos..]) {
+                Ok((n, ready)) => {
+                    let at = pos;
                     pos += n;
-                    let Some(ev) = ev else {
+                    let Some(ready) = ready else {
                         if n == 0 || pos == data.len() {
                             return false;
                         }
                         continue;
                     };
-                    match ev {
-                        Event::Message(kind, d) => {
-                            let off = (d.as_ptr() as usize).wrapping_sub(data_at);
-                            if let Some(b) = base.filter(|_| off + d.len() <= data_len) {
-                                acts.push(Action::InputMessage {
-                                    kind,
-                                    start: b + off,
-                                    len: d.len(),
+                    let input = &data[at..];
+                    let m = match ready {
+                        Ready::Message(kind, Src::Input(a, b)) if base.is_some() => {
+                            // Left where it is (unmasked in place).
+                            acts.push(Action::InputMessage {
+                                kind,
+                                start: base.unwrap_or(0) + at + a,
+                                len: b - a,
+                            });
+                            continue;
+                        }
+                        // Copied out of the input or out of the engine's
+                        // reassembly buffer, which the engine keeps: handing
+                        // that buffer over made the heap shrink and regrow,
+                        // faulting its pages in again, for every large message.
+                        Ready::Message(kind, src) => Message::whole(kind, engine.slice(src, input)),
+                        Ready::Chunk {
+                            opcode,
+                            fin,
+                            frame_end,
+                            src,
+                            ..
+                        } => {
+                            let end = fin && frame_end;
+                            Message::new(opcode, end, !end, engine.slice(src, input))
+                        }
+                        Ready::Ping(_) | Ready::Pong(_) => continue,
+                        Ready::Close(src) => {
+                            // Validated when the frame completed.
+                            let cf =
+                                CloseFrame::parse(engine.slice(src, input)).unwrap_or(CloseFrame {
+                                    code: None,
+                                    reason: "",
                                 });
-                                continue;
-                            }
-                            // Copied out of the input or out of the engine's
-                            // reassembly buffer, which the engine keeps: handing
-                            // that buffer over made the heap shrink and regrow,
-                            // faulting its pages in again, for every large message.
-                            match Message::whole(kind, d) {
-                                Some(m) => acts.push(Action::Message(m)),
-                                None => return true,
-                            }
-                        }
-                        Event::Chunk(c) => {
-                            match Message::new(c.opcode, c.message_end, !c.message_end, c.data) {
-                                Some(m) => acts.push(Action::Message(m)),
-                                None => return true,
-                            }
-                        }
-                        Event::Ping(_) | Event::Pong(_) => {}
-                        Event::Close(cf) => {
                             self.peer_status = cf.status() as i32;
                             if !cf.reason.is_empty() {
                                 self.cold().close_reason = Some(cf.reason.to_string());
@@ -361,7 +367,12 @@ impl Machine {
                                 env.id(),
                                 self.peer_status
                             );
+                            continue;
                         }
+                    };
+                    match m {
+                        Some(m) => acts.push(Action::Message(m)),
+                        None => return true,
                     }
                 }
                 Err(e) => {
