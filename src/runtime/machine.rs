@@ -525,7 +525,7 @@ impl Machine {
                 self.cold
                     .get_or_insert_with(Default::default)
                     .held
-                    .get_or_insert_with(|| Box::new(Engine::new(role, Config::default(), OsRandom)))
+                    .get_or_insert_with(|| fresh_engine(role))
             }
             _ => return Err(Error::NotOpen),
         };
@@ -562,6 +562,13 @@ impl Machine {
         self.out.extend_from_slice(body);
         Ok(())
     }
+}
+
+/// An engine with the default limits, which [`Machine::open`] replaces
+/// with the connection's (one place builds engines: frames sent during the
+/// handshake are queued on the engine the connection then keeps).
+fn fresh_engine(role: Role) -> Box<Engine<OsRandom>> {
+    Box::new(Engine::new(role, Config::default(), OsRandom))
 }
 
 /// Keepalive settings (all off by default, as upstream: nopoll has none).

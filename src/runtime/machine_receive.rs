@@ -20,13 +20,12 @@ impl Machine {
             deflate,
             ..env.engine_config(self.max_frame_size)
         };
-        let engine = match self.cold.as_mut().and_then(|c| c.held.take()) {
-            Some(mut e) => {
-                e.set_config(config);
-                e
-            }
-            None => Box::new(Engine::new(role, config, OsRandom)),
-        };
+        let mut engine = self
+            .cold
+            .as_mut()
+            .and_then(|c| c.held.take())
+            .unwrap_or_else(|| fresh_engine(role));
+        engine.set_config(config);
         self.phase = Phase::Open(engine);
         self.opened = true;
     }
