@@ -33,13 +33,13 @@ impl Machine {
     /// Processes received bytes; collects what must be dispatched, in
     /// stream order. `base`: where `data` starts in the buffer the caller
     /// dispatches from, if whole messages may be left there
-    /// ([`Action::InputMessage`]); `None`: they are copied out.
+    /// ([`Incoming::Input`]); `None`: they are copied out.
     pub(crate) fn receive(
         &mut self,
         env: &dyn Env,
         data: &mut [u8],
         base: Option<usize>,
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
     ) {
         let mut pos = 0;
         while pos < data.len() {
@@ -73,12 +73,7 @@ impl Machine {
     /// first `n` bytes were taken and the rest goes to the next phase;
     /// `None`: nothing more to do with this input.
     #[inline(never)]
-    fn receive_opening(
-        &mut self,
-        env: &dyn Env,
-        data: &[u8],
-        acts: &mut Vec<Action>,
-    ) -> Option<usize> {
+    fn receive_opening(&mut self, env: &dyn Env, data: &[u8], acts: &mut Actions) -> Option<usize> {
         let mut pos = 0;
         match core::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Client(mut hs) => match hs.feed(data) {
@@ -100,7 +95,7 @@ impl Machine {
                     }
                     self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
                     self.open(env, Role::Client, resp.deflate);
-                    acts.push(Action::Ready);
+                    acts.ready = true;
                 }
                 Err(e) => {
                     act_log!(
@@ -110,7 +105,7 @@ impl Machine {
                         "conn id={}: handshake refused: {e}",
                         env.id()
                     );
-                    acts.push(Action::Closed);
+                    acts.closed = true;
                     return None;
                 }
             },
@@ -124,7 +119,7 @@ impl Machine {
                     return None;
                 }
                 None => {
-                    acts.push(Action::Closed);
+                    acts.closed = true;
                     return None;
                 }
             },
@@ -137,13 +132,13 @@ impl Machine {
                         record_request(&mut self.info, &up.request);
                         self.forwarded(env, &up.request, acts);
                         self.phase = Phase::AwaitOpen(Box::new(up));
-                        acts.push(Action::OnOpen);
+                        acts.on_open = true;
                     }
                     Some(ServerOutcome::Http(req)) => {
                         record_request(&mut self.info, &req);
                         self.forwarded(env, &req, acts);
                         self.phase = Phase::Http;
-                        acts.push(Action::Http(Box::new(req)));
+                        acts.http = Some(Box::new(req));
                         return None;
                     }
                     Some(ServerOutcome::Reject(r)) => {
@@ -158,7 +153,7 @@ impl Machine {
                             r.error
                         );
                         self.out.extend_from_slice(&r.response());
-                        acts.push(Action::Closed);
+                        acts.closed = true;
                         return None;
                     }
                 }
@@ -176,7 +171,7 @@ impl Machine {
                         env.id()
                     );
                     self.phase = Phase::Closed;
-                    acts.push(Action::Closed);
+                    acts.closed = true;
                     return None;
                 }
                 if !rest.is_empty() {
@@ -202,7 +197,7 @@ impl Machine {
         env: &dyn Env,
         got: &mut Vec<u8>,
         data: &[u8],
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
     ) -> Option<Option<usize>> {
         let peer = env.peer().parse::<IpAddr>().ok();
         if peer.and_then(|ip| env.trusts(ip)) == Some(false) {
@@ -252,7 +247,7 @@ impl Machine {
     }
 
     /// [`Machine::forwarded_client`] when the context turned it on.
-    fn forwarded(&mut self, env: &dyn Env, req: &Request, acts: &mut Vec<Action>) {
+    fn forwarded(&mut self, env: &dyn Env, req: &Request, acts: &mut Actions) {
         if let Some(f) = env.forwarding() {
             (f.forwarded_client)(self, env, req, acts);
         }
@@ -261,12 +256,7 @@ impl Machine {
     /// Records the client's address from `X-Forwarded-For` (or else
     /// `X-Real-IP`) when the peer is a trusted proxy and no PROXY header
     /// gave it already. A value that is not an address is ignored (logged).
-    pub(super) fn forwarded_client(
-        &mut self,
-        env: &dyn Env,
-        req: &Request,
-        acts: &mut Vec<Action>,
-    ) {
+    pub(super) fn forwarded_client(&mut self, env: &dyn Env, req: &Request, acts: &mut Actions) {
         if self.client_addr().is_some() {
             return;
         }
@@ -304,7 +294,7 @@ impl Machine {
         engine: &mut Engine<OsRandom>,
         data: &mut [u8],
         base: Option<usize>,
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
     ) -> bool {
         let mut pos = 0;
         loop {
@@ -322,7 +312,7 @@ impl Machine {
                     let m = match ready {
                         Ready::Message(kind, Src::Input(a, b)) if base.is_some() => {
                             // Left where it is (unmasked in place).
-                            acts.push(Action::InputMessage {
+                            acts.msgs.push(Incoming::Input {
                                 kind,
                                 start: base.unwrap_or(0) + at + a,
                                 len: b - a,
@@ -370,7 +360,7 @@ impl Machine {
                         }
                     };
                     match m {
-                        Some(m) => acts.push(Action::Message(m)),
+                        Some(m) => acts.msgs.push(Incoming::Message(m)),
                         None => return true,
                     }
                 }
@@ -398,7 +388,7 @@ impl Machine {
 
     /// Completes a server handshake after `on_open` decided; then processes
     /// what the client sent meanwhile.
-    pub(crate) fn finish_open(&mut self, env: &dyn Env, accepted: bool, acts: &mut Vec<Action>) {
+    pub(crate) fn finish_open(&mut self, env: &dyn Env, accepted: bool, acts: &mut Actions) {
         let Phase::AwaitOpen(up) = core::mem::replace(&mut self.phase, Phase::Closed) else {
             return;
         };
@@ -407,7 +397,7 @@ impl Machine {
             self.out.extend_from_slice(
                 b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
             );
-            acts.push(Action::Closed);
+            acts.closed = true;
             return;
         }
         // Without an explicit choice, answer with the first requested
@@ -430,12 +420,12 @@ impl Machine {
                     "conn id={}: cannot answer: {e}",
                     env.id()
                 );
-                acts.push(Action::Closed);
+                acts.closed = true;
                 return;
             }
         };
         self.open(env, Role::Server, deflate);
-        acts.push(Action::Ready);
+        acts.ready = true;
         let mut rest = self
             .cold
             .as_mut()

@@ -73,26 +73,43 @@ fn drain(m: &mut Machine) -> Vec<u8> {
     }
 }
 
-fn feed(m: &mut Machine, bytes: &[u8]) -> Vec<Action> {
+fn feed(m: &mut Machine, bytes: &[u8]) -> Actions {
     let mut data = bytes.to_vec();
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     m.receive(&ENV, &mut data, None, &mut acts);
     acts
 }
 
-/// Actions without log lines, as short names (messages with their text).
-fn names(acts: &[Action]) -> Vec<String> {
-    acts.iter()
-        .filter_map(|a| match a {
-            Action::Log(..) => None,
-            Action::OnOpen => Some("open?".into()),
-            Action::Http(_) => Some("http".into()),
-            Action::Ready => Some("ready".into()),
-            Action::Message(m) => Some(format!("msg:{}", String::from_utf8_lossy(m.payload()))),
-            Action::InputMessage { start, len, .. } => Some(format!("input:{start}+{len}")),
-            Action::Closed => Some("closed".into()),
-        })
-        .collect()
+impl Actions {
+    /// Nothing to do at all, log lines included.
+    fn is_empty(&self) -> bool {
+        self.logs.is_empty() && names(self).is_empty()
+    }
+}
+
+/// Actions without log lines, as short names (messages with their text),
+/// in the order the dispatcher runs them.
+fn names(acts: &Actions) -> Vec<String> {
+    let mut out = Vec::new();
+    if acts.on_open {
+        out.push("open?".into());
+    }
+    if acts.http.is_some() {
+        out.push("http".into());
+    }
+    if acts.ready {
+        out.push("ready".into());
+    }
+    for m in &acts.msgs {
+        out.push(match m {
+            Incoming::Message(m) => format!("msg:{}", String::from_utf8_lossy(m.payload())),
+            Incoming::Input { start, len, .. } => format!("input:{start}+{len}"),
+        });
+    }
+    if acts.closed {
+        out.push("closed".into());
+    }
+    out
 }
 
 /// A server's answer to `client`'s request (the server accepts).
@@ -100,7 +117,7 @@ fn answer(c: &mut Machine) -> (Machine, Vec<u8>) {
     let mut s = server();
     let acts = feed(&mut s, &drain(c));
     assert_eq!(names(&acts), ["open?"]);
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     assert_eq!(names(&acts), ["ready"]);
     let resp = drain(&mut s);
@@ -179,8 +196,9 @@ fn bad_101_closes_the_client_without_opening() {
     );
     assert_eq!(names(&acts), ["closed"]);
     assert!(acts
+        .logs
         .iter()
-        .any(|a| matches!(a, Action::Log(LogLevel::Critical, _))));
+        .any(|(level, _)| *level == LogLevel::Critical));
     assert!(c.is_closed() && !c.opened());
 }
 
@@ -232,7 +250,7 @@ fn frames_pipelined_behind_the_request_wait_for_on_open() {
         ["open?"],
         "kept until on_open"
     );
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     assert_eq!(names(&acts), ["ready", "msg:early"]);
 }
@@ -242,7 +260,7 @@ fn refused_by_on_open_answers_403_and_closes() {
     let mut c = client();
     let mut s = server();
     feed(&mut s, &drain(&mut c));
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, false, &mut acts);
     assert_eq!(names(&acts), ["closed"]);
     assert!(drain(&mut s).starts_with(b"HTTP/1.1 403 Forbidden"));
@@ -321,7 +339,7 @@ fn whole_messages_stay_in_the_input_when_a_base_is_given() {
     let (mut c, mut s) = pair();
     let mut bytes = send_text(&mut c, "abc");
     bytes.extend(send_text(&mut c, "defg"));
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.receive(&ENV, &mut bytes, Some(100), &mut acts);
     // Client frames: 2 header + 4 mask bytes each.
     assert_eq!(names(&acts), ["input:106+3", "input:115+4"]);
@@ -380,7 +398,7 @@ fn client_sends_before_the_101_are_held_then_follow_it_in_order() {
     assert_eq!(c.held_len(), 2 * (2 + 4 + 3));
     let mut s = server();
     feed(&mut s, &req);
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     assert_eq!(names(&feed(&mut c, &drain(&mut s))), ["ready"]);
     assert_eq!(c.held_len(), 0);
@@ -397,7 +415,7 @@ fn server_sends_before_on_open_follow_the_101() {
     feed(&mut s, &drain(&mut c));
     s.send(|e| e.send_text("still early")).unwrap();
     assert_eq!(s.output(), b"");
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     let out = drain(&mut s);
     assert!(out.starts_with(b"HTTP/1.1 101"));
@@ -425,7 +443,7 @@ fn held_sends_are_dropped_when_the_handshake_fails() {
     let mut s = server();
     feed(&mut s, &drain(&mut c));
     s.send(|e| e.send_text("lost")).unwrap();
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, false, &mut acts);
     let out = drain(&mut s);
     assert!(out.starts_with(b"HTTP/1.1 403") && !out.windows(4).any(|w| w == b"lost"));
@@ -497,7 +515,7 @@ fn the_handshake_answer_is_written_before_any_frame() {
     let mut c = client();
     let mut s = server();
     feed(&mut s, &drain(&mut c));
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     s.send(|e| e.send_text("hi")).unwrap();
     let out = drain(&mut s);
