@@ -406,7 +406,7 @@ impl<R: RandomSource> Engine<R> {
             return None;
         }
         let code = u16::from_be_bytes([self.ctrl[0], self.ctrl[1]]);
-        Some((code, core::str::from_utf8(&self.ctrl[2..]).unwrap_or("")))
+        Some((code, utf8::to_str(&self.ctrl[2..]).unwrap_or("")))
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {
@@ -1024,7 +1024,7 @@ impl<R: RandomSource> Engine<R> {
                 if !is_sendable_close_code(c) {
                     return Err(SendError::InvalidCloseCode(c));
                 }
-                if reason.len() > MAX_CONTROL_PAYLOAD - 2 || core::str::from_utf8(reason).is_err() {
+                if reason.len() > MAX_CONTROL_PAYLOAD - 2 || !utf8::is_valid(reason) {
                     return Err(SendError::InvalidCloseReason);
                 }
                 payload[..2].copy_from_slice(&c.to_be_bytes());

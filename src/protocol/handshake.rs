@@ -4,6 +4,7 @@ use super::base64;
 use super::deflate::{self, DeflateConfig, DeflateParams};
 use super::sha1::Sha1;
 use super::text;
+use super::utf8;
 use super::RandomSource;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -136,8 +137,7 @@ impl HeadBuffer {
 
     /// Splits the completed head into its first line and headers.
     fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
-        let head = core::str::from_utf8(&self.buf)
-            .map_err(|_| HandshakeError::Malformed("head is not UTF-8"))?;
+        let head = utf8::to_str(&self.buf).ok_or(HandshakeError::Malformed("head is not UTF-8"))?;
         if self.buf.contains(&0) {
             return Err(HandshakeError::Malformed("NUL byte in head"));
         }
@@ -311,7 +311,7 @@ impl UpgradeRequest {
     /// The computed `Sec-WebSocket-Accept` value.
     pub fn accept_key(&self) -> &str {
         // Base64 output is ASCII.
-        core::str::from_utf8(&self.accept).unwrap_or("")
+        utf8::to_str(&self.accept).unwrap_or("")
     }
 
     /// The `101 Switching Protocols` answer, with `protocol` (the chosen
@@ -660,7 +660,7 @@ impl ClientHandshake {
             s.push_str(value);
             s.push_str("\r\n");
         };
-        let key_str = core::str::from_utf8(&key).unwrap_or("");
+        let key_str = utf8::to_str(&key).unwrap_or("");
         let version_str = text::decimal(u64::from(version));
         line("Host", req.host);
         line("Upgrade", "websocket");

@@ -184,7 +184,7 @@ impl Message {
             // mutated.
             return Some(unsafe { core::str::from_utf8_unchecked(self.payload()) });
         }
-        core::str::from_utf8(self.payload()).ok()
+        crate::protocol::utf8::to_str(self.payload())
     }
     /// The payload as text if it was validated on arrival (a whole text
     /// message): no check now, `None` for anything else.
