@@ -105,7 +105,7 @@ impl Addr {
         text::push_ip(&mut host, sa.ip());
         if let SocketAddr::V6(a) = sa {
             if a.scope_id() != 0 {
-                host.push('%');
+                text::push_ascii(&mut host, b"%");
                 text::push_decimal(&mut host, u64::from(a.scope_id()));
             }
         }

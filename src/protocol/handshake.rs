@@ -380,7 +380,7 @@ impl Rejection {
     pub fn response(&self) -> Vec<u8> {
         let mut s = String::from("HTTP/1.1 ");
         text::push_decimal(&mut s, u64::from(self.status));
-        s.push(' ');
+        text::push_ascii(&mut s, b" ");
         s.push_str(reason_phrase(self.status));
         s.push_str("\r\n");
         if self.status == 426 {

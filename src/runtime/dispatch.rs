@@ -17,11 +17,11 @@ use alloc::collections::VecDeque;
 pub(crate) type HandlerCache = Option<(u64, Option<DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
-fn cached_handler<'c>(
-    cache: &'c mut HandlerCache,
+fn cached_handler(
+    cache: &mut HandlerCache,
     epoch: u64,
     load: impl FnOnce() -> Option<DispatchHandler>,
-) -> Option<&'c DispatchHandler> {
+) -> Option<&DispatchHandler> {
     if !matches!(cache, Some((e, _)) if *e == epoch) {
         *cache = Some((epoch, load()));
     }

@@ -578,7 +578,7 @@ impl Machine {
         let reason = crate::protocol::handshake::reason_phrase(status);
         let mut head = String::from("HTTP/1.1 ");
         text::push_decimal(&mut head, u64::from(status));
-        head.push(' ');
+        text::push_ascii(&mut head, b" ");
         head.push_str(reason);
         head.push_str("\r\nContent-Type: ");
         head.push_str(content_type);
