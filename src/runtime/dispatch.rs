@@ -75,7 +75,9 @@ impl Connection {
             match h {
                 Some(h) => h(ctx, self, &req),
                 None => {
-                    let _ = self.send_http_response(400, "text/plain", b"WebSocket endpoint\n");
+                    let mut st = self.inner.st.lock();
+                    st.m.queue_http_default();
+                    let _ = self.inner.flush_locked(&mut st);
                 }
             }
             self.finish_http();

@@ -189,6 +189,9 @@ pub(crate) struct Info {
     pub accepted_protocol: Option<Box<str>>,
 }
 
+/// [`Machine::queue_http_default`]'s answer.
+const HTTP_DEFAULT_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 19\r\nConnection: close\r\n\r\nWebSocket endpoint\n";
+
 /// Bytes kept for a connection while `on_open` decides (pipelined frames).
 const MAX_LEFTOVER: usize = 64 * 1024;
 
@@ -559,6 +562,16 @@ impl Machine {
         let queued = engine.output_len();
         queue(engine)?;
         Ok(engine.output_len() - queued)
+    }
+
+    /// Queues the answer to a plain HTTP request when the context has no
+    /// HTTP handler: what `queue_http_response(400, "text/plain",
+    /// b"WebSocket endpoint\n")` queues, as one constant, so that a program
+    /// that never answers HTTP itself does not link the answer's builder.
+    pub(crate) fn queue_http_default(&mut self) {
+        if self.is_http() {
+            self.out.extend_from_slice(HTTP_DEFAULT_ANSWER);
+        }
     }
 
     /// Queues the answer to a plain HTTP request (in the `Http` phase).

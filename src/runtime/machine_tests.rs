@@ -235,6 +235,24 @@ fn plain_http_request_is_handed_out_and_answered() {
 }
 
 #[test]
+fn default_http_answer_is_what_the_builder_makes() {
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut built = server();
+    feed(&mut built, request);
+    assert!(built
+        .queue_http_response(400, "text/plain", b"WebSocket endpoint\n")
+        .is_ok());
+    let mut constant = server();
+    feed(&mut constant, request);
+    constant.queue_http_default();
+    assert_eq!(drain(&mut constant), drain(&mut built));
+    // Only in the HTTP phase.
+    let mut open = server();
+    open.queue_http_default();
+    assert!(drain(&mut open).is_empty());
+}
+
+#[test]
 fn frames_pipelined_behind_the_request_wait_for_on_open() {
     let mut c = client();
     let req = drain(&mut c);
