@@ -376,20 +376,30 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// The complete HTTP answer to send before closing.
+    /// The complete HTTP answer to send before closing. (Status lines as
+    /// constants: a server that rejects handshakes links no reason-phrase
+    /// table or number formatting for it.)
     pub fn response(&self) -> Vec<u8> {
-        let mut s = String::from("HTTP/1.1 ");
-        text::push_decimal(&mut s, u64::from(self.status));
-        text::push_ascii(&mut s, b" ");
-        s.push_str(reason_phrase(self.status));
-        s.push_str("\r\n");
+        let mut s = match self.status {
+            426 => b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: ".to_vec(),
+            431 => b"HTTP/1.1 431 Request Header Fields Too Large\r\n".to_vec(),
+            _ => b"HTTP/1.1 400 Bad Request\r\n".to_vec(),
+        };
         if self.status == 426 {
-            s.push_str("Sec-WebSocket-Version: ");
-            text::push_decimal(&mut s, u64::from(self.version));
-            s.push_str("\r\n");
+            let v = self.version;
+            for (d, shown) in [
+                (v / 100, v >= 100),
+                ((v / 10) % 10, v >= 10),
+                (v % 10, true),
+            ] {
+                if shown {
+                    s.push(b'0' + d);
+                }
+            }
+            s.extend_from_slice(b"\r\n");
         }
-        s.push_str("Connection: close\r\nContent-Length: 0\r\n\r\n");
-        s.into_bytes()
+        s.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
+        s
     }
 }
 
@@ -986,6 +996,21 @@ mod tests {
         };
         let text = String::from_utf8(r.response()).unwrap();
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+        // Every status a rejection has, with its reason phrase and, for
+        // 426, the version in decimal.
+        for (status, version) in [(400, 13), (426, 13), (426, 7), (426, 255), (431, 13)] {
+            let r = Rejection {
+                status,
+                error: HandshakeError::TooLarge,
+                version,
+            };
+            let mut expect = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+            if status == 426 {
+                expect += &format!("Sec-WebSocket-Version: {version}\r\n");
+            }
+            expect += "Connection: close\r\nContent-Length: 0\r\n\r\n";
+            assert_eq!(String::from_utf8(r.response()).unwrap(), expect);
+        }
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
         // A listener configured for another version asks for that one.
         let mut s = ServerHandshake::with_version(HandshakeLimits::default(), 14);
