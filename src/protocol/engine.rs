@@ -502,8 +502,13 @@ impl<R: RandomSource> Engine<R> {
                 return Ok((input.len(), None));
             }
             if !self.in_frame {
-                if let Some(done) = self.whole_frame_message(input, pos)? {
-                    return Ok(done);
+                // The shortcut is for speed alone (the general path below
+                // does the same, in more steps): builds without std
+                // (firmware, built for size) go without its code.
+                if cfg!(feature = "std") {
+                    if let Some(done) = self.whole_frame_message(input, pos)? {
+                        return Ok(done);
+                    }
                 }
                 match self.take_header(&input[pos..])? {
                     (n, None) => return Ok((pos + n, None)),
