@@ -98,6 +98,8 @@ impl Connection {
         // handler was replaced meanwhile; the context's, without locking
         // this connection, when it has none of its own.
         let mut own_handler: HandlerCache = None;
+        #[cfg(not(feature = "std"))]
+        let _ = input;
         for mut msg in acts.msgs.drain(..) {
             // Everything received is delivered until `on_close` has run: a
             // read holding data and then the peer's close frame (or a
@@ -111,9 +113,13 @@ impl Connection {
             // never moved (a move is 24 instructions per message for the
             // Rust echo server: measured at 862915a with
             // benches/instructions.sh).
-            let mut built;
+            #[cfg(feature = "std")]
+            let mut built: Message;
+            // (One kind without std: see `Machine::feed_engine`.)
+            #[cfg_attr(not(feature = "std"), allow(clippy::infallible_destructuring_match))]
             let m: &mut Message = match &mut msg {
                 Incoming::Message(m) => m,
+                #[cfg(feature = "std")]
                 Incoming::Input { kind, start, len } => {
                     built = Message::empty();
                     if !built.set_whole(*kind, &input[*start..*start + *len]) {

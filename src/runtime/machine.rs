@@ -29,7 +29,7 @@ use crate::protocol::handshake::Request;
 use crate::protocol::proxy::{self, ProxyHeader};
 use crate::protocol::text;
 use crate::protocol::{
-    ClientHandshake, Config, DataKind, DeflateConfig, DeflateParams, Engine, Role, SendError,
+    ClientHandshake, Config, DeflateConfig, DeflateParams, Engine, Role, SendError,
     ServerHandshake, ServerOutcome, UpgradeRequest,
 };
 use core::net::IpAddr;
@@ -167,9 +167,10 @@ pub(crate) enum Incoming {
     /// of the loop's receive buffer (unmasked in place), made into a
     /// [`Message`] only when dispatched. Building it under the lock and
     /// moving it through this list cost more than the rest of a small
-    /// message's trip.
+    /// message's trip. (Not without std: see [`Machine::feed_engine`].)
+    #[cfg(feature = "std")]
     Input {
-        kind: DataKind,
+        kind: crate::protocol::DataKind,
         start: usize,
         len: usize,
     },

@@ -8,7 +8,7 @@
 use crate::prelude::*;
 
 use super::*;
-use crate::protocol::engine::{Ready, Src};
+use crate::protocol::engine::Ready;
 use crate::protocol::CloseFrame;
 
 impl Machine {
@@ -296,6 +296,11 @@ impl Machine {
         base: Option<usize>,
         acts: &mut Actions,
     ) -> bool {
+        // Without std whole messages are always copied out here: leaving
+        // them in the input saves no copy (one is made at dispatch), only
+        // lock time, which a firmware does not share.
+        #[cfg(not(feature = "std"))]
+        let _ = base;
         let mut pos = 0;
         loop {
             match engine.read_ready(&mut data[pos..]) {
@@ -310,7 +315,10 @@ impl Machine {
                     };
                     let input = &data[at..];
                     let m = match ready {
-                        Ready::Message(kind, Src::Input(a, b)) if base.is_some() => {
+                        #[cfg(feature = "std")]
+                        Ready::Message(kind, crate::protocol::engine::Src::Input(a, b))
+                            if base.is_some() =>
+                        {
                             // Left where it is (unmasked in place).
                             acts.msgs.push(Incoming::Input {
                                 kind,
@@ -361,7 +369,12 @@ impl Machine {
                     };
                     match m {
                         Some(m) => acts.msgs.push(Incoming::Message(m)),
-                        None => return true,
+                        None => {
+                            // No memory for it: closed with 1009 (what the
+                            // engine answers when reassembly runs out).
+                            let _ = engine.close(Some(1009), b"");
+                            return true;
+                        }
                     }
                 }
                 Err(e) => {
