@@ -3,7 +3,7 @@
 //! `output()`; what each receives is checked as the actions it yields.
 
 use super::*;
-use crate::protocol::{ClientRequest, Delivery, Event, HandshakeLimits};
+use crate::protocol::{ClientRequest, DataKind, Delivery, Event, HandshakeLimits};
 
 struct TestEnv;
 
