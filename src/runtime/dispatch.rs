@@ -17,6 +17,7 @@ use alloc::collections::VecDeque;
 pub(crate) type HandlerCache = Option<(u64, Option<DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
+#[cfg(feature = "std")]
 fn cached_handler(
     cache: &mut HandlerCache,
     epoch: u64,
@@ -97,9 +98,10 @@ impl Connection {
         // reference count otherwise, per message) and again only if a
         // handler was replaced meanwhile; the context's, without locking
         // this connection, when it has none of its own.
+        #[cfg(feature = "std")]
         let mut own_handler: HandlerCache = None;
         #[cfg(not(feature = "std"))]
-        let _ = input;
+        let _ = (input, ctx_handler);
         for mut msg in acts.msgs.drain(..) {
             // Everything received is delivered until `on_close` has run: a
             // read holding data and then the peer's close frame (or a
@@ -139,24 +141,38 @@ impl Connection {
                 s.push_back(core::mem::take(m));
                 continue;
             }
-            // The connection's own handler when it has one (else the
-            // context's), kept in this batch's cache; the context's alone
-            // in the caller's cache, without locking this connection.
+            // The connection's own handler when it has one, else the
+            // context's.
             let own = self.inner.own_on_msg.load(Ordering::Acquire);
-            let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
-            let cache = if own {
-                &mut own_handler
-            } else {
-                &mut *ctx_handler
-            };
-            let h = cached_handler(cache, epoch, || {
+            let load = || {
                 let h = if own {
                     self.inner.st.lock().on_msg()
                 } else {
                     None
                 };
                 h.or_else(|| ctx.inner.cfg.lock().on_msg.clone())
-            });
+            };
+            // Kept in this batch's cache (the connection's own) or the
+            // caller's (the context's alone, without locking this
+            // connection) until a handler is replaced.
+            #[cfg(feature = "std")]
+            let h = {
+                let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
+                let cache = if own {
+                    &mut own_handler
+                } else {
+                    &mut *ctx_handler
+                };
+                cached_handler(cache, epoch, load)
+            };
+            // Without std, looked up for each message: the cache is for
+            // threaded servers (its locks are contended, its reference
+            // counts shared between cores), and its code is larger than
+            // the lookup.
+            #[cfg(not(feature = "std"))]
+            let loaded = load();
+            #[cfg(not(feature = "std"))]
+            let h = loaded.as_ref();
             match h {
                 Some(h) => h(ctx, self, m),
                 None => self.inner.queue_inbox(ctx, core::mem::take(m)),
