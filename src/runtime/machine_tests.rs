@@ -90,25 +90,17 @@ impl Actions {
 /// Actions without log lines, as short names (messages with their text),
 /// in the order the dispatcher runs them.
 fn names(acts: &Actions) -> Vec<String> {
-    let mut out = Vec::new();
-    if acts.on_open {
-        out.push("open?".into());
-    }
-    if acts.http.is_some() {
-        out.push("http".into());
-    }
-    if acts.ready {
-        out.push("ready".into());
-    }
-    for m in &acts.msgs {
-        out.push(match m {
-            Incoming::Message(m) => format!("msg:{}", String::from_utf8_lossy(m.payload())),
-            Incoming::Input { start, len, .. } => format!("input:{start}+{len}"),
-        });
-    }
-    if acts.closed {
-        out.push("closed".into());
-    }
+    let flags = [
+        (acts.on_open, "open?"),
+        (acts.http.is_some(), "http"),
+        (acts.ready, "ready"),
+    ];
+    let mut out: Vec<String> = flags.iter().filter(|f| f.0).map(|f| f.1.into()).collect();
+    out.extend(acts.msgs.iter().map(|m| match m {
+        Incoming::Message(m) => format!("msg:{}", String::from_utf8_lossy(m.payload())),
+        Incoming::Input { start, len, .. } => format!("input:{start}+{len}"),
+    }));
+    out.extend(acts.closed.then(|| "closed".into()));
     out
 }
 
@@ -236,19 +228,14 @@ fn plain_http_request_is_handed_out_and_answered() {
 
 #[test]
 fn default_http_answer_is_what_the_builder_makes() {
-    let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    let mut built = server();
-    feed(&mut built, request);
-    assert!(built
-        .queue_http_response(400, "text/plain", b"WebSocket endpoint\n")
-        .is_ok());
-    let mut constant = server();
-    feed(&mut constant, request);
+    let (mut built, mut constant, mut open) = (server(), server(), server());
+    feed(&mut built, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    feed(&mut constant, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let body = b"WebSocket endpoint\n";
+    assert!(built.queue_http_response(400, "text/plain", body).is_ok());
     constant.queue_http_default();
+    open.queue_http_default(); // only in the HTTP phase
     assert_eq!(drain(&mut constant), drain(&mut built));
-    // Only in the HTTP phase.
-    let mut open = server();
-    open.queue_http_default();
     assert!(drain(&mut open).is_empty());
 }
 
