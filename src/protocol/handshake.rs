@@ -212,8 +212,28 @@ fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item
         .filter(|t| !t.is_empty())
 }
 
+/// The first token of [`header_tokens`] that `pick` takes: plain loops,
+/// smaller than the iterator chain for the handshake's own checks.
+fn find_token<'a>(
+    headers: &'a [Header],
+    name: &str,
+    pick: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
+    for h in headers {
+        if h.name.eq_ignore_ascii_case(name) {
+            for t in text::split_ascii(&h.value, b',') {
+                let t = trim_ows(t);
+                if !t.is_empty() && pick(t) {
+                    return Some(t);
+                }
+            }
+        }
+    }
+    None
+}
+
 fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
-    header_tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
+    find_token(headers, name, |t| t.eq_ignore_ascii_case(token)).is_some()
 }
 
 /// Joins every value of a list header with ", " (None if absent).
@@ -292,6 +312,10 @@ impl Request {
     /// The raw `Sec-WebSocket-Extensions` list.
     pub fn extensions(&self) -> Option<String> {
         joined(&self.headers, "Sec-WebSocket-Extensions")
+    }
+    /// The first requested subprotocol.
+    pub fn first_protocol(&self) -> Option<&str> {
+        find_token(&self.headers, "Sec-WebSocket-Protocol", |_| true)
     }
     /// True when this request asks for a WebSocket upgrade.
     pub fn is_upgrade(&self) -> bool {
@@ -882,6 +906,23 @@ mod tests {
         assert_eq!(r.host(), Some("server.example.com"));
         assert_eq!(r.origin(), Some("http://example.com"));
         assert_eq!(r.protocols().collect::<Vec<_>>(), vec!["chat", "superchat"]);
+        assert_eq!(r.first_protocol(), Some("chat"));
+        let h = |name: &str, value: &str| Header {
+            name: name.into(),
+            value: value.into(),
+        };
+        let odd = Request {
+            method: "GET".into(),
+            url: "/".into(),
+            version: (1, 1),
+            headers: vec![
+                h("sec-websocket-protocol", " , "),
+                h("X", "y"),
+                h("Sec-WebSocket-Protocol", ",  b2 ,c"),
+            ],
+        };
+        assert_eq!(odd.first_protocol(), odd.protocols().next());
+        assert_eq!(odd.first_protocol(), Some("b2"));
         assert_eq!(r.requested_protocols().as_deref(), Some("chat, superchat"));
         let resp = String::from_utf8(up.response(Some("chat")).unwrap()).unwrap();
         assert_eq!(

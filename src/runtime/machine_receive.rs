@@ -416,7 +416,7 @@ impl Machine {
         // Without an explicit choice, answer with the first requested
         // subprotocol (echoing a whole list would break RFC 6455 clients).
         if self.info.accepted_protocol.is_none() {
-            self.info.accepted_protocol = up.request.protocols().next().map(Box::from);
+            self.info.accepted_protocol = up.request.first_protocol().map(Box::from);
         }
         let offer = env.permessage_deflate();
         let protocol = self.info.accepted_protocol.as_deref();
