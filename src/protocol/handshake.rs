@@ -341,7 +341,9 @@ impl UpgradeRequest {
     /// The `101 Switching Protocols` answer, with `protocol` (the chosen
     /// subprotocol) when given.
     pub fn response(&self, protocol: Option<&str>) -> Result<Vec<u8>, HandshakeError> {
-        self.answer(protocol, None)
+        let mut out = Vec::new();
+        self.answer(&mut out, protocol, None)?;
+        Ok(out)
     }
 
     /// Like [`UpgradeRequest::response`], also answering a
@@ -353,27 +355,44 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         deflate: Option<&DeflateConfig>,
     ) -> Result<(Vec<u8>, Option<DeflateParams>), HandshakeError> {
+        let mut out = Vec::new();
+        let agreed = self.answer_into(&mut out, protocol, deflate)?;
+        Ok((out, agreed))
+    }
+
+    /// [`UpgradeRequest::response_with_deflate`] appending the answer to
+    /// `out` (nothing appended on error).
+    pub(crate) fn answer_into(
+        &self,
+        out: &mut Vec<u8>,
+        protocol: Option<&str>,
+        deflate: Option<&DeflateConfig>,
+    ) -> Result<Option<DeflateParams>, HandshakeError> {
         let agreed = deflate.and_then(|cfg| {
             deflate::answer_offer(
                 header_values(&self.request.headers, "Sec-WebSocket-Extensions"),
                 cfg,
             )
         });
-        let bytes = self.answer(protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
-        Ok((bytes, agreed.map(|(p, _)| p)))
+        self.answer(out, protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
+        Ok(agreed.map(|(p, _)| p))
     }
 
+    /// Appends the 101 answer to `out` (nothing on error).
     fn answer(
         &self,
+        out: &mut Vec<u8>,
         protocol: Option<&str>,
         extensions: Option<&str>,
-    ) -> Result<Vec<u8>, HandshakeError> {
-        let mut out = Vec::with_capacity(160);
+    ) -> Result<(), HandshakeError> {
+        let protocol = protocol.filter(|p| !p.is_empty());
+        if let Some(p) = protocol {
+            check_value(p, "Sec-WebSocket-Protocol")?;
+        }
         out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
         out.extend_from_slice(&self.accept);
         out.extend_from_slice(b"\r\n");
-        if let Some(p) = protocol.filter(|p| !p.is_empty()) {
-            check_value(p, "Sec-WebSocket-Protocol")?;
+        if let Some(p) = protocol {
             out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
             out.extend_from_slice(p.as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -384,7 +403,7 @@ impl UpgradeRequest {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -404,11 +423,18 @@ impl Rejection {
     /// constants: a server that rejects handshakes links no reason-phrase
     /// table or number formatting for it.)
     pub fn response(&self) -> Vec<u8> {
-        let mut s = match self.status {
-            426 => b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: ".to_vec(),
-            431 => b"HTTP/1.1 431 Request Header Fields Too Large\r\n".to_vec(),
-            _ => b"HTTP/1.1 400 Bad Request\r\n".to_vec(),
-        };
+        let mut s = Vec::new();
+        self.write_response(&mut s);
+        s
+    }
+
+    /// [`Rejection::response`] appended to `s`.
+    pub(crate) fn write_response(&self, s: &mut Vec<u8>) {
+        s.extend_from_slice(match self.status {
+            426 => b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: ",
+            431 => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            _ => b"HTTP/1.1 400 Bad Request\r\n",
+        });
         if self.status == 426 {
             let v = self.version;
             for (d, shown) in [
@@ -423,7 +449,6 @@ impl Rejection {
             s.extend_from_slice(b"\r\n");
         }
         s.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
-        s
     }
 }
 

@@ -152,7 +152,7 @@ impl Machine {
                             r.status,
                             r.error
                         );
-                        self.out.extend_from_slice(&r.response());
+                        r.write_response(&mut self.out);
                         acts.closed = true;
                         return None;
                     }
@@ -420,11 +420,8 @@ impl Machine {
         }
         let offer = env.permessage_deflate();
         let protocol = self.info.accepted_protocol.as_deref();
-        let deflate = match up.response_with_deflate(protocol, offer.as_ref()) {
-            Ok((bytes, deflate)) => {
-                self.out.extend_from_slice(&bytes);
-                deflate
-            }
+        let deflate = match up.answer_into(&mut self.out, protocol, offer.as_ref()) {
+            Ok(deflate) => deflate,
             Err(e) => {
                 act_log!(
                     env,
