@@ -24,3 +24,11 @@ pub mod sync;
 pub mod sys;
 mod tls;
 pub use tls::TlsOptions;
+
+/// `data` as text if it is valid UTF-8, checked by the library's one
+/// validator ([`protocol::utf8`]): a firmware then links no
+/// `core::str::from_utf8` (360 bytes on a Cortex-M3) next to it.
+pub(crate) fn utf8_str(data: &[u8]) -> Option<&str> {
+    // SAFETY: `is_valid` checked that `data` is UTF-8.
+    protocol::utf8::is_valid(data).then(|| unsafe { core::str::from_utf8_unchecked(data) })
+}

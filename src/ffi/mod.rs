@@ -178,7 +178,7 @@ mod glue {
             return None;
         }
         // SAFETY: non-NULL and NUL-terminated per the caller's contract.
-        unsafe { CStr::from_ptr(p) }.to_str().ok()
+        crate::protocol::utf8::to_str(unsafe { CStr::from_ptr(p) }.to_bytes())
     }
 
     /// A string kept in `strings` (once per distinct value): its pointer.

@@ -118,7 +118,7 @@ impl Addr {
             };
         text::push_ip(&mut host, ip);
         if scope != 0 {
-            host.push('%');
+            text::push_ascii(&mut host, b"%");
             text::push_decimal(&mut host, u64::from(scope));
         }
         Some((host, text::decimal(u64::from(u16::from_be(port)))))

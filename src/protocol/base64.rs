@@ -75,6 +75,19 @@ pub fn decode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(n)
 }
 
+/// Whether `input` is the canonical padded encoding of exactly 16 bytes
+/// (a `Sec-WebSocket-Key`, RFC 6455 4.2.1): what `decode_slice` returning
+/// `Some(16)` means, checked without decoding (a server never needs the
+/// key's bytes, so a firmware server links no decoder).
+pub fn encodes_16_bytes(input: &[u8]) -> bool {
+    match input {
+        [body @ .., last, b'=', b'='] if body.len() == 21 => {
+            body.iter().all(|&c| value(c).is_some()) && value(*last).is_some_and(|v| v & 15 == 0)
+        }
+        _ => false,
+    }
+}
+
 /// [`decode_slice`] into a new vector.
 pub fn decode(input: &[u8]) -> Option<alloc::vec::Vec<u8>> {
     let mut out = alloc::vec![0u8; input.len() / 4 * 3];
@@ -125,6 +138,18 @@ mod tests {
         ] {
             assert_eq!(decode(bad.as_bytes()), None, "{bad:?}");
         }
+        for bad in [
+            "dGhlIHNhbXBsZSBub25jZR==", // trailing bits set
+            "dGhlIHNhbXBsZSBub25jZQ=",
+            "dGhlIHNhbXBsZSBub25jZQ===",
+            "dGhlIHNhbXBsZSBub25j=Q==",
+            "dGhlIHNhbXBsZSBub25jZ-==",
+            "dGhlIHNhbXBsZSBub25jZA",
+            "",
+        ] {
+            assert!(!encodes_16_bytes(bad.as_bytes()), "{bad:?}");
+        }
+        assert!(encodes_16_bytes(b"dGhlIHNhbXBsZSBub25jZQ=="));
         let mut small = [0u8; 2];
         assert_eq!(decode_slice(b"Zm9v", &mut small), None);
         assert_eq!(encode_slice(b"foo", &mut small), None);
@@ -137,6 +162,18 @@ mod tests {
             let theirs = STANDARD.encode(&bytes);
             prop_assert_eq!(&ours, theirs.as_bytes());
             prop_assert_eq!(decode(&ours), Some(bytes));
+        }
+
+        #[test]
+        fn key_check_agrees_with_decoding(key in "[A-Za-z0-9+/=]{20,26}") {
+            let mut raw = [0u8; 20];
+            let decodes_16 = decode_slice(key.as_bytes(), &mut raw) == Some(16);
+            prop_assert_eq!(encodes_16_bytes(key.as_bytes()), decodes_16);
+        }
+
+        #[test]
+        fn key_check_accepts_every_16_bytes(bytes in proptest::array::uniform16(any::<u8>())) {
+            prop_assert!(encodes_16_bytes(&enc(&bytes)));
         }
 
         #[test]

@@ -41,10 +41,7 @@ pub const MAX_REASON_LEN: usize = 123;
 /// connection instead of reading the code.
 pub fn reason_prefix(reason: &[u8]) -> &[u8] {
     let head = &reason[..reason.len().min(MAX_REASON_LEN)];
-    match core::str::from_utf8(head) {
-        Ok(_) => head,
-        Err(e) => &head[..e.valid_up_to()],
-    }
+    &head[..super::utf8::valid_prefix(head)]
 }
 
 /// A parsed close frame payload.
@@ -71,8 +68,8 @@ impl<'a> CloseFrame<'a> {
                 if !is_valid_close_code(code) {
                     return Err(ProtocolError::InvalidCloseCode(code));
                 }
-                let reason = core::str::from_utf8(&payload[2..])
-                    .map_err(|_| ProtocolError::InvalidCloseReason)?;
+                let reason =
+                    super::utf8::to_str(&payload[2..]).ok_or(ProtocolError::InvalidCloseReason)?;
                 Ok(CloseFrame {
                     code: Some(code),
                     reason,

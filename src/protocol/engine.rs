@@ -406,7 +406,7 @@ impl<R: RandomSource> Engine<R> {
             return None;
         }
         let code = u16::from_be_bytes([self.ctrl[0], self.ctrl[1]]);
-        Some((code, core::str::from_utf8(&self.ctrl[2..]).unwrap_or("")))
+        Some((code, utf8::to_str(&self.ctrl[2..]).unwrap_or("")))
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {
@@ -431,6 +431,20 @@ impl<R: RandomSource> Engine<R> {
         &'a mut self,
         input: &'a mut [u8],
     ) -> Result<(usize, Option<Event<'a>>), ProtocolError> {
+        match self.read_ready(input)? {
+            (n, None) => Ok((n, None)),
+            (n, Some(ready)) => Ok((n, Some(self.event(ready, input)))),
+        }
+    }
+
+    /// [`Engine::read`] reporting where the event's bytes are (in `input`,
+    /// by offsets, or in the engine: [`Engine::slice`]) instead of an
+    /// [`Event`]: the connection's receive path keeps a message that is
+    /// in its input there by these offsets, with no pointer arithmetic.
+    pub(crate) fn read_ready(
+        &mut self,
+        input: &mut [u8],
+    ) -> Result<(usize, Option<Ready>), ProtocolError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -438,17 +452,12 @@ impl<R: RandomSource> Engine<R> {
             self.rx.msg_buf.clear();
             self.rx.clear_msg = false;
         }
-        match self.step(input) {
-            Ok((n, None)) => Ok((n, None)),
-            Ok((n, Some(ready))) => Ok((n, Some(self.event(ready, input)))),
-            Err(e) => {
-                self.fail(e.clone());
-                Err(e)
-            }
-        }
+        self.step(input).inspect_err(|e| self.fail(e.clone()))
     }
 
-    fn slice<'a>(&'a self, src: Src, input: &'a [u8]) -> &'a [u8] {
+    /// The bytes of a [`Ready`] event's `src`, `input` being what
+    /// [`Engine::read_ready`] was given.
+    pub(crate) fn slice<'a>(&'a self, src: Src, input: &'a [u8]) -> &'a [u8] {
         match src {
             Src::Input(a, b) => &input[a..b],
             Src::Message => &self.rx.msg_buf,
@@ -493,8 +502,13 @@ impl<R: RandomSource> Engine<R> {
                 return Ok((input.len(), None));
             }
             if !self.in_frame {
-                if let Some(done) = self.whole_frame_message(input, pos)? {
-                    return Ok(done);
+                // The shortcut is for speed alone (the general path below
+                // does the same, in more steps): builds without std
+                // (firmware, built for size) go without its code.
+                if cfg!(feature = "std") {
+                    if let Some(done) = self.whole_frame_message(input, pos)? {
+                        return Ok(done);
+                    }
                 }
                 match self.take_header(&input[pos..])? {
                     (n, None) => return Ok((pos + n, None)),
@@ -1015,7 +1029,7 @@ impl<R: RandomSource> Engine<R> {
                 if !is_sendable_close_code(c) {
                     return Err(SendError::InvalidCloseCode(c));
                 }
-                if reason.len() > MAX_CONTROL_PAYLOAD - 2 || core::str::from_utf8(reason).is_err() {
+                if reason.len() > MAX_CONTROL_PAYLOAD - 2 || !utf8::is_valid(reason) {
                     return Err(SendError::InvalidCloseReason);
                 }
                 payload[..2].copy_from_slice(&c.to_be_bytes());

@@ -4,6 +4,7 @@ use super::base64;
 use super::deflate::{self, DeflateConfig, DeflateParams};
 use super::sha1::Sha1;
 use super::text;
+use super::utf8;
 use super::RandomSource;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -136,8 +137,7 @@ impl HeadBuffer {
 
     /// Splits the completed head into its first line and headers.
     fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
-        let head = core::str::from_utf8(&self.buf)
-            .map_err(|_| HandshakeError::Malformed("head is not UTF-8"))?;
+        let head = utf8::to_str(&self.buf).ok_or(HandshakeError::Malformed("head is not UTF-8"))?;
         if self.buf.contains(&0) {
             return Err(HandshakeError::Malformed("NUL byte in head"));
         }
@@ -212,8 +212,28 @@ fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item
         .filter(|t| !t.is_empty())
 }
 
+/// The first token of [`header_tokens`] that `pick` takes: plain loops,
+/// smaller than the iterator chain for the handshake's own checks.
+fn find_token<'a>(
+    headers: &'a [Header],
+    name: &str,
+    pick: impl Fn(&str) -> bool,
+) -> Option<&'a str> {
+    for h in headers {
+        if h.name.eq_ignore_ascii_case(name) {
+            for t in text::split_ascii(&h.value, b',') {
+                let t = trim_ows(t);
+                if !t.is_empty() && pick(t) {
+                    return Some(t);
+                }
+            }
+        }
+    }
+    None
+}
+
 fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
-    header_tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
+    find_token(headers, name, |t| t.eq_ignore_ascii_case(token)).is_some()
 }
 
 /// Joins every value of a list header with ", " (None if absent).
@@ -293,6 +313,10 @@ impl Request {
     pub fn extensions(&self) -> Option<String> {
         joined(&self.headers, "Sec-WebSocket-Extensions")
     }
+    /// The first requested subprotocol.
+    pub fn first_protocol(&self) -> Option<&str> {
+        find_token(&self.headers, "Sec-WebSocket-Protocol", |_| true)
+    }
     /// True when this request asks for a WebSocket upgrade.
     pub fn is_upgrade(&self) -> bool {
         has_token(&self.headers, "Upgrade", "websocket")
@@ -311,13 +335,15 @@ impl UpgradeRequest {
     /// The computed `Sec-WebSocket-Accept` value.
     pub fn accept_key(&self) -> &str {
         // Base64 output is ASCII.
-        core::str::from_utf8(&self.accept).unwrap_or("")
+        utf8::to_str(&self.accept).unwrap_or("")
     }
 
     /// The `101 Switching Protocols` answer, with `protocol` (the chosen
     /// subprotocol) when given.
     pub fn response(&self, protocol: Option<&str>) -> Result<Vec<u8>, HandshakeError> {
-        self.answer(protocol, None)
+        let mut out = Vec::new();
+        self.answer(&mut out, protocol, None)?;
+        Ok(out)
     }
 
     /// Like [`UpgradeRequest::response`], also answering a
@@ -329,27 +355,44 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         deflate: Option<&DeflateConfig>,
     ) -> Result<(Vec<u8>, Option<DeflateParams>), HandshakeError> {
+        let mut out = Vec::new();
+        let agreed = self.answer_into(&mut out, protocol, deflate)?;
+        Ok((out, agreed))
+    }
+
+    /// [`UpgradeRequest::response_with_deflate`] appending the answer to
+    /// `out` (nothing appended on error).
+    pub(crate) fn answer_into(
+        &self,
+        out: &mut Vec<u8>,
+        protocol: Option<&str>,
+        deflate: Option<&DeflateConfig>,
+    ) -> Result<Option<DeflateParams>, HandshakeError> {
         let agreed = deflate.and_then(|cfg| {
             deflate::answer_offer(
                 header_values(&self.request.headers, "Sec-WebSocket-Extensions"),
                 cfg,
             )
         });
-        let bytes = self.answer(protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
-        Ok((bytes, agreed.map(|(p, _)| p)))
+        self.answer(out, protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
+        Ok(agreed.map(|(p, _)| p))
     }
 
+    /// Appends the 101 answer to `out` (nothing on error).
     fn answer(
         &self,
+        out: &mut Vec<u8>,
         protocol: Option<&str>,
         extensions: Option<&str>,
-    ) -> Result<Vec<u8>, HandshakeError> {
-        let mut out = Vec::with_capacity(160);
+    ) -> Result<(), HandshakeError> {
+        let protocol = protocol.filter(|p| !p.is_empty());
+        if let Some(p) = protocol {
+            check_value(p, "Sec-WebSocket-Protocol")?;
+        }
         out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
         out.extend_from_slice(&self.accept);
         out.extend_from_slice(b"\r\n");
-        if let Some(p) = protocol.filter(|p| !p.is_empty()) {
-            check_value(p, "Sec-WebSocket-Protocol")?;
+        if let Some(p) = protocol {
             out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
             out.extend_from_slice(p.as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -360,7 +403,7 @@ impl UpgradeRequest {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -376,45 +419,75 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// The complete HTTP answer to send before closing.
+    /// The complete HTTP answer to send before closing. (Status lines as
+    /// constants: a server that rejects handshakes links no reason-phrase
+    /// table or number formatting for it.)
     pub fn response(&self) -> Vec<u8> {
-        let mut s = String::from("HTTP/1.1 ");
-        text::push_decimal(&mut s, u64::from(self.status));
-        s.push(' ');
-        s.push_str(reason_phrase(self.status));
-        s.push_str("\r\n");
+        let mut s = Vec::new();
+        self.write_response(&mut s);
+        s
+    }
+
+    /// [`Rejection::response`] appended to `s`.
+    pub(crate) fn write_response(&self, s: &mut Vec<u8>) {
+        s.extend_from_slice(match self.status {
+            426 => b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: ",
+            431 => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            _ => b"HTTP/1.1 400 Bad Request\r\n",
+        });
         if self.status == 426 {
-            s.push_str("Sec-WebSocket-Version: ");
-            text::push_decimal(&mut s, u64::from(self.version));
-            s.push_str("\r\n");
+            let v = self.version;
+            for (d, shown) in [
+                (v / 100, v >= 100),
+                ((v / 10) % 10, v >= 10),
+                (v % 10, true),
+            ] {
+                if shown {
+                    s.push(b'0' + d);
+                }
+            }
+            s.extend_from_slice(b"\r\n");
         }
-        s.push_str("Connection: close\r\nContent-Length: 0\r\n\r\n");
-        s.into_bytes()
+        s.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
     }
 }
 
 /// The reason phrase of an HTTP status code (RFC 9110), for the answers
 /// this library writes.
 pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
+    // One string and two small tables (3 bytes a status): a `match` costs
+    // about 15 bytes of code and literal pool a status on a Cortex-M3.
+    const CODES: [u16; 16] = [
+        101, 200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 405, 426, 431, 500, 503,
+    ];
+    const ENDS: [u8; 16] = [
+        19, 21, 28, 38, 55, 60, 72, 83, 95, 104, 113, 131, 147, 178, 199, 218,
+    ];
+    const PHRASES: &str = concat!(
+        "Switching Protocols",
+        "OK",
+        "Created",
+        "No Content",
+        "Moved Permanently",
+        "Found",
+        "Not Modified",
+        "Bad Request",
+        "Unauthorized",
+        "Forbidden",
+        "Not Found",
+        "Method Not Allowed",
+        "Upgrade Required",
+        "Request Header Fields Too Large",
+        "Internal Server Error",
+        "Service Unavailable",
+    );
+    let Some(i) = CODES.iter().position(|&c| c == status) else {
+        return "Unknown";
+    };
+    let start = if i == 0 { 0 } else { ENDS[i - 1] };
+    PHRASES
+        .get(usize::from(start)..usize::from(ENDS[i]))
+        .unwrap_or("Unknown")
 }
 
 /// What a server makes of a request head.
@@ -528,10 +601,8 @@ impl ServerHandshake {
         let key = request
             .header("Sec-WebSocket-Key")
             .ok_or(HandshakeError::BadHeader("Sec-WebSocket-Key"))?;
-        let mut raw = [0u8; 18];
-        match base64::decode_slice(key.as_bytes(), &mut raw) {
-            Some(16) => {}
-            _ => return Err(HandshakeError::BadHeader("Sec-WebSocket-Key")),
+        if !base64::encodes_16_bytes(key.as_bytes()) {
+            return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
         }
         let accept = accept_key(key.as_bytes());
         Ok(ServerOutcome::Upgrade(UpgradeRequest { request, accept }))
@@ -648,7 +719,7 @@ impl ClientHandshake {
             s.push_str(value);
             s.push_str("\r\n");
         };
-        let key_str = core::str::from_utf8(&key).unwrap_or("");
+        let key_str = utf8::to_str(&key).unwrap_or("");
         let version_str = text::decimal(u64::from(version));
         line("Host", req.host);
         line("Upgrade", "websocket");
@@ -860,6 +931,23 @@ mod tests {
         assert_eq!(r.host(), Some("server.example.com"));
         assert_eq!(r.origin(), Some("http://example.com"));
         assert_eq!(r.protocols().collect::<Vec<_>>(), vec!["chat", "superchat"]);
+        assert_eq!(r.first_protocol(), Some("chat"));
+        let h = |name: &str, value: &str| Header {
+            name: name.into(),
+            value: value.into(),
+        };
+        let odd = Request {
+            method: "GET".into(),
+            url: "/".into(),
+            version: (1, 1),
+            headers: vec![
+                h("sec-websocket-protocol", " , "),
+                h("X", "y"),
+                h("Sec-WebSocket-Protocol", ",  b2 ,c"),
+            ],
+        };
+        assert_eq!(odd.first_protocol(), odd.protocols().next());
+        assert_eq!(odd.first_protocol(), Some("b2"));
         assert_eq!(r.requested_protocols().as_deref(), Some("chat, superchat"));
         let resp = String::from_utf8(up.response(Some("chat")).unwrap()).unwrap();
         assert_eq!(
@@ -943,6 +1031,21 @@ mod tests {
         assert_eq!(reason_phrase(200), "OK");
         assert_eq!(reason_phrase(1200), "Unknown");
         assert_eq!(reason_phrase(20), "Unknown");
+        for (code, phrase) in [
+            (201, "Created"),
+            (204, "No Content"),
+            (301, "Moved Permanently"),
+            (302, "Found"),
+            (304, "Not Modified"),
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (405, "Method Not Allowed"),
+            (426, "Upgrade Required"),
+            (500, "Internal Server Error"),
+        ] {
+            assert_eq!(reason_phrase(code), phrase);
+        }
         assert_eq!(parse_http_version("HTTP/1.1"), Some((1, 1)));
         assert_eq!(parse_http_version("HTTP/1.0"), Some((1, 0)));
         for bad in ["HTTP/1.", "HTTP/11.1", "HTTP/1.x", "http/1.1", "HTTP/1.1 "] {
@@ -959,6 +1062,21 @@ mod tests {
         };
         let text = String::from_utf8(r.response()).unwrap();
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
+        // Every status a rejection has, with its reason phrase and, for
+        // 426, the version in decimal.
+        for (status, version) in [(400, 13), (426, 13), (426, 7), (426, 255), (431, 13)] {
+            let r = Rejection {
+                status,
+                error: HandshakeError::TooLarge,
+                version,
+            };
+            let mut expect = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(status));
+            if status == 426 {
+                expect += &format!("Sec-WebSocket-Version: {version}\r\n");
+            }
+            expect += "Connection: close\r\nContent-Length: 0\r\n\r\n";
+            assert_eq!(String::from_utf8(r.response()).unwrap(), expect);
+        }
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
         // A listener configured for another version asks for that one.
         let mut s = ServerHandshake::with_version(HandshakeLimits::default(), 14);

@@ -98,7 +98,7 @@ fn parse_v1(buf: &[u8]) -> Result<Option<(usize, ProxyHeader)>, ProxyError> {
         Some(b'\n') => {}
         _ => return Err(ProxyError::BadV1),
     }
-    let line = core::str::from_utf8(&buf[6..cr]).map_err(|_| ProxyError::BadV1)?;
+    let line = super::utf8::to_str(&buf[6..cr]).ok_or(ProxyError::BadV1)?;
     let mut parts = line.split(' ');
     let proto = parts.next().ok_or(ProxyError::BadV1)?;
     if proto == "UNKNOWN" {

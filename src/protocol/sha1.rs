@@ -9,7 +9,7 @@
 pub struct Sha1 {
     h: [u32; 5],
     block: [u8; 64],
-    /// Bytes buffered in `block`.
+    /// Bytes buffered in `block` (0..64).
     used: usize,
     /// Bytes hashed in all.
     total: u64,
@@ -38,29 +38,33 @@ impl Sha1 {
         }
     }
 
-    /// Hashes `data`.
-    pub fn update(&mut self, mut data: &[u8]) {
+    /// Hashes `data` (a byte at a time: the inputs are a few dozen bytes).
+    pub fn update(&mut self, data: &[u8]) {
         self.total = self.total.wrapping_add(data.len() as u64);
-        while !data.is_empty() {
-            let take = (64 - self.used).min(data.len());
-            self.block[self.used..self.used + take].copy_from_slice(&data[..take]);
-            self.used += take;
-            data = &data[take..];
-            if self.used == 64 {
-                compress(&mut self.h, &self.block);
-                self.used = 0;
-            }
+        for &b in data {
+            self.push(b);
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        self.block[self.used & 63] = b;
+        self.used += 1;
+        if self.used == 64 {
+            compress(&mut self.h, &self.block);
+            self.used = 0;
         }
     }
 
     /// The digest.
     pub fn finalize(mut self) -> [u8; 20] {
         let bits = self.total.wrapping_mul(8);
-        self.update(&[0x80]);
+        self.push(0x80);
         while self.used != 56 {
-            self.update(&[0]);
+            self.push(0);
         }
-        self.update(&bits.to_be_bytes());
+        for b in bits.to_be_bytes() {
+            self.push(b);
+        }
         let mut out = [0u8; 20];
         for (o, h) in out.chunks_mut(4).zip(self.h) {
             o.copy_from_slice(&h.to_be_bytes());

@@ -33,9 +33,13 @@ pub fn push_decimal(s: &mut String, mut n: u64) {
             break;
         }
     }
-    for &d in &digits[i..] {
-        s.push(d as char);
-    }
+    push_ascii(s, &digits[i..]);
+}
+
+/// Appends ASCII `bytes` (`String::push` of a `char` links the UTF-8
+/// encoder, about 170 bytes of firmware, where these are single bytes).
+pub fn push_ascii(s: &mut String, bytes: &[u8]) {
+    s.push_str(crate::utf8_str(bytes).unwrap_or(""));
 }
 
 /// `n` in decimal.
@@ -95,7 +99,7 @@ pub fn push_ip(s: &mut String, ip: IpAddr) {
 fn push_ipv4(s: &mut String, a: Ipv4Addr) {
     for (i, o) in a.octets().into_iter().enumerate() {
         if i > 0 {
-            s.push('.');
+            push_ascii(s, b".");
         }
         push_decimal(s, u64::from(o));
     }
@@ -123,7 +127,7 @@ fn push_ipv6(s: &mut String, a: Ipv6Addr) {
             continue;
         }
         if i > 0 && !(best_len > 1 && i == best + best_len) {
-            s.push(':');
+            push_ascii(s, b":");
         }
         push_hex(s, g[i]);
         i += 1;
@@ -131,14 +135,16 @@ fn push_ipv6(s: &mut String, a: Ipv6Addr) {
 }
 
 fn push_hex(s: &mut String, x: u16) {
-    let mut started = false;
+    let mut digits = [0u8; 4];
+    let mut n = 0;
     for shift in [12, 8, 4, 0] {
         let d = (x >> shift) & 0xf;
-        if d != 0 || started || shift == 0 {
-            started = true;
-            s.push(char::from(b"0123456789abcdef"[usize::from(d)]));
+        if d != 0 || n > 0 || shift == 0 {
+            digits[n] = b"0123456789abcdef"[usize::from(d)];
+            n += 1;
         }
     }
+    push_ascii(s, &digits[..n]);
 }
 
 #[cfg(test)]

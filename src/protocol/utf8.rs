@@ -5,25 +5,49 @@
 /// `feed` fails as soon as the bytes seen so far can no longer be the
 /// beginning of valid UTF-8, even in the middle of a code point that is split
 /// across pieces; `finish` fails if the text ends inside a code point.
-#[derive(Clone, Copy, Debug, Default)]
+///
+/// The library's one UTF-8 validator (RFC 3629): a byte-at-a-time state
+/// machine of three bytes, a few hundred bytes of code less than calling
+/// `core::str::from_utf8` (which a firmware then does not link) and as
+/// exact (tested against it below).
+#[derive(Clone, Copy, Debug)]
 pub struct Utf8Validator {
-    pending: [u8; 4],
-    len: u8,
+    /// Continuation bytes still expected for the current code point.
+    need: u8,
+    /// Range of the next continuation byte (narrower than 80..=BF right
+    /// after some lead bytes: no overlong forms, surrogates, or code
+    /// points above U+10FFFF).
+    lo: u8,
+    hi: u8,
+}
+
+impl Default for Utf8Validator {
+    fn default() -> Self {
+        Utf8Validator::new()
+    }
 }
 
 /// True when `data` is a whole, valid UTF-8 text.
 #[inline]
 pub fn is_valid(data: &[u8]) -> bool {
-    data.is_ascii() || core::str::from_utf8(data).is_ok()
+    data.is_ascii() || {
+        let mut v = Utf8Validator::new();
+        v.scan(data).is_ok() && v.need == 0
+    }
 }
 
-/// Number of bytes of the sequence that starts with `lead` (only called on
-/// lead bytes that `core::str::from_utf8` accepted as a valid prefix).
-fn seq_width(lead: u8) -> usize {
-    match lead {
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        _ => 4,
+/// `data` as text if it is valid UTF-8 (what `core::str::from_utf8(data).ok()`
+/// gives), checked by [`is_valid`]: the conversion itself is
+/// [`crate::utf8_str`], outside this module, which has no `unsafe`.
+pub fn to_str(data: &[u8]) -> Option<&str> {
+    crate::utf8_str(data)
+}
+
+/// Length of the longest start of `data` that is valid UTF-8 ending on a
+/// code point boundary (`Utf8Error::valid_up_to`, or all of it).
+pub fn valid_prefix(data: &[u8]) -> usize {
+    match Utf8Validator::new().scan(data) {
+        Ok(end) | Err(end) => end,
     }
 }
 
@@ -31,60 +55,73 @@ impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {
         Utf8Validator {
-            pending: [0; 4],
-            len: 0,
+            need: 0,
+            lo: 0x80,
+            hi: 0xbf,
         }
     }
 
     /// Forgets any partial code point.
     pub fn reset(&mut self) {
-        self.len = 0;
+        *self = Utf8Validator::new();
     }
 
     /// True when the text so far ends on a code point boundary.
     pub fn is_complete(&self) -> bool {
-        self.len == 0
+        self.need == 0
+    }
+
+    /// Runs the state machine over `data`: `Ok` if every byte can be part
+    /// of valid UTF-8, `Err` at the first that cannot; either way the end
+    /// of the last whole code point in `data`.
+    fn scan(&mut self, data: &[u8]) -> Result<usize, usize> {
+        let mut end = 0;
+        for (i, &b) in data.iter().enumerate() {
+            if self.need == 0 {
+                if b < 0x80 {
+                    end = i + 1;
+                    continue;
+                }
+                let (need, lo, hi) = match b {
+                    0xc2..=0xdf => (1, 0x80, 0xbf),
+                    0xe0 => (2, 0xa0, 0xbf),
+                    0xed => (2, 0x80, 0x9f),
+                    0xe1..=0xef => (2, 0x80, 0xbf),
+                    0xf0 => (3, 0x90, 0xbf),
+                    0xf1..=0xf3 => (3, 0x80, 0xbf),
+                    0xf4 => (3, 0x80, 0x8f),
+                    _ => return Err(end),
+                };
+                *self = Utf8Validator { need, lo, hi };
+            } else {
+                if b < self.lo || b > self.hi {
+                    return Err(end);
+                }
+                *self = Utf8Validator {
+                    need: self.need - 1,
+                    ..Utf8Validator::new()
+                };
+                if self.need == 0 {
+                    end = i + 1;
+                }
+            }
+        }
+        Ok(end)
     }
 
     /// Feeds the next piece; false as soon as the text cannot be valid.
-    pub fn feed(&mut self, mut data: &[u8]) -> bool {
-        // Most text is ASCII: an inlined word-at-a-time check settles it
-        // without the call into `from_utf8`.
-        if self.len == 0 && data.is_ascii() {
+    pub fn feed(&mut self, data: &[u8]) -> bool {
+        // Most text is ASCII: an inlined word-at-a-time check settles it.
+        if self.need == 0 && data.is_ascii() {
             return true;
         }
-        if self.len > 0 {
-            let have = self.len as usize;
-            let need = seq_width(self.pending[0]) - have;
-            let take = need.min(data.len());
-            self.pending[have..have + take].copy_from_slice(&data[..take]);
-            self.len += take as u8;
-            data = &data[take..];
-            match core::str::from_utf8(&self.pending[..self.len as usize]) {
-                Ok(_) => self.len = 0,
-                // Still a valid prefix: `data` is exhausted.
-                Err(e) if e.error_len().is_none() => return true,
-                Err(_) => return false,
-            }
-        }
-        match core::str::from_utf8(data) {
-            Ok(_) => true,
-            Err(e) => match e.error_len() {
-                Some(_) => false,
-                None => {
-                    let tail = &data[e.valid_up_to()..];
-                    self.pending[..tail.len()].copy_from_slice(tail);
-                    self.len = tail.len() as u8;
-                    true
-                }
-            },
-        }
+        self.scan(data).is_ok()
     }
 
     /// Ends the text: false if it stopped inside a code point. Resets.
     pub fn finish(&mut self) -> bool {
-        let ok = self.len == 0;
-        self.len = 0;
+        let ok = self.need == 0;
+        self.reset();
         ok
     }
 }
@@ -119,6 +156,49 @@ mod tests {
             for cut in 0..=s.len() {
                 assert_eq!(split_validate(s, cut), expect, "{s:?} cut at {cut}");
             }
+        }
+    }
+
+    /// Every sequence of up to three bytes drawn from the bytes where UTF-8
+    /// rules change, and every split of it, against `core::str::from_utf8`.
+    #[test]
+    fn agrees_with_core_on_every_edge() {
+        let edges: &[u8] = &[
+            0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0,
+            0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff,
+        ];
+        let mut seqs: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..4 {
+            let next: Vec<Vec<u8>> = seqs
+                .iter()
+                .filter(|s| s.len() < 4)
+                .flat_map(|s| {
+                    edges.iter().map(move |&b| {
+                        let mut t = s.clone();
+                        t.push(b);
+                        t
+                    })
+                })
+                .collect();
+            seqs.extend(next);
+            seqs.sort();
+            seqs.dedup();
+        }
+        for s in &seqs {
+            let core = core::str::from_utf8(s);
+            assert_eq!(is_valid(s), core.is_ok(), "{s:x?}");
+            assert_eq!(to_str(s), core.ok(), "{s:x?}");
+            let up_to = core.map_or_else(|e| e.valid_up_to(), |_| s.len());
+            assert_eq!(valid_prefix(s), up_to, "{s:x?}");
+            for cut in 0..=s.len() {
+                assert_eq!(split_validate(s, cut), core.is_ok(), "{s:x?} cut at {cut}");
+            }
+            // A streaming validator fails exactly when no continuation
+            // could make the bytes valid: when core reports an error with a
+            // length (not just a truncated end).
+            let mut v = Utf8Validator::new();
+            let impossible = core.is_err_and(|e| e.error_len().is_some());
+            assert_eq!(!v.feed(s), impossible, "{s:x?}");
         }
     }
 

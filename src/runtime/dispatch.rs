@@ -7,7 +7,7 @@ use crate::prelude::*;
 
 use super::conn::Connection;
 use super::context::{ctx_log, Context, DispatchHandler};
-use super::machine::Action;
+use super::machine::{Actions, Incoming};
 use super::message::Message;
 use crate::sync::atomic::Ordering;
 use alloc::collections::VecDeque;
@@ -17,6 +17,7 @@ use alloc::collections::VecDeque;
 pub(crate) type HandlerCache = Option<(u64, Option<DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
+#[cfg(feature = "std")]
 fn cached_handler(
     cache: &mut HandlerCache,
     epoch: u64,
@@ -28,139 +29,168 @@ fn cached_handler(
     cache.as_ref().and_then(|(_, h)| h.as_ref())
 }
 
+/// Runs the log lines of `acts` (none are made with `no-log`).
+fn log_lines(ctx: &Context, acts: &mut Actions) {
+    #[cfg(not(feature = "no-log"))]
+    for (level, line) in acts.logs.drain(..) {
+        ctx.log(level, format_args!("{line}"));
+    }
+    #[cfg(feature = "no-log")]
+    let _ = (ctx, acts);
+}
+
 impl Connection {
     /// Runs the results of ingestion without holding any lock.
     pub(crate) fn dispatch(
         &self,
         ctx: &Context,
-        mut acts: Vec<Action>,
+        mut acts: Actions,
         sink: Option<&mut VecDeque<Message>>,
     ) {
         self.dispatch_drain(ctx, &mut acts, sink, &[], &mut None);
     }
 
     /// [`Connection::dispatch`], leaving `acts` empty with its capacity
-    /// (the loop reuses one vector for every read). `input` is the buffer
-    /// that [`Action::InputMessage`]s point into. `ctx_handler` keeps the
+    /// (the loop reuses one for every read). `input` is the buffer that
+    /// [`Incoming::Input`] messages point into. `ctx_handler` keeps the
     /// context's message handler from one call to the next (the loop's).
     pub(crate) fn dispatch_drain(
         &self,
         ctx: &Context,
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
         mut sink: Option<&mut VecDeque<Message>>,
         input: &[u8],
         ctx_handler: &mut HandlerCache,
     ) {
+        log_lines(ctx, acts);
+        if core::mem::take(&mut acts.on_open) {
+            let h = ctx.inner.cfg.lock().on_open.clone();
+            let ok = h.is_none_or(|h| h(ctx, self));
+            // What follows (ready, the messages sent meanwhile, or the
+            // close) is added to `acts` and dispatched below.
+            self.inner.finish_open(ctx, ok, acts);
+            log_lines(ctx, acts);
+        }
+        if let Some(req) = acts.http.take() {
+            let h = ctx.inner.cfg.lock().on_http.clone();
+            match h {
+                Some(h) => h(ctx, self, &req),
+                None => {
+                    let mut st = self.inner.st.lock();
+                    st.m.queue_http_default();
+                    let _ = self.inner.flush_locked(&mut st);
+                }
+            }
+            self.finish_http();
+        }
+        if core::mem::take(&mut acts.ready) {
+            let (ch, cc) = {
+                let st = self.inner.st.lock();
+                (ctx.inner.cfg.lock().on_ready.clone(), st.on_ready())
+            };
+            ctx_log!(ctx, Debug, "conn id={} ready", self.id());
+            let ok = ch.is_none_or(|h| h(ctx, self)) && cc.is_none_or(|h| h(ctx, self));
+            if !ok {
+                self.close(None, b"");
+            }
+        }
         // The message handler, looked up once per batch (two locks and a
         // reference count otherwise, per message) and again only if a
         // handler was replaced meanwhile; the context's, without locking
         // this connection, when it has none of its own.
+        #[cfg(feature = "std")]
         let mut own_handler: HandlerCache = None;
-        for act in acts.drain(..) {
-            match act {
-                Action::Log(level, line) => ctx.log(level, format_args!("{line}")),
-                Action::OnOpen => {
-                    let h = ctx.inner.cfg.lock().on_open.clone();
-                    let ok = h.is_none_or(|h| h(ctx, self));
-                    let mut more = Vec::new();
-                    self.inner.finish_open(ctx, ok, &mut more);
-                    self.dispatch(ctx, more, sink.as_deref_mut());
-                }
-                Action::Http(req) => {
-                    let h = ctx.inner.cfg.lock().on_http.clone();
-                    match h {
-                        Some(h) => h(ctx, self, &req),
-                        None => {
-                            let _ =
-                                self.send_http_response(400, "text/plain", b"WebSocket endpoint\n");
-                        }
-                    }
-                    self.finish_http();
-                }
-                Action::Ready => {
-                    let (ch, cc) = {
-                        let st = self.inner.st.lock();
-                        (ctx.inner.cfg.lock().on_ready.clone(), st.on_ready())
-                    };
-                    ctx_log!(ctx, Debug, "conn id={} ready", self.id());
-                    let ok = ch.is_none_or(|h| h(ctx, self)) && cc.is_none_or(|h| h(ctx, self));
-                    if !ok {
-                        self.close(None, b"");
-                    }
-                }
-                Action::Message(_) | Action::InputMessage { .. } => {
-                    // Everything received is delivered until `on_close` has
-                    // run: a read holding data and then the peer's close
-                    // frame (or a protocol error) marks the connection
-                    // closed before its messages are dispatched.
-                    if !self.is_ok() && self.inner.st.lock().close_fired {
+        #[cfg(not(feature = "std"))]
+        let _ = (input, ctx_handler);
+        for mut msg in acts.msgs.drain(..) {
+            // Everything received is delivered until `on_close` has run: a
+            // read holding data and then the peer's close frame (or a
+            // protocol error) marks the connection closed before its
+            // messages are dispatched.
+            if !self.is_ok() && self.inner.st.lock().close_fired {
+                continue;
+            }
+            // One path for both kinds, by reference: a message left in the
+            // input is filled in place and handed straight to the handler,
+            // never moved (a move is 24 instructions per message for the
+            // Rust echo server: measured at 862915a with
+            // benches/instructions.sh).
+            #[cfg(feature = "std")]
+            let mut built: Message;
+            // (One kind without std: see `Machine::feed_engine`.)
+            #[cfg_attr(not(feature = "std"), allow(clippy::infallible_destructuring_match))]
+            let m: &mut Message = match &mut msg {
+                Incoming::Message(m) => m,
+                #[cfg(feature = "std")]
+                Incoming::Input { kind, start, len } => {
+                    built = Message::empty();
+                    if !built.set_whole(*kind, &input[*start..*start + *len]) {
+                        ctx_log!(
+                            ctx,
+                            Critical,
+                            "conn id={}: no memory for a message of {len} bytes",
+                            self.id()
+                        );
+                        self.close(Some(1009), b"");
                         continue;
                     }
-                    let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
-                    let ctx_on_msg = || ctx.inner.cfg.lock().on_msg.clone();
-                    let h = if sink.is_some() {
-                        None
-                    } else if self.inner.own_on_msg.load(Ordering::Acquire) {
-                        cached_handler(&mut own_handler, epoch, || {
-                            let own = self.inner.st.lock().on_msg();
-                            own.or_else(ctx_on_msg)
-                        })
-                    } else {
-                        cached_handler(ctx_handler, epoch, ctx_on_msg)
-                    };
-                    let mut m = match act {
-                        Action::Message(m) => m,
-                        Action::InputMessage { kind, start, len } => {
-                            let d = &input[start..start + len];
-                            // Filled in place and handed straight to the
-                            // handler: through the common path below it is
-                            // moved once more (24 instructions per message
-                            // for the Rust echo server, none for the C one:
-                            // benches/instructions.sh, measured at 862915a).
-                            let mut m = Message::empty();
-                            if !m.set_whole(kind, d) {
-                                ctx_log!(
-                                    ctx,
-                                    Critical,
-                                    "conn id={}: no memory for a message of {len} bytes",
-                                    self.id()
-                                );
-                                self.close(Some(1009), b"");
-                                continue;
-                            }
-                            if let (None, Some(h)) = (&sink, h) {
-                                h(ctx, self, &mut m);
-                                continue;
-                            }
-                            m
-                        }
-                        _ => continue,
-                    };
-                    if let Some(s) = sink.as_deref_mut() {
-                        s.push_back(m);
-                        continue;
-                    }
-                    match h {
-                        Some(h) => h(ctx, self, &mut m),
-                        None => self.inner.queue_inbox(ctx, m),
-                    }
+                    &mut built
                 }
-                Action::Closed => {
-                    // Messages that came before the close and are not
-                    // handed out yet come first, for a caller that reads
-                    // them with get_msg (is_ready, wait_ready, get_msg
-                    // itself). The loop closes at once: it reads no
-                    // inbox, and a close waiting for a reader that never
-                    // comes would keep the socket (the inbox stays
-                    // readable after the close, as before).
-                    let undelivered = sink.as_ref().is_some_and(|s| !s.is_empty())
-                        || (!super::event_loop::in_loop() && self.inner.has_inbox());
-                    if undelivered {
-                        self.inner.defer_close(ctx);
-                    } else {
-                        self.closed_now(ctx);
-                    }
-                }
+            };
+            if let Some(s) = sink.as_deref_mut() {
+                s.push_back(core::mem::take(m));
+                continue;
+            }
+            // The connection's own handler when it has one, else the
+            // context's.
+            let own = self.inner.own_on_msg.load(Ordering::Acquire);
+            let load = || {
+                let h = if own {
+                    self.inner.st.lock().on_msg()
+                } else {
+                    None
+                };
+                h.or_else(|| ctx.inner.cfg.lock().on_msg.clone())
+            };
+            // Kept in this batch's cache (the connection's own) or the
+            // caller's (the context's alone, without locking this
+            // connection) until a handler is replaced.
+            #[cfg(feature = "std")]
+            let h = {
+                let epoch = ctx.inner.handlers_epoch.load(Ordering::Acquire);
+                let cache = if own {
+                    &mut own_handler
+                } else {
+                    &mut *ctx_handler
+                };
+                cached_handler(cache, epoch, load)
+            };
+            // Without std, looked up for each message: the cache is for
+            // threaded servers (its locks are contended, its reference
+            // counts shared between cores), and its code is larger than
+            // the lookup.
+            #[cfg(not(feature = "std"))]
+            let loaded = load();
+            #[cfg(not(feature = "std"))]
+            let h = loaded.as_ref();
+            match h {
+                Some(h) => h(ctx, self, m),
+                None => self.inner.queue_inbox(ctx, core::mem::take(m)),
+            }
+        }
+        if core::mem::take(&mut acts.closed) {
+            // Messages that came before the close and are not handed out
+            // yet come first, for a caller that reads them with get_msg
+            // (is_ready, wait_ready, get_msg itself). The loop closes at
+            // once: it reads no inbox, and a close waiting for a reader that
+            // never comes would keep the socket (the inbox stays readable
+            // after the close, as before).
+            let undelivered = sink.as_ref().is_some_and(|s| !s.is_empty())
+                || (!super::event_loop::in_loop() && self.inner.has_inbox());
+            if undelivered {
+                self.inner.defer_close(ctx);
+            } else {
+                self.closed_now(ctx);
             }
         }
     }

@@ -8,7 +8,7 @@ use crate::prelude::*;
 
 use super::conn::{ConnEnv, ConnInner, ConnRole, ConnState, Connection, SendStatus};
 use super::context::{ctx_log, Context};
-use super::machine::Action;
+use super::machine::Actions;
 use super::message::Message;
 use super::rng::OsRandom;
 use super::Error;
@@ -121,7 +121,7 @@ impl Connection {
             return false;
         }
         let ctx = self.ctx();
-        let mut acts = Vec::new();
+        let mut acts = Actions::default();
         let size = ctx
             .inner
             .cfg
@@ -156,13 +156,13 @@ impl Connection {
     /// - `defer_flush` is raised (under the same lock): sends from their
     ///   handlers are queued, and the caller lowers it and writes once after
     ///   dispatching them;
-    /// - whole messages may stay in `buf` ([`Action::InputMessage`]): the
+    /// - whole messages may stay in `buf` ([`super::machine::Incoming::Input`]): the
     ///   caller dispatches with `buf` as input, before reusing it.
     pub(crate) fn receive_into(
         &self,
         ctx: &Context,
         buf: &mut [u8],
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
         from_loop: bool,
     ) -> usize {
         // Until the machine has the bytes (not while dispatching: a
@@ -210,7 +210,7 @@ impl Connection {
                 if n < buf.len() {
                     inner.release_idle_buffers(&mut st);
                 }
-                if from_loop && acts.iter().any(Action::is_message) {
+                if from_loop && !acts.msgs.is_empty() {
                     st.defer_flush += 1;
                 }
                 n
@@ -228,18 +228,18 @@ impl Connection {
 
     /// The transport ended or failed: closed, once (shown to the
     /// application after the messages that came before).
-    fn lost(&self, ctx: &Context, acts: &mut Vec<Action>, why: core::fmt::Arguments<'_>) {
+    fn lost(&self, ctx: &Context, acts: &mut Actions, why: core::fmt::Arguments<'_>) {
         let mut st = self.inner.st.lock();
         if !st.m.is_closed() {
             if ctx.wants_log(super::LogLevel::Debug) {
-                acts.push(Action::Log(
+                acts.log(
                     super::LogLevel::Debug,
                     format!("conn id={} {why}", self.id()),
-                ));
+                );
             }
             st.m.shut();
             self.inner.charge(&mut st);
-            acts.push(Action::Closed);
+            acts.closed = true;
         }
     }
 
@@ -689,10 +689,10 @@ impl ConnInner {
         ctx: &Context,
         st: &mut ConnState,
         code: u16,
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
     ) {
         if ctx.wants_log(super::LogLevel::Warning) {
-            acts.push(Action::Log(
+            acts.log(
                 super::LogLevel::Warning,
                 format!(
                     "conn id={} from {}: over the context's memory budget ({} of {} bytes); closing with {code}",
@@ -701,13 +701,13 @@ impl ConnInner {
                     ctx.memory_in_use(),
                     ctx.memory_budget()
                 ),
-            ));
+            );
         }
         let _ = st.m.queue_close(Some(code), b"memory budget");
         let _ = self.flush_locked(st);
         st.m.shut();
         self.charge(st);
-        acts.push(Action::Closed);
+        acts.closed = true;
     }
 
     /// Writes pending output until done or the socket would block.
@@ -747,7 +747,7 @@ impl ConnInner {
     }
 
     /// Completes a server handshake after `on_open` decided.
-    pub(crate) fn finish_open(&self, ctx: &Context, accepted: bool, acts: &mut Vec<Action>) {
+    pub(crate) fn finish_open(&self, ctx: &Context, accepted: bool, acts: &mut Actions) {
         let mut st = self.st.lock();
         let env = ConnEnv { ctx, conn: self };
         st.m.finish_open(&env, accepted, acts);

@@ -7,7 +7,7 @@ use super::accept_backoff::AcceptBackoff;
 use super::conn::{ConnRole, ConnState, Connection};
 use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
-use super::machine::Action;
+use super::machine::Actions;
 use crate::net::{self, Interest, Poller, Ready};
 use crate::platform::{earliest, Instant};
 use crate::sync::atomic::Ordering;
@@ -93,7 +93,7 @@ impl Context {
         let mut events: Vec<Ready> = Vec::with_capacity(256);
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
         let mut buf = super::recv_buf::recv_buffer(self, size);
-        let mut acts = Vec::new();
+        let mut acts = Actions::default();
         let mut on_msg: HandlerCache = None;
         // Connections whose transport holds received bytes that readiness
         // will not report (see `transport.rs`): served before waiting, and
@@ -211,7 +211,7 @@ impl Context {
         &self,
         conn: &Connection,
         buf: &mut [u8],
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
         on_msg: &mut HandlerCache,
         stamp: Option<u64>,
     ) -> bool {
@@ -224,14 +224,14 @@ impl Context {
         &self,
         conn: &Connection,
         buf: &mut [u8],
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
         on_msg: &mut HandlerCache,
         stamp: Option<u64>,
     ) {
         for _ in 0..READS_PER_WAKE {
             // Raises defer_flush when messages came (sends are batched).
             let got = conn.receive_into(self, buf, acts, true);
-            let had_msgs = acts.iter().any(Action::is_message);
+            let had_msgs = !acts.msgs.is_empty();
             conn.dispatch_drain(self, acts, None, buf, on_msg);
             let mut over = None;
             let paused;
@@ -432,7 +432,7 @@ impl Context {
                         conn.id(),
                         conn.host()
                     );
-                    conn.dispatch(self, vec![Action::Closed], None);
+                    conn.dispatch(self, Actions::closed(), None);
                 }
             }
         }

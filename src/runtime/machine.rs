@@ -1,7 +1,7 @@
 //! The connection's state machine: phases, what received bytes and sends
 //! do in each phase, and close ordering. Plain Rust: no socket, no lock,
 //! no clock. Bytes go in ([`Machine::receive`]), actions come out
-//! ([`Action`], for the dispatcher) and so do bytes to write
+//! ([`Actions`], for the dispatcher) and so do bytes to write
 //! ([`Machine::output`] / [`Machine::consume`], for the I/O driver).
 //!
 //! The protocol itself (handshake parsers, frame codec, messages, close
@@ -29,8 +29,8 @@ use crate::protocol::handshake::Request;
 use crate::protocol::proxy::{self, ProxyHeader};
 use crate::protocol::text;
 use crate::protocol::{
-    ClientHandshake, Config, DataKind, DeflateConfig, DeflateParams, Engine, Event, Role,
-    SendError, ServerHandshake, ServerOutcome, UpgradeRequest,
+    ClientHandshake, Config, DeflateConfig, DeflateParams, Engine, Role, SendError,
+    ServerHandshake, ServerOutcome, UpgradeRequest,
 };
 use core::net::IpAddr;
 use core::time::Duration;
@@ -68,13 +68,13 @@ pub(crate) trait Env {
 /// [`FORWARDING`], so a firmware that calls neither links none of it.
 pub(crate) struct Forwarding {
     proxy_header: ProxyHeaderFn,
-    forwarded_client: fn(&mut Machine, &dyn Env, &Request, &mut Vec<Action>),
+    forwarded_client: fn(&mut Machine, &dyn Env, &Request, &mut Actions),
     /// Whether `ip` is in the list (`None`: the list is empty).
     pub trusts: fn(&[proxy::Cidr], IpAddr) -> Option<bool>,
 }
 
 type ProxyHeaderFn =
-    fn(&mut Machine, &dyn Env, &mut Vec<u8>, &[u8], &mut Vec<Action>) -> Option<Option<usize>>;
+    fn(&mut Machine, &dyn Env, &mut Vec<u8>, &[u8], &mut Actions) -> Option<Option<usize>>;
 
 pub(crate) static FORWARDING: Forwarding = Forwarding {
     proxy_header: Machine::proxy_header,
@@ -87,7 +87,7 @@ pub(crate) static FORWARDING: Forwarding = Forwarding {
 macro_rules! act_log {
     ($env:expr, $acts:expr, $lvl:ident, $($arg:tt)*) => {{
         if !cfg!(feature = "no-log") && $env.wants_log(LogLevel::$lvl) {
-            $acts.push(Action::Log(LogLevel::$lvl, format!($($arg)*)));
+            $acts.log(LogLevel::$lvl, format!($($arg)*));
         }
     }};
 }
@@ -113,39 +113,67 @@ pub(crate) struct ProxyWait {
     got: Vec<u8>,
 }
 
-/// What the dispatcher must do, in stream order.
-pub(crate) enum Action {
-    /// A log line produced while the connection was locked (a log callback
-    /// is user code: it runs at dispatch, with no lock held).
-    Log(LogLevel, String),
+/// What the dispatcher must do once the connection's lock is released,
+/// in this order: log lines, `on_open`'s decision, an HTTP request, the
+/// handshake's completion, the messages (in stream order), the close.
+/// Flags and two lists, not a list of actions: within one batch of input
+/// nothing comes in another order (`on_open` and an HTTP request end the
+/// batch, the close ends the stream), and a flag is a store where a list
+/// entry was a 60-byte record pushed, matched and dropped.
+#[derive(Default)]
+pub(crate) struct Actions {
+    /// Log lines produced while the connection was locked (a log callback
+    /// is user code: it runs at dispatch, with no lock held). None are
+    /// made with `no-log`.
+    #[cfg(not(feature = "no-log"))]
+    pub logs: Vec<(LogLevel, String)>,
     /// Server: the upgrade request is complete; `on_open` decides
     /// ([`Machine::finish_open`]).
-    OnOpen,
+    pub on_open: bool,
     /// Server: a plain HTTP request (not an upgrade).
-    Http(Box<Request>),
+    pub http: Option<Box<Request>>,
     /// The handshake completed.
-    Ready,
+    pub ready: bool,
+    /// Messages, in stream order.
+    pub msgs: Vec<Incoming>,
+    /// The connection closed (peer's close frame, protocol error, refused
+    /// handshake...): `on_close`, then the socket is released.
+    pub closed: bool,
+}
+
+impl Actions {
+    /// Queues a log line (callers format it only if the context logs).
+    #[inline]
+    pub(crate) fn log(&mut self, level: LogLevel, line: String) {
+        #[cfg(not(feature = "no-log"))]
+        self.logs.push((level, line));
+        #[cfg(feature = "no-log")]
+        let _ = (level, line);
+    }
+
+    /// Only the close.
+    pub(crate) fn closed() -> Actions {
+        Actions {
+            closed: true,
+            ..Actions::default()
+        }
+    }
+}
+
+/// A received message to dispatch.
+pub(crate) enum Incoming {
     Message(Message),
     /// A whole message left where it was received: `len` bytes at `start`
     /// of the loop's receive buffer (unmasked in place), made into a
     /// [`Message`] only when dispatched. Building it under the lock and
     /// moving it through this list cost more than the rest of a small
-    /// message's trip.
-    InputMessage {
-        kind: DataKind,
+    /// message's trip. (Not without std: see [`Machine::feed_engine`].)
+    #[cfg(feature = "std")]
+    Input {
+        kind: crate::protocol::DataKind,
         start: usize,
         len: usize,
     },
-    /// The connection closed (peer's close frame, protocol error, refused
-    /// handshake...): `on_close`, then the socket is released.
-    Closed,
-}
-
-impl Action {
-    /// A message to dispatch, wherever its bytes are.
-    pub(crate) fn is_message(&self) -> bool {
-        matches!(self, Action::Message(_) | Action::InputMessage { .. })
-    }
 }
 
 /// What the opening handshake told about the connection. (Boxed `str`s:
@@ -161,6 +189,9 @@ pub(crate) struct Info {
     pub requested_protocol: Option<Box<str>>,
     pub accepted_protocol: Option<Box<str>>,
 }
+
+/// [`Machine::queue_http_default`]'s answer.
+const HTTP_DEFAULT_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 19\r\nConnection: close\r\n\r\nWebSocket endpoint\n";
 
 /// Bytes kept for a connection while `on_open` decides (pipelined frames).
 const MAX_LEFTOVER: usize = 64 * 1024;
@@ -462,14 +493,14 @@ impl Machine {
 
     /// Closed by what was received: the engine's last output (the close
     /// reply) stays in [`Machine::output`] for one last write.
-    fn closed_by_input(&mut self, acts: &mut Vec<Action>) {
+    fn closed_by_input(&mut self, acts: &mut Actions) {
         if let Phase::Open(e) = core::mem::replace(&mut self.phase, Phase::Closed) {
             let rest = e.output();
             if !rest.is_empty() {
                 self.out.extend_from_slice(rest);
             }
         }
-        acts.push(Action::Closed);
+        acts.closed = true;
     }
 
     /// Handshake deadline passed: closes a connection still in its
@@ -525,13 +556,23 @@ impl Machine {
                 self.cold
                     .get_or_insert_with(Default::default)
                     .held
-                    .get_or_insert_with(|| Box::new(Engine::new(role, Config::default(), OsRandom)))
+                    .get_or_insert_with(|| fresh_engine(role))
             }
             _ => return Err(Error::NotOpen),
         };
         let queued = engine.output_len();
         queue(engine)?;
         Ok(engine.output_len() - queued)
+    }
+
+    /// Queues the answer to a plain HTTP request when the context has no
+    /// HTTP handler: what `queue_http_response(400, "text/plain",
+    /// b"WebSocket endpoint\n")` queues, as one constant, so that a program
+    /// that never answers HTTP itself does not link the answer's builder.
+    pub(crate) fn queue_http_default(&mut self) {
+        if self.is_http() {
+            self.out.extend_from_slice(HTTP_DEFAULT_ANSWER);
+        }
     }
 
     /// Queues the answer to a plain HTTP request (in the `Http` phase).
@@ -551,7 +592,7 @@ impl Machine {
         let reason = crate::protocol::handshake::reason_phrase(status);
         let mut head = String::from("HTTP/1.1 ");
         text::push_decimal(&mut head, u64::from(status));
-        head.push(' ');
+        text::push_ascii(&mut head, b" ");
         head.push_str(reason);
         head.push_str("\r\nContent-Type: ");
         head.push_str(content_type);
@@ -562,6 +603,13 @@ impl Machine {
         self.out.extend_from_slice(body);
         Ok(())
     }
+}
+
+/// An engine with the default limits, which [`Machine::open`] replaces
+/// with the connection's (one place builds engines: frames sent during the
+/// handshake are queued on the engine the connection then keeps).
+fn fresh_engine(role: Role) -> Box<Engine<OsRandom>> {
+    Box::new(Engine::new(role, Config::default(), OsRandom))
 }
 
 /// Keepalive settings (all off by default, as upstream: nopoll has none).

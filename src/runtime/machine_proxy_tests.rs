@@ -45,8 +45,8 @@ fn behind_proxy() -> Machine {
 }
 
 /// Feeds `bytes` in pieces of `piece` bytes; the actions.
-fn feed_in(m: &mut Machine, env: &ProxyEnv, bytes: &[u8], piece: usize) -> Vec<Action> {
-    let mut acts = Vec::new();
+fn feed_in(m: &mut Machine, env: &ProxyEnv, bytes: &[u8], piece: usize) -> Actions {
+    let mut acts = Actions::default();
     for chunk in bytes.chunks(piece) {
         let mut data = chunk.to_vec();
         m.receive(env, &mut data, None, &mut acts);
@@ -54,15 +54,14 @@ fn feed_in(m: &mut Machine, env: &ProxyEnv, bytes: &[u8], piece: usize) -> Vec<A
     acts
 }
 
-fn is_open_request(acts: &[Action]) -> bool {
-    acts.iter().any(|a| matches!(a, Action::OnOpen))
+fn is_open_request(acts: &Actions) -> bool {
+    acts.on_open
 }
-fn is_closed(acts: &[Action]) -> bool {
-    acts.iter().any(|a| matches!(a, Action::Closed))
+fn is_closed(acts: &Actions) -> bool {
+    acts.closed
 }
-fn logged(acts: &[Action], text: &str) -> bool {
-    acts.iter()
-        .any(|a| matches!(a, Action::Log(_, l) if l.contains(text)))
+fn logged(acts: &Actions, text: &str) -> bool {
+    acts.logs.iter().any(|(_, l)| l.contains(text))
 }
 
 fn request(head: &[u8], extra: &str) -> Vec<u8> {

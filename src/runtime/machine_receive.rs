@@ -8,6 +8,8 @@
 use crate::prelude::*;
 
 use super::*;
+use crate::protocol::engine::Ready;
+use crate::protocol::CloseFrame;
 
 impl Machine {
     /// Enters `Open`: the engine that holds early sends takes over, if
@@ -18,13 +20,12 @@ impl Machine {
             deflate,
             ..env.engine_config(self.max_frame_size)
         };
-        let engine = match self.cold.as_mut().and_then(|c| c.held.take()) {
-            Some(mut e) => {
-                e.set_config(config);
-                e
-            }
-            None => Box::new(Engine::new(role, config, OsRandom)),
-        };
+        let mut engine = self
+            .cold
+            .as_mut()
+            .and_then(|c| c.held.take())
+            .unwrap_or_else(|| fresh_engine(role));
+        engine.set_config(config);
         self.phase = Phase::Open(engine);
         self.opened = true;
     }
@@ -32,13 +33,13 @@ impl Machine {
     /// Processes received bytes; collects what must be dispatched, in
     /// stream order. `base`: where `data` starts in the buffer the caller
     /// dispatches from, if whole messages may be left there
-    /// ([`Action::InputMessage`]); `None`: they are copied out.
+    /// ([`Incoming::Input`]); `None`: they are copied out.
     pub(crate) fn receive(
         &mut self,
         env: &dyn Env,
         data: &mut [u8],
         base: Option<usize>,
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
     ) {
         let mut pos = 0;
         while pos < data.len() {
@@ -72,12 +73,7 @@ impl Machine {
     /// first `n` bytes were taken and the rest goes to the next phase;
     /// `None`: nothing more to do with this input.
     #[inline(never)]
-    fn receive_opening(
-        &mut self,
-        env: &dyn Env,
-        data: &[u8],
-        acts: &mut Vec<Action>,
-    ) -> Option<usize> {
+    fn receive_opening(&mut self, env: &dyn Env, data: &[u8], acts: &mut Actions) -> Option<usize> {
         let mut pos = 0;
         match core::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Client(mut hs) => match hs.feed(data) {
@@ -99,7 +95,7 @@ impl Machine {
                     }
                     self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
                     self.open(env, Role::Client, resp.deflate);
-                    acts.push(Action::Ready);
+                    acts.ready = true;
                 }
                 Err(e) => {
                     act_log!(
@@ -109,7 +105,7 @@ impl Machine {
                         "conn id={}: handshake refused: {e}",
                         env.id()
                     );
-                    acts.push(Action::Closed);
+                    acts.closed = true;
                     return None;
                 }
             },
@@ -123,7 +119,7 @@ impl Machine {
                     return None;
                 }
                 None => {
-                    acts.push(Action::Closed);
+                    acts.closed = true;
                     return None;
                 }
             },
@@ -136,13 +132,13 @@ impl Machine {
                         record_request(&mut self.info, &up.request);
                         self.forwarded(env, &up.request, acts);
                         self.phase = Phase::AwaitOpen(Box::new(up));
-                        acts.push(Action::OnOpen);
+                        acts.on_open = true;
                     }
                     Some(ServerOutcome::Http(req)) => {
                         record_request(&mut self.info, &req);
                         self.forwarded(env, &req, acts);
                         self.phase = Phase::Http;
-                        acts.push(Action::Http(Box::new(req)));
+                        acts.http = Some(Box::new(req));
                         return None;
                     }
                     Some(ServerOutcome::Reject(r)) => {
@@ -156,8 +152,8 @@ impl Machine {
                             r.status,
                             r.error
                         );
-                        self.out.extend_from_slice(&r.response());
-                        acts.push(Action::Closed);
+                        r.write_response(&mut self.out);
+                        acts.closed = true;
                         return None;
                     }
                 }
@@ -175,7 +171,7 @@ impl Machine {
                         env.id()
                     );
                     self.phase = Phase::Closed;
-                    acts.push(Action::Closed);
+                    acts.closed = true;
                     return None;
                 }
                 if !rest.is_empty() {
@@ -201,7 +197,7 @@ impl Machine {
         env: &dyn Env,
         got: &mut Vec<u8>,
         data: &[u8],
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
     ) -> Option<Option<usize>> {
         let peer = env.peer().parse::<IpAddr>().ok();
         if peer.and_then(|ip| env.trusts(ip)) == Some(false) {
@@ -251,7 +247,7 @@ impl Machine {
     }
 
     /// [`Machine::forwarded_client`] when the context turned it on.
-    fn forwarded(&mut self, env: &dyn Env, req: &Request, acts: &mut Vec<Action>) {
+    fn forwarded(&mut self, env: &dyn Env, req: &Request, acts: &mut Actions) {
         if let Some(f) = env.forwarding() {
             (f.forwarded_client)(self, env, req, acts);
         }
@@ -260,12 +256,7 @@ impl Machine {
     /// Records the client's address from `X-Forwarded-For` (or else
     /// `X-Real-IP`) when the peer is a trusted proxy and no PROXY header
     /// gave it already. A value that is not an address is ignored (logged).
-    pub(super) fn forwarded_client(
-        &mut self,
-        env: &dyn Env,
-        req: &Request,
-        acts: &mut Vec<Action>,
-    ) {
+    pub(super) fn forwarded_client(&mut self, env: &dyn Env, req: &Request, acts: &mut Actions) {
         if self.client_addr().is_some() {
             return;
         }
@@ -303,50 +294,62 @@ impl Machine {
         engine: &mut Engine<OsRandom>,
         data: &mut [u8],
         base: Option<usize>,
-        acts: &mut Vec<Action>,
+        acts: &mut Actions,
     ) -> bool {
-        // Where `data` is, to tell a message handed out from it (unmasked
-        // in place) from one out of the engine's reassembly buffer.
-        let (data_at, data_len) = (data.as_ptr() as usize, data.len());
+        // Without std whole messages are always copied out here: leaving
+        // them in the input saves no copy (one is made at dispatch), only
+        // lock time, which a firmware does not share.
+        #[cfg(not(feature = "std"))]
+        let _ = base;
         let mut pos = 0;
         loop {
-            match engine.read(&mut data[pos..]) {
-                Ok((n, ev)) => {
+            match engine.read_ready(&mut data[pos..]) {
+                Ok((n, ready)) => {
+                    let at = pos;
                     pos += n;
-                    let Some(ev) = ev else {
+                    let Some(ready) = ready else {
                         if n == 0 || pos == data.len() {
                             return false;
                         }
                         continue;
                     };
-                    match ev {
-                        Event::Message(kind, d) => {
-                            let off = (d.as_ptr() as usize).wrapping_sub(data_at);
-                            if let Some(b) = base.filter(|_| off + d.len() <= data_len) {
-                                acts.push(Action::InputMessage {
-                                    kind,
-                                    start: b + off,
-                                    len: d.len(),
+                    let input = &data[at..];
+                    let m = match ready {
+                        #[cfg(feature = "std")]
+                        Ready::Message(kind, crate::protocol::engine::Src::Input(a, b))
+                            if base.is_some() =>
+                        {
+                            // Left where it is (unmasked in place).
+                            acts.msgs.push(Incoming::Input {
+                                kind,
+                                start: base.unwrap_or(0) + at + a,
+                                len: b - a,
+                            });
+                            continue;
+                        }
+                        // Copied out of the input or out of the engine's
+                        // reassembly buffer, which the engine keeps: handing
+                        // that buffer over made the heap shrink and regrow,
+                        // faulting its pages in again, for every large message.
+                        Ready::Message(kind, src) => Message::whole(kind, engine.slice(src, input)),
+                        Ready::Chunk {
+                            opcode,
+                            fin,
+                            frame_end,
+                            src,
+                            ..
+                        } => {
+                            let end = fin && frame_end;
+                            Message::new(opcode, end, !end, engine.slice(src, input))
+                        }
+                        Ready::Ping(_) | Ready::Pong(_) => continue,
+                        Ready::Close(src) => {
+                            // Validated when the frame completed.
+                            let cf =
+                                CloseFrame::parse(engine.slice(src, input)).unwrap_or(CloseFrame {
+                                    code: None,
+                                    reason: "",
                                 });
-                                continue;
-                            }
-                            // Copied out of the input or out of the engine's
-                            // reassembly buffer, which the engine keeps: handing
-                            // that buffer over made the heap shrink and regrow,
-                            // faulting its pages in again, for every large message.
-                            match Message::whole(kind, d) {
-                                Some(m) => acts.push(Action::Message(m)),
-                                None => return true,
-                            }
-                        }
-                        Event::Chunk(c) => {
-                            match Message::new(c.opcode, c.message_end, !c.message_end, c.data) {
-                                Some(m) => acts.push(Action::Message(m)),
-                                None => return true,
-                            }
-                        }
-                        Event::Ping(_) | Event::Pong(_) => {}
-                        Event::Close(cf) => {
                             self.peer_status = cf.status() as i32;
                             if !cf.reason.is_empty() {
                                 self.cold().close_reason = Some(cf.reason.to_string());
@@ -361,6 +364,16 @@ impl Machine {
                                 env.id(),
                                 self.peer_status
                             );
+                            continue;
+                        }
+                    };
+                    match m {
+                        Some(m) => acts.msgs.push(Incoming::Message(m)),
+                        None => {
+                            // No memory for it: closed with 1009 (what the
+                            // engine answers when reassembly runs out).
+                            let _ = engine.close(Some(1009), b"");
+                            return true;
                         }
                     }
                 }
@@ -388,7 +401,7 @@ impl Machine {
 
     /// Completes a server handshake after `on_open` decided; then processes
     /// what the client sent meanwhile.
-    pub(crate) fn finish_open(&mut self, env: &dyn Env, accepted: bool, acts: &mut Vec<Action>) {
+    pub(crate) fn finish_open(&mut self, env: &dyn Env, accepted: bool, acts: &mut Actions) {
         let Phase::AwaitOpen(up) = core::mem::replace(&mut self.phase, Phase::Closed) else {
             return;
         };
@@ -397,21 +410,18 @@ impl Machine {
             self.out.extend_from_slice(
                 b"HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
             );
-            acts.push(Action::Closed);
+            acts.closed = true;
             return;
         }
         // Without an explicit choice, answer with the first requested
         // subprotocol (echoing a whole list would break RFC 6455 clients).
         if self.info.accepted_protocol.is_none() {
-            self.info.accepted_protocol = up.request.protocols().next().map(Box::from);
+            self.info.accepted_protocol = up.request.first_protocol().map(Box::from);
         }
         let offer = env.permessage_deflate();
         let protocol = self.info.accepted_protocol.as_deref();
-        let deflate = match up.response_with_deflate(protocol, offer.as_ref()) {
-            Ok((bytes, deflate)) => {
-                self.out.extend_from_slice(&bytes);
-                deflate
-            }
+        let deflate = match up.answer_into(&mut self.out, protocol, offer.as_ref()) {
+            Ok(deflate) => deflate,
             Err(e) => {
                 act_log!(
                     env,
@@ -420,12 +430,12 @@ impl Machine {
                     "conn id={}: cannot answer: {e}",
                     env.id()
                 );
-                acts.push(Action::Closed);
+                acts.closed = true;
                 return;
             }
         };
         self.open(env, Role::Server, deflate);
-        acts.push(Action::Ready);
+        acts.ready = true;
         let mut rest = self
             .cold
             .as_mut()

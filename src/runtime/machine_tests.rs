@@ -3,7 +3,7 @@
 //! `output()`; what each receives is checked as the actions it yields.
 
 use super::*;
-use crate::protocol::{ClientRequest, Delivery, HandshakeLimits};
+use crate::protocol::{ClientRequest, DataKind, Delivery, Event, HandshakeLimits};
 
 struct TestEnv;
 
@@ -73,26 +73,35 @@ fn drain(m: &mut Machine) -> Vec<u8> {
     }
 }
 
-fn feed(m: &mut Machine, bytes: &[u8]) -> Vec<Action> {
+fn feed(m: &mut Machine, bytes: &[u8]) -> Actions {
     let mut data = bytes.to_vec();
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     m.receive(&ENV, &mut data, None, &mut acts);
     acts
 }
 
-/// Actions without log lines, as short names (messages with their text).
-fn names(acts: &[Action]) -> Vec<String> {
-    acts.iter()
-        .filter_map(|a| match a {
-            Action::Log(..) => None,
-            Action::OnOpen => Some("open?".into()),
-            Action::Http(_) => Some("http".into()),
-            Action::Ready => Some("ready".into()),
-            Action::Message(m) => Some(format!("msg:{}", String::from_utf8_lossy(m.payload()))),
-            Action::InputMessage { start, len, .. } => Some(format!("input:{start}+{len}")),
-            Action::Closed => Some("closed".into()),
-        })
-        .collect()
+impl Actions {
+    /// Nothing to do at all, log lines included.
+    fn is_empty(&self) -> bool {
+        self.logs.is_empty() && names(self).is_empty()
+    }
+}
+
+/// Actions without log lines, as short names (messages with their text),
+/// in the order the dispatcher runs them.
+fn names(acts: &Actions) -> Vec<String> {
+    let flags = [
+        (acts.on_open, "open?"),
+        (acts.http.is_some(), "http"),
+        (acts.ready, "ready"),
+    ];
+    let mut out: Vec<String> = flags.iter().filter(|f| f.0).map(|f| f.1.into()).collect();
+    out.extend(acts.msgs.iter().map(|m| match m {
+        Incoming::Message(m) => format!("msg:{}", String::from_utf8_lossy(m.payload())),
+        Incoming::Input { start, len, .. } => format!("input:{start}+{len}"),
+    }));
+    out.extend(acts.closed.then(|| "closed".into()));
+    out
 }
 
 /// A server's answer to `client`'s request (the server accepts).
@@ -100,7 +109,7 @@ fn answer(c: &mut Machine) -> (Machine, Vec<u8>) {
     let mut s = server();
     let acts = feed(&mut s, &drain(c));
     assert_eq!(names(&acts), ["open?"]);
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     assert_eq!(names(&acts), ["ready"]);
     let resp = drain(&mut s);
@@ -179,8 +188,9 @@ fn bad_101_closes_the_client_without_opening() {
     );
     assert_eq!(names(&acts), ["closed"]);
     assert!(acts
+        .logs
         .iter()
-        .any(|a| matches!(a, Action::Log(LogLevel::Critical, _))));
+        .any(|(level, _)| *level == LogLevel::Critical));
     assert!(c.is_closed() && !c.opened());
 }
 
@@ -217,6 +227,19 @@ fn plain_http_request_is_handed_out_and_answered() {
 }
 
 #[test]
+fn default_http_answer_is_what_the_builder_makes() {
+    let (mut built, mut constant, mut open) = (server(), server(), server());
+    feed(&mut built, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    feed(&mut constant, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let body = b"WebSocket endpoint\n";
+    assert!(built.queue_http_response(400, "text/plain", body).is_ok());
+    constant.queue_http_default();
+    open.queue_http_default(); // only in the HTTP phase
+    assert_eq!(drain(&mut constant), drain(&mut built));
+    assert!(drain(&mut open).is_empty());
+}
+
+#[test]
 fn frames_pipelined_behind_the_request_wait_for_on_open() {
     let mut c = client();
     let req = drain(&mut c);
@@ -232,7 +255,7 @@ fn frames_pipelined_behind_the_request_wait_for_on_open() {
         ["open?"],
         "kept until on_open"
     );
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     assert_eq!(names(&acts), ["ready", "msg:early"]);
 }
@@ -242,7 +265,7 @@ fn refused_by_on_open_answers_403_and_closes() {
     let mut c = client();
     let mut s = server();
     feed(&mut s, &drain(&mut c));
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, false, &mut acts);
     assert_eq!(names(&acts), ["closed"]);
     assert!(drain(&mut s).starts_with(b"HTTP/1.1 403 Forbidden"));
@@ -321,7 +344,7 @@ fn whole_messages_stay_in_the_input_when_a_base_is_given() {
     let (mut c, mut s) = pair();
     let mut bytes = send_text(&mut c, "abc");
     bytes.extend(send_text(&mut c, "defg"));
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.receive(&ENV, &mut bytes, Some(100), &mut acts);
     // Client frames: 2 header + 4 mask bytes each.
     assert_eq!(names(&acts), ["input:106+3", "input:115+4"]);
@@ -380,7 +403,7 @@ fn client_sends_before_the_101_are_held_then_follow_it_in_order() {
     assert_eq!(c.held_len(), 2 * (2 + 4 + 3));
     let mut s = server();
     feed(&mut s, &req);
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     assert_eq!(names(&feed(&mut c, &drain(&mut s))), ["ready"]);
     assert_eq!(c.held_len(), 0);
@@ -397,7 +420,7 @@ fn server_sends_before_on_open_follow_the_101() {
     feed(&mut s, &drain(&mut c));
     s.send(|e| e.send_text("still early")).unwrap();
     assert_eq!(s.output(), b"");
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     let out = drain(&mut s);
     assert!(out.starts_with(b"HTTP/1.1 101"));
@@ -425,7 +448,7 @@ fn held_sends_are_dropped_when_the_handshake_fails() {
     let mut s = server();
     feed(&mut s, &drain(&mut c));
     s.send(|e| e.send_text("lost")).unwrap();
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, false, &mut acts);
     let out = drain(&mut s);
     assert!(out.starts_with(b"HTTP/1.1 403") && !out.windows(4).any(|w| w == b"lost"));
@@ -497,7 +520,7 @@ fn the_handshake_answer_is_written_before_any_frame() {
     let mut c = client();
     let mut s = server();
     feed(&mut s, &drain(&mut c));
-    let mut acts = Vec::new();
+    let mut acts = Actions::default();
     s.finish_open(&ENV, true, &mut acts);
     s.send(|e| e.send_text("hi")).unwrap();
     let out = drain(&mut s);

@@ -55,6 +55,22 @@ impl Data {
         Some(Data::Heap(v))
     }
 
+    /// [`Data::from_parts`] of one part (what received messages are),
+    /// without the loop over parts.
+    fn from_slice(p: &[u8]) -> Option<Data> {
+        let n = p.len();
+        if n < INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..n].copy_from_slice(p);
+            return Some(Data::Inline { len: n as u8, buf });
+        }
+        let mut v = Vec::new();
+        v.try_reserve_exact(n + 1).ok()?;
+        v.extend_from_slice(p);
+        v.push(0);
+        Some(Data::Heap(v))
+    }
+
     fn with_nul(&self) -> &[u8] {
         match self {
             Data::Inline { len, buf } => &buf[..usize::from(*len) + 1],
@@ -106,7 +122,7 @@ impl Message {
 
     /// A message with `payload`. Returns `None` only if memory runs out.
     pub fn new(opcode: OpCode, fin: bool, fragment: bool, payload: &[u8]) -> Option<Message> {
-        let data = Data::from_parts(&[payload])?;
+        let data = Data::from_slice(payload)?;
         Some(Message {
             opcode: Some(opcode),
             fin,
@@ -143,7 +159,7 @@ impl Message {
                 *len = n as u8;
             }
         } else {
-            match Data::from_parts(&[payload]) {
+            match Data::from_slice(payload) {
                 Some(d) => self.data = d,
                 None => return false,
             }
@@ -184,7 +200,7 @@ impl Message {
             // mutated.
             return Some(unsafe { core::str::from_utf8_unchecked(self.payload()) });
         }
-        core::str::from_utf8(self.payload()).ok()
+        crate::protocol::utf8::to_str(self.payload())
     }
     /// The payload as text if it was validated on arrival (a whole text
     /// message): no check now, `None` for anything else.

@@ -186,12 +186,13 @@ fn c_ptr(v: &Option<Vec<u8>>) -> *const c_char {
 #[inline(never)]
 fn failure(what: &str, r: c_int) -> String {
     let mut e = String::from(what);
-    e.push_str(" (TLS table returned ");
-    if r < 0 {
-        e.push('-');
-    }
+    e.push_str(if r < 0 {
+        " (TLS table returned -"
+    } else {
+        " (TLS table returned "
+    });
     crate::protocol::text::push_decimal(&mut e, u64::from(r.unsigned_abs()));
-    e.push(')');
+    crate::protocol::text::push_ascii(&mut e, b")");
     e
 }
 
