@@ -182,6 +182,23 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
     }
 }
 
+/// `n / d` and `n % d` for a divisor below 2^16, with 32-bit divisions
+/// only (long division by 16-bit digits): a `u64` division costs a
+/// Cortex-M `compiler_builtins`' 0.4 KB `u64_div_rem`.
+pub(crate) fn div_small(n: u64, d: u16) -> (u64, u32) {
+    let d = u32::from(d);
+    let (mut q, mut r) = (0u64, 0u32);
+    let mut shift = 64;
+    while shift > 0 {
+        shift -= 16;
+        // r < d <= 0xffff: the digit fits 32 bits.
+        let cur = (r << 16) | ((n >> shift) as u32 & 0xffff);
+        q = (q << 16) | u64::from(cur / d);
+        r = cur % d;
+    }
+    (q, r)
+}
+
 /// A point on the monotonic clock (microseconds), the runtime's only notion
 /// of time: deadlines for handshakes, connects and loop timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -219,8 +236,8 @@ impl Instant {
     /// up so that a wait does not end just before it, at most `i32::MAX`:
     /// a `poll` timeout.
     pub(crate) fn wait_ms(self, later: Instant) -> i32 {
-        let ms = later.0.saturating_sub(self.0).div_ceil(1000);
-        i32::try_from(ms).unwrap_or(i32::MAX)
+        let us = later.0.saturating_sub(self.0).saturating_add(999);
+        i32::try_from(div_small(us, 1000).0).unwrap_or(i32::MAX)
     }
 
     /// Microseconds on the clock (for storing an instant in an atomic).
@@ -450,6 +467,32 @@ mod tests {
         assert_eq!(t.wait_ms(Instant::from_micros(1_001)), 1, "rounded up");
         assert_eq!(t.wait_ms(Instant::from_micros(3_000)), 2);
         assert_eq!(t.wait_ms(Instant::from_micros(u64::MAX)), i32::MAX);
+    }
+
+    #[test]
+    fn div_small_matches_u64_division() {
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            999,
+            1000,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            1 << 40,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            for d in [1u16, 3, 10, 1000, 65_535] {
+                assert_eq!(
+                    div_small(n, d),
+                    (n / u64::from(d), (n % u64::from(d)) as u32),
+                    "{n}/{d}"
+                );
+            }
+        }
     }
 
     #[test]

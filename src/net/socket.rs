@@ -239,10 +239,7 @@ fn connect_one(a: &Addr, local: Option<&LocalBind>, deadline: Instant) -> NetRes
 
 /// Milliseconds from now until `deadline`, rounded up, as a poll timeout.
 fn millis_until(deadline: Instant) -> i32 {
-    let us = deadline
-        .saturating_duration_since(Instant::now())
-        .as_micros();
-    i32::try_from(us.div_ceil(1000)).unwrap_or(i32::MAX)
+    Instant::now().wait_ms(deadline)
 }
 
 /// Accepts one connection: `Ok(None)` when none is pending on a
@@ -499,7 +496,7 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
     }
     let deadline = u64::try_from(timeout_ms)
         .ok()
-        .map(|ms| Instant::now() + Duration::from_millis(ms));
+        .map(|ms| Instant::now().plus_ms(ms));
     loop {
         let mut pfd = crate::sys::pollfd {
             fd: s,

@@ -11,8 +11,10 @@ pub fn push_decimal(s: &mut String, mut n: u64) {
     let mut i = digits.len();
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
+        // No u64 `%`/`/`: see `platform::div_small`.
+        let (q, r) = crate::platform::div_small(n, 10);
+        digits[i] = b'0' + r as u8;
+        n = q;
         if n == 0 {
             break;
         }

@@ -560,16 +560,12 @@ impl Connection {
             if self.inner.st.lock().m.pending() == 0 {
                 return total;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            // In integer ms (no u64 division: see `platform::div_small`).
+            let left = Instant::now().wait_ms(deadline);
+            if left == 0 {
                 return total;
             }
-            let _ = net::wait_fd(
-                self.socket(),
-                false,
-                true,
-                left.as_millis().clamp(1, 100) as i32,
-            );
+            let _ = net::wait_fd(self.socket(), false, true, left.min(100));
         }
     }
 
