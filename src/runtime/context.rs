@@ -253,7 +253,8 @@ pub(crate) struct CtxInner {
     pub poller: Lock<Option<Poller>>,
     pub waker: Waker,
     pub stop: AtomicBool,
-    /// Handshake deadlines, sorted (see `push_deadline`). A `Vec`, not a
+    /// Timers (handshake deadlines, ends of accept pauses), sorted (see
+    /// `push_timer`). A `Vec`, not a
     /// `VecDeque`: its ring code cost 0.5 KB of firmware for a queue that
     /// is short and popped only when a handshake times out.
     pub deadlines: Lock<Vec<(Instant, i32)>>,
@@ -520,9 +521,16 @@ impl Context {
             .map(|c| Connection { inner: c.clone() })
     }
 
+    /// Queues connection `id`'s handshake deadline.
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
-        let at = Instant::now().plus_ms(ms);
+        self.push_timer(Instant::now().plus_ms(ms), id);
+    }
+
+    /// Queues a timer for connection `id` at `at` (see
+    /// `Context::run_timers`): a handshake deadline, or for a listener the
+    /// end of an accept pause.
+    pub(crate) fn push_timer(&self, at: Instant, id: i32) {
         // Only the loop pops this queue: in a program that never runs it
         // (a client reading with nopoll_conn_get_msg) entries of closed
         // connections are dropped here instead, once the queue is twice

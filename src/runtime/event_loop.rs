@@ -102,25 +102,22 @@ impl Context {
         // left: the next must not wait for readiness that will not come).
         let mut buffered: Vec<i32> = core::mem::take(&mut self.inner.io.lock().buffered);
         let mut backoff = AcceptBackoff::default();
-        loop {
+        let exit = loop {
             if self.inner.stop.load(Ordering::Acquire) {
-                return self.leave(buffered, LoopExit::Stopped);
+                break LoopExit::Stopped;
             }
             self.apply_io(poller);
             self.apply_watches(poller);
-            let next_handshake = self.expire_handshakes();
-            backoff.resume_due(self, poller);
-            let next_handshake = earliest(next_handshake, backoff.next_wake());
-            let next_keepalive = self.run_keepalive();
+            // One clock read for the timers and the wait, one after it.
+            let now = Instant::now();
+            let next = earliest(self.run_timers(poller, now), self.run_keepalive());
             // No return on the timeout here: every call looks at readiness
             // at least once (a wait of 0 ms when the time is already up),
             // else a short timeout that the work above outlasts (a slow or
             // loaded machine, valgrind) returns again and again without
             // serving anything, a pending write or input included.
-            let now = Instant::now();
-            let wake_at = earliest(deadline, earliest(next_handshake, next_keepalive));
             let held = core::mem::take(&mut buffered);
-            let ms = match wake_at {
+            let ms = match earliest(deadline, next) {
                 _ if !held.is_empty() => 0,
                 None => -1,
                 // Rounded up so we do not spin just before the deadline.
@@ -128,15 +125,17 @@ impl Context {
             };
             if let Err(e) = poller.wait(&mut events, ms) {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
-                return self.leave(held, LoopExit::Failed);
+                buffered = held;
+                break LoopExit::Failed;
             }
-            // Keepalive: input times are stamped with one clock read per
-            // wake-up (none while it is off).
+            let now = Instant::now();
+            // Keepalive: input times are stamped with this clock read
+            // (none while it is off).
             let stamp = self
                 .inner
                 .keepalive_on
                 .load(Ordering::Relaxed)
-                .then(|| Instant::now().as_micros());
+                .then(|| now.as_micros());
             for ev in events.iter().copied() {
                 if self.serve_watched(&ev) {
                     continue;
@@ -145,7 +144,7 @@ impl Context {
                     continue;
                 };
                 if conn.role() == ConnRole::Listener {
-                    self.accept_batch(poller, &conn, &mut backoff);
+                    self.accept_batch(poller, &conn, &mut backoff, now);
                     continue;
                 }
                 if ev.writable {
@@ -187,16 +186,11 @@ impl Context {
                     buffered.push(id);
                 }
             }
-            if deadline.is_some_and(|d| d <= Instant::now())
-                && !self.inner.stop.load(Ordering::Acquire)
-            {
-                return self.leave(buffered, LoopExit::Timeout);
+            if deadline.is_some_and(|d| d <= now) && !self.inner.stop.load(Ordering::Acquire) {
+                break LoopExit::Timeout;
             }
-        }
-    }
-
-    /// Returns `exit` from the loop, keeping `buffered` for the next call.
-    fn leave(&self, buffered: Vec<i32>, exit: LoopExit) -> LoopExit {
+        };
+        // `buffered` is kept for the next call.
         if !buffered.is_empty() {
             self.inner.io.lock().buffered = buffered;
         }
@@ -329,6 +323,7 @@ impl Context {
         poller: &mut Poller,
         listener: &Connection,
         backoff: &mut AcceptBackoff,
+        now: Instant,
     ) {
         for _ in 0..ACCEPTS_PER_WAKE {
             let lfd = listener.socket();
@@ -336,7 +331,7 @@ impl Context {
                 return;
             }
             let r = net::accept_with_peer(lfd);
-            if backoff.check(self, poller, listener, &r) {
+            if backoff.check(self, poller, listener, &r, now) {
                 return; // paused: see accept_backoff
             }
             match r {
@@ -410,30 +405,39 @@ impl Context {
         }
     }
 
-    /// Drops connections whose handshake deadline passed; returns the next
-    /// deadline.
-    fn expire_handshakes(&self) -> Option<Instant> {
-        let now = Instant::now();
+    /// Runs the timers that are due at `now` (`Context::push_timer`):
+    /// drops connections whose handshake deadline passed, watches again
+    /// listeners whose accept pause is over. Returns the next one.
+    fn run_timers(&self, poller: &mut Poller, now: Instant) -> Option<Instant> {
         loop {
             let id = {
                 let mut q = self.inner.deadlines.lock();
                 match q.first() {
-                    // O(queue) a timed-out handshake: the queue is short.
+                    // O(queue) a timer that fires: the queue is short.
                     Some(&(at, _)) if at <= now => q.remove(0).1,
                     next => return next.map(|&(at, _)| at),
                 }
             };
-            if let Some(conn) = self.lookup(id) {
-                if conn.inner.expire() {
-                    ctx_log!(
-                        self,
-                        Warning,
-                        "conn id={} from {}: handshake timed out",
-                        conn.id(),
-                        conn.host()
-                    );
-                    conn.dispatch(self, vec![Action::Closed], None);
+            let Some(conn) = self.lookup(id) else {
+                continue;
+            };
+            if conn.role() == ConnRole::Listener {
+                // Its accept pause is over (see `accept_backoff.rs`).
+                let fd = conn.socket();
+                if fd >= 0 {
+                    if let Err(e) = poller.add(fd, id as u64, READ) {
+                        ctx_log!(self, Critical, "cannot watch listener {fd}: {e}");
+                    }
                 }
+            } else if conn.inner.expire() {
+                ctx_log!(
+                    self,
+                    Warning,
+                    "conn id={} from {}: handshake timed out",
+                    conn.id(),
+                    conn.host()
+                );
+                conn.dispatch(self, vec![Action::Closed], None);
             }
         }
     }
