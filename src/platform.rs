@@ -104,16 +104,44 @@ impl<K, V> IntoIterator for VecMap<K, V> {
 pub type ClockHook = unsafe extern "C" fn() -> core::ffi::c_ulong;
 
 static CLOCK: AtomicUsize = AtomicUsize::new(0);
-/// The hook clock's state: the newest raw value + 1 (0: no reading yet)
-/// and the microseconds it stood for. Both change together under one lock:
-/// apart, a thread that read the same raw value as the one updating them,
-/// between its two stores, got the time from before the update, up to a
-/// whole wait too early (a deadline set from it had passed already).
-static CLOCK_STATE: Lock<(u64, u64)> = Lock::new((0, 0));
+/// The clock's state: the newest raw value + 1 (0: no reading yet), the
+/// microseconds it stood for, and the source it came from (the hook's
+/// address; 0: the built-in clock without std). All change together under
+/// one lock: apart, a thread that read the same raw value as the one
+/// updating them, between its two stores, got the time from before the
+/// update, up to a whole wait too early (a deadline set from it had passed
+/// already).
+static CLOCK_STATE: Lock<(u64, u64, usize)> = Lock::new((0, 0, 0));
 
 /// Installs (or with `None` removes) the clock hook.
 pub fn install_clock(hook: Option<ClockHook>) {
     CLOCK.store(hook.map_or(0, |f| f as usize), Ordering::Release);
+}
+
+/// Microseconds from a raw reading of `source`, a counter of `unit_us`
+/// microseconds that wraps at `mask`.
+fn advance(source: usize, raw: u64, unit_us: u64, mask: u64) -> u64 {
+    // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
+    // (every 49.7 days) keeps time going forward. Only a reading ahead of
+    // the newest one (by less than half the counter's range) moves it: a
+    // thread that read the clock just before another but gets the lock
+    // after it has a stale reading, not a wrap-around (nor a clock set
+    // back: time never goes back). A new source starts from the time
+    // reached.
+    let mut st = CLOCK_STATE.lock();
+    let (last, us, src) = *st;
+    let last = if src == source { last } else { 0 };
+    let delta = if last == 0 {
+        0
+    } else {
+        raw.wrapping_sub(last.wrapping_sub(1)) & mask
+    };
+    if last != 0 && (delta == 0 || delta > mask / 2) {
+        return us;
+    }
+    let now = us.saturating_add(delta.saturating_mul(unit_us));
+    *st = (raw.wrapping_add(1), now, source);
+    now
 }
 
 fn hook_micros(f: ClockHook) -> u64 {
@@ -126,24 +154,7 @@ fn hook_micros(f: ClockHook) -> u64 {
     } else {
         (1u64 << bits) - 1
     };
-    // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
-    // (every 49.7 days) keeps time going forward. Only a reading ahead of
-    // the newest one (by less than half the counter's range) moves it: a
-    // thread that read the clock just before another but gets the lock
-    // after it has a stale reading, not a wrap-around.
-    let mut st = CLOCK_STATE.lock();
-    let (last, us) = *st;
-    let delta = if last == 0 {
-        0
-    } else {
-        raw.wrapping_sub(last.wrapping_sub(1)) & mask
-    };
-    if last != 0 && (delta == 0 || delta > mask / 2) {
-        return us;
-    }
-    let now = us.saturating_add(delta.saturating_mul(1000));
-    *st = (raw.wrapping_add(1), now);
-    now
+    advance(f as usize, raw, 1000, mask)
 }
 
 /// Microseconds on the built-in clock.
@@ -154,11 +165,10 @@ fn builtin_micros() -> u64 {
     u64::try_from(base.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Microseconds from C `gettimeofday`, made non-decreasing.
+/// Microseconds from C `gettimeofday`, made non-decreasing (the hook's
+/// bookkeeping, see [`advance`]).
 #[cfg(not(feature = "std"))]
 fn builtin_micros() -> u64 {
-    use crate::sync::atomic::AtomicU64;
-    static LAST: AtomicU64 = AtomicU64::new(0);
     let mut tv = crate::sys::timeval {
         tv_sec: 0,
         tv_usec: 0,
@@ -167,9 +177,9 @@ fn builtin_micros() -> u64 {
     unsafe { crate::sys::gettimeofday(&mut tv, core::ptr::null_mut()) };
     let us = u64::try_from(tv.tv_sec)
         .unwrap_or(0)
-        .saturating_mul(1_000_000)
-        .saturating_add(u64::try_from(tv.tv_usec).unwrap_or(0));
-    LAST.fetch_max(us, Ordering::AcqRel).max(us)
+        .wrapping_mul(1_000_000)
+        .wrapping_add(u64::try_from(tv.tv_usec).unwrap_or(0));
+    advance(0, us, 1, u64::MAX)
 }
 
 /// The earlier of two deadlines (None: none). Written out: an array's

@@ -7,6 +7,7 @@ use crate::prelude::*;
 
 use super::ops::{ops, preserving_errno};
 use super::{NetError, NetResult, Socket};
+#[cfg(feature = "std")]
 use crate::platform::Map;
 use crate::sync::Arc;
 use crate::sys::{c_int, c_short, c_void};
@@ -577,6 +578,10 @@ fn poll_rdhup() -> c_short {
 struct PollSet {
     fds: Vec<crate::sys::pollfd>,
     tokens: Vec<u64>,
+    /// fd -> index in `fds`, with std (a large set on Linux). Without std
+    /// (a handful of sockets, and `Map` a vector searched linearly anyway)
+    /// `fds` itself is searched: 0.2 KB less firmware.
+    #[cfg(feature = "std")]
     index: Map<Socket, usize>,
     /// Where the next scan starts, so a flood of ready sockets beyond
     /// MAX_EVENTS cannot starve the ones at the end of the array.
@@ -598,6 +603,7 @@ impl PollSet {
         let mut p = PollSet {
             fds: Vec::new(),
             tokens: Vec::new(),
+            #[cfg(feature = "std")]
             index: Map::default(),
             cursor: 0,
             rdhup: poll_rdhup(),
@@ -608,8 +614,17 @@ impl PollSet {
         p
     }
 
+    /// Where `s` is in `fds`.
+    fn find(&self, s: Socket) -> Option<usize> {
+        #[cfg(feature = "std")]
+        return self.index.get(&s).copied();
+        #[cfg(not(feature = "std"))]
+        self.fds.iter().position(|p| p.fd == s)
+    }
+
     fn set(&mut self, s: Socket, token: u64, i: Interest) {
         if self.modify(s, token, i).is_err() {
+            #[cfg(feature = "std")]
             self.index.insert(s, self.fds.len());
             self.fds.push(crate::sys::pollfd {
                 fd: s,
@@ -621,7 +636,7 @@ impl PollSet {
     }
 
     fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
-        let idx = *self.index.get(&s).ok_or(NetError(crate::sys::ENOENT))?;
+        let idx = self.find(s).ok_or(NetError(crate::sys::ENOENT))?;
         let rdhup = self.rdhup;
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
             (Some(p), Some(t)) => {
@@ -634,14 +649,16 @@ impl PollSet {
     }
 
     fn delete(&mut self, s: Socket) {
-        let Some(idx) = self.index.remove(&s) else {
+        #[cfg(feature = "std")]
+        let idx = self.index.remove(&s);
+        #[cfg(not(feature = "std"))]
+        let idx = self.find(s);
+        let Some(idx) = idx.filter(|&i| i < self.fds.len()) else {
             return;
         };
-        if idx >= self.fds.len() {
-            return;
-        }
         self.fds.swap_remove(idx);
         self.tokens.swap_remove(idx);
+        #[cfg(feature = "std")]
         if let Some(moved) = self.fds.get(idx) {
             self.index.insert(moved.fd, idx);
         }

@@ -369,21 +369,13 @@ impl Context {
         self.inner
             .memory_budget
             .store(cfg.memory_budget, Ordering::Release);
-        let ka = cfg
-            .keepalive
-            .filter(|_| cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0);
-        match ka {
-            Some(k) if !self.inner.keepalive_on.swap(true, Ordering::AcqRel) => {
-                // Turned on: every open connection gets its first check.
-                drop(cfg);
-                (k.arm_all)(self);
-            }
-            Some(_) => drop(cfg),
-            None => {
-                drop(cfg);
-                self.inner.keepalive_on.store(false, Ordering::Release);
-                self.inner.keepalive.lock().clear();
-            }
+        // Keepalive on or off: only once its table is installed (see
+        // `keepalive.rs`), which turning it on needs.
+        let imp = cfg.keepalive;
+        let on = cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0;
+        drop(cfg);
+        if let Some(k) = imp {
+            (k.changed)(self, on);
         }
         self.handlers_changed();
     }
@@ -459,6 +451,12 @@ impl Context {
 
     /// Adds a connection to the registry (and the loop's watch list).
     pub(crate) fn register(&self, conn: &Connection) -> bool {
+        self.register_with(conn, true)
+    }
+
+    /// Adds a connection to the registry; `watch`: and asks the loop to
+    /// watch its socket (false: the loop adds it itself).
+    pub(crate) fn register_with(&self, conn: &Connection, watch: bool) -> bool {
         let c = &conn.inner;
         if c.registered.swap(true, Ordering::AcqRel) {
             return false;
@@ -468,7 +466,7 @@ impl Context {
             self.arm_keepalive(c);
         }
         let fd = c.socket();
-        if fd >= 0 {
+        if watch && fd >= 0 {
             self.inner.io.lock().changes.insert(fd, Some(c.id));
             self.inner.waker.wake();
         }

@@ -33,13 +33,14 @@ use core::time::Duration;
 /// turns keepalive on links none of it.
 pub(crate) struct KeepaliveImp {
     arm: fn(&Context, &ConnInner),
-    pub arm_all: fn(&Context),
+    /// After a configuration change: keepalive is on (or off).
+    pub changed: fn(&Context, bool),
     run: fn(&Context) -> Option<Instant>,
 }
 
 static KEEPALIVE: KeepaliveImp = KeepaliveImp {
     arm: Context::arm_checks,
-    arm_all: Context::arm_keepalive_all,
+    changed: Context::keepalive_changed,
     run: Context::run_checks,
 };
 
@@ -129,6 +130,17 @@ impl Context {
             // A loop waiting without a deadline must learn of the check
             // (the loop itself computes its next wake-up anyway).
             self.inner.waker.wake();
+        }
+    }
+
+    /// [`KeepaliveImp::changed`]: turned on, every connection gets its
+    /// first check; turned off, the checks are dropped.
+    fn keepalive_changed(&self, on: bool) {
+        if !on {
+            self.inner.keepalive_on.store(false, Ordering::Release);
+            self.inner.keepalive.lock().clear();
+        } else if !self.inner.keepalive_on.swap(true, Ordering::AcqRel) {
+            self.arm_keepalive_all();
         }
     }
 
