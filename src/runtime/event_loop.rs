@@ -336,16 +336,12 @@ impl Context {
             }
             match r {
                 Ok(Some((fd, peer))) => {
-                    // A closed connection may have left a pending "unwatch"
-                    // for this (reused) socket number: it must not remove
-                    // the watch added here.
-                    self.inner.io.lock().changes.remove(&fd);
                     let conn = Connection::accepted(self, Some(listener), fd, peer);
-                    if let Err(e) = poller.add(fd, conn.id() as u64, READ) {
-                        ctx_log!(self, Critical, "cannot watch accepted socket {fd}: {e}");
-                        conn.shutdown();
-                        continue;
-                    }
+                    // Watched from the next round on, before its wait: the
+                    // change replaces an "unwatch" a closed connection may
+                    // have left for this (reused) socket number. No wake-up
+                    // needed: this is the loop.
+                    self.inner.io.lock().changes.insert(fd, Some(conn.id()));
                     ctx_log!(
                         self,
                         Debug,
@@ -386,9 +382,10 @@ impl Context {
             if let Some(id) = change {
                 // The connection may have closed (and its socket number been
                 // reused) since; only watch it if it still owns the socket.
-                if self.lookup(id).is_some_and(|c| c.socket() == fd) {
+                if let Some(c) = self.lookup(id).filter(|c| c.socket() == fd) {
                     if let Err(e) = poller.add(fd, id as u64, READ) {
                         ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
+                        c.shutdown();
                     }
                 }
             }
