@@ -242,6 +242,11 @@ impl Instant {
         Instant(self.0.saturating_add(ms.saturating_mul(1000)))
     }
 
+    /// `us` microseconds after this instant.
+    pub(crate) fn plus_us(self, us: u64) -> Instant {
+        Instant(self.0.saturating_add(us))
+    }
+
     /// Milliseconds from this instant until `later` (0 if passed), rounded
     /// up so that a wait does not end just before it, at most `i32::MAX`:
     /// a `poll` timeout.

@@ -481,9 +481,10 @@ impl Context {
         }
         self.inner.conns.lock().remove(&c.id);
         {
+            // Not `retain`: its generic code costs firmware more.
             let mut io = self.inner.io.lock();
-            if !io.dead.is_empty() {
-                io.dead.retain(|&d| d != c.id);
+            while let Some(i) = io.dead.iter().position(|&d| d == c.id) {
+                io.dead.swap_remove(i);
             }
         }
         // The loop must stop watching a socket it no longer serves (else a

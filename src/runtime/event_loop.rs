@@ -63,6 +63,18 @@ impl Context {
     /// Serves every registered connection until [`Context::loop_stop`] or
     /// until `timeout` (None = no timeout) expires.
     pub fn loop_wait(&self, timeout: Option<Duration>) -> LoopExit {
+        // Whole microseconds without `as_micros` (u128 arithmetic).
+        let us = timeout.map(|d| {
+            d.as_secs()
+                .saturating_mul(1_000_000)
+                .saturating_add(u64::from(d.subsec_micros()))
+        });
+        self.loop_wait_us(us)
+    }
+
+    /// [`Context::loop_wait`] with the timeout in microseconds (the C
+    /// API's unit: no `Duration` on the way).
+    pub(crate) fn loop_wait_us(&self, timeout_us: Option<u64>) -> LoopExit {
         let Some(mut poller) = self.inner.poller.lock().take() else {
             ctx_log!(
                 self,
@@ -73,7 +85,7 @@ impl Context {
         };
         self.inner.stop.store(false, Ordering::Release);
         loop_depth(1);
-        let exit = self.run(&mut poller, timeout);
+        let exit = self.run(&mut poller, timeout_us);
         loop_depth(-1);
         // Closes deferred to the loop (see `IoOps::close`) are done and the
         // poller put back under the io lock, so that none is deferred to a
@@ -88,8 +100,8 @@ impl Context {
         exit
     }
 
-    fn run(&self, poller: &mut Poller, timeout: Option<Duration>) -> LoopExit {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
+        let deadline = timeout_us.map(|us| Instant::now().plus_us(us));
         let mut events: Vec<Ready> = Vec::with_capacity(256);
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
         let mut buf = super::recv_buf::recv_buffer(self, size);
@@ -147,26 +159,22 @@ impl Context {
                     self.accept_batch(poller, &conn, &mut backoff, now);
                     continue;
                 }
+                // Reading resumed after a backlog (what the transport
+                // holds is not reported by readiness), or a TLS handshake
+                // that waited for the socket to be writable: read now.
+                let mut read = ev.readable;
                 if ev.writable {
                     let _ = conn.complete_pending_write();
                     let pending = conn.inner.clear_write_watch();
-                    if self.rewatch(poller, &conn, pending) && conn.inner.io.has_buffered_input() {
-                        // Reading resumed: what the transport holds is
-                        // not reported by readiness.
-                        buffered.push(conn.id());
-                    }
+                    read |= self.rewatch(poller, &conn, pending) || conn.inner.io.tls_handshaking();
                 }
                 if ev.hangup || ev.error {
                     // Reported even without read interest: read, which
                     // ends the connection, rather than spin on it.
                     conn.inner.st.lock().read_paused = false;
+                    read = true;
                 }
-                // A TLS handshake that waited for the socket to be
-                // writable goes on.
-                let handshake_write = ev.writable && conn.inner.io.tls_handshaking();
-                if (ev.readable || ev.hangup || ev.error || handshake_write)
-                    && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
-                {
+                if read && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp) {
                     buffered.push(conn.id());
                 }
                 if self.inner.stop.load(Ordering::Acquire) {
