@@ -182,16 +182,6 @@ fn builtin_micros() -> u64 {
     advance(0, us, 1, u64::MAX)
 }
 
-/// The earlier of two deadlines (None: none). Written out: an array's
-/// `flatten().min()` costs the firmware 0.2 KB of iterator code.
-pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
-
 /// `n / d` and `n % d` for a divisor below 2^16, with 32-bit divisions
 /// only (long division by 16-bit digits): a `u64` division costs a
 /// Cortex-M `compiler_builtins`' 0.4 KB `u64_div_rem`.
@@ -215,6 +205,10 @@ pub(crate) fn div_small(n: u64, d: u16) -> (u64, u32) {
 pub struct Instant(u64);
 
 impl Instant {
+    /// Never: the loop's "no deadline" (an `Option<Instant>` costs
+    /// firmware its tag tests and `min` of two options at every use).
+    pub(crate) const NEVER: Instant = Instant(u64::MAX);
+
     /// Now, from the installed clock hook or the built-in clock.
     pub fn now() -> Instant {
         let hook = CLOCK.load(Ordering::Acquire);
@@ -482,6 +476,9 @@ mod tests {
         assert_eq!(t.wait_ms(Instant::from_micros(1_001)), 1, "rounded up");
         assert_eq!(t.wait_ms(Instant::from_micros(3_000)), 2);
         assert_eq!(t.wait_ms(Instant::from_micros(u64::MAX)), i32::MAX);
+        assert_eq!(t.wait_ms(Instant::NEVER), i32::MAX);
+        assert_eq!(t.plus_us(u64::MAX), Instant::NEVER, "saturates to never");
+        assert!(Instant::now() < Instant::NEVER);
     }
 
     #[test]
@@ -508,16 +505,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn earliest_ignores_missing_deadlines() {
-        let (a, b) = (Instant::from_micros(5), Instant::from_micros(9));
-        assert_eq!(earliest(Some(a), Some(b)), Some(a));
-        assert_eq!(earliest(Some(b), Some(a)), Some(a));
-        assert_eq!(earliest(None, Some(b)), Some(b));
-        assert_eq!(earliest(Some(b), None), Some(b));
-        assert_eq!(earliest(None, None), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
 use super::machine::Action;
 use crate::net::{self, Interest, Poller, Ready};
-use crate::platform::{earliest, Instant};
+use crate::platform::Instant;
 use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -101,7 +101,7 @@ impl Context {
     }
 
     fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
-        let deadline = timeout_us.map(|us| Instant::now().plus_us(us));
+        let deadline = timeout_us.map_or(Instant::NEVER, |us| Instant::now().plus_us(us));
         let mut events: Vec<Ready> = Vec::with_capacity(256);
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
         let mut buf = super::recv_buf::recv_buffer(self, size);
@@ -122,18 +122,21 @@ impl Context {
             self.apply_watches(poller);
             // One clock read for the timers and the wait, one after it.
             let now = Instant::now();
-            let next = earliest(self.run_timers(poller, now), self.run_keepalive());
+            let next = self.run_timers(poller, now).min(self.run_keepalive());
             // No return on the timeout here: every call looks at readiness
             // at least once (a wait of 0 ms when the time is already up),
             // else a short timeout that the work above outlasts (a slow or
             // loaded machine, valgrind) returns again and again without
             // serving anything, a pending write or input included.
             let held = core::mem::take(&mut buffered);
-            let ms = match earliest(deadline, next) {
-                _ if !held.is_empty() => 0,
-                None => -1,
+            let wake = deadline.min(next);
+            let ms = if !held.is_empty() {
+                0
+            } else if wake == Instant::NEVER {
+                -1
+            } else {
                 // Rounded up so we do not spin just before the deadline.
-                Some(t) => now.wait_ms(t),
+                now.wait_ms(wake)
             };
             if let Err(e) = poller.wait(&mut events, ms) {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
@@ -148,8 +151,8 @@ impl Context {
                 .keepalive_on
                 .load(Ordering::Relaxed)
                 .then(|| now.as_micros());
-            for ev in events.iter().copied() {
-                if self.serve_watched(&ev) {
+            for ev in &events {
+                if self.serve_watched(ev) {
                     continue;
                 }
                 let Some(conn) = self.lookup(ev.token as i32) else {
@@ -194,7 +197,7 @@ impl Context {
                     buffered.push(id);
                 }
             }
-            if deadline.is_some_and(|d| d <= now) && !self.inner.stop.load(Ordering::Acquire) {
+            if deadline <= now && !self.inner.stop.load(Ordering::Acquire) {
                 break LoopExit::Timeout;
             }
         };
@@ -412,15 +415,16 @@ impl Context {
 
     /// Runs the timers that are due at `now` (`Context::push_timer`):
     /// drops connections whose handshake deadline passed, watches again
-    /// listeners whose accept pause is over. Returns the next one.
-    fn run_timers(&self, poller: &mut Poller, now: Instant) -> Option<Instant> {
+    /// listeners whose accept pause is over. Returns the next one
+    /// ([`Instant::NEVER`]: none).
+    fn run_timers(&self, poller: &mut Poller, now: Instant) -> Instant {
         loop {
             let id = {
                 let mut q = self.inner.deadlines.lock();
                 match q.first() {
                     // O(queue) a timer that fires: the queue is short.
                     Some(&(at, _)) if at <= now => q.remove(0).1,
-                    next => return next.map(|&(at, _)| at),
+                    next => return next.map_or(Instant::NEVER, |&(at, _)| at),
                 }
             };
             let Some(conn) = self.lookup(id) else {

@@ -35,7 +35,7 @@ pub(crate) struct KeepaliveImp {
     arm: fn(&Context, &ConnInner),
     /// After a configuration change: keepalive is on (or off).
     pub changed: fn(&Context, bool),
-    run: fn(&Context) -> Option<Instant>,
+    run: fn(&Context) -> Instant,
 }
 
 static KEEPALIVE: KeepaliveImp = KeepaliveImp {
@@ -55,12 +55,13 @@ impl Context {
 
     /// Runs the keepalive checks that are due; returns when the next one
     /// is. One atomic load while keepalive is off.
-    pub(crate) fn run_keepalive(&self) -> Option<Instant> {
+    /// ([`Instant::NEVER`]: none).
+    pub(crate) fn run_keepalive(&self) -> Instant {
         if !self.inner.keepalive_on.load(Ordering::Acquire) {
-            return None;
+            return Instant::NEVER;
         }
-        let imp = self.inner.cfg.lock().keepalive?;
-        (imp.run)(self)
+        let imp = self.inner.cfg.lock().keepalive;
+        imp.map_or(Instant::NEVER, |k| (k.run)(self))
     }
 
     fn keepalive_settings(&self) -> Keepalive {
@@ -154,10 +155,10 @@ impl Context {
     }
 
     /// [`Context::run_keepalive`]'s body.
-    fn run_checks(&self) -> Option<Instant> {
+    fn run_checks(&self) -> Instant {
         let ka = self.keepalive_settings();
         if !ka.is_on() {
-            return None;
+            return Instant::NEVER;
         }
         let tick = Self::keepalive_tick(&ka);
         let now = Instant::now();
@@ -169,8 +170,8 @@ impl Context {
                         q.pop();
                         id
                     }
-                    Some(&Reverse((at, _))) => return Some(at),
-                    None => return None,
+                    Some(&Reverse((at, _))) => return at,
+                    None => return Instant::NEVER,
                 }
             };
             let Some(conn) = self.lookup(id) else {
