@@ -121,21 +121,31 @@ const DEFAULT: &SocketOps = &LIBC_OPS;
 const DEFAULT: &SocketOps = &NO_OPS;
 
 /// The installed table (the default unless [`install`] ran first).
+#[inline]
 pub fn ops() -> &'static SocketOps {
     let p = INSTALLED.load(Ordering::Acquire);
-    let p = if p.is_null() {
-        let default = DEFAULT as *const SocketOps as *mut SocketOps;
-        match INSTALLED.compare_exchange(
-            core::ptr::null_mut(),
-            default,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => default,
-            Err(winner) => winner,
-        }
-    } else {
-        p
+    if p.is_null() {
+        return first_ops();
+    }
+    // SAFETY: INSTALLED only ever holds pointers from `&'static SocketOps`.
+    unsafe { &*p }
+}
+
+/// [`ops`] before any table is in place: the default, unless another
+/// thread installed one meanwhile. Out of line: inlined into each of the
+/// many socket calls it cost firmware its compare-and-swap every time.
+#[cold]
+#[inline(never)]
+fn first_ops() -> &'static SocketOps {
+    let default = DEFAULT as *const SocketOps as *mut SocketOps;
+    let p = match INSTALLED.compare_exchange(
+        core::ptr::null_mut(),
+        default,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => default,
+        Err(winner) => winner,
     };
     // SAFETY: INSTALLED only ever holds pointers from `&'static SocketOps`.
     unsafe { &*p }
