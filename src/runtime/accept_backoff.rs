@@ -30,16 +30,16 @@ use crate::net::{NetError, NetResult, Poller};
 use crate::platform::Instant;
 
 /// First pause after a failed accept, ms.
-pub(crate) const FIRST_PAUSE_MS: u64 = 10;
+pub(crate) const FIRST_PAUSE_MS: u32 = 10;
 /// Longest pause, ms: the delay before a freed descriptor is used.
-pub(crate) const MAX_PAUSE_MS: u64 = 500;
+pub(crate) const MAX_PAUSE_MS: u32 = 500;
 
 /// A listener in an episode of failing accepts.
 struct Episode {
     id: i32,
+    /// Failed accepts so far (the pause doubles with each).
+    failures: u32,
     since: Instant,
-    failures: u64,
-    pause_ms: u64,
 }
 
 /// The listeners of one loop that are backing off (usually none). The
@@ -86,11 +86,10 @@ impl AcceptBackoff {
         now: Instant,
     ) {
         let id = listener.id();
-        let i = match self.episodes.iter().position(|x| x.id == id) {
-            Some(i) => {
-                let ep = &mut self.episodes[i];
-                ep.pause_ms = (ep.pause_ms * 2).min(MAX_PAUSE_MS);
-                i
+        let failures = match self.episodes.iter_mut().find(|x| x.id == id) {
+            Some(ep) => {
+                ep.failures += 1;
+                ep.failures
             }
             None => {
                 ctx_log!(
@@ -106,17 +105,16 @@ impl AcceptBackoff {
                 );
                 self.episodes.push(Episode {
                     id,
+                    failures: 1,
                     since: now,
-                    failures: 0,
-                    pause_ms: FIRST_PAUSE_MS,
                 });
-                self.episodes.len() - 1
+                1
             }
         };
-        let ep = &mut self.episodes[i];
-        ep.failures += 1;
+        // 10 ms doubling: 10, 20, ... 320, then 500.
+        let pause = (FIRST_PAUSE_MS << (failures - 1).min(6)).min(MAX_PAUSE_MS);
         let _ = poller.delete(listener.socket());
-        ctx.push_timer(now.plus_ms(ep.pause_ms), id);
+        ctx.push_timer(now.plus_ms(u64::from(pause)), id);
     }
 
     fn ended(&mut self, ctx: &Context, id: i32, now: Instant) {

@@ -383,12 +383,22 @@ impl Context {
 
     /// Applies watch changes requested from outside the loop.
     fn apply_io(&self, poller: &mut Poller) {
-        let ops = core::mem::take(&mut *self.inner.io.lock());
-        for fd in ops.close {
+        // Field by field: `buffered` stays, and moving the whole queue
+        // costs firmware more.
+        let (close, changes, want_write, dead) = {
+            let mut io = self.inner.io.lock();
+            (
+                core::mem::take(&mut io.close),
+                core::mem::take(&mut io.changes),
+                core::mem::take(&mut io.want_write),
+                core::mem::take(&mut io.dead),
+            )
+        };
+        for fd in close {
             let _ = poller.delete(fd);
             net::close(fd);
         }
-        for (fd, change) in ops.changes {
+        for (fd, change) in changes {
             let _ = poller.delete(fd);
             if let Some(id) = change {
                 // The connection may have closed (and its socket number been
@@ -401,12 +411,12 @@ impl Context {
                 }
             }
         }
-        for id in ops.want_write {
+        for id in want_write {
             if let Some(c) = self.lookup(id) {
                 let _ = self.rewatch(poller, &c, true);
             }
         }
-        for id in ops.dead {
+        for id in dead {
             if let Some(c) = self.lookup(id) {
                 self.unregister(&c);
             }
