@@ -104,13 +104,12 @@ impl<K, V> IntoIterator for VecMap<K, V> {
 pub type ClockHook = unsafe extern "C" fn() -> core::ffi::c_ulong;
 
 static CLOCK: AtomicUsize = AtomicUsize::new(0);
-/// The clock's state: the newest raw value + 1 (0: no reading yet), the
-/// microseconds it stood for, and the source it came from (the hook's
-/// address; 0: the built-in clock without std). All change together under
-/// one lock: apart, a thread that read the same raw value as the one
-/// updating them, between its two stores, got the time from before the
-/// update, up to a whole wait too early (a deadline set from it had passed
-/// already).
+/// The clock's state: the newest raw value, the microseconds it stood
+/// for, and the source it came from (the hook's address; 1: the built-in
+/// clock without std; 0: no reading yet). All change together under one
+/// lock: apart, a thread that read the same raw value as the one updating
+/// them, between its two stores, got the time from before the update, up
+/// to a whole wait too early (a deadline set from it had passed already).
 static CLOCK_STATE: Lock<(u64, u64, usize)> = Lock::new((0, 0, 0));
 
 /// Installs (or with `None` removes) the clock hook.
@@ -127,21 +126,18 @@ fn advance(source: usize, raw: u64, unit_us: u64, mask: u64) -> u64 {
     // thread that read the clock just before another but gets the lock
     // after it has a stale reading, not a wrap-around (nor a clock set
     // back: time never goes back). A new source starts from the time
-    // reached.
+    // reached. Wrapping arithmetic: 2^64 microseconds are 584,000 years.
     let mut st = CLOCK_STATE.lock();
-    let (last, us, src) = *st;
-    let last = if src == source { last } else { 0 };
-    let delta = if last == 0 {
-        0
-    } else {
-        raw.wrapping_sub(last.wrapping_sub(1)) & mask
-    };
-    if last != 0 && (delta == 0 || delta > mask / 2) {
-        return us;
+    let (last, mut us, src) = *st;
+    if src == source {
+        let delta = raw.wrapping_sub(last) & mask;
+        if delta == 0 || delta > mask / 2 {
+            return us;
+        }
+        us = us.wrapping_add(delta.wrapping_mul(unit_us));
     }
-    let now = us.saturating_add(delta.saturating_mul(unit_us));
-    *st = (raw.wrapping_add(1), now, source);
-    now
+    *st = (raw, us, source);
+    us
 }
 
 fn hook_micros(f: ClockHook) -> u64 {
@@ -179,7 +175,7 @@ fn builtin_micros() -> u64 {
         .unwrap_or(0)
         .wrapping_mul(1_000_000)
         .wrapping_add(u64::try_from(tv.tv_usec).unwrap_or(0));
-    advance(0, us, 1, u64::MAX)
+    advance(1, us, 1, u64::MAX)
 }
 
 /// `n / d` and `n % d` for a divisor below 2^16, with 32-bit divisions
