@@ -677,57 +677,52 @@ impl PollSet {
         };
         // SAFETY: `ptr` is NULL with nfds 0, or a live array of `nfds` pollfds.
         let rc = unsafe { (ops().poll)(ptr, nfds, timeout_ms.max(-1)) };
-        let mut pending = match usize::try_from(rc) {
-            Ok(n) => n,
-            // lwIP's poll fails at once, with that entry's revents set to
-            // POLLNVAL and errno untouched, when one descriptor in the set
-            // is not an open socket: report it like Linux would (the
-            // owner sees an error and unregisters it) instead of failing.
-            Err(_)
-                if self
-                    .fds
-                    .iter()
-                    .any(|p| p.revents & crate::sys::POLLNVAL != 0) =>
-            {
-                self.fds.iter().filter(|p| p.revents != 0).count()
-            }
-            Err(_) => {
-                let e = NetError::last();
-                return if e.interrupted() { Ok(false) } else { Err(e) };
-            }
-        };
+        // lwIP's poll fails at once, with that entry's revents set to
+        // POLLNVAL and errno untouched, when one descriptor in the set is
+        // not an open socket: report it like Linux would (the owner sees
+        // an error and unregisters it) instead of failing.
+        if rc < 0
+            && !self
+                .fds
+                .iter()
+                .any(|p| p.revents & crate::sys::POLLNVAL != 0)
+        {
+            let e = NetError::last();
+            return if e.interrupted() { Ok(false) } else { Err(e) };
+        }
+        if rc == 0 {
+            return Ok(false); // timed out
+        }
+        // Every entry is looked at (poll costs as much already), from the
+        // cursor on, round the end.
         let n = self.fds.len();
-        let start = if self.cursor < n { self.cursor } else { 0 };
+        let mut i = if self.cursor < n { self.cursor } else { 0 };
         let mut woken = false;
-        for k in 0..n {
-            if pending == 0 {
-                break;
-            }
-            let i = (start + k) % n;
+        for _ in 0..n {
             let (Some(p), Some(&token)) = (self.fds.get(i), self.tokens.get(i)) else {
                 break;
             };
             let re = p.revents;
-            if re == 0 {
-                continue;
+            if re != 0 {
+                if token == WAKER_TOKEN {
+                    woken = true;
+                } else if out.len() >= MAX_EVENTS {
+                    self.cursor = i;
+                    break;
+                } else {
+                    out.push(Ready {
+                        token,
+                        readable: re & crate::sys::POLLIN != 0,
+                        writable: re & crate::sys::POLLOUT != 0,
+                        hangup: re & (crate::sys::POLLHUP | self.rdhup) != 0,
+                        error: re & (crate::sys::POLLERR | crate::sys::POLLNVAL) != 0,
+                    });
+                }
             }
-            if token == WAKER_TOKEN {
-                woken = true;
-                pending -= 1;
-                continue;
+            i += 1;
+            if i == n {
+                i = 0;
             }
-            if out.len() >= MAX_EVENTS {
-                self.cursor = i;
-                break;
-            }
-            pending -= 1;
-            out.push(Ready {
-                token,
-                readable: re & crate::sys::POLLIN != 0,
-                writable: re & crate::sys::POLLOUT != 0,
-                hangup: re & (crate::sys::POLLHUP | self.rdhup) != 0,
-                error: re & (crate::sys::POLLERR | crate::sys::POLLNVAL) != 0,
-            });
         }
         Ok(woken)
     }
