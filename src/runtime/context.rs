@@ -10,7 +10,7 @@ use crate::platform::Instant;
 use crate::platform::Map;
 use crate::protocol::handshake::Request;
 use crate::protocol::{DeflateConfig, Delivery, HandshakeLimits};
-use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::BinaryHeap;
@@ -265,8 +265,10 @@ pub(crate) struct CtxInner {
     pub(crate) tls: crate::tls::CtxTls,
     /// Bumped whenever a message handler (context or connection) may have
     /// changed: the loop resolves the handler once per batch of messages
-    /// and only looks again when this moved.
-    pub handlers_epoch: AtomicU64,
+    /// and only looks again when this moved. A word, not a `u64`: on a
+    /// Cortex-M3 that is a lock around every use (`sync::LockedU64`); it
+    /// would take 2^32 changes within one batch to be fooled.
+    pub handlers_epoch: AtomicUsize,
     /// `cfg.max_pending_output`, readable without the configuration lock
     /// on every send.
     pub max_pending_output: AtomicUsize,
@@ -325,7 +327,7 @@ impl Context {
                 deadlines: Lock::new(Vec::new()),
                 certificates: Arc::new(Lock::new(Vec::new())),
                 tls: Default::default(),
-                handlers_epoch: AtomicU64::new(0),
+                handlers_epoch: AtomicUsize::new(0),
                 memory_used: AtomicUsize::new(0),
                 keepalive_on: AtomicBool::new(false),
                 keepalive: Lock::new(BinaryHeap::new()),
