@@ -258,9 +258,9 @@ pub(crate) struct CtxInner {
     /// `VecDeque`: its ring code cost 0.5 KB of firmware for a queue that
     /// is short and popped only when a handshake times out.
     pub deadlines: Lock<Vec<(Instant, i32)>>,
-    /// The certificate store, in insertion order (shared with the TLS
-    /// listeners' server-name lookup).
-    pub(crate) certificates: Arc<Lock<Vec<Certificate>>>,
+    /// What only some programs use, made on first use (see
+    /// [`Context::with_extras`]).
+    extras: Lock<Option<Box<dyn Extras>>>,
     /// TLS hooks and cached client configurations.
     pub(crate) tls: crate::tls::CtxTls,
     /// Bumped whenever a message handler (context or connection) may have
@@ -281,14 +281,38 @@ pub(crate) struct CtxInner {
     /// Keepalive is on (a ping interval or idle timeout is set): the loop
     /// keeps `keepalive` and stamps input times.
     pub keepalive_on: AtomicBool,
-    /// Keepalive checks, earliest first: one entry per open connection
-    /// while keepalive is on (see `event_loop.rs`).
-    pub keepalive: Lock<BinaryHeap<Reverse<(Instant, i32)>>>,
     /// The readiness backend forgets a socket when it is closed (epoll), so
     /// closing a connection needs no "stop watching" request to the loop.
     pub poller_forgets_closed: bool,
     /// Sockets of the application the loop watches (`watch.rs`).
     pub watches: super::watch::Watches,
+}
+
+/// The parts of a context that only some programs use, made by the first
+/// call that needs them ([`Context::with_extras`]). Behind a trait object
+/// so that a program that never makes that call links none of their code,
+/// their drop included (the firmware's echo listener: 0.3 KB).
+#[derive(Default)]
+pub(crate) struct CtxExtras {
+    /// The certificate store, in insertion order (shared with the TLS
+    /// listeners' server-name lookup).
+    pub certificates: Arc<Lock<Vec<Certificate>>>,
+    /// Keepalive checks, earliest first: one entry per open connection
+    /// while keepalive is on (`keepalive.rs`).
+    pub keepalive: BinaryHeap<Reverse<(Instant, i32)>>,
+    /// Sockets of the application the loop watches (`watch.rs`).
+    pub watches: super::watch::WatchState,
+}
+
+/// [`CtxExtras`] behind a pointer whose drop is in its vtable.
+trait Extras: Send + Sync {
+    fn get(&mut self) -> &mut CtxExtras;
+}
+
+impl Extras for CtxExtras {
+    fn get(&mut self) -> &mut CtxExtras {
+        self
+    }
 }
 
 /// A context: configuration, handlers, the connections it owns and the
@@ -325,16 +349,29 @@ impl Context {
                 waker,
                 stop: AtomicBool::new(false),
                 deadlines: Lock::new(Vec::new()),
-                certificates: Arc::new(Lock::new(Vec::new())),
+                extras: Lock::new(None),
                 tls: Default::default(),
                 handlers_epoch: AtomicUsize::new(0),
                 memory_used: AtomicUsize::new(0),
                 keepalive_on: AtomicBool::new(false),
-                keepalive: Lock::new(BinaryHeap::new()),
                 poller_forgets_closed,
                 watches: Default::default(),
             }),
         })
+    }
+
+    /// Runs `f` on the context's extras (made now if this is the first
+    /// use), under their lock: `f` must not call back into the context.
+    pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&mut CtxExtras) -> R) -> R {
+        let mut slot = self.inner.extras.lock();
+        f(slot
+            .get_or_insert_with(|| Box::new(CtxExtras::default()))
+            .get())
+    }
+
+    /// The certificate store (shared with TLS listeners).
+    pub(crate) fn certificate_store(&self) -> Arc<Lock<Vec<Certificate>>> {
+        self.with_extras(|e| e.certificates.clone())
     }
 
     pub(crate) fn from_inner(inner: Arc<CtxInner>) -> Context {
@@ -561,7 +598,8 @@ impl Context {
         private_key: &str,
         chain: Option<&str>,
     ) -> bool {
-        let mut store = self.inner.certificates.lock();
+        let store = self.certificate_store();
+        let mut store = store.lock();
         if store
             .iter()
             .any(|c| c.server_name.as_deref() == server_name)
@@ -580,7 +618,8 @@ impl Context {
     /// Looks up the certificate store: the entry for `server_name`; for
     /// `None`, the entry stored without a server name, else the first one.
     pub fn find_certificate(&self, server_name: Option<&str>) -> Option<Certificate> {
-        let store = self.inner.certificates.lock();
+        let store = self.certificate_store();
+        let store = store.lock();
         store
             .iter()
             .find(|c| c.server_name.as_deref() == server_name)

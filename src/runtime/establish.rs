@@ -697,7 +697,7 @@ mod tls {
         ctx: &Context,
         listener: Option<&Connection>,
     ) -> Result<::openssl::ssl::SslContext, String> {
-        let store = ctx.inner.certificates.clone();
+        let store = ctx.certificate_store();
         let build = |l: Option<&ListenerTls>| {
             let o = with_certificate(ctx, l)?;
             let cert = o.certificate.clone().unwrap_or_default();

@@ -108,10 +108,7 @@ impl Context {
 
     fn push_check(&self, at: Instant, tick: u64, id: i32) {
         let us = at.as_micros().div_ceil(tick).saturating_mul(tick);
-        self.inner
-            .keepalive
-            .lock()
-            .push(Reverse((Instant::from_micros(us), id)));
+        self.with_extras(|e| e.keepalive.push(Reverse((Instant::from_micros(us), id))));
     }
 
     /// [`Context::arm_keepalive`]'s body.
@@ -139,7 +136,7 @@ impl Context {
     fn keepalive_changed(&self, on: bool) {
         if !on {
             self.inner.keepalive_on.store(false, Ordering::Release);
-            self.inner.keepalive.lock().clear();
+            self.with_extras(|e| e.keepalive.clear());
         } else if !self.inner.keepalive_on.swap(true, Ordering::AcqRel) {
             self.arm_keepalive_all();
         }
@@ -148,7 +145,7 @@ impl Context {
     /// Keepalive turned on: every connection gets its first check.
     fn arm_keepalive_all(&self) {
         let conns: Vec<_> = self.inner.conns.lock().values().cloned().collect();
-        self.inner.keepalive.lock().clear();
+        self.with_extras(|e| e.keepalive.clear());
         for c in conns.iter().filter(|c| c.role != ConnRole::Listener) {
             self.arm_checks(c);
         }
@@ -163,16 +160,17 @@ impl Context {
         let tick = Self::keepalive_tick(&ka);
         let now = Instant::now();
         loop {
-            let id = {
-                let mut q = self.inner.keepalive.lock();
-                match q.peek() {
-                    Some(&Reverse((at, id))) if at <= now => {
-                        q.pop();
-                        id
-                    }
-                    Some(&Reverse((at, _))) => return at,
-                    None => return Instant::NEVER,
+            let due = self.with_extras(|e| match e.keepalive.peek() {
+                Some(&Reverse((at, id))) if at <= now => {
+                    e.keepalive.pop();
+                    Ok(id)
                 }
+                Some(&Reverse((at, _))) => Err(at),
+                None => Err(Instant::NEVER),
+            });
+            let id = match due {
+                Ok(id) => id,
+                Err(next) => return next,
             };
             let Some(conn) = self.lookup(id) else {
                 continue;
