@@ -319,6 +319,9 @@ pub fn wake_raw(fd: i32) {
 pub struct Poller {
     fds: Arc<WakerFds>,
     imp: Imp,
+    /// Tokens reported readable by every wait, whatever their sockets say
+    /// (see [`Poller::hold`]).
+    held: Vec<u64>,
 }
 
 enum Imp {
@@ -353,7 +356,11 @@ impl Poller {
             Backend::Epoll => return Err(NetError(crate::sys::ENOSYS)),
             Backend::Poll => Imp::Poll(PollSet::new(fds.read)),
         };
-        Ok(Poller { fds, imp })
+        Ok(Poller {
+            fds,
+            imp,
+            held: Vec::new(),
+        })
     }
 
     /// The backend in use.
@@ -416,14 +423,31 @@ impl Poller {
         }
     }
 
+    /// Holds `token` (`on`) or lets it go: a held token is reported
+    /// readable by every wait, whatever its socket says, and waits do not
+    /// block while any is held. For input buffered above the socket that
+    /// readiness will not report (the rest of a TLS record).
+    pub fn hold(&mut self, token: u64, on: bool) {
+        match (self.held.iter().position(|&t| t == token), on) {
+            (None, true) => self.held.push(token),
+            (Some(i), false) => {
+                self.held.swap_remove(i);
+            }
+            _ => {}
+        }
+    }
+
     /// Waits up to `timeout_ms` (-1: forever, 0: just check) and fills
     /// `out` (cleared first) with at most [`MAX_EVENTS`] ready
-    /// registrations; returns their count. A wake, a timeout or `EINTR`
-    /// gives `Ok(0)` (wakes are drained and never reported).
+    /// registrations, and the held tokens (see [`Poller::hold`]); returns
+    /// their count. A wake, a timeout or `EINTR` gives `Ok(0)` (wakes are
+    /// drained and never reported).
     pub fn wait(&mut self, out: &mut Vec<Ready>, timeout_ms: i32) -> NetResult<usize> {
         out.clear();
         // Without a wake-up socket, wake-ups are noticed at the next tick.
-        let timeout_ms = if self.fds.read < 0 && !(0..=TICK_MS).contains(&timeout_ms) {
+        let timeout_ms = if !self.held.is_empty() {
+            0
+        } else if self.fds.read < 0 && !(0..=TICK_MS).contains(&timeout_ms) {
             TICK_MS
         } else {
             timeout_ms
@@ -435,6 +459,18 @@ impl Poller {
         };
         if woken {
             self.fds.drain();
+        }
+        for &token in &self.held {
+            match out.iter_mut().find(|r| r.token == token) {
+                Some(r) => r.readable = true,
+                None => out.push(Ready {
+                    token,
+                    readable: true,
+                    writable: false,
+                    hangup: false,
+                    error: false,
+                }),
+            }
         }
         Ok(out.len())
     }

@@ -233,10 +233,6 @@ pub(crate) struct IoOps {
     /// stacks: closing a socket another thread is polling can hang lwIP);
     /// only while the loop runs (its poller is out of `CtxInner::poller`).
     pub close: Vec<Socket>,
-    /// Connections whose transport still held received bytes (TLS
-    /// plaintext readiness will not report) when a `loop_wait` returned:
-    /// the next one serves them first.
-    pub buffered: Vec<i32>,
 }
 
 pub(crate) struct CtxInner {

@@ -108,13 +108,13 @@ impl Context {
         let mut acts = Vec::new();
         let mut on_msg: HandlerCache = None;
         // Connections whose transport holds received bytes that readiness
-        // will not report (see `transport.rs`): served before waiting, and
-        // the wait does not block while there are any. Carried from one
-        // `loop_wait` call to the next (a call may return while some are
-        // left: the next must not wait for readiness that will not come).
-        let mut buffered: Vec<i32> = core::mem::take(&mut self.inner.io.lock().buffered);
+        // will not report (see `transport.rs`) are held in the poller
+        // (`Poller::hold`): reported readable, without blocking, until
+        // served dry; the poller keeps them from one `loop_wait` call to
+        // the next (the next must not wait for readiness that will not
+        // come).
         let mut backoff = AcceptBackoff::default();
-        let exit = loop {
+        loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 break LoopExit::Stopped;
             }
@@ -128,11 +128,8 @@ impl Context {
             // else a short timeout that the work above outlasts (a slow or
             // loaded machine, valgrind) returns again and again without
             // serving anything, a pending write or input included.
-            let held = core::mem::take(&mut buffered);
             let wake = deadline.min(next);
-            let ms = if !held.is_empty() {
-                0
-            } else if wake == Instant::NEVER {
+            let ms = if wake == Instant::NEVER {
                 -1
             } else {
                 // Rounded up so we do not spin just before the deadline.
@@ -140,7 +137,6 @@ impl Context {
             };
             if let Err(e) = poller.wait(&mut events, ms) {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
-                buffered = held;
                 break LoopExit::Failed;
             }
             let now = Instant::now();
@@ -156,6 +152,7 @@ impl Context {
                     continue;
                 }
                 let Some(conn) = self.lookup(ev.token as i32) else {
+                    poller.hold(ev.token, false); // gone
                     continue;
                 };
                 if conn.role() == ConnRole::Listener {
@@ -177,35 +174,18 @@ impl Context {
                     conn.inner.st.lock().read_paused = false;
                     read = true;
                 }
-                if read && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp) {
-                    buffered.push(conn.id());
+                if read {
+                    let more = self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp);
+                    poller.hold(ev.token, more);
                 }
                 if self.inner.stop.load(Ordering::Acquire) {
                     break;
                 }
             }
-            for id in held {
-                let Some(conn) = self.lookup(id) else {
-                    continue;
-                };
-                // Not `contains`: its generic slice search costs firmware
-                // 88 bytes for this short list (docs/footprint.md).
-                if conn.inner.io.has_buffered_input()
-                    && buffered.iter().all(|&b| b != id)
-                    && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
-                {
-                    buffered.push(id);
-                }
-            }
             if deadline <= now && !self.inner.stop.load(Ordering::Acquire) {
                 break LoopExit::Timeout;
             }
-        };
-        // `buffered` is kept for the next call.
-        if !buffered.is_empty() {
-            self.inner.io.lock().buffered = buffered;
         }
-        exit
     }
 
     /// Reads a connection's input and runs its callbacks. `stamp`: the
@@ -383,7 +363,7 @@ impl Context {
 
     /// Applies watch changes requested from outside the loop.
     fn apply_io(&self, poller: &mut Poller) {
-        // Field by field: `buffered` stays, and moving the whole queue
+        // Field by field: moving the whole queue out and a new one in
         // costs firmware more.
         let (close, changes, want_write, dead) = {
             let mut io = self.inner.io.lock();
