@@ -59,6 +59,15 @@ const READ: Interest = Interest {
     write: false,
 };
 
+/// Closes sockets whose close was deferred to the loop (`IoOps::close`),
+/// out of the poll set first.
+fn close_unwatched(poller: &mut Poller, fds: Vec<crate::net::Socket>) {
+    for fd in fds {
+        let _ = poller.delete(fd);
+        net::close(fd);
+    }
+}
+
 impl Context {
     /// Serves every registered connection until [`Context::loop_stop`] or
     /// until `timeout` (None = no timeout) expires.
@@ -91,10 +100,7 @@ impl Context {
         // poller put back under the io lock, so that none is deferred to a
         // loop that is no longer running.
         let mut io = self.inner.io.lock();
-        for fd in core::mem::take(&mut io.close) {
-            let _ = poller.delete(fd);
-            net::close(fd);
-        }
+        close_unwatched(&mut poller, core::mem::take(&mut io.close));
         *self.inner.poller.lock() = Some(poller);
         drop(io);
         exit
@@ -374,10 +380,7 @@ impl Context {
                 core::mem::take(&mut io.dead),
             )
         };
-        for fd in close {
-            let _ = poller.delete(fd);
-            net::close(fd);
-        }
+        close_unwatched(poller, close);
         for (fd, change) in changes {
             let _ = poller.delete(fd);
             if let Some(id) = change {
