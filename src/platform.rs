@@ -104,16 +104,40 @@ impl<K, V> IntoIterator for VecMap<K, V> {
 pub type ClockHook = unsafe extern "C" fn() -> core::ffi::c_ulong;
 
 static CLOCK: AtomicUsize = AtomicUsize::new(0);
-/// The hook clock's state: the newest raw value + 1 (0: no reading yet)
-/// and the microseconds it stood for. Both change together under one lock:
-/// apart, a thread that read the same raw value as the one updating them,
-/// between its two stores, got the time from before the update, up to a
-/// whole wait too early (a deadline set from it had passed already).
-static CLOCK_STATE: Lock<(u64, u64)> = Lock::new((0, 0));
+/// The clock's state: the newest raw value, the microseconds it stood
+/// for, and the source it came from (the hook's address; 1: the built-in
+/// clock without std; 0: no reading yet). All change together under one
+/// lock: apart, a thread that read the same raw value as the one updating
+/// them, between its two stores, got the time from before the update, up
+/// to a whole wait too early (a deadline set from it had passed already).
+static CLOCK_STATE: Lock<(u64, u64, usize)> = Lock::new((0, 0, 0));
 
 /// Installs (or with `None` removes) the clock hook.
 pub fn install_clock(hook: Option<ClockHook>) {
     CLOCK.store(hook.map_or(0, |f| f as usize), Ordering::Release);
+}
+
+/// Microseconds from a raw reading of `source`, a counter of `unit_us`
+/// microseconds that wraps at `mask`.
+fn advance(source: usize, raw: u64, unit_us: u64, mask: u64) -> u64 {
+    // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
+    // (every 49.7 days) keeps time going forward. Only a reading ahead of
+    // the newest one (by less than half the counter's range) moves it: a
+    // thread that read the clock just before another but gets the lock
+    // after it has a stale reading, not a wrap-around (nor a clock set
+    // back: time never goes back). A new source starts from the time
+    // reached. Wrapping arithmetic: 2^64 microseconds are 584,000 years.
+    let mut st = CLOCK_STATE.lock();
+    let (last, mut us, src) = *st;
+    if src == source {
+        let delta = raw.wrapping_sub(last) & mask;
+        if delta == 0 || delta > mask / 2 {
+            return us;
+        }
+        us = us.wrapping_add(delta.wrapping_mul(unit_us));
+    }
+    *st = (raw, us, source);
+    us
 }
 
 fn hook_micros(f: ClockHook) -> u64 {
@@ -126,24 +150,7 @@ fn hook_micros(f: ClockHook) -> u64 {
     } else {
         (1u64 << bits) - 1
     };
-    // Accumulate wrapping deltas so a 32-bit millisecond counter that wraps
-    // (every 49.7 days) keeps time going forward. Only a reading ahead of
-    // the newest one (by less than half the counter's range) moves it: a
-    // thread that read the clock just before another but gets the lock
-    // after it has a stale reading, not a wrap-around.
-    let mut st = CLOCK_STATE.lock();
-    let (last, us) = *st;
-    let delta = if last == 0 {
-        0
-    } else {
-        raw.wrapping_sub(last.wrapping_sub(1)) & mask
-    };
-    if last != 0 && (delta == 0 || delta > mask / 2) {
-        return us;
-    }
-    let now = us.saturating_add(delta.saturating_mul(1000));
-    *st = (raw.wrapping_add(1), now);
-    now
+    advance(f as usize, raw, 1000, mask)
 }
 
 /// Microseconds on the built-in clock.
@@ -154,11 +161,10 @@ fn builtin_micros() -> u64 {
     u64::try_from(base.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Microseconds from C `gettimeofday`, made non-decreasing.
+/// Microseconds from C `gettimeofday`, made non-decreasing (the hook's
+/// bookkeeping, see [`advance`]).
 #[cfg(not(feature = "std"))]
 fn builtin_micros() -> u64 {
-    use crate::sync::atomic::AtomicU64;
-    static LAST: AtomicU64 = AtomicU64::new(0);
     let mut tv = crate::sys::timeval {
         tv_sec: 0,
         tv_usec: 0,
@@ -167,19 +173,9 @@ fn builtin_micros() -> u64 {
     unsafe { crate::sys::gettimeofday(&mut tv, core::ptr::null_mut()) };
     let us = u64::try_from(tv.tv_sec)
         .unwrap_or(0)
-        .saturating_mul(1_000_000)
-        .saturating_add(u64::try_from(tv.tv_usec).unwrap_or(0));
-    LAST.fetch_max(us, Ordering::AcqRel).max(us)
-}
-
-/// The earlier of two deadlines (None: none). Written out: an array's
-/// `flatten().min()` costs the firmware 0.2 KB of iterator code.
-pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
+        .wrapping_mul(1_000_000)
+        .wrapping_add(u64::try_from(tv.tv_usec).unwrap_or(0));
+    advance(1, us, 1, u64::MAX)
 }
 
 /// A point on the monotonic clock (microseconds), the runtime's only notion
@@ -188,6 +184,10 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
 pub struct Instant(u64);
 
 impl Instant {
+    /// Never: the loop's "no deadline" (an `Option<Instant>` costs
+    /// firmware its tag tests and `min` of two options at every use).
+    pub(crate) const NEVER: Instant = Instant(u64::MAX);
+
     /// Now, from the installed clock hook or the built-in clock.
     pub fn now() -> Instant {
         let hook = CLOCK.load(Ordering::Acquire);
@@ -210,9 +210,16 @@ impl Instant {
     }
 
     /// `ms` milliseconds after this instant. In integers: a `Duration` on
-    /// the way costs a Cortex-M 64-bit divisions.
+    /// the way costs a Cortex-M 64-bit divisions. Out of line: the
+    /// saturating 64-bit multiply cost firmware 40 bytes a call site.
+    #[inline(never)]
     pub(crate) fn plus_ms(self, ms: u64) -> Instant {
         Instant(self.0.saturating_add(ms.saturating_mul(1000)))
+    }
+
+    /// `us` microseconds after this instant.
+    pub(crate) fn plus_us(self, us: u64) -> Instant {
+        Instant(self.0.saturating_add(us))
     }
 
     /// Milliseconds from this instant until `later` (0 if passed), rounded
@@ -452,16 +459,9 @@ mod tests {
         assert_eq!(t.wait_ms(Instant::from_micros(1_001)), 1, "rounded up");
         assert_eq!(t.wait_ms(Instant::from_micros(3_000)), 2);
         assert_eq!(t.wait_ms(Instant::from_micros(u64::MAX)), i32::MAX);
-    }
-
-    #[test]
-    fn earliest_ignores_missing_deadlines() {
-        let (a, b) = (Instant::from_micros(5), Instant::from_micros(9));
-        assert_eq!(earliest(Some(a), Some(b)), Some(a));
-        assert_eq!(earliest(Some(b), Some(a)), Some(a));
-        assert_eq!(earliest(None, Some(b)), Some(b));
-        assert_eq!(earliest(Some(b), None), Some(b));
-        assert_eq!(earliest(None, None), None);
+        assert_eq!(t.wait_ms(Instant::NEVER), i32::MAX);
+        assert_eq!(t.plus_us(u64::MAX), Instant::NEVER, "saturates to never");
+        assert!(Instant::now() < Instant::NEVER);
     }
 
     #[test]

@@ -12,7 +12,6 @@ use crate::runtime::LoopExit;
 use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use core::ffi::{c_int, c_long};
-use core::time::Duration;
 
 /// Runs the loop: `timeout` µs (0 = until `nopoll_loop_stop`; negative:
 /// -2; `LONG_MAX` saturates, it never overflows). Returns 0 when stopped,
@@ -26,8 +25,7 @@ pub extern "C" fn nopoll_loop_wait(ctx: *mut noPollCtx, timeout: c_long) -> c_in
         if timeout < 0 {
             return -2;
         }
-        let t = (timeout > 0).then(|| Duration::from_micros(timeout as u64));
-        match c.loop_wait(t) {
+        match c.loop_wait_us((timeout > 0).then_some(timeout as u64)) {
             LoopExit::Stopped => 0,
             LoopExit::Timeout => -3,
             LoopExit::Failed => -4,

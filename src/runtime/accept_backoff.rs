@@ -26,27 +26,26 @@ use crate::prelude::*;
 
 use super::conn::Connection;
 use super::context::{ctx_log, Context};
-use crate::net::{Interest, NetError, NetResult, Poller, Socket};
+use crate::net::{NetError, NetResult, Poller};
 use crate::platform::Instant;
-use core::time::Duration;
 
-/// First pause after a failed accept.
-pub(crate) const FIRST_PAUSE: Duration = Duration::from_millis(10);
-/// Longest pause: the delay before a freed descriptor is used.
-pub(crate) const MAX_PAUSE: Duration = Duration::from_millis(500);
+/// First pause after a failed accept, ms.
+pub(crate) const FIRST_PAUSE_MS: u32 = 10;
+/// Longest pause, ms: the delay before a freed descriptor is used.
+pub(crate) const MAX_PAUSE_MS: u32 = 500;
 
 /// A listener in an episode of failing accepts.
 struct Episode {
     id: i32,
-    fd: Socket,
+    /// Failed accepts so far (the pause doubles with each).
+    failures: u32,
     since: Instant,
-    failures: u64,
-    pause: Duration,
-    /// Not watched until then; `None` once watched again.
-    until: Option<Instant>,
 }
 
-/// The listeners of one loop that are backing off (usually none).
+/// The listeners of one loop that are backing off (usually none). The
+/// end of a pause is an entry of the context's timer queue (see
+/// `Context::run_timers`): the loop watches the listener again when it
+/// is due, even in a later `loop_wait` call.
 #[derive(Default)]
 pub(crate) struct AcceptBackoff {
     episodes: Vec<Episode>,
@@ -62,29 +61,35 @@ impl AcceptBackoff {
         poller: &mut Poller,
         listener: &Connection,
         r: &NetResult<T>,
+        now: Instant,
     ) -> bool {
         match r {
             Ok(_) => {
                 if !self.episodes.is_empty() {
-                    self.ended(ctx, listener.id());
+                    self.ended(ctx, listener.id(), now);
                 }
                 false
             }
             Err(e) => {
-                self.failed(ctx, poller, listener, *e);
+                self.failed(ctx, poller, listener, *e, now);
                 true
             }
         }
     }
 
-    fn failed(&mut self, ctx: &Context, poller: &mut Poller, listener: &Connection, e: NetError) {
-        let now = Instant::now();
-        let (id, fd) = (listener.id(), listener.socket());
-        let i = match self.episodes.iter().position(|x| x.id == id) {
-            Some(i) => {
-                let ep = &mut self.episodes[i];
-                ep.pause = (ep.pause * 2).min(MAX_PAUSE);
-                i
+    fn failed(
+        &mut self,
+        ctx: &Context,
+        poller: &mut Poller,
+        listener: &Connection,
+        e: NetError,
+        now: Instant,
+    ) {
+        let id = listener.id();
+        let failures = match self.episodes.iter_mut().find(|x| x.id == id) {
+            Some(ep) => {
+                ep.failures += 1;
+                ep.failures
             }
             None => {
                 ctx_log!(
@@ -100,73 +105,30 @@ impl AcceptBackoff {
                 );
                 self.episodes.push(Episode {
                     id,
-                    fd,
+                    failures: 1,
                     since: now,
-                    failures: 0,
-                    pause: FIRST_PAUSE,
-                    until: None,
                 });
-                self.episodes.len() - 1
+                1
             }
         };
-        let ep = &mut self.episodes[i];
-        ep.failures += 1;
-        ep.fd = fd;
-        ep.until = Some(now + ep.pause);
-        let _ = poller.delete(fd);
+        // 10 ms doubling: 10, 20, ... 320, then 500.
+        let pause = (FIRST_PAUSE_MS << (failures - 1).min(6)).min(MAX_PAUSE_MS);
+        let _ = poller.delete(listener.socket());
+        ctx.push_timer(now.plus_ms(u64::from(pause)), id);
     }
 
-    fn ended(&mut self, ctx: &Context, id: i32) {
+    fn ended(&mut self, ctx: &Context, id: i32, now: Instant) {
         if let Some(i) = self.episodes.iter().position(|x| x.id == id) {
             let ep = self.episodes.swap_remove(i);
             ctx_log!(
                 ctx,
                 Warning,
                 "listener id={id} accepting again after {} ms ({} failed accepts)",
-                ep.since.elapsed().as_millis(),
+                (now - ep.since).as_millis(),
                 ep.failures
             );
+            let _ = (ep.since, ep.failures, now);
         }
-    }
-
-    /// Watches again the listeners whose pause is over, and forgets those
-    /// that were closed meanwhile.
-    pub(crate) fn resume_due(&mut self, ctx: &Context, poller: &mut Poller) {
-        if self.episodes.is_empty() {
-            return;
-        }
-        let now = Instant::now();
-        self.episodes.retain_mut(|ep| {
-            let Some(until) = ep.until else {
-                // Watched again, not accepted on yet: kept while it lives.
-                return ctx.lookup(ep.id).is_some_and(|l| l.socket() == ep.fd);
-            };
-            if until > now {
-                return true;
-            }
-            ep.until = None;
-            // The listener may have closed (and its number been reused).
-            match ctx.lookup(ep.id) {
-                Some(l) if l.socket() == ep.fd => {
-                    let _ = poller.delete(ep.fd);
-                    let read = Interest {
-                        read: true,
-                        write: false,
-                    };
-                    if let Err(e) = poller.add(ep.fd, ep.id as u64, read) {
-                        ctx_log!(ctx, Critical, "cannot watch listener {}: {e}", ep.fd);
-                        return false;
-                    }
-                    true
-                }
-                _ => false,
-            }
-        });
-    }
-
-    /// When the next paused listener is due to be watched again.
-    pub(crate) fn next_wake(&self) -> Option<Instant> {
-        self.episodes.iter().filter_map(|ep| ep.until).min()
     }
 }
 

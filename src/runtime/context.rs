@@ -10,7 +10,7 @@ use crate::platform::Instant;
 use crate::platform::Map;
 use crate::protocol::handshake::Request;
 use crate::protocol::{DeflateConfig, Delivery, HandshakeLimits};
-use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::BinaryHeap;
@@ -233,10 +233,6 @@ pub(crate) struct IoOps {
     /// stacks: closing a socket another thread is polling can hang lwIP);
     /// only while the loop runs (its poller is out of `CtxInner::poller`).
     pub close: Vec<Socket>,
-    /// Connections whose transport still held received bytes (TLS
-    /// plaintext readiness will not report) when a `loop_wait` returned:
-    /// the next one serves them first.
-    pub buffered: Vec<i32>,
 }
 
 pub(crate) struct CtxInner {
@@ -253,19 +249,22 @@ pub(crate) struct CtxInner {
     pub poller: Lock<Option<Poller>>,
     pub waker: Waker,
     pub stop: AtomicBool,
-    /// Handshake deadlines, sorted (see `push_deadline`). A `Vec`, not a
+    /// Timers (handshake deadlines, ends of accept pauses), sorted (see
+    /// `push_timer`). A `Vec`, not a
     /// `VecDeque`: its ring code cost 0.5 KB of firmware for a queue that
     /// is short and popped only when a handshake times out.
     pub deadlines: Lock<Vec<(Instant, i32)>>,
-    /// The certificate store, in insertion order (shared with the TLS
-    /// listeners' server-name lookup).
-    pub(crate) certificates: Arc<Lock<Vec<Certificate>>>,
+    /// What only some programs use, made on first use (see
+    /// [`Context::with_extras`]).
+    extras: Lock<Option<Box<dyn Extras>>>,
     /// TLS hooks and cached client configurations.
     pub(crate) tls: crate::tls::CtxTls,
     /// Bumped whenever a message handler (context or connection) may have
     /// changed: the loop resolves the handler once per batch of messages
-    /// and only looks again when this moved.
-    pub handlers_epoch: AtomicU64,
+    /// and only looks again when this moved. A word, not a `u64`: on a
+    /// Cortex-M3 that is a lock around every use (`sync::LockedU64`); it
+    /// would take 2^32 changes within one batch to be fooled.
+    pub handlers_epoch: AtomicUsize,
     /// `cfg.max_pending_output`, readable without the configuration lock
     /// on every send.
     pub max_pending_output: AtomicUsize,
@@ -278,14 +277,38 @@ pub(crate) struct CtxInner {
     /// Keepalive is on (a ping interval or idle timeout is set): the loop
     /// keeps `keepalive` and stamps input times.
     pub keepalive_on: AtomicBool,
-    /// Keepalive checks, earliest first: one entry per open connection
-    /// while keepalive is on (see `event_loop.rs`).
-    pub keepalive: Lock<BinaryHeap<Reverse<(Instant, i32)>>>,
     /// The readiness backend forgets a socket when it is closed (epoll), so
     /// closing a connection needs no "stop watching" request to the loop.
     pub poller_forgets_closed: bool,
     /// Sockets of the application the loop watches (`watch.rs`).
     pub watches: super::watch::Watches,
+}
+
+/// The parts of a context that only some programs use, made by the first
+/// call that needs them ([`Context::with_extras`]). Behind a trait object
+/// so that a program that never makes that call links none of their code,
+/// their drop included (the firmware's echo listener: 0.3 KB).
+#[derive(Default)]
+pub(crate) struct CtxExtras {
+    /// The certificate store, in insertion order (shared with the TLS
+    /// listeners' server-name lookup).
+    pub certificates: Arc<Lock<Vec<Certificate>>>,
+    /// Keepalive checks, earliest first: one entry per open connection
+    /// while keepalive is on (`keepalive.rs`).
+    pub keepalive: BinaryHeap<Reverse<(Instant, i32)>>,
+    /// Sockets of the application the loop watches (`watch.rs`).
+    pub watches: super::watch::WatchState,
+}
+
+/// [`CtxExtras`] behind a pointer whose drop is in its vtable.
+trait Extras: Send + Sync {
+    fn get(&mut self) -> &mut CtxExtras;
+}
+
+impl Extras for CtxExtras {
+    fn get(&mut self) -> &mut CtxExtras {
+        self
+    }
 }
 
 /// A context: configuration, handlers, the connections it owns and the
@@ -322,16 +345,29 @@ impl Context {
                 waker,
                 stop: AtomicBool::new(false),
                 deadlines: Lock::new(Vec::new()),
-                certificates: Arc::new(Lock::new(Vec::new())),
+                extras: Lock::new(None),
                 tls: Default::default(),
-                handlers_epoch: AtomicU64::new(0),
+                handlers_epoch: AtomicUsize::new(0),
                 memory_used: AtomicUsize::new(0),
                 keepalive_on: AtomicBool::new(false),
-                keepalive: Lock::new(BinaryHeap::new()),
                 poller_forgets_closed,
                 watches: Default::default(),
             }),
         })
+    }
+
+    /// Runs `f` on the context's extras (made now if this is the first
+    /// use), under their lock: `f` must not call back into the context.
+    pub(crate) fn with_extras<R>(&self, f: impl FnOnce(&mut CtxExtras) -> R) -> R {
+        let mut slot = self.inner.extras.lock();
+        f(slot
+            .get_or_insert_with(|| Box::new(CtxExtras::default()))
+            .get())
+    }
+
+    /// The certificate store (shared with TLS listeners).
+    pub(crate) fn certificate_store(&self) -> Arc<Lock<Vec<Certificate>>> {
+        self.with_extras(|e| e.certificates.clone())
     }
 
     pub(crate) fn from_inner(inner: Arc<CtxInner>) -> Context {
@@ -368,21 +404,13 @@ impl Context {
         self.inner
             .memory_budget
             .store(cfg.memory_budget, Ordering::Release);
-        let ka = cfg
-            .keepalive
-            .filter(|_| cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0);
-        match ka {
-            Some(k) if !self.inner.keepalive_on.swap(true, Ordering::AcqRel) => {
-                // Turned on: every open connection gets its first check.
-                drop(cfg);
-                (k.arm_all)(self);
-            }
-            Some(_) => drop(cfg),
-            None => {
-                drop(cfg);
-                self.inner.keepalive_on.store(false, Ordering::Release);
-                self.inner.keepalive.lock().clear();
-            }
+        // Keepalive on or off: only once its table is installed (see
+        // `keepalive.rs`), which turning it on needs.
+        let imp = cfg.keepalive;
+        let on = cfg.ping_interval_ms > 0 || cfg.idle_timeout_ms > 0;
+        drop(cfg);
+        if let Some(k) = imp {
+            (k.changed)(self, on);
         }
         self.handlers_changed();
     }
@@ -458,6 +486,12 @@ impl Context {
 
     /// Adds a connection to the registry (and the loop's watch list).
     pub(crate) fn register(&self, conn: &Connection) -> bool {
+        self.register_with(conn, true)
+    }
+
+    /// Adds a connection to the registry; `watch`: and asks the loop to
+    /// watch its socket (false: the loop adds it itself).
+    pub(crate) fn register_with(&self, conn: &Connection, watch: bool) -> bool {
         let c = &conn.inner;
         if c.registered.swap(true, Ordering::AcqRel) {
             return false;
@@ -467,7 +501,7 @@ impl Context {
             self.arm_keepalive(c);
         }
         let fd = c.socket();
-        if fd >= 0 {
+        if watch && fd >= 0 {
             self.inner.io.lock().changes.insert(fd, Some(c.id));
             self.inner.waker.wake();
         }
@@ -482,9 +516,10 @@ impl Context {
         }
         self.inner.conns.lock().remove(&c.id);
         {
+            // Not `retain`: its generic code costs firmware more.
             let mut io = self.inner.io.lock();
-            if !io.dead.is_empty() {
-                io.dead.retain(|&d| d != c.id);
+            while let Some(i) = io.dead.iter().position(|&d| d == c.id) {
+                io.dead.swap_remove(i);
             }
         }
         // The loop must stop watching a socket it no longer serves (else a
@@ -520,9 +555,16 @@ impl Context {
             .map(|c| Connection { inner: c.clone() })
     }
 
+    /// Queues connection `id`'s handshake deadline.
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
-        let at = Instant::now().plus_ms(ms);
+        self.push_timer(Instant::now().plus_ms(ms), id);
+    }
+
+    /// Queues a timer for connection `id` at `at` (see
+    /// `Context::run_timers`): a handshake deadline, or for a listener the
+    /// end of an accept pause.
+    pub(crate) fn push_timer(&self, at: Instant, id: i32) {
         // Only the loop pops this queue: in a program that never runs it
         // (a client reading with nopoll_conn_get_msg) entries of closed
         // connections are dropped here instead, once the queue is twice
@@ -552,7 +594,8 @@ impl Context {
         private_key: &str,
         chain: Option<&str>,
     ) -> bool {
-        let mut store = self.inner.certificates.lock();
+        let store = self.certificate_store();
+        let mut store = store.lock();
         if store
             .iter()
             .any(|c| c.server_name.as_deref() == server_name)
@@ -571,7 +614,8 @@ impl Context {
     /// Looks up the certificate store: the entry for `server_name`; for
     /// `None`, the entry stored without a server name, else the first one.
     pub fn find_certificate(&self, server_name: Option<&str>) -> Option<Certificate> {
-        let store = self.inner.certificates.lock();
+        let store = self.certificate_store();
+        let store = store.lock();
         store
             .iter()
             .find(|c| c.server_name.as_deref() == server_name)

@@ -14,13 +14,13 @@ use alloc::collections::VecDeque;
 
 /// A message handler looked up once and kept until `handlers_epoch` moves
 /// (a lookup costs locks and a reference count).
-pub(crate) type HandlerCache = Option<(u64, Option<DispatchHandler>)>;
+pub(crate) type HandlerCache = Option<(usize, Option<DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
 #[cfg(feature = "std")]
 fn cached_handler(
     cache: &mut HandlerCache,
-    epoch: u64,
+    epoch: usize,
     load: impl FnOnce() -> Option<DispatchHandler>,
 ) -> Option<&DispatchHandler> {
     if !matches!(cache, Some((e, _)) if *e == epoch) {

@@ -265,7 +265,7 @@ impl Connection {
             let max = l.inner.st.lock().m.max_frame_size;
             conn.inner.st.lock().m.max_frame_size = max;
         }
-        ctx.register_unwatched(&conn);
+        ctx.register_with(&conn, false);
         ctx.push_deadline(conn.id());
         conn
     }
@@ -412,7 +412,7 @@ impl Context {
             port,
             Machine::listening(),
         );
-        self.register_unwatched(&conn);
+        self.register_with(&conn, false);
         ctx_log!(
             self,
             Debug,
@@ -420,17 +420,6 @@ impl Context {
             conn.id()
         );
         conn
-    }
-
-    /// Registers without asking the loop to watch (the loop adds it itself).
-    pub(crate) fn register_unwatched(&self, conn: &Connection) {
-        let c = &conn.inner;
-        if !c.registered.swap(true, Ordering::AcqRel) {
-            self.inner.conns.lock().insert(c.id, c.clone());
-            if self.inner.keepalive_on.load(Ordering::Acquire) {
-                self.arm_keepalive(c);
-            }
-        }
     }
 }
 
@@ -708,7 +697,7 @@ mod tls {
         ctx: &Context,
         listener: Option<&Connection>,
     ) -> Result<::openssl::ssl::SslContext, String> {
-        let store = ctx.inner.certificates.clone();
+        let store = ctx.certificate_store();
         let build = |l: Option<&ListenerTls>| {
             let o = with_certificate(ctx, l)?;
             let cert = o.certificate.clone().unwrap_or_default();

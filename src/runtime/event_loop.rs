@@ -9,7 +9,7 @@ use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
 use super::machine::Actions;
 use crate::net::{self, Interest, Poller, Ready};
-use crate::platform::{earliest, Instant};
+use crate::platform::Instant;
 use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -59,10 +59,31 @@ const READ: Interest = Interest {
     write: false,
 };
 
+/// Closes sockets whose close was deferred to the loop (`IoOps::close`),
+/// out of the poll set first.
+fn close_unwatched(poller: &mut Poller, fds: Vec<crate::net::Socket>) {
+    for fd in fds {
+        let _ = poller.delete(fd);
+        net::close(fd);
+    }
+}
+
 impl Context {
     /// Serves every registered connection until [`Context::loop_stop`] or
     /// until `timeout` (None = no timeout) expires.
     pub fn loop_wait(&self, timeout: Option<Duration>) -> LoopExit {
+        // Whole microseconds without `as_micros` (u128 arithmetic).
+        let us = timeout.map(|d| {
+            d.as_secs()
+                .saturating_mul(1_000_000)
+                .saturating_add(u64::from(d.subsec_micros()))
+        });
+        self.loop_wait_us(us)
+    }
+
+    /// [`Context::loop_wait`] with the timeout in microseconds (the C
+    /// API's unit: no `Duration` on the way).
+    pub(crate) fn loop_wait_us(&self, timeout_us: Option<u64>) -> LoopExit {
         let Some(mut poller) = self.inner.poller.lock().take() else {
             ctx_log!(
                 self,
@@ -73,134 +94,104 @@ impl Context {
         };
         self.inner.stop.store(false, Ordering::Release);
         loop_depth(1);
-        let exit = self.run(&mut poller, timeout);
+        let exit = self.run(&mut poller, timeout_us);
         loop_depth(-1);
         // Closes deferred to the loop (see `IoOps::close`) are done and the
         // poller put back under the io lock, so that none is deferred to a
         // loop that is no longer running.
         let mut io = self.inner.io.lock();
-        for fd in core::mem::take(&mut io.close) {
-            let _ = poller.delete(fd);
-            net::close(fd);
-        }
+        close_unwatched(&mut poller, core::mem::take(&mut io.close));
         *self.inner.poller.lock() = Some(poller);
         drop(io);
         exit
     }
 
-    fn run(&self, poller: &mut Poller, timeout: Option<Duration>) -> LoopExit {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
+        let deadline = timeout_us.map_or(Instant::NEVER, |us| Instant::now().plus_us(us));
         let mut events: Vec<Ready> = Vec::with_capacity(256);
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
         let mut buf = super::recv_buf::recv_buffer(self, size);
         let mut acts = Actions::default();
         let mut on_msg: HandlerCache = None;
         // Connections whose transport holds received bytes that readiness
-        // will not report (see `transport.rs`): served before waiting, and
-        // the wait does not block while there are any. Carried from one
-        // `loop_wait` call to the next (a call may return while some are
-        // left: the next must not wait for readiness that will not come).
-        let mut buffered: Vec<i32> = core::mem::take(&mut self.inner.io.lock().buffered);
+        // will not report (see `transport.rs`) are held in the poller
+        // (`Poller::hold`): reported readable, without blocking, until
+        // served dry; the poller keeps them from one `loop_wait` call to
+        // the next (the next must not wait for readiness that will not
+        // come).
         let mut backoff = AcceptBackoff::default();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
-                return self.leave(buffered, LoopExit::Stopped);
+                break LoopExit::Stopped;
             }
             self.apply_io(poller);
             self.apply_watches(poller);
-            let next_handshake = self.expire_handshakes();
-            backoff.resume_due(self, poller);
-            let next_handshake = earliest(next_handshake, backoff.next_wake());
-            let next_keepalive = self.run_keepalive();
+            // One clock read for the timers and the wait, one after it.
+            let now = Instant::now();
+            let next = self.run_timers(poller, now).min(self.run_keepalive());
             // No return on the timeout here: every call looks at readiness
             // at least once (a wait of 0 ms when the time is already up),
             // else a short timeout that the work above outlasts (a slow or
             // loaded machine, valgrind) returns again and again without
             // serving anything, a pending write or input included.
-            let now = Instant::now();
-            let wake_at = earliest(deadline, earliest(next_handshake, next_keepalive));
-            let held = core::mem::take(&mut buffered);
-            let ms = match wake_at {
-                _ if !held.is_empty() => 0,
-                None => -1,
+            let wake = deadline.min(next);
+            let ms = if wake == Instant::NEVER {
+                -1
+            } else {
                 // Rounded up so we do not spin just before the deadline.
-                Some(t) => now.wait_ms(t),
+                now.wait_ms(wake)
             };
             if let Err(e) = poller.wait(&mut events, ms) {
                 ctx_log!(self, Critical, "loop_wait: readiness wait failed: {e}");
-                return self.leave(held, LoopExit::Failed);
+                break LoopExit::Failed;
             }
-            // Keepalive: input times are stamped with one clock read per
-            // wake-up (none while it is off).
+            let now = Instant::now();
+            // Keepalive: input times are stamped with this clock read
+            // (none while it is off).
             let stamp = self
                 .inner
                 .keepalive_on
                 .load(Ordering::Relaxed)
-                .then(|| Instant::now().as_micros());
-            for ev in events.iter().copied() {
-                if self.serve_watched(&ev) {
+                .then(|| now.as_micros());
+            for ev in &events {
+                if self.serve_watched(ev) {
                     continue;
                 }
                 let Some(conn) = self.lookup(ev.token as i32) else {
+                    poller.hold(ev.token, false); // gone
                     continue;
                 };
                 if conn.role() == ConnRole::Listener {
-                    self.accept_batch(poller, &conn, &mut backoff);
+                    self.accept_batch(poller, &conn, &mut backoff, now);
                     continue;
                 }
+                // Reading resumed after a backlog (what the transport
+                // holds is not reported by readiness), or a TLS handshake
+                // that waited for the socket to be writable: read now.
+                let mut read = ev.readable;
                 if ev.writable {
                     let _ = conn.complete_pending_write();
                     let pending = conn.inner.clear_write_watch();
-                    if self.rewatch(poller, &conn, pending) && conn.inner.io.has_buffered_input() {
-                        // Reading resumed: what the transport holds is
-                        // not reported by readiness.
-                        buffered.push(conn.id());
-                    }
+                    read |= self.rewatch(poller, &conn, pending) || conn.inner.io.tls_handshaking();
                 }
                 if ev.hangup || ev.error {
                     // Reported even without read interest: read, which
                     // ends the connection, rather than spin on it.
                     conn.inner.st.lock().read_paused = false;
+                    read = true;
                 }
-                // A TLS handshake that waited for the socket to be
-                // writable goes on.
-                let handshake_write = ev.writable && conn.inner.io.tls_handshaking();
-                if (ev.readable || ev.hangup || ev.error || handshake_write)
-                    && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
-                {
-                    buffered.push(conn.id());
+                if read {
+                    let more = self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp);
+                    poller.hold(ev.token, more);
                 }
                 if self.inner.stop.load(Ordering::Acquire) {
                     break;
                 }
             }
-            for id in held {
-                let Some(conn) = self.lookup(id) else {
-                    continue;
-                };
-                // Not `contains`: its generic slice search costs firmware
-                // 88 bytes for this short list (docs/footprint.md).
-                if conn.inner.io.has_buffered_input()
-                    && buffered.iter().all(|&b| b != id)
-                    && self.serve(&conn, &mut buf, &mut acts, &mut on_msg, stamp)
-                {
-                    buffered.push(id);
-                }
-            }
-            if deadline.is_some_and(|d| d <= Instant::now())
-                && !self.inner.stop.load(Ordering::Acquire)
-            {
-                return self.leave(buffered, LoopExit::Timeout);
+            if deadline <= now && !self.inner.stop.load(Ordering::Acquire) {
+                break LoopExit::Timeout;
             }
         }
-    }
-
-    /// Returns `exit` from the loop, keeping `buffered` for the next call.
-    fn leave(&self, buffered: Vec<i32>, exit: LoopExit) -> LoopExit {
-        if !buffered.is_empty() {
-            self.inner.io.lock().buffered = buffered;
-        }
-        exit
     }
 
     /// Reads a connection's input and runs its callbacks. `stamp`: the
@@ -329,6 +320,7 @@ impl Context {
         poller: &mut Poller,
         listener: &Connection,
         backoff: &mut AcceptBackoff,
+        now: Instant,
     ) {
         for _ in 0..ACCEPTS_PER_WAKE {
             let lfd = listener.socket();
@@ -336,21 +328,17 @@ impl Context {
                 return;
             }
             let r = net::accept_with_peer(lfd);
-            if backoff.check(self, poller, listener, &r) {
+            if backoff.check(self, poller, listener, &r, now) {
                 return; // paused: see accept_backoff
             }
             match r {
                 Ok(Some((fd, peer))) => {
-                    // A closed connection may have left a pending "unwatch"
-                    // for this (reused) socket number: it must not remove
-                    // the watch added here.
-                    self.inner.io.lock().changes.remove(&fd);
                     let conn = Connection::accepted(self, Some(listener), fd, peer);
-                    if let Err(e) = poller.add(fd, conn.id() as u64, READ) {
-                        ctx_log!(self, Critical, "cannot watch accepted socket {fd}: {e}");
-                        conn.shutdown();
-                        continue;
-                    }
+                    // Watched from the next round on, before its wait: the
+                    // change replaces an "unwatch" a closed connection may
+                    // have left for this (reused) socket number. No wake-up
+                    // needed: this is the loop.
+                    self.inner.io.lock().changes.insert(fd, Some(conn.id()));
                     ctx_log!(
                         self,
                         Debug,
@@ -381,59 +369,77 @@ impl Context {
 
     /// Applies watch changes requested from outside the loop.
     fn apply_io(&self, poller: &mut Poller) {
-        let ops = core::mem::take(&mut *self.inner.io.lock());
-        for fd in ops.close {
-            let _ = poller.delete(fd);
-            net::close(fd);
-        }
-        for (fd, change) in ops.changes {
+        // Field by field: moving the whole queue out and a new one in
+        // costs firmware more.
+        let (close, changes, want_write, dead) = {
+            let mut io = self.inner.io.lock();
+            (
+                core::mem::take(&mut io.close),
+                core::mem::take(&mut io.changes),
+                core::mem::take(&mut io.want_write),
+                core::mem::take(&mut io.dead),
+            )
+        };
+        close_unwatched(poller, close);
+        for (fd, change) in changes {
             let _ = poller.delete(fd);
             if let Some(id) = change {
                 // The connection may have closed (and its socket number been
                 // reused) since; only watch it if it still owns the socket.
-                if self.lookup(id).is_some_and(|c| c.socket() == fd) {
+                if let Some(c) = self.lookup(id).filter(|c| c.socket() == fd) {
                     if let Err(e) = poller.add(fd, id as u64, READ) {
                         ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
+                        c.shutdown();
                     }
                 }
             }
         }
-        for id in ops.want_write {
+        for id in want_write {
             if let Some(c) = self.lookup(id) {
                 let _ = self.rewatch(poller, &c, true);
             }
         }
-        for id in ops.dead {
+        for id in dead {
             if let Some(c) = self.lookup(id) {
                 self.unregister(&c);
             }
         }
     }
 
-    /// Drops connections whose handshake deadline passed; returns the next
-    /// deadline.
-    fn expire_handshakes(&self) -> Option<Instant> {
-        let now = Instant::now();
+    /// Runs the timers that are due at `now` (`Context::push_timer`):
+    /// drops connections whose handshake deadline passed, watches again
+    /// listeners whose accept pause is over. Returns the next one
+    /// ([`Instant::NEVER`]: none).
+    fn run_timers(&self, poller: &mut Poller, now: Instant) -> Instant {
         loop {
             let id = {
                 let mut q = self.inner.deadlines.lock();
                 match q.first() {
-                    // O(queue) a timed-out handshake: the queue is short.
+                    // O(queue) a timer that fires: the queue is short.
                     Some(&(at, _)) if at <= now => q.remove(0).1,
-                    next => return next.map(|&(at, _)| at),
+                    next => return next.map_or(Instant::NEVER, |&(at, _)| at),
                 }
             };
-            if let Some(conn) = self.lookup(id) {
-                if conn.inner.expire() {
-                    ctx_log!(
-                        self,
-                        Warning,
-                        "conn id={} from {}: handshake timed out",
-                        conn.id(),
-                        conn.host()
-                    );
-                    conn.dispatch(self, Actions::closed(), None);
+            let Some(conn) = self.lookup(id) else {
+                continue;
+            };
+            if conn.role() == ConnRole::Listener {
+                // Its accept pause is over (see `accept_backoff.rs`).
+                let fd = conn.socket();
+                if fd >= 0 {
+                    if let Err(e) = poller.add(fd, id as u64, READ) {
+                        ctx_log!(self, Critical, "cannot watch listener {fd}: {e}");
+                    }
                 }
+            } else if conn.inner.expire() {
+                ctx_log!(
+                    self,
+                    Warning,
+                    "conn id={} from {}: handshake timed out",
+                    conn.id(),
+                    conn.host()
+                );
+                conn.dispatch(self, Actions::closed(), None);
             }
         }
     }

@@ -33,13 +33,14 @@ use core::time::Duration;
 /// turns keepalive on links none of it.
 pub(crate) struct KeepaliveImp {
     arm: fn(&Context, &ConnInner),
-    pub arm_all: fn(&Context),
-    run: fn(&Context) -> Option<Instant>,
+    /// After a configuration change: keepalive is on (or off).
+    pub changed: fn(&Context, bool),
+    run: fn(&Context) -> Instant,
 }
 
 static KEEPALIVE: KeepaliveImp = KeepaliveImp {
     arm: Context::arm_checks,
-    arm_all: Context::arm_keepalive_all,
+    changed: Context::keepalive_changed,
     run: Context::run_checks,
 };
 
@@ -54,12 +55,13 @@ impl Context {
 
     /// Runs the keepalive checks that are due; returns when the next one
     /// is. One atomic load while keepalive is off.
-    pub(crate) fn run_keepalive(&self) -> Option<Instant> {
+    /// ([`Instant::NEVER`]: none).
+    pub(crate) fn run_keepalive(&self) -> Instant {
         if !self.inner.keepalive_on.load(Ordering::Acquire) {
-            return None;
+            return Instant::NEVER;
         }
-        let imp = self.inner.cfg.lock().keepalive?;
-        (imp.run)(self)
+        let imp = self.inner.cfg.lock().keepalive;
+        imp.map_or(Instant::NEVER, |k| (k.run)(self))
     }
 
     fn keepalive_settings(&self) -> Keepalive {
@@ -106,10 +108,7 @@ impl Context {
 
     fn push_check(&self, at: Instant, tick: u64, id: i32) {
         let us = at.as_micros().div_ceil(tick).saturating_mul(tick);
-        self.inner
-            .keepalive
-            .lock()
-            .push(Reverse((Instant::from_micros(us), id)));
+        self.with_extras(|e| e.keepalive.push(Reverse((Instant::from_micros(us), id))));
     }
 
     /// [`Context::arm_keepalive`]'s body.
@@ -132,34 +131,46 @@ impl Context {
         }
     }
 
+    /// [`KeepaliveImp::changed`]: turned on, every connection gets its
+    /// first check; turned off, the checks are dropped.
+    fn keepalive_changed(&self, on: bool) {
+        if !on {
+            self.inner.keepalive_on.store(false, Ordering::Release);
+            self.with_extras(|e| e.keepalive.clear());
+        } else if !self.inner.keepalive_on.swap(true, Ordering::AcqRel) {
+            self.arm_keepalive_all();
+        }
+    }
+
     /// Keepalive turned on: every connection gets its first check.
     fn arm_keepalive_all(&self) {
         let conns: Vec<_> = self.inner.conns.lock().values().cloned().collect();
-        self.inner.keepalive.lock().clear();
+        self.with_extras(|e| e.keepalive.clear());
         for c in conns.iter().filter(|c| c.role != ConnRole::Listener) {
             self.arm_checks(c);
         }
     }
 
     /// [`Context::run_keepalive`]'s body.
-    fn run_checks(&self) -> Option<Instant> {
+    fn run_checks(&self) -> Instant {
         let ka = self.keepalive_settings();
         if !ka.is_on() {
-            return None;
+            return Instant::NEVER;
         }
         let tick = Self::keepalive_tick(&ka);
         let now = Instant::now();
         loop {
-            let id = {
-                let mut q = self.inner.keepalive.lock();
-                match q.peek() {
-                    Some(&Reverse((at, id))) if at <= now => {
-                        q.pop();
-                        id
-                    }
-                    Some(&Reverse((at, _))) => return Some(at),
-                    None => return None,
+            let due = self.with_extras(|e| match e.keepalive.peek() {
+                Some(&Reverse((at, id))) if at <= now => {
+                    e.keepalive.pop();
+                    Ok(id)
                 }
+                Some(&Reverse((at, _))) => Err(at),
+                None => Err(Instant::NEVER),
+            });
+            let id = match due {
+                Ok(id) => id,
+                Err(next) => return next,
             };
             let Some(conn) = self.lookup(id) else {
                 continue;

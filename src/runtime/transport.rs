@@ -5,10 +5,10 @@
 //! (`crate::tls`: OpenSSL, or a C table of TLS functions): the session reads
 //! ciphertext through `net/` and yields plaintext, and may hold decrypted
 //! bytes that the socket will never signal again (the peer sent them in the same TLS record as what was
-//! read). [`Transport::has_buffered_input`] says so; the event loop keeps a
-//! list of such connections and serves them before it waits for readiness
-//! (see `event_loop.rs`), so nothing received is left waiting for an event
-//! that will not come.
+//! read). [`Transport::has_buffered_input`] says so; the event loop holds
+//! such connections in its poller (`Poller::hold`), whose waits report them
+//! readable without blocking (see `event_loop.rs`), so nothing received is
+//! left waiting for an event that will not come.
 
 #[allow(unused_imports)]
 use crate::prelude::*;

@@ -16,9 +16,8 @@ use super::context::{ctx_log, Context};
 use super::Error;
 use crate::net::{Interest, Poller, Ready, Socket};
 use crate::platform::Map;
-use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use crate::sync::Arc;
-use crate::sync::Lock;
 
 /// Called by the loop when a watched socket is ready: (context, socket,
 /// readable, writable). A hang-up or error reports as readable.
@@ -27,19 +26,30 @@ pub type FdHandler = Arc<dyn Fn(&Context, Socket, bool, bool) + Send + Sync>;
 /// The token bit of a watched socket (connection ids are `i32`).
 const FOREIGN: u64 = 1 << 62;
 
-/// A context's watched sockets and the changes the loop has not applied.
+/// What the loop knows of a context's watched sockets without a lock.
 #[derive(Default)]
 pub(crate) struct Watches {
-    state: Lock<WatchState>,
-    /// `state.pending` is not empty: the loop looks at it only then (no
-    /// lock per wake-up for applications that watch nothing).
+    /// Set by the first [`Context::watch_fd`]: `&'static WATCH` (see
+    /// [`WatchImp`]), null until then.
+    imp: AtomicPtr<WatchImp>,
+    /// The pending changes are not empty: the loop looks at them only
+    /// then (no lock per wake-up for applications that watch nothing).
     changed: AtomicBool,
 }
 
+impl Watches {
+    /// The table, once a socket was watched.
+    fn imp(&self) -> Option<&'static WatchImp> {
+        // SAFETY: only `watch_fd` stores here, `&WATCH`, a static.
+        unsafe { self.imp.load(Ordering::Acquire).as_ref() }
+    }
+}
+
+/// The watched sockets, in the context's extras (`Context::with_extras`:
+/// made on first use, so a firmware that watches nothing links none of
+/// it, its drop included).
 #[derive(Default)]
-struct WatchState {
-    /// Set by the first [`Context::watch_fd`] (see [`WatchImp`]).
-    imp: Option<&'static WatchImp>,
+pub(crate) struct WatchState {
     handlers: Map<Socket, FdHandler>,
     /// Socket -> new interest (`None`: stop watching), in request order.
     pending: Vec<(Socket, Option<Interest>)>,
@@ -78,13 +88,14 @@ impl Context {
             self.unwatch_fd(fd);
             return Ok(());
         }
-        {
-            let mut w = self.inner.watches.state.lock();
-            w.imp = Some(&WATCH);
+        self.with_extras(|e| {
+            let w = &mut e.watches;
             w.handlers.insert(fd, handler);
             w.pending.push((fd, Some(Interest { read, write })));
-            self.inner.watches.changed.store(true, Ordering::Release);
-        }
+        });
+        let imp = &WATCH as *const WatchImp as *mut WatchImp;
+        self.inner.watches.imp.store(imp, Ordering::Release);
+        self.inner.watches.changed.store(true, Ordering::Release);
         self.inner.waker.wake();
         Ok(())
     }
@@ -92,16 +103,16 @@ impl Context {
     /// Stops watching `fd`; false if it was not watched. The socket stays
     /// the caller's (not closed).
     pub fn unwatch_fd(&self, fd: Socket) -> bool {
-        let was = {
-            let mut w = self.inner.watches.state.lock();
+        let was = self.with_extras(|e| {
+            let w = &mut e.watches;
             let was = w.handlers.remove(&fd).is_some();
             if was {
                 w.pending.push((fd, None));
-                self.inner.watches.changed.store(true, Ordering::Release);
             }
             was
-        };
+        });
         if was {
+            self.inner.watches.changed.store(true, Ordering::Release);
             self.inner.waker.wake();
         }
         was
@@ -112,19 +123,17 @@ impl Context {
         if !self.inner.watches.changed.load(Ordering::Acquire) {
             return;
         }
-        let imp = self.inner.watches.state.lock().imp;
-        if let Some(w) = imp {
+        if let Some(w) = self.inner.watches.imp() {
             (w.apply)(self, poller);
         }
     }
 
     /// [`Context::apply_watches`]' body.
     fn apply_watch_changes(&self, poller: &mut Poller) {
-        let pending = {
-            let mut w = self.inner.watches.state.lock();
+        let pending = self.with_extras(|e| {
             self.inner.watches.changed.store(false, Ordering::Release);
-            core::mem::take(&mut w.pending)
-        };
+            core::mem::take(&mut e.watches.pending)
+        });
         for (fd, interest) in pending {
             let _ = poller.delete(fd);
             if let Some(i) = interest {
@@ -147,8 +156,7 @@ impl Context {
         }
         let fd = (ev.token & !FOREIGN) as Socket;
         // Only a watched socket has a FOREIGN token: the table is there.
-        let imp = self.inner.watches.state.lock().imp;
-        if let Some(w) = imp {
+        if let Some(w) = self.inner.watches.imp() {
             (w.serve)(self, fd, ev);
         }
         true
@@ -156,7 +164,7 @@ impl Context {
 
     /// [`Context::serve_watched`]'s body: the handler, if still watched.
     fn run_fd_handler(&self, fd: Socket, ev: &Ready) {
-        let h = self.inner.watches.state.lock().handlers.get(&fd).cloned();
+        let h = self.with_extras(|e| e.watches.handlers.get(&fd).cloned());
         if let Some(h) = h {
             h(self, fd, ev.readable || ev.hangup || ev.error, ev.writable);
         }
