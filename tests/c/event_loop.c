@@ -73,7 +73,9 @@ static void timeouts (void)
 	el = now_ms () - t0;
 	CHECK_INT (rc, -3);
 	printf ("loop_wait (200 ms) returned after %.0f ms\n", el);
-	CHECK (el >= 190 && el < scaled (700, 3000));
+	/* returned on its timeout, not later: the upper bound is far off so
+	 * that a loaded machine does not fail it */
+	CHECK (el >= 190 && el < scaled (10000, 15000));
 }
 
 static pthread_mutex_t time_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -393,7 +395,9 @@ static void silent_peers (void)
 		CHECK (echo (conn, "not delayed"));
 		el = now_ms () - t0;
 		printf ("client served in %.1f ms while 2 silent peers are connected\n", el);
-		CHECK (el < scaled (500, 5000));
+		/* not held up by the silent peers: a loop they blocked would
+		 * serve it only after their 10 s handshake timeout */
+		CHECK (el < scaled (5000, 8000));
 		nopoll_conn_close (conn);
 	}
 	/* both still connected (the handshake timeout is 10 s by default and
