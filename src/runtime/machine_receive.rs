@@ -203,7 +203,7 @@ impl Machine {
         data: &[u8],
         acts: &mut Vec<Action>,
     ) -> Option<Option<usize>> {
-        let peer = env.peer().parse::<IpAddr>().ok();
+        let peer = env.peer_ip();
         if peer.and_then(|ip| env.trusts(ip)) == Some(false) {
             act_log!(
                 env,
@@ -269,7 +269,7 @@ impl Machine {
         if self.client_addr().is_some() {
             return;
         }
-        let Some(peer) = env.peer().parse::<IpAddr>().ok() else {
+        let Some(peer) = env.peer_ip() else {
             return;
         };
         if env.trusts(peer) != Some(true) {
