@@ -217,8 +217,12 @@ impl RawTable {
         let mut s = self.slots.lock();
         let idx = match s.free.pop() {
             Some(i) => {
-                let gen = s.entries[i].gen;
-                s.entries[i] = Entry { gen, ..entry };
+                let e = &mut s.entries[i];
+                let gen = e.gen;
+                debug_assert!(e.strong.is_none() && e.weak.is_none());
+                // A free slot holds no references (`Slots::kill` took
+                // them): nothing to drop (no drop code here).
+                core::mem::forget(core::mem::replace(e, Entry { gen, ..entry }));
                 i
             }
             None => {
