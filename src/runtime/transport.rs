@@ -44,6 +44,8 @@ enum Op<'a> {
     /// 1 while its handshake has not completed.
     Handshaking,
     CloseNotify,
+    /// Why the session last failed, taken.
+    TakeError(&'a mut Option<crate::tls::TlsError>),
 }
 
 /// A connection's byte stream.
@@ -112,6 +114,10 @@ impl Transport {
                 s.close_notify();
                 Ok(0)
             }
+            Op::TakeError(out) => {
+                *out = s.take_error();
+                Ok(0)
+            }
         }
     }
 
@@ -123,7 +129,11 @@ impl Transport {
 
     /// Why the TLS session last failed (taken once, for the log).
     pub(crate) fn take_tls_error(&self) -> Option<String> {
-        self.with_session(|s| s.take_error()).flatten()
+        let mut why = None;
+        if self.is_tls() {
+            let _ = self.session_op(Op::TakeError(&mut why));
+        }
+        why
     }
 
     /// Plaintext held inside the TLS layer (nopoll_conn_read_pending).
