@@ -69,39 +69,25 @@ mod glue {
     pub(crate) static CTXS: Table<CtxInner> = Table::new(1);
     pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
 
-    /// What the C API attaches to a context or a connection: its handle
-    /// slot, and the strings handed to C (certificate paths, ...), kept
-    /// until the object is destroyed so that pointers given to C never
-    /// dangle. Dropped with the object: the slot is freed then. One type
-    /// for both kinds, so one copy of the code below (firmware size).
-    struct Binding {
-        token: usize,
-        ctx: bool,
-        strings: Vec<CString>,
+    /// What the C API attaches to a context or a connection (its
+    /// `Attachment`): its handle, whose slot is freed when the object is
+    /// destroyed (these functions), and the strings handed to C
+    /// (certificate paths, ...), kept until then so that pointers given
+    /// to C never dangle.
+    fn ctx_ended(token: usize) {
+        super::loop_io::withdraw_stop_cell(token);
+        CTXS.reclaim(token);
     }
 
-    impl Drop for Binding {
-        fn drop(&mut self) {
-            if self.ctx {
-                super::loop_io::withdraw_stop_cell(self.token);
-                CTXS.reclaim(self.token);
-            } else {
-                CONNS.reclaim(self.token);
-            }
-        }
+    fn conn_ended(token: usize) {
+        CONNS.reclaim(token);
     }
 
     /// Publishes the new handle `token` in `slot`. Err(the handle another
     /// thread published first): then ours was never seen, and its slot is
     /// not the object's to reclaim (the caller discards it).
     fn bind(slot: &Attachment, token: usize, ctx: bool) -> Result<(), usize> {
-        slot.set_once(token, || {
-            Box::new(Binding {
-                token,
-                ctx,
-                strings: Vec::new(),
-            })
-        })
+        slot.set_once(token, if ctx { ctx_ended } else { conn_ended })
     }
 
     /// The context behind a C handle.
@@ -202,7 +188,7 @@ mod glue {
         }
         conn.inner
             .attachment
-            .with(|b: &mut Binding| keep(&mut b.strings, c))
+            .with_strings(|strings| keep(strings, c))
             .unwrap_or(core::ptr::null())
     }
 
@@ -217,7 +203,7 @@ mod glue {
         }
         ctx.inner
             .attachment
-            .with(|b: &mut Binding| keep(&mut b.strings, c))
+            .with_strings(|strings| keep(strings, c))
             .unwrap_or(core::ptr::null())
     }
 
