@@ -79,7 +79,6 @@ impl Drop for Attachment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::sync::atomic::AtomicUsize;
 
     static ENDED: AtomicUsize = AtomicUsize::new(0);
 

@@ -10,7 +10,7 @@ use super::rng::OsRandom;
 use super::Error;
 use crate::net::{self, Socket};
 use crate::platform::Instant;
-use crate::protocol::{ClientHandshake, ClientRequest, ServerHandshake};
+use crate::protocol::{text, ClientHandshake, ClientRequest, ServerHandshake};
 use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -85,9 +85,8 @@ impl Connection {
         }
         let backlog = ctx.inner.cfg.lock().backlog;
         let fd = net::tcp_listen(host, port, ipv6, backlog)?;
-        let real_port = net::local_port(fd)
-            .map(|p| crate::protocol::text::decimal(u64::from(p)))
-            .unwrap_or_else(|| port.to_string());
+        let real_port =
+            net::local_port(fd).map_or_else(|| port.to_string(), |p| text::decimal(p.into()));
         let conn = Self::build(
             ctx,
             ConnRole::Listener,
@@ -246,9 +245,7 @@ impl Connection {
     ) -> Connection {
         // The peer's host is made text only if asked for (`Host`).
         let peer = peer.or_else(|| net::peer_of(fd));
-        let port = peer.map_or_else(String::new, |p| {
-            crate::protocol::text::decimal(u64::from(p.port))
-        });
+        let port = peer.map_or_else(String::new, |p| text::decimal(u64::from(p.port)));
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
             // Set whenever a listener requires a PROXY header.
