@@ -74,11 +74,34 @@ struct OwnHandlers {
     on_ready: Option<super::ActionHandler>,
 }
 
+impl Cold {
+    /// Queues `m` at the back of the inbox (at the front: before the
+    /// messages already there).
+    pub(crate) fn push_inbox(&mut self, m: Message, front: bool) {
+        self.inbox_bytes += m.payload().len();
+        if front {
+            self.inbox.push_front(m);
+        } else {
+            self.inbox.push_back(m);
+        }
+    }
+
+    /// Takes the inbox's first message.
+    pub(crate) fn pop_inbox(&mut self) -> Option<Message> {
+        let m = self.inbox.pop_front()?;
+        self.inbox_bytes -= m.payload().len();
+        Some(m)
+    }
+}
+
 /// Connection state that is rarely needed (see `ConnState::cold`).
 #[derive(Default)]
 pub(crate) struct Cold {
-    /// Messages kept for `get_msg` (no handler took them).
+    /// Messages kept for `get_msg` (no handler took them): added and
+    /// taken through the methods below, which count their payload bytes.
     pub inbox: VecDeque<Message>,
+    /// Payload bytes in `inbox` (kept, not summed over it at each message).
+    inbox_bytes: usize,
     /// The message `read` is handing out, and how far.
     pub stream: Vec<u8>,
     pub stream_pos: usize,
@@ -137,9 +160,7 @@ impl ConnState {
     }
 
     pub(crate) fn inbox_bytes(&self) -> usize {
-        self.cold
-            .as_ref()
-            .map_or(0, |c| c.inbox.iter().map(|m| m.payload().len()).sum())
+        self.cold.as_ref().map_or(0, |c| c.inbox_bytes)
     }
 }
 
@@ -647,11 +668,11 @@ impl ConnInner {
             );
             return;
         }
-        st.cold().inbox.push_back(m);
+        st.cold().push_inbox(m, false);
     }
 
     pub(crate) fn pop_inbox(&self) -> Option<Message> {
-        self.st.lock().cold.as_mut()?.inbox.pop_front()
+        self.st.lock().cold.as_mut()?.pop_inbox()
     }
 
     /// Messages wait in the inbox.
@@ -722,4 +743,30 @@ fn _assert_send_sync() {
     fn f<T: Send + Sync>() {}
     f::<Connection>();
     f::<Context>();
+}
+
+#[cfg(test)]
+mod inbox_tests {
+    use super::*;
+    use crate::protocol::DataKind;
+
+    fn msg(p: &[u8]) -> Message {
+        Message::whole(DataKind::Binary, p).unwrap()
+    }
+
+    #[test]
+    fn the_inbox_counts_its_payload_bytes_in_order() {
+        let mut c = Cold::default();
+        c.push_inbox(msg(b"abc"), false);
+        c.push_inbox(msg(b"de"), true);
+        c.push_inbox(msg(b"f"), false);
+        assert_eq!(c.inbox_bytes, 6);
+        assert_eq!(c.pop_inbox().unwrap().payload(), b"de");
+        assert_eq!(c.inbox_bytes, 4);
+        assert_eq!(c.pop_inbox().unwrap().payload(), b"abc");
+        assert_eq!(c.pop_inbox().unwrap().payload(), b"f");
+        assert_eq!(c.inbox_bytes, 0);
+        assert!(c.pop_inbox().is_none());
+        assert_eq!(c.inbox_bytes, 0);
+    }
 }

@@ -263,9 +263,9 @@ impl Connection {
         if !got.is_empty() {
             let mut st = self.inner.st.lock();
             // Keep order: these arrived before anything already queued after them.
-            let inbox = &mut st.cold().inbox;
+            let cold = st.cold();
             for m in got.into_iter().rev() {
-                inbox.push_front(m);
+                cold.push_inbox(m, true);
             }
         }
         self.close_if_drained();
