@@ -183,11 +183,6 @@ impl<T: Any + Send + Sync> Table<T> {
         self.raw.retire(token)
     }
 
-    /// Frees a slot that was never handed out (a lost publication race).
-    pub fn discard(&self, token: usize) {
-        self.raw.discard(token)
-    }
-
     /// Frees the slot if nothing keeps its object alive any more.
     pub fn reclaim(&self, token: usize) {
         self.raw.reclaim(token)
@@ -308,21 +303,6 @@ impl RawTable {
         killed
     }
 
-    fn discard(&self, token: usize) {
-        let Some((idx, gen)) = self.decode(token) else {
-            return;
-        };
-        let dropped = {
-            let mut s = self.slots.lock();
-            match s.entries.get_mut(idx) {
-                Some(e) if e.c_refs >= 0 && e.gen & GEN_MASK == gen => s.kill(idx),
-                _ => (None, None),
-            }
-        };
-        // Destructors run outside the table lock.
-        drop(dropped);
-    }
-
     fn reclaim(&self, token: usize) {
         let Some((idx, gen)) = self.decode(token) else {
             return;
@@ -371,19 +351,6 @@ mod tests {
         assert_ne!(h, h2);
         assert!(t.get(h).is_none());
         assert_eq!(t.get(h2).as_deref(), Some(&9));
-    }
-
-    #[test]
-    fn a_discarded_handle_is_dead_and_its_slot_reused() {
-        let t: Table<u32> = Table::new(4);
-        let obj = Arc::new(5u32);
-        let h = t.insert(&obj, 0).unwrap();
-        t.discard(h);
-        assert!(t.get(h).is_none(), "discarded even though the object lives");
-        let h2 = t.insert(&obj, 1).unwrap();
-        assert_eq!(t.slot_index(h), t.slot_index(h2), "slot reused");
-        assert_ne!(h, h2);
-        assert_eq!(t.get(h2).as_deref(), Some(&5));
     }
 
     #[test]

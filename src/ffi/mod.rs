@@ -61,7 +61,6 @@ mod glue {
     use super::types::*;
     #[allow(unused_imports)]
     use crate::prelude::*;
-    use crate::runtime::attachment::Attachment;
     use crate::runtime::{ConnInner, Connection, Context, CtxInner};
     use alloc::ffi::CString;
     use core::ffi::{c_char, CStr};
@@ -83,13 +82,6 @@ mod glue {
         CONNS.reclaim(token);
     }
 
-    /// Publishes the new handle `token` in `slot`. Err(the handle another
-    /// thread published first): then ours was never seen, and its slot is
-    /// not the object's to reclaim (the caller discards it).
-    fn bind(slot: &Attachment, token: usize, ctx: bool) -> Result<(), usize> {
-        slot.set_once(token, if ctx { ctx_ended } else { conn_ended })
-    }
-
     /// The context behind a C handle.
     pub(crate) fn ctx_from(p: *mut noPollCtx) -> Option<Context> {
         super::dispatch::ctx(p as usize).or_else(|| CTXS.get(p as usize).map(Context::from_inner))
@@ -105,18 +97,15 @@ mod glue {
         if cur != 0 {
             return cur as *mut noPollCtx;
         }
-        let Some(new) = CTXS.insert(&ctx.inner, 0) else {
-            return core::ptr::null_mut();
-        };
-        match bind(slot, new, true) {
-            Ok(()) => {
-                super::loop_io::publish_stop_cell(new, ctx);
-                new as *mut noPollCtx
+        // Made under the slot's lock: one thread makes it.
+        match slot.get_or_set(ctx_ended, || CTXS.insert(&ctx.inner, 0)) {
+            Some((h, made)) => {
+                if made {
+                    super::loop_io::publish_stop_cell(h, ctx);
+                }
+                h as *mut noPollCtx
             }
-            Err(first) => {
-                CTXS.discard(new);
-                first as *mut noPollCtx
-            }
+            None => core::ptr::null_mut(),
         }
     }
 
@@ -134,16 +123,8 @@ mod glue {
         if cur != 0 {
             return cur as *mut noPollConn;
         }
-        let Some(new) = CONNS.insert(&conn.inner, 0) else {
-            return core::ptr::null_mut();
-        };
-        match bind(slot, new, false) {
-            Ok(()) => new as *mut noPollConn,
-            Err(first) => {
-                CONNS.discard(new);
-                first as *mut noPollConn
-            }
-        }
+        slot.get_or_set(conn_ended, || CONNS.insert(&conn.inner, 0))
+            .map_or(core::ptr::null_mut(), |(h, _)| h as *mut noPollConn)
     }
 
     /// A handle on which the caller owns one reference.

@@ -44,18 +44,24 @@ impl Attachment {
         self.word.load(Ordering::Acquire)
     }
 
-    /// Sets the word (non-zero) and the function called with it when the
-    /// object is dropped, unless set already: then the word set before is
-    /// returned.
-    pub(crate) fn set_once(&self, word: usize, on_drop: fn(usize)) -> Result<(), usize> {
+    /// The word; if none is set yet, the one `make` gives (None: none
+    /// set), set with the function called with it when the object is
+    /// dropped. `make` runs under the slot's lock, so only one caller
+    /// makes it (nothing made is thrown away). True: made by this call.
+    pub(crate) fn get_or_set(
+        &self,
+        on_drop: fn(usize),
+        make: impl FnOnce() -> Option<usize>,
+    ) -> Option<(usize, bool)> {
         let mut slot = self.slot.lock();
         let cur = self.word.load(Ordering::Acquire);
-        if cur != 0 || slot.on_drop.is_some() {
-            return Err(cur);
+        if cur != 0 {
+            return Some((cur, false));
         }
+        let word = make()?;
         slot.on_drop = Some(on_drop);
         self.word.store(word, Ordering::Release);
-        Ok(())
+        Some((word, true))
     }
 
     /// Runs `f` on the kept strings once the word is set (None before).
@@ -91,10 +97,12 @@ mod tests {
         let a = Attachment::default();
         assert_eq!(a.word(), 0);
         assert_eq!(a.with_strings(|_| ()), None, "no strings kept before");
-        assert!(a.set_once(7, ended).is_ok());
+        assert_eq!(a.get_or_set(ended, || None), None, "nothing made");
+        assert_eq!(a.word(), 0);
+        assert_eq!(a.get_or_set(ended, || Some(7)), Some((7, true)));
         assert_eq!(a.word(), 7);
-        let again = a.set_once(8, |_| unreachable!("not kept when set"));
-        assert_eq!(again, Err(7), "a second binding must be refused");
+        let again = a.get_or_set(|_| unreachable!("not kept"), || unreachable!("not made"));
+        assert_eq!(again, Some((7, false)), "the first word stays");
         assert_eq!(a.word(), 7);
         let p = a
             .with_strings(|v| {
