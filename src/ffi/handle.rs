@@ -22,7 +22,6 @@ use crate::prelude::*;
 
 use crate::sync::Lock;
 use crate::sync::{Arc, Weak};
-use core::any::Any;
 use core::marker::PhantomData;
 
 #[cfg(target_pointer_width = "64")]
@@ -47,8 +46,9 @@ const GEN_MASK: usize = (1 << GEN_BITS) - 1;
 
 /// What a slot holds: any of the handle types. The table is type-erased
 /// so that one copy of its code serves every kind of handle (one per kind
-/// cost 1 KB of firmware); [`Table`] checks the type on the way out.
-type Obj = dyn Any + Send + Sync;
+/// cost 1 KB of firmware); [`Table`] gives each table one type (its
+/// tag), so no type id is kept or checked (`Table::get`).
+type Obj = dyn Send + Sync;
 
 struct Entry {
     gen: usize,
@@ -111,7 +111,7 @@ pub(crate) struct Table<T> {
     _kind: PhantomData<fn() -> T>,
 }
 
-impl<T: Any + Send + Sync> Table<T> {
+impl<T: Send + Sync + 'static> Table<T> {
     pub const fn new(tag: usize) -> Self {
         Table {
             raw: RawTable {
@@ -147,11 +147,10 @@ impl<T: Any + Send + Sync> Table<T> {
     /// The object behind a handle, if the handle is valid.
     pub fn get(&self, token: usize) -> Option<Arc<T>> {
         let obj = self.raw.get(token)?;
-        debug_assert!(obj.is::<T>());
         // SAFETY: a table's handles are tagged with its own tag (`decode`
         // checks it) and only `Table<T>`'s methods insert into its slots,
         // always an `Arc<T>`: the object is a `T`. The cast keeps the
-        // pointer and drops the `dyn Any` metadata, undoing the unsizing of
+        // pointer and drops the `dyn` metadata, undoing the unsizing of
         // `insert` (no type-id check per lookup, once per kind of handle).
         Some(unsafe { Arc::from_raw(Arc::into_raw(obj).cast::<T>()) })
     }
