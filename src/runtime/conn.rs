@@ -182,6 +182,8 @@ pub(crate) struct ConnInner {
     /// by `nopoll_conn_accept_complete` for a socket the caller accepted).
     pub listener: Lock<Option<Arc<ConnInner>>>,
     pub host: Host,
+    /// The port given as text (empty for an accepted connection: its
+    /// peer's is in `host`).
     pub port: String,
     pub st: Lock<ConnState>,
     /// Raised from reading the transport until the machine has the bytes:
@@ -201,7 +203,8 @@ pub(crate) struct ConnInner {
 /// A connection's host: text given when it was made (a listener's bind
 /// host, a client's server), or an accepted connection's peer address,
 /// formatted the first time its text is asked for (a listener whose
-/// program never asks links no address formatter: firmware size).
+/// program never asks links no address formatter: firmware size). The
+/// peer's port is made text by [`Connection::port`] alone.
 pub(crate) struct Host {
     given: String,
     peer: Option<net::Peer>,
@@ -411,7 +414,11 @@ impl Connection {
             .m
             .client_addr()
             .and_then(|c| c.1.clone());
-        port.unwrap_or_else(|| self.inner.port.clone())
+        port.unwrap_or_else(|| match self.inner.host.peer {
+            // An accepted connection's, made text now (see `Host`).
+            Some(p) => crate::protocol::text::decimal(u64::from(p.port)),
+            None => self.inner.port.clone(),
+        })
     }
     /// The owning context.
     pub fn ctx(&self) -> Context {

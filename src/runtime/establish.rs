@@ -243,9 +243,8 @@ impl Connection {
         fd: Socket,
         peer: Option<net::Peer>,
     ) -> Connection {
-        // The peer's host is made text only if asked for (`Host`).
+        // The peer's host and port are made text only if asked for (`Host`).
         let peer = peer.or_else(|| net::peer_of(fd));
-        let port = peer.map_or_else(String::new, |p| text::decimal(u64::from(p.port)));
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
             // Set whenever a listener requires a PROXY header.
@@ -260,7 +259,7 @@ impl Connection {
             Some(imp) => Machine::server_behind_proxy(hs, imp),
             None => Machine::server(hs),
         };
-        let conn = Self::build(ctx, ConnRole::Accepted, fd, peer.into(), port, m);
+        let conn = Self::build(ctx, ConnRole::Accepted, fd, peer.into(), String::new(), m);
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
             let max = l.inner.st.lock().m.max_frame_size;
