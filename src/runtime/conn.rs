@@ -75,15 +75,17 @@ struct OwnHandlers {
 }
 
 impl Cold {
-    /// Queues `m` at the back of the inbox (at the front: before the
-    /// messages already there).
-    pub(crate) fn push_inbox(&mut self, m: Message, front: bool) {
+    /// Queues `m` at the back of the inbox.
+    pub(crate) fn push_inbox(&mut self, m: Message) {
         self.inbox_bytes += m.payload().len();
-        if front {
-            self.inbox.push_front(m);
-        } else {
-            self.inbox.push_back(m);
-        }
+        self.inbox.push_back(m);
+    }
+
+    /// Puts `m` back at the front of the inbox (before the messages
+    /// already there).
+    pub(crate) fn unpop_inbox(&mut self, m: Message) {
+        self.inbox_bytes += m.payload().len();
+        self.inbox.push_front(m);
     }
 
     /// Takes the inbox's first message.
@@ -675,7 +677,7 @@ impl ConnInner {
             );
             return;
         }
-        st.cold().push_inbox(m, false);
+        st.cold().push_inbox(m);
     }
 
     pub(crate) fn pop_inbox(&self) -> Option<Message> {
@@ -764,9 +766,9 @@ mod inbox_tests {
     #[test]
     fn the_inbox_counts_its_payload_bytes_in_order() {
         let mut c = Cold::default();
-        c.push_inbox(msg(b"abc"), false);
-        c.push_inbox(msg(b"de"), true);
-        c.push_inbox(msg(b"f"), false);
+        c.push_inbox(msg(b"abc"));
+        c.unpop_inbox(msg(b"de"));
+        c.push_inbox(msg(b"f"));
         assert_eq!(c.inbox_bytes, 6);
         assert_eq!(c.pop_inbox().unwrap().payload(), b"de");
         assert_eq!(c.inbox_bytes, 4);

@@ -265,7 +265,7 @@ impl Connection {
             // Keep order: these arrived before anything already queued after them.
             let cold = st.cold();
             for m in got.into_iter().rev() {
-                cold.push_inbox(m, true);
+                cold.unpop_inbox(m);
             }
         }
         self.close_if_drained();
