@@ -74,9 +74,8 @@ impl Attachment {
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        let word = self.word();
-        let on_drop = self.slot.lock().on_drop;
-        if let Some(f) = on_drop {
+        let word = *self.word.get_mut();
+        if let Some(f) = self.slot.get_mut().on_drop {
             f(word);
         }
     }
