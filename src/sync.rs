@@ -27,6 +27,11 @@ mod imp {
         pub fn lock(&self) -> LockGuard<'_, T> {
             self.0.lock().unwrap_or_else(|p| p.into_inner())
         }
+
+        /// The value, without locking: `&mut self` is the only reference.
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(|p| p.into_inner())
+        }
     }
 }
 
@@ -180,6 +185,11 @@ mod imp {
                 raw: Raw::new(),
                 value: UnsafeCell::new(value),
             }
+        }
+
+        /// The value, without locking: `&mut self` is the only reference.
+        pub fn get_mut(&mut self) -> &mut T {
+            self.value.get_mut()
         }
 
         /// Locks (blocking or spinning) and returns the guard.

@@ -661,3 +661,25 @@ fn loop_wait_with_an_expired_timeout_still_writes_pending_output() {
     c.close(None, b"");
     t.join().unwrap();
 }
+
+/// An accepted connection keeps its peer's address binary and makes its
+/// text when asked (`Host`): the text is the peer's numeric address and
+/// the port its socket is bound to.
+#[test]
+fn an_accepted_connection_reports_its_peer_address() {
+    let ctx = Context::new().unwrap();
+    let listener = ctx.listen("127.0.0.1", "0", false).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let s2 = seen.clone();
+    ctx.set_on_accept(move |_, conn| {
+        *s2.lock().unwrap() = Some((conn.host(), conn.port(), conn.peer_host().to_string()));
+        true
+    });
+    let port = listener.port().to_string();
+    let _loop = LoopThread::start(&ctx, Duration::from_secs(60));
+    let (_cctx, c) = client(&port);
+    let (_, local_port) = nopoll::net::local_addr(c.socket()).unwrap();
+    let got = seen.lock().unwrap().clone();
+    let ip = "127.0.0.1".to_string();
+    assert_eq!(got, Some((ip.clone(), local_port, ip)));
+}

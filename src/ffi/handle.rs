@@ -22,7 +22,6 @@ use crate::prelude::*;
 
 use crate::sync::Lock;
 use crate::sync::{Arc, Weak};
-use core::any::Any;
 use core::marker::PhantomData;
 
 #[cfg(target_pointer_width = "64")]
@@ -47,8 +46,9 @@ const GEN_MASK: usize = (1 << GEN_BITS) - 1;
 
 /// What a slot holds: any of the handle types. The table is type-erased
 /// so that one copy of its code serves every kind of handle (one per kind
-/// cost 1 KB of firmware); [`Table`] checks the type on the way out.
-type Obj = dyn Any + Send + Sync;
+/// cost 1 KB of firmware); [`Table`] gives each table one type (its
+/// tag), so no type id is kept or checked (`Table::get`).
+type Obj = dyn Send + Sync;
 
 struct Entry {
     gen: usize,
@@ -111,7 +111,7 @@ pub(crate) struct Table<T> {
     _kind: PhantomData<fn() -> T>,
 }
 
-impl<T: Any + Send + Sync> Table<T> {
+impl<T: Send + Sync + 'static> Table<T> {
     pub const fn new(tag: usize) -> Self {
         Table {
             raw: RawTable {
@@ -147,11 +147,10 @@ impl<T: Any + Send + Sync> Table<T> {
     /// The object behind a handle, if the handle is valid.
     pub fn get(&self, token: usize) -> Option<Arc<T>> {
         let obj = self.raw.get(token)?;
-        debug_assert!(obj.is::<T>());
         // SAFETY: a table's handles are tagged with its own tag (`decode`
         // checks it) and only `Table<T>`'s methods insert into its slots,
         // always an `Arc<T>`: the object is a `T`. The cast keeps the
-        // pointer and drops the `dyn Any` metadata, undoing the unsizing of
+        // pointer and drops the `dyn` metadata, undoing the unsizing of
         // `insert` (no type-id check per lookup, once per kind of handle).
         Some(unsafe { Arc::from_raw(Arc::into_raw(obj).cast::<T>()) })
     }
@@ -183,11 +182,6 @@ impl<T: Any + Send + Sync> Table<T> {
         self.raw.retire(token)
     }
 
-    /// Frees a slot that was never handed out (a lost publication race).
-    pub fn discard(&self, token: usize) {
-        self.raw.discard(token)
-    }
-
     /// Frees the slot if nothing keeps its object alive any more.
     pub fn reclaim(&self, token: usize) {
         self.raw.reclaim(token)
@@ -217,8 +211,12 @@ impl RawTable {
         let mut s = self.slots.lock();
         let idx = match s.free.pop() {
             Some(i) => {
-                let gen = s.entries[i].gen;
-                s.entries[i] = Entry { gen, ..entry };
+                let e = &mut s.entries[i];
+                let gen = e.gen;
+                debug_assert!(e.strong.is_none() && e.weak.is_none());
+                // A free slot holds no references (`Slots::kill` took
+                // them): nothing to drop (no drop code here).
+                core::mem::forget(core::mem::replace(e, Entry { gen, ..entry }));
                 i
             }
             None => {
@@ -304,21 +302,6 @@ impl RawTable {
         killed
     }
 
-    fn discard(&self, token: usize) {
-        let Some((idx, gen)) = self.decode(token) else {
-            return;
-        };
-        let dropped = {
-            let mut s = self.slots.lock();
-            match s.entries.get_mut(idx) {
-                Some(e) if e.c_refs >= 0 && e.gen & GEN_MASK == gen => s.kill(idx),
-                _ => (None, None),
-            }
-        };
-        // Destructors run outside the table lock.
-        drop(dropped);
-    }
-
     fn reclaim(&self, token: usize) {
         let Some((idx, gen)) = self.decode(token) else {
             return;
@@ -367,19 +350,6 @@ mod tests {
         assert_ne!(h, h2);
         assert!(t.get(h).is_none());
         assert_eq!(t.get(h2).as_deref(), Some(&9));
-    }
-
-    #[test]
-    fn a_discarded_handle_is_dead_and_its_slot_reused() {
-        let t: Table<u32> = Table::new(4);
-        let obj = Arc::new(5u32);
-        let h = t.insert(&obj, 0).unwrap();
-        t.discard(h);
-        assert!(t.get(h).is_none(), "discarded even though the object lives");
-        let h2 = t.insert(&obj, 1).unwrap();
-        assert_eq!(t.slot_index(h), t.slot_index(h2), "slot reused");
-        assert_ne!(h, h2);
-        assert_eq!(t.get(h2).as_deref(), Some(&5));
     }
 
     #[test]

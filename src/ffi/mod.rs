@@ -61,7 +61,6 @@ mod glue {
     use super::types::*;
     #[allow(unused_imports)]
     use crate::prelude::*;
-    use crate::runtime::attachment::Attachment;
     use crate::runtime::{ConnInner, Connection, Context, CtxInner};
     use alloc::ffi::CString;
     use core::ffi::{c_char, CStr};
@@ -69,39 +68,18 @@ mod glue {
     pub(crate) static CTXS: Table<CtxInner> = Table::new(1);
     pub(crate) static CONNS: Table<ConnInner> = Table::new(2);
 
-    /// What the C API attaches to a context or a connection: its handle
-    /// slot, and the strings handed to C (certificate paths, ...), kept
-    /// until the object is destroyed so that pointers given to C never
-    /// dangle. Dropped with the object: the slot is freed then. One type
-    /// for both kinds, so one copy of the code below (firmware size).
-    struct Binding {
-        token: usize,
-        ctx: bool,
-        strings: Vec<CString>,
+    /// What the C API attaches to a context or a connection (its
+    /// `Attachment`): its handle, whose slot is freed when the object is
+    /// destroyed (these functions), and the strings handed to C
+    /// (certificate paths, ...), kept until then so that pointers given
+    /// to C never dangle.
+    fn ctx_ended(token: usize) {
+        super::loop_io::withdraw_stop_cell(token);
+        CTXS.reclaim(token);
     }
 
-    impl Drop for Binding {
-        fn drop(&mut self) {
-            if self.ctx {
-                super::loop_io::withdraw_stop_cell(self.token);
-                CTXS.reclaim(self.token);
-            } else {
-                CONNS.reclaim(self.token);
-            }
-        }
-    }
-
-    /// Publishes the new handle `token` in `slot`. Err(the handle another
-    /// thread published first): then ours was never seen, and its slot is
-    /// not the object's to reclaim (the caller discards it).
-    fn bind(slot: &Attachment, token: usize, ctx: bool) -> Result<(), usize> {
-        slot.set_once(token, || {
-            Box::new(Binding {
-                token,
-                ctx,
-                strings: Vec::new(),
-            })
-        })
+    fn conn_ended(token: usize) {
+        CONNS.reclaim(token);
     }
 
     /// The context behind a C handle.
@@ -119,18 +97,15 @@ mod glue {
         if cur != 0 {
             return cur as *mut noPollCtx;
         }
-        let Some(new) = CTXS.insert(&ctx.inner, 0) else {
-            return core::ptr::null_mut();
-        };
-        match bind(slot, new, true) {
-            Ok(()) => {
-                super::loop_io::publish_stop_cell(new, ctx);
-                new as *mut noPollCtx
+        // Made under the slot's lock: one thread makes it.
+        match slot.get_or_set(ctx_ended, || CTXS.insert(&ctx.inner, 0)) {
+            Some((h, made)) => {
+                if made {
+                    super::loop_io::publish_stop_cell(h, ctx);
+                }
+                h as *mut noPollCtx
             }
-            Err(first) => {
-                CTXS.discard(new);
-                first as *mut noPollCtx
-            }
+            None => core::ptr::null_mut(),
         }
     }
 
@@ -148,16 +123,8 @@ mod glue {
         if cur != 0 {
             return cur as *mut noPollConn;
         }
-        let Some(new) = CONNS.insert(&conn.inner, 0) else {
-            return core::ptr::null_mut();
-        };
-        match bind(slot, new, false) {
-            Ok(()) => new as *mut noPollConn,
-            Err(first) => {
-                CONNS.discard(new);
-                first as *mut noPollConn
-            }
-        }
+        slot.get_or_set(conn_ended, || CONNS.insert(&conn.inner, 0))
+            .map_or(core::ptr::null_mut(), |(h, _)| h as *mut noPollConn)
     }
 
     /// A handle on which the caller owns one reference.
@@ -202,7 +169,7 @@ mod glue {
         }
         conn.inner
             .attachment
-            .with(|b: &mut Binding| keep(&mut b.strings, c))
+            .with_strings(|strings| keep(strings, c))
             .unwrap_or(core::ptr::null())
     }
 
@@ -217,7 +184,7 @@ mod glue {
         }
         ctx.inner
             .attachment
-            .with(|b: &mut Binding| keep(&mut b.strings, c))
+            .with_strings(|strings| keep(strings, c))
             .unwrap_or(core::ptr::null())
     }
 

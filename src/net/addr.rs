@@ -20,6 +20,32 @@ pub struct Addr {
     len: socklen_t,
 }
 
+/// An IP socket address as a connection keeps it: its text (which needs
+/// the address formatter) is made only when asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The address.
+    pub ip: IpAddr,
+    /// The port.
+    pub port: u16,
+    /// The IPv6 scope (interface) id; 0 for none.
+    pub scope: u32,
+}
+
+impl Peer {
+    /// Numeric host text: IPv6 without brackets, `%scope` appended for a
+    /// scoped address.
+    pub fn host(&self) -> String {
+        let mut host = String::new();
+        text::push_ip(&mut host, self.ip);
+        if self.scope != 0 {
+            text::push_ascii(&mut host, b"%");
+            text::push_decimal(&mut host, u64::from(self.scope));
+        }
+        host
+    }
+}
+
 /// `size_of::<T>()` as a `socklen_t` (socket structs are far below 4 GiB).
 pub(crate) fn socklen_of<T>() -> socklen_t {
     socklen_t::try_from(mem::size_of::<T>()).unwrap_or(socklen_t::MAX)
@@ -96,32 +122,37 @@ impl Addr {
         }
     }
 
-    /// Numeric host text (IPv6 without brackets, `%scope` appended for a
-    /// scoped address) and port text; None for non-IP families. Read from
-    /// the C structure directly (no `SocketAddr` built on the way).
-    pub fn host_port(&self) -> Option<(String, String)> {
-        let mut host = String::new();
-        let (ip, port, scope): (IpAddr, u16, u32) =
-            if self.family() == crate::sys::AF_INET && self.holds::<sockaddr_in>() {
-                // SAFETY: the family says the storage holds a sockaddr_in and
-                // the length covers it; storage is larger than sockaddr_in.
-                let sin: sockaddr_in = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
-                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                (ip.into(), sin.sin_port, 0)
-            } else if self.is_v6() && self.holds::<sockaddr_in6>() {
-                // SAFETY: as above, for sockaddr_in6.
-                let sin6: sockaddr_in6 = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
-                let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-                (ip.into(), sin6.sin6_port, sin6.sin6_scope_id)
-            } else {
-                return None;
-            };
-        text::push_ip(&mut host, ip);
-        if scope != 0 {
-            text::push_ascii(&mut host, b"%");
-            text::push_decimal(&mut host, u64::from(scope));
+    /// The IP peer this address names (None for non-IP families), read
+    /// from the C structure directly (no `SocketAddr` built on the way).
+    pub fn peer(&self) -> Option<Peer> {
+        if self.family() == crate::sys::AF_INET && self.holds::<sockaddr_in>() {
+            // SAFETY: the family says the storage holds a sockaddr_in and
+            // the length covers it; storage is larger than sockaddr_in.
+            let sin: sockaddr_in = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(Peer {
+                ip: ip.into(),
+                port: u16::from_be(sin.sin_port),
+                scope: 0,
+            })
+        } else if self.is_v6() && self.holds::<sockaddr_in6>() {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6: sockaddr_in6 = unsafe { ptr::read_unaligned(self.as_ptr().cast()) };
+            Some(Peer {
+                ip: Ipv6Addr::from(sin6.sin6_addr.s6_addr).into(),
+                port: u16::from_be(sin6.sin6_port),
+                scope: sin6.sin6_scope_id,
+            })
+        } else {
+            None
         }
-        Some((host, text::decimal(u64::from(u16::from_be(port)))))
+    }
+
+    /// Numeric host text (IPv6 without brackets, `%scope` appended for a
+    /// scoped address) and port text; None for non-IP families.
+    pub fn host_port(&self) -> Option<(String, String)> {
+        let p = self.peer()?;
+        Some((p.host(), text::decimal(u64::from(p.port))))
     }
 
     /// Copies `len` bytes of a sockaddr; None if it does not fit.

@@ -20,7 +20,7 @@ mod socket;
 #[cfg(test)]
 mod tests;
 
-pub use addr::{resolve, Addr};
+pub use addr::{resolve, Addr, Peer};
 #[cfg(feature = "std")]
 pub use ops::LIBC_OPS;
 #[cfg(not(feature = "std"))]
@@ -33,9 +33,9 @@ pub(crate) use socket::idle_wait;
 pub use socket::recv_nowait;
 pub(crate) use socket::send_pair;
 pub use socket::{
-    accept, accept_with_peer, close, is_blocking, is_listening, is_socket, local_addr, peer_addr,
-    recv, send, send_vectored, set_blocking, set_nodelay, shutdown, tcp_connect, tcp_listen,
-    wait_fd,
+    accept, accept_with_peer, close, is_blocking, is_listening, is_socket, local_addr, local_port,
+    peer_addr, peer_of, recv, send, send_vectored, set_blocking, set_nodelay, shutdown,
+    tcp_connect, tcp_listen, wait_fd,
 };
 
 use core::fmt;

@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::addr::{resolve, socklen_of, try_each, Addr};
+use super::addr::{resolve, socklen_of, try_each, Addr, Peer};
 use super::ops::ops;
 use super::{NetError, NetResult, Socket};
 use crate::platform::Instant;
@@ -257,12 +257,9 @@ pub fn accept(listener: Socket) -> NetResult<Option<Socket>> {
     }
 }
 
-/// A numeric host and a port.
-pub type HostPort = (String, String);
-
-/// As [`accept`], also giving the peer's numeric host and port, taken
-/// from the accept call itself (no `getpeername` afterwards).
-pub fn accept_with_peer(listener: Socket) -> NetResult<Option<(Socket, Option<HostPort>)>> {
+/// As [`accept`], also giving the peer's address, taken from the accept
+/// call itself (no `getpeername` afterwards).
+pub fn accept_with_peer(listener: Socket) -> NetResult<Option<(Socket, Option<Peer>)>> {
     loop {
         let mut a = Addr::empty();
         let (sa, len) = a.out_ptrs();
@@ -271,7 +268,7 @@ pub fn accept_with_peer(listener: Socket) -> NetResult<Option<(Socket, Option<Ho
         if s >= 0 {
             // Best effort: fails harmlessly on non-TCP sockets.
             let _ = set_nodelay(s, true);
-            return Ok(Some((s, a.host_port())));
+            return Ok(Some((s, a.peer())));
         }
         let e = NetError::last();
         if e.would_block() {
@@ -458,24 +455,35 @@ pub fn set_nodelay(s: Socket, on: bool) -> bool {
 type NameFn =
     unsafe extern "C" fn(c_int, *mut crate::sys::sockaddr, *mut crate::sys::socklen_t) -> c_int;
 
-fn name_of(s: Socket, f: NameFn) -> Option<(String, String)> {
+fn name_of(s: Socket, f: NameFn) -> Option<Addr> {
     let mut a = Addr::empty();
     let (sa, len) = a.out_ptrs();
     // SAFETY: sa/len point into `a`, len holding the storage size.
     if s < 0 || unsafe { f(s, sa, len) } < 0 {
         return None;
     }
-    a.host_port()
+    Some(a)
 }
 
 /// The peer's numeric host (IPv6 without brackets) and port.
 pub fn peer_addr(s: Socket) -> Option<(String, String)> {
-    name_of(s, ops().getpeername)
+    name_of(s, ops().getpeername)?.host_port()
+}
+
+/// The peer's address (its text made only when asked for).
+pub fn peer_of(s: Socket) -> Option<Peer> {
+    name_of(s, ops().getpeername)?.peer()
 }
 
 /// The local numeric host (IPv6 without brackets) and port.
 pub fn local_addr(s: Socket) -> Option<(String, String)> {
-    name_of(s, ops().getsockname)
+    name_of(s, ops().getsockname)?.host_port()
+}
+
+/// The port a socket is bound to (what a listener on port 0 got), without
+/// formatting its address.
+pub fn local_port(s: Socket) -> Option<u16> {
+    Some(name_of(s, ops().getsockname)?.peer()?.port)
 }
 
 /// True if `s` is an open socket.

@@ -72,7 +72,7 @@ impl Drop for ConnInner {
     fn drop(&mut self) {
         // Whatever the connection still held goes back (a connection
         // dropped without being closed).
-        let st = self.st.lock();
+        let st = self.st.get_mut();
         let held = st.charged.0 + st.charged.1;
         if held > 0 {
             self.ctx.memory_used.fetch_sub(held, Ordering::Relaxed);

@@ -18,7 +18,7 @@ use super::message::Message;
 use super::transport::Transport;
 use crate::net::{self, Socket};
 use crate::protocol::Config;
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
@@ -74,11 +74,36 @@ struct OwnHandlers {
     on_ready: Option<super::ActionHandler>,
 }
 
+impl Cold {
+    /// Queues `m` at the back of the inbox.
+    pub(crate) fn push_inbox(&mut self, m: Message) {
+        self.inbox_bytes += m.payload().len();
+        self.inbox.push_back(m);
+    }
+
+    /// Puts `m` back at the front of the inbox (before the messages
+    /// already there).
+    pub(crate) fn unpop_inbox(&mut self, m: Message) {
+        self.inbox_bytes += m.payload().len();
+        self.inbox.push_front(m);
+    }
+
+    /// Takes the inbox's first message.
+    pub(crate) fn pop_inbox(&mut self) -> Option<Message> {
+        let m = self.inbox.pop_front()?;
+        self.inbox_bytes -= m.payload().len();
+        Some(m)
+    }
+}
+
 /// Connection state that is rarely needed (see `ConnState::cold`).
 #[derive(Default)]
 pub(crate) struct Cold {
-    /// Messages kept for `get_msg` (no handler took them).
+    /// Messages kept for `get_msg` (no handler took them): added and
+    /// taken through the methods below, which count their payload bytes.
     pub inbox: VecDeque<Message>,
+    /// Payload bytes in `inbox` (kept, not summed over it at each message).
+    inbox_bytes: usize,
     /// The message `read` is handing out, and how far.
     pub stream: Vec<u8>,
     pub stream_pos: usize,
@@ -137,9 +162,7 @@ impl ConnState {
     }
 
     pub(crate) fn inbox_bytes(&self) -> usize {
-        self.cold
-            .as_ref()
-            .map_or(0, |c| c.inbox.iter().map(|m| m.payload().len()).sum())
+        self.cold.as_ref().map_or(0, |c| c.inbox_bytes)
     }
 }
 
@@ -160,7 +183,9 @@ pub(crate) struct ConnInner {
     /// The listener that accepted this connection (set when accepted, or
     /// by `nopoll_conn_accept_complete` for a socket the caller accepted).
     pub listener: Lock<Option<Arc<ConnInner>>>,
-    pub host: String,
+    pub host: Host,
+    /// The port given as text (empty for an accepted connection: its
+    /// peer's is in `host`).
     pub port: String,
     pub st: Lock<ConnState>,
     /// Raised from reading the transport until the machine has the bytes:
@@ -175,6 +200,106 @@ pub(crate) struct ConnInner {
     /// `st.on_msg` is set: this connection does not use the context's
     /// message handler (which the loop then need not look up per batch).
     pub own_on_msg: AtomicBool,
+}
+
+/// A connection's host: text given when it was made (a listener's bind
+/// host, a client's server), or an accepted connection's peer address,
+/// formatted the first time its text is asked for (a listener whose
+/// program never asks links no address formatter: firmware size). The
+/// peer's port is made text by [`Connection::port`] alone.
+pub(crate) struct Host {
+    given: String,
+    peer: Option<net::Peer>,
+    /// The peer's text once made (null until then), freed with `self`.
+    text: AtomicPtr<String>,
+}
+
+impl Host {
+    /// The text of the host.
+    pub(crate) fn as_str(&self) -> &str {
+        if self.peer.is_none() {
+            return &self.given;
+        }
+        let p = self.text.load(Ordering::Acquire);
+        if p.is_null() {
+            return self.format();
+        }
+        // SAFETY: set once from `Box::into_raw` below, freed only by `drop`.
+        unsafe { &*p }
+    }
+
+    #[cold]
+    fn format(&self) -> &str {
+        let made = Box::into_raw(Box::new(self.peer.map(|p| p.host()).unwrap_or_default()));
+        let p = match self.text.compare_exchange(
+            core::ptr::null_mut(),
+            made,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => made,
+            Err(first) => {
+                // SAFETY: `made` came from `Box::into_raw` and was never shared.
+                drop(unsafe { Box::from_raw(made) });
+                first
+            }
+        };
+        // SAFETY: `p` is the text set once (by us or another thread), freed
+        // only by `drop`.
+        unsafe { &*p }
+    }
+}
+
+/// What a log line that is never written shows (no formatting code).
+struct Unwritten;
+
+impl core::fmt::Display for Unwritten {
+    fn fmt(&self, _: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        Ok(())
+    }
+}
+
+impl From<String> for Host {
+    fn from(given: String) -> Host {
+        Host {
+            given,
+            peer: None,
+            text: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+}
+
+impl From<Option<net::Peer>> for Host {
+    fn from(peer: Option<net::Peer>) -> Host {
+        Host {
+            given: String::new(),
+            peer,
+            text: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let p = *self.text.get_mut();
+        if !p.is_null() {
+            // SAFETY: set once from `Box::into_raw`, nobody borrows it now.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+impl core::ops::Deref for Host {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl core::fmt::Display for Host {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Ends a read (see [`ConnInner::start_reading`]), also on unwinding.
@@ -203,8 +328,16 @@ impl Env for ConnEnv<'_> {
     fn id(&self) -> i32 {
         self.conn.id
     }
-    fn peer(&self) -> &str {
+    fn peer(&self) -> &dyn core::fmt::Display {
+        if cfg!(feature = "no-log") {
+            // No log line is ever written: the address formatter (reached
+            // through the host's text) is not linked for nothing.
+            return &Unwritten;
+        }
         &self.conn.host
+    }
+    fn peer_ip(&self) -> Option<core::net::IpAddr> {
+        self.conn.host.peer.map(|p| p.ip)
     }
     fn wants_log(&self, level: LogLevel) -> bool {
         self.ctx.wants_log(level)
@@ -229,7 +362,7 @@ impl Connection {
         ctx: &Context,
         role: ConnRole,
         fd: Socket,
-        host: String,
+        host: Host,
         port: String,
         m: Machine,
     ) -> Connection {
@@ -271,7 +404,7 @@ impl Connection {
     /// `X-Real-IP`), the client's ([`Connection::peer_host`] is the proxy).
     pub fn host(&self) -> String {
         let client = self.inner.st.lock().m.client_addr().map(|c| c.0.clone());
-        client.unwrap_or_else(|| self.inner.host.clone())
+        client.unwrap_or_else(|| self.inner.host.as_str().into())
     }
     /// Peer port (client, accepted) or bound port (listener); the client's
     /// when a PROXY header told it.
@@ -283,7 +416,11 @@ impl Connection {
             .m
             .client_addr()
             .and_then(|c| c.1.clone());
-        port.unwrap_or_else(|| self.inner.port.clone())
+        port.unwrap_or_else(|| match self.inner.host.peer {
+            // An accepted connection's, made text now (see `Host`).
+            Some(p) => crate::protocol::text::decimal(u64::from(p.port)),
+            None => self.inner.port.clone(),
+        })
     }
     /// The owning context.
     pub fn ctx(&self) -> Context {
@@ -540,11 +677,11 @@ impl ConnInner {
             );
             return;
         }
-        st.cold().inbox.push_back(m);
+        st.cold().push_inbox(m);
     }
 
     pub(crate) fn pop_inbox(&self) -> Option<Message> {
-        self.st.lock().cold.as_mut()?.inbox.pop_front()
+        self.st.lock().cold.as_mut()?.pop_inbox()
     }
 
     /// Messages wait in the inbox.
@@ -615,4 +752,30 @@ fn _assert_send_sync() {
     fn f<T: Send + Sync>() {}
     f::<Connection>();
     f::<Context>();
+}
+
+#[cfg(test)]
+mod inbox_tests {
+    use super::*;
+    use crate::protocol::DataKind;
+
+    fn msg(p: &[u8]) -> Message {
+        Message::whole(DataKind::Binary, p).unwrap()
+    }
+
+    #[test]
+    fn the_inbox_counts_its_payload_bytes_in_order() {
+        let mut c = Cold::default();
+        c.push_inbox(msg(b"abc"));
+        c.unpop_inbox(msg(b"de"));
+        c.push_inbox(msg(b"f"));
+        assert_eq!(c.inbox_bytes, 6);
+        assert_eq!(c.pop_inbox().unwrap().payload(), b"de");
+        assert_eq!(c.inbox_bytes, 4);
+        assert_eq!(c.pop_inbox().unwrap().payload(), b"abc");
+        assert_eq!(c.pop_inbox().unwrap().payload(), b"f");
+        assert_eq!(c.inbox_bytes, 0);
+        assert!(c.pop_inbox().is_none());
+        assert_eq!(c.inbox_bytes, 0);
+    }
 }

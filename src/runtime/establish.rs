@@ -10,7 +10,7 @@ use super::rng::OsRandom;
 use super::Error;
 use crate::net::{self, Socket};
 use crate::platform::Instant;
-use crate::protocol::{ClientHandshake, ClientRequest, ServerHandshake};
+use crate::protocol::{text, ClientHandshake, ClientRequest, ServerHandshake};
 use crate::sync::atomic::Ordering;
 use core::time::Duration;
 
@@ -85,14 +85,13 @@ impl Connection {
         }
         let backlog = ctx.inner.cfg.lock().backlog;
         let fd = net::tcp_listen(host, port, ipv6, backlog)?;
-        let real_port = net::local_addr(fd)
-            .map(|(_, p)| p)
-            .unwrap_or_else(|| port.to_string());
+        let real_port =
+            net::local_port(fd).map_or_else(|| port.to_string(), |p| text::decimal(p.into()));
         let conn = Self::build(
             ctx,
             ConnRole::Listener,
             fd,
-            host.to_string(),
+            host.to_string().into(),
             real_port,
             Machine::listening(),
         );
@@ -169,7 +168,7 @@ impl Connection {
             ctx,
             ConnRole::Client,
             fd,
-            o.host.clone(),
+            o.host.clone().into(),
             port.to_string(),
             m,
         );
@@ -236,15 +235,16 @@ impl Connection {
 
     /// Wraps a socket accepted from `listener` (or by the caller),
     /// registered but not watched yet (the caller watches it once
-    /// `on_accept` agreed). `peer` is the peer's host and port when the
-    /// accept call gave them.
+    /// `on_accept` agreed). `peer` is the peer's address when the accept
+    /// call gave it.
     pub(crate) fn accepted(
         ctx: &Context,
         listener: Option<&Connection>,
         fd: Socket,
-        peer: Option<(String, String)>,
+        peer: Option<net::Peer>,
     ) -> Connection {
-        let (host, port) = peer.or_else(|| net::peer_addr(fd)).unwrap_or_default();
+        // The peer's host and port are made text only if asked for (`Host`).
+        let peer = peer.or_else(|| net::peer_of(fd));
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
             // Set whenever a listener requires a PROXY header.
@@ -259,7 +259,7 @@ impl Connection {
             Some(imp) => Machine::server_behind_proxy(hs, imp),
             None => Machine::server(hs),
         };
-        let conn = Self::build(ctx, ConnRole::Accepted, fd, host, port, m);
+        let conn = Self::build(ctx, ConnRole::Accepted, fd, peer.into(), String::new(), m);
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
             let max = l.inner.st.lock().m.max_frame_size;
@@ -408,7 +408,7 @@ impl Context {
             self,
             ConnRole::Listener,
             fd,
-            host,
+            host.into(),
             port,
             Machine::listening(),
         );

@@ -40,8 +40,12 @@ use core::time::Duration;
 pub(crate) trait Env {
     /// The connection's id, for log lines.
     fn id(&self) -> i32;
-    /// The peer's host, for log lines.
-    fn peer(&self) -> &str;
+    /// The peer's host, for log lines (made text only when one is
+    /// written: an accepted connection keeps its peer's address binary).
+    fn peer(&self) -> &dyn core::fmt::Display;
+    /// The peer's IP address (None when unknown), for the trust checks
+    /// of the forwarding headers.
+    fn peer_ip(&self) -> Option<IpAddr>;
     /// Whether a log line of `level` would go anywhere.
     fn wants_log(&self, level: LogLevel) -> bool;
     /// The engine's limits, given the connection's own frame limit.

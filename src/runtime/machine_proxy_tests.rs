@@ -15,8 +15,11 @@ impl Env for ProxyEnv {
     fn id(&self) -> i32 {
         3
     }
-    fn peer(&self) -> &str {
-        self.peer
+    fn peer(&self) -> &dyn core::fmt::Display {
+        &self.peer
+    }
+    fn peer_ip(&self) -> Option<core::net::IpAddr> {
+        self.peer.parse().ok()
     }
     fn wants_log(&self, _: LogLevel) -> bool {
         true

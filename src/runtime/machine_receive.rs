@@ -199,7 +199,7 @@ impl Machine {
         data: &[u8],
         acts: &mut Actions,
     ) -> Option<Option<usize>> {
-        let peer = env.peer().parse::<IpAddr>().ok();
+        let peer = env.peer_ip();
         if peer.and_then(|ip| env.trusts(ip)) == Some(false) {
             act_log!(
                 env,
@@ -260,7 +260,7 @@ impl Machine {
         if self.client_addr().is_some() {
             return;
         }
-        let Some(peer) = env.peer().parse::<IpAddr>().ok() else {
+        let Some(peer) = env.peer_ip() else {
             return;
         };
         if env.trusts(peer) != Some(true) {

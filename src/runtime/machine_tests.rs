@@ -11,8 +11,11 @@ impl Env for TestEnv {
     fn id(&self) -> i32 {
         7
     }
-    fn peer(&self) -> &str {
-        "peer"
+    fn peer(&self) -> &dyn core::fmt::Display {
+        &"peer"
+    }
+    fn peer_ip(&self) -> Option<core::net::IpAddr> {
+        None
     }
     fn wants_log(&self, _: LogLevel) -> bool {
         true

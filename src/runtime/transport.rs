@@ -29,6 +29,25 @@ pub(crate) enum Tls {
     Session(Session),
 }
 
+/// What the transport's own methods ask of a TLS session: one out-of-line
+/// body ([`Transport::session_op`]) serves them all, not a copy of the
+/// lock and the session's calls at each (firmware size: a plain program
+/// still links the TLS branches).
+enum Op<'a> {
+    Read(&'a mut [u8]),
+    Write(&'a [u8]),
+    WriteVectored(&'a [u8], &'a [u8]),
+    /// 1 when it holds received bytes the socket will not signal.
+    HasInput,
+    /// Plaintext bytes held.
+    Pending,
+    /// 1 while its handshake has not completed.
+    Handshaking,
+    CloseNotify,
+    /// Why the session last failed, taken.
+    TakeError(&'a mut Option<crate::tls::TlsError>),
+}
+
 /// A connection's byte stream.
 pub(crate) struct Transport {
     /// The socket, or -1 once released.
@@ -76,20 +95,53 @@ impl Transport {
         }
     }
 
+    /// Runs `op` on the TLS session; `ENOTCONN` when there is none.
+    #[inline(never)]
+    fn session_op(&self, op: Op<'_>) -> Result<usize, NetError> {
+        let mut t = self.tls.lock();
+        let Tls::Session(s) = &mut *t else {
+            return Err(NetError(crate::sys::ENOTCONN));
+        };
+        s.set_fd(self.socket());
+        match op {
+            Op::Read(buf) => s.read(buf),
+            Op::Write(buf) => s.write(buf),
+            Op::WriteVectored(head, data) => s.write_vectored(head, data),
+            Op::HasInput => Ok(usize::from(s.has_input())),
+            Op::Pending => Ok(s.pending()),
+            Op::Handshaking => Ok(usize::from(!s.established())),
+            Op::CloseNotify => {
+                s.close_notify();
+                Ok(0)
+            }
+            Op::TakeError(out) => {
+                *out = s.take_error();
+                Ok(0)
+            }
+        }
+    }
+
     /// A TLS session whose handshake has not completed.
     #[inline]
     pub(crate) fn tls_handshaking(&self) -> bool {
-        self.with_session(|s| !s.established()).unwrap_or(false)
+        self.is_tls() && self.session_op(Op::Handshaking).is_ok_and(|n| n != 0)
     }
 
     /// Why the TLS session last failed (taken once, for the log).
     pub(crate) fn take_tls_error(&self) -> Option<String> {
-        self.with_session(|s| s.take_error()).flatten()
+        let mut why = None;
+        if self.is_tls() {
+            let _ = self.session_op(Op::TakeError(&mut why));
+        }
+        why
     }
 
     /// Plaintext held inside the TLS layer (nopoll_conn_read_pending).
     pub(crate) fn buffered_len(&self) -> usize {
-        self.with_session(|s| s.pending()).unwrap_or(0)
+        if !self.is_tls() {
+            return 0;
+        }
+        self.session_op(Op::Pending).unwrap_or(0)
     }
 
     /// The socket (for readiness), or -1.
@@ -107,9 +159,7 @@ impl Transport {
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, NetError> {
         if self.is_tls() {
-            return self
-                .with_session(|s| s.read(buf))
-                .unwrap_or(Err(NetError(crate::sys::ENOTCONN)));
+            return self.session_op(Op::Read(buf));
         }
         net::recv(self.socket(), buf)
     }
@@ -118,9 +168,7 @@ impl Transport {
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> Result<usize, NetError> {
         if self.is_tls() {
-            return self
-                .with_session(|s| s.write(buf))
-                .unwrap_or(Err(NetError(crate::sys::ENOTCONN)));
+            return self.session_op(Op::Write(buf));
         }
         net::send(self.socket(), buf)
     }
@@ -130,9 +178,7 @@ impl Transport {
     /// Returns how many of their bytes were taken.
     pub(crate) fn send_vectored(&self, head: &[u8], data: &[u8]) -> Result<usize, NetError> {
         if self.is_tls() {
-            return self
-                .with_session(|s| s.write_vectored(head, data))
-                .unwrap_or(Err(NetError(crate::sys::ENOTCONN)));
+            return self.session_op(Op::WriteVectored(head, data));
         }
         net::send_pair(self.socket(), head, data)
     }
@@ -142,14 +188,14 @@ impl Transport {
     /// plain socket.
     #[inline]
     pub(crate) fn has_buffered_input(&self) -> bool {
-        self.is_tls() && self.with_session(|s| s.has_input()).unwrap_or(false)
+        self.is_tls() && self.session_op(Op::HasInput).is_ok_and(|n| n != 0)
     }
 
     /// Takes the socket out (to close it); -1 if already taken. An
     /// established TLS session sends its close_notify first.
     pub(crate) fn take_socket(&self) -> Socket {
         if self.is_tls() && self.socket() >= 0 {
-            self.with_session(|s| s.close_notify());
+            let _ = self.session_op(Op::CloseNotify);
         }
         self.sock.swap(-1, Ordering::AcqRel)
     }
