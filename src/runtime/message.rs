@@ -122,21 +122,39 @@ impl Message {
 
     /// A message with `payload`. Returns `None` only if memory runs out.
     pub fn new(opcode: OpCode, fin: bool, fragment: bool, payload: &[u8]) -> Option<Message> {
-        let data = Data::from_slice(payload)?;
-        Some(Message {
-            opcode: Some(opcode),
-            fin,
-            fragment,
-            data,
-            utf8: false,
-        })
+        let mut m = Message::received(opcode, fin, false, payload)?;
+        m.fragment = fragment;
+        Some(m)
     }
 
     /// A whole message as the protocol engine hands it out (text already
     /// validated as a whole). `None` only if memory runs out.
+    #[cfg(test)]
     pub(crate) fn whole(kind: DataKind, payload: &[u8]) -> Option<Message> {
-        let mut m = Message::empty();
-        m.set_whole(kind, payload).then_some(m)
+        let (opcode, utf8) = match kind {
+            DataKind::Text => (OpCode::Text, true),
+            DataKind::Binary => (OpCode::Binary, false),
+        };
+        Message::received(opcode, true, utf8, payload)
+    }
+
+    /// What the receive path builds, whole messages and pieces alike (one
+    /// constructor, so one copy of the payload's code): a piece unless
+    /// `fin`; `utf8`: a whole text message the engine validated. `None`
+    /// only if memory runs out.
+    pub(crate) fn received(
+        opcode: OpCode,
+        fin: bool,
+        utf8: bool,
+        payload: &[u8],
+    ) -> Option<Message> {
+        Some(Message {
+            opcode: Some(opcode),
+            fin,
+            fragment: !fin,
+            data: Data::from_slice(payload)?,
+            utf8,
+        })
     }
 
     /// Makes this message [`Message::whole`] in place; false (unchanged)
