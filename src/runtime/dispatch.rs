@@ -6,7 +6,7 @@
 use crate::prelude::*;
 
 use super::conn::Connection;
-use super::context::{ctx_log, Context, DispatchHandler};
+use super::context::{ctx_log, ActionHandler, Context, DispatchHandler};
 use super::machine::{Actions, Incoming};
 use super::message::Message;
 use crate::sync::atomic::Ordering;
@@ -65,7 +65,7 @@ impl Connection {
         log_lines(ctx, acts);
         if core::mem::take(&mut acts.on_open) {
             let h = ctx.inner.cfg.lock().on_open.clone();
-            let ok = h.is_none_or(|h| h(ctx, self));
+            let ok = self.run_action(ctx, h);
             // What follows (ready, the messages sent meanwhile, or the
             // close) is added to `acts` and dispatched below.
             self.inner.finish_open(ctx, ok, acts);
@@ -84,12 +84,14 @@ impl Connection {
             self.finish_http();
         }
         if core::mem::take(&mut acts.ready) {
-            let (ch, cc) = {
-                let st = self.inner.st.lock();
-                (ctx.inner.cfg.lock().on_ready.clone(), st.on_ready())
-            };
             ctx_log!(ctx, Debug, "conn id={} ready", self.id());
-            let ok = ch.is_none_or(|h| h(ctx, self)) && cc.is_none_or(|h| h(ctx, self));
+            // The context's handler, then the connection's (each looked
+            // up when its turn comes, as upstream does).
+            let h = ctx.inner.cfg.lock().on_ready.clone();
+            let ok = self.run_action(ctx, h) && {
+                let h = self.inner.st.lock().on_ready();
+                self.run_action(ctx, h)
+            };
             if !ok {
                 self.close(None, b"");
             }
@@ -193,6 +195,13 @@ impl Connection {
                 self.closed_now(ctx);
             }
         }
+    }
+
+    /// Runs an action handler (`on_open`, `on_ready`) with no lock held;
+    /// true without one. One call (and one drop of the handler) for all.
+    #[inline(never)]
+    fn run_action(&self, ctx: &Context, h: Option<ActionHandler>) -> bool {
+        h.is_none_or(|h| h(ctx, self))
     }
 
     /// Delivers the close: `is_ok` turns false, the close status shows,
