@@ -514,9 +514,7 @@ impl<R: RandomSource> Engine<R> {
                     (n, None) => return Ok((pos + n, None)),
                     (n, Some(h)) => {
                         pos += n;
-                        if let Some(ready) = self.start_frame(h)? {
-                            return Ok((pos, Some(ready)));
-                        }
+                        self.start_frame(h)?;
                         continue;
                     }
                 }
@@ -531,7 +529,9 @@ impl<R: RandomSource> Engine<R> {
                 offset,
             } = self.frame;
             let avail = (input.len() - pos).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-            if avail == 0 {
+            // An empty frame (or the empty end of one) completes here,
+            // with no payload.
+            if avail == 0 && remaining != 0 {
                 return Ok((pos, None));
             }
             let start = pos;
@@ -618,8 +618,9 @@ impl<R: RandomSource> Engine<R> {
     }
 
     /// Applies the rules that depend on the connection state to a new
-    /// frame; completes empty frames at once.
-    fn start_frame(&mut self, h: FrameHeader) -> Result<Option<Ready>, ProtocolError> {
+    /// frame (an empty one completes in [`Engine::step`], as the end of
+    /// any frame does).
+    fn start_frame(&mut self, h: FrameHeader) -> Result<(), ProtocolError> {
         let allowed = if self.codec.is_some() { RSV1 } else { 0 };
         let mut op = h.validate(self.role, allowed)?;
         if h.rsv & RSV1 != 0 && !matches!(op, OpCode::Text | OpCode::Binary) {
@@ -677,10 +678,7 @@ impl<R: RandomSource> Engine<R> {
         f.remaining = h.payload_len;
         f.offset = 0;
         self.in_frame = true;
-        if h.payload_len == 0 {
-            return self.payload(h.fin, op, 0, 0, 0, &[]);
-        }
-        Ok(None)
+        Ok(())
     }
 
     /// Handles `data` (unmasked, at `start` in the input, at `offset` in
