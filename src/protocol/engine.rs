@@ -215,6 +215,18 @@ pub(crate) struct MsgRx {
     inflated: u64,
 }
 
+/// What a close frame's payload says, once the engine checked it: the
+/// status (1005 when empty) and the reason (empty when not UTF-8).
+pub(crate) fn close_parts(payload: &[u8]) -> (u16, &str) {
+    match payload {
+        [a, b, reason @ ..] => (
+            u16::from_be_bytes([*a, *b]),
+            utf8::to_str(reason).unwrap_or(""),
+        ),
+        _ => (super::close::STATUS_NO_STATUS, ""),
+    }
+}
+
 /// A piece of a data frame's payload, as [`Engine::payload`] hands it on.
 pub(crate) struct Piece<'a> {
     kind: DataKind,
@@ -402,11 +414,10 @@ impl<R: RandomSource> Engine<R> {
     /// what the peer said, for the application to see. The reason is empty
     /// when it is not UTF-8.
     pub fn refused_close(&self) -> Option<(u16, &str)> {
-        if !self.refused_close || self.ctrl.len() < 2 {
+        if !self.refused_close {
             return None;
         }
-        let code = u16::from_be_bytes([self.ctrl[0], self.ctrl[1]]);
-        Some((code, utf8::to_str(&self.ctrl[2..]).unwrap_or("")))
+        Some(close_parts(&self.ctrl))
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {

@@ -8,8 +8,8 @@
 use crate::prelude::*;
 
 use super::*;
-use crate::protocol::engine::Ready;
-use crate::protocol::{CloseFrame, DataKind, OpCode};
+use crate::protocol::engine::{close_parts, Ready};
+use crate::protocol::{DataKind, OpCode};
 
 impl Machine {
     /// Enters `Open`: the engine that holds early sends takes over, if
@@ -343,12 +343,8 @@ impl Machine {
                         Ready::Ping(_) | Ready::Pong(_) => continue,
                         Ready::Close(src) => {
                             // Validated when the frame completed.
-                            let cf =
-                                CloseFrame::parse(engine.slice(src, input)).unwrap_or(CloseFrame {
-                                    code: None,
-                                    reason: "",
-                                });
-                            self.peer_closed(cf.status(), cf.reason);
+                            let (code, reason) = close_parts(engine.slice(src, input));
+                            self.peer_closed(code, reason);
                             act_log!(
                                 env,
                                 acts,
