@@ -389,22 +389,28 @@ impl UpgradeRequest {
         if let Some(p) = protocol {
             check_value(p, "Sec-WebSocket-Protocol")?;
         }
-        out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
-        out.extend_from_slice(&self.accept);
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+        );
+        push_header(out, b"Sec-WebSocket-Accept", &self.accept);
         if let Some(p) = protocol {
-            out.extend_from_slice(b"Sec-WebSocket-Protocol: ");
-            out.extend_from_slice(p.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            push_header(out, b"Sec-WebSocket-Protocol", p.as_bytes());
         }
         if let Some(e) = extensions {
-            out.extend_from_slice(b"Sec-WebSocket-Extensions: ");
-            out.extend_from_slice(e.as_bytes());
-            out.extend_from_slice(b"\r\n");
+            push_header(out, b"Sec-WebSocket-Extensions", e.as_bytes());
         }
         out.extend_from_slice(b"\r\n");
         Ok(())
     }
+}
+
+/// Appends the header line `name: value` (CR LF ended) to `out`.
+#[inline(never)]
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// An answer refusing a request.
