@@ -589,14 +589,7 @@ impl Connection {
     /// After the HTTP handler: the answer gets a moment to leave, then the
     /// connection closes.
     pub(crate) fn finish_http(&self) {
-        let _ = self.flush_writes(Duration::from_millis(200));
-        let ctx = self.ctx();
-        {
-            let mut st = self.inner.st.lock();
-            self.inner.mark_closed(&mut st);
-        }
-        self.closed_now(&ctx);
-        ctx.unregister(self);
+        self.close_waiting(None, b"", Duration::from_millis(200));
     }
 
     // ------------------------------------------------------------ close
@@ -604,13 +597,13 @@ impl Connection {
     /// Sends a close frame (status `None` = empty), closes the socket, fires
     /// `on_close` and leaves the context. Does not wait for the peer's reply.
     pub fn close(&self, status: Option<u16>, reason: &[u8]) {
-        self.close_waiting(status, reason, true);
+        self.close_waiting(status, reason, Duration::from_millis(100));
     }
 
     /// As [`Connection::close`] without waiting for the socket to take
     /// the close frame (the loop's own closes: keepalive, budget).
     pub(crate) fn close_now(&self, status: Option<u16>, reason: &[u8]) {
-        self.close_waiting(status, reason, false);
+        self.close_waiting(status, reason, Duration::ZERO);
     }
 
     /// Closes a connection whose output took the context over its memory
@@ -629,21 +622,18 @@ impl Connection {
         self.close_now(Some(code), b"memory budget");
     }
 
-    fn close_waiting(&self, status: Option<u16>, reason: &[u8], wait: bool) {
+    /// The one way this side closes a connection: queues a close frame
+    /// (when open; an HTTP connection has its answer queued), gives the
+    /// output up to `wait` to leave (one attempt when zero), then
+    /// delivers the close and leaves the context.
+    fn close_waiting(&self, status: Option<u16>, reason: &[u8], wait: Duration) {
         let ctx = self.ctx();
-        let refused;
+        let refused = self.inner.st.lock().m.queue_close(status, reason);
+        if self.socket() >= 0 {
+            let _ = self.flush_writes(wait);
+        }
         {
             let mut st = self.inner.st.lock();
-            refused = st.m.queue_close(status, reason);
-            if st.m.pending() > 0 && self.socket() >= 0 {
-                let _ = self.inner.flush_locked(&mut st);
-                if wait && st.m.pending() > 0 {
-                    drop(st);
-                    let _ = net::wait_fd(self.socket(), false, true, 100);
-                    st = self.inner.st.lock();
-                    let _ = self.inner.flush_locked(&mut st);
-                }
-            }
             self.inner.mark_closed(&mut st);
         }
         if let Some(err) = refused {
