@@ -207,6 +207,15 @@ impl Connection {
     /// Delivers the close: `is_ok` turns false, the close status shows,
     /// `on_close` runs, the socket is released.
     pub(crate) fn closed_now(&self, ctx: &Context) {
+        self.deliver_closed(ctx, super::event_loop::in_loop());
+    }
+
+    /// [`Connection::closed_now`], for every close (the peer's, this
+    /// side's, a shutdown): `unregister` leaves the context at once;
+    /// otherwise (found dead while polling: get_msg, is_ready..., or shut
+    /// down) it stays registered, its close status readable as upstream,
+    /// until the caller closes it or a loop pass drops it.
+    pub(crate) fn deliver_closed(&self, ctx: &Context, unregister: bool) {
         {
             let mut st = self.inner.st.lock();
             st.m.deliver_close();
@@ -214,12 +223,9 @@ impl Connection {
         }
         self.fire_close(ctx);
         self.inner.release_socket(ctx);
-        if super::event_loop::in_loop() {
+        if unregister {
             ctx.unregister(self);
         } else {
-            // Found dead while polling (get_msg, is_ready...): as upstream,
-            // it stays registered (its close status readable) until the
-            // caller closes it or a loop pass drops it.
             ctx.inner.io.lock().dead.push(self.id());
             ctx.inner.waker.wake();
         }

@@ -644,8 +644,7 @@ impl Connection {
                 self.id()
             );
         }
-        self.closed_now(&ctx);
-        ctx.unregister(self);
+        self.deliver_closed(&ctx, true);
     }
 
     /// Closes the socket abruptly (no close frame) and fires `on_close`;
@@ -656,10 +655,7 @@ impl Connection {
             let mut st = self.inner.st.lock();
             self.inner.mark_closed(&mut st);
         }
-        self.fire_close(&ctx);
-        self.inner.release_socket(&ctx);
-        ctx.inner.io.lock().dead.push(self.id());
-        ctx.inner.waker.wake();
+        self.deliver_closed(&ctx, false);
     }
 }
 
