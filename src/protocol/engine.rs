@@ -719,17 +719,11 @@ impl<R: RandomSource> Engine<R> {
             if !frame_end {
                 return Ok(None);
             }
+            // Copied out (at most 125 bytes): `control` changes the engine.
+            let bytes = if whole_in_input { data } else { &self.ctrl };
+            let len = bytes.len();
             let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-            let len = if whole_in_input {
-                data.len()
-            } else {
-                self.ctrl.len()
-            };
-            payload[..len].copy_from_slice(if whole_in_input {
-                data
-            } else {
-                &self.ctrl[..len]
-            });
+            payload[..len].copy_from_slice(bytes);
             return self.control(opcode, &payload[..len], src).map(Some);
         }
         let Some(kind) = self.rx.msg_kind else {
@@ -817,7 +811,8 @@ impl<R: RandomSource> Engine<R> {
                             // last pong is written: the new pong replaces
                             // it (moved behind later frames, which a
                             // control frame may be).
-                            self.out.drain(at..at + len);
+                            self.out.copy_within(at + len.., at);
+                            self.out.truncate(self.out.len() - len);
                         }
                     }
                     self.compact_output();
@@ -1121,7 +1116,9 @@ impl<R: RandomSource> Engine<R> {
     #[cold]
     #[inline(never)]
     fn compact_now(&mut self) {
-        self.out.drain(..self.out_pos);
+        let n = self.out_pos;
+        self.out.copy_within(n.., 0);
+        self.out.truncate(self.out.len() - n);
         if let Some((at, _)) = self.unsent_pong.as_mut() {
             *at -= self.out_pos;
         }
