@@ -138,8 +138,14 @@ impl HeadBuffer {
     /// Splits the completed head into its first line and headers.
     fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
         let head = utf8::to_str(&self.buf).ok_or(HandshakeError::Malformed("head is not UTF-8"))?;
-        if self.buf.contains(&0) {
-            return Err(HandshakeError::Malformed("NUL byte in head"));
+        // One pass for the whole head: no control character but tab and
+        // line ends (a CR only before its LF), NUL included.
+        let b = &self.buf;
+        if (0..b.len()).any(|i| match b[i] {
+            b'\r' => b.get(i + 1) != Some(&b'\n'),
+            c => (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f,
+        }) {
+            return Err(HandshakeError::Malformed("control character in head"));
         }
         let mut lines = text::split_ascii(head, b'\n').map(|l| l.strip_suffix("\r").unwrap_or(l));
         let first = lines.next().unwrap_or("");
@@ -158,14 +164,6 @@ impl HeadBuffer {
                 .ok_or(HandshakeError::Malformed("header without colon"))?;
             if name.is_empty() || !name.bytes().all(is_tchar) {
                 return Err(HandshakeError::Malformed("invalid header name"));
-            }
-            if value
-                .bytes()
-                .any(|b| b == b'\r' || (b < 0x20 && b != b'\t') || b == 0x7f)
-            {
-                return Err(HandshakeError::Malformed(
-                    "control character in header value",
-                ));
             }
             if headers.len() == self.limits.max_headers {
                 return Err(HandshakeError::TooLarge);
@@ -1013,6 +1011,13 @@ mod tests {
             (base.replace("Origin: http", "Origin http"), 400),
             (base.replace("Origin:", "Ori gin:"), 400),
             ("\u{1}garbage\r\n\r\n".to_string(), 400),
+            // control characters in a value: NUL, a bare CR, DEL; a tab is
+            // whitespace
+            (base.replace("Origin: http", "Origin: \u{0}http"), 400),
+            (base.replace("Origin: http", "Origin: a\rhttp"), 400),
+            (base.replace("Origin: http", "Origin: http\r"), 400),
+            (base.replace("Origin: http", "Origin: \u{7f}http"), 400),
+            (base.replace("Origin: http", "Origin:\thttp"), 101),
             (base.replace("GET /chat ", "GET /\u{1b}[31mred "), 400),
             (base.replace("GET /chat ", "GET /caf\u{e9} "), 400),
             // not an upgrade: a plain page request
