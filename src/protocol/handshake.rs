@@ -236,17 +236,18 @@ fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
 
 /// Joins every value of a list header with ", " (None if absent).
 fn joined(headers: &[Header], name: &str) -> Option<String> {
-    let mut out: Option<String> = None;
-    for v in header_values(headers, name) {
-        match out.as_mut() {
-            None => out = Some(v.to_string()),
-            Some(s) => {
-                s.push_str(", ");
-                s.push_str(v);
+    let mut out = String::new();
+    let mut found = false;
+    for h in headers {
+        if h.name.eq_ignore_ascii_case(name) {
+            if found {
+                out.push_str(", ");
             }
+            out.push_str(&h.value);
+            found = true;
         }
     }
-    out
+    found.then_some(out)
 }
 
 fn check_value(v: &str, what: &'static str) -> Result<(), HandshakeError> {
