@@ -156,15 +156,14 @@ impl Connection {
         let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom)?;
         let mut m = Machine::client(hs, bytes);
         m.max_frame_size = o.max_frame_size;
-        m.info.url = Some(req.path.into());
-        m.info.host_header = Some(host_header.as_str().into());
-        m.info.origin = origin.map(String::into_boxed_str);
-        m.info.cookie = o.cookie.as_deref().map(Box::from);
-        m.info.requested_protocol = o
-            .protocols
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .map(Box::from);
+        m.info.record([
+            Some(req.path),
+            Some(&host_header),
+            origin.as_deref(),
+            o.cookie.as_deref(),
+            None,
+            o.protocols.as_deref().filter(|p| !p.is_empty()),
+        ]);
         let conn = Self::build(
             ctx,
             ConnRole::Client,

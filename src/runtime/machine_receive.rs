@@ -447,10 +447,12 @@ impl Machine {
 }
 
 pub(super) fn record_request(info: &mut Info, r: &Request) {
-    info.url = Some(r.url.as_str().into());
-    info.host_header = r.host().map(Box::from);
-    info.origin = r.origin().map(Box::from);
-    info.cookie = r.cookie().map(Box::from);
-    info.x_real_ip = r.x_real_ip().map(Box::from);
-    info.requested_protocol = r.requested_protocols().map(String::into_boxed_str);
+    info.record([
+        Some(&r.url),
+        r.host(),
+        r.origin(),
+        r.cookie(),
+        r.x_real_ip(),
+        r.requested_protocols().as_deref(),
+    ]);
 }
