@@ -19,8 +19,9 @@ pub const WS_VERSION: u8 = 13;
 /// base64(SHA-1(key + GUID)), always 28 ASCII bytes.
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
     let mut sha = Sha1::new();
-    sha.update(key);
-    sha.update(WS_GUID);
+    for &b in key.iter().chain(WS_GUID) {
+        sha.push(b);
+    }
     let digest = sha.finalize();
     let mut out = [0u8; 28];
     // A 20-byte digest is always 28 base64 characters, so this cannot fail.
