@@ -187,43 +187,39 @@ impl Connection {
                 }
             }
         }
-        match self.inner.io.recv(buf) {
-            Ok(0) => {
+        let n = match self.inner.io.recv(buf) {
+            Ok(n) if n > 0 => n,
+            Err(e) if e.would_block() => return 0,
+            // The end of the stream or a failed read: one way out.
+            r => {
                 if let Some(why) = self.inner.io.take_tls_error() {
                     super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
                 }
-                self.lost(ctx, acts, format_args!("closed by peer (no close frame)"));
-                0
+                match r {
+                    Err(e) => self.lost(ctx, acts, format_args!("read failed: {e}")),
+                    Ok(_) => self.lost(ctx, acts, format_args!("closed by peer (no close frame)")),
+                }
+                return 0;
             }
-            Ok(n) => {
-                let inner = &*self.inner;
-                let mut st = inner.st.lock();
-                let base = from_loop.then_some(0);
-                let env = ConnEnv { ctx, conn: inner };
-                st.m.receive(&env, &mut buf[..n], base, acts);
-                inner.after_machine(&mut st);
-                if let Some(code) = inner.charge(&mut st) {
-                    inner.fail_over_budget(ctx, &mut st, code, acts);
-                    return n;
-                }
-                // Drained (a short read): give large idle buffers back.
-                if n < buf.len() {
-                    inner.release_idle_buffers(&mut st);
-                }
-                if from_loop && !acts.msgs.is_empty() {
-                    st.defer_flush += 1;
-                }
-                n
-            }
-            Err(e) if e.would_block() => 0,
-            Err(e) => {
-                if let Some(why) = self.inner.io.take_tls_error() {
-                    super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
-                }
-                self.lost(ctx, acts, format_args!("read failed: {e}"));
-                0
-            }
+        };
+        let inner = &*self.inner;
+        let mut st = inner.st.lock();
+        let base = from_loop.then_some(0);
+        let env = ConnEnv { ctx, conn: inner };
+        st.m.receive(&env, &mut buf[..n], base, acts);
+        inner.after_machine(&mut st);
+        if let Some(code) = inner.charge(&mut st) {
+            inner.fail_over_budget(ctx, &mut st, code, acts);
+            return n;
         }
+        // Drained (a short read): give large idle buffers back.
+        if n < buf.len() {
+            inner.release_idle_buffers(&mut st);
+        }
+        if from_loop && !acts.msgs.is_empty() {
+            st.defer_flush += 1;
+        }
+        n
     }
 
     /// The transport ended or failed: closed, once (shown to the
