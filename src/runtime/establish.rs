@@ -247,10 +247,10 @@ impl Connection {
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
             // Set whenever a listener requires a PROXY header.
-            let proxy = cfg
-                .scale
-                .forwarding
-                .filter(|_| listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id())));
+            let proxy = cfg.scale.forwarding.filter(|_| {
+                // A plain loop: `contains` on integers is unrolled.
+                listener.is_some_and(|l| cfg.scale.proxy_listeners.iter().any(|&id| id == l.id()))
+            });
             (cfg.limits, cfg.protocol_version, proxy)
         };
         let hs = ServerHandshake::with_version(limits, version);
