@@ -560,12 +560,13 @@ impl Connection {
             if left.is_zero() {
                 return total;
             }
-            let _ = net::wait_fd(
-                self.socket(),
-                false,
-                true,
-                left.as_millis().clamp(1, 100) as i32,
-            );
+            // At most 100 ms at a time (32-bit arithmetic: no u128 millis).
+            let ms = if left.as_secs() > 0 {
+                100
+            } else {
+                left.subsec_millis().clamp(1, 100) as i32
+            };
+            let _ = net::wait_fd(self.socket(), false, true, ms);
         }
     }
 
