@@ -138,7 +138,7 @@ impl Machine {
                         record_request(&mut self.info, &req);
                         self.forwarded(env, &req, acts);
                         self.phase = Phase::Http;
-                        acts.http = Some(Box::new(req));
+                        acts.http = Some(req);
                         return None;
                     }
                     Some(ServerOutcome::Reject(r)) => {
