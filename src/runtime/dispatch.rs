@@ -216,33 +216,27 @@ impl Connection {
     /// down) it stays registered, its close status readable as upstream,
     /// until the caller closes it or a loop pass drops it.
     pub(crate) fn deliver_closed(&self, ctx: &Context, unregister: bool) {
-        {
+        // Delivered, and `on_close` taken to run once, under one lock.
+        let h = {
             let mut st = self.inner.st.lock();
             st.m.deliver_close();
             self.inner.set_closed();
+            if st.close_fired {
+                None
+            } else {
+                st.close_fired = true;
+                st.take_on_close()
+            }
+        };
+        if let Some(h) = h {
+            h(ctx, self);
         }
-        self.fire_close(ctx);
         self.inner.release_socket(ctx);
         if unregister {
             ctx.unregister(self);
         } else {
             ctx.inner.io.lock().dead.push(self.id());
             ctx.inner.waker.wake();
-        }
-    }
-
-    /// Runs `on_close` once.
-    pub(crate) fn fire_close(&self, ctx: &Context) {
-        let h = {
-            let mut st = self.inner.st.lock();
-            if st.close_fired {
-                return;
-            }
-            st.close_fired = true;
-            st.take_on_close()
-        };
-        if let Some(h) = h {
-            h(ctx, self);
         }
     }
 }
