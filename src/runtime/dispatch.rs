@@ -18,6 +18,7 @@ pub(crate) type HandlerCache = Option<(u64, Option<DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
 #[cfg(feature = "std")]
+#[inline(always)]
 fn cached_handler(
     cache: &mut HandlerCache,
     epoch: u64,
