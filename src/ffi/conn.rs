@@ -712,7 +712,7 @@ pub extern "C" fn nopoll_conn_get_accepted_protocol(conn: *mut noPollConn) -> *c
 pub extern "C" fn nopoll_conn_get_requested_protocol(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
         info_str(conn, |c| {
-            c.with_info(|i| i.requested_protocol.as_deref().map(String::from))
+            c.with_info(|i| i.requested_protocol().map(String::from))
         })
     })
 }
@@ -721,9 +721,7 @@ pub extern "C" fn nopoll_conn_get_requested_protocol(conn: *mut noPollConn) -> *
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_origin(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| {
-            c.with_info(|i| i.origin.as_deref().map(String::from))
-        })
+        info_str(conn, |c| c.with_info(|i| i.origin().map(String::from)))
     })
 }
 
@@ -731,9 +729,7 @@ pub extern "C" fn nopoll_conn_get_origin(conn: *mut noPollConn) -> *const c_char
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_host_header(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| {
-            c.with_info(|i| i.host_header.as_deref().map(String::from))
-        })
+        info_str(conn, |c| c.with_info(|i| i.host_header().map(String::from)))
     })
 }
 
@@ -741,9 +737,7 @@ pub extern "C" fn nopoll_conn_get_host_header(conn: *mut noPollConn) -> *const c
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_cookie(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| {
-            c.with_info(|i| i.cookie.as_deref().map(String::from))
-        })
+        info_str(conn, |c| c.with_info(|i| i.cookie().map(String::from)))
     })
 }
 
@@ -751,9 +745,7 @@ pub extern "C" fn nopoll_conn_get_cookie(conn: *mut noPollConn) -> *const c_char
 #[unsafe(no_mangle)]
 pub extern "C" fn nopoll_conn_get_x_real_ip_header(conn: *mut noPollConn) -> *const c_char {
     boundary(core::ptr::null(), || {
-        info_str(conn, |c| {
-            c.with_info(|i| i.x_real_ip.as_deref().map(String::from))
-        })
+        info_str(conn, |c| c.with_info(|i| i.x_real_ip().map(String::from)))
     })
 }
 

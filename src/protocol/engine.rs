@@ -215,6 +215,18 @@ pub(crate) struct MsgRx {
     inflated: u64,
 }
 
+/// What a close frame's payload says, once the engine checked it: the
+/// status (1005 when empty) and the reason (empty when not UTF-8).
+pub(crate) fn close_parts(payload: &[u8]) -> (u16, &str) {
+    match payload {
+        [a, b, reason @ ..] => (
+            u16::from_be_bytes([*a, *b]),
+            utf8::to_str(reason).unwrap_or(""),
+        ),
+        _ => (super::close::STATUS_NO_STATUS, ""),
+    }
+}
+
 /// A piece of a data frame's payload, as [`Engine::payload`] hands it on.
 pub(crate) struct Piece<'a> {
     kind: DataKind,
@@ -402,11 +414,10 @@ impl<R: RandomSource> Engine<R> {
     /// what the peer said, for the application to see. The reason is empty
     /// when it is not UTF-8.
     pub fn refused_close(&self) -> Option<(u16, &str)> {
-        if !self.refused_close || self.ctrl.len() < 2 {
+        if !self.refused_close {
             return None;
         }
-        let code = u16::from_be_bytes([self.ctrl[0], self.ctrl[1]]);
-        Some((code, utf8::to_str(&self.ctrl[2..]).unwrap_or("")))
+        Some(close_parts(&self.ctrl))
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {
@@ -514,9 +525,7 @@ impl<R: RandomSource> Engine<R> {
                     (n, None) => return Ok((pos + n, None)),
                     (n, Some(h)) => {
                         pos += n;
-                        if let Some(ready) = self.start_frame(h)? {
-                            return Ok((pos, Some(ready)));
-                        }
+                        self.start_frame(h)?;
                         continue;
                     }
                 }
@@ -531,7 +540,9 @@ impl<R: RandomSource> Engine<R> {
                 offset,
             } = self.frame;
             let avail = (input.len() - pos).min(usize::try_from(remaining).unwrap_or(usize::MAX));
-            if avail == 0 {
+            // An empty frame (or the empty end of one) completes here,
+            // with no payload.
+            if avail == 0 && remaining != 0 {
                 return Ok((pos, None));
             }
             let start = pos;
@@ -618,8 +629,9 @@ impl<R: RandomSource> Engine<R> {
     }
 
     /// Applies the rules that depend on the connection state to a new
-    /// frame; completes empty frames at once.
-    fn start_frame(&mut self, h: FrameHeader) -> Result<Option<Ready>, ProtocolError> {
+    /// frame (an empty one completes in [`Engine::step`], as the end of
+    /// any frame does).
+    fn start_frame(&mut self, h: FrameHeader) -> Result<(), ProtocolError> {
         let allowed = if self.codec.is_some() { RSV1 } else { 0 };
         let mut op = h.validate(self.role, allowed)?;
         if h.rsv & RSV1 != 0 && !matches!(op, OpCode::Text | OpCode::Binary) {
@@ -677,10 +689,7 @@ impl<R: RandomSource> Engine<R> {
         f.remaining = h.payload_len;
         f.offset = 0;
         self.in_frame = true;
-        if h.payload_len == 0 {
-            return self.payload(h.fin, op, 0, 0, 0, &[]);
-        }
-        Ok(None)
+        Ok(())
     }
 
     /// Handles `data` (unmasked, at `start` in the input, at `offset` in
@@ -710,17 +719,11 @@ impl<R: RandomSource> Engine<R> {
             if !frame_end {
                 return Ok(None);
             }
+            // Copied out (at most 125 bytes): `control` changes the engine.
+            let bytes = if whole_in_input { data } else { &self.ctrl };
+            let len = bytes.len();
             let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
-            let len = if whole_in_input {
-                data.len()
-            } else {
-                self.ctrl.len()
-            };
-            payload[..len].copy_from_slice(if whole_in_input {
-                data
-            } else {
-                &self.ctrl[..len]
-            });
+            payload[..len].copy_from_slice(bytes);
             return self.control(opcode, &payload[..len], src).map(Some);
         }
         let Some(kind) = self.rx.msg_kind else {
@@ -808,7 +811,8 @@ impl<R: RandomSource> Engine<R> {
                             // last pong is written: the new pong replaces
                             // it (moved behind later frames, which a
                             // control frame may be).
-                            self.out.drain(at..at + len);
+                            self.out.copy_within(at + len.., at);
+                            self.out.truncate(self.out.len() - len);
                         }
                     }
                     self.compact_output();
@@ -1112,7 +1116,9 @@ impl<R: RandomSource> Engine<R> {
     #[cold]
     #[inline(never)]
     fn compact_now(&mut self) {
-        self.out.drain(..self.out_pos);
+        let n = self.out_pos;
+        self.out.copy_within(n.., 0);
+        self.out.truncate(self.out.len() - n);
         if let Some((at, _)) = self.unsent_pong.as_mut() {
             *at -= self.out_pos;
         }

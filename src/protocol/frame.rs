@@ -178,8 +178,9 @@ pub fn write_frame(
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
-    if mask.is_none() && payload.len() < 126 {
-        // A server's small frame: the two header bytes directly.
+    if cfg!(feature = "std") && mask.is_none() && payload.len() < 126 {
+        // A server's small frame: the two header bytes directly (speed
+        // only: builds without std, built for size, take the general path).
         out.reserve(2 + payload.len());
         out.extend_from_slice(&[(u8::from(fin) << 7) | (opcode & 0x0f), payload.len() as u8]);
         out.extend_from_slice(payload);

@@ -11,8 +11,8 @@ pub struct Sha1 {
     block: [u8; 64],
     /// Bytes buffered in `block` (0..64).
     used: usize,
-    /// Bytes hashed in all.
-    total: u64,
+    /// Bytes hashed in all (the inputs are small: a `usize` holds them).
+    total: usize,
 }
 
 impl Default for Sha1 {
@@ -40,13 +40,14 @@ impl Sha1 {
 
     /// Hashes `data` (a byte at a time: the inputs are a few dozen bytes).
     pub fn update(&mut self, data: &[u8]) {
-        self.total = self.total.wrapping_add(data.len() as u64);
         for &b in data {
             self.push(b);
         }
     }
 
-    fn push(&mut self, b: u8) {
+    /// Hashes one byte.
+    pub fn push(&mut self, b: u8) {
+        self.total = self.total.wrapping_add(1);
         self.block[self.used & 63] = b;
         self.used += 1;
         if self.used == 64 {
@@ -57,7 +58,7 @@ impl Sha1 {
 
     /// The digest.
     pub fn finalize(mut self) -> [u8; 20] {
-        let bits = self.total.wrapping_mul(8);
+        let bits = (self.total as u64).wrapping_mul(8);
         self.push(0x80);
         while self.used != 56 {
             self.push(0);

@@ -452,7 +452,7 @@ impl Connection {
     }
     /// The request target of the handshake ("/" when unknown).
     pub fn url(&self) -> String {
-        self.with_info(|i| i.url.as_deref().map(String::from))
+        self.with_info(|i| i.url().map(String::from))
             .unwrap_or_else(|| "/".into())
     }
     /// The subprotocol agreed on.

@@ -6,7 +6,7 @@
 use crate::prelude::*;
 
 use super::conn::Connection;
-use super::context::{ctx_log, Context, DispatchHandler};
+use super::context::{ctx_log, ActionHandler, Context, DispatchHandler};
 use super::machine::{Actions, Incoming};
 use super::message::Message;
 use crate::sync::atomic::Ordering;
@@ -18,6 +18,7 @@ pub(crate) type HandlerCache = Option<(usize, Option<DispatchHandler>)>;
 
 /// The handler in `cache`, looked up again with `load` if `epoch` moved.
 #[cfg(feature = "std")]
+#[inline(always)]
 fn cached_handler(
     cache: &mut HandlerCache,
     epoch: usize,
@@ -65,7 +66,7 @@ impl Connection {
         log_lines(ctx, acts);
         if core::mem::take(&mut acts.on_open) {
             let h = ctx.inner.cfg.lock().on_open.clone();
-            let ok = h.is_none_or(|h| h(ctx, self));
+            let ok = self.run_action(ctx, h);
             // What follows (ready, the messages sent meanwhile, or the
             // close) is added to `acts` and dispatched below.
             self.inner.finish_open(ctx, ok, acts);
@@ -84,12 +85,14 @@ impl Connection {
             self.finish_http();
         }
         if core::mem::take(&mut acts.ready) {
-            let (ch, cc) = {
-                let st = self.inner.st.lock();
-                (ctx.inner.cfg.lock().on_ready.clone(), st.on_ready())
-            };
             ctx_log!(ctx, Debug, "conn id={} ready", self.id());
-            let ok = ch.is_none_or(|h| h(ctx, self)) && cc.is_none_or(|h| h(ctx, self));
+            // The context's handler, then the connection's (each looked
+            // up when its turn comes, as upstream does).
+            let h = ctx.inner.cfg.lock().on_ready.clone();
+            let ok = self.run_action(ctx, h) && {
+                let h = self.inner.st.lock().on_ready();
+                self.run_action(ctx, h)
+            };
             if !ok {
                 self.close(None, b"");
             }
@@ -195,39 +198,46 @@ impl Connection {
         }
     }
 
+    /// Runs an action handler (`on_open`, `on_ready`) with no lock held;
+    /// true without one. One call (and one drop of the handler) for all.
+    #[inline(never)]
+    fn run_action(&self, ctx: &Context, h: Option<ActionHandler>) -> bool {
+        h.is_none_or(|h| h(ctx, self))
+    }
+
     /// Delivers the close: `is_ok` turns false, the close status shows,
     /// `on_close` runs, the socket is released.
     pub(crate) fn closed_now(&self, ctx: &Context) {
-        {
+        self.deliver_closed(ctx, super::event_loop::in_loop());
+    }
+
+    /// [`Connection::closed_now`], for every close (the peer's, this
+    /// side's, a shutdown): `unregister` leaves the context at once;
+    /// otherwise (found dead while polling: get_msg, is_ready..., or shut
+    /// down) it stays registered, its close status readable as upstream,
+    /// until the caller closes it or a loop pass drops it.
+    pub(crate) fn deliver_closed(&self, ctx: &Context, unregister: bool) {
+        // Delivered, and `on_close` taken to run once, under one lock.
+        let h = {
             let mut st = self.inner.st.lock();
             st.m.deliver_close();
             self.inner.set_closed();
-        }
-        self.fire_close(ctx);
-        self.inner.release_socket(ctx);
-        if super::event_loop::in_loop() {
-            ctx.unregister(self);
-        } else {
-            // Found dead while polling (get_msg, is_ready...): as upstream,
-            // it stays registered (its close status readable) until the
-            // caller closes it or a loop pass drops it.
-            ctx.inner.io.lock().dead.push(self.id());
-            ctx.inner.waker.wake();
-        }
-    }
-
-    /// Runs `on_close` once.
-    pub(crate) fn fire_close(&self, ctx: &Context) {
-        let h = {
-            let mut st = self.inner.st.lock();
             if st.close_fired {
-                return;
+                None
+            } else {
+                st.close_fired = true;
+                st.take_on_close()
             }
-            st.close_fired = true;
-            st.take_on_close()
         };
         if let Some(h) = h {
             h(ctx, self);
+        }
+        self.inner.release_socket(ctx);
+        if unregister {
+            ctx.unregister(self);
+        } else {
+            ctx.inner.io.lock().dead.push(self.id());
+            ctx.inner.waker.wake();
         }
     }
 }

@@ -190,43 +190,39 @@ impl Connection {
                 }
             }
         }
-        match self.inner.io.recv(buf) {
-            Ok(0) => {
+        let n = match self.inner.io.recv(buf) {
+            Ok(n) if n > 0 => n,
+            Err(e) if e.would_block() => return 0,
+            // The end of the stream or a failed read: one way out.
+            r => {
                 if let Some(why) = self.inner.io.take_tls_error() {
                     super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
                 }
-                self.lost(ctx, acts, format_args!("closed by peer (no close frame)"));
-                0
+                match r {
+                    Err(e) => self.lost(ctx, acts, format_args!("read failed: {e}")),
+                    Ok(_) => self.lost(ctx, acts, format_args!("closed by peer (no close frame)")),
+                }
+                return 0;
             }
-            Ok(n) => {
-                let inner = &*self.inner;
-                let mut st = inner.st.lock();
-                let base = from_loop.then_some(0);
-                let env = ConnEnv { ctx, conn: inner };
-                st.m.receive(&env, &mut buf[..n], base, acts);
-                inner.after_machine(&mut st);
-                if let Some(code) = inner.charge(&mut st) {
-                    inner.fail_over_budget(ctx, &mut st, code, acts);
-                    return n;
-                }
-                // Drained (a short read): give large idle buffers back.
-                if n < buf.len() {
-                    inner.release_idle_buffers(&mut st);
-                }
-                if from_loop && !acts.msgs.is_empty() {
-                    st.defer_flush += 1;
-                }
-                n
-            }
-            Err(e) if e.would_block() => 0,
-            Err(e) => {
-                if let Some(why) = self.inner.io.take_tls_error() {
-                    super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
-                }
-                self.lost(ctx, acts, format_args!("read failed: {e}"));
-                0
-            }
+        };
+        let inner = &*self.inner;
+        let mut st = inner.st.lock();
+        let base = from_loop.then_some(0);
+        let env = ConnEnv { ctx, conn: inner };
+        st.m.receive(&env, &mut buf[..n], base, acts);
+        inner.after_machine(&mut st);
+        if let Some(code) = inner.charge(&mut st) {
+            inner.fail_over_budget(ctx, &mut st, code, acts);
+            return n;
         }
+        // Drained (a short read): give large idle buffers back.
+        if n < buf.len() {
+            inner.release_idle_buffers(&mut st);
+        }
+        if from_loop && !acts.msgs.is_empty() {
+            st.defer_flush += 1;
+        }
+        n
     }
 
     /// The transport ended or failed: closed, once (shown to the
@@ -588,14 +584,7 @@ impl Connection {
     /// After the HTTP handler: the answer gets a moment to leave, then the
     /// connection closes.
     pub(crate) fn finish_http(&self) {
-        let _ = self.flush_writes(Duration::from_millis(200));
-        let ctx = self.ctx();
-        {
-            let mut st = self.inner.st.lock();
-            self.inner.mark_closed(&mut st);
-        }
-        self.closed_now(&ctx);
-        ctx.unregister(self);
+        self.close_waiting(None, b"", Duration::from_millis(200));
     }
 
     // ------------------------------------------------------------ close
@@ -603,13 +592,13 @@ impl Connection {
     /// Sends a close frame (status `None` = empty), closes the socket, fires
     /// `on_close` and leaves the context. Does not wait for the peer's reply.
     pub fn close(&self, status: Option<u16>, reason: &[u8]) {
-        self.close_waiting(status, reason, true);
+        self.close_waiting(status, reason, Duration::from_millis(100));
     }
 
     /// As [`Connection::close`] without waiting for the socket to take
     /// the close frame (the loop's own closes: keepalive, budget).
     pub(crate) fn close_now(&self, status: Option<u16>, reason: &[u8]) {
-        self.close_waiting(status, reason, false);
+        self.close_waiting(status, reason, Duration::ZERO);
     }
 
     /// Closes a connection whose output took the context over its memory
@@ -628,21 +617,18 @@ impl Connection {
         self.close_now(Some(code), b"memory budget");
     }
 
-    fn close_waiting(&self, status: Option<u16>, reason: &[u8], wait: bool) {
+    /// The one way this side closes a connection: queues a close frame
+    /// (when open; an HTTP connection has its answer queued), gives the
+    /// output up to `wait` to leave (one attempt when zero), then
+    /// delivers the close and leaves the context.
+    fn close_waiting(&self, status: Option<u16>, reason: &[u8], wait: Duration) {
         let ctx = self.ctx();
-        let refused;
+        let refused = self.inner.st.lock().m.queue_close(status, reason);
+        if self.socket() >= 0 {
+            let _ = self.flush_writes(wait);
+        }
         {
             let mut st = self.inner.st.lock();
-            refused = st.m.queue_close(status, reason);
-            if st.m.pending() > 0 && self.socket() >= 0 {
-                let _ = self.inner.flush_locked(&mut st);
-                if wait && st.m.pending() > 0 {
-                    drop(st);
-                    let _ = net::wait_fd(self.socket(), false, true, 100);
-                    st = self.inner.st.lock();
-                    let _ = self.inner.flush_locked(&mut st);
-                }
-            }
             self.inner.mark_closed(&mut st);
         }
         if let Some(err) = refused {
@@ -653,8 +639,7 @@ impl Connection {
                 self.id()
             );
         }
-        self.closed_now(&ctx);
-        ctx.unregister(self);
+        self.deliver_closed(&ctx, true);
     }
 
     /// Closes the socket abruptly (no close frame) and fires `on_close`;
@@ -665,10 +650,7 @@ impl Connection {
             let mut st = self.inner.st.lock();
             self.inner.mark_closed(&mut st);
         }
-        self.fire_close(&ctx);
-        self.inner.release_socket(&ctx);
-        ctx.inner.io.lock().dead.push(self.id());
-        ctx.inner.waker.wake();
+        self.deliver_closed(&ctx, false);
     }
 }
 

@@ -155,15 +155,14 @@ impl Connection {
         let (hs, bytes) = ClientHandshake::new(&req, cfg.limits, &mut OsRandom)?;
         let mut m = Machine::client(hs, bytes);
         m.max_frame_size = o.max_frame_size;
-        m.info.url = Some(req.path.into());
-        m.info.host_header = Some(host_header.as_str().into());
-        m.info.origin = origin.map(String::into_boxed_str);
-        m.info.cookie = o.cookie.as_deref().map(Box::from);
-        m.info.requested_protocol = o
-            .protocols
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .map(Box::from);
+        m.info.record([
+            Some(req.path),
+            Some(&host_header),
+            origin.as_deref(),
+            o.cookie.as_deref(),
+            None,
+            o.protocols.as_deref().filter(|p| !p.is_empty()),
+        ]);
         let conn = Self::build(
             ctx,
             ConnRole::Client,
@@ -248,10 +247,10 @@ impl Connection {
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
             // Set whenever a listener requires a PROXY header.
-            let proxy = cfg
-                .scale
-                .forwarding
-                .filter(|_| listener.is_some_and(|l| cfg.scale.proxy_listeners.contains(&l.id())));
+            let proxy = cfg.scale.forwarding.filter(|_| {
+                // A plain loop: `contains` on integers is unrolled.
+                listener.is_some_and(|l| cfg.scale.proxy_listeners.iter().any(|&id| id == l.id()))
+            });
             (cfg.limits, cfg.protocol_version, proxy)
         };
         let hs = ServerHandshake::with_version(limits, version);

@@ -8,8 +8,8 @@
 use crate::prelude::*;
 
 use super::*;
-use crate::protocol::engine::Ready;
-use crate::protocol::CloseFrame;
+use crate::protocol::engine::{close_parts, Ready};
+use crate::protocol::{DataKind, OpCode};
 
 impl Machine {
     /// Enters `Open`: the engine that holds early sends takes over, if
@@ -138,7 +138,7 @@ impl Machine {
                         record_request(&mut self.info, &req);
                         self.forwarded(env, &req, acts);
                         self.phase = Phase::Http;
-                        acts.http = Some(Box::new(req));
+                        acts.http = Some(req);
                         return None;
                     }
                     Some(ServerOutcome::Reject(r)) => {
@@ -314,7 +314,7 @@ impl Machine {
                         continue;
                     };
                     let input = &data[at..];
-                    let m = match ready {
+                    let (opcode, end, utf8, src) = match ready {
                         #[cfg(feature = "std")]
                         Ready::Message(kind, crate::protocol::engine::Src::Input(a, b))
                             if base.is_some() =>
@@ -331,31 +331,20 @@ impl Machine {
                         // reassembly buffer, which the engine keeps: handing
                         // that buffer over made the heap shrink and regrow,
                         // faulting its pages in again, for every large message.
-                        Ready::Message(kind, src) => Message::whole(kind, engine.slice(src, input)),
+                        Ready::Message(DataKind::Text, src) => (OpCode::Text, true, true, src),
+                        Ready::Message(DataKind::Binary, src) => (OpCode::Binary, true, false, src),
                         Ready::Chunk {
                             opcode,
                             fin,
                             frame_end,
                             src,
                             ..
-                        } => {
-                            let end = fin && frame_end;
-                            Message::new(opcode, end, !end, engine.slice(src, input))
-                        }
+                        } => (opcode, fin && frame_end, false, src),
                         Ready::Ping(_) | Ready::Pong(_) => continue,
                         Ready::Close(src) => {
                             // Validated when the frame completed.
-                            let cf =
-                                CloseFrame::parse(engine.slice(src, input)).unwrap_or(CloseFrame {
-                                    code: None,
-                                    reason: "",
-                                });
-                            self.peer_status = cf.status() as i32;
-                            if !cf.reason.is_empty() {
-                                self.cold().close_reason = Some(cf.reason.to_string());
-                            } else if let Some(c) = self.cold.as_mut() {
-                                c.close_reason = None;
-                            }
+                            let (code, reason) = close_parts(engine.slice(src, input));
+                            self.peer_closed(code, reason);
                             act_log!(
                                 env,
                                 acts,
@@ -367,6 +356,7 @@ impl Machine {
                             continue;
                         }
                     };
+                    let m = Message::received(opcode, end, utf8, engine.slice(src, input));
                     match m {
                         Some(m) => acts.msgs.push(Incoming::Message(m)),
                         None => {
@@ -381,9 +371,7 @@ impl Machine {
                     // A close frame refused for its code (answered 1002)
                     // still reports what the peer sent.
                     if let Some((code, reason)) = engine.refused_close() {
-                        self.peer_status = i32::from(code);
-                        self.cold().close_reason =
-                            Some(reason.to_string()).filter(|r| !r.is_empty());
+                        self.peer_closed(code, reason);
                     }
                     act_log!(
                         env,
@@ -396,6 +384,17 @@ impl Machine {
                     return true;
                 }
             }
+        }
+    }
+
+    /// Records the status and reason of the peer's close frame (shown
+    /// once the close is delivered).
+    fn peer_closed(&mut self, code: u16, reason: &str) {
+        self.peer_status = i32::from(code);
+        if !reason.is_empty() {
+            self.cold().close_reason = Some(reason.to_string());
+        } else if let Some(c) = self.cold.as_mut() {
+            c.close_reason = None;
         }
     }
 
@@ -448,10 +447,12 @@ impl Machine {
 }
 
 pub(super) fn record_request(info: &mut Info, r: &Request) {
-    info.url = Some(r.url.as_str().into());
-    info.host_header = r.host().map(Box::from);
-    info.origin = r.origin().map(Box::from);
-    info.cookie = r.cookie().map(Box::from);
-    info.x_real_ip = r.x_real_ip().map(Box::from);
-    info.requested_protocol = r.requested_protocols().map(String::into_boxed_str);
+    info.record([
+        Some(&r.url),
+        r.host(),
+        r.origin(),
+        r.cookie(),
+        r.x_real_ip(),
+        r.requested_protocols().as_deref(),
+    ]);
 }

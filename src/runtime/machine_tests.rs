@@ -168,8 +168,8 @@ fn server_handshake_fed_in_pieces() {
     }
     assert_eq!(all, ["open?"]);
     assert!(s.is_handshaking() && !s.opened());
-    assert_eq!(s.info.url.as_deref(), Some("/chat"));
-    assert_eq!(s.info.origin.as_deref(), Some("http://example"));
+    assert_eq!(s.info.url(), Some("/chat"));
+    assert_eq!(s.info.origin(), Some("http://example"));
 }
 
 #[test]

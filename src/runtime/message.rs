@@ -3,7 +3,9 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use crate::protocol::{DataKind, OpCode};
+#[cfg(any(feature = "std", test))]
+use crate::protocol::DataKind;
+use crate::protocol::OpCode;
 use alloc::vec::Vec;
 
 /// A message, a frame, or a piece of a frame.
@@ -122,25 +124,46 @@ impl Message {
 
     /// A message with `payload`. Returns `None` only if memory runs out.
     pub fn new(opcode: OpCode, fin: bool, fragment: bool, payload: &[u8]) -> Option<Message> {
-        let data = Data::from_slice(payload)?;
-        Some(Message {
-            opcode: Some(opcode),
-            fin,
-            fragment,
-            data,
-            utf8: false,
-        })
+        let mut m = Message::received(opcode, fin, false, payload)?;
+        m.fragment = fragment;
+        Some(m)
     }
 
     /// A whole message as the protocol engine hands it out (text already
     /// validated as a whole). `None` only if memory runs out.
+    #[cfg(test)]
     pub(crate) fn whole(kind: DataKind, payload: &[u8]) -> Option<Message> {
-        let mut m = Message::empty();
-        m.set_whole(kind, payload).then_some(m)
+        let (opcode, utf8) = match kind {
+            DataKind::Text => (OpCode::Text, true),
+            DataKind::Binary => (OpCode::Binary, false),
+        };
+        Message::received(opcode, true, utf8, payload)
+    }
+
+    /// What the receive path builds, whole messages and pieces alike (one
+    /// constructor, so one copy of the payload's code): a piece unless
+    /// `fin`; `utf8`: a whole text message the engine validated (only
+    /// then: [`Message::text`] trusts it). `None` only if memory runs out.
+    pub(crate) fn received(
+        opcode: OpCode,
+        fin: bool,
+        utf8: bool,
+        payload: &[u8],
+    ) -> Option<Message> {
+        Some(Message {
+            opcode: Some(opcode),
+            fin,
+            fragment: !fin,
+            data: Data::from_slice(payload)?,
+            utf8,
+        })
     }
 
     /// Makes this message [`Message::whole`] in place; false (unchanged)
     /// if memory runs out.
+    /// (The std dispatch's; a build without std copies messages out when
+    /// received: [`Message::received`].)
+    #[cfg(any(feature = "std", test))]
     #[inline]
     pub(crate) fn set_whole(&mut self, kind: DataKind, payload: &[u8]) -> bool {
         let n = payload.len();
@@ -195,9 +218,10 @@ impl Message {
     /// The payload as text, if it is UTF-8.
     pub fn text(&self) -> Option<&str> {
         if self.utf8 {
-            // SAFETY: `utf8` is only set by `set_whole`, for text the
-            // engine checked to be UTF-8 as a whole; the payload is never
-            // mutated.
+            // SAFETY: `utf8` is only set by `set_whole` and by `received`
+            // (for a whole text message, by the receive path), for text
+            // the engine checked to be UTF-8 as a whole; the payload is
+            // never mutated.
             return Some(unsafe { core::str::from_utf8_unchecked(self.payload()) });
         }
         crate::protocol::utf8::to_str(self.payload())
