@@ -219,20 +219,49 @@ pub struct Certificate {
     pub chain: Option<String>,
 }
 
-/// Changes to the poller requested from outside the loop, merged per socket
-/// so the queue stays bounded by the number of sockets.
+/// One change to the poller requested from outside the loop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoOp {
+    /// Watch socket for reading for this connection id, or (`None`) stop.
+    Watch(Socket, Option<i32>),
+    /// Output waits for writability on this connection.
+    WantWrite(i32),
+    /// The connection died outside the loop (to unregister).
+    Dead(i32),
+    /// Close this socket once out of the poll set (firmware stacks:
+    /// closing a socket another thread is polling can hang lwIP); only
+    /// while the loop runs (its poller is out of `CtxInner::poller`).
+    Close(Socket),
+}
+
+/// Changes to the poller requested from outside the loop, in request
+/// order: one list, applied by one loop (four lists cost firmware four
+/// takes, loops and drops). Watch changes are merged per socket, so the
+/// queue stays bounded by the number of sockets and connections.
 #[derive(Default)]
 pub(crate) struct IoOps {
-    /// Socket → connection id to watch, or `None` to stop watching.
-    pub changes: Map<Socket, Option<i32>>,
-    /// Connections with output waiting for writability.
-    pub want_write: Vec<i32>,
-    /// Connections that died outside the loop (to unregister).
-    pub dead: Vec<i32>,
-    /// Sockets to close once they are out of the poll set (firmware
-    /// stacks: closing a socket another thread is polling can hang lwIP);
-    /// only while the loop runs (its poller is out of `CtxInner::poller`).
-    pub close: Vec<Socket>,
+    pub ops: Vec<IoOp>,
+}
+
+impl IoOps {
+    /// Watches `fd` for connection `id` (`None`: stops watching it),
+    /// replacing an earlier change of the same socket.
+    pub fn watch(&mut self, fd: Socket, id: Option<i32>) {
+        let op = IoOp::Watch(fd, id);
+        match self
+            .ops
+            .iter_mut()
+            .find(|o| matches!(o, IoOp::Watch(f, _) if *f == fd))
+        {
+            Some(o) => *o = op,
+            None => self.ops.push(op),
+        }
+    }
+
+    /// Queues `op` (not a watch change: see [`IoOps::watch`]).
+    pub fn push(&mut self, op: IoOp) {
+        self.ops.push(op);
+    }
 }
 
 pub(crate) struct CtxInner {
@@ -529,15 +558,15 @@ impl Context {
         } else {
             // Not `retain`: its generic code costs firmware more.
             let mut io = self.inner.io.lock();
-            while let Some(i) = io.dead.iter().position(|&d| d == c.id) {
-                io.dead.swap_remove(i);
+            while let Some(i) = io.ops.iter().position(|&o| o == IoOp::Dead(c.id)) {
+                io.ops.remove(i);
             }
         }
         // The loop must stop watching a socket it no longer serves (else a
         // readable one would wake it over and over).
         let fd = c.socket();
         if watch && fd >= 0 {
-            self.inner.io.lock().changes.insert(fd, on.then_some(c.id));
+            self.inner.io.lock().watch(fd, on.then_some(c.id));
             self.inner.waker.wake();
         }
         true

@@ -5,7 +5,7 @@ use crate::prelude::*;
 
 use super::accept_backoff::AcceptBackoff;
 use super::conn::{ConnRole, ConnState, Connection};
-use super::context::{ctx_log, Context};
+use super::context::{ctx_log, Context, IoOp};
 use super::dispatch::HandlerCache;
 use super::machine::Actions;
 use crate::net::{self, Interest, Poller, Ready};
@@ -59,15 +59,6 @@ const READ: Interest = Interest {
     write: false,
 };
 
-/// Closes sockets whose close was deferred to the loop (`IoOps::close`),
-/// out of the poll set first.
-fn close_unwatched(poller: &mut Poller, fds: Vec<crate::net::Socket>) {
-    for fd in fds {
-        let _ = poller.delete(fd);
-        net::close(fd);
-    }
-}
-
 impl Context {
     /// Serves every registered connection until [`Context::loop_stop`] or
     /// until `timeout` (None = no timeout) expires.
@@ -96,14 +87,20 @@ impl Context {
         loop_depth(1);
         let exit = self.run(&mut poller, timeout_us);
         loop_depth(-1);
-        // Closes deferred to the loop (see `IoOps::close`) are done and the
-        // poller put back under the io lock, so that none is deferred to a
-        // loop that is no longer running.
-        let mut io = self.inner.io.lock();
-        close_unwatched(&mut poller, core::mem::take(&mut io.close));
-        *self.inner.poller.lock() = Some(poller);
-        drop(io);
-        exit
+        // The queue is applied to the end (closes deferred to the loop, see
+        // `IoOp::Close`, included) and the poller put back under the io
+        // lock, so that none is deferred to a loop that is no longer
+        // running.
+        loop {
+            let io = self.inner.io.lock();
+            if io.ops.is_empty() {
+                *self.inner.poller.lock() = Some(poller);
+                drop(io);
+                return exit;
+            }
+            drop(io);
+            self.apply_io(&mut poller);
+        }
     }
 
     fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
@@ -285,7 +282,7 @@ impl Context {
         }
         st.read_paused = true;
         st.write_watch = true;
-        self.inner.io.lock().want_write.push(conn.id());
+        self.inner.io.lock().push(IoOp::WantWrite(conn.id()));
         Some(true)
     }
 
@@ -338,7 +335,7 @@ impl Context {
                     // change replaces an "unwatch" a closed connection may
                     // have left for this (reused) socket number. No wake-up
                     // needed: this is the loop.
-                    self.inner.io.lock().changes.insert(fd, Some(conn.id()));
+                    self.inner.io.lock().watch(fd, Some(conn.id()));
                     ctx_log!(
                         self,
                         Debug,
@@ -367,41 +364,39 @@ impl Context {
         }
     }
 
-    /// Applies watch changes requested from outside the loop.
+    /// Applies the changes requested from outside the loop, in request
+    /// order.
     fn apply_io(&self, poller: &mut Poller) {
-        // Field by field: moving the whole queue out and a new one in
-        // costs firmware more.
-        let (close, changes, want_write, dead) = {
-            let mut io = self.inner.io.lock();
-            (
-                core::mem::take(&mut io.close),
-                core::mem::take(&mut io.changes),
-                core::mem::take(&mut io.want_write),
-                core::mem::take(&mut io.dead),
-            )
-        };
-        close_unwatched(poller, close);
-        for (fd, change) in changes {
-            let _ = poller.delete(fd);
-            if let Some(id) = change {
-                // The connection may have closed (and its socket number been
-                // reused) since; only watch it if it still owns the socket.
-                if let Some(c) = self.lookup(id).filter(|c| c.socket() == fd) {
-                    if let Err(e) = poller.add(fd, id as u64, READ) {
-                        ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
-                        c.shutdown();
-                    }
+        let ops = core::mem::take(&mut self.inner.io.lock().ops);
+        for op in ops {
+            let (fd, id) = match op {
+                IoOp::Watch(fd, id) => (fd, id),
+                IoOp::Close(fd) => {
+                    let _ = poller.delete(fd);
+                    net::close(fd);
+                    continue;
                 }
-            }
-        }
-        for id in want_write {
-            if let Some(c) = self.lookup(id) {
-                let _ = self.rewatch(poller, &c, true);
-            }
-        }
-        for id in dead {
-            if let Some(c) = self.lookup(id) {
-                self.unregister(&c);
+                IoOp::WantWrite(id) => {
+                    if let Some(c) = self.lookup(id) {
+                        let _ = self.rewatch(poller, &c, true);
+                    }
+                    continue;
+                }
+                IoOp::Dead(id) => {
+                    if let Some(c) = self.lookup(id) {
+                        self.unregister(&c);
+                    }
+                    continue;
+                }
+            };
+            let _ = poller.delete(fd);
+            // The connection may have closed (and its socket number been
+            // reused) since; only watch it if it still owns the socket.
+            if let Some(c) = id.and_then(|id| self.lookup(id)).filter(|c| c.socket() == fd) {
+                if let Err(e) = poller.add(fd, c.id() as u64, READ) {
+                    ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
+                    c.shutdown();
+                }
             }
         }
     }
