@@ -430,7 +430,7 @@ pub fn mutex_hooks() -> Option<MutexHooks> {
     let slot = MUTEX.get(i.checked_sub(1)?)?;
     let f = |k: usize| slot[k].load(Ordering::Relaxed);
     let (c, d, l, u) = (f(0), f(1), f(2), f(3));
-    // SAFETY: a slot only ever holds the function pointers stored by
+    // SAFETY: a published slot only ever holds the function pointers stored by
     // install_mutex_hooks from a MutexHooks, of these exact types.
     unsafe {
         Some(MutexHooks {

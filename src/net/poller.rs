@@ -43,7 +43,10 @@ pub enum Backend {
 impl Backend {
     /// The best backend here: epoll on Linux with the libc table, else poll.
     pub fn best() -> Backend {
-        if cfg!(any(target_os = "linux", target_os = "android")) && ops().kernel_fds != 0 {
+        // The epoll backend exists only with std.
+        if cfg!(all(feature = "std", any(target_os = "linux", target_os = "android")))
+            && ops().kernel_fds != 0
+        {
             Backend::Epoll
         } else {
             Backend::Poll
@@ -104,7 +107,8 @@ pub struct Ready {
 /// elsewhere. With a firmware table (`kernel_fds == 0`, e.g. lwIP) nothing
 /// but the table's own sockets may enter its `poll`, so the waker is a UDP
 /// socket made through the table and connected to itself: a wake is one
-/// datagram.
+/// datagram. Without std every table is treated as a firmware's (there is
+/// no kernel eventfd or pipe to make, nor `write` to wake one).
 #[derive(Debug)]
 struct WakerFds {
     read: c_int,
@@ -212,6 +216,12 @@ impl WakerFds {
         Ok(w)
     }
 
+    /// Made through the socket table: always without std (no kernel
+    /// descriptors), which spares firmware the other branches.
+    fn via_table(&self) -> bool {
+        !cfg!(feature = "std") || self.via_table
+    }
+
     /// Empties the waker so the next wait blocks again.
     fn drain(&self) {
         if self.read < 0 {
@@ -219,7 +229,7 @@ impl WakerFds {
         }
         let mut buf = [0u8; 64];
         loop {
-            let n = if self.via_table {
+            let n = if self.via_table() {
                 // SAFETY: buf is a live, writable 64-byte array.
                 unsafe { (ops().recv)(self.read, buf.as_mut_ptr().cast(), buf.len(), 0) }
             } else {
@@ -227,7 +237,7 @@ impl WakerFds {
             };
             // An eventfd reads 8 bytes at once; a pipe may need more reads;
             // a datagram socket gives one (short) datagram per call.
-            if n <= 0 || (!self.via_table && usize::try_from(n).map_or(true, |n| n < buf.len())) {
+            if n <= 0 || (!self.via_table() && usize::try_from(n).map_or(true, |n| n < buf.len())) {
                 break;
             }
         }
@@ -247,7 +257,7 @@ fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
 
 impl Drop for WakerFds {
     fn drop(&mut self) {
-        if self.via_table {
+        if self.via_table() {
             if self.read >= 0 {
                 // SAFETY: the socket is owned by this value alone.
                 unsafe { (ops().close)(self.read) };
@@ -300,7 +310,8 @@ pub fn wake_raw(fd: i32) {
         let one: u64 = 1;
         let p = core::ptr::addr_of!(one).cast::<c_void>();
         let n = core::mem::size_of::<u64>();
-        if ops().kernel_fds == 0 {
+        // Without std every table is a firmware's (no kernel descriptors).
+        if !cfg!(feature = "std") || ops().kernel_fds == 0 {
             // SAFETY: sends 8 bytes from a live u64 on a non-blocking socket.
             unsafe { (ops().send)(fd, p, n, 0) };
         } else {
@@ -342,7 +353,7 @@ impl Poller {
     pub fn new(backend: Backend) -> NetResult<Poller> {
         let fds = match WakerFds::new() {
             Ok(f) => f,
-            Err(_) if ops().kernel_fds == 0 => WakerFds {
+            Err(_) if !cfg!(feature = "std") || ops().kernel_fds == 0 => WakerFds {
                 read: -1,
                 write: -1,
                 via_table: true,
