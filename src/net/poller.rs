@@ -646,6 +646,15 @@ fn poll_events(i: Interest, rdhup: c_short) -> c_short {
 }
 
 impl PollSet {
+    /// [`poll_rdhup`]: a constant 0 without std (no kernel poll).
+    fn rdhup(&self) -> c_short {
+        if cfg!(feature = "std") {
+            self.rdhup
+        } else {
+            0
+        }
+    }
+
     fn new(waker_fd: c_int) -> PollSet {
         let mut p = PollSet {
             fds: Vec::new(),
@@ -675,7 +684,7 @@ impl PollSet {
             self.index.insert(s, self.fds.len());
             self.fds.push(crate::sys::pollfd {
                 fd: s,
-                events: poll_events(i, self.rdhup),
+                events: poll_events(i, self.rdhup()),
                 revents: 0,
             });
             self.tokens.push(token);
@@ -684,7 +693,7 @@ impl PollSet {
 
     fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
         let idx = self.find(s).ok_or(NetError(crate::sys::ENOENT))?;
-        let rdhup = self.rdhup;
+        let rdhup = self.rdhup();
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
             (Some(p), Some(t)) => {
                 p.events = poll_events(i, rdhup);
@@ -761,7 +770,7 @@ impl PollSet {
                         token,
                         readable: re & crate::sys::POLLIN != 0,
                         writable: re & crate::sys::POLLOUT != 0,
-                        hangup: re & (crate::sys::POLLHUP | self.rdhup) != 0,
+                        hangup: re & (crate::sys::POLLHUP | self.rdhup()) != 0,
                         error: re & (crate::sys::POLLERR | crate::sys::POLLNVAL) != 0,
                     });
                 }
