@@ -44,8 +44,10 @@ impl Backend {
     /// The best backend here: epoll on Linux with the libc table, else poll.
     pub fn best() -> Backend {
         // The epoll backend exists only with std.
-        if cfg!(all(feature = "std", any(target_os = "linux", target_os = "android")))
-            && ops().kernel_fds != 0
+        if cfg!(all(
+            feature = "std",
+            any(target_os = "linux", target_os = "android")
+        )) && ops().kernel_fds != 0
         {
             Backend::Epoll
         } else {

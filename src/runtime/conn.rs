@@ -518,7 +518,7 @@ impl ConnInner {
                 // taking it out of the set (before its next wait, or when
                 // it stops).
                 if net::ops().kernel_fds == 0 && ctx.inner.poller.lock().is_none() {
-                    io.push(super::context::IoOp::Close(fd));
+                    io.close(fd);
                     drop(io);
                     ctx.inner.waker.wake();
                     return;
@@ -598,7 +598,7 @@ impl ConnInner {
     pub(crate) fn watch_write(&self, st: &mut ConnState) {
         if !st.write_watch && self.registered.load(Ordering::Acquire) {
             st.write_watch = true;
-            self.ctx.io.lock().push(super::context::IoOp::WantWrite(self.id));
+            self.ctx.io.lock().want_write(self.id);
             self.ctx.waker.wake();
         }
     }

@@ -258,9 +258,19 @@ impl IoOps {
         }
     }
 
-    /// Queues `op` (not a watch change: see [`IoOps::watch`]).
-    pub fn push(&mut self, op: IoOp) {
-        self.ops.push(op);
+    /// Queues a wait for writability of connection `id`.
+    pub fn want_write(&mut self, id: i32) {
+        self.ops.push(IoOp::WantWrite(id));
+    }
+
+    /// Queues connection `id`, dead outside the loop, to be unregistered.
+    pub fn dead(&mut self, id: i32) {
+        self.ops.push(IoOp::Dead(id));
+    }
+
+    /// Queues socket `fd` to be closed once out of the poll set.
+    pub fn close(&mut self, fd: Socket) {
+        self.ops.push(IoOp::Close(fd));
     }
 }
 
@@ -551,7 +561,8 @@ impl Context {
             }
         }
         if on {
-            if c.role != super::ConnRole::Listener && self.inner.keepalive_on.load(Ordering::Acquire)
+            if c.role != super::ConnRole::Listener
+                && self.inner.keepalive_on.load(Ordering::Acquire)
             {
                 self.arm_keepalive(c);
             }

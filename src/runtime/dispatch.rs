@@ -211,7 +211,7 @@ impl Connection {
             // Found dead while polling (get_msg, is_ready...): as upstream,
             // it stays registered (its close status readable) until the
             // caller closes it or a loop pass drops it.
-            ctx.inner.io.lock().push(super::context::IoOp::Dead(self.id()));
+            ctx.inner.io.lock().dead(self.id());
             ctx.inner.waker.wake();
         }
     }

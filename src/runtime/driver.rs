@@ -664,7 +664,7 @@ impl Connection {
         }
         self.fire_close(&ctx);
         self.inner.release_socket(&ctx);
-        ctx.inner.io.lock().push(super::context::IoOp::Dead(self.id()));
+        ctx.inner.io.lock().dead(self.id());
         ctx.inner.waker.wake();
     }
 }

@@ -282,7 +282,7 @@ impl Context {
         }
         st.read_paused = true;
         st.write_watch = true;
-        self.inner.io.lock().push(IoOp::WantWrite(conn.id()));
+        self.inner.io.lock().want_write(conn.id());
         Some(true)
     }
 
@@ -392,7 +392,10 @@ impl Context {
             let _ = poller.delete(fd);
             // The connection may have closed (and its socket number been
             // reused) since; only watch it if it still owns the socket.
-            if let Some(c) = id.and_then(|id| self.lookup(id)).filter(|c| c.socket() == fd) {
+            if let Some(c) = id
+                .and_then(|id| self.lookup(id))
+                .filter(|c| c.socket() == fd)
+            {
                 if let Err(e) = poller.add(fd, c.id() as u64, READ) {
                     ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
                     c.shutdown();
