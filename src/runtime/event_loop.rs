@@ -105,7 +105,9 @@ impl Context {
 
     fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
         let deadline = timeout_us.map_or(Instant::NEVER, |us| Instant::now().plus_us(us));
-        let mut events: Vec<Ready> = Vec::with_capacity(256);
+        // Grown by the first waits to what they report (a firmware loop:
+        // a few entries, not 4 KiB for 256).
+        let mut events: Vec<Ready> = Vec::new();
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
         let mut buf = super::recv_buf::recv_buffer(self, size);
         let mut acts = Actions::default();
