@@ -4,8 +4,9 @@
 use crate::prelude::*;
 
 use super::conn::{ConnInner, Connection};
+use super::event_loop::{IoOp, IoOps};
 use super::message::Message;
-use crate::net::{self, Poller, Socket, Waker};
+use crate::net::{self, Poller, Waker};
 use crate::platform::Instant;
 use crate::platform::Map;
 use crate::protocol::handshake::Request;
@@ -217,61 +218,6 @@ pub struct Certificate {
     pub private_key: String,
     /// Optional chain file.
     pub chain: Option<String>,
-}
-
-/// One change to the poller requested from outside the loop.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum IoOp {
-    /// Watch socket for reading for this connection id, or (`None`) stop.
-    Watch(Socket, Option<i32>),
-    /// Output waits for writability on this connection.
-    WantWrite(i32),
-    /// The connection died outside the loop (to unregister).
-    Dead(i32),
-    /// Close this socket once out of the poll set (firmware stacks:
-    /// closing a socket another thread is polling can hang lwIP); only
-    /// while the loop runs (its poller is out of `CtxInner::poller`).
-    Close(Socket),
-}
-
-/// Changes to the poller requested from outside the loop, in request
-/// order: one list, applied by one loop (four lists cost firmware four
-/// takes, loops and drops). Watch changes are merged per socket, so the
-/// queue stays bounded by the number of sockets and connections.
-#[derive(Default)]
-pub(crate) struct IoOps {
-    pub ops: Vec<IoOp>,
-}
-
-impl IoOps {
-    /// Watches `fd` for connection `id` (`None`: stops watching it),
-    /// replacing an earlier change of the same socket.
-    pub fn watch(&mut self, fd: Socket, id: Option<i32>) {
-        let op = IoOp::Watch(fd, id);
-        match self
-            .ops
-            .iter_mut()
-            .find(|o| matches!(o, IoOp::Watch(f, _) if *f == fd))
-        {
-            Some(o) => *o = op,
-            None => self.ops.push(op),
-        }
-    }
-
-    /// Queues a wait for writability of connection `id`.
-    pub fn want_write(&mut self, id: i32) {
-        self.ops.push(IoOp::WantWrite(id));
-    }
-
-    /// Queues connection `id`, dead outside the loop, to be unregistered.
-    pub fn dead(&mut self, id: i32) {
-        self.ops.push(IoOp::Dead(id));
-    }
-
-    /// Queues socket `fd` to be closed once out of the poll set.
-    pub fn close(&mut self, fd: Socket) {
-        self.ops.push(IoOp::Close(fd));
-    }
 }
 
 pub(crate) struct CtxInner {
