@@ -120,9 +120,6 @@ impl Context {
 
     /// The loop: applies watch changes to its poller.
     pub(crate) fn apply_watches(&self, poller: &mut Poller) {
-        if !self.inner.watches.changed.load(Ordering::Acquire) {
-            return;
-        }
         if let Some(w) = self.inner.watches.imp() {
             (w.apply)(self, poller);
         }
@@ -130,6 +127,9 @@ impl Context {
 
     /// [`Context::apply_watches`]' body.
     fn apply_watch_changes(&self, poller: &mut Poller) {
+        if !self.inner.watches.changed.load(Ordering::Acquire) {
+            return;
+        }
         let pending = self.with_extras(|e| {
             self.inner.watches.changed.store(false, Ordering::Release);
             core::mem::take(&mut e.watches.pending)
