@@ -425,13 +425,12 @@ pub fn install_mutex_hooks(hooks: Option<MutexHooks>) {
 /// The installed mutex hooks.
 pub fn mutex_hooks() -> Option<MutexHooks> {
     let i = MUTEX_SLOT.load(Ordering::Acquire);
+    // A published slot holds four function pointers: `install_mutex_hooks`
+    // stores them before the slot number (release), loaded above (acquire).
     let slot = MUTEX.get(i.checked_sub(1)?)?;
-    let f = |k: usize| slot[k].load(Ordering::Acquire);
+    let f = |k: usize| slot[k].load(Ordering::Relaxed);
     let (c, d, l, u) = (f(0), f(1), f(2), f(3));
-    if c == 0 || d == 0 || l == 0 || u == 0 {
-        return None;
-    }
-    // SAFETY: a slot only ever holds the function pointers stored by
+    // SAFETY: a published slot only ever holds the function pointers stored by
     // install_mutex_hooks from a MutexHooks, of these exact types.
     unsafe {
         Some(MutexHooks {

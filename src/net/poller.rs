@@ -43,7 +43,12 @@ pub enum Backend {
 impl Backend {
     /// The best backend here: epoll on Linux with the libc table, else poll.
     pub fn best() -> Backend {
-        if cfg!(any(target_os = "linux", target_os = "android")) && ops().kernel_fds != 0 {
+        // The epoll backend exists only with std.
+        if cfg!(all(
+            feature = "std",
+            any(target_os = "linux", target_os = "android")
+        )) && ops().kernel_fds != 0
+        {
             Backend::Epoll
         } else {
             Backend::Poll
@@ -104,7 +109,8 @@ pub struct Ready {
 /// elsewhere. With a firmware table (`kernel_fds == 0`, e.g. lwIP) nothing
 /// but the table's own sockets may enter its `poll`, so the waker is a UDP
 /// socket made through the table and connected to itself: a wake is one
-/// datagram.
+/// datagram. Without std every table is treated as a firmware's (there is
+/// no kernel eventfd or pipe to make, nor `write` to wake one).
 #[derive(Debug)]
 struct WakerFds {
     read: c_int,
@@ -212,6 +218,12 @@ impl WakerFds {
         Ok(w)
     }
 
+    /// Made through the socket table: always without std (no kernel
+    /// descriptors), which spares firmware the other branches.
+    fn via_table(&self) -> bool {
+        !cfg!(feature = "std") || self.via_table
+    }
+
     /// Empties the waker so the next wait blocks again.
     fn drain(&self) {
         if self.read < 0 {
@@ -219,7 +231,7 @@ impl WakerFds {
         }
         let mut buf = [0u8; 64];
         loop {
-            let n = if self.via_table {
+            let n = if self.via_table() {
                 // SAFETY: buf is a live, writable 64-byte array.
                 unsafe { (ops().recv)(self.read, buf.as_mut_ptr().cast(), buf.len(), 0) }
             } else {
@@ -227,7 +239,7 @@ impl WakerFds {
             };
             // An eventfd reads 8 bytes at once; a pipe may need more reads;
             // a datagram socket gives one (short) datagram per call.
-            if n <= 0 || (!self.via_table && usize::try_from(n).map_or(true, |n| n < buf.len())) {
+            if n <= 0 || (!self.via_table() && usize::try_from(n).map_or(true, |n| n < buf.len())) {
                 break;
             }
         }
@@ -247,7 +259,7 @@ fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
 
 impl Drop for WakerFds {
     fn drop(&mut self) {
-        if self.via_table {
+        if self.via_table() {
             if self.read >= 0 {
                 // SAFETY: the socket is owned by this value alone.
                 unsafe { (ops().close)(self.read) };
@@ -300,7 +312,8 @@ pub fn wake_raw(fd: i32) {
         let one: u64 = 1;
         let p = core::ptr::addr_of!(one).cast::<c_void>();
         let n = core::mem::size_of::<u64>();
-        if ops().kernel_fds == 0 {
+        // Without std every table is a firmware's (no kernel descriptors).
+        if !cfg!(feature = "std") || ops().kernel_fds == 0 {
             // SAFETY: sends 8 bytes from a live u64 on a non-blocking socket.
             unsafe { (ops().send)(fd, p, n, 0) };
         } else {
@@ -342,7 +355,7 @@ impl Poller {
     pub fn new(backend: Backend) -> NetResult<Poller> {
         let fds = match WakerFds::new() {
             Ok(f) => f,
-            Err(_) if ops().kernel_fds == 0 => WakerFds {
+            Err(_) if !cfg!(feature = "std") || ops().kernel_fds == 0 => WakerFds {
                 read: -1,
                 write: -1,
                 via_table: true,
@@ -635,6 +648,15 @@ fn poll_events(i: Interest, rdhup: c_short) -> c_short {
 }
 
 impl PollSet {
+    /// [`poll_rdhup`]: a constant 0 without std (no kernel poll).
+    fn rdhup(&self) -> c_short {
+        if cfg!(feature = "std") {
+            self.rdhup
+        } else {
+            0
+        }
+    }
+
     fn new(waker_fd: c_int) -> PollSet {
         let mut p = PollSet {
             fds: Vec::new(),
@@ -664,7 +686,7 @@ impl PollSet {
             self.index.insert(s, self.fds.len());
             self.fds.push(crate::sys::pollfd {
                 fd: s,
-                events: poll_events(i, self.rdhup),
+                events: poll_events(i, self.rdhup()),
                 revents: 0,
             });
             self.tokens.push(token);
@@ -673,7 +695,7 @@ impl PollSet {
 
     fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
         let idx = self.find(s).ok_or(NetError(crate::sys::ENOENT))?;
-        let rdhup = self.rdhup;
+        let rdhup = self.rdhup();
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
             (Some(p), Some(t)) => {
                 p.events = poll_events(i, rdhup);
@@ -750,7 +772,7 @@ impl PollSet {
                         token,
                         readable: re & crate::sys::POLLIN != 0,
                         writable: re & crate::sys::POLLOUT != 0,
-                        hangup: re & (crate::sys::POLLHUP | self.rdhup) != 0,
+                        hangup: re & (crate::sys::POLLHUP | self.rdhup()) != 0,
                         error: re & (crate::sys::POLLERR | crate::sys::POLLNVAL) != 0,
                     });
                 }

@@ -34,21 +34,14 @@ pub(crate) const FIRST_PAUSE_MS: u32 = 10;
 /// Longest pause, ms: the delay before a freed descriptor is used.
 pub(crate) const MAX_PAUSE_MS: u32 = 500;
 
-/// A listener in an episode of failing accepts.
-struct Episode {
-    id: i32,
-    /// Failed accepts so far (the pause doubles with each).
-    failures: u32,
-    since: Instant,
-}
-
-/// The listeners of one loop that are backing off (usually none). The
-/// end of a pause is an entry of the context's timer queue (see
-/// `Context::run_timers`): the loop watches the listener again when it
-/// is due, even in a later `loop_wait` call.
+/// The listeners of one loop that are backing off (usually none): each
+/// listener's id and its failed accepts so far (the pause doubles with
+/// each). The end of a pause is an entry of the context's timer queue
+/// (see `Context::run_timers`): the loop watches the listener again when
+/// it is due, even in a later `loop_wait` call.
 #[derive(Default)]
 pub(crate) struct AcceptBackoff {
-    episodes: Vec<Episode>,
+    episodes: Vec<(i32, u32)>,
 }
 
 impl AcceptBackoff {
@@ -63,33 +56,26 @@ impl AcceptBackoff {
         r: &NetResult<T>,
         now: Instant,
     ) -> bool {
-        match r {
-            Ok(_) => {
-                if !self.episodes.is_empty() {
-                    self.ended(ctx, listener.id(), now);
-                }
-                false
-            }
-            Err(e) => {
-                self.failed(ctx, poller, listener, *e, now);
-                true
-            }
-        }
-    }
-
-    fn failed(
-        &mut self,
-        ctx: &Context,
-        poller: &mut Poller,
-        listener: &Connection,
-        e: NetError,
-        now: Instant,
-    ) {
         let id = listener.id();
-        let failures = match self.episodes.iter_mut().find(|x| x.id == id) {
-            Some(ep) => {
-                ep.failures += 1;
-                ep.failures
+        let ep = self.episodes.iter().position(|x| x.0 == id);
+        let e = match (r, ep) {
+            (Err(e), _) => *e,
+            (Ok(_), None) => return false,
+            (Ok(_), Some(i)) => {
+                let (_, failures) = self.episodes.swap_remove(i);
+                ctx_log!(
+                    ctx,
+                    Warning,
+                    "listener id={id} accepting again ({failures} failed accepts)"
+                );
+                let _ = failures;
+                return false;
+            }
+        };
+        let failures = match ep.and_then(|i| self.episodes.get_mut(i)) {
+            Some(x) => {
+                x.1 += 1;
+                x.1
             }
             None => {
                 ctx_log!(
@@ -103,11 +89,8 @@ impl AcceptBackoff {
                         ""
                     }
                 );
-                self.episodes.push(Episode {
-                    id,
-                    failures: 1,
-                    since: now,
-                });
+                let _ = e;
+                self.episodes.push((id, 1));
                 1
             }
         };
@@ -115,20 +98,7 @@ impl AcceptBackoff {
         let pause = (FIRST_PAUSE_MS << (failures - 1).min(6)).min(MAX_PAUSE_MS);
         let _ = poller.delete(listener.socket());
         ctx.push_timer(now.plus_ms(u64::from(pause)), id);
-    }
-
-    fn ended(&mut self, ctx: &Context, id: i32, now: Instant) {
-        if let Some(i) = self.episodes.iter().position(|x| x.id == id) {
-            let ep = self.episodes.swap_remove(i);
-            ctx_log!(
-                ctx,
-                Warning,
-                "listener id={id} accepting again after {} ms ({} failed accepts)",
-                (now - ep.since).as_millis(),
-                ep.failures
-            );
-            let _ = (ep.since, ep.failures, now);
-        }
+        true
     }
 }
 

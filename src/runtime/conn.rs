@@ -544,10 +544,10 @@ impl Connection {
         {
             let mut io = ctx.io.lock();
             if old >= 0 {
-                io.changes.insert(old, None);
+                io.watch(old, None);
             }
             if fd >= 0 {
-                io.changes.insert(fd, Some(self.id()));
+                io.watch(fd, Some(self.id()));
             }
         }
         ctx.waker.wake();
@@ -649,13 +649,13 @@ impl ConnInner {
                 && !ctx.inner.poller_forgets_closed
             {
                 let mut io = ctx.inner.io.lock();
-                io.changes.insert(fd, None);
+                io.watch(fd, None);
                 // A firmware stack (lwIP) must not see a socket closed while
                 // its loop may be polling it: the loop closes it after
                 // taking it out of the set (before its next wait, or when
                 // it stops).
                 if net::ops().kernel_fds == 0 && ctx.inner.poller.lock().is_none() {
-                    io.close.push(fd);
+                    io.close(fd);
                     drop(io);
                     ctx.inner.waker.wake();
                     return;
@@ -701,7 +701,7 @@ impl ConnInner {
         self.st.lock().cold().close_pending = true;
         let fd = self.socket();
         if fd >= 0 && self.registered.load(Ordering::Acquire) {
-            ctx.inner.io.lock().changes.insert(fd, None);
+            ctx.inner.io.lock().watch(fd, None);
             ctx.inner.waker.wake();
         }
     }
@@ -735,7 +735,7 @@ impl ConnInner {
     pub(crate) fn watch_write(&self, st: &mut ConnState) {
         if !st.write_watch && self.registered.load(Ordering::Acquire) {
             st.write_watch = true;
-            self.ctx.io.lock().want_write.push(self.id);
+            self.ctx.io.lock().want_write(self.id);
             self.ctx.waker.wake();
         }
     }

@@ -4,8 +4,9 @@
 use crate::prelude::*;
 
 use super::conn::{ConnInner, Connection};
+use super::event_loop::{IoOp, IoOps};
 use super::message::Message;
-use crate::net::{self, Poller, Socket, Waker};
+use crate::net::{self, Poller, Waker};
 use crate::platform::Instant;
 use crate::platform::Map;
 use crate::protocol::handshake::Request;
@@ -217,22 +218,6 @@ pub struct Certificate {
     pub private_key: String,
     /// Optional chain file.
     pub chain: Option<String>,
-}
-
-/// Changes to the poller requested from outside the loop, merged per socket
-/// so the queue stays bounded by the number of sockets.
-#[derive(Default)]
-pub(crate) struct IoOps {
-    /// Socket → connection id to watch, or `None` to stop watching.
-    pub changes: Map<Socket, Option<i32>>,
-    /// Connections with output waiting for writability.
-    pub want_write: Vec<i32>,
-    /// Connections that died outside the loop (to unregister).
-    pub dead: Vec<i32>,
-    /// Sockets to close once they are out of the poll set (firmware
-    /// stacks: closing a socket another thread is polling can hang lwIP);
-    /// only while the loop runs (its poller is out of `CtxInner::poller`).
-    pub close: Vec<Socket>,
 }
 
 pub(crate) struct CtxInner {
@@ -485,48 +470,60 @@ impl Context {
     }
 
     /// Adds a connection to the registry (and the loop's watch list).
+    #[inline(always)]
     pub(crate) fn register(&self, conn: &Connection) -> bool {
         self.register_with(conn, true)
     }
 
     /// Adds a connection to the registry; `watch`: and asks the loop to
     /// watch its socket (false: the loop adds it itself).
+    #[inline(always)]
     pub(crate) fn register_with(&self, conn: &Connection, watch: bool) -> bool {
-        let c = &conn.inner;
-        if c.registered.swap(true, Ordering::AcqRel) {
-            return false;
-        }
-        self.inner.conns.lock().insert(c.id, c.clone());
-        if c.role != super::ConnRole::Listener && self.inner.keepalive_on.load(Ordering::Acquire) {
-            self.arm_keepalive(c);
-        }
-        let fd = c.socket();
-        if watch && fd >= 0 {
-            self.inner.io.lock().changes.insert(fd, Some(c.id));
-            self.inner.waker.wake();
-        }
-        true
+        self.set_registered(conn, true, watch)
     }
 
     /// Removes a connection from the registry. Returns whether it was there.
+    #[inline(always)]
     pub(crate) fn unregister(&self, conn: &Connection) -> bool {
+        self.set_registered(conn, false, true)
+    }
+
+    /// Adds (`on`) or removes a connection: one body for both (two cost
+    /// firmware the same flag swap, map update, change queue and wake-up
+    /// twice). `watch`: tell the loop to watch (or stop watching) its
+    /// socket. Returns whether anything changed.
+    #[inline(never)]
+    fn set_registered(&self, conn: &Connection, on: bool, watch: bool) -> bool {
         let c = &conn.inner;
-        if !c.registered.swap(false, Ordering::AcqRel) {
+        if c.registered.swap(on, Ordering::AcqRel) == on {
             return false;
         }
-        self.inner.conns.lock().remove(&c.id);
         {
+            let mut conns = self.inner.conns.lock();
+            if on {
+                conns.insert(c.id, c.clone());
+            } else {
+                conns.remove(&c.id);
+            }
+        }
+        if on {
+            if c.role != super::ConnRole::Listener
+                && self.inner.keepalive_on.load(Ordering::Acquire)
+            {
+                self.arm_keepalive(c);
+            }
+        } else {
             // Not `retain`: its generic code costs firmware more.
             let mut io = self.inner.io.lock();
-            while let Some(i) = io.dead.iter().position(|&d| d == c.id) {
-                io.dead.swap_remove(i);
+            while let Some(i) = io.ops.iter().position(|&o| o == IoOp::Dead(c.id)) {
+                io.ops.remove(i);
             }
         }
         // The loop must stop watching a socket it no longer serves (else a
         // readable one would wake it over and over).
         let fd = c.socket();
-        if fd >= 0 {
-            self.inner.io.lock().changes.insert(fd, None);
+        if watch && fd >= 0 {
+            self.inner.io.lock().watch(fd, on.then_some(c.id));
             self.inner.waker.wake();
         }
         true

@@ -236,7 +236,7 @@ impl Connection {
         if unregister {
             ctx.unregister(self);
         } else {
-            ctx.inner.io.lock().dead.push(self.id());
+            ctx.inner.io.lock().dead(self.id());
             ctx.inner.waker.wake();
         }
     }

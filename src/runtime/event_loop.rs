@@ -8,7 +8,7 @@ use super::conn::{ConnRole, ConnState, Connection};
 use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
 use super::machine::Actions;
-use crate::net::{self, Interest, Poller, Ready};
+use crate::net::{self, Interest, Poller, Ready, Socket};
 use crate::platform::Instant;
 use crate::sync::atomic::Ordering;
 use core::time::Duration;
@@ -59,12 +59,58 @@ const READ: Interest = Interest {
     write: false,
 };
 
-/// Closes sockets whose close was deferred to the loop (`IoOps::close`),
-/// out of the poll set first.
-fn close_unwatched(poller: &mut Poller, fds: Vec<crate::net::Socket>) {
-    for fd in fds {
-        let _ = poller.delete(fd);
-        net::close(fd);
+/// One change to the poller requested from outside the loop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoOp {
+    /// Watch socket for reading for this connection id, or (`None`) stop.
+    Watch(Socket, Option<i32>),
+    /// Output waits for writability on this connection.
+    WantWrite(i32),
+    /// The connection died outside the loop (to unregister).
+    Dead(i32),
+    /// Close this socket once out of the poll set (firmware stacks:
+    /// closing a socket another thread is polling can hang lwIP); only
+    /// while the loop runs (its poller is out of `CtxInner::poller`).
+    Close(Socket),
+}
+
+/// Changes to the poller requested from outside the loop, in request
+/// order: one list, applied by one loop (four lists cost firmware four
+/// takes, loops and drops). Watch changes are merged per socket, so the
+/// queue stays bounded by the number of sockets and connections.
+#[derive(Default)]
+pub(crate) struct IoOps {
+    pub ops: Vec<IoOp>,
+}
+
+impl IoOps {
+    /// Watches `fd` for connection `id` (`None`: stops watching it),
+    /// replacing an earlier change of the same socket.
+    pub fn watch(&mut self, fd: Socket, id: Option<i32>) {
+        let op = IoOp::Watch(fd, id);
+        match self
+            .ops
+            .iter_mut()
+            .find(|o| matches!(o, IoOp::Watch(f, _) if *f == fd))
+        {
+            Some(o) => *o = op,
+            None => self.ops.push(op),
+        }
+    }
+
+    /// Queues a wait for writability of connection `id`.
+    pub fn want_write(&mut self, id: i32) {
+        self.ops.push(IoOp::WantWrite(id));
+    }
+
+    /// Queues connection `id`, dead outside the loop, to be unregistered.
+    pub fn dead(&mut self, id: i32) {
+        self.ops.push(IoOp::Dead(id));
+    }
+
+    /// Queues socket `fd` to be closed once out of the poll set.
+    pub fn close(&mut self, fd: Socket) {
+        self.ops.push(IoOp::Close(fd));
     }
 }
 
@@ -96,19 +142,27 @@ impl Context {
         loop_depth(1);
         let exit = self.run(&mut poller, timeout_us);
         loop_depth(-1);
-        // Closes deferred to the loop (see `IoOps::close`) are done and the
-        // poller put back under the io lock, so that none is deferred to a
-        // loop that is no longer running.
-        let mut io = self.inner.io.lock();
-        close_unwatched(&mut poller, core::mem::take(&mut io.close));
-        *self.inner.poller.lock() = Some(poller);
-        drop(io);
-        exit
+        // The queue is applied to the end (closes deferred to the loop, see
+        // `IoOp::Close`, included) and the poller put back under the io
+        // lock, so that none is deferred to a loop that is no longer
+        // running.
+        loop {
+            let io = self.inner.io.lock();
+            if io.ops.is_empty() {
+                *self.inner.poller.lock() = Some(poller);
+                drop(io);
+                return exit;
+            }
+            drop(io);
+            self.apply_io(&mut poller);
+        }
     }
 
     fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
         let deadline = timeout_us.map_or(Instant::NEVER, |us| Instant::now().plus_us(us));
-        let mut events: Vec<Ready> = Vec::with_capacity(256);
+        // Grown by the first waits to what they report (a firmware loop:
+        // a few entries, not 4 KiB for 256).
+        let mut events: Vec<Ready> = Vec::new();
         let size = self.inner.cfg.lock().recv_buffer_size.max(MIN_RECV_BUF);
         let mut buf = super::recv_buf::recv_buffer(self, size);
         let mut acts = Actions::default();
@@ -285,7 +339,7 @@ impl Context {
         }
         st.read_paused = true;
         st.write_watch = true;
-        self.inner.io.lock().want_write.push(conn.id());
+        self.inner.io.lock().want_write(conn.id());
         Some(true)
     }
 
@@ -338,7 +392,7 @@ impl Context {
                     // change replaces an "unwatch" a closed connection may
                     // have left for this (reused) socket number. No wake-up
                     // needed: this is the loop.
-                    self.inner.io.lock().changes.insert(fd, Some(conn.id()));
+                    self.inner.io.lock().watch(fd, Some(conn.id()));
                     ctx_log!(
                         self,
                         Debug,
@@ -367,41 +421,42 @@ impl Context {
         }
     }
 
-    /// Applies watch changes requested from outside the loop.
+    /// Applies the changes requested from outside the loop, in request
+    /// order.
     fn apply_io(&self, poller: &mut Poller) {
-        // Field by field: moving the whole queue out and a new one in
-        // costs firmware more.
-        let (close, changes, want_write, dead) = {
-            let mut io = self.inner.io.lock();
-            (
-                core::mem::take(&mut io.close),
-                core::mem::take(&mut io.changes),
-                core::mem::take(&mut io.want_write),
-                core::mem::take(&mut io.dead),
-            )
-        };
-        close_unwatched(poller, close);
-        for (fd, change) in changes {
-            let _ = poller.delete(fd);
-            if let Some(id) = change {
-                // The connection may have closed (and its socket number been
-                // reused) since; only watch it if it still owns the socket.
-                if let Some(c) = self.lookup(id).filter(|c| c.socket() == fd) {
-                    if let Err(e) = poller.add(fd, id as u64, READ) {
-                        ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
-                        c.shutdown();
-                    }
+        let ops = core::mem::take(&mut self.inner.io.lock().ops);
+        for op in ops {
+            let (fd, id) = match op {
+                IoOp::Watch(fd, id) => (fd, id),
+                IoOp::Close(fd) => {
+                    let _ = poller.delete(fd);
+                    net::close(fd);
+                    continue;
                 }
-            }
-        }
-        for id in want_write {
-            if let Some(c) = self.lookup(id) {
-                let _ = self.rewatch(poller, &c, true);
-            }
-        }
-        for id in dead {
-            if let Some(c) = self.lookup(id) {
-                self.unregister(&c);
+                IoOp::WantWrite(id) => {
+                    if let Some(c) = self.lookup(id) {
+                        let _ = self.rewatch(poller, &c, true);
+                    }
+                    continue;
+                }
+                IoOp::Dead(id) => {
+                    if let Some(c) = self.lookup(id) {
+                        self.unregister(&c);
+                    }
+                    continue;
+                }
+            };
+            let _ = poller.delete(fd);
+            // The connection may have closed (and its socket number been
+            // reused) since; only watch it if it still owns the socket.
+            if let Some(c) = id
+                .and_then(|id| self.lookup(id))
+                .filter(|c| c.socket() == fd)
+            {
+                if let Err(e) = poller.add(fd, c.id() as u64, READ) {
+                    ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
+                    c.shutdown();
+                }
             }
         }
     }

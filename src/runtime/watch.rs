@@ -60,7 +60,7 @@ pub(crate) struct WatchState {
 /// nothing does not link it.
 struct WatchImp {
     apply: fn(&Context, &mut Poller),
-    serve: fn(&Context, Socket, &Ready),
+    serve: fn(&Context, &Ready) -> bool,
 }
 
 static WATCH: WatchImp = WatchImp {
@@ -120,9 +120,6 @@ impl Context {
 
     /// The loop: applies watch changes to its poller.
     pub(crate) fn apply_watches(&self, poller: &mut Poller) {
-        if !self.inner.watches.changed.load(Ordering::Acquire) {
-            return;
-        }
         if let Some(w) = self.inner.watches.imp() {
             (w.apply)(self, poller);
         }
@@ -130,6 +127,9 @@ impl Context {
 
     /// [`Context::apply_watches`]' body.
     fn apply_watch_changes(&self, poller: &mut Poller) {
+        if !self.inner.watches.changed.load(Ordering::Acquire) {
+            return;
+        }
         let pending = self.with_extras(|e| {
             self.inner.watches.changed.store(false, Ordering::Release);
             core::mem::take(&mut e.watches.pending)
@@ -151,22 +151,25 @@ impl Context {
     /// The loop: runs the handler of a watched socket's event; false if
     /// the event is not one of a watched socket.
     pub(crate) fn serve_watched(&self, ev: &Ready) -> bool {
+        // Only a watched socket has a FOREIGN token, and the table is
+        // there once a socket was watched: the token is looked at only
+        // then.
+        self.inner
+            .watches
+            .imp()
+            .is_some_and(|w| (w.serve)(self, ev))
+    }
+
+    /// [`Context::serve_watched`]'s body: the handler, if still watched.
+    fn run_fd_handler(&self, ev: &Ready) -> bool {
         if ev.token & FOREIGN == 0 || ev.token == u64::MAX {
             return false;
         }
         let fd = (ev.token & !FOREIGN) as Socket;
-        // Only a watched socket has a FOREIGN token: the table is there.
-        if let Some(w) = self.inner.watches.imp() {
-            (w.serve)(self, fd, ev);
-        }
-        true
-    }
-
-    /// [`Context::serve_watched`]'s body: the handler, if still watched.
-    fn run_fd_handler(&self, fd: Socket, ev: &Ready) {
         let h = self.with_extras(|e| e.watches.handlers.get(&fd).cloned());
         if let Some(h) = h {
             h(self, fd, ev.readable || ev.hangup || ev.error, ev.writable);
         }
+        true
     }
 }
