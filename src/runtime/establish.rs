@@ -5,7 +5,7 @@ use crate::prelude::*;
 
 use super::conn::{ConnRole, Connection};
 use super::context::{ctx_log, Context};
-use super::machine::Machine;
+use super::machine::{Actions, Machine};
 use super::rng::OsRandom;
 use super::Error;
 use crate::net::{self, Socket};
@@ -438,12 +438,12 @@ mod tls {
     /// it, so a firmware that serves plain WebSocket links none of it.
     pub(crate) struct ServerTls {
         start: fn(&Connection, &Context, Option<&Connection>) -> bool,
-        advance: fn(&Connection, &Context) -> Result<bool, String>,
+        advance: fn(&Connection, &Context, &mut Actions) -> bool,
     }
 
     static SERVER_TLS: ServerTls = ServerTls {
         start: Connection::start_server_tls,
-        advance: Connection::tls_advance,
+        advance: Connection::tls_read_gate,
     };
 
     impl Context {
@@ -470,12 +470,16 @@ mod tls {
             }
         }
 
-        /// [`Connection::tls_advance`], through the table.
-        pub(crate) fn tls_advance(&self, conn: &Connection) -> Result<bool, String> {
+        /// [`Connection::tls_read_gate`], through the table: true when
+        /// the connection's input can be read.
+        pub(crate) fn tls_advance(&self, conn: &Connection, acts: &mut Actions) -> bool {
             let imp = self.inner.cfg.lock().server_tls;
             match imp {
-                Some(t) => (t.advance)(conn, self),
-                None => Err(NOT_ENABLED.into()),
+                Some(t) => (t.advance)(conn, self, acts),
+                None => {
+                    conn.lost(self, acts, format_args!("{NOT_ENABLED}"));
+                    false
+                }
             }
         }
     }
@@ -567,6 +571,26 @@ mod tls {
                 Ok(())
             } else {
                 Err("the post-TLS check refused the connection".into())
+            }
+        }
+
+        /// Before a read of a server connection whose TLS handshake has
+        /// not completed: advances it; true once established (read on).
+        /// A failed handshake loses the connection.
+        fn tls_read_gate(&self, ctx: &Context, acts: &mut Actions) -> bool {
+            match self.tls_advance(ctx) {
+                Ok(done) => done,
+                Err(why) => {
+                    ctx_log!(
+                        ctx,
+                        Warning,
+                        "conn id={} from {}: {why}",
+                        self.id(),
+                        self.host()
+                    );
+                    self.lost(ctx, acts, format_args!("TLS failed"));
+                    false
+                }
             }
         }
 
