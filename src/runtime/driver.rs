@@ -216,6 +216,23 @@ impl Connection {
         n
     }
 
+    /// [`Connection::tls_advance`] before a read; a failure loses the connection.
+    pub(super) fn tls_read_gate(&self, ctx: &Context, acts: &mut Actions) -> bool {
+        let why = match self.tls_advance(ctx) {
+            Ok(done) => return done,
+            Err(why) => why,
+        };
+        super::context::ctx_log!(
+            ctx,
+            Warning,
+            "conn id={} from {}: {why}",
+            self.id(),
+            self.host()
+        );
+        self.lost(ctx, acts, format_args!("TLS failed"));
+        false
+    }
+
     /// The transport ended or failed: closed, once (shown to the
     /// application after the messages that came before).
     pub(super) fn lost(&self, ctx: &Context, acts: &mut Actions, why: core::fmt::Arguments<'_>) {

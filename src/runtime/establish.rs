@@ -470,8 +470,7 @@ mod tls {
             }
         }
 
-        /// [`Connection::tls_read_gate`], through the table: true when
-        /// the connection's input can be read.
+        /// [`Connection::tls_read_gate`], through the table: true to read on.
         pub(crate) fn tls_advance(&self, conn: &Connection, acts: &mut Actions) -> bool {
             let imp = self.inner.cfg.lock().server_tls;
             match imp {
@@ -574,30 +573,10 @@ mod tls {
             }
         }
 
-        /// Before a read of a server connection whose TLS handshake has
-        /// not completed: advances it; true once established (read on).
-        /// A failed handshake loses the connection.
-        fn tls_read_gate(&self, ctx: &Context, acts: &mut Actions) -> bool {
-            match self.tls_advance(ctx) {
-                Ok(done) => done,
-                Err(why) => {
-                    ctx_log!(
-                        ctx,
-                        Warning,
-                        "conn id={} from {}: {why}",
-                        self.id(),
-                        self.host()
-                    );
-                    self.lost(ctx, acts, format_args!("TLS failed"));
-                    false
-                }
-            }
-        }
-
         /// Advances a server's TLS handshake as far as the socket allows
         /// (from the loop or a read): true once established (and the post
         /// check passed).
-        fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
+        pub(in crate::runtime) fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
             let step = self
                 .inner
                 .io
