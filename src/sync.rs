@@ -55,6 +55,22 @@ mod imp {
         held: AtomicBool,
     }
 
+    /// A mutex from the hooks, else `SPIN`. Out of line: inlined, the
+    /// first use's compare-and-swap was copied for each outcome.
+    #[inline(never)]
+    fn new_mutex() -> *mut c_void {
+        let made = match mutex_hooks() {
+            // SAFETY: the hooks' contract (nopoll_thread_handlers).
+            Some(h) => unsafe { (h.create)() },
+            None => SPIN,
+        };
+        if made.is_null() {
+            SPIN
+        } else {
+            made
+        }
+    }
+
     impl Raw {
         const fn new() -> Self {
             Raw {
@@ -69,12 +85,7 @@ mod imp {
             if !m.is_null() {
                 return m;
             }
-            let made = match mutex_hooks() {
-                // SAFETY: the hooks' contract (nopoll_thread_handlers).
-                Some(h) => unsafe { (h.create)() },
-                None => SPIN,
-            };
-            let made = if made.is_null() { SPIN } else { made };
+            let made = new_mutex();
             match self.mutex.compare_exchange(
                 core::ptr::null_mut(),
                 made,

@@ -59,6 +59,17 @@ struct Entry {
     c_refs: i32,
 }
 
+impl Entry {
+    /// A new reference to the object, if it lives. One body for lookups
+    /// and `add_ref` (firmware size).
+    #[inline(never)]
+    fn live(&self) -> Option<Arc<Obj>> {
+        self.strong
+            .clone()
+            .or_else(|| self.weak.as_ref().and_then(Weak::upgrade))
+    }
+}
+
 struct Slots {
     entries: Vec<Entry>,
     free: Vec<usize>,
@@ -242,21 +253,12 @@ impl RawTable {
     }
 
     fn get(&self, token: usize) -> Option<Arc<Obj>> {
-        self.with_entry(token, |e| {
-            e.strong
-                .clone()
-                .or_else(|| e.weak.as_ref().and_then(Weak::upgrade))
-        })
-        .flatten()
+        self.with_entry(token, |e| e.live()).flatten()
     }
 
     fn add_ref(&self, token: usize) -> bool {
         self.with_entry(token, |e| {
-            let Some(obj) = e
-                .strong
-                .clone()
-                .or_else(|| e.weak.as_ref().and_then(Weak::upgrade))
-            else {
+            let Some(obj) = e.live() else {
                 return false;
             };
             e.c_refs = e.c_refs.saturating_add(1);

@@ -313,15 +313,21 @@ fn c_arg(s: &str, buf: &mut [u8], too_long: c_int) -> NetResult<*const c_char> {
     if b.is_empty() {
         return Ok(ptr::null());
     }
-    if b.contains(&0) {
-        return Err(NetError(crate::sys::EINVAL));
+    // One loop copies and looks for a NUL (`contains` links the
+    // word-at-a-time memchr; firmware size).
+    let room = buf.len() - 1;
+    for (i, &c) in b.iter().enumerate() {
+        if c == 0 {
+            return Err(NetError(crate::sys::EINVAL));
+        }
+        if let Some(d) = buf.get_mut(i).filter(|_| i < room) {
+            *d = c;
+        }
     }
-    let Some(dst) = buf.get_mut(..=b.len()) else {
+    let Some(nul) = buf.get_mut(b.len()) else {
         return Err(NetError(too_long));
     };
-    let (text, nul) = dst.split_at_mut(b.len());
-    text.copy_from_slice(b);
-    nul[0] = 0;
+    *nul = 0;
     Ok(buf.as_ptr().cast())
 }
 

@@ -173,30 +173,21 @@ impl Connection {
         let Some(_reading) = self.inner.start_reading() else {
             return 0;
         };
-        if self.inner.io.tls_handshaking() {
-            match ctx.tls_advance(self) {
-                Ok(true) => {}
-                Ok(false) => return 0,
-                Err(why) => {
-                    super::context::ctx_log!(
-                        ctx,
-                        Warning,
-                        "conn id={} from {}: {why}",
-                        self.id(),
-                        self.host()
-                    );
-                    self.lost(ctx, acts, format_args!("TLS failed"));
-                    return 0;
-                }
-            }
+        // A server's TLS handshake, advanced through the table that
+        // enabling server TLS installs (plain programs link none of it).
+        if self.inner.io.tls_handshaking() && !ctx.tls_advance(self, acts) {
+            return 0;
         }
         let n = match self.inner.io.recv(buf) {
             Ok(n) if n > 0 => n,
             Err(e) if e.would_block() => return 0,
             // The end of the stream or a failed read: one way out.
             r => {
-                if let Some(why) = self.inner.io.take_tls_error() {
-                    super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
+                // Taken only to be logged (not at all in no-log builds).
+                if !cfg!(feature = "no-log") {
+                    if let Some(why) = self.inner.io.take_tls_error() {
+                        super::context::ctx_log!(ctx, Warning, "conn id={}: {why}", self.id());
+                    }
                 }
                 match r {
                     Err(e) => self.lost(ctx, acts, format_args!("read failed: {e}")),
@@ -225,9 +216,26 @@ impl Connection {
         n
     }
 
+    /// [`Connection::tls_advance`] before a read; a failure loses the connection.
+    pub(super) fn tls_read_gate(&self, ctx: &Context, acts: &mut Actions) -> bool {
+        let why = match self.tls_advance(ctx) {
+            Ok(done) => return done,
+            Err(why) => why,
+        };
+        super::context::ctx_log!(
+            ctx,
+            Warning,
+            "conn id={} from {}: {why}",
+            self.id(),
+            self.host()
+        );
+        self.lost(ctx, acts, format_args!("TLS failed"));
+        false
+    }
+
     /// The transport ended or failed: closed, once (shown to the
     /// application after the messages that came before).
-    fn lost(&self, ctx: &Context, acts: &mut Actions, why: core::fmt::Arguments<'_>) {
+    pub(super) fn lost(&self, ctx: &Context, acts: &mut Actions, why: core::fmt::Arguments<'_>) {
         let mut st = self.inner.st.lock();
         if !st.m.is_closed() {
             if ctx.wants_log(super::LogLevel::Debug) {

@@ -5,7 +5,7 @@ use crate::prelude::*;
 
 use super::conn::{ConnRole, Connection};
 use super::context::{ctx_log, Context};
-use super::machine::Machine;
+use super::machine::{Actions, Machine};
 use super::rng::OsRandom;
 use super::Error;
 use crate::net::{self, Socket};
@@ -438,12 +438,12 @@ mod tls {
     /// it, so a firmware that serves plain WebSocket links none of it.
     pub(crate) struct ServerTls {
         start: fn(&Connection, &Context, Option<&Connection>) -> bool,
-        advance: fn(&Connection, &Context) -> Result<bool, String>,
+        advance: fn(&Connection, &Context, &mut Actions) -> bool,
     }
 
     static SERVER_TLS: ServerTls = ServerTls {
         start: Connection::start_server_tls,
-        advance: Connection::tls_advance,
+        advance: Connection::tls_read_gate,
     };
 
     impl Context {
@@ -470,12 +470,15 @@ mod tls {
             }
         }
 
-        /// [`Connection::tls_advance`], through the table.
-        pub(crate) fn tls_advance(&self, conn: &Connection) -> Result<bool, String> {
+        /// [`Connection::tls_read_gate`], through the table: true to read on.
+        pub(crate) fn tls_advance(&self, conn: &Connection, acts: &mut Actions) -> bool {
             let imp = self.inner.cfg.lock().server_tls;
             match imp {
-                Some(t) => (t.advance)(conn, self),
-                None => Err(NOT_ENABLED.into()),
+                Some(t) => (t.advance)(conn, self, acts),
+                None => {
+                    conn.lost(self, acts, format_args!("{NOT_ENABLED}"));
+                    false
+                }
             }
         }
     }
@@ -573,7 +576,7 @@ mod tls {
         /// Advances a server's TLS handshake as far as the socket allows
         /// (from the loop or a read): true once established (and the post
         /// check passed).
-        fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
+        pub(in crate::runtime) fn tls_advance(&self, ctx: &Context) -> Result<bool, String> {
             let step = self
                 .inner
                 .io

@@ -14,7 +14,7 @@
 use crate::prelude::*;
 
 use crate::net::{self, NetError, Socket};
-use crate::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use crate::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use crate::sync::Lock;
 use crate::tls::{ListenerTls, Session};
 
@@ -48,12 +48,19 @@ enum Op<'a> {
     TakeError(&'a mut Option<crate::tls::TlsError>),
 }
 
+/// [`Transport::session_op`]'s type.
+type SessionOp = for<'a> fn(&Transport, Op<'a>) -> Result<usize, NetError>;
+
 /// A connection's byte stream.
 pub(crate) struct Transport {
     /// The socket, or -1 once released.
     sock: AtomicI32,
-    /// Set once TLS is installed (no lock taken on plain connections).
-    tls_on: AtomicBool,
+    /// [`Transport::session_op`] as a pointer once TLS is installed, else
+    /// null (no lock taken on plain connections). Put here by
+    /// [`Transport::set_tls`] alone, so a program that never installs TLS
+    /// links no session calls (firmware size). Per transport, not a
+    /// global: a global stored once is folded back by the optimiser.
+    tls_op: AtomicPtr<()>,
     pub(crate) tls: Lock<Tls>,
 }
 
@@ -62,7 +69,7 @@ impl Transport {
     pub(crate) fn plain(fd: Socket) -> Transport {
         Transport {
             sock: AtomicI32::new(fd),
-            tls_on: AtomicBool::new(false),
+            tls_op: AtomicPtr::new(core::ptr::null_mut()),
             tls: Lock::new(Tls::None),
         }
     }
@@ -71,13 +78,33 @@ impl Transport {
     pub(crate) fn set_tls(&self, t: Tls) {
         let on = !matches!(t, Tls::None);
         *self.tls.lock() = t;
-        self.tls_on.store(on, Ordering::Release);
+        let op: SessionOp = Transport::session_op;
+        let op = if on {
+            op as *mut ()
+        } else {
+            core::ptr::null_mut()
+        };
+        self.tls_op.store(op, Ordering::Release);
+    }
+
+    /// [`Transport::session_op`] when this transport runs TLS.
+    #[inline]
+    fn tls(&self) -> Option<SessionOp> {
+        let p = self.tls_op.load(Ordering::Acquire);
+        // SAFETY: non-null values come from `set_tls`: a `SessionOp`.
+        (!p.is_null()).then(|| unsafe { core::mem::transmute::<*mut (), SessionOp>(p) })
+    }
+
+    /// Runs `op` on the TLS session if this transport has one.
+    #[inline]
+    fn on_session(&self, op: Op<'_>) -> Option<Result<usize, NetError>> {
+        self.tls().map(|f| f(self, op))
     }
 
     /// True when this transport runs (or, for a listener, accepts) TLS.
     #[inline]
     pub(crate) fn is_tls(&self) -> bool {
-        self.tls_on.load(Ordering::Acquire)
+        !self.tls_op.load(Ordering::Acquire).is_null()
     }
 
     /// Runs `f` on the TLS session, if there is one.
@@ -124,24 +151,20 @@ impl Transport {
     /// A TLS session whose handshake has not completed.
     #[inline]
     pub(crate) fn tls_handshaking(&self) -> bool {
-        self.is_tls() && self.session_op(Op::Handshaking).is_ok_and(|n| n != 0)
+        self.on_session(Op::Handshaking)
+            .is_some_and(|r| r.is_ok_and(|n| n != 0))
     }
 
     /// Why the TLS session last failed (taken once, for the log).
     pub(crate) fn take_tls_error(&self) -> Option<String> {
         let mut why = None;
-        if self.is_tls() {
-            let _ = self.session_op(Op::TakeError(&mut why));
-        }
+        let _ = self.on_session(Op::TakeError(&mut why));
         why
     }
 
     /// Plaintext held inside the TLS layer (nopoll_conn_read_pending).
     pub(crate) fn buffered_len(&self) -> usize {
-        if !self.is_tls() {
-            return 0;
-        }
-        self.session_op(Op::Pending).unwrap_or(0)
+        self.on_session(Op::Pending).map_or(0, |r| r.unwrap_or(0))
     }
 
     /// The socket (for readiness), or -1.
@@ -158,8 +181,8 @@ impl Transport {
     /// Reads received bytes into `buf`; `Ok(0)` is the end of the stream.
     #[inline]
     pub(crate) fn recv(&self, buf: &mut [u8]) -> Result<usize, NetError> {
-        if self.is_tls() {
-            return self.session_op(Op::Read(buf));
+        if let Some(r) = self.on_session(Op::Read(buf)) {
+            return r;
         }
         net::recv(self.socket(), buf)
     }
@@ -167,8 +190,8 @@ impl Transport {
     /// Writes bytes; returns how many were taken.
     #[inline]
     pub(crate) fn send(&self, buf: &[u8]) -> Result<usize, NetError> {
-        if self.is_tls() {
-            return self.session_op(Op::Write(buf));
+        if let Some(r) = self.on_session(Op::Write(buf)) {
+            return r;
         }
         net::send(self.socket(), buf)
     }
@@ -177,8 +200,8 @@ impl Transport {
     /// session encrypts the payload from where it is: `Session::write_vectored`).
     /// Returns how many of their bytes were taken.
     pub(crate) fn send_vectored(&self, head: &[u8], data: &[u8]) -> Result<usize, NetError> {
-        if self.is_tls() {
-            return self.session_op(Op::WriteVectored(head, data));
+        if let Some(r) = self.on_session(Op::WriteVectored(head, data)) {
+            return r;
         }
         net::send_pair(self.socket(), head, data)
     }
@@ -188,14 +211,15 @@ impl Transport {
     /// plain socket.
     #[inline]
     pub(crate) fn has_buffered_input(&self) -> bool {
-        self.is_tls() && self.session_op(Op::HasInput).is_ok_and(|n| n != 0)
+        self.on_session(Op::HasInput)
+            .is_some_and(|r| r.is_ok_and(|n| n != 0))
     }
 
     /// Takes the socket out (to close it); -1 if already taken. An
     /// established TLS session sends its close_notify first.
     pub(crate) fn take_socket(&self) -> Socket {
-        if self.is_tls() && self.socket() >= 0 {
-            let _ = self.session_op(Op::CloseNotify);
+        if self.socket() >= 0 {
+            let _ = self.on_session(Op::CloseNotify);
         }
         self.sock.swap(-1, Ordering::AcqRel)
     }
