@@ -214,7 +214,10 @@ pub(super) fn is_tchar(b: u8) -> bool {
 }
 
 /// All values of header `name`, in order (case-insensitive name match).
-fn header_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+pub(crate) fn header_values<'a>(
+    headers: &'a [Header],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .iter()
         .filter(move |h| h.name.eq_ignore_ascii_case(name))
@@ -386,12 +389,7 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         deflate: Option<&DeflateConfig>,
     ) -> Result<Option<DeflateParams>, HandshakeError> {
-        let agreed = deflate.and_then(|cfg| {
-            deflate::answer_offer(
-                header_values(&self.request.headers, "Sec-WebSocket-Extensions"),
-                cfg,
-            )
-        });
+        let agreed = deflate.and_then(|cfg| deflate::answer_offer(&self.request.headers, cfg));
         self.answer(out, protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
         Ok(agreed.map(|(p, _)| p))
     }
@@ -829,11 +827,8 @@ impl ClientHandshake {
         if accept.map(str::as_bytes) != Some(&self.expected_accept[..]) {
             return Err(HandshakeError::AcceptMismatch);
         }
-        let deflate = deflate::verify_answer(
-            header_values(&headers, "Sec-WebSocket-Extensions"),
-            self.deflate.as_ref(),
-        )
-        .map_err(|()| HandshakeError::UnofferedExtension)?;
+        let deflate = deflate::verify_answer(&headers, self.deflate.as_ref())
+            .map_err(|()| HandshakeError::UnofferedExtension)?;
         // What the server said, as it said it: upstream nopoll servers
         // answer with a subprotocol of their own ("hello-protocol" offered,
         // "hello-protocol-response" answered) and upstream clients accept
