@@ -387,6 +387,21 @@ impl<R: RandomSource> Engine<R> {
         }
         self.config = config;
     }
+    /// Replaces the limits of an engine without a codec (one that has not
+    /// received or sent a compressed message: the connection's, when it
+    /// opens), making the codec `config` asks for. [`Engine::set_config`]
+    /// without the comparison of the old and new deflate parameters.
+    pub(crate) fn start_with(&mut self, config: Config) {
+        debug_assert!(self.codec.is_none());
+        self.codec = config.deflate.map(|p| deflate::new_codec(self.role, p));
+        self.config = config;
+    }
+    /// Sets the frame limit (the message limit grows to it if smaller);
+    /// the rest of the configuration stays.
+    pub(crate) fn set_frame_limit(&mut self, max: u64) {
+        self.config.max_frame_size = max;
+        self.config.max_message_size = self.config.max_message_size.max(max);
+    }
     /// Bytes of compression state (permessage-deflate) held now: zero on
     /// an idle connection without context takeover.
     pub fn compression_state_bytes(&self) -> usize {

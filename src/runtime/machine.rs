@@ -409,10 +409,7 @@ impl Machine {
     pub(crate) fn set_max_frame_size(&mut self, max: u64) {
         self.max_frame_size = Some(max);
         if let Phase::Open(e) = &mut self.phase {
-            let mut c = *e.config();
-            c.max_frame_size = max;
-            c.max_message_size = c.max_message_size.max(max);
-            e.set_config(c);
+            e.set_frame_limit(max);
         }
     }
 

@@ -25,7 +25,7 @@ impl Machine {
             .as_mut()
             .and_then(|c| c.held.take())
             .unwrap_or_else(|| fresh_engine(role));
-        engine.set_config(config);
+        engine.start_with(config);
         self.phase = Phase::Open(engine);
         self.opened = true;
     }
