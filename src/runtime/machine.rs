@@ -98,7 +98,7 @@ macro_rules! act_log {
 
 pub(crate) enum Phase {
     Listening,
-    Client(Box<ClientHandshake>),
+    Client(Box<ClientWait>),
     /// Server behind a balancer: the PROXY header comes first.
     Proxy(Box<ProxyWait>),
     Server(Box<ServerHandshake>),
@@ -107,6 +107,18 @@ pub(crate) enum Phase {
     Open(Box<Engine<OsRandom>>),
     Closed,
 }
+
+/// A client waiting for the server's answer. `step` is
+/// [`Machine::client_receive`], named only by [`Machine::client`]: a
+/// program that makes no client (a firmware listener) links none of the
+/// answer's handling, as it links none of its checks
+/// (`ClientHandshake::validate`, behind a pointer too).
+pub(crate) struct ClientWait {
+    hs: ClientHandshake,
+    step: ClientStep,
+}
+
+type ClientStep = fn(&mut Machine, &dyn Env, Box<ClientWait>, &[u8], &mut Actions) -> Option<usize>;
 
 /// A server connection waiting for its PROXY header (one box, so that
 /// the phase stays two words).
@@ -316,7 +328,8 @@ impl Machine {
 
     /// A client whose upgrade `request` is its first output.
     pub(crate) fn client(hs: ClientHandshake, request: Vec<u8>) -> Machine {
-        Self::with(Phase::Client(Box::new(hs)), request)
+        let step = Machine::client_receive;
+        Self::with(Phase::Client(Box::new(ClientWait { hs, step })), request)
     }
 
     /// An accepted connection waiting for a PROXY header, then the

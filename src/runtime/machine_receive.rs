@@ -76,39 +76,8 @@ impl Machine {
     fn receive_opening(&mut self, env: &dyn Env, data: &[u8], acts: &mut Actions) -> Option<usize> {
         let mut pos = 0;
         match core::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Client(mut hs) => match hs.feed(data) {
-                Ok((n, None)) => {
-                    pos += n;
-                    self.phase = Phase::Client(hs);
-                }
-                Ok((n, Some(resp))) => {
-                    pos += n;
-                    if resp.unoffered_protocol {
-                        act_log!(
-                            env,
-                            acts,
-                            Warning,
-                            "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
-                            env.id(),
-                            resp.protocol.as_deref().unwrap_or("")
-                        );
-                    }
-                    self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
-                    self.open(env, Role::Client, resp.deflate);
-                    acts.ready = true;
-                }
-                Err(e) => {
-                    act_log!(
-                        env,
-                        acts,
-                        Critical,
-                        "conn id={}: handshake refused: {e}",
-                        env.id()
-                    );
-                    acts.closed = true;
-                    return None;
-                }
-            },
+            // Through the pointer `Machine::client` set: see `ClientWait`.
+            Phase::Client(w) => return (w.step)(self, env, w, data, acts),
             Phase::Proxy(mut w) => match (w.imp.proxy_header)(self, env, &mut w.got, data, acts) {
                 Some(Some(n)) => {
                     pos += n;
@@ -185,6 +154,50 @@ impl Machine {
             }
         }
         Some(pos)
+    }
+
+    /// [`Machine::receive_opening`] for a client: feeds `data` to the
+    /// server's answer in `w` (the first `n` bytes of `data` taken: `Some(n)`).
+    pub(super) fn client_receive(
+        &mut self,
+        env: &dyn Env,
+        mut w: Box<ClientWait>,
+        data: &[u8],
+        acts: &mut Actions,
+    ) -> Option<usize> {
+        match w.hs.feed(data) {
+            Ok((n, None)) => {
+                self.phase = Phase::Client(w);
+                Some(n)
+            }
+            Ok((n, Some(resp))) => {
+                if resp.unoffered_protocol {
+                    act_log!(
+                        env,
+                        acts,
+                        Warning,
+                        "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
+                        env.id(),
+                        resp.protocol.as_deref().unwrap_or("")
+                    );
+                }
+                self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
+                self.open(env, Role::Client, resp.deflate);
+                acts.ready = true;
+                Some(n)
+            }
+            Err(e) => {
+                act_log!(
+                    env,
+                    acts,
+                    Critical,
+                    "conn id={}: handshake refused: {e}",
+                    env.id()
+                );
+                acts.closed = true;
+                None
+            }
+        }
     }
 
     /// Feeds `data` to a PROXY header whose first bytes are `got`:
