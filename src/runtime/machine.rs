@@ -71,17 +71,16 @@ pub(crate) trait Env {
 /// (`Context::set_trusted_proxies`, `Connection::set_proxy_protocol`) name
 /// [`FORWARDING`], so a firmware that calls neither links none of it.
 pub(crate) struct Forwarding {
-    proxy_header: ProxyHeaderFn,
+    proxy_step: ProxyStep,
     forwarded_client: fn(&mut Machine, &dyn Env, &Request, &mut Actions),
     /// Whether `ip` is in the list (`None`: the list is empty).
     pub trusts: fn(&[proxy::Cidr], IpAddr) -> Option<bool>,
 }
 
-type ProxyHeaderFn =
-    fn(&mut Machine, &dyn Env, &mut Vec<u8>, &[u8], &mut Actions) -> Option<Option<usize>>;
+type ProxyStep = fn(&mut Machine, &dyn Env, Box<ProxyWait>, &[u8], &mut Actions) -> Option<usize>;
 
 pub(crate) static FORWARDING: Forwarding = Forwarding {
-    proxy_header: Machine::proxy_header,
+    proxy_step: Machine::proxy_step,
     forwarded_client: Machine::forwarded_client,
     trusts: |list, ip| (!list.is_empty()).then(|| list.iter().any(|c| c.contains(ip))),
 };

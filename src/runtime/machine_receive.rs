@@ -78,20 +78,7 @@ impl Machine {
         match core::mem::replace(&mut self.phase, Phase::Closed) {
             // Through the pointer `Machine::client` set: see `ClientWait`.
             Phase::Client(w) => return (w.step)(self, env, w, data, acts),
-            Phase::Proxy(mut w) => match (w.imp.proxy_header)(self, env, &mut w.got, data, acts) {
-                Some(Some(n)) => {
-                    pos += n;
-                    self.phase = Phase::Server(Box::new(w.hs));
-                }
-                Some(None) => {
-                    self.phase = Phase::Proxy(w);
-                    return None;
-                }
-                None => {
-                    acts.closed = true;
-                    return None;
-                }
-            },
+            Phase::Proxy(w) => return (w.imp.proxy_step)(self, env, w, data, acts),
             Phase::Server(mut hs) => {
                 let (n, outcome) = hs.feed(data);
                 pos += n;
@@ -194,6 +181,32 @@ impl Machine {
                     "conn id={}: handshake refused: {e}",
                     env.id()
                 );
+                acts.closed = true;
+                None
+            }
+        }
+    }
+
+    /// [`Machine::receive_opening`] waiting for a PROXY header (through
+    /// [`FORWARDING`]): `Some(n)` once it completed with the first `n`
+    /// bytes of `data` (the upgrade request comes next).
+    pub(super) fn proxy_step(
+        &mut self,
+        env: &dyn Env,
+        mut w: Box<ProxyWait>,
+        data: &[u8],
+        acts: &mut Actions,
+    ) -> Option<usize> {
+        match self.proxy_header(env, &mut w.got, data, acts) {
+            Some(Some(n)) => {
+                self.phase = Phase::Server(Box::new(w.hs));
+                Some(n)
+            }
+            Some(None) => {
+                self.phase = Phase::Proxy(w);
+                None
+            }
+            None => {
                 acts.closed = true;
                 None
             }
