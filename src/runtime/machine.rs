@@ -215,12 +215,16 @@ impl Info {
         self.text.clear();
         self.present = 0;
         for (i, f) in fields.into_iter().enumerate() {
-            if let Some(f) = f {
-                self.text.push_str(f);
-                self.present |= 1 << i;
-            }
-            self.ends[i] = self.text.len() as u32;
+            self.push(i, f);
         }
+    }
+    /// Appends field `i` (after those before it).
+    fn push(&mut self, i: usize, f: Option<&str>) {
+        if let Some(f) = f {
+            self.text.push_str(f);
+            self.present |= 1 << i;
+        }
+        self.ends[i] = self.text.len() as u32;
     }
     fn field(&self, i: usize) -> Option<&str> {
         if self.present & (1 << i) == 0 {
