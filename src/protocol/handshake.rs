@@ -613,11 +613,10 @@ impl ServerHandshake {
         if !has_token(&request.headers, "Connection", "upgrade") {
             return Err(HandshakeError::BadHeader("Connection"));
         }
-        let wanted = self.version;
-        let version = request
+        if !request
             .header("Sec-WebSocket-Version")
-            .and_then(text::parse_decimal);
-        if version != Some(u64::from(wanted)) {
+            .is_some_and(|v| is_decimal(v, self.version))
+        {
             return Err(HandshakeError::UnsupportedVersion);
         }
         let key = request
@@ -629,6 +628,22 @@ impl ServerHandshake {
         let accept = accept_key(key.as_bytes());
         Ok(ServerOutcome::Upgrade(UpgradeRequest { request, accept }))
     }
+}
+
+/// Whether `v` is the decimal number `wanted`: digits only, at least one
+/// (leading zeros allowed: what `text::parse_decimal` reads, without its
+/// 64-bit arithmetic).
+fn is_decimal(v: &str, wanted: u8) -> bool {
+    let mut n = 0u32;
+    for b in v.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return false;
+        }
+        // Stays above any u8 once there, without overflowing.
+        n = (n * 10 + u32::from(d)).min(256);
+    }
+    !v.is_empty() && n == u32::from(wanted)
 }
 
 fn parse_http_version(s: &str) -> Option<(u8, u8)> {
@@ -872,6 +887,29 @@ fn validate_extra_headers(e: &str) -> Result<&str, HandshakeError> {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn version_read_as_parse_decimal_reads_it() {
+        for v in [
+            "13",
+            "013",
+            "0013",
+            "8",
+            "",
+            "+13",
+            "13 ",
+            "1x",
+            "256",
+            "269",
+            "99999999999999999999999",
+        ] {
+            for wanted in [0u8, 8, 13, 255] {
+                let old = text::parse_decimal(v) == Some(u64::from(wanted));
+                assert_eq!(is_decimal(v, wanted), old, "{v:?} {wanted}");
+            }
+        }
+        assert!(is_decimal("013", 13) && is_decimal("255", 255) && !is_decimal("256", 0));
+    }
 
     struct Fixed(u8);
     impl RandomSource for Fixed {
