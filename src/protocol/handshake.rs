@@ -458,17 +458,18 @@ impl Rejection {
             _ => b"HTTP/1.1 400 Bad Request\r\n",
         });
         if self.status == 426 {
+            // The version's digits and the line's end, appended at once
+            // from the first significant digit.
             let v = self.version;
-            for (d, shown) in [
-                (v / 100, v >= 100),
-                ((v / 10) % 10, v >= 10),
-                (v % 10, true),
-            ] {
-                if shown {
-                    s.push(b'0' + d);
-                }
-            }
-            s.extend_from_slice(b"\r\n");
+            let line = [
+                b'0' + v / 100,
+                b'0' + v / 10 % 10,
+                b'0' + v % 10,
+                b'\r',
+                b'\n',
+            ];
+            let skip = usize::from(v < 100) + usize::from(v < 10);
+            s.extend_from_slice(&line[skip..]);
         }
         s.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
     }
