@@ -15,21 +15,24 @@ pub fn encoded_len(n: usize) -> Option<usize> {
 pub fn encode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
     let n = encoded_len(input.len())?;
     let out = out.get_mut(..n)?;
-    for (chunk, dst) in input.chunks(3).zip(out.chunks_mut(4)) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let v = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for (i, d) in dst.iter_mut().enumerate() {
-            *d = if i <= chunk.len() {
-                ALPHABET[(v >> (18 - 6 * i) & 63) as usize]
-            } else {
-                b'='
-            };
+    // Six bits out whenever six are in the accumulator (one loop, no
+    // per-chunk padding cases): what is left is the last character's
+    // high bits, then the padding.
+    let (mut acc, mut bits, mut o) = (0u32, 0u32, 0usize);
+    for &b in input {
+        acc = acc << 8 | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out[o] = ALPHABET[(acc >> bits & 63) as usize];
+            o += 1;
         }
     }
+    if bits > 0 {
+        out[o] = ALPHABET[(acc << (6 - bits) & 63) as usize];
+        o += 1;
+    }
+    out[o..].fill(b'=');
     Some(n)
 }
 

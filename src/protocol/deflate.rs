@@ -34,7 +34,7 @@
 
 use super::engine::{self, Config, MsgRx, Piece, Ready};
 use super::frame::OpCode;
-use super::handshake::is_tchar;
+use super::handshake::{header_values, is_tchar, Header};
 use super::{ProtocolError, Role};
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -57,20 +57,24 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 #[derive(Clone, Copy)]
 pub struct Linked(&'static Imp);
 
-/// Header values of `Sec-WebSocket-Extensions`.
-type Values<'a, 'b> = &'a mut dyn Iterator<Item = &'b str>;
+/// A head's header lines, whose `Sec-WebSocket-Extensions` values the
+/// table's functions read (a list, not a `dyn Iterator`: its vtable was
+/// linked by every server, with or without the extension).
+type Values<'a> = &'a [Header];
+
+const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
 
 struct Imp {
-    accept_offer: fn(Values<'_, '_>, &DeflateConfig) -> Option<(DeflateParams, String)>,
+    accept_offer: fn(Values<'_>, &DeflateConfig) -> Option<(DeflateParams, String)>,
     offer: fn(&DeflateConfig) -> String,
-    check_answer: fn(Values<'_, '_>, &DeflateConfig) -> Result<Option<DeflateParams>, ()>,
+    check_answer: fn(Values<'_>, &DeflateConfig) -> Result<Option<DeflateParams>, ()>,
     codec: fn(Role, DeflateParams) -> Box<dyn PerMessage + Send>,
 }
 
 static IMP: Imp = Imp {
-    accept_offer: |values, cfg| accept_offer(values, cfg),
+    accept_offer: |h, cfg| accept_offer(header_values(h, EXTENSIONS), cfg),
     offer,
-    check_answer: |values, cfg| check_answer(values, Some(cfg)),
+    check_answer: |h, cfg| check_answer(header_values(h, EXTENSIONS), Some(cfg)),
     codec: |role, params| Box::new(Codec::new(role, params)),
 };
 
@@ -312,11 +316,11 @@ fn parse_params(ext: &Extension) -> Option<Parsed> {
 // ---------------------------------------------------------------- through the table
 
 /// Server side: [`accept_offer`] through `cfg`'s table.
-pub(crate) fn answer_offer<'a>(
-    mut values: impl Iterator<Item = &'a str>,
+pub(crate) fn answer_offer(
+    headers: &[Header],
     cfg: &DeflateConfig,
 ) -> Option<(DeflateParams, String)> {
-    (cfg.imp.0.accept_offer)(&mut values, cfg)
+    (cfg.imp.0.accept_offer)(headers, cfg)
 }
 
 /// Client side: [`offer`] through `cfg`'s table.
@@ -328,13 +332,17 @@ pub(crate) fn make_offer(cfg: &DeflateConfig) -> String {
 /// Without an offer every extension in the answer fails the connection,
 /// which needs no parsing: a value holding anything but separators names
 /// an extension or is malformed, both errors.
-pub(crate) fn verify_answer<'a>(
-    mut values: impl Iterator<Item = &'a str>,
+pub(crate) fn verify_answer(
+    headers: &[Header],
     cfg: Option<&DeflateConfig>,
 ) -> Result<Option<DeflateParams>, ()> {
     match cfg {
-        Some(cfg) => (cfg.imp.0.check_answer)(&mut values, cfg),
-        None if values.all(|v| v.bytes().all(|c| matches!(c, b' ' | b'\t' | b','))) => Ok(None),
+        Some(cfg) => (cfg.imp.0.check_answer)(headers, cfg),
+        None if header_values(headers, EXTENSIONS)
+            .all(|v| v.bytes().all(|c| matches!(c, b' ' | b'\t' | b','))) =>
+        {
+            Ok(None)
+        }
         None => Err(()),
     }
 }
@@ -750,6 +758,21 @@ mod tests {
         DeflateConfig::default()
     }
 
+    /// A head's `Sec-WebSocket-Extensions` lines, one per value, with an
+    /// unrelated line between them.
+    fn ext(values: &[&str]) -> Vec<Header> {
+        let line = |name: &str, value: &str| Header {
+            name: name.into(),
+            value: value.into(),
+        };
+        let mut h = vec![line("Host", "x")];
+        for v in values {
+            h.push(line(EXTENSIONS, v));
+            h.push(line("X-Other", "permessage-deflate"));
+        }
+        h
+    }
+
     #[test]
     fn parse_list_with_quotes_and_params() {
         let l = parse_list("permessage-deflate; client_max_window_bits=\"10\", x-foo ; a ; b=c, ,")
@@ -863,13 +886,13 @@ mod tests {
         ] {
             let values = [v, ""];
             assert_eq!(
-                verify_answer(values.into_iter(), None),
+                verify_answer(&ext(&values), None),
                 check_answer(values.into_iter(), None),
                 "{v:?}"
             );
         }
-        assert_eq!(verify_answer([" , "].into_iter(), None), Ok(None));
-        assert_eq!(verify_answer(["", " x"].into_iter(), None), Err(()));
+        assert_eq!(verify_answer(&ext(&[" , "]), None), Ok(None));
+        assert_eq!(verify_answer(&ext(&["", " x"]), None), Err(()));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::deflate::{self, DeflateParams, InflateError, PerMessage};
 use super::frame::{write_frame, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN};
 use super::mask::apply_mask;
 use super::utf8::{self, Utf8Validator};
-use super::{ProtocolError, RandomSource, Role, SendError};
+use super::{err_len, ProtocolError, RandomSource, Role, SendError};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
@@ -269,8 +269,8 @@ pub(crate) fn compressed_payload(
         return Err(ProtocolError::InvalidUtf8);
     }
     inflated.map_err(|e| match e {
-        InflateError::TooBig => ProtocolError::MessageTooLarge { max },
-        InflateError::OutOfMemory => ProtocolError::OutOfMemory { max },
+        InflateError::TooBig => ProtocolError::MessageTooLarge { max: err_len(max) },
+        InflateError::OutOfMemory => ProtocolError::OutOfMemory { max: err_len(max) },
         InflateError::Malformed => ProtocolError::BadCompressedData,
     })?;
     if message_end {
@@ -386,6 +386,21 @@ impl<R: RandomSource> Engine<R> {
             self.codec = config.deflate.map(|p| deflate::new_codec(self.role, p));
         }
         self.config = config;
+    }
+    /// Replaces the limits of an engine without a codec (one that has not
+    /// received or sent a compressed message: the connection's, when it
+    /// opens), making the codec `config` asks for. [`Engine::set_config`]
+    /// without the comparison of the old and new deflate parameters.
+    pub(crate) fn start_with(&mut self, config: Config) {
+        debug_assert!(self.codec.is_none());
+        self.codec = config.deflate.map(|p| deflate::new_codec(self.role, p));
+        self.config = config;
+    }
+    /// Sets the frame limit (the message limit grows to it if smaller);
+    /// the rest of the configuration stays.
+    pub(crate) fn set_frame_limit(&mut self, max: u64) {
+        self.config.max_frame_size = max;
+        self.config.max_message_size = self.config.max_message_size.max(max);
     }
     /// Bytes of compression state (permessage-deflate) held now: zero on
     /// an idle connection without context takeover.
@@ -655,14 +670,14 @@ impl<R: RandomSource> Engine<R> {
             let max = self.config.max_frame_size;
             if h.payload_len > max {
                 return Err(ProtocolError::FrameTooLarge {
-                    len: h.payload_len,
-                    max,
+                    len: err_len(h.payload_len),
+                    max: err_len(max),
                 });
             }
             let total = self.rx.msg_len.saturating_add(h.payload_len);
             if total > self.config.max_message_size {
                 return Err(ProtocolError::MessageTooLarge {
-                    max: self.config.max_message_size,
+                    max: err_len(self.config.max_message_size),
                 });
             }
             self.rx.msg_len = total;
@@ -785,12 +800,12 @@ impl<R: RandomSource> Engine<R> {
                     self.rx
                         .msg_buf
                         .try_reserve_exact(whole)
-                        .map_err(|_| ProtocolError::OutOfMemory { max })?;
+                        .map_err(|_| ProtocolError::OutOfMemory { max: err_len(max) })?;
                 }
                 self.rx
                     .msg_buf
                     .try_reserve(data.len())
-                    .map_err(|_| ProtocolError::OutOfMemory { max })?;
+                    .map_err(|_| ProtocolError::OutOfMemory { max: err_len(max) })?;
                 self.rx.msg_buf.extend_from_slice(data);
                 if message_end {
                     self.rx.clear_msg = true;

@@ -135,7 +135,9 @@ impl FrameHeader {
                 return Err(ProtocolError::FragmentedControl);
             }
             if self.payload_len > MAX_CONTROL_PAYLOAD as u64 {
-                return Err(ProtocolError::ControlTooLong(self.payload_len));
+                return Err(ProtocolError::ControlTooLong(super::err_len(
+                    self.payload_len,
+                )));
             }
         }
         match (receiver, self.mask.is_some()) {

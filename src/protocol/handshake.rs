@@ -214,7 +214,10 @@ pub(super) fn is_tchar(b: u8) -> bool {
 }
 
 /// All values of header `name`, in order (case-insensitive name match).
-fn header_values<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+pub(crate) fn header_values<'a>(
+    headers: &'a [Header],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
         .iter()
         .filter(move |h| h.name.eq_ignore_ascii_case(name))
@@ -386,12 +389,7 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         deflate: Option<&DeflateConfig>,
     ) -> Result<Option<DeflateParams>, HandshakeError> {
-        let agreed = deflate.and_then(|cfg| {
-            deflate::answer_offer(
-                header_values(&self.request.headers, "Sec-WebSocket-Extensions"),
-                cfg,
-            )
-        });
+        let agreed = deflate.and_then(|cfg| deflate::answer_offer(&self.request.headers, cfg));
         self.answer(out, protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
         Ok(agreed.map(|(p, _)| p))
     }
@@ -460,17 +458,18 @@ impl Rejection {
             _ => b"HTTP/1.1 400 Bad Request\r\n",
         });
         if self.status == 426 {
+            // The version's digits and the line's end, appended at once
+            // from the first significant digit.
             let v = self.version;
-            for (d, shown) in [
-                (v / 100, v >= 100),
-                ((v / 10) % 10, v >= 10),
-                (v % 10, true),
-            ] {
-                if shown {
-                    s.push(b'0' + d);
-                }
-            }
-            s.extend_from_slice(b"\r\n");
+            let line = [
+                b'0' + v / 100,
+                b'0' + v / 10 % 10,
+                b'0' + v % 10,
+                b'\r',
+                b'\n',
+            ];
+            let skip = usize::from(v < 100) + usize::from(v < 10);
+            s.extend_from_slice(&line[skip..]);
         }
         s.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
     }
@@ -615,11 +614,10 @@ impl ServerHandshake {
         if !has_token(&request.headers, "Connection", "upgrade") {
             return Err(HandshakeError::BadHeader("Connection"));
         }
-        let wanted = self.version;
-        let version = request
+        if !request
             .header("Sec-WebSocket-Version")
-            .and_then(text::parse_decimal);
-        if version != Some(u64::from(wanted)) {
+            .is_some_and(|v| is_decimal(v, self.version))
+        {
             return Err(HandshakeError::UnsupportedVersion);
         }
         let key = request
@@ -631,6 +629,22 @@ impl ServerHandshake {
         let accept = accept_key(key.as_bytes());
         Ok(ServerOutcome::Upgrade(UpgradeRequest { request, accept }))
     }
+}
+
+/// Whether `v` is the decimal number `wanted`: digits only, at least one
+/// (leading zeros allowed: what `text::parse_decimal` reads, without its
+/// 64-bit arithmetic).
+fn is_decimal(v: &str, wanted: u8) -> bool {
+    let mut n = 0u32;
+    for b in v.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return false;
+        }
+        // Stays above any u8 once there, without overflowing.
+        n = (n * 10 + u32::from(d)).min(256);
+    }
+    !v.is_empty() && n == u32::from(wanted)
 }
 
 fn parse_http_version(s: &str) -> Option<(u8, u8)> {
@@ -829,11 +843,8 @@ impl ClientHandshake {
         if accept.map(str::as_bytes) != Some(&self.expected_accept[..]) {
             return Err(HandshakeError::AcceptMismatch);
         }
-        let deflate = deflate::verify_answer(
-            header_values(&headers, "Sec-WebSocket-Extensions"),
-            self.deflate.as_ref(),
-        )
-        .map_err(|()| HandshakeError::UnofferedExtension)?;
+        let deflate = deflate::verify_answer(&headers, self.deflate.as_ref())
+            .map_err(|()| HandshakeError::UnofferedExtension)?;
         // What the server said, as it said it: upstream nopoll servers
         // answer with a subprotocol of their own ("hello-protocol" offered,
         // "hello-protocol-response" answered) and upstream clients accept
@@ -877,6 +888,29 @@ fn validate_extra_headers(e: &str) -> Result<&str, HandshakeError> {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn version_read_as_parse_decimal_reads_it() {
+        for v in [
+            "13",
+            "013",
+            "0013",
+            "8",
+            "",
+            "+13",
+            "13 ",
+            "1x",
+            "256",
+            "269",
+            "99999999999999999999999",
+        ] {
+            for wanted in [0u8, 8, 13, 255] {
+                let old = text::parse_decimal(v) == Some(u64::from(wanted));
+                assert_eq!(is_decimal(v, wanted), old, "{v:?} {wanted}");
+            }
+        }
+        assert!(is_decimal("013", 13) && is_decimal("255", 255) && !is_decimal("256", 0));
+    }
 
     struct Fixed(u8);
     impl RandomSource for Fixed {

@@ -70,7 +70,7 @@ pub enum ProtocolError {
     FragmentedControl,
     /// A control frame longer than 125 bytes.
     #[error("control frame payload of {0} bytes exceeds 125")]
-    ControlTooLong(u64),
+    ControlTooLong(usize),
     /// A server received an unmasked frame.
     #[error("unmasked frame from a client")]
     UnmaskedFrame,
@@ -92,21 +92,21 @@ pub enum ProtocolError {
     #[error("frame of {len} bytes exceeds the limit of {max}")]
     FrameTooLarge {
         /// Announced payload length.
-        len: u64,
+        len: usize,
         /// Configured limit.
-        max: u64,
+        max: usize,
     },
     /// A message longer than the configured limit.
     #[error("message exceeds the limit of {max} bytes")]
     MessageTooLarge {
         /// Configured limit.
-        max: u64,
+        max: usize,
     },
     /// No memory left to reassemble a message (within the limits): 1009.
     #[error("out of memory reassembling a message (limit {max} bytes)")]
     OutOfMemory {
         /// Configured message limit.
-        max: u64,
+        max: usize,
     },
     /// Text that is not UTF-8.
     #[error("invalid UTF-8 in a text message")]
@@ -125,6 +125,15 @@ pub enum ProtocolError {
     /// A close reason that is not UTF-8.
     #[error("invalid UTF-8 in the close reason")]
     InvalidCloseReason,
+}
+
+/// A length or limit as an error reports it: `usize` (a word on every
+/// target, so that an error is moved around the receive path in three
+/// words, not five), saturated where it does not fit (a 32-bit target's
+/// limits over 4 GiB).
+#[inline]
+pub(crate) fn err_len(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl ProtocolError {

@@ -58,17 +58,19 @@ impl Sha1 {
 
     /// The digest.
     pub fn finalize(mut self) -> [u8; 20] {
-        let bits = (self.total as u64).wrapping_mul(8);
+        // The length in bits, big-endian, in the last 8 bytes (the inputs
+        // are small: a `usize` counts their bytes).
+        let bits = (self.total as u64) << 3;
         self.push(0x80);
         while self.used != 56 {
             self.push(0);
         }
-        for b in bits.to_be_bytes() {
-            self.push(b);
+        for i in (0..8).rev() {
+            self.push((bits >> (8 * i)) as u8);
         }
         let mut out = [0u8; 20];
-        for (o, h) in out.chunks_mut(4).zip(self.h) {
-            o.copy_from_slice(&h.to_be_bytes());
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = (self.h[i / 4] >> (24 - 8 * (i % 4))) as u8;
         }
         out
     }

@@ -105,7 +105,10 @@ impl Connection {
         let mut own_handler: HandlerCache = None;
         #[cfg(not(feature = "std"))]
         let _ = (input, ctx_handler);
-        for mut msg in acts.msgs.drain(..) {
+        // By reference, then all dropped at once (most were taken by
+        // the handler or the inbox): no `Drain` with its drop per message
+        // and its tail move.
+        for msg in acts.msgs.iter_mut() {
             // Everything received is delivered until `on_close` has run: a
             // read holding data and then the peer's close frame (or a
             // protocol error) marks the connection closed before its
@@ -122,7 +125,7 @@ impl Connection {
             let mut built: Message;
             // (One kind without std: see `Machine::feed_engine`.)
             #[cfg_attr(not(feature = "std"), allow(clippy::infallible_destructuring_match))]
-            let m: &mut Message = match &mut msg {
+            let m: &mut Message = match msg {
                 Incoming::Message(m) => m,
                 #[cfg(feature = "std")]
                 Incoming::Input { kind, start, len } => {
@@ -181,6 +184,7 @@ impl Connection {
                 None => self.inner.queue_inbox(ctx, core::mem::take(m)),
             }
         }
+        acts.msgs.clear();
         if core::mem::take(&mut acts.closed) {
             // Messages that came before the close and are not handed out
             // yet come first, for a caller that reads them with get_msg

@@ -71,17 +71,16 @@ pub(crate) trait Env {
 /// (`Context::set_trusted_proxies`, `Connection::set_proxy_protocol`) name
 /// [`FORWARDING`], so a firmware that calls neither links none of it.
 pub(crate) struct Forwarding {
-    proxy_header: ProxyHeaderFn,
+    proxy_step: ProxyStep,
     forwarded_client: fn(&mut Machine, &dyn Env, &Request, &mut Actions),
     /// Whether `ip` is in the list (`None`: the list is empty).
     pub trusts: fn(&[proxy::Cidr], IpAddr) -> Option<bool>,
 }
 
-type ProxyHeaderFn =
-    fn(&mut Machine, &dyn Env, &mut Vec<u8>, &[u8], &mut Actions) -> Option<Option<usize>>;
+type ProxyStep = fn(&mut Machine, &dyn Env, Box<ProxyWait>, &[u8], &mut Actions) -> Option<usize>;
 
 pub(crate) static FORWARDING: Forwarding = Forwarding {
-    proxy_header: Machine::proxy_header,
+    proxy_step: Machine::proxy_step,
     forwarded_client: Machine::forwarded_client,
     trusts: |list, ip| (!list.is_empty()).then(|| list.iter().any(|c| c.contains(ip))),
 };
@@ -98,7 +97,7 @@ macro_rules! act_log {
 
 pub(crate) enum Phase {
     Listening,
-    Client(Box<ClientHandshake>),
+    Client(Box<ClientWait>),
     /// Server behind a balancer: the PROXY header comes first.
     Proxy(Box<ProxyWait>),
     Server(Box<ServerHandshake>),
@@ -107,6 +106,18 @@ pub(crate) enum Phase {
     Open(Box<Engine<OsRandom>>),
     Closed,
 }
+
+/// A client waiting for the server's answer. `step` is
+/// [`Machine::client_receive`], named only by [`Machine::client`]: a
+/// program that makes no client (a firmware listener) links none of the
+/// answer's handling, as it links none of its checks
+/// (`ClientHandshake::validate`, behind a pointer too).
+pub(crate) struct ClientWait {
+    hs: ClientHandshake,
+    step: ClientStep,
+}
+
+type ClientStep = fn(&mut Machine, &dyn Env, Box<ClientWait>, &[u8], &mut Actions) -> Option<usize>;
 
 /// A server connection waiting for its PROXY header (one box, so that
 /// the phase stays two words).
@@ -204,12 +215,16 @@ impl Info {
         self.text.clear();
         self.present = 0;
         for (i, f) in fields.into_iter().enumerate() {
-            if let Some(f) = f {
-                self.text.push_str(f);
-                self.present |= 1 << i;
-            }
-            self.ends[i] = self.text.len() as u32;
+            self.push(i, f);
         }
+    }
+    /// Appends field `i` (after those before it).
+    fn push(&mut self, i: usize, f: Option<&str>) {
+        if let Some(f) = f {
+            self.text.push_str(f);
+            self.present |= 1 << i;
+        }
+        self.ends[i] = self.text.len() as u32;
     }
     fn field(&self, i: usize) -> Option<&str> {
         if self.present & (1 << i) == 0 {
@@ -316,7 +331,8 @@ impl Machine {
 
     /// A client whose upgrade `request` is its first output.
     pub(crate) fn client(hs: ClientHandshake, request: Vec<u8>) -> Machine {
-        Self::with(Phase::Client(Box::new(hs)), request)
+        let step = Machine::client_receive;
+        Self::with(Phase::Client(Box::new(ClientWait { hs, step })), request)
     }
 
     /// An accepted connection waiting for a PROXY header, then the
@@ -409,10 +425,7 @@ impl Machine {
     pub(crate) fn set_max_frame_size(&mut self, max: u64) {
         self.max_frame_size = Some(max);
         if let Phase::Open(e) = &mut self.phase {
-            let mut c = *e.config();
-            c.max_frame_size = max;
-            c.max_message_size = c.max_message_size.max(max);
-            e.set_config(c);
+            e.set_frame_limit(max);
         }
     }
 

@@ -25,7 +25,7 @@ impl Machine {
             .as_mut()
             .and_then(|c| c.held.take())
             .unwrap_or_else(|| fresh_engine(role));
-        engine.set_config(config);
+        engine.start_with(config);
         self.phase = Phase::Open(engine);
         self.opened = true;
     }
@@ -76,53 +76,9 @@ impl Machine {
     fn receive_opening(&mut self, env: &dyn Env, data: &[u8], acts: &mut Actions) -> Option<usize> {
         let mut pos = 0;
         match core::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Client(mut hs) => match hs.feed(data) {
-                Ok((n, None)) => {
-                    pos += n;
-                    self.phase = Phase::Client(hs);
-                }
-                Ok((n, Some(resp))) => {
-                    pos += n;
-                    if resp.unoffered_protocol {
-                        act_log!(
-                            env,
-                            acts,
-                            Warning,
-                            "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
-                            env.id(),
-                            resp.protocol.as_deref().unwrap_or("")
-                        );
-                    }
-                    self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
-                    self.open(env, Role::Client, resp.deflate);
-                    acts.ready = true;
-                }
-                Err(e) => {
-                    act_log!(
-                        env,
-                        acts,
-                        Critical,
-                        "conn id={}: handshake refused: {e}",
-                        env.id()
-                    );
-                    acts.closed = true;
-                    return None;
-                }
-            },
-            Phase::Proxy(mut w) => match (w.imp.proxy_header)(self, env, &mut w.got, data, acts) {
-                Some(Some(n)) => {
-                    pos += n;
-                    self.phase = Phase::Server(Box::new(w.hs));
-                }
-                Some(None) => {
-                    self.phase = Phase::Proxy(w);
-                    return None;
-                }
-                None => {
-                    acts.closed = true;
-                    return None;
-                }
-            },
+            // Through the pointer `Machine::client` set: see `ClientWait`.
+            Phase::Client(w) => return (w.step)(self, env, w, data, acts),
+            Phase::Proxy(w) => return (w.imp.proxy_step)(self, env, w, data, acts),
             Phase::Server(mut hs) => {
                 let (n, outcome) = hs.feed(data);
                 pos += n;
@@ -185,6 +141,76 @@ impl Machine {
             }
         }
         Some(pos)
+    }
+
+    /// [`Machine::receive_opening`] for a client: feeds `data` to the
+    /// server's answer in `w` (the first `n` bytes of `data` taken: `Some(n)`).
+    pub(super) fn client_receive(
+        &mut self,
+        env: &dyn Env,
+        mut w: Box<ClientWait>,
+        data: &[u8],
+        acts: &mut Actions,
+    ) -> Option<usize> {
+        match w.hs.feed(data) {
+            Ok((n, None)) => {
+                self.phase = Phase::Client(w);
+                Some(n)
+            }
+            Ok((n, Some(resp))) => {
+                if resp.unoffered_protocol {
+                    act_log!(
+                        env,
+                        acts,
+                        Warning,
+                        "conn id={}: server answered subprotocol {:?}, which was not offered; accepted (as nopoll does)",
+                        env.id(),
+                        resp.protocol.as_deref().unwrap_or("")
+                    );
+                }
+                self.info.accepted_protocol = resp.protocol.map(String::into_boxed_str);
+                self.open(env, Role::Client, resp.deflate);
+                acts.ready = true;
+                Some(n)
+            }
+            Err(e) => {
+                act_log!(
+                    env,
+                    acts,
+                    Critical,
+                    "conn id={}: handshake refused: {e}",
+                    env.id()
+                );
+                acts.closed = true;
+                None
+            }
+        }
+    }
+
+    /// [`Machine::receive_opening`] waiting for a PROXY header (through
+    /// [`FORWARDING`]): `Some(n)` once it completed with the first `n`
+    /// bytes of `data` (the upgrade request comes next).
+    pub(super) fn proxy_step(
+        &mut self,
+        env: &dyn Env,
+        mut w: Box<ProxyWait>,
+        data: &[u8],
+        acts: &mut Actions,
+    ) -> Option<usize> {
+        match self.proxy_header(env, &mut w.got, data, acts) {
+            Some(Some(n)) => {
+                self.phase = Phase::Server(Box::new(w.hs));
+                Some(n)
+            }
+            Some(None) => {
+                self.phase = Phase::Proxy(w);
+                None
+            }
+            None => {
+                acts.closed = true;
+                None
+            }
+        }
     }
 
     /// Feeds `data` to a PROXY header whose first bytes are `got`:
@@ -447,12 +473,29 @@ impl Machine {
 }
 
 pub(super) fn record_request(info: &mut Info, r: &Request) {
-    info.record([
-        Some(&r.url),
+    info.text.clear();
+    info.present = 0;
+    let fields = [
+        Some(&*r.url),
         r.host(),
         r.origin(),
         r.cookie(),
         r.x_real_ip(),
-        r.requested_protocols().as_deref(),
-    ]);
+    ];
+    for (i, f) in fields.into_iter().enumerate() {
+        info.push(i, f);
+    }
+    // The requested subprotocols, every line joined with ", " straight
+    // into the text (`Request::requested_protocols` without its string).
+    const PROTOCOLS: usize = INFO_FIELDS - 1;
+    for h in &r.headers {
+        if h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol") {
+            if info.present & (1 << PROTOCOLS) != 0 {
+                info.text.push_str(", ");
+            }
+            info.text.push_str(&h.value);
+            info.present |= 1 << PROTOCOLS;
+        }
+    }
+    info.ends[PROTOCOLS] = info.text.len() as u32;
 }
