@@ -701,8 +701,7 @@ impl ConnInner {
         self.st.lock().cold().close_pending = true;
         let fd = self.socket();
         if fd >= 0 && self.registered.load(Ordering::Acquire) {
-            ctx.inner.io.lock().watch(fd, None);
-            ctx.inner.waker.wake();
+            ctx.queue_watch(fd, None, true);
         }
     }
 

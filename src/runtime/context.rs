@@ -523,8 +523,7 @@ impl Context {
         // readable one would wake it over and over).
         let fd = c.socket();
         if watch && fd >= 0 {
-            self.inner.io.lock().watch(fd, on.then_some(c.id));
-            self.inner.waker.wake();
+            self.queue_watch(fd, on.then_some(c.id), true);
         }
         true
     }

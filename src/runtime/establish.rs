@@ -356,8 +356,7 @@ impl Context {
         // waiting already): after the listener's settings and on_accept.
         let fd = conn.socket();
         if fd >= 0 && conn.inner.registered.load(Ordering::Acquire) {
-            self.inner.io.lock().watch(fd, Some(conn.id()));
-            self.inner.waker.wake();
+            self.queue_watch(fd, Some(conn.id()), true);
         }
         true
     }

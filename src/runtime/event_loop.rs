@@ -115,6 +115,16 @@ impl IoOps {
 }
 
 impl Context {
+    /// Queues a watch change of `fd` (see [`IoOps::watch`]) and, with
+    /// `wake`, wakes the loop: one body for the sites that ask for one.
+    #[inline(never)]
+    pub(crate) fn queue_watch(&self, fd: Socket, id: Option<i32>, wake: bool) {
+        self.inner.io.lock().watch(fd, id);
+        if wake {
+            self.inner.waker.wake();
+        }
+    }
+
     /// Serves every registered connection until [`Context::loop_stop`] or
     /// until `timeout` (None = no timeout) expires.
     pub fn loop_wait(&self, timeout: Option<Duration>) -> LoopExit {
@@ -392,7 +402,7 @@ impl Context {
                     // change replaces an "unwatch" a closed connection may
                     // have left for this (reused) socket number. No wake-up
                     // needed: this is the loop.
-                    self.inner.io.lock().watch(fd, Some(conn.id()));
+                    self.queue_watch(fd, Some(conn.id()), false);
                     ctx_log!(
                         self,
                         Debug,
