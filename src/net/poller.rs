@@ -460,7 +460,8 @@ impl Poller {
         // Without a wake-up socket, wake-ups are noticed at the next tick.
         let timeout_ms = if !self.held.is_empty() {
             0
-        } else if self.fds.read < 0 && !(0..=TICK_MS).contains(&timeout_ms) {
+        } else if self.fds.read < 0 && timeout_ms as u32 > TICK_MS as u32 {
+            // Negative (no timeout) or above a tick: one compare.
             TICK_MS
         } else {
             timeout_ms
