@@ -89,6 +89,20 @@ impl<K: PartialEq, V> VecMap<K, V> {
     }
 }
 
+/// Adds `key`, which the caller knows is not in `map` (a connection id
+/// registered once, see `Context::set_registered`): without std a push,
+/// no search for an entry to replace.
+#[cfg(feature = "std")]
+pub(crate) fn map_add_new<K: Eq + core::hash::Hash, V>(map: &mut Map<K, V>, key: K, value: V) {
+    map.insert(key, value);
+}
+
+/// See the std version.
+#[cfg(not(feature = "std"))]
+pub(crate) fn map_add_new<K, V>(map: &mut Map<K, V>, key: K, value: V) {
+    map.0.push((key, value));
+}
+
 #[cfg(any(not(feature = "std"), test))]
 impl<K, V> IntoIterator for VecMap<K, V> {
     type Item = (K, V);

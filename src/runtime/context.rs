@@ -501,7 +501,8 @@ impl Context {
         {
             let mut conns = self.inner.conns.lock();
             if on {
-                conns.insert(c.id, c.clone());
+                // Absent: `registered` was false, and an id is one connection's.
+                crate::platform::map_add_new(&mut conns, c.id, c.clone());
             } else {
                 conns.remove(&c.id);
             }
@@ -529,8 +530,9 @@ impl Context {
     }
 
     /// Adds a connection of this context to its registry (and the loop).
+    /// False for another context's connection (ids are per context).
     pub fn register_conn(&self, conn: &Connection) -> bool {
-        self.register(conn)
+        Arc::ptr_eq(&conn.inner.ctx, &self.inner) && self.register(conn)
     }
 
     /// Removes a connection from the registry; the loop stops serving it.
