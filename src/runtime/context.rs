@@ -571,7 +571,17 @@ impl Context {
         let conns = self.inner.conns.lock();
         let mut q = self.inner.deadlines.lock();
         if q.len() >= 64 && q.len() > 2 * conns.len() {
-            q.retain(|(_, id)| conns.contains_key(id));
+            // Compacted by hand: `retain`'s two-phase generic code costs
+            // firmware more.
+            let mut keep = 0;
+            for i in 0..q.len() {
+                let e = q[i];
+                if conns.contains_key(&e.1) {
+                    q[keep] = e;
+                    keep += 1;
+                }
+            }
+            q.truncate(keep);
         }
         drop(conns);
         // Kept sorted: this is the end unless the timeout was lowered since
