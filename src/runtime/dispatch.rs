@@ -202,10 +202,11 @@ impl Connection {
         }
     }
 
-    /// Runs an action handler (`on_open`, `on_ready`) with no lock held;
-    /// true without one. One call (and one drop of the handler) for all.
+    /// Runs an action handler (`on_accept`, `on_open`, `on_ready`) with no
+    /// lock held; true without one. One call (and one drop of the handler)
+    /// for all.
     #[inline(never)]
-    fn run_action(&self, ctx: &Context, h: Option<ActionHandler>) -> bool {
+    pub(crate) fn run_action(&self, ctx: &Context, h: Option<ActionHandler>) -> bool {
         h.is_none_or(|h| h(ctx, self))
     }
 

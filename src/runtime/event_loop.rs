@@ -412,13 +412,11 @@ impl Context {
                         conn.port()
                     );
                     let h = self.inner.cfg.lock().on_accept.clone();
-                    if let Some(h) = h {
-                        if !h(self, &conn) {
-                            ctx_log!(self, Debug, "conn id={} refused by on_accept", conn.id());
-                            conn.shutdown();
-                            self.unregister(&conn);
-                            continue;
-                        }
+                    if !conn.run_action(self, h) {
+                        ctx_log!(self, Debug, "conn id={} refused by on_accept", conn.id());
+                        conn.shutdown();
+                        self.unregister(&conn);
+                        continue;
                     }
                     // TLS starts after on_accept (as upstream); the loop
                     // drives its handshake like the WebSocket one.
