@@ -742,6 +742,21 @@ mod tests {
     use super::*;
     use crate::runtime::ConnectOptions;
 
+    /// A connection is registered only in its own context (ids are per
+    /// context: another's could take the place of one of this one's).
+    #[test]
+    fn register_conn_refuses_another_contexts_connection() {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port().to_string();
+        let (a, b) = (Context::new().unwrap(), Context::new().unwrap());
+        let c = a.connect(&ConnectOptions::new("127.0.0.1", &port)).unwrap();
+        assert!(a.unregister_conn(&c));
+        assert!(!b.register_conn(&c));
+        assert_eq!(b.conns(), 0);
+        assert!(a.register_conn(&c));
+        c.close(None, b"");
+    }
+
     /// A client that never runs the loop: the handshake-deadline queue
     /// stays bounded by its live connections.
     #[test]
