@@ -64,14 +64,17 @@ pub(crate) fn publish_stop_cell(token: usize, ctx: &Context) {
     let Some(cell) = CTXS.slot_index(token).and_then(|i| CELLS.get(i)) else {
         return;
     };
+    // A reader uses the flag and the socket only after finding `token` in
+    // the cell, which is stored last: the stores between need no fence of
+    // their own.
     cell.token.store(0, Ordering::SeqCst);
     cell.flag.store(
         ctx.stop_flag() as *const AtomicBool as *mut AtomicBool,
-        Ordering::SeqCst,
+        Ordering::Relaxed,
     );
     cell.wake_fd1.store(
         ctx.waker().raw_fd().saturating_add(1).max(0),
-        Ordering::SeqCst,
+        Ordering::Relaxed,
     );
     cell.token.store(token, Ordering::SeqCst);
 }
