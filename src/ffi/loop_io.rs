@@ -95,8 +95,10 @@ pub(crate) fn withdraw_stop_cell(token: usize) {
     while cell.busy.load(Ordering::SeqCst) != 0 {
         core::hint::spin_loop();
     }
-    cell.flag.store(core::ptr::null_mut(), Ordering::SeqCst);
-    cell.wake_fd1.store(0, Ordering::SeqCst);
+    // No reader uses them any more (the token is gone, those that found
+    // it are done): no fences.
+    cell.flag.store(core::ptr::null_mut(), Ordering::Relaxed);
+    cell.wake_fd1.store(0, Ordering::Relaxed);
 }
 
 /// Makes a running `nopoll_loop_wait` return. Safe from a callback, another
