@@ -94,12 +94,8 @@ mod imp {
             ) {
                 Ok(_) => made,
                 Err(winner) => {
-                    if made != SPIN {
-                        if let Some(h) = mutex_hooks() {
-                            // SAFETY: `made` came from `create` and was never shared.
-                            unsafe { (h.destroy)(made) };
-                        }
-                    }
+                    // SAFETY: `made` came from `new_mutex` and was never shared.
+                    unsafe { destroy_mutex(made) };
                     winner
                 }
             }
@@ -145,15 +141,26 @@ mod imp {
         }
     }
 
+    /// Gives a lock's mutex back to the hooks (nothing for none or
+    /// `SPIN`). One body for a lock's drop and a lost first-use race.
+    ///
+    /// # Safety
+    /// `m` is null, `SPIN` or a mutex from the hooks' `create` that
+    /// nobody holds or uses any more.
+    #[inline(never)]
+    unsafe fn destroy_mutex(m: *mut c_void) {
+        if !m.is_null() && m != SPIN {
+            if let Some(h) = mutex_hooks() {
+                // SAFETY: `m` came from `create`; nobody holds the lock.
+                unsafe { (h.destroy)(m) };
+            }
+        }
+    }
+
     impl Drop for Raw {
         fn drop(&mut self) {
-            let m = *self.mutex.get_mut();
-            if !m.is_null() && m != SPIN {
-                if let Some(h) = mutex_hooks() {
-                    // SAFETY: `m` came from `create`; nobody holds the lock.
-                    unsafe { (h.destroy)(m) };
-                }
-            }
+            // SAFETY: the lock's own mutex, unused from now on.
+            unsafe { destroy_mutex(*self.mutex.get_mut()) };
         }
     }
 
