@@ -32,6 +32,13 @@ mod imp {
         pub fn get_mut(&mut self) -> &mut T {
             self.0.get_mut().unwrap_or_else(|p| p.into_inner())
         }
+
+        /// Ends the lock without dropping its value (one that owns nothing:
+        /// its drop code is not linked here). A std mutex holds nothing
+        /// to give back.
+        pub fn forget_value(self) {
+            core::mem::forget(self);
+        }
     }
 }
 
@@ -208,6 +215,16 @@ mod imp {
         /// The value, without locking: `&mut self` is the only reference.
         pub fn get_mut(&mut self) -> &mut T {
             self.value.get_mut()
+        }
+
+        /// Ends the lock (its mutex given back) without dropping its
+        /// value: for a value that owns nothing, whose drop code is then
+        /// not linked here.
+        pub fn forget_value(self) {
+            let me = core::mem::ManuallyDrop::new(self);
+            // SAFETY: `me` is never used again: its `Raw` is read out
+            // once and dropped, its value forgotten.
+            drop(unsafe { core::ptr::read(&me.raw) });
         }
 
         /// Locks (blocking or spinning) and returns the guard.
