@@ -73,7 +73,7 @@ pub(crate) fn publish_stop_cell(token: usize, ctx: &Context) {
         Ordering::Relaxed,
     );
     cell.wake_fd1.store(
-        ctx.waker().raw_fd().saturating_add(1).max(0),
+        ctx.inner.waker.raw_fd().saturating_add(1).max(0),
         Ordering::Relaxed,
     );
     cell.token.store(token, Ordering::SeqCst);
