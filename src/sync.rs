@@ -32,6 +32,13 @@ mod imp {
         pub fn get_mut(&mut self) -> &mut T {
             self.0.get_mut().unwrap_or_else(|p| p.into_inner())
         }
+
+        /// Ends the lock without dropping its value (one that owns nothing:
+        /// its drop code is not linked here). A std mutex holds nothing
+        /// to give back.
+        pub fn forget_value(self) {
+            core::mem::forget(self);
+        }
     }
 }
 
@@ -94,12 +101,8 @@ mod imp {
             ) {
                 Ok(_) => made,
                 Err(winner) => {
-                    if made != SPIN {
-                        if let Some(h) = mutex_hooks() {
-                            // SAFETY: `made` came from `create` and was never shared.
-                            unsafe { (h.destroy)(made) };
-                        }
-                    }
+                    // SAFETY: `made` came from `new_mutex` and was never shared.
+                    unsafe { destroy_mutex(made) };
                     winner
                 }
             }
@@ -145,15 +148,26 @@ mod imp {
         }
     }
 
+    /// Gives a lock's mutex back to the hooks (nothing for none or
+    /// `SPIN`). One body for a lock's drop and a lost first-use race.
+    ///
+    /// # Safety
+    /// `m` is null, `SPIN` or a mutex from the hooks' `create` that
+    /// nobody holds or uses any more.
+    #[inline(never)]
+    unsafe fn destroy_mutex(m: *mut c_void) {
+        if !m.is_null() && m != SPIN {
+            if let Some(h) = mutex_hooks() {
+                // SAFETY: `m` came from `create`; nobody holds the lock.
+                unsafe { (h.destroy)(m) };
+            }
+        }
+    }
+
     impl Drop for Raw {
         fn drop(&mut self) {
-            let m = *self.mutex.get_mut();
-            if !m.is_null() && m != SPIN {
-                if let Some(h) = mutex_hooks() {
-                    // SAFETY: `m` came from `create`; nobody holds the lock.
-                    unsafe { (h.destroy)(m) };
-                }
-            }
+            // SAFETY: the lock's own mutex, unused from now on.
+            unsafe { destroy_mutex(*self.mutex.get_mut()) };
         }
     }
 
@@ -201,6 +215,16 @@ mod imp {
         /// The value, without locking: `&mut self` is the only reference.
         pub fn get_mut(&mut self) -> &mut T {
             self.value.get_mut()
+        }
+
+        /// Ends the lock (its mutex given back) without dropping its
+        /// value: for a value that owns nothing, whose drop code is then
+        /// not linked here.
+        pub fn forget_value(self) {
+            let me = core::mem::ManuallyDrop::new(self);
+            // SAFETY: `me` is never used again: its `Raw` is read out
+            // once and dropped, its value forgotten.
+            drop(unsafe { core::ptr::read(&me.raw) });
         }
 
         /// Locks (blocking or spinning) and returns the guard.

@@ -1080,23 +1080,20 @@ pub(super) type ListenTls = fn(
     &str,
     &str,
     bool,
-    &OptsData,
-    bool,
+    Option<&OptsData>,
 ) -> Result<Connection, crate::runtime::Error>;
 
-/// `opts`: the options taken (consumed) by the caller, `None` when it has
-/// none (so that plain `nopoll_listener_new` does not link the options
-/// table).
+/// `opts`: the options the caller took (consumed, dropped by the
+/// caller), `None` when it has none (so that plain `nopoll_listener_new`
+/// links neither the options table nor their drop).
 pub(super) fn listen_common(
     ctx: *mut noPollCtx,
-    opts: Option<OptsData>,
+    opts: Option<&OptsData>,
     host: *const c_char,
     port: *const c_char,
     ipv6: bool,
     tls: Option<ListenTls>,
 ) -> *mut noPollConn {
-    let given = opts.is_some();
-    let o = opts.unwrap_or_default();
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
     };
@@ -1105,12 +1102,12 @@ pub(super) fn listen_common(
         return core::ptr::null_mut();
     };
     let r = match tls {
-        Some(listen_tls) => listen_tls(&c, h, p, ipv6, &o, given),
+        Some(listen_tls) => listen_tls(&c, h, p, ipv6, opts),
         None => c.listen(h, p, ipv6),
     };
     match r {
         Ok(l) => {
-            if let Some(m) = o.max_frame_size {
+            if let Some(m) = opts.and_then(|o| o.max_frame_size) {
                 l.set_max_frame_size(m);
             }
             conn_handle_owned(&l)
@@ -1169,7 +1166,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, given_opts(opts), host, port, false, None)
+        listen_common(ctx, given_opts(opts).as_ref(), host, port, false, None)
     })
 }
 
@@ -1185,7 +1182,7 @@ pub unsafe extern "C" fn nopoll_listener_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, given_opts(opts), host, port, true, None)
+        listen_common(ctx, given_opts(opts).as_ref(), host, port, true, None)
     })
 }
 

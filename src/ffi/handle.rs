@@ -145,14 +145,19 @@ impl<T: Send + Sync + 'static> Table<T> {
     /// A new handle for `obj` with `c_refs` references owned by C (0 for an
     /// object kept alive by the library alone). None when the table is full.
     pub fn insert(&self, obj: &Arc<T>, c_refs: i32) -> Option<usize> {
-        self.raw.insert(obj.clone(), c_refs, true)
+        // SAFETY: `obj` is a live `Arc`, borrowed for the call.
+        unsafe {
+            self.raw
+                .insert(Arc::as_ptr(obj) as *const Obj, c_refs, true)
+        }
     }
 
     /// A new handle for `obj` that lives only while C holds references:
     /// one now, and when the last is released the handle dies even if
     /// the object lives on elsewhere (messages).
     pub fn insert_c_owned(&self, obj: &Arc<T>) -> Option<usize> {
-        self.raw.insert(obj.clone(), 1, false)
+        // SAFETY: `obj` is a live `Arc`, borrowed for the call.
+        unsafe { self.raw.insert(Arc::as_ptr(obj) as *const Obj, 1, false) }
     }
 
     /// The object behind a handle, if the handle is valid.
@@ -212,14 +217,25 @@ impl RawTable {
 
     /// `weak`: the handle also finds the object while the library keeps
     /// it alive (else only while C holds references).
-    fn insert(&self, obj: Arc<Obj>, c_refs: i32, weak: bool) -> Option<usize> {
+    ///
+    /// # Safety
+    /// `obj` is `Arc::as_ptr` of an `Arc` the caller holds for the call.
+    /// The references the entry keeps are taken only once a slot is
+    /// found (a full table has nothing to drop).
+    unsafe fn insert(&self, obj: *const Obj, c_refs: i32, weak: bool) -> Option<usize> {
+        let mut s = self.slots.lock();
+        if s.free.is_empty() && s.entries.len() >= MAX_SLOTS {
+            return None;
+        }
+        // SAFETY: `obj` came from a live `Arc` (contract); the borrowed
+        // `Arc` is never dropped here, only cloned and downgraded.
+        let a = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(obj) });
         let entry = Entry {
             gen: 0,
-            weak: weak.then(|| Arc::downgrade(&obj)),
-            strong: (c_refs > 0).then_some(obj),
+            weak: weak.then(|| Arc::downgrade(&a)),
+            strong: (c_refs > 0).then(|| Arc::clone(&a)),
             c_refs: c_refs.max(0),
         };
-        let mut s = self.slots.lock();
         let idx = match s.free.pop() {
             Some(i) => {
                 let e = &mut s.entries[i];
@@ -231,9 +247,6 @@ impl RawTable {
                 i
             }
             None => {
-                if s.entries.len() >= MAX_SLOTS {
-                    return None;
-                }
                 s.entries.push(entry);
                 s.entries.len() - 1
             }

@@ -64,14 +64,17 @@ pub(crate) fn publish_stop_cell(token: usize, ctx: &Context) {
     let Some(cell) = CTXS.slot_index(token).and_then(|i| CELLS.get(i)) else {
         return;
     };
+    // A reader uses the flag and the socket only after finding `token` in
+    // the cell, which is stored last: the stores between need no fence of
+    // their own.
     cell.token.store(0, Ordering::SeqCst);
     cell.flag.store(
         ctx.stop_flag() as *const AtomicBool as *mut AtomicBool,
-        Ordering::SeqCst,
+        Ordering::Relaxed,
     );
     cell.wake_fd1.store(
-        ctx.waker().raw_fd().saturating_add(1).max(0),
-        Ordering::SeqCst,
+        ctx.inner.waker.raw_fd().saturating_add(1).max(0),
+        Ordering::Relaxed,
     );
     cell.token.store(token, Ordering::SeqCst);
 }
@@ -92,8 +95,10 @@ pub(crate) fn withdraw_stop_cell(token: usize) {
     while cell.busy.load(Ordering::SeqCst) != 0 {
         core::hint::spin_loop();
     }
-    cell.flag.store(core::ptr::null_mut(), Ordering::SeqCst);
-    cell.wake_fd1.store(0, Ordering::SeqCst);
+    // No reader uses them any more (the token is gone, those that found
+    // it are done): no fences.
+    cell.flag.store(core::ptr::null_mut(), Ordering::Relaxed);
+    cell.wake_fd1.store(0, Ordering::Relaxed);
 }
 
 /// Makes a running `nopoll_loop_wait` return. Safe from a callback, another

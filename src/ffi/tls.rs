@@ -200,11 +200,10 @@ fn listen_tls(
     host: &str,
     port: &str,
     ipv6: bool,
-    o: &OptsData,
-    given: bool,
+    o: Option<&OptsData>,
 ) -> Result<crate::runtime::Connection, crate::runtime::Error> {
     // A listener verifies clients only when its options ask for it.
-    let t = given.then(|| tls_options(o, o.ssl_verify));
+    let t = o.map(|o| tls_options(o, o.ssl_verify));
     c.listen_tls(host, port, ipv6, t)
 }
 
@@ -230,7 +229,14 @@ pub extern "C" fn nopoll_listener_tls_new_opts(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, given_opts(opts), host, port, false, Some(listen_tls))
+        listen_common(
+            ctx,
+            given_opts(opts).as_ref(),
+            host,
+            port,
+            false,
+            Some(listen_tls),
+        )
     })
 }
 
@@ -243,7 +249,14 @@ pub extern "C" fn nopoll_listener_tls_new_opts6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, given_opts(opts), host, port, true, Some(listen_tls))
+        listen_common(
+            ctx,
+            given_opts(opts).as_ref(),
+            host,
+            port,
+            true,
+            Some(listen_tls),
+        )
     })
 }
 

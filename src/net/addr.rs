@@ -228,8 +228,10 @@ impl fmt::Debug for Addr {
 pub fn resolve(host: &str, port: &str, v6: bool) -> NetResult<Vec<Addr>> {
     let mut out = Vec::new();
     // `f` never succeeds: every address is collected.
-    let r = try_each(host, port, v6, false, &mut |a| {
-        out.push(*a);
+    let r = try_each(host, port, v6, false, &mut |sa, len| {
+        if let Some(a) = Addr::from_raw(sa, len) {
+            out.push(a);
+        }
         Err(NetError(crate::sys::ENXIO))
     });
     match r {
@@ -238,17 +240,18 @@ pub fn resolve(host: &str, port: &str, v6: bool) -> NetResult<Vec<Addr>> {
     }
 }
 
-/// Runs `f` on each address [`resolve`] would give, in order, until one
+/// Runs `f` on each address [`resolve`] would give (getaddrinfo's own
+/// `sockaddr`, non-null, and its length), in order, until one
 /// succeeds: its socket, else the last failure (a resolution error when
 /// there is no address). `passive` makes an empty host the wildcard
-/// address (for listeners) instead of loopback. No list is built (a
-/// listener tries its addresses straight from getaddrinfo's).
+/// address (for listeners) instead of loopback. No list is built and
+/// nothing copied (a listener binds getaddrinfo's address directly).
 pub(crate) fn try_each(
     host: &str,
     port: &str,
     v6: bool,
     passive: bool,
-    f: &mut dyn FnMut(&Addr) -> NetResult<super::Socket>,
+    f: &mut dyn FnMut(*const sockaddr, socklen_t) -> NetResult<super::Socket>,
 ) -> NetResult<super::Socket> {
     // By bytes: `char` patterns link the searcher code (firmware size).
     let host = match host.as_bytes() {
@@ -288,12 +291,10 @@ pub(crate) fn try_each(
         // SAFETY: `cur` is a node of the list getaddrinfo returned, not yet
         // freed; we only read its fields.
         let ai = unsafe { &*cur };
-        if ai.ai_family == family {
-            if let Some(a) = Addr::from_raw(ai.ai_addr, ai.ai_addrlen) {
-                result = f(&a);
-                if result.is_ok() {
-                    break;
-                }
+        if ai.ai_family == family && !ai.ai_addr.is_null() {
+            result = f(ai.ai_addr, ai.ai_addrlen);
+            if result.is_ok() {
+                break;
             }
         }
         cur = ai.ai_next;

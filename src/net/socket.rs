@@ -88,17 +88,32 @@ fn new_stream_socket(family: c_int) -> NetResult<Owned> {
 /// The socket is non-blocking, close-on-exec, has `SO_REUSEADDR`, and (with
 /// the libc table) is never one of fds 0..2. Tries each resolved address.
 pub fn tcp_listen(host: &str, port: &str, v6: bool, backlog: i32) -> NetResult<Socket> {
-    try_each(host, port, v6, true, &mut |a| listen_on(a, backlog))
+    try_each(host, port, v6, true, &mut |sa, len| {
+        listen_on(v6, sa, len, backlog)
+    })
 }
 
-fn listen_on(a: &Addr, backlog: i32) -> NetResult<Socket> {
-    let s = new_stream_socket(a.family())?;
+/// A listening socket bound to `sa` (`len` bytes, of the family `v6`
+/// names: `try_each` gives only those).
+fn listen_on(
+    v6: bool,
+    sa: *const crate::sys::sockaddr,
+    len: crate::sys::socklen_t,
+    backlog: i32,
+) -> NetResult<Socket> {
+    let family = if v6 {
+        crate::sys::AF_INET6
+    } else {
+        crate::sys::AF_INET
+    };
+    let s = new_stream_socket(family)?;
     set_int_opt(s.0, crate::sys::SOL_SOCKET, crate::sys::SO_REUSEADDR, 1)?;
-    if a.is_v6() {
+    if v6 {
         set_int_opt(s.0, crate::sys::IPPROTO_IPV6, crate::sys::IPV6_V6ONLY, 1)?;
     }
-    // SAFETY: the address pointer is valid for socklen bytes while `a` lives.
-    check(unsafe { (ops().bind)(s.0, a.as_ptr(), a.socklen()) })?;
+    // SAFETY: `sa` is getaddrinfo's address, valid for `len` bytes while
+    // `try_each` runs this.
+    check(unsafe { (ops().bind)(s.0, sa, len) })?;
     // SAFETY: listen() takes plain integers.
     check(unsafe { (ops().listen)(s.0, backlog) })?;
     Ok(s.into_raw())

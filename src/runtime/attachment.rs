@@ -54,7 +54,8 @@ impl Attachment {
         make: impl FnOnce() -> Option<usize>,
     ) -> Option<(usize, bool)> {
         let mut slot = self.slot.lock();
-        let cur = self.word.load(Ordering::Acquire);
+        // Under the lock, where it is only ever stored: no fence.
+        let cur = self.word.load(Ordering::Relaxed);
         if cur != 0 {
             return Some((cur, false));
         }

@@ -51,13 +51,15 @@ impl ConnInner {
         let was = st.charged;
         st.charged = now;
         let (before, after) = (was.0 + was.1, now.0 + now.1);
-        let used = &self.ctx.memory_used;
-        if after <= before {
-            used.fetch_sub(before - after, Ordering::Relaxed);
-            return None;
-        }
-        let total = used.fetch_add(after - before, Ordering::Relaxed) + (after - before);
-        if total <= self.ctx.memory_budget.load(Ordering::Relaxed) {
+        // One atomic add for growth and release alike (a release adds the
+        // wrapped negative difference).
+        let change = after.wrapping_sub(before);
+        let total = self
+            .ctx
+            .memory_used
+            .fetch_add(change, Ordering::Relaxed)
+            .wrapping_add(change);
+        if after <= before || total <= self.ctx.memory_budget.load(Ordering::Relaxed) {
             return None;
         }
         Some(if now.0 > was.0 {

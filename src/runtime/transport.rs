@@ -17,6 +17,7 @@ use crate::net::{self, NetError, Socket};
 use crate::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use crate::sync::Lock;
 use crate::tls::{ListenerTls, Session};
+use core::mem::ManuallyDrop;
 
 /// What TLS a transport carries.
 pub(crate) enum Tls {
@@ -46,6 +47,8 @@ enum Op<'a> {
     CloseNotify,
     /// Why the session last failed, taken.
     TakeError(&'a mut Option<crate::tls::TlsError>),
+    /// The TLS state dropped (the transport's end): `Tls::None` after.
+    Clear,
 }
 
 /// [`Transport::session_op`]'s type.
@@ -61,7 +64,9 @@ pub(crate) struct Transport {
     /// links no session calls (firmware size). Per transport, not a
     /// global: a global stored once is folded back by the optimiser.
     tls_op: AtomicPtr<()>,
-    pub(crate) tls: Lock<Tls>,
+    /// Not dropped with the transport: a TLS transport empties it through
+    /// `tls_op` first (so a plain program links no drop of TLS state).
+    pub(crate) tls: ManuallyDrop<Lock<Tls>>,
 }
 
 impl Transport {
@@ -70,7 +75,7 @@ impl Transport {
         Transport {
             sock: AtomicI32::new(fd),
             tls_op: AtomicPtr::new(core::ptr::null_mut()),
-            tls: Lock::new(Tls::None),
+            tls: ManuallyDrop::new(Lock::new(Tls::None)),
         }
     }
 
@@ -126,6 +131,10 @@ impl Transport {
     #[inline(never)]
     fn session_op(&self, op: Op<'_>) -> Result<usize, NetError> {
         let mut t = self.tls.lock();
+        if let Op::Clear = op {
+            *t = Tls::None;
+            return Ok(0);
+        }
         let Tls::Session(s) = &mut *t else {
             return Err(NetError(crate::sys::ENOTCONN));
         };
@@ -145,6 +154,7 @@ impl Transport {
                 *out = s.take_error();
                 Ok(0)
             }
+            Op::Clear => Ok(0),
         }
     }
 
@@ -231,5 +241,10 @@ impl Drop for Transport {
         if fd >= 0 {
             net::close(fd);
         }
+        // TLS state is dropped through the pointer `set_tls` put here;
+        // without one it is `Tls::None`, which owns nothing.
+        let _ = self.on_session(Op::Clear);
+        // SAFETY: `tls` is taken once, here, and never used again.
+        unsafe { ManuallyDrop::take(&mut self.tls) }.forget_value();
     }
 }
