@@ -475,27 +475,33 @@ impl Machine {
 pub(super) fn record_request(info: &mut Info, r: &Request) {
     info.text.clear();
     info.present = 0;
-    let fields = [
-        Some(&*r.url),
-        r.host(),
-        r.origin(),
-        r.cookie(),
-        r.x_real_ip(),
-    ];
-    for (i, f) in fields.into_iter().enumerate() {
-        info.push(i, f);
-    }
-    // The requested subprotocols, every line joined with ", " straight
-    // into the text (`Request::requested_protocols` without its string).
+    info.push(0, Some(&r.url));
+    // The headers by one loop over a table of (name, field): the first
+    // line of each, `Sec-WebSocket-Origin` only without `Origin`, and
+    // every `Sec-WebSocket-Protocol` line joined with ", " straight into
+    // the text (`Request::requested_protocols` without its string).
     const PROTOCOLS: usize = INFO_FIELDS - 1;
-    for h in &r.headers {
-        if h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol") {
-            if info.present & (1 << PROTOCOLS) != 0 {
-                info.text.push_str(", ");
+    const NAMES: [(&str, usize); 6] = [
+        ("Host", 1),
+        ("Origin", 2),
+        ("Sec-WebSocket-Origin", 2),
+        ("Cookie", 3),
+        ("X-Real-IP", 4),
+        ("Sec-WebSocket-Protocol", PROTOCOLS),
+    ];
+    for (name, i) in NAMES {
+        for h in &r.headers {
+            if h.name.eq_ignore_ascii_case(name) {
+                if info.present & (1 << i) != 0 {
+                    if i != PROTOCOLS {
+                        break;
+                    }
+                    info.text.push_str(", ");
+                }
+                info.text.push_str(&h.value);
+                info.present |= 1 << i;
             }
-            info.text.push_str(&h.value);
-            info.present |= 1 << PROTOCOLS;
         }
+        info.ends[i] = info.text.len() as u32;
     }
-    info.ends[PROTOCOLS] = info.text.len() as u32;
 }
