@@ -853,13 +853,10 @@ impl<R: RandomSource> Engine<R> {
                 };
                 self.received_close = true;
                 if !self.sent_close {
-                    self.sent_close = true;
-                    match close.code {
-                        Some(code) => {
-                            self.queue_frame(true, OpCode::Close as u8, &code.to_be_bytes())
-                        }
-                        None => self.queue_frame(true, OpCode::Close as u8, &[]),
-                    }
+                    // The peer's code echoed, or an empty close.
+                    let code = close.code.unwrap_or(0).to_be_bytes();
+                    let n = if close.code.is_some() { 2 } else { 0 };
+                    self.queue_close(&code[..n]);
                 }
                 Ok(Ready::Close(src))
             }
@@ -868,10 +865,17 @@ impl<R: RandomSource> Engine<R> {
 
     fn fail(&mut self, e: ProtocolError) {
         if !self.sent_close {
-            self.sent_close = true;
-            self.queue_frame(true, OpCode::Close as u8, &e.close_code().to_be_bytes());
+            self.queue_close(&e.close_code().to_be_bytes());
         }
         self.failed = Some(e);
+    }
+
+    /// Queues a close frame with `payload` and marks the close sent: one
+    /// body for the answer to the peer's close, a failure's and ours.
+    #[inline(never)]
+    fn queue_close(&mut self, payload: &[u8]) {
+        self.sent_close = true;
+        self.queue_frame(true, OpCode::Close as u8, payload);
     }
 
     // ------------------------------------------------------------ send
@@ -1056,8 +1060,7 @@ impl<R: RandomSource> Engine<R> {
                 2 + reason.len()
             }
         };
-        self.sent_close = true;
-        self.queue_frame(true, OpCode::Close as u8, &payload[..len]);
+        self.queue_close(&payload[..len]);
         Ok(())
     }
 
