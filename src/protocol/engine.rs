@@ -726,7 +726,9 @@ impl<R: RandomSource> Engine<R> {
             self.in_frame = false;
         }
         if opcode.is_control() {
-            let whole_in_input = frame_end && self.ctrl.is_empty();
+            // Left in the input when it is all there (speed only: without
+            // std every control payload is gathered in `ctrl`).
+            let whole_in_input = cfg!(feature = "std") && frame_end && self.ctrl.is_empty();
             let src = if whole_in_input {
                 Src::Input(start, start + data.len())
             } else {
