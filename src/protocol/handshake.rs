@@ -141,12 +141,17 @@ impl HeadBuffer {
         let head = utf8::to_str(&self.buf).ok_or(HandshakeError::Malformed("head is not UTF-8"))?;
         // One pass for the whole head: no control character but tab and
         // line ends (a CR only before its LF), NUL included.
-        let b = &self.buf;
-        if (0..b.len()).any(|i| match b[i] {
-            b'\r' => b.get(i + 1) != Some(&b'\n'),
-            c => (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f,
-        }) {
-            return Err(HandshakeError::Malformed("control character in head"));
+        // A byte loop with the one before (the head ends with LF, so a CR
+        // is always followed by something).
+        let mut prev = 0u8;
+        for &c in &self.buf {
+            if (prev == b'\r' && c != b'\n')
+                || (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+                || c == 0x7f
+            {
+                return Err(HandshakeError::Malformed("control character in head"));
+            }
+            prev = c;
         }
         let mut lines = text::split_ascii(head, b'\n').map(|l| l.strip_suffix("\r").unwrap_or(l));
         let first = lines.next().unwrap_or("");
