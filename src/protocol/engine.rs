@@ -796,20 +796,18 @@ impl<R: RandomSource> Engine<R> {
                 // Fallible: a heap too small for a message within the
                 // limits (firmware) closes this connection with 1009
                 // instead of aborting the program.
-                let max = self.config.max_message_size;
-                if self.rx.msg_buf.is_empty() && fin {
+                let buf = &mut self.rx.msg_buf;
+                let room = if buf.is_empty() && fin {
                     // The message is this frame: room for all of it at once,
-                    // no regrowth.
+                    // no regrowth (and so for `data`).
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    self.rx
-                        .msg_buf
-                        .try_reserve_exact(whole)
-                        .map_err(|_| ProtocolError::OutOfMemory { max: err_len(max) })?;
-                }
-                self.rx
-                    .msg_buf
-                    .try_reserve(data.len())
-                    .map_err(|_| ProtocolError::OutOfMemory { max: err_len(max) })?;
+                    buf.try_reserve_exact(whole.max(data.len()))
+                } else {
+                    buf.try_reserve(data.len())
+                };
+                room.map_err(|_| ProtocolError::OutOfMemory {
+                    max: err_len(self.config.max_message_size),
+                })?;
                 self.rx.msg_buf.extend_from_slice(data);
                 if message_end {
                     self.rx.clear_msg = true;
