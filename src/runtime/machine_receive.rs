@@ -473,9 +473,11 @@ impl Machine {
 }
 
 pub(super) fn record_request(info: &mut Info, r: &Request) {
+    // The request target, always there (field 0).
     info.text.clear();
-    info.present = 0;
-    info.push(0, Some(&r.url));
+    info.text.push_str(&r.url);
+    info.present = 1;
+    info.ends[0] = info.text.len() as u32;
     // The headers by one loop over a table of (name, field): the first
     // line of each, `Sec-WebSocket-Origin` only without `Origin`, and
     // every `Sec-WebSocket-Protocol` line joined with ", " straight into
