@@ -187,10 +187,15 @@ impl HeadBuffer {
 /// whitespace). Byte by byte: `str::trim_matches` with a char pattern links
 /// char searchers (about 300 bytes of firmware) for the same result.
 fn trim_ows(s: &str) -> &str {
-    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    let ows = |c: u8| c == b' ' || c == b'\t';
     let b = s.as_bytes();
-    let start = b.iter().take_while(|c| ows(c)).count();
-    let end = b.len() - b[start..].iter().rev().take_while(|c| ows(c)).count();
+    let (mut start, mut end) = (0, b.len());
+    while start < end && ows(b[start]) {
+        start += 1;
+    }
+    while end > start && ows(b[end - 1]) {
+        end -= 1;
+    }
     // Both ends are next to ASCII bytes, so char boundaries.
     s.get(start..end).unwrap_or("")
 }
