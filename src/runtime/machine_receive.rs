@@ -116,23 +116,21 @@ impl Machine {
             }
             Phase::AwaitOpen(up) => {
                 self.phase = Phase::AwaitOpen(up);
-                let rest = data;
-                let kept = self.cold.as_ref().map_or(0, |c| c.leftover.len());
-                if kept + rest.len() > MAX_LEFTOVER {
-                    act_log!(
-                        env,
-                        acts,
-                        Warning,
-                        "conn id={}: too much data before the handshake completed",
-                        env.id()
-                    );
-                    self.phase = Phase::Closed;
-                    acts.closed = true;
+                // (Never empty: `receive` calls with bytes left.)
+                let left = &mut self.cold().leftover;
+                if left.len() + data.len() <= MAX_LEFTOVER {
+                    left.extend_from_slice(data);
                     return None;
                 }
-                if !rest.is_empty() {
-                    self.cold().leftover.extend_from_slice(rest);
-                }
+                act_log!(
+                    env,
+                    acts,
+                    Warning,
+                    "conn id={}: too much data before the handshake completed",
+                    env.id()
+                );
+                self.phase = Phase::Closed;
+                acts.closed = true;
                 return None;
             }
             other => {
