@@ -37,14 +37,9 @@ pub fn encode_slice(input: &[u8], out: &mut [u8]) -> Option<usize> {
 }
 
 fn value(c: u8) -> Option<u32> {
-    Some(u32::from(match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    }))
+    // Its place in the encoder's alphabet (a loop smaller than the
+    // ranges; only handshake keys, 22 characters, are looked up).
+    ALPHABET.iter().position(|&a| a == c).map(|i| i as u32)
 }
 
 /// Decodes `input` into the start of `out`; the bytes written, or None if

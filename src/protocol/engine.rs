@@ -625,7 +625,9 @@ impl<R: RandomSource> Engine<R> {
 
     /// Collects a frame header, from `input` directly when it is all there.
     fn take_header(&mut self, input: &[u8]) -> Result<(usize, Option<FrameHeader>), ProtocolError> {
-        if self.head_len == 0 {
+        // Decoded in place when it is all there (speed only: without std
+        // every header goes through the buffer, one decode call site).
+        if cfg!(feature = "std") && self.head_len == 0 {
             if let Some((h, n)) = FrameHeader::decode(input)? {
                 return Ok((n, Some(h)));
             }
@@ -724,7 +726,9 @@ impl<R: RandomSource> Engine<R> {
             self.in_frame = false;
         }
         if opcode.is_control() {
-            let whole_in_input = frame_end && self.ctrl.is_empty();
+            // Left in the input when it is all there (speed only: without
+            // std every control payload is gathered in `ctrl`).
+            let whole_in_input = cfg!(feature = "std") && frame_end && self.ctrl.is_empty();
             let src = if whole_in_input {
                 Src::Input(start, start + data.len())
             } else {
@@ -792,20 +796,18 @@ impl<R: RandomSource> Engine<R> {
                 // Fallible: a heap too small for a message within the
                 // limits (firmware) closes this connection with 1009
                 // instead of aborting the program.
-                let max = self.config.max_message_size;
-                if self.rx.msg_buf.is_empty() && fin {
+                let buf = &mut self.rx.msg_buf;
+                let room = if buf.is_empty() && fin {
                     // The message is this frame: room for all of it at once,
-                    // no regrowth.
+                    // no regrowth (and so for `data`).
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    self.rx
-                        .msg_buf
-                        .try_reserve_exact(whole)
-                        .map_err(|_| ProtocolError::OutOfMemory { max: err_len(max) })?;
-                }
-                self.rx
-                    .msg_buf
-                    .try_reserve(data.len())
-                    .map_err(|_| ProtocolError::OutOfMemory { max: err_len(max) })?;
+                    buf.try_reserve_exact(whole.max(data.len()))
+                } else {
+                    buf.try_reserve(data.len())
+                };
+                room.map_err(|_| ProtocolError::OutOfMemory {
+                    max: err_len(self.config.max_message_size),
+                })?;
                 self.rx.msg_buf.extend_from_slice(data);
                 if message_end {
                     self.rx.clear_msg = true;
@@ -853,13 +855,10 @@ impl<R: RandomSource> Engine<R> {
                 };
                 self.received_close = true;
                 if !self.sent_close {
-                    self.sent_close = true;
-                    match close.code {
-                        Some(code) => {
-                            self.queue_frame(true, OpCode::Close as u8, &code.to_be_bytes())
-                        }
-                        None => self.queue_frame(true, OpCode::Close as u8, &[]),
-                    }
+                    // The peer's code echoed, or an empty close.
+                    let code = close.code.unwrap_or(0).to_be_bytes();
+                    let n = if close.code.is_some() { 2 } else { 0 };
+                    self.queue_close(&code[..n]);
                 }
                 Ok(Ready::Close(src))
             }
@@ -868,10 +867,17 @@ impl<R: RandomSource> Engine<R> {
 
     fn fail(&mut self, e: ProtocolError) {
         if !self.sent_close {
-            self.sent_close = true;
-            self.queue_frame(true, OpCode::Close as u8, &e.close_code().to_be_bytes());
+            self.queue_close(&e.close_code().to_be_bytes());
         }
         self.failed = Some(e);
+    }
+
+    /// Queues a close frame with `payload` and marks the close sent: one
+    /// body for the answer to the peer's close, a failure's and ours.
+    #[inline(never)]
+    fn queue_close(&mut self, payload: &[u8]) {
+        self.sent_close = true;
+        self.queue_frame(true, OpCode::Close as u8, payload);
     }
 
     // ------------------------------------------------------------ send
@@ -917,15 +923,15 @@ impl<R: RandomSource> Engine<R> {
         if new_message {
             self.send_compressed = self.codec.as_ref().is_some_and(|c| c.compresses());
         }
+        // Compacted above: written straight after the mask is drawn.
+        let mask = self.next_mask();
         if !self.send_compressed {
-            self.queue_frame(fin, opcode as u8, data);
+            write_frame(&mut self.out, fin, opcode as u8, mask, data);
             return Ok(());
         }
         if fin {
             self.send_compressed = false;
         }
-        let mask = self.next_mask();
-        self.compact_output();
         if let Some(codec) = self.codec.as_mut() {
             // Through the codec's table: see `queue_compressed`.
             codec.queue(&mut self.out, fin, opcode, mask, data);
@@ -1056,8 +1062,7 @@ impl<R: RandomSource> Engine<R> {
                 2 + reason.len()
             }
         };
-        self.sent_close = true;
-        self.queue_frame(true, OpCode::Close as u8, &payload[..len]);
+        self.queue_close(&payload[..len]);
         Ok(())
     }
 

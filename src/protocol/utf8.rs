@@ -30,7 +30,9 @@ impl Default for Utf8Validator {
 /// True when `data` is a whole, valid UTF-8 text.
 #[inline]
 pub fn is_valid(data: &[u8]) -> bool {
-    data.is_ascii() || {
+    // The word-at-a-time ASCII check only with std (speed; the state
+    // machine takes ASCII too, and a firmware links one copy less).
+    (cfg!(feature = "std") && data.is_ascii()) || {
         let mut v = Utf8Validator::new();
         v.scan(data).is_ok() && v.need == 0
     }
@@ -112,7 +114,8 @@ impl Utf8Validator {
     /// Feeds the next piece; false as soon as the text cannot be valid.
     pub fn feed(&mut self, data: &[u8]) -> bool {
         // Most text is ASCII: an inlined word-at-a-time check settles it.
-        if self.need == 0 && data.is_ascii() {
+        // (With std only, as in `is_valid`.)
+        if cfg!(feature = "std") && self.need == 0 && data.is_ascii() {
             return true;
         }
         self.scan(data).is_ok()

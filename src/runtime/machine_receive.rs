@@ -116,23 +116,21 @@ impl Machine {
             }
             Phase::AwaitOpen(up) => {
                 self.phase = Phase::AwaitOpen(up);
-                let rest = data;
-                let kept = self.cold.as_ref().map_or(0, |c| c.leftover.len());
-                if kept + rest.len() > MAX_LEFTOVER {
-                    act_log!(
-                        env,
-                        acts,
-                        Warning,
-                        "conn id={}: too much data before the handshake completed",
-                        env.id()
-                    );
-                    self.phase = Phase::Closed;
-                    acts.closed = true;
+                // (Never empty: `receive` calls with bytes left.)
+                let left = &mut self.cold().leftover;
+                if left.len() + data.len() <= MAX_LEFTOVER {
+                    left.extend_from_slice(data);
                     return None;
                 }
-                if !rest.is_empty() {
-                    self.cold().leftover.extend_from_slice(rest);
-                }
+                act_log!(
+                    env,
+                    acts,
+                    Warning,
+                    "conn id={}: too much data before the handshake completed",
+                    env.id()
+                );
+                self.phase = Phase::Closed;
+                acts.closed = true;
                 return None;
             }
             other => {
@@ -473,29 +471,37 @@ impl Machine {
 }
 
 pub(super) fn record_request(info: &mut Info, r: &Request) {
+    // The request target, always there (field 0).
     info.text.clear();
-    info.present = 0;
-    let fields = [
-        Some(&*r.url),
-        r.host(),
-        r.origin(),
-        r.cookie(),
-        r.x_real_ip(),
-    ];
-    for (i, f) in fields.into_iter().enumerate() {
-        info.push(i, f);
-    }
-    // The requested subprotocols, every line joined with ", " straight
-    // into the text (`Request::requested_protocols` without its string).
+    info.text.push_str(&r.url);
+    info.present = 1;
+    info.ends[0] = info.text.len() as u32;
+    // The headers by one loop over a table of (name, field): the first
+    // line of each, `Sec-WebSocket-Origin` only without `Origin`, and
+    // every `Sec-WebSocket-Protocol` line joined with ", " straight into
+    // the text (`Request::requested_protocols` without its string).
     const PROTOCOLS: usize = INFO_FIELDS - 1;
-    for h in &r.headers {
-        if h.name.eq_ignore_ascii_case("Sec-WebSocket-Protocol") {
-            if info.present & (1 << PROTOCOLS) != 0 {
-                info.text.push_str(", ");
+    const NAMES: [(&str, usize); 6] = [
+        ("Host", 1),
+        ("Origin", 2),
+        ("Sec-WebSocket-Origin", 2),
+        ("Cookie", 3),
+        ("X-Real-IP", 4),
+        ("Sec-WebSocket-Protocol", PROTOCOLS),
+    ];
+    for (name, i) in NAMES {
+        for h in &r.headers {
+            if h.name.eq_ignore_ascii_case(name) {
+                if info.present & (1 << i) != 0 {
+                    if i != PROTOCOLS {
+                        break;
+                    }
+                    info.text.push_str(", ");
+                }
+                info.text.push_str(&h.value);
+                info.present |= 1 << i;
             }
-            info.text.push_str(&h.value);
-            info.present |= 1 << PROTOCOLS;
         }
+        info.ends[i] = info.text.len() as u32;
     }
-    info.ends[PROTOCOLS] = info.text.len() as u32;
 }
