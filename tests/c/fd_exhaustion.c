@@ -15,7 +15,9 @@
  *   descriptors, without anything but the loop itself resuming;
  * - a second episode logs one more line;
  * - accept failing with ENOBUFS (injected by the table) is backed off
- *   and logged the same way.
+ *   and logged the same way;
+ * - a pause that outlives the nopoll_loop_wait call that began it ends
+ *   in a later call (a program that drives the loop in short rounds).
  *
  * The CPU the process used while full is printed (a measurement, not a
  * check: see benches/README.md).
@@ -296,6 +298,44 @@ enobufs:
 	CHECK_INT (nopoll_ctx_conns (ctx), 1);
 	ok = loop_thread_stop (&lt);
 	CHECK_INT (ok, 0);
+
+	/* An accept pause that outlives the loop_wait call that began it
+	 * ends in a later call: the program drives the loop in short rounds
+	 * from its own thread, as a firmware main loop does. (Before the
+	 * fix the listener stayed unwatched for good: no 101 ever came.) */
+	note ("a pause outliving its loop_wait call ends in a later one");
+	started = shared_get (&episodes_started);
+	shared_set (&inject_enobufs, 1);
+	good3 = raw_connect (port);
+	CHECK (good3 >= 0);
+	CHECK (send_request (good3, port));
+	t0 = now_ms ();
+	while (shared_get (&episodes_started) == started && now_ms () - t0 < scaled (10000, 60000))
+		nopoll_loop_wait (ctx, 20000); /* microseconds, as upstream */
+	CHECK_INT (shared_get (&episodes_started), started + 1);
+	/* One short call that returns inside the pause (10 ms at least),
+	 * then accepting works again: only later calls can end the pause. */
+	nopoll_loop_wait (ctx, 1000);
+	shared_set (&inject_enobufs, 0);
+	{
+		char got[16];
+		long n = 0;
+		t0 = now_ms ();
+		while (n < 12 && now_ms () - t0 < scaled (10000, 60000)) {
+			ssize_t r;
+			nopoll_loop_wait (ctx, 50000);
+			r = recv (good3, got + n, (size_t) (12 - n), MSG_DONTWAIT);
+			if (r > 0)
+				n += r;
+		}
+		CHECK_INT (n, 12);
+		CHECK (strncmp (got, "HTTP/1.1 101", 12) == 0);
+	}
+	close (good3);
+	t0 = now_ms ();
+	while (nopoll_ctx_conns (ctx) > 1 && now_ms () - t0 < 10000)
+		nopoll_loop_wait (ctx, 20000);
+	CHECK_INT (nopoll_ctx_conns (ctx), 1);
 	nopoll_conn_close (listener);
 	nopoll_ctx_unref (ctx);
 	return check_done ();
