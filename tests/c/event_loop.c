@@ -11,7 +11,10 @@
  * - silent peers (connected, sending nothing or half a request) do not
  *   delay other clients;
  * - connection churn: sequential clients reuse socket numbers of closed
- *   conns and are all served.
+ *   conns and are all served;
+ * - a connection whose socket the loop cannot watch (epoll_ctl fails, as
+ *   when the kernel runs out of watches) is shut down: on_close fires and
+ *   it is not left registered, never served.
  */
 #include "check.h"
 
@@ -445,6 +448,52 @@ static void churn (void)
 	nopoll_ctx_unref (cctx);
 }
 
+static int unwatchable_closes = 0;
+
+static void count_close (noPollCtx * ctx, noPollConn * conn, noPollPtr user_data)
+{
+	(void) ctx;
+	(void) conn;
+	(void) user_data;
+	shared_add (&unwatchable_closes, 1);
+}
+
+/* The refusal is simulated: after the handshake the client's socket
+ * number is made to refer to a regular file, which epoll refuses (EPERM),
+ * before the client's own loop first runs and watches it. */
+static void unwatchable (void)
+{
+	noPollCtx * cctx = nopoll_ctx_new ();
+	noPollConn * conn;
+	LoopThread lt;
+	FILE * f;
+	double t0;
+	note ("a connection whose socket cannot be watched is shut down");
+	test_log (cctx, "client");
+	CHECK (loop_thread_start (&lt, sctx));
+	conn = nopoll_conn_new (cctx, "127.0.0.1", port, NULL, NULL, NULL, NULL);
+	CHECK (client_ready (conn));
+	CHECK (echo (conn, "before"));
+	nopoll_conn_set_on_close (conn, count_close, NULL);
+	f = tmpfile ();
+	CHECK (f != NULL);
+	if (f == NULL)
+		return;
+	CHECK (dup2 (fileno (f), nopoll_conn_socket (conn)) >= 0);
+	t0 = now_ms ();
+	while (shared_get (&unwatchable_closes) == 0 && now_ms () - t0 < scaled (5000, 30000))
+		nopoll_loop_wait (cctx, 20000);
+	CHECK_INT (shared_get (&unwatchable_closes), 1);
+	CHECK (! nopoll_conn_is_ok (conn));
+	fclose (f);
+	nopoll_conn_close (conn);
+	CHECK_INT (nopoll_ctx_conns (cctx), 0);
+	/* the server saw its peer go (dup2 closed the real socket) */
+	CHECK (wait_ctx_conns (sctx, 1));
+	CHECK_INT (loop_thread_stop (&lt), 0);
+	nopoll_ctx_unref (cctx);
+}
+
 int main (void)
 {
 	check_init ("event_loop", 60);
@@ -464,6 +513,7 @@ int main (void)
 	burst ();
 	silent_peers ();
 	churn ();
+	unwatchable ();
 
 	nopoll_conn_close (listener);
 	CHECK_INT (nopoll_ctx_conns (sctx), 0);
