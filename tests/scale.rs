@@ -341,3 +341,72 @@ fn drain_does_not_count_connections_that_closed_by_themselves() {
     assert!(!ctx.is_registered(&c));
     drop(peer);
 }
+
+/// A proxy on a scoped (link-local) IPv6 address, such as `fe80::1%1`, is
+/// trusted like any other address of the list: the peer's address is
+/// checked as the binary address `accept` gave, not as its text (which
+/// carries the `%scope` and parses as no address at all).
+///
+/// Runs in a network namespace of its own, created here on a thread of
+/// its own (only that thread moves into it; the sockets and the loop
+/// thread it starts live there), with `fe80::1/64` on its loopback: no
+/// address of the machine is touched. Needs root and ip(8) (CI has
+/// both); elsewhere it prints SKIP.
+#[test]
+fn scoped_ipv6_proxy_is_trusted() {
+    use std::net::{Ipv6Addr, SocketAddrV6};
+    use std::process::Command;
+    let t = std::thread::spawn(|| {
+        // SAFETY: unshare(2) with CLONE_NEWNET moves only the calling
+        // thread (this test's own) into a new network namespace; it
+        // touches no memory of ours.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            println!("SKIP: no network namespace (needs root)");
+            return None;
+        }
+        for args in [
+            &["link", "set", "lo", "up"][..],
+            &["-6", "addr", "add", "fe80::1/64", "dev", "lo", "nodad"][..],
+        ] {
+            match Command::new("ip").args(args).status() {
+                Ok(s) if s.success() => {}
+                other => {
+                    println!("SKIP: ip {args:?}: {other:?}");
+                    return None;
+                }
+            }
+        }
+        let ctx = Context::new().unwrap();
+        let listener = ctx.listen("fe80::1%lo", "0", true).unwrap();
+        assert_eq!(ctx.set_trusted_proxies("fe80::/10"), Ok(1));
+        let seen: Seen = Default::default();
+        let s = seen.clone();
+        ctx.set_on_open(move |_, c| {
+            s.lock().unwrap().push((c.host(), c.port(), c.proxy_host()));
+            true
+        });
+        let port: u16 = listener.port().parse().unwrap();
+        let _loop = LoopThread::start(&ctx, Duration::from_secs(60));
+        // SAFETY: if_nametoindex reads the NUL-terminated name only.
+        let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+        assert!(lo > 0);
+        let to = SocketAddrV6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1), port, 0, lo);
+        let mut sock = TcpStream::connect(to).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        sock.write_all(&upgrade("X-Forwarded-For: 203.0.113.7\r\n"))
+            .unwrap();
+        let mut head = [0u8; 12];
+        sock.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 101");
+        let got = seen.lock().unwrap().clone();
+        Some(got)
+    });
+    let Some(seen) = t.join().unwrap() else {
+        return;
+    };
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "203.0.113.7", "{seen:?}");
+    let proxy = seen[0].2.as_deref().unwrap_or_default();
+    assert!(proxy.starts_with("fe80::1"), "{seen:?}");
+}
