@@ -9,7 +9,8 @@
  * and binary echo up to 40 KiB through 1 KiB socket buffers (partial
  * sends both ways), ping/pong at frame level (a raw peer) and through a
  * nopoll client, close codes both ways, the handshake timeout on the
- * virtual clock, a message over the size limit (1009). Reports the heap
+ * virtual clock, a message over the size limit (1009), a message the heap
+ * cannot copy out for its handler (1009). Reports the heap
  * (peak, per connection, loop buffers) and the stack high-water mark.
  *
  * Prints one line per check and "MCU: N passed, N failed"; exits (QEMU
@@ -34,6 +35,19 @@ void * __real_realloc (void * p, size_t n);
 void   __real_free (void * p);
 
 static long heap_now, heap_peak, heap_peak_all, heap_blocks;
+/* Non-zero: allocations of heap_refuse_from up to heap_refuse_to bytes
+ * (excluded) fail, as on a heap that has run out, counted in
+ * heap_refused. */
+static size_t heap_refuse_from, heap_refuse_to;
+static long heap_refused;
+
+static int heap_refuses (size_t n)
+{
+	if (heap_refuse_from == 0 || n < heap_refuse_from || n >= heap_refuse_to)
+		return 0;
+	heap_refused++;
+	return 1;
+}
 
 /* An 8-byte header keeps each block's size (and malloc's alignment). */
 static void account (long delta)
@@ -47,7 +61,10 @@ static void account (long delta)
 
 void * __wrap_malloc (size_t n)
 {
-	size_t * p = __real_malloc (n + 8);
+	size_t * p;
+	if (heap_refuses (n))
+		return NULL;
+	p = __real_malloc (n + 8);
 	if (p == NULL)
 		return NULL;
 	p[0] = n;
@@ -83,6 +100,8 @@ void * __wrap_realloc (void * q, size_t n)
 	size_t * p, old;
 	if (q == NULL)
 		return __wrap_malloc (n);
+	if (heap_refuses (n))
+		return NULL;
 	p = (size_t *) ((char *) q - 8);
 	old = p[0];
 	p = __real_realloc (p, n + 8);
@@ -591,6 +610,38 @@ int main (void)
 	}
 	snprintf (d, sizeof (d), "client saw %d", c2 ? nopoll_conn_get_close_status (c2) : -1);
 	check (ok && nopoll_conn_get_close_status (c2) == 1009, "message over the size limit: close 1009", d);
+	if (c2)
+		nopoll_conn_close (c2);
+
+	/* a message the server's heap cannot hold when it is copied out for
+	 * its handler: closed with 1009 and a close frame (not a hard fault,
+	 * not a message lost in silence); while the server reads it, the
+	 * heap refuses blocks of 450 to 999 bytes: the message's size, not
+	 * that of the loop's or the connection's buffers (KiB) */
+	c2 = connect_client ();
+	ok = c2 != NULL && nopoll_conn_is_ready (c2);
+	if (ok) {
+		fill (450, 1, 5);
+		ok = nopoll_conn_send_text (c2, payload, 450) == 450;
+		flush (c2);
+		heap_refused = 0;
+		heap_refuse_from = 450;
+		heap_refuse_to = 1000;
+		for (i = 0; i < 50; i++)
+			pump ();
+		heap_refuse_from = 0;
+		for (i = 0; i < 500 && nopoll_conn_is_ok (c2); i++) {
+			noPollMsg * m;
+			pump ();
+			m = nopoll_conn_get_msg (c2);
+			if (m)
+				nopoll_msg_unref (m);
+		}
+	}
+	snprintf (d, sizeof (d), "client saw %d, %ld allocations refused", c2 ? nopoll_conn_get_close_status (c2) : -1,
+		  heap_refused);
+	check (ok && heap_refused > 0 && ! nopoll_conn_is_ok (c2) && nopoll_conn_get_close_status (c2) == 1009,
+	       "no memory to copy a message out: close 1009", d);
 	if (c2)
 		nopoll_conn_close (c2);
 
