@@ -44,6 +44,7 @@ check-nostd:
 	$(CARGO) build --no-default-features --target-dir target/nostd
 	$(CARGO) build --release --no-default-features --target-dir target/nostd
 	tests/nostd/symbols.sh target/nostd/release/libnopoll.a
+	tests/nostd/wake.sh target/nostd/release/libnopoll.a
 
 test-rust:
 	$(CARGO) test
