@@ -516,7 +516,9 @@ pub fn is_listening(s: Socket) -> bool {
 /// `timeout_ms` passes (-1 or any negative: forever). Returns
 /// `(readable_or_hup, writable)`; `(false, false)` on timeout. Hang-up and
 /// error conditions set every requested flag, so the caller's next call
-/// reports the error. `EINTR` is retried with the remaining time; an
+/// reports the error. `EINTR` is retried with the remaining time (without
+/// std, where a firmware stack has no signals to interrupt a wait, with
+/// the whole timeout again: no clock read and deadline for it); an
 /// invalid descriptor gives `EBADF`.
 pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult<(bool, bool)> {
     if s < 0 {
@@ -529,6 +531,7 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
     if write {
         events |= crate::sys::POLLOUT;
     }
+    #[cfg(feature = "std")]
     let deadline = u64::try_from(timeout_ms)
         .ok()
         .map(|ms| Instant::now().plus_ms(ms));
@@ -538,7 +541,10 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
             events,
             revents: 0,
         };
+        #[cfg(feature = "std")]
         let timeout = deadline.map_or(-1, millis_until);
+        #[cfg(not(feature = "std"))]
+        let timeout = timeout_ms;
         // SAFETY: pfd is one live pollfd; nfds is 1.
         let rc = unsafe { (ops().poll)(&mut pfd, 1, timeout) };
         if rc < 0 {
@@ -555,10 +561,15 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
         if re & crate::sys::POLLNVAL != 0 {
             return Err(NetError(crate::sys::EBADF));
         }
-        let trouble = re & (crate::sys::POLLHUP | crate::sys::POLLERR) != 0;
+        // Hang-up or error: every requested flag.
+        let got = if re & (crate::sys::POLLHUP | crate::sys::POLLERR) != 0 {
+            events
+        } else {
+            re & events
+        };
         return Ok((
-            read && (trouble || re & crate::sys::POLLIN != 0),
-            write && (trouble || re & crate::sys::POLLOUT != 0),
+            got & crate::sys::POLLIN != 0,
+            got & crate::sys::POLLOUT != 0,
         ));
     }
 }
