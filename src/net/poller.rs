@@ -18,7 +18,7 @@ use core::net::SocketAddr;
 pub const MAX_EVENTS: usize = 256;
 
 /// Token reserved for the poller's own waker registration.
-const WAKER_TOKEN: u64 = u64::MAX;
+const WAKER_TOKEN: usize = usize::MAX;
 
 /// The thread's errno after a direct (non-table) libc call.
 #[cfg(feature = "std")]
@@ -92,7 +92,7 @@ impl Interest {
 #[derive(Clone, Copy, Debug)]
 pub struct Ready {
     /// The token given at registration.
-    pub token: u64,
+    pub token: usize,
     /// Data (or end of stream) can be read / a connection accepted.
     pub readable: bool,
     /// Data can be written.
@@ -328,13 +328,14 @@ pub fn wake_raw(fd: i32) {
 }
 
 /// Readiness of many sockets, level-triggered, identified by caller-chosen
-/// tokens (`u64::MAX` is reserved).
+/// tokens (`usize::MAX` is reserved). Tokens are words, not `u64`: a
+/// 64-bit token cost a Cortex-M3 two registers at every use.
 pub struct Poller {
     fds: Arc<WakerFds>,
     imp: Imp,
     /// Tokens reported readable by every wait, whatever their sockets say
     /// (see [`Poller::hold`]).
-    held: Vec<u64>,
+    held: Vec<usize>,
 }
 
 enum Imp {
@@ -385,7 +386,7 @@ impl Poller {
         }
     }
 
-    fn check(&self, s: Socket, token: u64) -> NetResult<()> {
+    fn check(&self, s: Socket, token: usize) -> NetResult<()> {
         if s < 0 {
             Err(NetError(crate::sys::EBADF))
         } else if token == WAKER_TOKEN || s == self.fds.read {
@@ -396,8 +397,8 @@ impl Poller {
     }
 
     /// Registers `s` with `token`; registering an fd again replaces its
-    /// token and interest. `EINVAL` for the reserved token `u64::MAX`.
-    pub fn add(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
+    /// token and interest. `EINVAL` for the reserved token `usize::MAX`.
+    pub fn add(&mut self, s: Socket, token: usize, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
             #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
@@ -411,7 +412,7 @@ impl Poller {
 
     /// Changes the token and interest of a registered `s` (`ENOENT` if it
     /// is not registered).
-    pub fn modify(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
+    pub fn modify(&mut self, s: Socket, token: usize, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
             #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
@@ -440,7 +441,7 @@ impl Poller {
     /// readable by every wait, whatever its socket says, and waits do not
     /// block while any is held. For input buffered above the socket that
     /// readiness will not report (the rest of a TLS record).
-    pub fn hold(&mut self, token: u64, on: bool) {
+    pub fn hold(&mut self, token: usize, on: bool) {
         match (self.held.iter().position(|&t| t == token), on) {
             (None, true) => self.held.push(token),
             (Some(i), false) => {
@@ -540,10 +541,10 @@ mod epoll {
             Ok(e)
         }
 
-        fn ctl(&mut self, op: c_int, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+        fn ctl(&mut self, op: c_int, s: Socket, token: usize, i: Interest) -> NetResult<()> {
             let mut ev = crate::sys::epoll_event {
                 events: flags(i),
-                u64: token,
+                u64: token as u64,
             };
             // SAFETY: ev is a live epoll_event; epfd is owned by self.
             if unsafe { crate::sys::epoll_ctl(self.epfd, op, s, &mut ev) } < 0 {
@@ -552,7 +553,7 @@ mod epoll {
             Ok(())
         }
 
-        pub(super) fn add(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+        pub(super) fn add(&mut self, s: Socket, token: usize, i: Interest) -> NetResult<()> {
             match self.ctl(crate::sys::EPOLL_CTL_ADD, s, token, i) {
                 Err(NetError(crate::sys::EEXIST)) => {
                     self.ctl(crate::sys::EPOLL_CTL_MOD, s, token, i)
@@ -561,7 +562,7 @@ mod epoll {
             }
         }
 
-        pub(super) fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+        pub(super) fn modify(&mut self, s: Socket, token: usize, i: Interest) -> NetResult<()> {
             self.ctl(crate::sys::EPOLL_CTL_MOD, s, token, i)
         }
 
@@ -588,7 +589,7 @@ mod epoll {
             };
             let mut woken = false;
             for ev in &self.events[..n] {
-                let (token, bits) = (ev.u64, ev.events);
+                let (token, bits) = (ev.u64 as usize, ev.events);
                 if token == WAKER_TOKEN {
                     woken = true;
                     continue;
@@ -627,7 +628,7 @@ fn poll_rdhup() -> c_short {
 /// fd → index map (O(1) add/modify/delete via swap_remove).
 struct PollSet {
     fds: Vec<crate::sys::pollfd>,
-    tokens: Vec<u64>,
+    tokens: Vec<usize>,
     /// fd -> index in `fds`, with std (a large set on Linux). Without std
     /// (a handful of sockets, and `Map` a vector searched linearly anyway)
     /// `fds` itself is searched: 0.2 KB less firmware.
@@ -681,7 +682,7 @@ impl PollSet {
         self.fds.iter().position(|p| p.fd == s)
     }
 
-    fn set(&mut self, s: Socket, token: u64, i: Interest) {
+    fn set(&mut self, s: Socket, token: usize, i: Interest) {
         if self.modify(s, token, i).is_err() {
             #[cfg(feature = "std")]
             self.index.insert(s, self.fds.len());
@@ -694,7 +695,7 @@ impl PollSet {
         }
     }
 
-    fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+    fn modify(&mut self, s: Socket, token: usize, i: Interest) -> NetResult<()> {
         let idx = self.find(s).ok_or(NetError(crate::sys::ENOENT))?;
         let rdhup = self.rdhup();
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
@@ -814,7 +815,7 @@ mod tests {
     fn poll_set_index_stays_consistent() {
         let mut p = PollSet::new(1000);
         for fd in 1001..1100 {
-            p.set(fd, u64::try_from(fd).unwrap_or(0), Interest::READ);
+            p.set(fd, usize::try_from(fd).unwrap_or(0), Interest::READ);
         }
         for fd in (1001..1100).step_by(3) {
             p.delete(fd);

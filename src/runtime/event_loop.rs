@@ -375,7 +375,7 @@ impl Context {
             st.write_watch = true;
         }
         drop(st);
-        let _ = poller.modify(fd, conn.id() as u64, interest);
+        let _ = poller.modify(fd, conn.id() as usize, interest);
         resumed
     }
 
@@ -461,7 +461,7 @@ impl Context {
                 .and_then(|id| self.lookup(id))
                 .filter(|c| c.socket() == fd)
             {
-                if let Err(e) = poller.add(fd, c.id() as u64, READ) {
+                if let Err(e) = poller.add(fd, c.id() as usize, READ) {
                     ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
                     c.shutdown();
                 }
@@ -490,7 +490,7 @@ impl Context {
                 // Its accept pause is over (see `accept_backoff.rs`).
                 let fd = conn.socket();
                 if fd >= 0 {
-                    if let Err(e) = poller.add(fd, id as u64, READ) {
+                    if let Err(e) = poller.add(fd, id as usize, READ) {
                         ctx_log!(self, Critical, "cannot watch listener {fd}: {e}");
                     }
                 }
