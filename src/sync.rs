@@ -305,7 +305,7 @@ pub use core::sync::atomic;
 pub mod atomic {
     #[cfg(target_has_atomic = "64")]
     pub use portable_atomic::AtomicU64;
-    pub use portable_atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+    pub use portable_atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU16, AtomicUsize, Ordering};
 
     #[cfg(not(target_has_atomic = "64"))]
     pub use super::LockedU64 as AtomicU64;

@@ -3,7 +3,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::accept_backoff::AcceptBackoff;
+use super::accept_backoff;
 use super::conn::{ConnRole, ConnState, Connection};
 use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
@@ -183,7 +183,6 @@ impl Context {
         // served dry; the poller keeps them from one `loop_wait` call to
         // the next (the next must not wait for readiness that will not
         // come).
-        let mut backoff = AcceptBackoff::default();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 break LoopExit::Stopped;
@@ -226,7 +225,7 @@ impl Context {
                     continue;
                 };
                 if conn.role() == ConnRole::Listener {
-                    self.accept_batch(poller, &conn, &mut backoff, now);
+                    self.accept_batch(poller, &conn, now);
                     continue;
                 }
                 // Reading resumed after a backlog (what the transport
@@ -379,20 +378,14 @@ impl Context {
         resumed
     }
 
-    fn accept_batch(
-        &self,
-        poller: &mut Poller,
-        listener: &Connection,
-        backoff: &mut AcceptBackoff,
-        now: Instant,
-    ) {
+    fn accept_batch(&self, poller: &mut Poller, listener: &Connection, now: Instant) {
         for _ in 0..ACCEPTS_PER_WAKE {
             let lfd = listener.socket();
             if lfd < 0 {
                 return;
             }
             let r = net::accept_with_peer(lfd);
-            if backoff.check(self, poller, listener, &r, now) {
+            if accept_backoff::check(self, poller, listener, &r, now) {
                 return; // paused: see accept_backoff
             }
             match r {
