@@ -229,31 +229,34 @@ impl WakerFds {
         if self.read < 0 {
             return;
         }
-        let mut buf = [0u8; 64];
+        // Written by the calls, never read: left uninitialised.
+        let mut buf = core::mem::MaybeUninit::<[u8; 64]>::uninit();
+        let (p, len) = (buf.as_mut_ptr().cast::<c_void>(), 64);
         loop {
             let n = if self.via_table() {
-                // SAFETY: buf is a live, writable 64-byte array.
-                unsafe { (ops().recv)(self.read, buf.as_mut_ptr().cast(), buf.len(), 0) }
+                // SAFETY: `p` is a live, writable 64-byte buffer.
+                unsafe { (ops().recv)(self.read, p, len, 0) }
             } else {
-                kernel_read(self.read, &mut buf)
+                kernel_read(self.read, p, len)
             };
             // An eventfd reads 8 bytes at once; a pipe may need more reads;
             // a datagram socket gives one (short) datagram per call.
-            if n <= 0 || (!self.via_table() && usize::try_from(n).map_or(true, |n| n < buf.len())) {
+            if n <= 0 || (!self.via_table() && usize::try_from(n).map_or(true, |n| n < len)) {
                 break;
             }
         }
     }
 }
 
+/// `read(2)` of up to `len` bytes to `buf`, which is writable for them.
 #[cfg(feature = "std")]
-fn kernel_read(fd: c_int, buf: &mut [u8]) -> isize {
-    // SAFETY: buf is live and writable for its length.
-    unsafe { crate::sys::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+fn kernel_read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+    // SAFETY: the caller's buffer is live and writable for `len` bytes.
+    unsafe { crate::sys::read(fd, buf, len) }
 }
 
 #[cfg(not(feature = "std"))]
-fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
+fn kernel_read(_fd: c_int, _buf: *mut c_void, _len: usize) -> isize {
     -1
 }
 
@@ -754,9 +757,15 @@ impl PollSet {
             return Ok(false); // timed out
         }
         // Every entry is looked at (poll costs as much already), from the
-        // cursor on, round the end.
+        // cursor on, round the end. Without std every ready entry is
+        // reported at once (a firmware polls a handful of sockets, never
+        // MAX_EVENTS): no cursor.
         let n = self.fds.len();
-        let mut i = if self.cursor < n { self.cursor } else { 0 };
+        let mut i = if cfg!(feature = "std") && self.cursor < n {
+            self.cursor
+        } else {
+            0
+        };
         let mut woken = false;
         for _ in 0..n {
             let (Some(p), Some(&token)) = (self.fds.get(i), self.tokens.get(i)) else {
@@ -766,7 +775,7 @@ impl PollSet {
             if re != 0 {
                 if token == WAKER_TOKEN {
                     woken = true;
-                } else if out.len() >= MAX_EVENTS {
+                } else if cfg!(feature = "std") && out.len() >= MAX_EVENTS {
                     self.cursor = i;
                     break;
                 } else {

@@ -226,7 +226,8 @@ pub(crate) struct CtxInner {
     /// (the C API withdraws its stop cell) before the rest is torn down.
     pub attachment: super::Attachment,
     pub cfg: Lock<CtxConfig>,
-    pub conns: Lock<Map<i32, Arc<ConnInner>>>,
+    /// The registered connections and their timers, under one lock.
+    pub conns: Lock<Registry>,
     next_id: AtomicI32,
     pub io: Lock<IoOps>,
     /// The loop's poller; `None` while `loop_wait` runs. Lock order: `io`
@@ -234,11 +235,6 @@ pub(crate) struct CtxInner {
     pub poller: Lock<Option<Poller>>,
     pub waker: Waker,
     pub stop: AtomicBool,
-    /// Timers (handshake deadlines, ends of accept pauses), sorted (see
-    /// `push_timer`). A `Vec`, not a
-    /// `VecDeque`: its ring code cost 0.5 KB of firmware for a queue that
-    /// is short and popped only when a handshake times out.
-    pub deadlines: Lock<Vec<(Instant, i32)>>,
     /// What only some programs use, made on first use (see
     /// [`Context::with_extras`]).
     extras: Lock<Option<Box<dyn Extras>>>,
@@ -267,6 +263,17 @@ pub(crate) struct CtxInner {
     pub poller_forgets_closed: bool,
     /// Sockets of the application the loop watches (`watch.rs`).
     pub watches: super::watch::Watches,
+}
+
+/// A context's registered connections and their timers: one lock for
+/// both (a connection's timers leave with it).
+pub(crate) struct Registry {
+    pub map: Map<i32, Arc<ConnInner>>,
+    /// Timers (handshake deadlines, ends of accept pauses), sorted (see
+    /// `Context::push_timer`). A `Vec`, not a `VecDeque`: its ring code
+    /// cost 0.5 KB of firmware for a queue that is short and popped only
+    /// when a handshake times out.
+    pub timers: Vec<(Instant, i32)>,
 }
 
 /// The parts of a context that only some programs use, made by the first
@@ -323,13 +330,15 @@ impl Context {
                 max_idle_buffers: AtomicUsize::new(cfg.max_idle_buffers),
                 memory_budget: AtomicUsize::new(cfg.memory_budget),
                 cfg: Lock::new(cfg),
-                conns: Lock::new(Map::default()),
+                conns: Lock::new(Registry {
+                    map: Map::default(),
+                    timers: Vec::new(),
+                }),
                 next_id: AtomicI32::new(1),
                 io: Lock::new(IoOps::default()),
                 poller: Lock::new(Some(poller)),
                 waker,
                 stop: AtomicBool::new(false),
-                deadlines: Lock::new(Vec::new()),
                 extras: Lock::new(None),
                 tls: Default::default(),
                 handlers_epoch: AtomicUsize::new(0),
@@ -443,7 +452,7 @@ impl Context {
 
     /// Number of registered connections (listeners included).
     pub fn conns(&self) -> usize {
-        self.inner.conns.lock().len()
+        self.inner.conns.lock().map.len()
     }
 
     /// A snapshot of the registered connections, ordered by id.
@@ -452,6 +461,7 @@ impl Context {
             .inner
             .conns
             .lock()
+            .map
             .values()
             .map(|c| Connection { inner: c.clone() })
             .collect();
@@ -499,12 +509,25 @@ impl Context {
             return false;
         }
         {
-            let mut conns = self.inner.conns.lock();
+            let mut reg = self.inner.conns.lock();
             if on {
                 // Absent: `registered` was false, and an id is one connection's.
-                crate::platform::map_add_new(&mut conns, c.id, c.clone());
+                crate::platform::map_add_new(&mut reg.map, c.id, c.clone());
             } else {
-                conns.remove(&c.id);
+                reg.map.remove(&c.id);
+                // Its timers go with it: only the loop pops them, so a
+                // program that never runs it would keep them. Compacted
+                // by hand: `retain`'s generic code costs firmware more.
+                let q = &mut reg.timers;
+                let mut keep = 0;
+                for i in 0..q.len() {
+                    let e = q[i];
+                    if e.1 != c.id {
+                        q[keep] = e;
+                        keep += 1;
+                    }
+                }
+                q.truncate(keep);
             }
         }
         if on {
@@ -514,10 +537,8 @@ impl Context {
                 self.arm_keepalive(c);
             }
         } else {
-            // What is queued for it goes: its `Dead` entries and its timers
-            // (only the loop pops those, so a program that never runs it
-            // would keep them). Compacted by hand: `retain`'s generic code
-            // costs firmware more.
+            // Its queued `Dead` entries go (a program that never runs the
+            // loop would keep them), compacted by hand too.
             let mut io = self.inner.io.lock();
             let mut keep = 0;
             for i in 0..io.ops.len() {
@@ -528,17 +549,6 @@ impl Context {
                 }
             }
             io.ops.truncate(keep);
-            drop(io);
-            let mut q = self.inner.deadlines.lock();
-            let mut keep = 0;
-            for i in 0..q.len() {
-                let e = q[i];
-                if e.1 != c.id {
-                    q[keep] = e;
-                    keep += 1;
-                }
-            }
-            q.truncate(keep);
         }
         // The loop must stop watching a socket it no longer serves (else a
         // readable one would wake it over and over).
@@ -569,6 +579,7 @@ impl Context {
         self.inner
             .conns
             .lock()
+            .map
             .get(&id)
             .map(|c| Connection { inner: c.clone() })
     }
@@ -588,7 +599,8 @@ impl Context {
         // connection are dropped when it leaves the registry
         // (`set_registered`), so the queue is bounded by the live
         // connections.
-        let mut q = self.inner.deadlines.lock();
+        let mut reg = self.inner.conns.lock();
+        let q = &mut reg.timers;
         // Kept sorted: this is the end unless the timeout was lowered since
         // earlier handshakes were queued (rare: then in place).
         let pos = q.partition_point(|&(t, _)| t <= at);
@@ -770,7 +782,7 @@ mod tests {
             drop(server.accept().unwrap());
             c.close(None, b"");
         }
-        let n = ctx.inner.deadlines.lock().len();
+        let n = ctx.inner.conns.lock().timers.len();
         assert!(
             n <= ctx.conns(),
             "{n} deadlines queued for {} connections",

@@ -469,10 +469,10 @@ impl Context {
     fn run_timers(&self, poller: &mut Poller, now: Instant) -> Instant {
         loop {
             let id = {
-                let mut q = self.inner.deadlines.lock();
-                match q.first() {
+                let mut q = self.inner.conns.lock();
+                match q.timers.first() {
                     // O(queue) a timer that fires: the queue is short.
-                    Some(&(at, _)) if at <= now => q.remove(0).1,
+                    Some(&(at, _)) if at <= now => q.timers.remove(0).1,
                     next => return next.map_or(Instant::NEVER, |&(at, _)| at),
                 }
             };
