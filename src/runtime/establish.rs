@@ -234,8 +234,8 @@ impl Connection {
 
     /// Wraps a socket accepted from `listener` (or by the caller),
     /// registered but not watched yet (the caller watches it once
-    /// `on_accept` agreed). `peer` is the peer's address when the accept
-    /// call gave it.
+    /// `on_accept` agreed). `peer` is the peer's address (from the accept
+    /// call, or looked up by the caller).
     pub(crate) fn accepted(
         ctx: &Context,
         listener: Option<&Connection>,
@@ -243,7 +243,6 @@ impl Connection {
         peer: Option<net::Peer>,
     ) -> Connection {
         // The peer's host and port are made text only if asked for (`Host`).
-        let peer = peer.or_else(|| net::peer_of(fd));
         let (limits, version, proxied) = {
             let cfg = ctx.inner.cfg.lock();
             // Set whenever a listener requires a PROXY header.
@@ -365,7 +364,7 @@ impl Context {
     /// is registered but not served by the loop until
     /// [`Context::complete_accept`] accepts it.
     pub fn adopt_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
-        let conn = Connection::accepted(self, listener, fd, None);
+        let conn = Connection::accepted(self, listener, fd, net::peer_of(fd));
         ctx_log!(
             self,
             Debug,
