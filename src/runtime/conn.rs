@@ -658,7 +658,7 @@ impl ConnInner {
                 // its loop may be polling it: the loop closes it after
                 // taking it out of the set (before its next wait, or when
                 // it stops).
-                if net::ops().kernel_fds == 0 && ctx.inner.poller.lock().is_none() {
+                if net::ops().kernel_fds == 0 && ctx.inner.poller.busy() {
                     io.close(fd);
                     drop(io);
                     ctx.inner.waker.wake();

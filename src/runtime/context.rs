@@ -230,9 +230,8 @@ pub(crate) struct CtxInner {
     pub conns: Lock<Registry>,
     next_id: AtomicI32,
     pub io: Lock<IoOps>,
-    /// The loop's poller; `None` while `loop_wait` runs. Lock order: `io`
-    /// before `poller` when both are held.
-    pub poller: Lock<Option<Poller>>,
+    /// The loop's poller (busy while `loop_wait` runs).
+    pub poller: super::event_loop::LoopPoller,
     pub waker: Waker,
     pub stop: AtomicBool,
     /// What only some programs use, made on first use (see
@@ -336,7 +335,7 @@ impl Context {
                 }),
                 next_id: AtomicI32::new(1),
                 io: Lock::new(IoOps::default()),
-                poller: Lock::new(Some(poller)),
+                poller: super::event_loop::LoopPoller::new(poller),
                 waker,
                 stop: AtomicBool::new(false),
                 extras: Lock::new(None),
@@ -368,9 +367,14 @@ impl Context {
         Context { inner }
     }
 
-    /// The readiness backend the loop uses.
+    /// The readiness backend the loop uses (always `Some`; an `Option`
+    /// for compatibility: it was `None` while the loop ran).
     pub fn backend(&self) -> Option<net::Backend> {
-        self.inner.poller.lock().as_ref().map(|p| p.backend())
+        Some(if self.inner.poller_forgets_closed {
+            net::Backend::Epoll
+        } else {
+            net::Backend::Poll
+        })
     }
 
     /// A copy of the configuration.
@@ -765,6 +769,33 @@ mod tests {
         assert_eq!(b.conns(), 0);
         assert!(a.register_conn(&c));
         c.close(None, b"");
+    }
+
+    /// One loop at a time per context: a second `loop_wait` while one
+    /// runs fails at once (its poller is busy) and the first goes on.
+    #[test]
+    fn a_second_loop_fails_while_one_runs() {
+        use crate::runtime::LoopExit;
+        use std::time::Duration;
+        let ctx = Context::new().unwrap();
+        let c = ctx.clone();
+        let first = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(30))));
+        while !ctx.inner.poller.busy() {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            ctx.loop_wait(Some(Duration::from_millis(1))),
+            LoopExit::Failed
+        );
+        // Again until it returns: a stop before the loop cleared its flag
+        // at the start would be lost.
+        while !first.is_finished() {
+            ctx.loop_stop();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(first.join().unwrap(), LoopExit::Stopped);
+        assert!(!ctx.inner.poller.busy(), "given back");
+        assert_eq!(ctx.loop_wait(Some(Duration::ZERO)), LoopExit::Timeout);
     }
 
     /// A client that never runs the loop: the handshake-deadline queue

@@ -10,7 +10,8 @@ use super::dispatch::HandlerCache;
 use super::machine::Actions;
 use crate::net::{self, Interest, Poller, Ready, Socket};
 use crate::platform::Instant;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use core::cell::UnsafeCell;
 use core::time::Duration;
 
 /// Why [`Context::loop_wait`] returned.
@@ -114,6 +115,53 @@ impl IoOps {
     }
 }
 
+/// A context's poller, used by one running loop at a time: the loop that
+/// raises `busy` has it alone until it lowers `busy` again. In place, not
+/// a `Lock<Option<Poller>>` it is moved out of and back into (two copies
+/// of it, its drop and a mutex per context on firmware).
+pub(crate) struct LoopPoller {
+    busy: AtomicBool,
+    poller: UnsafeCell<Poller>,
+}
+
+// SAFETY: the poller is reached only by the one loop that raised `busy`
+// (`LoopPoller::run`); `Poller` is `Send`.
+unsafe impl Sync for LoopPoller {}
+
+impl LoopPoller {
+    pub(crate) fn new(poller: Poller) -> LoopPoller {
+        LoopPoller {
+            busy: AtomicBool::new(false),
+            poller: UnsafeCell::new(poller),
+        }
+    }
+
+    /// A loop has the poller (look under the io lock: the loop gives it
+    /// back under that lock, see [`LoopPoller::run`]).
+    pub(crate) fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` with the poller, unless a loop has it already (`None`).
+    /// `f` returns a guard (the io lock) that is dropped only after the
+    /// poller is free again, and its result.
+    fn run<G, R>(&self, f: impl FnOnce(&mut Poller) -> (G, R)) -> Option<R> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        // SAFETY: raising `busy` made this the poller's only user until it
+        // is lowered below, after `f` returned.
+        let (guard, r) = f(unsafe { &mut *self.poller.get() });
+        self.busy.store(false, Ordering::Release);
+        drop(guard);
+        Some(r)
+    }
+}
+
 impl Context {
     /// Queues a watch change of `fd` (see [`IoOps::watch`]) and, with
     /// `wake`, wakes the loop: one body for the sites that ask for one.
@@ -140,32 +188,32 @@ impl Context {
     /// [`Context::loop_wait`] with the timeout in microseconds (the C
     /// API's unit: no `Duration` on the way).
     pub(crate) fn loop_wait_us(&self, timeout_us: Option<u64>) -> LoopExit {
-        let Some(mut poller) = self.inner.poller.lock().take() else {
+        let exit = self.inner.poller.run(|poller| {
+            self.inner.stop.store(false, Ordering::Release);
+            loop_depth(1);
+            let exit = self.run(poller, timeout_us);
+            loop_depth(-1);
+            // The queue is applied to the end (closes deferred to the loop,
+            // see `IoOp::Close`, included) and the poller given back under
+            // the io lock, so that none is deferred to a loop that is no
+            // longer running.
+            loop {
+                let io = self.inner.io.lock();
+                if io.ops.is_empty() {
+                    return (io, exit);
+                }
+                drop(io);
+                self.apply_io(poller);
+            }
+        });
+        exit.unwrap_or_else(|| {
             ctx_log!(
                 self,
                 Critical,
                 "loop_wait: the loop of this context is already running"
             );
-            return LoopExit::Failed;
-        };
-        self.inner.stop.store(false, Ordering::Release);
-        loop_depth(1);
-        let exit = self.run(&mut poller, timeout_us);
-        loop_depth(-1);
-        // The queue is applied to the end (closes deferred to the loop, see
-        // `IoOp::Close`, included) and the poller put back under the io
-        // lock, so that none is deferred to a loop that is no longer
-        // running.
-        loop {
-            let io = self.inner.io.lock();
-            if io.ops.is_empty() {
-                *self.inner.poller.lock() = Some(poller);
-                drop(io);
-                return exit;
-            }
-            drop(io);
-            self.apply_io(&mut poller);
-        }
+            LoopExit::Failed
+        })
     }
 
     fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
