@@ -470,14 +470,17 @@ pub fn set_nodelay(s: Socket, on: bool) -> bool {
 type NameFn =
     unsafe extern "C" fn(c_int, *mut crate::sys::sockaddr, *mut crate::sys::socklen_t) -> c_int;
 
-fn name_of(s: Socket, f: NameFn) -> Option<Addr> {
-    let mut a = Addr::empty();
+/// Fills `a` with the address `f` (getsockname, getpeername) gives for
+/// `s`; false if it gives none.
+fn name_into(s: Socket, f: NameFn, a: &mut Addr) -> bool {
     let (sa, len) = a.out_ptrs();
     // SAFETY: sa/len point into `a`, len holding the storage size.
-    if s < 0 || unsafe { f(s, sa, len) } < 0 {
-        return None;
-    }
-    Some(a)
+    s >= 0 && unsafe { f(s, sa, len) } >= 0
+}
+
+fn name_of(s: Socket, f: NameFn) -> Option<Addr> {
+    let mut a = Addr::empty();
+    name_into(s, f, &mut a).then_some(a)
 }
 
 /// The peer's numeric host (IPv6 without brackets) and port.
@@ -485,9 +488,20 @@ pub fn peer_addr(s: Socket) -> Option<(String, String)> {
     name_of(s, ops().getpeername)?.host_port()
 }
 
+/// The IP address `f` gives for `s` (read in place: an `Option<Addr>`
+/// returned by [`name_of`] is a 136-byte copy on a 32-bit target).
+fn peer_name(s: Socket, f: NameFn) -> Option<Peer> {
+    let mut a = Addr::empty();
+    if name_into(s, f, &mut a) {
+        a.peer()
+    } else {
+        None
+    }
+}
+
 /// The peer's address (its text made only when asked for).
 pub fn peer_of(s: Socket) -> Option<Peer> {
-    name_of(s, ops().getpeername)?.peer()
+    peer_name(s, ops().getpeername)
 }
 
 /// The local numeric host (IPv6 without brackets) and port.
@@ -498,7 +512,7 @@ pub fn local_addr(s: Socket) -> Option<(String, String)> {
 /// The port a socket is bound to (what a listener on port 0 got), without
 /// formatting its address.
 pub fn local_port(s: Socket) -> Option<u16> {
-    Some(name_of(s, ops().getsockname)?.peer()?.port)
+    Some(peer_name(s, ops().getsockname)?.port)
 }
 
 /// True if `s` is an open socket.
