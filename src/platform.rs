@@ -224,11 +224,11 @@ impl Instant {
     }
 
     /// `ms` milliseconds after this instant. In integers: a `Duration` on
-    /// the way costs a Cortex-M 64-bit divisions. Out of line: the
-    /// saturating 64-bit multiply cost firmware 40 bytes a call site.
-    #[inline(never)]
-    pub(crate) fn plus_ms(self, ms: u64) -> Instant {
-        Instant(self.0.saturating_add(ms.saturating_mul(1000)))
+    /// the way costs a Cortex-M 64-bit divisions. A `u32` (49.7 days at
+    /// most): its product by 1000 cannot overflow, no saturating 64-bit
+    /// multiply.
+    pub(crate) fn plus_ms(self, ms: u32) -> Instant {
+        Instant(self.0.saturating_add(u64::from(ms) * 1000))
     }
 
     /// `us` microseconds after this instant.
@@ -464,7 +464,11 @@ mod tests {
     fn instant_arithmetic_in_integers() {
         let t = Instant::from_micros(1_000);
         assert_eq!(t.plus_ms(2), Instant::from_micros(3_000));
-        assert_eq!(t.plus_ms(u64::MAX), Instant::from_micros(u64::MAX));
+        assert_eq!(
+            t.plus_ms(u32::MAX),
+            Instant::from_micros(1_000 + u64::from(u32::MAX) * 1000)
+        );
+        assert_eq!(Instant::NEVER.plus_ms(1), Instant::NEVER);
         assert_eq!(t + Duration::new(1, 2_500), Instant::from_micros(1_001_002));
         assert_eq!(t + Duration::MAX, Instant::from_micros(u64::MAX));
         assert_eq!(t.wait_ms(t), 0);

@@ -196,7 +196,7 @@ pub fn tcp_connect(
     timeout_ms: u32,
     bind_iface: Option<&str>,
 ) -> NetResult<Socket> {
-    let deadline = Instant::now().plus_ms(u64::from(timeout_ms));
+    let deadline = Instant::now().plus_ms(timeout_ms);
     let addrs = resolve(host, port, v6)?;
     let local = match bind_iface {
         Some(i) if !i.is_empty() => Some(LocalBind::parse(i, v6)?),
@@ -546,7 +546,7 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
         events |= crate::sys::POLLOUT;
     }
     #[cfg(feature = "std")]
-    let deadline = u64::try_from(timeout_ms)
+    let deadline = u32::try_from(timeout_ms)
         .ok()
         .map(|ms| Instant::now().plus_ms(ms));
     loop {

@@ -87,7 +87,7 @@ pub(crate) fn check<T>(
     // 10 ms doubling: 10, 20, ... 320, then 500.
     let pause = (FIRST_PAUSE_MS << u32::from(failures).min(6)).min(MAX_PAUSE_MS);
     let _ = poller.delete(listener.socket());
-    ctx.push_timer(now.plus_ms(u64::from(pause)), id);
+    ctx.push_timer(now.plus_ms(pause), id);
     true
 }
 

@@ -591,7 +591,9 @@ impl Context {
     /// Queues connection `id`'s handshake deadline.
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
-        self.push_timer(Instant::now().plus_ms(ms), id);
+        // Beyond 49.7 days: never (deadlines saturate).
+        let at = u32::try_from(ms).map_or(Instant::NEVER, |ms| Instant::now().plus_ms(ms));
+        self.push_timer(at, id);
     }
 
     /// Queues a timer for connection `id` at `at` (see
