@@ -237,14 +237,21 @@ impl Instant {
     }
 
     /// Milliseconds from this instant until `later` (0 if passed), rounded
-    /// up so that a wait does not end just before it, at most `i32::MAX`:
-    /// a `poll` timeout.
+    /// up so that a wait does not end just before it: a `poll` timeout, at
+    /// most [`Instant::MAX_WAIT_MS`] (71.6 minutes; a caller waiting
+    /// longer waits again). One 32-bit division: no 64-bit one.
+    #[inline(never)]
     pub(crate) fn wait_ms(self, later: Instant) -> i32 {
-        let us = later.0.saturating_sub(self.0).saturating_add(999);
-        // 32-bit divisions (`text::div_rem_u16`): no 64-bit division routine.
-        let ms = crate::protocol::text::div_rem_u16(us, 1000).0;
-        i32::try_from(ms).unwrap_or(i32::MAX)
+        let us = later.0.saturating_sub(self.0);
+        match u32::try_from(us) {
+            Ok(us) if us <= u32::MAX - 999 => ((us + 999) / 1000) as i32,
+            _ => Self::MAX_WAIT_MS,
+        }
     }
+
+    /// The longest wait [`Instant::wait_ms`] gives: what a `u32` of
+    /// microseconds holds.
+    pub(crate) const MAX_WAIT_MS: i32 = (u32::MAX / 1000) as i32;
 
     /// Microseconds on the clock (for storing an instant in an atomic).
     pub(crate) fn as_micros(self) -> u64 {
@@ -475,8 +482,18 @@ mod tests {
         assert_eq!(t.wait_ms(Instant::from_micros(0)), 0, "passed");
         assert_eq!(t.wait_ms(Instant::from_micros(1_001)), 1, "rounded up");
         assert_eq!(t.wait_ms(Instant::from_micros(3_000)), 2);
-        assert_eq!(t.wait_ms(Instant::from_micros(u64::MAX)), i32::MAX);
-        assert_eq!(t.wait_ms(Instant::NEVER), i32::MAX);
+        assert_eq!(
+            t.wait_ms(Instant::from_micros(u64::MAX)),
+            Instant::MAX_WAIT_MS
+        );
+        assert_eq!(t.wait_ms(Instant::NEVER), Instant::MAX_WAIT_MS);
+        let top = 1_000 + u64::from(u32::MAX);
+        assert_eq!(t.wait_ms(Instant::from_micros(top - 999)), 4_294_967);
+        assert_eq!(
+            t.wait_ms(Instant::from_micros(top - 998)),
+            Instant::MAX_WAIT_MS
+        );
+        assert_eq!(t.wait_ms(Instant::from_micros(top)), Instant::MAX_WAIT_MS);
         assert_eq!(t.plus_us(u64::MAX), Instant::NEVER, "saturates to never");
         assert!(Instant::now() < Instant::NEVER);
     }
