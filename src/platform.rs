@@ -243,15 +243,12 @@ impl Instant {
     #[inline(never)]
     pub(crate) fn wait_ms(self, later: Instant) -> i32 {
         let us = later.0.saturating_sub(self.0);
-        match u32::try_from(us) {
-            Ok(us) if us <= u32::MAX - 999 => ((us + 999) / 1000) as i32,
-            _ => Self::MAX_WAIT_MS,
-        }
+        u32::try_from(us).map_or(Self::MAX_WAIT_MS, |us| us.div_ceil(1000) as i32)
     }
 
     /// The longest wait [`Instant::wait_ms`] gives: what a `u32` of
     /// microseconds holds.
-    pub(crate) const MAX_WAIT_MS: i32 = (u32::MAX / 1000) as i32;
+    pub(crate) const MAX_WAIT_MS: i32 = u32::MAX.div_ceil(1000) as i32;
 
     /// Microseconds on the clock (for storing an instant in an atomic).
     pub(crate) fn as_micros(self) -> u64 {
@@ -488,12 +485,14 @@ mod tests {
         );
         assert_eq!(t.wait_ms(Instant::NEVER), Instant::MAX_WAIT_MS);
         let top = 1_000 + u64::from(u32::MAX);
-        assert_eq!(t.wait_ms(Instant::from_micros(top - 999)), 4_294_967);
+        assert_eq!(t.wait_ms(Instant::from_micros(top - 295)), 4_294_967);
+        assert_eq!(t.wait_ms(Instant::from_micros(top - 294)), 4_294_968);
+        assert_eq!(t.wait_ms(Instant::from_micros(top)), Instant::MAX_WAIT_MS);
         assert_eq!(
-            t.wait_ms(Instant::from_micros(top - 998)),
+            t.wait_ms(Instant::from_micros(top + 1)),
             Instant::MAX_WAIT_MS
         );
-        assert_eq!(t.wait_ms(Instant::from_micros(top)), Instant::MAX_WAIT_MS);
+        assert_eq!(Instant::MAX_WAIT_MS, 4_294_968);
         assert_eq!(t.plus_us(u64::MAX), Instant::NEVER, "saturates to never");
         assert!(Instant::now() < Instant::NEVER);
     }

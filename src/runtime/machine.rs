@@ -87,8 +87,7 @@ pub(crate) static FORWARDING: Forwarding = Forwarding {
     forwarded_client: Machine::forwarded_client,
     trusts: |list, ip| (!list.is_empty()).then(|| list.iter().any(|c| c.contains(ip))),
     accepted: |scale, listener, hs| match listener {
-        // A plain loop: `contains` on integers is unrolled.
-        Some(l) if scale.proxy_listeners.iter().any(|&id| id == l) => {
+        Some(l) if scale.proxy_listeners.contains(&l) => {
             Machine::server_behind_proxy(hs, &FORWARDING)
         }
         _ => Machine::server(hs),
