@@ -224,11 +224,11 @@ impl Instant {
     }
 
     /// `ms` milliseconds after this instant. In integers: a `Duration` on
-    /// the way costs a Cortex-M 64-bit divisions. Out of line: the
-    /// saturating 64-bit multiply cost firmware 40 bytes a call site.
-    #[inline(never)]
-    pub(crate) fn plus_ms(self, ms: u64) -> Instant {
-        Instant(self.0.saturating_add(ms.saturating_mul(1000)))
+    /// the way costs a Cortex-M 64-bit divisions. A `u32` (49.7 days at
+    /// most): its product by 1000 cannot overflow, no saturating 64-bit
+    /// multiply.
+    pub(crate) fn plus_ms(self, ms: u32) -> Instant {
+        Instant(self.0.saturating_add(u64::from(ms) * 1000))
     }
 
     /// `us` microseconds after this instant.
@@ -237,14 +237,18 @@ impl Instant {
     }
 
     /// Milliseconds from this instant until `later` (0 if passed), rounded
-    /// up so that a wait does not end just before it, at most `i32::MAX`:
-    /// a `poll` timeout.
+    /// up so that a wait does not end just before it: a `poll` timeout, at
+    /// most [`Instant::MAX_WAIT_MS`] (71.6 minutes; a caller waiting
+    /// longer waits again). One 32-bit division: no 64-bit one.
+    #[inline(never)]
     pub(crate) fn wait_ms(self, later: Instant) -> i32 {
-        let us = later.0.saturating_sub(self.0).saturating_add(999);
-        // 32-bit divisions (`text::div_rem_u16`): no 64-bit division routine.
-        let ms = crate::protocol::text::div_rem_u16(us, 1000).0;
-        i32::try_from(ms).unwrap_or(i32::MAX)
+        let us = later.0.saturating_sub(self.0);
+        u32::try_from(us).map_or(Self::MAX_WAIT_MS, |us| us.div_ceil(1000) as i32)
     }
+
+    /// The longest wait [`Instant::wait_ms`] gives: what a `u32` of
+    /// microseconds holds.
+    pub(crate) const MAX_WAIT_MS: i32 = u32::MAX.div_ceil(1000) as i32;
 
     /// Microseconds on the clock (for storing an instant in an atomic).
     pub(crate) fn as_micros(self) -> u64 {
@@ -464,15 +468,31 @@ mod tests {
     fn instant_arithmetic_in_integers() {
         let t = Instant::from_micros(1_000);
         assert_eq!(t.plus_ms(2), Instant::from_micros(3_000));
-        assert_eq!(t.plus_ms(u64::MAX), Instant::from_micros(u64::MAX));
+        assert_eq!(
+            t.plus_ms(u32::MAX),
+            Instant::from_micros(1_000 + u64::from(u32::MAX) * 1000)
+        );
+        assert_eq!(Instant::NEVER.plus_ms(1), Instant::NEVER);
         assert_eq!(t + Duration::new(1, 2_500), Instant::from_micros(1_001_002));
         assert_eq!(t + Duration::MAX, Instant::from_micros(u64::MAX));
         assert_eq!(t.wait_ms(t), 0);
         assert_eq!(t.wait_ms(Instant::from_micros(0)), 0, "passed");
         assert_eq!(t.wait_ms(Instant::from_micros(1_001)), 1, "rounded up");
         assert_eq!(t.wait_ms(Instant::from_micros(3_000)), 2);
-        assert_eq!(t.wait_ms(Instant::from_micros(u64::MAX)), i32::MAX);
-        assert_eq!(t.wait_ms(Instant::NEVER), i32::MAX);
+        assert_eq!(
+            t.wait_ms(Instant::from_micros(u64::MAX)),
+            Instant::MAX_WAIT_MS
+        );
+        assert_eq!(t.wait_ms(Instant::NEVER), Instant::MAX_WAIT_MS);
+        let top = 1_000 + u64::from(u32::MAX);
+        assert_eq!(t.wait_ms(Instant::from_micros(top - 295)), 4_294_967);
+        assert_eq!(t.wait_ms(Instant::from_micros(top - 294)), 4_294_968);
+        assert_eq!(t.wait_ms(Instant::from_micros(top)), Instant::MAX_WAIT_MS);
+        assert_eq!(
+            t.wait_ms(Instant::from_micros(top + 1)),
+            Instant::MAX_WAIT_MS
+        );
+        assert_eq!(Instant::MAX_WAIT_MS, 4_294_968);
         assert_eq!(t.plus_us(u64::MAX), Instant::NEVER, "saturates to never");
         assert!(Instant::now() < Instant::NEVER);
     }

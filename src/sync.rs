@@ -108,7 +108,7 @@ mod imp {
             }
         }
 
-        #[inline(never)]
+        #[inline(always)]
         fn acquire(&self) {
             let m = self.mutex();
             if m != SPIN {
@@ -174,10 +174,33 @@ mod imp {
     /// A mutual-exclusion lock around `T`: a mutex from the hooks of
     /// `nopoll_thread_handlers` (created on first use), or a spin lock when
     /// none were installed by then.
+    ///
+    /// `repr(C)`, the `Raw` first: the value is then 8 bytes after the
+    /// start for every `T` (up to 8-byte alignment), and one non-generic
+    /// [`lock_at`] locks every `Lock<T>` (a `lock` per `T`, five on the
+    /// firmware's echo listener, were identical but for that offset).
     #[derive(Debug, Default)]
+    #[repr(C)]
     pub struct Lock<T> {
         raw: Raw,
         value: UnsafeCell<T>,
+    }
+
+    /// Where a `Lock<T>`'s value starts when `T`'s alignment is at most
+    /// 8 (`Raw` is two words).
+    const VALUE_AT: usize = 8;
+
+    /// Locks the `Lock<_>` at `lock`; returns where its value would be
+    /// for a `T` of alignment up to 8 ([`VALUE_AT`]) and `lock` itself,
+    /// in two registers: the caller keeps neither across the call.
+    ///
+    /// # Safety
+    /// `lock` points at a live `Lock<_>`.
+    #[inline(never)]
+    unsafe fn lock_at(lock: *const Raw) -> (*const u8, *const Raw) {
+        // SAFETY: the caller's contract; a `Lock` starts with its `Raw`.
+        unsafe { (*lock).acquire() };
+        (lock.cast::<u8>().wrapping_add(VALUE_AT), lock)
     }
 
     // SAFETY: access to `value` is serialised by the mutex or `held`.
@@ -228,12 +251,21 @@ mod imp {
         }
 
         /// Locks (blocking or spinning) and returns the guard.
-        #[inline]
+        #[inline(always)]
         pub fn lock(&self) -> LockGuard<'_, T> {
-            self.raw.acquire();
+            // SAFETY: `self` is a live lock, its `Raw` first (`repr(C)`).
+            let (at, raw) = unsafe { lock_at((self as *const Self).cast()) };
+            let value = if core::mem::offset_of!(Self, value) == VALUE_AT {
+                at.cast::<UnsafeCell<T>>()
+            } else {
+                &self.value
+            };
+            // SAFETY: `raw` is `self.raw`, `value` is `self.value` (the
+            // offset checked above): both live as long as `self`.
+            let (raw, value) = unsafe { (&*raw, &*value) };
             LockGuard {
-                _held: RawGuard { raw: &self.raw },
-                value: &self.value,
+                _held: RawGuard { raw },
+                value,
             }
         }
     }
@@ -273,7 +305,7 @@ pub use core::sync::atomic;
 pub mod atomic {
     #[cfg(target_has_atomic = "64")]
     pub use portable_atomic::AtomicU64;
-    pub use portable_atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+    pub use portable_atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU16, AtomicUsize, Ordering};
 
     #[cfg(not(target_has_atomic = "64"))]
     pub use super::LockedU64 as AtomicU64;

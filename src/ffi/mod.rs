@@ -88,6 +88,10 @@ mod glue {
     }
 
     /// The handle of a context (created on first use, owned by the library).
+    /// Inlined with std: the release build's thin LTO stopped inlining it
+    /// into the per-message handler when `CtxInner` changed (+15
+    /// instructions a message).
+    #[cfg_attr(feature = "std", inline(always))]
     pub(crate) fn ctx_handle(ctx: &Context) -> *mut noPollCtx {
         let slot = &ctx.inner.attachment;
         // The word is set once (from 0) and its slot is freed only when the
@@ -115,7 +119,9 @@ mod glue {
             .or_else(|| CONNS.get(p as usize).map(|inner| Connection { inner }))
     }
 
-    /// The handle of a connection (created on first use, owned by the library).
+    /// The handle of a connection (created on first use, owned by the
+    /// library). Inlined with std, as `ctx_handle`.
+    #[cfg_attr(feature = "std", inline(always))]
     pub(crate) fn conn_handle(conn: &Connection) -> *mut noPollConn {
         let slot = &conn.inner.attachment;
         // As for contexts: set once, freed with the object.

@@ -253,18 +253,20 @@ pub(crate) fn try_each(
     passive: bool,
     f: &mut dyn FnMut(*const sockaddr, socklen_t) -> NetResult<super::Socket>,
 ) -> NetResult<super::Socket> {
-    // By bytes: `char` patterns link the searcher code (firmware size).
-    let host = match host.as_bytes() {
-        [b'[', .., b']'] => host.get(1..host.len() - 1).unwrap_or(host),
-        _ => host,
+    // By bytes: `char` patterns link the searcher code, and `str`
+    // slicing its boundary checks (firmware size).
+    let host_bytes = match host.as_bytes() {
+        [b'[', inner @ .., b']'] => inner,
+        all => all,
     };
     // NUL-terminated copies on the stack (no allocation): DNS names have
     // at most 253 bytes, service names are short; longer ones could not
     // resolve anyway and fail as getaddrinfo would fail them.
-    let mut node = [0u8; 256];
-    let mut service = [0u8; 32];
-    let node = c_arg(host, &mut node, crate::sys::ENXIO)?;
-    let service = c_arg(port, &mut service, crate::sys::EINVAL)?;
+    // Left uninitialised: `c_arg` writes what the calls read.
+    let mut node = [mem::MaybeUninit::<u8>::uninit(); 256];
+    let mut service = [mem::MaybeUninit::<u8>::uninit(); 32];
+    let node = c_arg(host_bytes, &mut node, crate::sys::ENXIO)?;
+    let service = c_arg(port.as_bytes(), &mut service, crate::sys::EINVAL)?;
     let family = if v6 {
         crate::sys::AF_INET6
     } else {
@@ -309,8 +311,7 @@ pub(crate) fn try_each(
 /// A `getaddrinfo` argument: `s` with a NUL in `buf`, or NULL for an
 /// empty string; `EINVAL` for one with a NUL byte, `too_long` for one that
 /// does not fit.
-fn c_arg(s: &str, buf: &mut [u8], too_long: c_int) -> NetResult<*const c_char> {
-    let b = s.as_bytes();
+fn c_arg(b: &[u8], buf: &mut [mem::MaybeUninit<u8>], too_long: c_int) -> NetResult<*const c_char> {
     if b.is_empty() {
         return Ok(ptr::null());
     }
@@ -322,13 +323,14 @@ fn c_arg(s: &str, buf: &mut [u8], too_long: c_int) -> NetResult<*const c_char> {
             return Err(NetError(crate::sys::EINVAL));
         }
         if let Some(d) = buf.get_mut(i).filter(|_| i < room) {
-            *d = c;
+            d.write(c);
         }
     }
     let Some(nul) = buf.get_mut(b.len()) else {
         return Err(NetError(too_long));
     };
-    *nul = 0;
+    // The bytes before it were written by the loop.
+    nul.write(0);
     Ok(buf.as_ptr().cast())
 }
 

@@ -18,7 +18,7 @@ use core::net::SocketAddr;
 pub const MAX_EVENTS: usize = 256;
 
 /// Token reserved for the poller's own waker registration.
-const WAKER_TOKEN: u64 = u64::MAX;
+const WAKER_TOKEN: usize = usize::MAX;
 
 /// The thread's errno after a direct (non-table) libc call.
 #[cfg(feature = "std")]
@@ -92,7 +92,7 @@ impl Interest {
 #[derive(Clone, Copy, Debug)]
 pub struct Ready {
     /// The token given at registration.
-    pub token: u64,
+    pub token: usize,
     /// Data (or end of stream) can be read / a connection accepted.
     pub readable: bool,
     /// Data can be written.
@@ -229,31 +229,34 @@ impl WakerFds {
         if self.read < 0 {
             return;
         }
-        let mut buf = [0u8; 64];
+        // Written by the calls, never read: left uninitialised.
+        let mut buf = core::mem::MaybeUninit::<[u8; 64]>::uninit();
+        let (p, len) = (buf.as_mut_ptr().cast::<c_void>(), 64);
         loop {
             let n = if self.via_table() {
-                // SAFETY: buf is a live, writable 64-byte array.
-                unsafe { (ops().recv)(self.read, buf.as_mut_ptr().cast(), buf.len(), 0) }
+                // SAFETY: `p` is a live, writable 64-byte buffer.
+                unsafe { (ops().recv)(self.read, p, len, 0) }
             } else {
-                kernel_read(self.read, &mut buf)
+                kernel_read(self.read, p, len)
             };
             // An eventfd reads 8 bytes at once; a pipe may need more reads;
             // a datagram socket gives one (short) datagram per call.
-            if n <= 0 || (!self.via_table() && usize::try_from(n).map_or(true, |n| n < buf.len())) {
+            if n <= 0 || (!self.via_table() && usize::try_from(n).map_or(true, |n| n < len)) {
                 break;
             }
         }
     }
 }
 
+/// `read(2)` of up to `len` bytes to `buf`, which is writable for them.
 #[cfg(feature = "std")]
-fn kernel_read(fd: c_int, buf: &mut [u8]) -> isize {
-    // SAFETY: buf is live and writable for its length.
-    unsafe { crate::sys::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+fn kernel_read(fd: c_int, buf: *mut c_void, len: usize) -> isize {
+    // SAFETY: the caller's buffer is live and writable for `len` bytes.
+    unsafe { crate::sys::read(fd, buf, len) }
 }
 
 #[cfg(not(feature = "std"))]
-fn kernel_read(_fd: c_int, _buf: &mut [u8]) -> isize {
+fn kernel_read(_fd: c_int, _buf: *mut c_void, _len: usize) -> isize {
     -1
 }
 
@@ -328,13 +331,14 @@ pub fn wake_raw(fd: i32) {
 }
 
 /// Readiness of many sockets, level-triggered, identified by caller-chosen
-/// tokens (`u64::MAX` is reserved).
+/// tokens (`usize::MAX` is reserved). Tokens are words, not `u64`: a
+/// 64-bit token cost a Cortex-M3 two registers at every use.
 pub struct Poller {
     fds: Arc<WakerFds>,
     imp: Imp,
     /// Tokens reported readable by every wait, whatever their sockets say
     /// (see [`Poller::hold`]).
-    held: Vec<u64>,
+    held: Vec<usize>,
 }
 
 enum Imp {
@@ -385,7 +389,7 @@ impl Poller {
         }
     }
 
-    fn check(&self, s: Socket, token: u64) -> NetResult<()> {
+    fn check(&self, s: Socket, token: usize) -> NetResult<()> {
         if s < 0 {
             Err(NetError(crate::sys::EBADF))
         } else if token == WAKER_TOKEN || s == self.fds.read {
@@ -396,8 +400,8 @@ impl Poller {
     }
 
     /// Registers `s` with `token`; registering an fd again replaces its
-    /// token and interest. `EINVAL` for the reserved token `u64::MAX`.
-    pub fn add(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
+    /// token and interest. `EINVAL` for the reserved token `usize::MAX`.
+    pub fn add(&mut self, s: Socket, token: usize, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
             #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
@@ -411,7 +415,7 @@ impl Poller {
 
     /// Changes the token and interest of a registered `s` (`ENOENT` if it
     /// is not registered).
-    pub fn modify(&mut self, s: Socket, token: u64, interest: Interest) -> NetResult<()> {
+    pub fn modify(&mut self, s: Socket, token: usize, interest: Interest) -> NetResult<()> {
         self.check(s, token)?;
         match &mut self.imp {
             #[cfg(all(feature = "std", any(target_os = "linux", target_os = "android")))]
@@ -440,7 +444,7 @@ impl Poller {
     /// readable by every wait, whatever its socket says, and waits do not
     /// block while any is held. For input buffered above the socket that
     /// readiness will not report (the rest of a TLS record).
-    pub fn hold(&mut self, token: u64, on: bool) {
+    pub fn hold(&mut self, token: usize, on: bool) {
         match (self.held.iter().position(|&t| t == token), on) {
             (None, true) => self.held.push(token),
             (Some(i), false) => {
@@ -540,10 +544,10 @@ mod epoll {
             Ok(e)
         }
 
-        fn ctl(&mut self, op: c_int, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+        fn ctl(&mut self, op: c_int, s: Socket, token: usize, i: Interest) -> NetResult<()> {
             let mut ev = crate::sys::epoll_event {
                 events: flags(i),
-                u64: token,
+                u64: token as u64,
             };
             // SAFETY: ev is a live epoll_event; epfd is owned by self.
             if unsafe { crate::sys::epoll_ctl(self.epfd, op, s, &mut ev) } < 0 {
@@ -552,7 +556,7 @@ mod epoll {
             Ok(())
         }
 
-        pub(super) fn add(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+        pub(super) fn add(&mut self, s: Socket, token: usize, i: Interest) -> NetResult<()> {
             match self.ctl(crate::sys::EPOLL_CTL_ADD, s, token, i) {
                 Err(NetError(crate::sys::EEXIST)) => {
                     self.ctl(crate::sys::EPOLL_CTL_MOD, s, token, i)
@@ -561,7 +565,7 @@ mod epoll {
             }
         }
 
-        pub(super) fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+        pub(super) fn modify(&mut self, s: Socket, token: usize, i: Interest) -> NetResult<()> {
             self.ctl(crate::sys::EPOLL_CTL_MOD, s, token, i)
         }
 
@@ -588,7 +592,7 @@ mod epoll {
             };
             let mut woken = false;
             for ev in &self.events[..n] {
-                let (token, bits) = (ev.u64, ev.events);
+                let (token, bits) = (ev.u64 as usize, ev.events);
                 if token == WAKER_TOKEN {
                     woken = true;
                     continue;
@@ -627,7 +631,7 @@ fn poll_rdhup() -> c_short {
 /// fd → index map (O(1) add/modify/delete via swap_remove).
 struct PollSet {
     fds: Vec<crate::sys::pollfd>,
-    tokens: Vec<u64>,
+    tokens: Vec<usize>,
     /// fd -> index in `fds`, with std (a large set on Linux). Without std
     /// (a handful of sockets, and `Map` a vector searched linearly anyway)
     /// `fds` itself is searched: 0.2 KB less firmware.
@@ -681,7 +685,7 @@ impl PollSet {
         self.fds.iter().position(|p| p.fd == s)
     }
 
-    fn set(&mut self, s: Socket, token: u64, i: Interest) {
+    fn set(&mut self, s: Socket, token: usize, i: Interest) {
         if self.modify(s, token, i).is_err() {
             #[cfg(feature = "std")]
             self.index.insert(s, self.fds.len());
@@ -694,7 +698,7 @@ impl PollSet {
         }
     }
 
-    fn modify(&mut self, s: Socket, token: u64, i: Interest) -> NetResult<()> {
+    fn modify(&mut self, s: Socket, token: usize, i: Interest) -> NetResult<()> {
         let idx = self.find(s).ok_or(NetError(crate::sys::ENOENT))?;
         let rdhup = self.rdhup();
         match (self.fds.get_mut(idx), self.tokens.get_mut(idx)) {
@@ -753,9 +757,15 @@ impl PollSet {
             return Ok(false); // timed out
         }
         // Every entry is looked at (poll costs as much already), from the
-        // cursor on, round the end.
+        // cursor on, round the end. Without std every ready entry is
+        // reported at once (a firmware polls a handful of sockets, never
+        // MAX_EVENTS): no cursor.
         let n = self.fds.len();
-        let mut i = if self.cursor < n { self.cursor } else { 0 };
+        let mut i = if cfg!(feature = "std") && self.cursor < n {
+            self.cursor
+        } else {
+            0
+        };
         let mut woken = false;
         for _ in 0..n {
             let (Some(p), Some(&token)) = (self.fds.get(i), self.tokens.get(i)) else {
@@ -765,7 +775,7 @@ impl PollSet {
             if re != 0 {
                 if token == WAKER_TOKEN {
                     woken = true;
-                } else if out.len() >= MAX_EVENTS {
+                } else if cfg!(feature = "std") && out.len() >= MAX_EVENTS {
                     self.cursor = i;
                     break;
                 } else {
@@ -814,7 +824,7 @@ mod tests {
     fn poll_set_index_stays_consistent() {
         let mut p = PollSet::new(1000);
         for fd in 1001..1100 {
-            p.set(fd, u64::try_from(fd).unwrap_or(0), Interest::READ);
+            p.set(fd, usize::try_from(fd).unwrap_or(0), Interest::READ);
         }
         for fd in (1001..1100).step_by(3) {
             p.delete(fd);

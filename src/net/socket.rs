@@ -196,7 +196,7 @@ pub fn tcp_connect(
     timeout_ms: u32,
     bind_iface: Option<&str>,
 ) -> NetResult<Socket> {
-    let deadline = Instant::now().plus_ms(u64::from(timeout_ms));
+    let deadline = Instant::now().plus_ms(timeout_ms);
     let addrs = resolve(host, port, v6)?;
     let local = match bind_iface {
         Some(i) if !i.is_empty() => Some(LocalBind::parse(i, v6)?),
@@ -470,14 +470,17 @@ pub fn set_nodelay(s: Socket, on: bool) -> bool {
 type NameFn =
     unsafe extern "C" fn(c_int, *mut crate::sys::sockaddr, *mut crate::sys::socklen_t) -> c_int;
 
-fn name_of(s: Socket, f: NameFn) -> Option<Addr> {
-    let mut a = Addr::empty();
+/// Fills `a` with the address `f` (getsockname, getpeername) gives for
+/// `s`; false if it gives none.
+fn name_into(s: Socket, f: NameFn, a: &mut Addr) -> bool {
     let (sa, len) = a.out_ptrs();
     // SAFETY: sa/len point into `a`, len holding the storage size.
-    if s < 0 || unsafe { f(s, sa, len) } < 0 {
-        return None;
-    }
-    Some(a)
+    s >= 0 && unsafe { f(s, sa, len) } >= 0
+}
+
+fn name_of(s: Socket, f: NameFn) -> Option<Addr> {
+    let mut a = Addr::empty();
+    name_into(s, f, &mut a).then_some(a)
 }
 
 /// The peer's numeric host (IPv6 without brackets) and port.
@@ -485,9 +488,20 @@ pub fn peer_addr(s: Socket) -> Option<(String, String)> {
     name_of(s, ops().getpeername)?.host_port()
 }
 
+/// The IP address `f` gives for `s` (read in place: an `Option<Addr>`
+/// returned by [`name_of`] is a 136-byte copy on a 32-bit target).
+fn peer_name(s: Socket, f: NameFn) -> Option<Peer> {
+    let mut a = Addr::empty();
+    if name_into(s, f, &mut a) {
+        a.peer()
+    } else {
+        None
+    }
+}
+
 /// The peer's address (its text made only when asked for).
 pub fn peer_of(s: Socket) -> Option<Peer> {
-    name_of(s, ops().getpeername)?.peer()
+    peer_name(s, ops().getpeername)
 }
 
 /// The local numeric host (IPv6 without brackets) and port.
@@ -498,7 +512,7 @@ pub fn local_addr(s: Socket) -> Option<(String, String)> {
 /// The port a socket is bound to (what a listener on port 0 got), without
 /// formatting its address.
 pub fn local_port(s: Socket) -> Option<u16> {
-    Some(name_of(s, ops().getsockname)?.peer()?.port)
+    Some(peer_name(s, ops().getsockname)?.port)
 }
 
 /// True if `s` is an open socket.
@@ -516,7 +530,9 @@ pub fn is_listening(s: Socket) -> bool {
 /// `timeout_ms` passes (-1 or any negative: forever). Returns
 /// `(readable_or_hup, writable)`; `(false, false)` on timeout. Hang-up and
 /// error conditions set every requested flag, so the caller's next call
-/// reports the error. `EINTR` is retried with the remaining time; an
+/// reports the error. `EINTR` is retried with the remaining time (without
+/// std, where a firmware stack has no signals to interrupt a wait, with
+/// the whole timeout again: no clock read and deadline for it); an
 /// invalid descriptor gives `EBADF`.
 pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult<(bool, bool)> {
     if s < 0 {
@@ -529,7 +545,8 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
     if write {
         events |= crate::sys::POLLOUT;
     }
-    let deadline = u64::try_from(timeout_ms)
+    #[cfg(feature = "std")]
+    let deadline = u32::try_from(timeout_ms)
         .ok()
         .map(|ms| Instant::now().plus_ms(ms));
     loop {
@@ -538,7 +555,10 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
             events,
             revents: 0,
         };
+        #[cfg(feature = "std")]
         let timeout = deadline.map_or(-1, millis_until);
+        #[cfg(not(feature = "std"))]
+        let timeout = timeout_ms;
         // SAFETY: pfd is one live pollfd; nfds is 1.
         let rc = unsafe { (ops().poll)(&mut pfd, 1, timeout) };
         if rc < 0 {
@@ -555,10 +575,15 @@ pub fn wait_fd(s: Socket, read: bool, write: bool, timeout_ms: i32) -> NetResult
         if re & crate::sys::POLLNVAL != 0 {
             return Err(NetError(crate::sys::EBADF));
         }
-        let trouble = re & (crate::sys::POLLHUP | crate::sys::POLLERR) != 0;
+        // Hang-up or error: every requested flag.
+        let got = if re & (crate::sys::POLLHUP | crate::sys::POLLERR) != 0 {
+            events
+        } else {
+            re & events
+        };
         return Ok((
-            read && (trouble || re & crate::sys::POLLIN != 0),
-            write && (trouble || re & crate::sys::POLLOUT != 0),
+            got & crate::sys::POLLIN != 0,
+            got & crate::sys::POLLOUT != 0,
         ));
     }
 }

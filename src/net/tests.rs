@@ -463,7 +463,7 @@ fn wait_fd_readiness_and_timeout() {
 
 const BACKENDS: [Backend; 2] = [Backend::Epoll, Backend::Poll];
 
-fn wait_for(poller: &mut Poller, token: u64, what: impl Fn(&Ready) -> bool) -> Ready {
+fn wait_for(poller: &mut Poller, token: usize, what: impl Fn(&Ready) -> bool) -> Ready {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut out = Vec::new();
     loop {
@@ -475,7 +475,7 @@ fn wait_for(poller: &mut Poller, token: u64, what: impl Fn(&Ready) -> bool) -> R
     }
 }
 
-fn assert_quiet(poller: &mut Poller, token: u64) {
+fn assert_quiet(poller: &mut Poller, token: usize) {
     let mut out = Vec::new();
     poller.wait(&mut out, 50).expect("wait");
     assert!(
@@ -551,7 +551,7 @@ fn poller_delete() {
         assert_quiet(&mut poller, 8);
         // Errors.
         assert_eq!(
-            poller.add(p.client, u64::MAX, Interest::READ),
+            poller.add(p.client, usize::MAX, Interest::READ),
             Err(NetError(libc::EINVAL))
         );
         assert_eq!(
@@ -623,7 +623,7 @@ fn poller_many_sockets() {
         let pairs: Vec<(Socket, Socket)> = (0..PAIRS).map(|_| socketpair()).collect();
         let fds: Vec<Socket> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
         assert_eq!(fds.len(), 2 * PAIRS);
-        for (token, &fd) in (0u64..).zip(&fds) {
+        for (token, &fd) in (0usize..).zip(&fds) {
             poller.add(fd, token, Interest::WRITE).expect("add");
         }
         // All writable: batches of at most MAX_EVENTS must cover every token.
@@ -634,7 +634,7 @@ fn poller_many_sockets() {
             assert!(n <= MAX_EVENTS && n == out.len());
             for r in &out {
                 assert!(r.writable);
-                if let Some(s) = usize::try_from(r.token).ok().and_then(|t| seen.get_mut(t)) {
+                if let Some(s) = seen.get_mut(r.token) {
                     *s = true;
                 }
             }
@@ -648,7 +648,7 @@ fn poller_many_sockets() {
         );
 
         // Read interest: exactly the sockets whose peer wrote are ready.
-        for (token, &fd) in (0u64..).zip(&fds) {
+        for (token, &fd) in (0usize..).zip(&fds) {
             poller.modify(fd, token, Interest::READ).expect("modify");
         }
         let writers = [0usize, 1, 777, 1500, 1999];
@@ -656,10 +656,10 @@ fn poller_many_sockets() {
             let peer = fds[w ^ 1];
             assert_eq!(send(peer, b"!"), Ok(1));
         }
-        let mut expected: Vec<u64> = writers.iter().map(|&w| w as u64).collect();
+        let mut expected: Vec<usize> = writers.to_vec();
         expected.sort_unstable();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut got: Vec<u64> = Vec::new();
+        let mut got: Vec<usize> = Vec::new();
         while got.len() < expected.len() && Instant::now() < deadline {
             poller.wait(&mut out, 100).expect("wait");
             got.extend(out.iter().filter(|r| r.readable).map(|r| r.token));
@@ -673,7 +673,7 @@ fn poller_many_sockets() {
             poller.delete(fd).expect("delete");
         }
         poller.wait(&mut out, SECOND).expect("wait");
-        let mut odd: Vec<u64> = out.iter().map(|r| r.token).collect();
+        let mut odd: Vec<usize> = out.iter().map(|r| r.token).collect();
         odd.sort_unstable();
         assert_eq!(odd, vec![1, 777, 1999], "{backend:?}");
         fds.into_iter().for_each(close);

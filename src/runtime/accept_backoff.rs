@@ -28,78 +28,67 @@ use super::conn::Connection;
 use super::context::{ctx_log, Context};
 use crate::net::{NetError, NetResult, Poller};
 use crate::platform::Instant;
+use crate::sync::atomic::Ordering;
 
 /// First pause after a failed accept, ms.
 pub(crate) const FIRST_PAUSE_MS: u32 = 10;
 /// Longest pause, ms: the delay before a freed descriptor is used.
 pub(crate) const MAX_PAUSE_MS: u32 = 500;
 
-/// The listeners of one loop that are backing off (usually none): each
-/// listener's id and its failed accepts so far (the pause doubles with
-/// each). The end of a pause is an entry of the context's timer queue
-/// (see `Context::run_timers`): the loop watches the listener again when
-/// it is due, even in a later `loop_wait` call.
-#[derive(Default)]
-pub(crate) struct AcceptBackoff {
-    episodes: Vec<(i32, u32)>,
-}
-
-impl AcceptBackoff {
-    /// Looks at the result of an accept on `listener`. An error pauses the
-    /// listener (returns true: stop accepting on it now); a success or
-    /// would-block ends its episode, if it had one.
-    pub(crate) fn check<T>(
-        &mut self,
-        ctx: &Context,
-        poller: &mut Poller,
-        listener: &Connection,
-        r: &NetResult<T>,
-        now: Instant,
-    ) -> bool {
-        let id = listener.id();
-        let ep = self.episodes.iter().position(|x| x.0 == id);
-        let e = match (r, ep) {
-            (Err(e), _) => *e,
-            (Ok(_), None) => return false,
-            (Ok(_), Some(i)) => {
-                let (_, failures) = self.episodes.swap_remove(i);
+/// Looks at the result of an accept on `listener`. An error pauses the
+/// listener (returns true: stop accepting on it now); a success or
+/// would-block ends its episode, if it had one. The failed accepts of
+/// the episode are counted in the listener itself
+/// (`ConnInner::accept_failures`, in what was padding): no list of the
+/// loop's to search, grow and drop. The end of a pause is an entry of
+/// the context's timer queue (see `Context::run_timers`): the loop
+/// watches the listener again when it is due, even in a later
+/// `loop_wait` call.
+pub(crate) fn check<T>(
+    ctx: &Context,
+    poller: &mut Poller,
+    listener: &Connection,
+    r: &NetResult<T>,
+    now: Instant,
+) -> bool {
+    let id = listener.id();
+    let count = &listener.inner.accept_failures;
+    // Only the loop's thread counts: plain loads and stores.
+    let failures = count.load(Ordering::Relaxed);
+    let e = match r {
+        Err(e) => *e,
+        Ok(_) => {
+            if failures > 0 {
+                count.store(0, Ordering::Relaxed);
                 ctx_log!(
                     ctx,
                     Warning,
                     "listener id={id} accepting again ({failures} failed accepts)"
                 );
-                let _ = failures;
-                return false;
             }
-        };
-        let failures = match ep.and_then(|i| self.episodes.get_mut(i)) {
-            Some(x) => {
-                x.1 += 1;
-                x.1
+            return false;
+        }
+    };
+    if failures == 0 {
+        ctx_log!(
+            ctx,
+            Critical,
+            "accept failed on listener id={id}: {e}{}; not accepting for a while, \
+             retrying by itself",
+            if exhausted(e) {
+                " (out of descriptors or memory)"
+            } else {
+                ""
             }
-            None => {
-                ctx_log!(
-                    ctx,
-                    Critical,
-                    "accept failed on listener id={id}: {e}{}; not accepting for a while, \
-                     retrying by itself",
-                    if exhausted(e) {
-                        " (out of descriptors or memory)"
-                    } else {
-                        ""
-                    }
-                );
-                let _ = e;
-                self.episodes.push((id, 1));
-                1
-            }
-        };
-        // 10 ms doubling: 10, 20, ... 320, then 500.
-        let pause = (FIRST_PAUSE_MS << (failures - 1).min(6)).min(MAX_PAUSE_MS);
-        let _ = poller.delete(listener.socket());
-        ctx.push_timer(now.plus_ms(u64::from(pause)), id);
-        true
+        );
     }
+    let _ = e;
+    count.store(failures.saturating_add(1), Ordering::Relaxed);
+    // 10 ms doubling: 10, 20, ... 320, then 500.
+    let pause = (FIRST_PAUSE_MS << u32::from(failures).min(6)).min(MAX_PAUSE_MS);
+    let _ = poller.delete(listener.socket());
+    ctx.push_timer(now.plus_ms(pause), id);
+    true
 }
 
 /// Out of descriptors or memory.

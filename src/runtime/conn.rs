@@ -18,7 +18,7 @@ use super::message::Message;
 use super::transport::Transport;
 use crate::net::{self, Socket};
 use crate::protocol::Config;
-use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
 use alloc::collections::VecDeque;
@@ -200,6 +200,9 @@ pub(crate) struct ConnInner {
     /// `st.on_msg` is set: this connection does not use the context's
     /// message handler (which the loop then need not look up per batch).
     pub own_on_msg: AtomicBool,
+    /// A listener's failed accepts in a row (`accept_backoff.rs`), kept
+    /// by the loop's thread; two bytes of what was padding.
+    pub accept_failures: AtomicU16,
 }
 
 /// A connection's host: text given when it was made (a listener's bind
@@ -383,6 +386,7 @@ impl Connection {
                 attachment: Attachment::default(),
                 registered: AtomicBool::new(false),
                 own_on_msg: AtomicBool::new(false),
+                accept_failures: AtomicU16::new(0),
             }),
         }
     }
@@ -654,7 +658,7 @@ impl ConnInner {
                 // its loop may be polling it: the loop closes it after
                 // taking it out of the set (before its next wait, or when
                 // it stops).
-                if net::ops().kernel_fds == 0 && ctx.inner.poller.lock().is_none() {
+                if net::ops().kernel_fds == 0 && ctx.inner.poller.busy() {
                     io.close(fd);
                     drop(io);
                     ctx.inner.waker.wake();

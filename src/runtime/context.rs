@@ -226,19 +226,14 @@ pub(crate) struct CtxInner {
     /// (the C API withdraws its stop cell) before the rest is torn down.
     pub attachment: super::Attachment,
     pub cfg: Lock<CtxConfig>,
-    pub conns: Lock<Map<i32, Arc<ConnInner>>>,
+    /// The registered connections and their timers, under one lock.
+    pub conns: Lock<Registry>,
     next_id: AtomicI32,
     pub io: Lock<IoOps>,
-    /// The loop's poller; `None` while `loop_wait` runs. Lock order: `io`
-    /// before `poller` when both are held.
-    pub poller: Lock<Option<Poller>>,
+    /// The loop's poller (busy while `loop_wait` runs).
+    pub poller: super::event_loop::LoopPoller,
     pub waker: Waker,
     pub stop: AtomicBool,
-    /// Timers (handshake deadlines, ends of accept pauses), sorted (see
-    /// `push_timer`). A `Vec`, not a
-    /// `VecDeque`: its ring code cost 0.5 KB of firmware for a queue that
-    /// is short and popped only when a handshake times out.
-    pub deadlines: Lock<Vec<(Instant, i32)>>,
     /// What only some programs use, made on first use (see
     /// [`Context::with_extras`]).
     extras: Lock<Option<Box<dyn Extras>>>,
@@ -267,6 +262,17 @@ pub(crate) struct CtxInner {
     pub poller_forgets_closed: bool,
     /// Sockets of the application the loop watches (`watch.rs`).
     pub watches: super::watch::Watches,
+}
+
+/// A context's registered connections and their timers: one lock for
+/// both (a connection's timers leave with it).
+pub(crate) struct Registry {
+    pub map: Map<i32, Arc<ConnInner>>,
+    /// Timers (handshake deadlines, ends of accept pauses), sorted (see
+    /// `Context::push_timer`). A `Vec`, not a `VecDeque`: its ring code
+    /// cost 0.5 KB of firmware for a queue that is short and popped only
+    /// when a handshake times out.
+    pub timers: Vec<(Instant, i32)>,
 }
 
 /// The parts of a context that only some programs use, made by the first
@@ -323,13 +329,15 @@ impl Context {
                 max_idle_buffers: AtomicUsize::new(cfg.max_idle_buffers),
                 memory_budget: AtomicUsize::new(cfg.memory_budget),
                 cfg: Lock::new(cfg),
-                conns: Lock::new(Map::default()),
+                conns: Lock::new(Registry {
+                    map: Map::default(),
+                    timers: Vec::new(),
+                }),
                 next_id: AtomicI32::new(1),
                 io: Lock::new(IoOps::default()),
-                poller: Lock::new(Some(poller)),
+                poller: super::event_loop::LoopPoller::new(poller),
                 waker,
                 stop: AtomicBool::new(false),
-                deadlines: Lock::new(Vec::new()),
                 extras: Lock::new(None),
                 tls: Default::default(),
                 handlers_epoch: AtomicUsize::new(0),
@@ -359,9 +367,14 @@ impl Context {
         Context { inner }
     }
 
-    /// The readiness backend the loop uses.
+    /// The readiness backend the loop uses (always `Some`; an `Option`
+    /// for compatibility: it was `None` while the loop ran).
     pub fn backend(&self) -> Option<net::Backend> {
-        self.inner.poller.lock().as_ref().map(|p| p.backend())
+        Some(if self.inner.poller_forgets_closed {
+            net::Backend::Epoll
+        } else {
+            net::Backend::Poll
+        })
     }
 
     /// A copy of the configuration.
@@ -443,7 +456,7 @@ impl Context {
 
     /// Number of registered connections (listeners included).
     pub fn conns(&self) -> usize {
-        self.inner.conns.lock().len()
+        self.inner.conns.lock().map.len()
     }
 
     /// A snapshot of the registered connections, ordered by id.
@@ -452,6 +465,7 @@ impl Context {
             .inner
             .conns
             .lock()
+            .map
             .values()
             .map(|c| Connection { inner: c.clone() })
             .collect();
@@ -499,12 +513,25 @@ impl Context {
             return false;
         }
         {
-            let mut conns = self.inner.conns.lock();
+            let mut reg = self.inner.conns.lock();
             if on {
                 // Absent: `registered` was false, and an id is one connection's.
-                crate::platform::map_add_new(&mut conns, c.id, c.clone());
+                crate::platform::map_add_new(&mut reg.map, c.id, c.clone());
             } else {
-                conns.remove(&c.id);
+                reg.map.remove(&c.id);
+                // Its timers go with it: only the loop pops them, so a
+                // program that never runs it would keep them. Compacted
+                // by hand: `retain`'s generic code costs firmware more.
+                let q = &mut reg.timers;
+                let mut keep = 0;
+                for i in 0..q.len() {
+                    let e = q[i];
+                    if e.1 != c.id {
+                        q[keep] = e;
+                        keep += 1;
+                    }
+                }
+                q.truncate(keep);
             }
         }
         if on {
@@ -514,8 +541,8 @@ impl Context {
                 self.arm_keepalive(c);
             }
         } else {
-            // Compacted by hand: `retain`'s generic code costs firmware
-            // more.
+            // Its queued `Dead` entries go (a program that never runs the
+            // loop would keep them), compacted by hand too.
             let mut io = self.inner.io.lock();
             let mut keep = 0;
             for i in 0..io.ops.len() {
@@ -556,6 +583,7 @@ impl Context {
         self.inner
             .conns
             .lock()
+            .map
             .get(&id)
             .map(|c| Connection { inner: c.clone() })
     }
@@ -563,7 +591,9 @@ impl Context {
     /// Queues connection `id`'s handshake deadline.
     pub(crate) fn push_deadline(&self, id: i32) {
         let ms = self.inner.cfg.lock().handshake_timeout_ms;
-        self.push_timer(Instant::now().plus_ms(ms), id);
+        // Beyond 49.7 days: never (deadlines saturate).
+        let at = u32::try_from(ms).map_or(Instant::NEVER, |ms| Instant::now().plus_ms(ms));
+        self.push_timer(at, id);
     }
 
     /// Queues a timer for connection `id` at `at` (see
@@ -571,26 +601,12 @@ impl Context {
     /// end of an accept pause.
     pub(crate) fn push_timer(&self, at: Instant, id: i32) {
         // Only the loop pops this queue: in a program that never runs it
-        // (a client reading with nopoll_conn_get_msg) entries of closed
-        // connections are dropped here instead, once the queue is twice
-        // the registry (amortised O(1) a push; bounded by the live
-        // connections). Lock order: conns, then deadlines.
-        let conns = self.inner.conns.lock();
-        let mut q = self.inner.deadlines.lock();
-        if q.len() >= 64 && q.len() > 2 * conns.len() {
-            // Compacted by hand: `retain`'s two-phase generic code costs
-            // firmware more.
-            let mut keep = 0;
-            for i in 0..q.len() {
-                let e = q[i];
-                if conns.contains_key(&e.1) {
-                    q[keep] = e;
-                    keep += 1;
-                }
-            }
-            q.truncate(keep);
-        }
-        drop(conns);
+        // (a client reading with nopoll_conn_get_msg) the entries of a
+        // connection are dropped when it leaves the registry
+        // (`set_registered`), so the queue is bounded by the live
+        // connections.
+        let mut reg = self.inner.conns.lock();
+        let q = &mut reg.timers;
         // Kept sorted: this is the end unless the timeout was lowered since
         // earlier handshakes were queued (rare: then in place).
         let pos = q.partition_point(|&(t, _)| t <= at);
@@ -757,8 +773,36 @@ mod tests {
         c.close(None, b"");
     }
 
+    /// One loop at a time per context: a second `loop_wait` while one
+    /// runs fails at once (its poller is busy) and the first goes on.
+    #[test]
+    fn a_second_loop_fails_while_one_runs() {
+        use crate::runtime::LoopExit;
+        use std::time::Duration;
+        let ctx = Context::new().unwrap();
+        let c = ctx.clone();
+        let first = std::thread::spawn(move || c.loop_wait(Some(Duration::from_secs(30))));
+        while !ctx.inner.poller.busy() {
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            ctx.loop_wait(Some(Duration::from_millis(1))),
+            LoopExit::Failed
+        );
+        // Again until it returns: a stop before the loop cleared its flag
+        // at the start would be lost.
+        while !first.is_finished() {
+            ctx.loop_stop();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(first.join().unwrap(), LoopExit::Stopped);
+        assert!(!ctx.inner.poller.busy(), "given back");
+        assert_eq!(ctx.loop_wait(Some(Duration::ZERO)), LoopExit::Timeout);
+    }
+
     /// A client that never runs the loop: the handshake-deadline queue
-    /// stays bounded by its live connections.
+    /// holds only its live connections' timers (a closed one's go with
+    /// it).
     #[test]
     fn deadline_queue_is_bounded_without_a_loop() {
         let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -771,9 +815,9 @@ mod tests {
             drop(server.accept().unwrap());
             c.close(None, b"");
         }
-        let n = ctx.inner.deadlines.lock().len();
+        let n = ctx.inner.conns.lock().timers.len();
         assert!(
-            n <= 64,
+            n <= ctx.conns(),
             "{n} deadlines queued for {} connections",
             ctx.conns()
         );

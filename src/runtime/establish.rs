@@ -234,30 +234,25 @@ impl Connection {
 
     /// Wraps a socket accepted from `listener` (or by the caller),
     /// registered but not watched yet (the caller watches it once
-    /// `on_accept` agreed). `peer` is the peer's address when the accept
-    /// call gave it.
+    /// `on_accept` agreed). `peer` is the peer's address (from the accept
+    /// call, or looked up by the caller).
     pub(crate) fn accepted(
         ctx: &Context,
         listener: Option<&Connection>,
         fd: Socket,
         peer: Option<net::Peer>,
     ) -> Connection {
-        // The peer's host and port are made text only if asked for (`Host`).
-        let peer = peer.or_else(|| net::peer_of(fd));
-        let (limits, version, proxied) = {
+        let m = {
             let cfg = ctx.inner.cfg.lock();
-            // Set whenever a listener requires a PROXY header.
-            let proxy = cfg.scale.forwarding.filter(|_| {
-                // A plain loop: `contains` on integers is unrolled.
-                listener.is_some_and(|l| cfg.scale.proxy_listeners.iter().any(|&id| id == l.id()))
-            });
-            (cfg.limits, cfg.protocol_version, proxy)
+            let hs = ServerHandshake::with_version(cfg.limits, cfg.protocol_version);
+            // The table is there whenever a listener requires a PROXY
+            // header: only then is the listener looked for.
+            match cfg.scale.forwarding {
+                Some(f) => (f.accepted)(&cfg.scale, listener.map(|l| l.id()), hs),
+                None => Machine::server(hs),
+            }
         };
-        let hs = ServerHandshake::with_version(limits, version);
-        let m = match proxied {
-            Some(imp) => Machine::server_behind_proxy(hs, imp),
-            None => Machine::server(hs),
-        };
+        // The peer's host and port are made text only if asked for (`Host`).
         let conn = Self::build(ctx, ConnRole::Accepted, fd, peer.into(), String::new(), m);
         if let Some(l) = listener {
             *conn.inner.listener.lock() = Some(l.inner.clone());
@@ -365,7 +360,7 @@ impl Context {
     /// is registered but not served by the loop until
     /// [`Context::complete_accept`] accepts it.
     pub fn adopt_socket(&self, listener: Option<&Connection>, fd: Socket) -> Connection {
-        let conn = Connection::accepted(self, listener, fd, None);
+        let conn = Connection::accepted(self, listener, fd, net::peer_of(fd));
         ctx_log!(
             self,
             Debug,

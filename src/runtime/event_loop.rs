@@ -3,14 +3,15 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::accept_backoff::AcceptBackoff;
+use super::accept_backoff;
 use super::conn::{ConnRole, ConnState, Connection};
 use super::context::{ctx_log, Context};
 use super::dispatch::HandlerCache;
 use super::machine::Actions;
 use crate::net::{self, Interest, Poller, Ready, Socket};
 use crate::platform::Instant;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use core::cell::UnsafeCell;
 use core::time::Duration;
 
 /// Why [`Context::loop_wait`] returned.
@@ -114,6 +115,53 @@ impl IoOps {
     }
 }
 
+/// A context's poller, used by one running loop at a time: the loop that
+/// raises `busy` has it alone until it lowers `busy` again. In place, not
+/// a `Lock<Option<Poller>>` it is moved out of and back into (two copies
+/// of it, its drop and a mutex per context on firmware).
+pub(crate) struct LoopPoller {
+    busy: AtomicBool,
+    poller: UnsafeCell<Poller>,
+}
+
+// SAFETY: the poller is reached only by the one loop that raised `busy`
+// (`LoopPoller::run`); `Poller` is `Send`.
+unsafe impl Sync for LoopPoller {}
+
+impl LoopPoller {
+    pub(crate) fn new(poller: Poller) -> LoopPoller {
+        LoopPoller {
+            busy: AtomicBool::new(false),
+            poller: UnsafeCell::new(poller),
+        }
+    }
+
+    /// A loop has the poller (look under the io lock: the loop gives it
+    /// back under that lock, see [`LoopPoller::run`]).
+    pub(crate) fn busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` with the poller, unless a loop has it already (`None`).
+    /// `f` returns a guard (the io lock) that is dropped only after the
+    /// poller is free again, and its result.
+    fn run<G, R>(&self, f: impl FnOnce(&mut Poller) -> (G, R)) -> Option<R> {
+        if self
+            .busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        // SAFETY: raising `busy` made this the poller's only user until it
+        // is lowered below, after `f` returned.
+        let (guard, r) = f(unsafe { &mut *self.poller.get() });
+        self.busy.store(false, Ordering::Release);
+        drop(guard);
+        Some(r)
+    }
+}
+
 impl Context {
     /// Queues a watch change of `fd` (see [`IoOps::watch`]) and, with
     /// `wake`, wakes the loop: one body for the sites that ask for one.
@@ -140,32 +188,32 @@ impl Context {
     /// [`Context::loop_wait`] with the timeout in microseconds (the C
     /// API's unit: no `Duration` on the way).
     pub(crate) fn loop_wait_us(&self, timeout_us: Option<u64>) -> LoopExit {
-        let Some(mut poller) = self.inner.poller.lock().take() else {
+        let exit = self.inner.poller.run(|poller| {
+            self.inner.stop.store(false, Ordering::Release);
+            loop_depth(1);
+            let exit = self.run(poller, timeout_us);
+            loop_depth(-1);
+            // The queue is applied to the end (closes deferred to the loop,
+            // see `IoOp::Close`, included) and the poller given back under
+            // the io lock, so that none is deferred to a loop that is no
+            // longer running.
+            loop {
+                let io = self.inner.io.lock();
+                if io.ops.is_empty() {
+                    return (io, exit);
+                }
+                drop(io);
+                self.apply_io(poller);
+            }
+        });
+        exit.unwrap_or_else(|| {
             ctx_log!(
                 self,
                 Critical,
                 "loop_wait: the loop of this context is already running"
             );
-            return LoopExit::Failed;
-        };
-        self.inner.stop.store(false, Ordering::Release);
-        loop_depth(1);
-        let exit = self.run(&mut poller, timeout_us);
-        loop_depth(-1);
-        // The queue is applied to the end (closes deferred to the loop, see
-        // `IoOp::Close`, included) and the poller put back under the io
-        // lock, so that none is deferred to a loop that is no longer
-        // running.
-        loop {
-            let io = self.inner.io.lock();
-            if io.ops.is_empty() {
-                *self.inner.poller.lock() = Some(poller);
-                drop(io);
-                return exit;
-            }
-            drop(io);
-            self.apply_io(&mut poller);
-        }
+            LoopExit::Failed
+        })
     }
 
     fn run(&self, poller: &mut Poller, timeout_us: Option<u64>) -> LoopExit {
@@ -183,7 +231,6 @@ impl Context {
         // served dry; the poller keeps them from one `loop_wait` call to
         // the next (the next must not wait for readiness that will not
         // come).
-        let mut backoff = AcceptBackoff::default();
         loop {
             if self.inner.stop.load(Ordering::Acquire) {
                 break LoopExit::Stopped;
@@ -226,7 +273,7 @@ impl Context {
                     continue;
                 };
                 if conn.role() == ConnRole::Listener {
-                    self.accept_batch(poller, &conn, &mut backoff, now);
+                    self.accept_batch(poller, &conn, now);
                     continue;
                 }
                 // Reading resumed after a backlog (what the transport
@@ -375,24 +422,18 @@ impl Context {
             st.write_watch = true;
         }
         drop(st);
-        let _ = poller.modify(fd, conn.id() as u64, interest);
+        let _ = poller.modify(fd, conn.id() as usize, interest);
         resumed
     }
 
-    fn accept_batch(
-        &self,
-        poller: &mut Poller,
-        listener: &Connection,
-        backoff: &mut AcceptBackoff,
-        now: Instant,
-    ) {
+    fn accept_batch(&self, poller: &mut Poller, listener: &Connection, now: Instant) {
         for _ in 0..ACCEPTS_PER_WAKE {
             let lfd = listener.socket();
             if lfd < 0 {
                 return;
             }
             let r = net::accept_with_peer(lfd);
-            if backoff.check(self, poller, listener, &r, now) {
+            if accept_backoff::check(self, poller, listener, &r, now) {
                 return; // paused: see accept_backoff
             }
             match r {
@@ -461,7 +502,7 @@ impl Context {
                 .and_then(|id| self.lookup(id))
                 .filter(|c| c.socket() == fd)
             {
-                if let Err(e) = poller.add(fd, c.id() as u64, READ) {
+                if let Err(e) = poller.add(fd, c.id() as usize, READ) {
                     ctx_log!(self, Critical, "cannot watch socket {fd}: {e}");
                     c.shutdown();
                 }
@@ -476,10 +517,10 @@ impl Context {
     fn run_timers(&self, poller: &mut Poller, now: Instant) -> Instant {
         loop {
             let id = {
-                let mut q = self.inner.deadlines.lock();
-                match q.first() {
+                let mut q = self.inner.conns.lock();
+                match q.timers.first() {
                     // O(queue) a timer that fires: the queue is short.
-                    Some(&(at, _)) if at <= now => q.remove(0).1,
+                    Some(&(at, _)) if at <= now => q.timers.remove(0).1,
                     next => return next.map_or(Instant::NEVER, |&(at, _)| at),
                 }
             };
@@ -490,7 +531,7 @@ impl Context {
                 // Its accept pause is over (see `accept_backoff.rs`).
                 let fd = conn.socket();
                 if fd >= 0 {
-                    if let Err(e) = poller.add(fd, id as u64, READ) {
+                    if let Err(e) = poller.add(fd, id as usize, READ) {
                         ctx_log!(self, Critical, "cannot watch listener {fd}: {e}");
                     }
                 }

@@ -144,7 +144,7 @@ impl Context {
 
     /// Keepalive turned on: every connection gets its first check.
     fn arm_keepalive_all(&self) {
-        let conns: Vec<_> = self.inner.conns.lock().values().cloned().collect();
+        let conns: Vec<_> = self.inner.conns.lock().map.values().cloned().collect();
         self.with_extras(|e| e.keepalive.clear());
         for c in conns.iter().filter(|c| c.role != ConnRole::Listener) {
             self.arm_checks(c);

@@ -75,6 +75,9 @@ pub(crate) struct Forwarding {
     forwarded_client: fn(&mut Machine, &dyn Env, &Request, &mut Actions),
     /// Whether `ip` is in the list (`None`: the list is empty).
     pub trusts: fn(&[proxy::Cidr], IpAddr) -> Option<bool>,
+    /// The machine of a connection accepted by a listener (by id), which
+    /// waits for a PROXY header first if the listener requires one.
+    pub accepted: fn(&super::scale::ScaleSettings, Option<i32>, ServerHandshake) -> Machine,
 }
 
 type ProxyStep = fn(&mut Machine, &dyn Env, Box<ProxyWait>, &[u8], &mut Actions) -> Option<usize>;
@@ -83,6 +86,12 @@ pub(crate) static FORWARDING: Forwarding = Forwarding {
     proxy_step: Machine::proxy_step,
     forwarded_client: Machine::forwarded_client,
     trusts: |list, ip| (!list.is_empty()).then(|| list.iter().any(|c| c.contains(ip))),
+    accepted: |scale, listener, hs| match listener {
+        Some(l) if scale.proxy_listeners.contains(&l) => {
+            Machine::server_behind_proxy(hs, &FORWARDING)
+        }
+        _ => Machine::server(hs),
+    },
 };
 
 /// Queues a log line as an action (the machine runs under the
@@ -308,6 +317,7 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
+    #[inline(always)]
     fn with(phase: Phase, out: Vec<u8>) -> Machine {
         Machine {
             phase,
@@ -348,7 +358,9 @@ impl Machine {
         )
     }
 
-    /// An accepted connection waiting for the upgrade request.
+    /// An accepted connection waiting for the upgrade request. Inlined:
+    /// the accept path and the forwarding table's `accepted` call it.
+    #[inline(always)]
     pub(crate) fn server(hs: ServerHandshake) -> Machine {
         Self::with(Phase::Server(Box::new(hs)), Vec::new())
     }

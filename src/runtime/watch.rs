@@ -23,8 +23,9 @@ use crate::sync::Arc;
 /// readable, writable). A hang-up or error reports as readable.
 pub type FdHandler = Arc<dyn Fn(&Context, Socket, bool, bool) + Send + Sync>;
 
-/// The token bit of a watched socket (connection ids are `i32`).
-const FOREIGN: u64 = 1 << 62;
+/// The token bit of a watched socket: the top bit, which no connection
+/// id (a non-negative `i32`) has, even in a 32-bit token.
+const FOREIGN: usize = 1 << (usize::BITS - 1);
 
 /// What the loop knows of a context's watched sockets without a lock.
 #[derive(Default)]
@@ -137,7 +138,7 @@ impl Context {
         for (fd, interest) in pending {
             let _ = poller.delete(fd);
             if let Some(i) = interest {
-                if let Err(e) = poller.add(fd, FOREIGN | fd as u64, i) {
+                if let Err(e) = poller.add(fd, FOREIGN | fd as usize, i) {
                     ctx_log!(
                         self,
                         Critical,
@@ -162,7 +163,7 @@ impl Context {
 
     /// [`Context::serve_watched`]'s body: the handler, if still watched.
     fn run_fd_handler(&self, ev: &Ready) -> bool {
-        if ev.token & FOREIGN == 0 || ev.token == u64::MAX {
+        if ev.token & FOREIGN == 0 || ev.token == usize::MAX {
             return false;
         }
         let fd = (ev.token & !FOREIGN) as Socket;
