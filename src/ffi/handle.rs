@@ -54,8 +54,9 @@ struct Entry {
     gen: usize,
     weak: Option<Weak<Obj>>,
     strong: Option<Arc<Obj>>,
-    /// References C owns; -1 while the slot is free (a flag of its own
-    /// would make every slot 4 bytes larger).
+    /// References C owns; negative while the slot is free: then
+    /// `-1 - c_refs` links the next free slot (its index + 1, 0 for none),
+    /// so the free slots need no list of their own.
     c_refs: i32,
 }
 
@@ -72,7 +73,9 @@ impl Entry {
 
 struct Slots {
     entries: Vec<Entry>,
-    free: Vec<usize>,
+    /// The first free slot's index + 1 (0: none); the others are linked
+    /// through their `c_refs`.
+    free: usize,
 }
 
 impl Slots {
@@ -81,10 +84,11 @@ impl Slots {
     /// dropped once the lock is let go.
     fn kill(&mut self, idx: usize) -> (Option<Arc<Obj>>, Option<Weak<Obj>>) {
         let e = &mut self.entries[idx];
-        e.c_refs = -1;
+        // Fits: below `MAX_SLOTS`, which is below `i32::MAX`.
+        e.c_refs = -1 - self.free as i32;
         e.gen = (e.gen + 1) & GEN_MASK;
         let refs = (e.strong.take(), e.weak.take());
-        self.free.push(idx);
+        self.free = idx + 1;
         refs
     }
 }
@@ -129,7 +133,7 @@ impl<T: Send + Sync + 'static> Table<T> {
                 tag,
                 slots: Lock::new(Slots {
                     entries: Vec::new(),
-                    free: Vec::new(),
+                    free: 0,
                 }),
             },
             _kind: PhantomData,
@@ -224,7 +228,7 @@ impl RawTable {
     /// found (a full table has nothing to drop).
     unsafe fn insert(&self, obj: *const Obj, c_refs: i32, weak: bool) -> Option<usize> {
         let mut s = self.slots.lock();
-        if s.free.is_empty() && s.entries.len() >= MAX_SLOTS {
+        if s.free == 0 && s.entries.len() >= MAX_SLOTS {
             return None;
         }
         // SAFETY: `obj` came from a live `Arc` (contract); the borrowed
@@ -236,14 +240,16 @@ impl RawTable {
             strong: (c_refs > 0).then(|| Arc::clone(&a)),
             c_refs: c_refs.max(0),
         };
-        let idx = match s.free.pop() {
+        let idx = match s.free.checked_sub(1) {
             Some(i) => {
                 let e = &mut s.entries[i];
                 let gen = e.gen;
+                let next = (-1 - e.c_refs) as usize;
                 debug_assert!(e.strong.is_none() && e.weak.is_none());
                 // A free slot holds no references (`Slots::kill` took
                 // them): nothing to drop (no drop code here).
                 core::mem::forget(core::mem::replace(e, Entry { gen, ..entry }));
+                s.free = next;
                 i
             }
             None => {
