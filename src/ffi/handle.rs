@@ -228,37 +228,40 @@ impl RawTable {
     /// found (a full table has nothing to drop).
     unsafe fn insert(&self, obj: *const Obj, c_refs: i32, weak: bool) -> Option<usize> {
         let mut s = self.slots.lock();
-        if s.free == 0 && s.entries.len() >= MAX_SLOTS {
-            return None;
-        }
-        // SAFETY: `obj` came from a live `Arc` (contract); the borrowed
-        // `Arc` is never dropped here, only cloned and downgraded.
-        let a = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(obj) });
-        let entry = Entry {
-            gen: 0,
-            weak: weak.then(|| Arc::downgrade(&a)),
-            strong: (c_refs > 0).then(|| Arc::clone(&a)),
-            c_refs: c_refs.max(0),
-        };
+        // A free slot, or a new one: either holds no references (`kill`
+        // took them), so it is filled in place, dropping nothing.
         let idx = match s.free.checked_sub(1) {
             Some(i) => {
-                let e = &mut s.entries[i];
-                let gen = e.gen;
-                let next = (-1 - e.c_refs) as usize;
-                debug_assert!(e.strong.is_none() && e.weak.is_none());
-                // A free slot holds no references (`Slots::kill` took
-                // them): nothing to drop (no drop code here).
-                core::mem::forget(core::mem::replace(e, Entry { gen, ..entry }));
-                s.free = next;
+                s.free = (-1 - s.entries[i].c_refs) as usize;
                 i
             }
+            None if s.entries.len() >= MAX_SLOTS => return None,
             None => {
-                s.entries.push(entry);
+                s.entries.push(Entry {
+                    gen: 0,
+                    weak: None,
+                    strong: None,
+                    c_refs: -1,
+                });
                 s.entries.len() - 1
             }
         };
-        let gen = s.entries[idx].gen;
-        Some(encode(self.tag, idx, gen))
+        // SAFETY: `obj` came from a live `Arc` (contract); the borrowed
+        // `Arc` is never dropped here, only cloned and downgraded.
+        let a = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(obj) });
+        let e = &mut s.entries[idx];
+        debug_assert!(e.strong.is_none() && e.weak.is_none());
+        // Nothing to drop in the slot (no drop code here).
+        core::mem::forget(core::mem::replace(
+            &mut e.weak,
+            weak.then(|| Arc::downgrade(&a)),
+        ));
+        core::mem::forget(core::mem::replace(
+            &mut e.strong,
+            (c_refs > 0).then(|| Arc::clone(&a)),
+        ));
+        e.c_refs = c_refs.max(0);
+        Some(encode(self.tag, idx, e.gen))
     }
 
     fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
