@@ -20,7 +20,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use crate::sync::Lock;
+use crate::sync::{Lock, LockGuard};
 use crate::sync::{Arc, Weak};
 use core::marker::PhantomData;
 
@@ -78,19 +78,20 @@ struct Slots {
     free: usize,
 }
 
-impl Slots {
-    /// Ends the live entry `idx`: its handle dies (the generation moves
-    /// on), the slot is free again. Returns the entry's references, to be
-    /// dropped once the lock is let go.
-    fn kill(&mut self, idx: usize) -> (Option<Arc<Obj>>, Option<Weak<Obj>>) {
-        let e = &mut self.entries[idx];
-        // Fits: below `MAX_SLOTS`, which is below `i32::MAX`.
-        e.c_refs = -1 - self.free as i32;
-        e.gen = (e.gen + 1) & GEN_MASK;
-        let refs = (e.strong.take(), e.weak.take());
-        self.free = idx + 1;
-        refs
-    }
+/// Ends the live entry `idx` of the locked table `s`: its handle dies
+/// (the generation moves on), the slot is free again; the entry's
+/// references are dropped once the lock is let go (destructors may call
+/// back into this module).
+fn kill(mut s: LockGuard<'_, Slots>, idx: usize) {
+    let free = s.free;
+    let e = &mut s.entries[idx];
+    // Fits: below `MAX_SLOTS`, which is below `i32::MAX`.
+    e.c_refs = -1 - free as i32;
+    e.gen = (e.gen + 1) & GEN_MASK;
+    let refs = (e.strong.take(), e.weak.take());
+    s.free = idx + 1;
+    drop(s);
+    drop(refs);
 }
 
 /// Generations a slot goes through before its handles repeat.
@@ -264,14 +265,23 @@ impl RawTable {
         Some(encode(self.tag, idx, e.gen))
     }
 
-    fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    /// The table, locked, and the index of the live entry `token` names:
+    /// the one lookup every handle operation starts with (out of line,
+    /// one copy for all of them: firmware size).
+    #[inline(never)]
+    fn lookup(&self, token: usize) -> Option<(LockGuard<'_, Slots>, usize)> {
         let (idx, gen) = self.decode(token)?;
-        let mut s = self.slots.lock();
-        let e = s.entries.get_mut(idx)?;
+        let s = self.slots.lock();
+        let e = s.entries.get(idx)?;
         if e.c_refs < 0 || e.gen & GEN_MASK != gen {
             return None;
         }
-        Some(f(e))
+        Some((s, idx))
+    }
+
+    fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let (mut s, idx) = self.lookup(token)?;
+        Some(f(&mut s.entries[idx]))
     }
 
     fn get(&self, token: usize) -> Option<Arc<Obj>> {
@@ -304,48 +314,30 @@ impl RawTable {
     }
 
     fn retire(&self, token: usize) -> bool {
-        let Some((idx, gen)) = self.decode(token) else {
+        let Some((mut s, idx)) = self.lookup(token) else {
             return false;
         };
-        let (killed, dropped) = {
-            let mut s = self.slots.lock();
-            match s.entries.get_mut(idx) {
-                Some(e) if e.c_refs >= 0 && e.gen & GEN_MASK == gen => {
-                    if e.c_refs > 1 {
-                        e.c_refs -= 1;
-                        (false, (None, None))
-                    } else {
-                        (true, s.kill(idx))
-                    }
-                }
-                _ => (false, (None, None)),
-            }
-        };
-        // Destructors run outside the table lock.
-        drop(dropped);
-        killed
+        let e = &mut s.entries[idx];
+        if e.c_refs > 1 {
+            e.c_refs -= 1;
+            return false;
+        }
+        kill(s, idx);
+        true
     }
 
     fn reclaim(&self, token: usize) {
-        let Some((idx, gen)) = self.decode(token) else {
+        let Some((s, idx)) = self.lookup(token) else {
             return;
         };
-        let dropped = {
-            let mut s = self.slots.lock();
-            match s.entries.get_mut(idx) {
-                Some(e)
-                    if e.c_refs >= 0
-                        && e.gen & GEN_MASK == gen
-                        && e.strong.is_none()
-                        && e.weak.as_ref().is_none_or(|w| w.strong_count() == 0) =>
-                {
-                    s.kill(idx)
-                }
-                _ => (None, None),
-            }
-        };
-        // The weak reference's count, outside the table lock too.
-        drop(dropped);
+        let e = &s.entries[idx];
+        if e.c_refs != 0
+            || e.strong.is_some()
+            || e.weak.as_ref().is_some_and(|w| w.strong_count() != 0)
+        {
+            return;
+        }
+        kill(s, idx);
     }
 }
 
