@@ -20,7 +20,9 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use crate::runtime::Attachment;
 use crate::sync::{Lock, LockGuard};
+use alloc::ffi::CString;
 use crate::sync::{Arc, Weak};
 use core::marker::PhantomData;
 
@@ -54,6 +56,9 @@ struct Entry {
     gen: usize,
     weak: Option<Weak<Obj>>,
     strong: Option<Arc<Obj>>,
+    /// C strings handed out for the object (`nopoll_conn_get_host`, ...),
+    /// kept while the handle lives (the object's end kills it).
+    strings: Vec<CString>,
     /// References C owns; negative while the slot is free: then
     /// `-1 - c_refs` links the next free slot (its index + 1, 0 for none),
     /// so the free slots need no list of their own.
@@ -88,7 +93,7 @@ fn kill(mut s: LockGuard<'_, Slots>, idx: usize) {
     // Fits: below `MAX_SLOTS`, which is below `i32::MAX`.
     e.c_refs = -1 - free as i32;
     e.gen = (e.gen + 1) & GEN_MASK;
-    let refs = (e.strong.take(), e.weak.take());
+    let refs = (e.strong.take(), e.weak.take(), core::mem::take(&mut e.strings));
     s.free = idx + 1;
     drop(s);
     drop(refs);
@@ -203,6 +208,24 @@ impl<T: Send + Sync + 'static> Table<T> {
         self.raw.retire(token)
     }
 
+    /// The handle kept in `att`, `obj`'s attachment, made on first use
+    /// (see [`RawTable::attached`]); `on_drop` is called with it when the
+    /// object ends. True: made by this call.
+    pub fn attached(
+        &self,
+        obj: &Arc<T>,
+        att: &Attachment,
+        on_drop: fn(usize),
+    ) -> Option<(usize, bool)> {
+        // SAFETY: `obj` is a live `Arc`, borrowed for the call.
+        unsafe { self.raw.attached(Arc::as_ptr(obj) as *const Obj, att, on_drop) }
+    }
+
+    /// Runs `f` on the C strings kept with a live handle.
+    pub fn with_strings<R>(&self, token: usize, f: impl FnOnce(&mut Vec<CString>) -> R) -> Option<R> {
+        self.raw.with_strings(token, f)
+    }
+
     /// Frees the slot if nothing keeps its object alive any more.
     pub fn reclaim(&self, token: usize) {
         self.raw.reclaim(token)
@@ -227,8 +250,51 @@ impl RawTable {
     /// `obj` is `Arc::as_ptr` of an `Arc` the caller holds for the call.
     /// The references the entry keeps are taken only once a slot is
     /// found (a full table has nothing to drop).
+    #[inline(always)]
     unsafe fn insert(&self, obj: *const Obj, c_refs: i32, weak: bool) -> Option<usize> {
+        // SAFETY: forwarded contract.
+        unsafe { self.insert_into(obj, c_refs, weak, None) }.map(|(h, _)| h)
+    }
+
+    /// The handle kept in `att`, the attachment of `obj`; made now (no C
+    /// references, found while the object lives) if there is none, and
+    /// set in `att` with `on_drop` under the table's lock, so one caller
+    /// makes it. True: made by this call.
+    ///
+    /// # Safety
+    /// As [`RawTable::insert`].
+    #[inline(always)]
+    unsafe fn attached(
+        &self,
+        obj: *const Obj,
+        att: &Attachment,
+        on_drop: fn(usize),
+    ) -> Option<(usize, bool)> {
+        // SAFETY: forwarded contract.
+        unsafe { self.insert_into(obj, 0, true, Some((att, on_drop))) }
+    }
+
+    /// One body for [`RawTable::insert`] and [`RawTable::attached`]
+    /// (`att` given): a new handle, or `att`'s if it has one.
+    ///
+    /// # Safety
+    /// As [`RawTable::insert`].
+    #[inline(never)]
+    unsafe fn insert_into(
+        &self,
+        obj: *const Obj,
+        c_refs: i32,
+        weak: bool,
+        att: Option<(&Attachment, fn(usize))>,
+    ) -> Option<(usize, bool)> {
         let mut s = self.slots.lock();
+        if let Some((att, _)) = att {
+            // Only ever set under this lock.
+            let cur = att.word();
+            if cur != 0 {
+                return Some((cur, false));
+            }
+        }
         // A free slot, or a new one: either holds no references (`kill`
         // took them), so it is filled in place, dropping nothing.
         let idx = match s.free.checked_sub(1) {
@@ -242,6 +308,7 @@ impl RawTable {
                     gen: 0,
                     weak: None,
                     strong: None,
+                    strings: Vec::new(),
                     c_refs: -1,
                 });
                 s.entries.len() - 1
@@ -262,7 +329,11 @@ impl RawTable {
             (c_refs > 0).then(|| Arc::clone(&a)),
         ));
         e.c_refs = c_refs.max(0);
-        Some(encode(self.tag, idx, e.gen))
+        let h = encode(self.tag, idx, e.gen);
+        if let Some((att, on_drop)) = att {
+            att.set(h, on_drop);
+        }
+        Some((h, true))
     }
 
     /// The table, locked, and the index of the live entry `token` names:
@@ -324,6 +395,10 @@ impl RawTable {
         }
         kill(s, idx);
         true
+    }
+
+    fn with_strings<R>(&self, token: usize, f: impl FnOnce(&mut Vec<CString>) -> R) -> Option<R> {
+        self.with_entry(token, |e| f(&mut e.strings))
     }
 
     fn reclaim(&self, token: usize) {
