@@ -923,15 +923,15 @@ impl<R: RandomSource> Engine<R> {
         if new_message {
             self.send_compressed = self.codec.as_ref().is_some_and(|c| c.compresses());
         }
-        // Compacted above: written straight after the mask is drawn.
-        let mask = self.next_mask();
         if !self.send_compressed {
-            write_frame(&mut self.out, fin, opcode as u8, mask, data);
+            // The one way a frame is queued (control frames too).
+            self.queue_frame(fin, opcode as u8, data);
             return Ok(());
         }
         if fin {
             self.send_compressed = false;
         }
+        let mask = self.next_mask();
         if let Some(codec) = self.codec.as_mut() {
             // Through the codec's table: see `queue_compressed`.
             codec.queue(&mut self.out, fin, opcode, mask, data);
