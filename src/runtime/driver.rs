@@ -518,15 +518,11 @@ impl Connection {
             inner.flush_locked(&mut st)?
         };
         let mine = written.saturating_sub(before).min(frame_len);
-        let complete = mine == frame_len;
-        st.m.pending_header = if complete {
-            0
-        } else {
-            header_len.saturating_sub(mine)
-        };
+        // (Zero once complete: `mine` is then the whole frame.)
+        st.m.pending_header = header_len.saturating_sub(mine);
         Ok(SendStatus {
             payload_written: mine.saturating_sub(header_len).min(payload_len),
-            complete,
+            complete: mine == frame_len,
         })
     }
 
