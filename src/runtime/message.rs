@@ -69,7 +69,9 @@ impl Data {
         let mut v = Vec::new();
         v.try_reserve_exact(n + 1).ok()?;
         v.extend_from_slice(p);
-        v.push(0);
+        // The NUL by `resize`, which the receive buffer links anyway: no
+        // `Vec::push` of bytes in a firmware echo.
+        v.resize(n + 1, 0);
         Some(Data::Heap(v))
     }
 
