@@ -801,7 +801,14 @@ impl<R: RandomSource> Engine<R> {
                     // The message is this frame: room for all of it at once,
                     // no regrowth (and so for `data`).
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    buf.try_reserve_exact(whole.max(data.len()))
+                    // Exactly: an empty buffer without room is let go
+                    // first, so that `try_reserve` allocates what is asked
+                    // (above 8 bytes; `try_reserve_exact` is not linked).
+                    let whole = whole.max(data.len());
+                    if buf.capacity() < whole {
+                        *buf = Vec::new();
+                    }
+                    buf.try_reserve(whole)
                 } else {
                     buf.try_reserve(data.len())
                 };
