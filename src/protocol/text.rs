@@ -24,6 +24,17 @@ pub fn div_rem_u16(n: u64, d: u16) -> (u64, u16) {
     (q, r as u16)
 }
 
+/// `s` as an owned `String`, by `push_str` into an empty one: what
+/// `to_string` gives (an exact allocation above 8 bytes), without the
+/// `with_capacity` path `to_string` links (0.2 KB of firmware), and one
+/// copy of the call for every site.
+#[inline(never)]
+pub fn owned(s: &str) -> String {
+    let mut o = String::new();
+    o.push_str(s);
+    o
+}
+
 /// Appends `n` in decimal.
 pub fn push_decimal(s: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
