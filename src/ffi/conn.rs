@@ -806,9 +806,7 @@ pub extern "C" fn nopoll_conn_flush_writes(
     previous_result: c_int,
 ) -> c_int {
     boundary(previous_result.max(0), || {
-        let n = conn_from(conn).map_or(0, |c| {
-            c.flush_for_us(timeout.max(0) as u64)
-        });
+        let n = conn_from(conn).map_or(0, |c| c.flush_for_us(timeout.max(0) as u64));
         (n.min(c_int::MAX as usize) as c_int).saturating_add(previous_result.max(0))
     })
 }

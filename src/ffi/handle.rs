@@ -21,9 +21,9 @@
 use crate::prelude::*;
 
 use crate::runtime::Attachment;
+use crate::sync::{Arc, Weak};
 use crate::sync::{Lock, LockGuard};
 use alloc::ffi::CString;
-use crate::sync::{Arc, Weak};
 use core::marker::PhantomData;
 
 #[cfg(target_pointer_width = "64")]
@@ -93,7 +93,11 @@ fn kill(mut s: LockGuard<'_, Slots>, idx: usize) {
     // Fits: below `MAX_SLOTS`, which is below `i32::MAX`.
     e.c_refs = -1 - free as i32;
     e.gen = (e.gen + 1) & GEN_MASK;
-    let refs = (e.strong.take(), e.weak.take(), core::mem::take(&mut e.strings));
+    let refs = (
+        e.strong.take(),
+        e.weak.take(),
+        core::mem::take(&mut e.strings),
+    );
     s.free = idx + 1;
     drop(s);
     drop(refs);
@@ -218,11 +222,18 @@ impl<T: Send + Sync + 'static> Table<T> {
         on_drop: fn(usize),
     ) -> Option<(usize, bool)> {
         // SAFETY: `obj` is a live `Arc`, borrowed for the call.
-        unsafe { self.raw.attached(Arc::as_ptr(obj) as *const Obj, att, on_drop) }
+        unsafe {
+            self.raw
+                .attached(Arc::as_ptr(obj) as *const Obj, att, on_drop)
+        }
     }
 
     /// Runs `f` on the C strings kept with a live handle.
-    pub fn with_strings<R>(&self, token: usize, f: impl FnOnce(&mut Vec<CString>) -> R) -> Option<R> {
+    pub fn with_strings<R>(
+        &self,
+        token: usize,
+        f: impl FnOnce(&mut Vec<CString>) -> R,
+    ) -> Option<R> {
         self.raw.with_strings(token, f)
     }
 

@@ -255,7 +255,7 @@ pub(crate) fn try_each(
 ) -> NetResult<super::Socket> {
     // By bytes: `char` patterns link the searcher code (firmware size).
     let host = match host.as_bytes() {
-        [b'[', .., b']'] => host.get(1..host.len() - 1).unwrap_or(host),
+        [b'[', .., b']'] => crate::protocol::text::slice(host, 1, host.len() - 1).unwrap_or(host),
         _ => host,
     };
     // NUL-terminated copies on the stack (no allocation): DNS names have

@@ -197,7 +197,7 @@ fn trim_ows(s: &str) -> &str {
         end -= 1;
     }
     // Both ends are next to ASCII bytes, so char boundaries.
-    s.get(start..end).unwrap_or("")
+    text::slice(s, start, end).unwrap_or("")
 }
 
 /// An HTTP token character (RFC 9110 5.6.2).

@@ -82,8 +82,16 @@ pub fn parse_decimal(s: &str) -> Option<u64> {
 pub fn split_once_ascii(s: &str, sep: u8) -> Option<(&str, &str)> {
     let i = s.bytes().position(|c| c == sep)?;
     // An ASCII byte is never inside a multi-byte character: both are
-    // char boundaries, so `get` always succeeds.
-    Some((s.get(..i)?, s.get(i + 1..)?))
+    // char boundaries, so `slice` always succeeds.
+    Some((slice(s, 0, i)?, slice(s, i + 1, s.len())?))
+}
+
+/// `s.get(start..end)`: one body for every such slice of the firmware
+/// echo (core's `get` is one out-of-line body per range type).
+#[inline(never)]
+pub fn slice(s: &str, start: usize, end: usize) -> Option<&str> {
+    let (head, _) = s.split_at_checked(end)?;
+    Some(head.split_at_checked(start)?.1)
 }
 
 /// `s.split(sep)` for an ASCII `sep`, by bytes (see [`split_once_ascii`]).

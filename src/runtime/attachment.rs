@@ -69,7 +69,11 @@ mod tests {
         let a = Attachment::default();
         assert_eq!(a.word(), 0);
         drop(a);
-        assert_eq!(ENDED.load(Ordering::SeqCst), 0, "nothing set: nothing called");
+        assert_eq!(
+            ENDED.load(Ordering::SeqCst),
+            0,
+            "nothing set: nothing called"
+        );
         let a = Attachment::default();
         a.set(7, ended);
         assert_eq!(a.word(), 7);
