@@ -174,7 +174,11 @@ mod imp {
     /// A mutual-exclusion lock around `T`: a mutex from the hooks of
     /// `nopoll_thread_handlers` (created on first use), or a spin lock when
     /// none were installed by then.
+    /// `repr(C)`: the lock word first, the value at the same offset for
+    /// every `T` (alignment at most 8), so that `lock` is one body for all
+    /// of them (firmware size: a copy per `T` otherwise).
     #[derive(Debug, Default)]
+    #[repr(C)]
     pub struct Lock<T> {
         raw: Raw,
         value: UnsafeCell<T>,
