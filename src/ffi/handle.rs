@@ -243,6 +243,10 @@ impl<T: Send + Sync + 'static> Table<T> {
     }
 }
 
+/// An object's attachment and the function its end calls (see
+/// [`RawTable::attached`]).
+type Attach<'a> = (&'a Attachment, fn(usize));
+
 /// The handle table's code, the same for every kind of object.
 struct RawTable {
     tag: usize,
@@ -296,7 +300,7 @@ impl RawTable {
         obj: *const Obj,
         c_refs: i32,
         weak: bool,
-        att: Option<(&Attachment, fn(usize))>,
+        att: Option<Attach<'_>>,
     ) -> Option<(usize, bool)> {
         let mut s = self.slots.lock();
         if let Some((att, _)) = att {

@@ -47,7 +47,7 @@ const MANDATORY_WORDS: u32 = {
     let mut mask = 0;
     let mut i = 0;
     while i < MANDATORY.len() {
-        assert!(MANDATORY[i] % core::mem::size_of::<usize>() == 0);
+        assert!(MANDATORY[i].is_multiple_of(core::mem::size_of::<usize>()));
         mask |= 1 << (MANDATORY[i] / core::mem::size_of::<usize>());
         i += 1;
     }
