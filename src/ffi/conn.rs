@@ -1092,6 +1092,30 @@ pub(super) fn listen_common(
     ipv6: bool,
     tls: Option<ListenTls>,
 ) -> *mut noPollConn {
+    listen_with(ctx, opts, host, port, ipv6, tls)
+}
+
+/// [`listen_common`] without options or TLS (`nopoll_listener_new`,
+/// `nopoll_listener_new6`): the same body, specialised, so that a plain
+/// listener's firmware carries no branches for the other two.
+fn listen_plain(
+    ctx: *mut noPollCtx,
+    host: *const c_char,
+    port: *const c_char,
+    ipv6: bool,
+) -> *mut noPollConn {
+    listen_with(ctx, None, host, port, ipv6, None)
+}
+
+#[inline(always)]
+fn listen_with(
+    ctx: *mut noPollCtx,
+    opts: Option<&OptsData>,
+    host: *const c_char,
+    port: *const c_char,
+    ipv6: bool,
+    tls: Option<ListenTls>,
+) -> *mut noPollConn {
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
     };
@@ -1133,7 +1157,7 @@ pub unsafe extern "C" fn nopoll_listener_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, None, host, port, false, None)
+        listen_plain(ctx, host, port, false)
     })
 }
 
@@ -1148,7 +1172,7 @@ pub unsafe extern "C" fn nopoll_listener_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, None, host, port, true, None)
+        listen_plain(ctx, host, port, true)
     })
 }
 
