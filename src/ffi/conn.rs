@@ -806,9 +806,7 @@ pub extern "C" fn nopoll_conn_flush_writes(
     previous_result: c_int,
 ) -> c_int {
     boundary(previous_result.max(0), || {
-        let n = conn_from(conn).map_or(0, |c| {
-            c.flush_writes(Duration::from_micros(timeout.max(0) as u64))
-        });
+        let n = conn_from(conn).map_or(0, |c| c.flush_for_us(timeout.max(0) as u64));
         (n.min(c_int::MAX as usize) as c_int).saturating_add(previous_result.max(0))
     })
 }
@@ -1094,6 +1092,30 @@ pub(super) fn listen_common(
     ipv6: bool,
     tls: Option<ListenTls>,
 ) -> *mut noPollConn {
+    listen_with(ctx, opts, host, port, ipv6, tls)
+}
+
+/// [`listen_common`] without options or TLS (`nopoll_listener_new`,
+/// `nopoll_listener_new6`): the same body, specialised, so that a plain
+/// listener's firmware carries no branches for the other two.
+fn listen_plain(
+    ctx: *mut noPollCtx,
+    host: *const c_char,
+    port: *const c_char,
+    ipv6: bool,
+) -> *mut noPollConn {
+    listen_with(ctx, None, host, port, ipv6, None)
+}
+
+#[inline(always)]
+fn listen_with(
+    ctx: *mut noPollCtx,
+    opts: Option<&OptsData>,
+    host: *const c_char,
+    port: *const c_char,
+    ipv6: bool,
+    tls: Option<ListenTls>,
+) -> *mut noPollConn {
     let Some(c) = ctx_from(ctx) else {
         return core::ptr::null_mut();
     };
@@ -1135,7 +1157,7 @@ pub unsafe extern "C" fn nopoll_listener_new(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, None, host, port, false, None)
+        listen_plain(ctx, host, port, false)
     })
 }
 
@@ -1150,7 +1172,7 @@ pub unsafe extern "C" fn nopoll_listener_new6(
     port: *const c_char,
 ) -> *mut noPollConn {
     boundary(core::ptr::null_mut(), || {
-        listen_common(ctx, None, host, port, true, None)
+        listen_plain(ctx, host, port, true)
     })
 }
 

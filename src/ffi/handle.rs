@@ -20,8 +20,10 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use crate::sync::Lock;
+use crate::runtime::Attachment;
 use crate::sync::{Arc, Weak};
+use crate::sync::{Lock, LockGuard};
+use alloc::ffi::CString;
 use core::marker::PhantomData;
 
 #[cfg(target_pointer_width = "64")]
@@ -54,8 +56,12 @@ struct Entry {
     gen: usize,
     weak: Option<Weak<Obj>>,
     strong: Option<Arc<Obj>>,
-    /// References C owns; -1 while the slot is free (a flag of its own
-    /// would make every slot 4 bytes larger).
+    /// C strings handed out for the object (`nopoll_conn_get_host`, ...),
+    /// kept while the handle lives (the object's end kills it).
+    strings: Vec<CString>,
+    /// References C owns; negative while the slot is free: then
+    /// `-1 - c_refs` links the next free slot (its index + 1, 0 for none),
+    /// so the free slots need no list of their own.
     c_refs: i32,
 }
 
@@ -72,21 +78,29 @@ impl Entry {
 
 struct Slots {
     entries: Vec<Entry>,
-    free: Vec<usize>,
+    /// The first free slot's index + 1 (0: none); the others are linked
+    /// through their `c_refs`.
+    free: usize,
 }
 
-impl Slots {
-    /// Ends the live entry `idx`: its handle dies (the generation moves
-    /// on), the slot is free again. Returns the entry's references, to be
-    /// dropped once the lock is let go.
-    fn kill(&mut self, idx: usize) -> (Option<Arc<Obj>>, Option<Weak<Obj>>) {
-        let e = &mut self.entries[idx];
-        e.c_refs = -1;
-        e.gen = (e.gen + 1) & GEN_MASK;
-        let refs = (e.strong.take(), e.weak.take());
-        self.free.push(idx);
-        refs
-    }
+/// Ends the live entry `idx` of the locked table `s`: its handle dies
+/// (the generation moves on), the slot is free again; the entry's
+/// references are dropped once the lock is let go (destructors may call
+/// back into this module).
+fn kill(mut s: LockGuard<'_, Slots>, idx: usize) {
+    let free = s.free;
+    let e = &mut s.entries[idx];
+    // Fits: below `MAX_SLOTS`, which is below `i32::MAX`.
+    e.c_refs = -1 - free as i32;
+    e.gen = (e.gen + 1) & GEN_MASK;
+    let refs = (
+        e.strong.take(),
+        e.weak.take(),
+        core::mem::take(&mut e.strings),
+    );
+    s.free = idx + 1;
+    drop(s);
+    drop(refs);
 }
 
 /// Generations a slot goes through before its handles repeat.
@@ -129,7 +143,7 @@ impl<T: Send + Sync + 'static> Table<T> {
                 tag,
                 slots: Lock::new(Slots {
                     entries: Vec::new(),
-                    free: Vec::new(),
+                    free: 0,
                 }),
             },
             _kind: PhantomData,
@@ -198,11 +212,40 @@ impl<T: Send + Sync + 'static> Table<T> {
         self.raw.retire(token)
     }
 
+    /// The handle kept in `att`, `obj`'s attachment, made on first use
+    /// (see [`RawTable::attached`]); `on_drop` is called with it when the
+    /// object ends. True: made by this call.
+    pub fn attached(
+        &self,
+        obj: &Arc<T>,
+        att: &Attachment,
+        on_drop: fn(usize),
+    ) -> Option<(usize, bool)> {
+        // SAFETY: `obj` is a live `Arc`, borrowed for the call.
+        unsafe {
+            self.raw
+                .attached(Arc::as_ptr(obj) as *const Obj, att, on_drop)
+        }
+    }
+
+    /// Runs `f` on the C strings kept with a live handle.
+    pub fn with_strings<R>(
+        &self,
+        token: usize,
+        f: impl FnOnce(&mut Vec<CString>) -> R,
+    ) -> Option<R> {
+        self.raw.with_strings(token, f)
+    }
+
     /// Frees the slot if nothing keeps its object alive any more.
     pub fn reclaim(&self, token: usize) {
         self.raw.reclaim(token)
     }
 }
+
+/// An object's attachment and the function its end calls (see
+/// [`RawTable::attached`]).
+type Attach<'a> = (&'a Attachment, fn(usize));
 
 /// The handle table's code, the same for every kind of object.
 struct RawTable {
@@ -222,47 +265,109 @@ impl RawTable {
     /// `obj` is `Arc::as_ptr` of an `Arc` the caller holds for the call.
     /// The references the entry keeps are taken only once a slot is
     /// found (a full table has nothing to drop).
+    #[inline(always)]
     unsafe fn insert(&self, obj: *const Obj, c_refs: i32, weak: bool) -> Option<usize> {
+        // SAFETY: forwarded contract.
+        unsafe { self.insert_into(obj, c_refs, weak, None) }.map(|(h, _)| h)
+    }
+
+    /// The handle kept in `att`, the attachment of `obj`; made now (no C
+    /// references, found while the object lives) if there is none, and
+    /// set in `att` with `on_drop` under the table's lock, so one caller
+    /// makes it. True: made by this call.
+    ///
+    /// # Safety
+    /// As [`RawTable::insert`].
+    #[inline(always)]
+    unsafe fn attached(
+        &self,
+        obj: *const Obj,
+        att: &Attachment,
+        on_drop: fn(usize),
+    ) -> Option<(usize, bool)> {
+        // SAFETY: forwarded contract.
+        unsafe { self.insert_into(obj, 0, true, Some((att, on_drop))) }
+    }
+
+    /// One body for [`RawTable::insert`] and [`RawTable::attached`]
+    /// (`att` given): a new handle, or `att`'s if it has one.
+    ///
+    /// # Safety
+    /// As [`RawTable::insert`].
+    #[inline(never)]
+    unsafe fn insert_into(
+        &self,
+        obj: *const Obj,
+        c_refs: i32,
+        weak: bool,
+        att: Option<Attach<'_>>,
+    ) -> Option<(usize, bool)> {
         let mut s = self.slots.lock();
-        if s.free.is_empty() && s.entries.len() >= MAX_SLOTS {
-            return None;
+        if let Some((att, _)) = att {
+            // Only ever set under this lock.
+            let cur = att.word();
+            if cur != 0 {
+                return Some((cur, false));
+            }
         }
-        // SAFETY: `obj` came from a live `Arc` (contract); the borrowed
-        // `Arc` is never dropped here, only cloned and downgraded.
-        let a = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(obj) });
-        let entry = Entry {
-            gen: 0,
-            weak: weak.then(|| Arc::downgrade(&a)),
-            strong: (c_refs > 0).then(|| Arc::clone(&a)),
-            c_refs: c_refs.max(0),
-        };
-        let idx = match s.free.pop() {
+        // A free slot, or a new one: either holds no references (`kill`
+        // took them), so it is filled in place, dropping nothing.
+        let idx = match s.free.checked_sub(1) {
             Some(i) => {
-                let e = &mut s.entries[i];
-                let gen = e.gen;
-                debug_assert!(e.strong.is_none() && e.weak.is_none());
-                // A free slot holds no references (`Slots::kill` took
-                // them): nothing to drop (no drop code here).
-                core::mem::forget(core::mem::replace(e, Entry { gen, ..entry }));
+                s.free = (-1 - s.entries[i].c_refs) as usize;
                 i
             }
+            None if s.entries.len() >= MAX_SLOTS => return None,
             None => {
-                s.entries.push(entry);
+                s.entries.push(Entry {
+                    gen: 0,
+                    weak: None,
+                    strong: None,
+                    strings: Vec::new(),
+                    c_refs: -1,
+                });
                 s.entries.len() - 1
             }
         };
-        let gen = s.entries[idx].gen;
-        Some(encode(self.tag, idx, gen))
+        // SAFETY: `obj` came from a live `Arc` (contract); the borrowed
+        // `Arc` is never dropped here, only cloned and downgraded.
+        let a = core::mem::ManuallyDrop::new(unsafe { Arc::from_raw(obj) });
+        let e = &mut s.entries[idx];
+        debug_assert!(e.strong.is_none() && e.weak.is_none());
+        // Nothing to drop in the slot (no drop code here).
+        core::mem::forget(core::mem::replace(
+            &mut e.weak,
+            weak.then(|| Arc::downgrade(&a)),
+        ));
+        core::mem::forget(core::mem::replace(
+            &mut e.strong,
+            (c_refs > 0).then(|| Arc::clone(&a)),
+        ));
+        e.c_refs = c_refs.max(0);
+        let h = encode(self.tag, idx, e.gen);
+        if let Some((att, on_drop)) = att {
+            att.set(h, on_drop);
+        }
+        Some((h, true))
     }
 
-    fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+    /// The table, locked, and the index of the live entry `token` names:
+    /// the one lookup every handle operation starts with (out of line,
+    /// one copy for all of them: firmware size).
+    #[inline(never)]
+    fn lookup(&self, token: usize) -> Option<(LockGuard<'_, Slots>, usize)> {
         let (idx, gen) = self.decode(token)?;
-        let mut s = self.slots.lock();
-        let e = s.entries.get_mut(idx)?;
+        let s = self.slots.lock();
+        let e = s.entries.get(idx)?;
         if e.c_refs < 0 || e.gen & GEN_MASK != gen {
             return None;
         }
-        Some(f(e))
+        Some((s, idx))
+    }
+
+    fn with_entry<R>(&self, token: usize, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let (mut s, idx) = self.lookup(token)?;
+        Some(f(&mut s.entries[idx]))
     }
 
     fn get(&self, token: usize) -> Option<Arc<Obj>> {
@@ -295,48 +400,34 @@ impl RawTable {
     }
 
     fn retire(&self, token: usize) -> bool {
-        let Some((idx, gen)) = self.decode(token) else {
+        let Some((mut s, idx)) = self.lookup(token) else {
             return false;
         };
-        let (killed, dropped) = {
-            let mut s = self.slots.lock();
-            match s.entries.get_mut(idx) {
-                Some(e) if e.c_refs >= 0 && e.gen & GEN_MASK == gen => {
-                    if e.c_refs > 1 {
-                        e.c_refs -= 1;
-                        (false, (None, None))
-                    } else {
-                        (true, s.kill(idx))
-                    }
-                }
-                _ => (false, (None, None)),
-            }
-        };
-        // Destructors run outside the table lock.
-        drop(dropped);
-        killed
+        let e = &mut s.entries[idx];
+        if e.c_refs > 1 {
+            e.c_refs -= 1;
+            return false;
+        }
+        kill(s, idx);
+        true
+    }
+
+    fn with_strings<R>(&self, token: usize, f: impl FnOnce(&mut Vec<CString>) -> R) -> Option<R> {
+        self.with_entry(token, |e| f(&mut e.strings))
     }
 
     fn reclaim(&self, token: usize) {
-        let Some((idx, gen)) = self.decode(token) else {
+        let Some((s, idx)) = self.lookup(token) else {
             return;
         };
-        let dropped = {
-            let mut s = self.slots.lock();
-            match s.entries.get_mut(idx) {
-                Some(e)
-                    if e.c_refs >= 0
-                        && e.gen & GEN_MASK == gen
-                        && e.strong.is_none()
-                        && e.weak.as_ref().is_none_or(|w| w.strong_count() == 0) =>
-                {
-                    s.kill(idx)
-                }
-                _ => (None, None),
-            }
-        };
-        // The weak reference's count, outside the table lock too.
-        drop(dropped);
+        let e = &s.entries[idx];
+        if e.c_refs != 0
+            || e.strong.is_some()
+            || e.weak.as_ref().is_some_and(|w| w.strong_count() != 0)
+        {
+            return;
+        }
+        kill(s, idx);
     }
 }
 

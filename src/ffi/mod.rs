@@ -70,9 +70,9 @@ mod glue {
 
     /// What the C API attaches to a context or a connection (its
     /// `Attachment`): its handle, whose slot is freed when the object is
-    /// destroyed (these functions), and the strings handed to C
-    /// (certificate paths, ...), kept until then so that pointers given
-    /// to C never dangle.
+    /// destroyed (these functions), with the strings handed to C
+    /// (certificate paths, ...) that the slot keeps until then, so that
+    /// pointers given to C never dangle.
     fn ctx_ended(token: usize) {
         super::loop_io::withdraw_stop_cell(token);
         CTXS.reclaim(token);
@@ -101,8 +101,8 @@ mod glue {
         if cur != 0 {
             return cur as *mut noPollCtx;
         }
-        // Made under the slot's lock: one thread makes it.
-        match slot.get_or_set(ctx_ended, || CTXS.insert(&ctx.inner, 0)) {
+        // Made under the table's lock: one thread makes it.
+        match CTXS.attached(&ctx.inner, slot, ctx_ended) {
             Some((h, made)) => {
                 if made {
                     super::loop_io::publish_stop_cell(h, ctx);
@@ -129,7 +129,8 @@ mod glue {
         if cur != 0 {
             return cur as *mut noPollConn;
         }
-        slot.get_or_set(conn_ended, || CONNS.insert(&conn.inner, 0))
+        CONNS
+            .attached(&conn.inner, slot, conn_ended)
             .map_or(core::ptr::null_mut(), |(h, _)| h as *mut noPollConn)
     }
 
@@ -170,12 +171,9 @@ mod glue {
         let Some(c) = s.and_then(|s| CString::new(s).ok()) else {
             return core::ptr::null();
         };
-        if conn_handle(conn).is_null() {
-            return core::ptr::null();
-        }
-        conn.inner
-            .attachment
-            .with_strings(|strings| keep(strings, c))
+        let h = conn_handle(conn);
+        CONNS
+            .with_strings(h as usize, |strings| keep(strings, c))
             .unwrap_or(core::ptr::null())
     }
 
@@ -185,12 +183,8 @@ mod glue {
         let Some(c) = s.and_then(|s| CString::new(s).ok()) else {
             return core::ptr::null();
         };
-        if ctx_handle(ctx).is_null() {
-            return core::ptr::null();
-        }
-        ctx.inner
-            .attachment
-            .with_strings(|strings| keep(strings, c))
+        let h = ctx_handle(ctx);
+        CTXS.with_strings(h as usize, |strings| keep(strings, c))
             .unwrap_or(core::ptr::null())
     }
 

@@ -39,6 +39,21 @@ const MANDATORY: [usize; 19] = [
     offset_of!(SocketOps, get_errno),
 ];
 
+/// The table's words, and the mandatory ones as a mask of word indices
+/// (made at compile time: no offsets array in the firmware's rodata).
+const WORDS: usize = core::mem::size_of::<SocketOps>() / core::mem::size_of::<usize>();
+const MANDATORY_WORDS: u32 = {
+    assert!(WORDS <= 32);
+    let mut mask = 0;
+    let mut i = 0;
+    while i < MANDATORY.len() {
+        assert!(MANDATORY[i].is_multiple_of(core::mem::size_of::<usize>()));
+        mask |= 1 << (MANDATORY[i] / core::mem::size_of::<usize>());
+        i += 1;
+    }
+    mask
+};
+
 /// Installs `ops` as the table every socket call of the library goes
 /// through (copied: `ops` may be freed afterwards). Call it once, before any
 /// other nopoll call that may touch a socket.
@@ -56,13 +71,13 @@ pub unsafe extern "C" fn nopoll_install_socket_ops(ops: *const SocketOps) -> nop
         if ops.is_null() {
             return nopoll_false;
         }
-        let base = ops.cast::<u8>();
-        for off in MANDATORY {
-            // SAFETY: `ops` points to a readable table (contract) and `off`
-            // is the offset of a pointer-sized, pointer-aligned field of it;
-            // it is read as a raw pointer, so a NULL is no invalid value.
-            let entry = unsafe { base.add(off).cast::<*const c_void>().read() };
-            if entry.is_null() {
+        let words = ops.cast::<*const c_void>();
+        for i in 0..WORDS {
+            // SAFETY: `ops` points to a readable table (contract), made of
+            // `WORDS` pointer-sized, pointer-aligned fields (the mandatory
+            // ones are function pointers); read as a raw pointer, a NULL is
+            // no invalid value.
+            if MANDATORY_WORDS >> i & 1 != 0 && unsafe { words.add(i).read() }.is_null() {
                 return nopoll_false;
             }
         }
@@ -107,22 +122,25 @@ mod tests {
         // SAFETY: NULL is allowed.
         let null = unsafe { nopoll_install_socket_ops(core::ptr::null()) };
         assert_eq!(null, nopoll_false);
-        // A table with a NULL `recv`, built as raw memory (a Rust
-        // `SocketOps` cannot hold one).
-        let mut raw = core::mem::MaybeUninit::<SocketOps>::uninit();
-        // SAFETY: copies a valid table into storage of the same type, then
-        // zeroes the pointer-sized `recv` field in place.
-        unsafe {
-            raw.as_mut_ptr().write(LIBC_OPS);
-            raw.as_mut_ptr()
-                .cast::<u8>()
-                .add(offset_of!(SocketOps, recv))
-                .cast::<*const c_void>()
-                .write(core::ptr::null());
+        // A table with one NULL mandatory entry, each in turn, built as
+        // raw memory (a Rust `SocketOps` cannot hold one).
+        assert_eq!(MANDATORY_WORDS.count_ones() as usize, MANDATORY.len());
+        for off in MANDATORY {
+            let mut raw = core::mem::MaybeUninit::<SocketOps>::uninit();
+            // SAFETY: copies a valid table into storage of the same type,
+            // then zeroes the pointer-sized field at `off` in place.
+            unsafe {
+                raw.as_mut_ptr().write(LIBC_OPS);
+                raw.as_mut_ptr()
+                    .cast::<u8>()
+                    .add(off)
+                    .cast::<*const c_void>()
+                    .write(core::ptr::null());
+            }
+            // SAFETY: points to readable memory of the table's layout.
+            let incomplete = unsafe { nopoll_install_socket_ops(raw.as_ptr()) };
+            assert_eq!(incomplete, nopoll_false, "NULL at offset {off}");
         }
-        // SAFETY: points to readable memory of the table's layout.
-        let incomplete = unsafe { nopoll_install_socket_ops(raw.as_ptr()) };
-        assert_eq!(incomplete, nopoll_false);
         assert!(!nopoll_default_socket_ops().is_null());
     }
 }

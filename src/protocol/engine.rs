@@ -801,7 +801,14 @@ impl<R: RandomSource> Engine<R> {
                     // The message is this frame: room for all of it at once,
                     // no regrowth (and so for `data`).
                     let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
-                    buf.try_reserve_exact(whole.max(data.len()))
+                    // Exactly: an empty buffer without room is let go
+                    // first, so that `try_reserve` allocates what is asked
+                    // (above 8 bytes; `try_reserve_exact` is not linked).
+                    let whole = whole.max(data.len());
+                    if buf.capacity() < whole {
+                        *buf = Vec::new();
+                    }
+                    buf.try_reserve(whole)
                 } else {
                     buf.try_reserve(data.len())
                 };
@@ -923,15 +930,15 @@ impl<R: RandomSource> Engine<R> {
         if new_message {
             self.send_compressed = self.codec.as_ref().is_some_and(|c| c.compresses());
         }
-        // Compacted above: written straight after the mask is drawn.
-        let mask = self.next_mask();
         if !self.send_compressed {
-            write_frame(&mut self.out, fin, opcode as u8, mask, data);
+            // The one way a frame is queued (control frames too).
+            self.queue_frame(fin, opcode as u8, data);
             return Ok(());
         }
         if fin {
             self.send_compressed = false;
         }
+        let mask = self.next_mask();
         if let Some(codec) = self.codec.as_mut() {
             // Through the codec's table: see `queue_compressed`.
             codec.queue(&mut self.out, fin, opcode, mask, data);

@@ -175,8 +175,8 @@ impl HeadBuffer {
                 return Err(HandshakeError::TooLarge);
             }
             headers.push(Header {
-                name: name.to_string(),
-                value: trim_ows(value).to_string(),
+                name: text::owned(name),
+                value: text::owned(trim_ows(value)),
             });
         }
         Ok((first, headers))
@@ -197,7 +197,7 @@ fn trim_ows(s: &str) -> &str {
         end -= 1;
     }
     // Both ends are next to ASCII bytes, so char boundaries.
-    s.get(start..end).unwrap_or("")
+    text::slice(s, start, end).unwrap_or("")
 }
 
 /// An HTTP token character (RFC 9110 5.6.2).
@@ -619,8 +619,8 @@ impl ServerHandshake {
         let version =
             parse_http_version(proto).ok_or(HandshakeError::Malformed("bad HTTP version"))?;
         let request = Request {
-            method: method.to_string(),
-            url: url.to_string(),
+            method: text::owned(method),
+            url: text::owned(url),
             version,
             headers,
         };

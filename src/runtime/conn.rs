@@ -609,7 +609,9 @@ impl ConnInner {
     /// stream order.
     #[inline]
     pub(crate) fn sync_flags(&self, st: &ConnState) {
-        if st.m.opened() && !self.opened.load(Ordering::Relaxed) {
+        // Acquire, as every other flag load: with one ordering a firmware
+        // links no out-of-line `AtomicBool::load` (portable-atomic's).
+        if st.m.opened() && !self.opened.load(Ordering::Acquire) {
             self.opened.store(true, Ordering::Release);
         }
     }

@@ -518,15 +518,11 @@ impl Connection {
             inner.flush_locked(&mut st)?
         };
         let mine = written.saturating_sub(before).min(frame_len);
-        let complete = mine == frame_len;
-        st.m.pending_header = if complete {
-            0
-        } else {
-            header_len.saturating_sub(mine)
-        };
+        // (Zero once complete: `mine` is then the whole frame.)
+        st.m.pending_header = header_len.saturating_sub(mine);
         Ok(SendStatus {
             payload_written: mine.saturating_sub(header_len).min(payload_len),
-            complete,
+            complete: mine == frame_len,
         })
     }
 
@@ -557,7 +553,18 @@ impl Connection {
     /// Writes pending output until done or `timeout` expires; returns the
     /// bytes written.
     pub fn flush_writes(&self, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
+        // Whole microseconds without `as_micros` (u128 arithmetic).
+        let us = timeout
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(timeout.subsec_micros()));
+        self.flush_for_us(us)
+    }
+
+    /// [`Connection::flush_writes`] for up to `us` microseconds (in
+    /// integers: the internal closes give constants, no `Duration` math).
+    pub(crate) fn flush_for_us(&self, us: u64) -> usize {
+        let deadline = Instant::now().plus_us(us);
         let mut total = 0;
         loop {
             match self.complete_pending_write() {
@@ -592,7 +599,7 @@ impl Connection {
     /// After the HTTP handler: the answer gets a moment to leave, then the
     /// connection closes.
     pub(crate) fn finish_http(&self) {
-        self.close_waiting(None, b"", Duration::from_millis(200));
+        self.close_waiting(None, b"", 200_000);
     }
 
     // ------------------------------------------------------------ close
@@ -600,13 +607,13 @@ impl Connection {
     /// Sends a close frame (status `None` = empty), closes the socket, fires
     /// `on_close` and leaves the context. Does not wait for the peer's reply.
     pub fn close(&self, status: Option<u16>, reason: &[u8]) {
-        self.close_waiting(status, reason, Duration::from_millis(100));
+        self.close_waiting(status, reason, 100_000);
     }
 
     /// As [`Connection::close`] without waiting for the socket to take
     /// the close frame (the loop's own closes: keepalive, budget).
     pub(crate) fn close_now(&self, status: Option<u16>, reason: &[u8]) {
-        self.close_waiting(status, reason, Duration::ZERO);
+        self.close_waiting(status, reason, 0);
     }
 
     /// Closes a connection whose output took the context over its memory
@@ -627,13 +634,13 @@ impl Connection {
 
     /// The one way this side closes a connection: queues a close frame
     /// (when open; an HTTP connection has its answer queued), gives the
-    /// output up to `wait` to leave (one attempt when zero), then
-    /// delivers the close and leaves the context.
-    fn close_waiting(&self, status: Option<u16>, reason: &[u8], wait: Duration) {
+    /// output up to `wait_us` microseconds to leave (one attempt when
+    /// zero), then delivers the close and leaves the context.
+    fn close_waiting(&self, status: Option<u16>, reason: &[u8], wait_us: u64) {
         let ctx = self.ctx();
         let refused = self.inner.st.lock().m.queue_close(status, reason);
         if self.socket() >= 0 {
-            let _ = self.flush_writes(wait);
+            let _ = self.flush_for_us(wait_us);
         }
         {
             let mut st = self.inner.st.lock();

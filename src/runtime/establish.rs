@@ -86,12 +86,12 @@ impl Connection {
         let backlog = ctx.inner.cfg.lock().backlog;
         let fd = net::tcp_listen(host, port, ipv6, backlog)?;
         let real_port =
-            net::local_port(fd).map_or_else(|| port.to_string(), |p| text::decimal(p.into()));
+            net::local_port(fd).map_or_else(|| text::owned(port), |p| text::decimal(p.into()));
         let conn = Self::build(
             ctx,
             ConnRole::Listener,
             fd,
-            host.to_string().into(),
+            text::owned(host).into(),
             real_port,
             Machine::listening(),
         );

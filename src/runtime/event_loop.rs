@@ -258,11 +258,12 @@ impl Context {
             }
             let now = Instant::now();
             // Keepalive: input times are stamped with this clock read
-            // (none while it is off).
+            // (none while it is off). Acquire, as every other flag load:
+            // with one ordering a firmware links no out-of-line load.
             let stamp = self
                 .inner
                 .keepalive_on
-                .load(Ordering::Relaxed)
+                .load(Ordering::Acquire)
                 .then(|| now.as_micros());
             for ev in &events {
                 if self.serve_watched(ev) {

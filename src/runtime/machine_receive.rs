@@ -416,7 +416,7 @@ impl Machine {
     fn peer_closed(&mut self, code: u16, reason: &str) {
         self.peer_status = i32::from(code);
         if !reason.is_empty() {
-            self.cold().close_reason = Some(reason.to_string());
+            self.cold().close_reason = Some(crate::protocol::text::owned(reason));
         } else if let Some(c) = self.cold.as_mut() {
             c.close_reason = None;
         }

@@ -49,7 +49,8 @@ impl Data {
             return Some(Data::Inline { len: n as u8, buf });
         }
         let mut v = Vec::new();
-        v.try_reserve_exact(n + 1).ok()?;
+        // Empty: this reserves exactly `n + 1` (n + 1 > INLINE >= 8).
+        v.try_reserve(n + 1).ok()?;
         for p in parts {
             v.extend_from_slice(p);
         }
@@ -67,9 +68,12 @@ impl Data {
             return Some(Data::Inline { len: n as u8, buf });
         }
         let mut v = Vec::new();
-        v.try_reserve_exact(n + 1).ok()?;
+        // Empty: this reserves exactly `n + 1` (n + 1 > INLINE >= 8).
+        v.try_reserve(n + 1).ok()?;
         v.extend_from_slice(p);
-        v.push(0);
+        // The NUL by `resize`, which the receive buffer links anyway: no
+        // `Vec::push` of bytes in a firmware echo.
+        v.resize(n + 1, 0);
         Some(Data::Heap(v))
     }
 

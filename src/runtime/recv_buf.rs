@@ -27,7 +27,8 @@ pub(crate) fn recv_buffer(ctx: &Context, size: usize) -> Vec<u8> {
     let mut n = size;
     loop {
         let mut v = Vec::new();
-        if n <= MIN_RECV_BUF || v.try_reserve_exact(n).is_ok() {
+        // Empty: `try_reserve` gives exactly `n` (above 8 bytes).
+        if n <= MIN_RECV_BUF || v.try_reserve(n).is_ok() {
             v.resize(n, 0);
             if n < size {
                 ctx_log!(
