@@ -77,6 +77,17 @@ pub enum HandshakeError {
     InvalidInput(&'static str),
 }
 
+/// [`HandshakeError::Malformed`] with `why`; with `no-log` (no log line
+/// ever shows it) one text for every case, so that a firmware keeps no
+/// table of reasons: the status of the answer (400) does not change.
+const fn malformed(why: &'static str) -> HandshakeError {
+    HandshakeError::Malformed(if cfg!(feature = "no-log") {
+        "bad head"
+    } else {
+        why
+    })
+}
+
 /// One header line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -138,7 +149,7 @@ impl HeadBuffer {
 
     /// Splits the completed head into its first line and headers.
     fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
-        let head = utf8::to_str(&self.buf).ok_or(HandshakeError::Malformed("head is not UTF-8"))?;
+        let head = utf8::to_str(&self.buf).ok_or(malformed("head is not UTF-8"))?;
         // One pass for the whole head: no control character but tab and
         // line ends (a CR only before its LF), NUL included.
         // A byte loop with the one before (the head ends with LF, so a CR
@@ -149,14 +160,14 @@ impl HeadBuffer {
                 || (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
                 || c == 0x7f
             {
-                return Err(HandshakeError::Malformed("control character in head"));
+                return Err(malformed("control character in head"));
             }
             prev = c;
         }
         let mut lines = text::split_ascii(head, b'\n').map(|l| l.strip_suffix("\r").unwrap_or(l));
         let first = lines.next().unwrap_or("");
         if first.is_empty() {
-            return Err(HandshakeError::Malformed("empty first line"));
+            return Err(malformed("empty first line"));
         }
         let mut headers = Vec::new();
         for line in lines {
@@ -164,12 +175,12 @@ impl HeadBuffer {
                 break;
             }
             if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
-                return Err(HandshakeError::Malformed("folded header line"));
+                return Err(malformed("folded header line"));
             }
-            let (name, value) = text::split_once_ascii(line, b':')
-                .ok_or(HandshakeError::Malformed("header without colon"))?;
+            let (name, value) =
+                text::split_once_ascii(line, b':').ok_or(malformed("header without colon"))?;
             if name.is_empty() || !name.bytes().all(is_tchar) {
-                return Err(HandshakeError::Malformed("invalid header name"));
+                return Err(malformed("invalid header name"));
             }
             if headers.len() == self.limits.max_headers {
                 return Err(HandshakeError::TooLarge);
@@ -607,17 +618,16 @@ impl ServerHandshake {
         let mut parts = text::split_ascii(line, b' ');
         let (method, url, proto) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(m), Some(u), Some(p), None) if !m.is_empty() && !u.is_empty() => (m, u, p),
-            _ => return Err(HandshakeError::Malformed("bad request line")),
+            _ => return Err(malformed("bad request line")),
         };
         if !method.bytes().all(is_tchar) {
-            return Err(HandshakeError::Malformed("bad method"));
+            return Err(malformed("bad method"));
         }
         // RFC 7230: the request target is visible ASCII only.
         if !url.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-            return Err(HandshakeError::Malformed("bad request target"));
+            return Err(malformed("bad request target"));
         }
-        let version =
-            parse_http_version(proto).ok_or(HandshakeError::Malformed("bad HTTP version"))?;
+        let version = parse_http_version(proto).ok_or(malformed("bad HTTP version"))?;
         let request = Request {
             method: method.to_string(),
             url: url.to_string(),
@@ -628,10 +638,10 @@ impl ServerHandshake {
             return Ok(ServerOutcome::Http(request));
         }
         if request.method != "GET" {
-            return Err(HandshakeError::Malformed("upgrade request is not a GET"));
+            return Err(malformed("upgrade request is not a GET"));
         }
         if version < (1, 1) {
-            return Err(HandshakeError::Malformed("upgrade needs HTTP/1.1"));
+            return Err(malformed("upgrade needs HTTP/1.1"));
         }
         if request.host().is_none_or(str::is_empty) {
             return Err(HandshakeError::BadHeader("Host"));
@@ -848,13 +858,13 @@ impl ClientHandshake {
         let proto = parts.next().unwrap_or("");
         match parse_http_version(proto) {
             Some(v) if v >= (1, 1) => {}
-            _ => return Err(HandshakeError::Malformed("bad status line")),
+            _ => return Err(malformed("bad status line")),
         }
         let status: u16 = parts
             .next()
             .filter(|s| s.len() == 3)
             .and_then(|s| s.parse().ok())
-            .ok_or(HandshakeError::Malformed("bad status code"))?;
+            .ok_or(malformed("bad status code"))?;
         if status != 101 {
             return Err(HandshakeError::Status(status));
         }
