@@ -268,18 +268,16 @@ fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item
         .filter(|t| !t.is_empty())
 }
 
-/// The first token of [`header_tokens`] that `pick` takes: plain loops,
-/// smaller than the iterator chain for the handshake's own checks.
-fn find_token<'a>(
-    headers: &'a [Header],
-    name: &str,
-    pick: impl Fn(&str) -> bool,
-) -> Option<&'a str> {
+/// The first token of [`header_tokens`] equal to `token` (ASCII case
+/// ignored), or the first of all when `token` is `None`: plain loops,
+/// smaller than the iterator chain for the handshake's own checks, and
+/// one body (not one per caller's closure).
+fn find_token<'a>(headers: &'a [Header], name: &str, token: Option<&str>) -> Option<&'a str> {
     for h in headers {
         if h.name.eq_ignore_ascii_case(name) {
             for t in text::split_ascii(&h.value, b',') {
                 let t = trim_ows(t);
-                if !t.is_empty() && pick(t) {
+                if !t.is_empty() && token.is_none_or(|w| t.eq_ignore_ascii_case(w)) {
                     return Some(t);
                 }
             }
@@ -289,7 +287,7 @@ fn find_token<'a>(
 }
 
 fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
-    find_token(headers, name, |t| t.eq_ignore_ascii_case(token)).is_some()
+    find_token(headers, name, Some(token)).is_some()
 }
 
 /// Joins every value of a list header with ", " (None if absent).
@@ -372,7 +370,7 @@ impl Request {
     }
     /// The first requested subprotocol.
     pub fn first_protocol(&self) -> Option<&str> {
-        find_token(&self.headers, "Sec-WebSocket-Protocol", |_| true)
+        find_token(&self.headers, "Sec-WebSocket-Protocol", None)
     }
     /// True when this request asks for a WebSocket upgrade.
     pub fn is_upgrade(&self) -> bool {
