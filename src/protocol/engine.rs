@@ -432,10 +432,12 @@ impl<R: RandomSource> Engine<R> {
     /// what the peer said, for the application to see. The reason is empty
     /// when it is not UTF-8.
     pub fn refused_close(&self) -> Option<(u16, &str)> {
-        if !self.refused_close {
-            return None;
-        }
-        Some(close_parts(&self.ctrl))
+        self.refused_close_payload().map(close_parts)
+    }
+    /// The payload of the peer's close frame refused for its status code
+    /// (see [`Engine::refused_close`]), as it came.
+    pub(crate) fn refused_close_payload(&self) -> Option<&[u8]> {
+        self.refused_close.then_some(&self.ctrl[..])
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {

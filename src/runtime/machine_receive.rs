@@ -8,7 +8,7 @@
 use crate::prelude::*;
 
 use super::*;
-use crate::protocol::engine::{close_parts, Ready};
+use crate::protocol::engine::Ready;
 use crate::protocol::{DataKind, OpCode};
 
 impl Machine {
@@ -367,8 +367,7 @@ impl Machine {
                         Ready::Ping(_) | Ready::Pong(_) => continue,
                         Ready::Close(src) => {
                             // Validated when the frame completed.
-                            let (code, reason) = close_parts(engine.slice(src, input));
-                            self.peer_closed(code, reason);
+                            self.peer_closed(engine.slice(src, input));
                             act_log!(
                                 env,
                                 acts,
@@ -394,8 +393,8 @@ impl Machine {
                 Err(e) => {
                     // A close frame refused for its code (answered 1002)
                     // still reports what the peer sent.
-                    if let Some((code, reason)) = engine.refused_close() {
-                        self.peer_closed(code, reason);
+                    if let Some(payload) = engine.refused_close_payload() {
+                        self.peer_closed(payload);
                     }
                     act_log!(
                         env,
@@ -413,12 +412,21 @@ impl Machine {
 
     /// Records the status and reason of the peer's close frame (shown
     /// once the close is delivered).
-    fn peer_closed(&mut self, code: u16, reason: &str) {
+    /// `payload`: the close frame's (the engine checked its length and,
+    /// unless it refused the code, its reason), kept as it came: its
+    /// reason is made text when asked for ([`Machine::close_reason`]).
+    fn peer_closed(&mut self, payload: &[u8]) {
+        let (code, reason) = match payload {
+            [a, b, reason @ ..] => (u16::from_be_bytes([*a, *b]), reason),
+            _ => (crate::protocol::close::STATUS_NO_STATUS, &[][..]),
+        };
         self.peer_status = i32::from(code);
         if !reason.is_empty() {
-            self.cold().close_reason = Some(reason.to_string());
+            let r = &mut self.cold().close_reason;
+            r.clear();
+            r.extend_from_slice(reason);
         } else if let Some(c) = self.cold.as_mut() {
-            c.close_reason = None;
+            c.close_reason.clear();
         }
     }
 
