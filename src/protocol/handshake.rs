@@ -423,13 +423,14 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         deflate: Option<&DeflateConfig>,
     ) -> Result<Option<DeflateParams>, HandshakeError> {
-        let agreed = deflate.and_then(|cfg| deflate::answer_offer(&self.request.headers, cfg));
-        self.answer(out, protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
-        Ok(agreed.map(|(p, _)| p))
+        match deflate {
+            Some(cfg) => deflate::answer(self, out, protocol, cfg),
+            None => self.answer(out, protocol, None).map(|()| None),
+        }
     }
 
     /// Appends the 101 answer to `out` (nothing on error).
-    fn answer(
+    pub(super) fn answer(
         &self,
         out: &mut Vec<u8>,
         protocol: Option<&str>,
