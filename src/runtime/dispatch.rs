@@ -141,15 +141,13 @@ impl Connection {
                     &mut built
                 }
             };
-            if sink.is_some() {
-                // (Not limited as `queue_inbox` is: the caller takes them.)
-                self.inner.st.lock().cold().push_inbox(core::mem::take(m));
-                continue;
-            }
             // The connection's own handler when it has one, else the
-            // context's.
+            // context's; none for a reader's messages (`sink`).
             let own = self.inner.own_on_msg.load(Ordering::Acquire);
             let load = || {
+                if sink.is_some() {
+                    return None;
+                }
                 let h = if own {
                     self.inner.st.lock().on_msg()
                 } else {
