@@ -124,22 +124,19 @@ impl HeadBuffer {
         let room = self.limits.max_header_bytes.saturating_sub(old);
         let take = data.len().min(room);
         self.buf.extend_from_slice(&data[..take]);
-        // The terminator ("\n\n" or "\n\r\n") may start in the last 2 old bytes.
-        let mut i = old.saturating_sub(2);
-        while let Some(off) = self.buf[i..].iter().position(|&b| b == b'\n') {
-            let nl = i + off;
-            let end = match (self.buf.get(nl + 1), self.buf.get(nl + 2)) {
-                (Some(b'\n'), _) => Some(nl + 2),
-                (Some(b'\r'), Some(b'\n')) => Some(nl + 3),
-                _ => None,
-            };
-            if let Some(end) = end {
+        // The terminator ("\n\n" or "\n\r\n") ends in the new bytes (the
+        // old ones hold none): each new LF, looked at with what is before it.
+        let b = &self.buf;
+        for i in old.max(1)..b.len() {
+            if b[i] == b'\n'
+                && (b[i - 1] == b'\n' || (i >= 2 && b[i - 1] == b'\r' && b[i - 2] == b'\n'))
+            {
                 // Lines before the first one may not be empty.
+                let end = i + 1;
                 self.buf.truncate(end);
                 self.done = true;
                 return Ok((end - old, true));
             }
-            i = nl + 1;
         }
         if take < data.len() || self.buf.len() >= self.limits.max_header_bytes {
             return Err(HandshakeError::TooLarge);
