@@ -857,9 +857,12 @@ impl<R: RandomSource> Engine<R> {
                     Ok(c) => c,
                     Err(e) => {
                         if matches!(e, ProtocolError::InvalidCloseCode(_)) {
-                            // Kept for `refused_close`.
-                            self.ctrl.clear();
-                            self.ctrl.extend_from_slice(payload);
+                            // Kept for `refused_close` (already there when
+                            // it was gathered in `ctrl`: always without std).
+                            if !matches!(src, Src::Control) {
+                                self.ctrl.clear();
+                                self.ctrl.extend_from_slice(payload);
+                            }
                             self.refused_close = true;
                         }
                         return Err(e);
