@@ -6,6 +6,7 @@ use super::sha1::Sha1;
 use super::text;
 use super::utf8;
 use super::RandomSource;
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -548,8 +549,9 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// What a server makes of a request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerOutcome {
-    /// A valid WebSocket upgrade request.
-    Upgrade(UpgradeRequest),
+    /// A valid WebSocket upgrade request (boxed: it is what a server
+    /// keeps while it decides, and the outcome is moved a few times).
+    Upgrade(Box<UpgradeRequest>),
     /// A well-formed request that does not ask for an upgrade (a browser
     /// fetching a page): the caller may serve it.
     Http(Request),
@@ -658,7 +660,7 @@ impl ServerHandshake {
             return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
         }
         let accept = accept_key(key.as_bytes());
-        Ok(ServerOutcome::Upgrade(UpgradeRequest { request, accept }))
+        Ok(ServerOutcome::Upgrade(Box::new(UpgradeRequest { request, accept })))
     }
 }
 

@@ -91,7 +91,7 @@ impl Machine {
                     Some(ServerOutcome::Upgrade(up)) => {
                         record_request(&mut self.info, &up.request);
                         self.forwarded(env, &up.request, acts);
-                        self.phase = Phase::AwaitOpen(Box::new(up));
+                        self.phase = Phase::AwaitOpen(up);
                         acts.on_open = true;
                     }
                     Some(ServerOutcome::Http(req)) => {
