@@ -553,8 +553,8 @@ pub enum ServerOutcome {
     /// keeps while it decides, and the outcome is moved a few times).
     Upgrade(Box<UpgradeRequest>),
     /// A well-formed request that does not ask for an upgrade (a browser
-    /// fetching a page): the caller may serve it.
-    Http(Request),
+    /// fetching a page): the caller may serve it (boxed, as `Upgrade`).
+    Http(Box<Request>),
     /// Refuse with this answer.
     Reject(Rejection),
 }
@@ -633,7 +633,7 @@ impl ServerHandshake {
             headers,
         };
         if !request.is_upgrade() {
-            return Ok(ServerOutcome::Http(request));
+            return Ok(ServerOutcome::Http(Box::new(request)));
         }
         if request.method != "GET" {
             return Err(malformed("upgrade request is not a GET"));
@@ -660,7 +660,10 @@ impl ServerHandshake {
             return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
         }
         let accept = accept_key(key.as_bytes());
-        Ok(ServerOutcome::Upgrade(Box::new(UpgradeRequest { request, accept })))
+        Ok(ServerOutcome::Upgrade(Box::new(UpgradeRequest {
+            request,
+            accept,
+        })))
     }
 }
 

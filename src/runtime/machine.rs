@@ -146,7 +146,7 @@ pub(crate) struct Actions {
     /// ([`Machine::finish_open`]).
     pub on_open: bool,
     /// Server: a plain HTTP request (not an upgrade).
-    pub http: Option<Request>,
+    pub http: Option<Box<Request>>,
     /// The handshake completed.
     pub ready: bool,
     /// Messages, in stream order.
