@@ -413,15 +413,12 @@ fn feed_engine(
                         continue;
                     }
                 };
-                let m = Message::received(opcode, end, utf8, engine.slice(src, input));
-                match m {
-                    Some(m) => acts.msgs.push(Incoming::Message(m)),
-                    None => {
-                        // No memory for it: closed with 1009 (what the
-                        // engine answers when reassembly runs out).
-                        let _ = engine.close(Some(1009), b"");
-                        return true;
-                    }
+                let bytes = engine.slice(src, input);
+                if !Message::push_received(&mut acts.msgs, opcode, end, utf8, bytes) {
+                    // No memory for it: closed with 1009 (what the
+                    // engine answers when reassembly runs out).
+                    let _ = engine.close(Some(1009), b"");
+                    return true;
                 }
             }
             Err(e) => {
