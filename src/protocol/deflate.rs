@@ -64,13 +64,17 @@ type Values<'a> = &'a [Header];
 
 const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
 
+/// [`answer`]'s signature: the 101 answer for a request, with the
+/// agreement when an offer is accepted.
+type Answer = fn(
+    &UpgradeRequest,
+    &mut Vec<u8>,
+    Option<&str>,
+    &DeflateConfig,
+) -> Result<Option<DeflateParams>, HandshakeError>;
+
 struct Imp {
-    answer: fn(
-        &UpgradeRequest,
-        &mut Vec<u8>,
-        Option<&str>,
-        &DeflateConfig,
-    ) -> Result<Option<DeflateParams>, HandshakeError>,
+    answer: Answer,
     offer: fn(&DeflateConfig) -> String,
     check_answer: fn(Values<'_>, &DeflateConfig) -> Result<Option<DeflateParams>, ()>,
     codec: fn(Role, DeflateParams) -> Box<dyn PerMessage + Send>,
