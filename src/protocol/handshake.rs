@@ -613,11 +613,14 @@ impl ServerHandshake {
 
     fn parse(&self) -> Result<ServerOutcome, HandshakeError> {
         let (line, headers) = self.head.parse()?;
-        let mut parts = text::split_ascii(line, b' ');
-        let (method, url, proto) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(m), Some(u), Some(p), None) if !m.is_empty() && !u.is_empty() => (m, u, p),
-            _ => return Err(malformed("bad request line")),
-        };
+        // Method, target and version, one space apart: a fourth part, or a
+        // space more anywhere, leaves a version `parse_http_version`
+        // refuses, or an empty method or target.
+        let (method, url, proto) = text::split_once_ascii(line, b' ')
+            .and_then(|(m, rest)| Some((m, text::split_once_ascii(rest, b' ')?)))
+            .map(|(m, (u, p))| (m, u, p))
+            .filter(|(m, u, _)| !m.is_empty() && !u.is_empty())
+            .ok_or(malformed("bad request line"))?;
         if !method.bytes().all(is_tchar) {
             return Err(malformed("bad method"));
         }
@@ -1105,6 +1108,28 @@ mod tests {
             (base.replace("GET /chat", "POST /chat"), 400),
             (base.replace("HTTP/1.1", "HTTP/1.0"), 400),
             (base.replace("GET /chat HTTP/1.1", "GET /chat"), 400),
+            // the request line: three parts, one space apart
+            (
+                base.replace("GET /chat HTTP/1.1", "GET /chat HTTP/1.1 x"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", "GET  /chat HTTP/1.1"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", "GET /chat  HTTP/1.1"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", " GET /chat HTTP/1.1"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", "GET /chat HTTP/1.1 "),
+                400,
+            ),
+            ("GET / HTTP/1.1 x\r\nHost: a\r\n\r\n".to_string(), 400),
             (base.replace("Origin: http", " Origin: http"), 400),
             (base.replace("Origin: http", "Origin http"), 400),
             (base.replace("Origin:", "Ori gin:"), 400),
