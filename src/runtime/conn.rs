@@ -5,6 +5,7 @@
 //! - `driver.rs`: moving bytes between the machine and the transport
 //!   (receive, send, flush, close);
 //! - `dispatch.rs`: running the machine's actions (handlers, `on_close`);
+//! - `inbox.rs`: the messages kept for `get_msg`;
 //! - `establish.rs`: listen, connect, accept, adopt;
 //! - `transport.rs`: where the bytes go (the socket, through `net/`).
 
@@ -13,6 +14,7 @@ use crate::prelude::*;
 
 use super::attachment::Attachment;
 use super::context::{CloseHandler, Context, CtxInner, LogLevel};
+use super::inbox::Inbox;
 use super::machine::{Env, Info, Machine};
 use super::message::Message;
 use super::transport::Transport;
@@ -73,57 +75,11 @@ struct OwnHandlers {
     on_ready: Option<super::ActionHandler>,
 }
 
-impl Cold {
-    /// Queues `m` at the back of the inbox.
-    pub(crate) fn push_inbox(&mut self, m: Message) {
-        self.inbox_bytes += m.payload().len();
-        self.inbox.items.push(m);
-    }
-
-    /// Takes the inbox's first message.
-    pub(crate) fn pop_inbox(&mut self) -> Option<Message> {
-        let m = self.inbox.pop()?;
-        self.inbox_bytes -= m.payload().len();
-        Some(m)
-    }
-}
-
-/// Messages kept for `get_msg`, oldest first: a vector read from `head`
-/// (not a `VecDeque`, whose ring code was twice this in a firmware).
-#[derive(Default)]
-pub(crate) struct Inbox {
-    items: Vec<Message>,
-    head: usize,
-}
-
-impl Inbox {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.head == self.items.len()
-    }
-
-    /// Takes the oldest message.
-    fn pop(&mut self) -> Option<Message> {
-        let m = core::mem::take(self.items.get_mut(self.head)?);
-        self.head += 1;
-        // The taken slots (empty messages, no heap) go once they are half
-        // of the vector: amortised O(1) a message, memory bounded by the
-        // messages waiting.
-        if self.head * 2 >= self.items.len() {
-            self.items.drain(..self.head);
-            self.head = 0;
-        }
-        Some(m)
-    }
-}
-
 /// Connection state that is rarely needed (see `ConnState::cold`).
 #[derive(Default)]
 pub(crate) struct Cold {
-    /// Messages kept for `get_msg` (no handler took them): added and
-    /// taken through the methods below, which count their payload bytes.
+    /// Messages kept for `get_msg` (no handler took them).
     pub inbox: Inbox,
-    /// Payload bytes in `inbox` (kept, not summed over it at each message).
-    inbox_bytes: usize,
     /// The message `read` is handing out, and how far.
     pub stream: Vec<u8>,
     pub stream_pos: usize,
@@ -182,7 +138,7 @@ impl ConnState {
     }
 
     pub(crate) fn inbox_bytes(&self) -> usize {
-        self.cold.as_ref().map_or(0, |c| c.inbox_bytes)
+        self.cold.as_ref().map_or(0, |c| c.inbox.bytes())
     }
 }
 
@@ -697,11 +653,11 @@ impl ConnInner {
             );
             return;
         }
-        st.cold().push_inbox(m);
+        st.cold().inbox.push(m);
     }
 
     pub(crate) fn pop_inbox(&self) -> Option<Message> {
-        self.st.lock().cold.as_mut()?.pop_inbox()
+        self.st.lock().cold.as_mut()?.inbox.pop()
     }
 
     /// Messages wait in the inbox.
@@ -771,57 +727,4 @@ fn _assert_send_sync() {
     fn f<T: Send + Sync>() {}
     f::<Connection>();
     f::<Context>();
-}
-
-#[cfg(test)]
-mod inbox_tests {
-    use super::*;
-    use crate::protocol::DataKind;
-
-    fn msg(p: &[u8]) -> Message {
-        Message::whole(DataKind::Binary, p).unwrap()
-    }
-
-    #[test]
-    fn the_inbox_counts_its_payload_bytes_in_order() {
-        let mut c = Cold::default();
-        c.push_inbox(msg(b"abc"));
-        c.push_inbox(msg(b"de"));
-        c.push_inbox(msg(b"f"));
-        assert_eq!(c.inbox_bytes, 6);
-        assert_eq!(c.pop_inbox().unwrap().payload(), b"abc");
-        assert_eq!(c.inbox_bytes, 3);
-        assert_eq!(c.pop_inbox().unwrap().payload(), b"de");
-        assert_eq!(c.pop_inbox().unwrap().payload(), b"f");
-        assert_eq!(c.inbox_bytes, 0);
-        assert!(c.pop_inbox().is_none());
-        assert_eq!(c.inbox_bytes, 0);
-    }
-
-    #[test]
-    fn the_inbox_keeps_order_and_drops_taken_slots() {
-        let mut c = Cold::default();
-        let mut next = 0u32;
-        let mut want = 0u32;
-        // Pushes and pops interleaved, never empty: the taken slots go
-        // (the vector stays within twice the waiting messages) and the
-        // order holds.
-        for round in 0..200 {
-            for _ in 0..(1 + round % 3) {
-                c.push_inbox(msg(&next.to_be_bytes()));
-                next += 1;
-            }
-            while next - want > 2 {
-                assert_eq!(c.pop_inbox().unwrap().payload(), want.to_be_bytes());
-                want += 1;
-                assert!(c.inbox.items.len() <= 2 * (next - want) as usize + 1);
-            }
-        }
-        while let Some(m) = c.pop_inbox() {
-            assert_eq!(m.payload(), want.to_be_bytes());
-            want += 1;
-        }
-        assert_eq!((want, c.inbox_bytes), (next, 0));
-        assert!(c.inbox.is_empty() && c.inbox.items.is_empty());
-    }
 }
