@@ -493,16 +493,18 @@ impl Rejection {
         if self.status == 426 {
             // The version's digits and the line's end, appended at once
             // from the first significant digit.
-            let v = self.version;
-            let line = [
-                b'0' + v / 100,
-                b'0' + v / 10 % 10,
-                b'0' + v % 10,
-                b'\r',
-                b'\n',
-            ];
-            let skip = usize::from(v < 100) + usize::from(v < 10);
-            s.extend_from_slice(&line[skip..]);
+            let mut v = self.version;
+            let mut line = *b"000\r\n";
+            let mut at = 3;
+            loop {
+                at -= 1;
+                line[at] += v % 10;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            s.extend_from_slice(&line[at..]);
         }
         s.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
     }
@@ -1198,7 +1200,15 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         // Every status a rejection has, with its reason phrase and, for
         // 426, the version in decimal.
-        for (status, version) in [(400, 13), (426, 13), (426, 7), (426, 255), (431, 13)] {
+        for (status, version) in [
+            (400, 13),
+            (426, 13),
+            (426, 7),
+            (426, 0),
+            (426, 100),
+            (426, 255),
+            (431, 13),
+        ] {
             let r = Rejection {
                 status,
                 error: HandshakeError::TooLarge,
