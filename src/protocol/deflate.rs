@@ -34,7 +34,7 @@
 
 use super::engine::{self, Config, MsgRx, Piece, Ready};
 use super::frame::OpCode;
-use super::handshake::{header_values, is_tchar, Header};
+use super::handshake::{header_values, is_tchar, HandshakeError, Header, UpgradeRequest};
 use super::{ProtocolError, Role};
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -64,15 +64,28 @@ type Values<'a> = &'a [Header];
 
 const EXTENSIONS: &str = "Sec-WebSocket-Extensions";
 
+/// [`answer`]'s signature: the 101 answer for a request, with the
+/// agreement when an offer is accepted.
+type Answer = fn(
+    &UpgradeRequest,
+    &mut Vec<u8>,
+    Option<&str>,
+    &DeflateConfig,
+) -> Result<Option<DeflateParams>, HandshakeError>;
+
 struct Imp {
-    accept_offer: fn(Values<'_>, &DeflateConfig) -> Option<(DeflateParams, String)>,
+    answer: Answer,
     offer: fn(&DeflateConfig) -> String,
     check_answer: fn(Values<'_>, &DeflateConfig) -> Result<Option<DeflateParams>, ()>,
     codec: fn(Role, DeflateParams) -> Box<dyn PerMessage + Send>,
 }
 
 static IMP: Imp = Imp {
-    accept_offer: |h, cfg| accept_offer(header_values(h, EXTENSIONS), cfg),
+    answer: |up, out, protocol, cfg| {
+        let agreed = accept_offer(header_values(&up.request.headers, EXTENSIONS), cfg);
+        up.answer(out, protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
+        Ok(agreed.map(|(p, _)| p))
+    },
     offer,
     check_answer: |h, cfg| check_answer(header_values(h, EXTENSIONS), Some(cfg)),
     codec: |role, params| Box::new(Codec::new(role, params)),
@@ -315,12 +328,17 @@ fn parse_params(ext: &Extension) -> Option<Parsed> {
 
 // ---------------------------------------------------------------- through the table
 
-/// Server side: [`accept_offer`] through `cfg`'s table.
-pub(crate) fn answer_offer(
-    headers: &[Header],
+/// Server side: appends the 101 answer to `out`, accepting the first
+/// acceptable offer of the request (then returned) through `cfg`'s table:
+/// a server that never turns the extension on links none of the
+/// agreement's handling ([`UpgradeRequest::answer_into`]).
+pub(crate) fn answer(
+    up: &UpgradeRequest,
+    out: &mut Vec<u8>,
+    protocol: Option<&str>,
     cfg: &DeflateConfig,
-) -> Option<(DeflateParams, String)> {
-    (cfg.imp.0.accept_offer)(headers, cfg)
+) -> Result<Option<DeflateParams>, HandshakeError> {
+    (cfg.imp.0.answer)(up, out, protocol, cfg)
 }
 
 /// Client side: [`offer`] through `cfg`'s table.

@@ -143,7 +143,9 @@ struct CurrentFrame {
     fin: bool,
     opcode: OpCode,
     mask: Option<[u8; 4]>,
-    remaining: u64,
+    /// Payload bytes still to come (a `usize`: a frame that does not fit
+    /// one is refused as too large, see [`Engine::start_frame`]).
+    remaining: usize,
     offset: usize,
 }
 
@@ -204,7 +206,8 @@ pub struct Engine<R: RandomSource> {
 pub(crate) struct MsgRx {
     /// Kind of the message being received, when one is in progress.
     msg_kind: Option<DataKind>,
-    msg_len: u64,
+    /// Payload bytes of the message so far (a `usize`, as `remaining`).
+    msg_len: usize,
     msg_buf: Vec<u8>,
     recv_utf8: Utf8Validator,
     /// The message buffer was handed out by the last event; clear it first.
@@ -429,10 +432,12 @@ impl<R: RandomSource> Engine<R> {
     /// what the peer said, for the application to see. The reason is empty
     /// when it is not UTF-8.
     pub fn refused_close(&self) -> Option<(u16, &str)> {
-        if !self.refused_close {
-            return None;
-        }
-        Some(close_parts(&self.ctrl))
+        self.refused_close_payload().map(close_parts)
+    }
+    /// The payload of the peer's close frame refused for its status code
+    /// (see [`Engine::refused_close`]), as it came.
+    pub(crate) fn refused_close_payload(&self) -> Option<&[u8]> {
+        self.refused_close.then_some(&self.ctrl[..])
     }
     /// Bytes of a message being reassembled (per-connection partial state).
     pub fn buffered_len(&self) -> usize {
@@ -554,7 +559,7 @@ impl<R: RandomSource> Engine<R> {
                 remaining,
                 offset,
             } = self.frame;
-            let avail = (input.len() - pos).min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            let avail = (input.len() - pos).min(remaining);
             // An empty frame (or the empty end of one) completes here,
             // with no payload.
             if avail == 0 && remaining != 0 {
@@ -566,7 +571,7 @@ impl<R: RandomSource> Engine<R> {
             if let Some(k) = mask {
                 apply_mask(chunk, k, offset);
             }
-            let remaining = remaining - avail as u64;
+            let remaining = remaining - avail;
             self.frame.remaining = remaining;
             self.frame.offset += avail;
             if let Some(ready) =
@@ -669,19 +674,25 @@ impl<R: RandomSource> Engine<R> {
                 }
                 _ => {}
             }
+            // Lengths in `usize` from here on: 32-bit arithmetic on a
+            // 32-bit target (a frame or message that does not fit a `usize`
+            // cannot be held there anyway, and is refused as too large).
             let max = self.config.max_frame_size;
-            if h.payload_len > max {
-                return Err(ProtocolError::FrameTooLarge {
+            let len = usize::try_from(h.payload_len)
+                .ok()
+                .filter(|_| h.payload_len <= max)
+                .ok_or(ProtocolError::FrameTooLarge {
                     len: err_len(h.payload_len),
                     max: err_len(max),
-                });
-            }
-            let total = self.rx.msg_len.saturating_add(h.payload_len);
-            if total > self.config.max_message_size {
-                return Err(ProtocolError::MessageTooLarge {
+                })?;
+            let total = self
+                .rx
+                .msg_len
+                .checked_add(len)
+                .filter(|&t| t as u64 <= self.config.max_message_size)
+                .ok_or(ProtocolError::MessageTooLarge {
                     max: err_len(self.config.max_message_size),
-                });
-            }
+                })?;
             self.rx.msg_len = total;
             if op != OpCode::Continuation {
                 self.rx.msg_kind = Some(if op == OpCode::Text {
@@ -703,7 +714,8 @@ impl<R: RandomSource> Engine<R> {
         f.fin = h.fin;
         f.opcode = op;
         f.mask = h.mask;
-        f.remaining = h.payload_len;
+        // (A control frame's is at most 125: `validate` checked it.)
+        f.remaining = h.payload_len as usize;
         f.offset = 0;
         self.in_frame = true;
         Ok(())
@@ -717,7 +729,7 @@ impl<R: RandomSource> Engine<R> {
         fin: bool,
         opcode: OpCode,
         offset: usize,
-        remaining: u64,
+        remaining: usize,
         start: usize,
         data: &[u8],
     ) -> Result<Option<Ready>, ProtocolError> {
@@ -800,11 +812,11 @@ impl<R: RandomSource> Engine<R> {
                 let room = if buf.is_empty() && fin {
                     // The message is this frame: room for all of it at once,
                     // no regrowth (and so for `data`).
-                    let whole = usize::try_from(data.len() as u64 + remaining).unwrap_or(0);
+                    // (Both are parts of one frame, whose length fits.)
                     // Exactly: an empty buffer without room is let go
                     // first, so that `try_reserve` allocates what is asked
                     // (above 8 bytes; `try_reserve_exact` is not linked).
-                    let whole = whole.max(data.len());
+                    let whole = data.len() + remaining;
                     if buf.capacity() < whole {
                         *buf = Vec::new();
                     }
@@ -852,9 +864,12 @@ impl<R: RandomSource> Engine<R> {
                     Ok(c) => c,
                     Err(e) => {
                         if matches!(e, ProtocolError::InvalidCloseCode(_)) {
-                            // Kept for `refused_close`.
-                            self.ctrl.clear();
-                            self.ctrl.extend_from_slice(payload);
+                            // Kept for `refused_close` (already there when
+                            // it was gathered in `ctrl`: always without std).
+                            if !matches!(src, Src::Control) {
+                                self.ctrl.clear();
+                                self.ctrl.extend_from_slice(payload);
+                            }
                             self.refused_close = true;
                         }
                         return Err(e);

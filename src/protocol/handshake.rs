@@ -6,6 +6,7 @@ use super::sha1::Sha1;
 use super::text;
 use super::utf8;
 use super::RandomSource;
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -77,6 +78,17 @@ pub enum HandshakeError {
     InvalidInput(&'static str),
 }
 
+/// [`HandshakeError::Malformed`] with `why`; with `no-log` (no log line
+/// ever shows it) one text for every case, so that a firmware keeps no
+/// table of reasons: the status of the answer (400) does not change.
+const fn malformed(why: &'static str) -> HandshakeError {
+    HandshakeError::Malformed(if cfg!(feature = "no-log") {
+        "bad head"
+    } else {
+        why
+    })
+}
+
 /// One header line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -113,22 +125,19 @@ impl HeadBuffer {
         let room = self.limits.max_header_bytes.saturating_sub(old);
         let take = data.len().min(room);
         self.buf.extend_from_slice(&data[..take]);
-        // The terminator ("\n\n" or "\n\r\n") may start in the last 2 old bytes.
-        let mut i = old.saturating_sub(2);
-        while let Some(off) = self.buf[i..].iter().position(|&b| b == b'\n') {
-            let nl = i + off;
-            let end = match (self.buf.get(nl + 1), self.buf.get(nl + 2)) {
-                (Some(b'\n'), _) => Some(nl + 2),
-                (Some(b'\r'), Some(b'\n')) => Some(nl + 3),
-                _ => None,
-            };
-            if let Some(end) = end {
+        // The terminator ("\n\n" or "\n\r\n") ends in the new bytes (the
+        // old ones hold none): each new LF, looked at with what is before it.
+        let b = &self.buf;
+        for i in old.max(1)..b.len() {
+            if b[i] == b'\n'
+                && (b[i - 1] == b'\n' || (i >= 2 && b[i - 1] == b'\r' && b[i - 2] == b'\n'))
+            {
                 // Lines before the first one may not be empty.
+                let end = i + 1;
                 self.buf.truncate(end);
                 self.done = true;
                 return Ok((end - old, true));
             }
-            i = nl + 1;
         }
         if take < data.len() || self.buf.len() >= self.limits.max_header_bytes {
             return Err(HandshakeError::TooLarge);
@@ -138,7 +147,7 @@ impl HeadBuffer {
 
     /// Splits the completed head into its first line and headers.
     fn parse(&self) -> Result<(&str, Vec<Header>), HandshakeError> {
-        let head = utf8::to_str(&self.buf).ok_or(HandshakeError::Malformed("head is not UTF-8"))?;
+        let head = utf8::to_str(&self.buf).ok_or(malformed("head is not UTF-8"))?;
         // One pass for the whole head: no control character but tab and
         // line ends (a CR only before its LF), NUL included.
         // A byte loop with the one before (the head ends with LF, so a CR
@@ -149,14 +158,14 @@ impl HeadBuffer {
                 || (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
                 || c == 0x7f
             {
-                return Err(HandshakeError::Malformed("control character in head"));
+                return Err(malformed("control character in head"));
             }
             prev = c;
         }
         let mut lines = text::split_ascii(head, b'\n').map(|l| l.strip_suffix("\r").unwrap_or(l));
         let first = lines.next().unwrap_or("");
         if first.is_empty() {
-            return Err(HandshakeError::Malformed("empty first line"));
+            return Err(malformed("empty first line"));
         }
         let mut headers = Vec::new();
         for line in lines {
@@ -164,12 +173,12 @@ impl HeadBuffer {
                 break;
             }
             if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
-                return Err(HandshakeError::Malformed("folded header line"));
+                return Err(malformed("folded header line"));
             }
-            let (name, value) = text::split_once_ascii(line, b':')
-                .ok_or(HandshakeError::Malformed("header without colon"))?;
+            let (name, value) =
+                text::split_once_ascii(line, b':').ok_or(malformed("header without colon"))?;
             if name.is_empty() || !name.bytes().all(is_tchar) {
-                return Err(HandshakeError::Malformed("invalid header name"));
+                return Err(malformed("invalid header name"));
             }
             if headers.len() == self.limits.max_headers {
                 return Err(HandshakeError::TooLarge);
@@ -257,18 +266,16 @@ fn header_tokens<'a>(headers: &'a [Header], name: &'a str) -> impl Iterator<Item
         .filter(|t| !t.is_empty())
 }
 
-/// The first token of [`header_tokens`] that `pick` takes: plain loops,
-/// smaller than the iterator chain for the handshake's own checks.
-fn find_token<'a>(
-    headers: &'a [Header],
-    name: &str,
-    pick: impl Fn(&str) -> bool,
-) -> Option<&'a str> {
+/// The first token of [`header_tokens`] equal to `token` (ASCII case
+/// ignored), or the first of all when `token` is `None`: plain loops,
+/// smaller than the iterator chain for the handshake's own checks, and
+/// one body (not one per caller's closure).
+fn find_token<'a>(headers: &'a [Header], name: &str, token: Option<&str>) -> Option<&'a str> {
     for h in headers {
         if h.name.eq_ignore_ascii_case(name) {
             for t in text::split_ascii(&h.value, b',') {
                 let t = trim_ows(t);
-                if !t.is_empty() && pick(t) {
+                if !t.is_empty() && token.is_none_or(|w| t.eq_ignore_ascii_case(w)) {
                     return Some(t);
                 }
             }
@@ -278,7 +285,7 @@ fn find_token<'a>(
 }
 
 fn has_token(headers: &[Header], name: &str, token: &str) -> bool {
-    find_token(headers, name, |t| t.eq_ignore_ascii_case(token)).is_some()
+    find_token(headers, name, Some(token)).is_some()
 }
 
 /// Joins every value of a list header with ", " (None if absent).
@@ -361,7 +368,7 @@ impl Request {
     }
     /// The first requested subprotocol.
     pub fn first_protocol(&self) -> Option<&str> {
-        find_token(&self.headers, "Sec-WebSocket-Protocol", |_| true)
+        find_token(&self.headers, "Sec-WebSocket-Protocol", None)
     }
     /// True when this request asks for a WebSocket upgrade.
     pub fn is_upgrade(&self) -> bool {
@@ -414,13 +421,14 @@ impl UpgradeRequest {
         protocol: Option<&str>,
         deflate: Option<&DeflateConfig>,
     ) -> Result<Option<DeflateParams>, HandshakeError> {
-        let agreed = deflate.and_then(|cfg| deflate::answer_offer(&self.request.headers, cfg));
-        self.answer(out, protocol, agreed.as_ref().map(|(_, a)| a.as_str()))?;
-        Ok(agreed.map(|(p, _)| p))
+        match deflate {
+            Some(cfg) => deflate::answer(self, out, protocol, cfg),
+            None => self.answer(out, protocol, None).map(|()| None),
+        }
     }
 
     /// Appends the 101 answer to `out` (nothing on error).
-    fn answer(
+    pub(super) fn answer(
         &self,
         out: &mut Vec<u8>,
         protocol: Option<&str>,
@@ -485,16 +493,18 @@ impl Rejection {
         if self.status == 426 {
             // The version's digits and the line's end, appended at once
             // from the first significant digit.
-            let v = self.version;
-            let line = [
-                b'0' + v / 100,
-                b'0' + v / 10 % 10,
-                b'0' + v % 10,
-                b'\r',
-                b'\n',
-            ];
-            let skip = usize::from(v < 100) + usize::from(v < 10);
-            s.extend_from_slice(&line[skip..]);
+            let mut v = self.version;
+            let mut line = *b"000\r\n";
+            let mut at = 3;
+            loop {
+                at -= 1;
+                line[at] += v % 10;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            s.extend_from_slice(&line[at..]);
         }
         s.extend_from_slice(b"Connection: close\r\nContent-Length: 0\r\n\r\n");
     }
@@ -541,11 +551,12 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// What a server makes of a request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerOutcome {
-    /// A valid WebSocket upgrade request.
-    Upgrade(UpgradeRequest),
+    /// A valid WebSocket upgrade request (boxed: it is what a server
+    /// keeps while it decides, and the outcome is moved a few times).
+    Upgrade(Box<UpgradeRequest>),
     /// A well-formed request that does not ask for an upgrade (a browser
-    /// fetching a page): the caller may serve it.
-    Http(Request),
+    /// fetching a page): the caller may serve it (boxed, as `Upgrade`).
+    Http(Box<Request>),
     /// Refuse with this answer.
     Reject(Rejection),
 }
@@ -604,20 +615,22 @@ impl ServerHandshake {
 
     fn parse(&self) -> Result<ServerOutcome, HandshakeError> {
         let (line, headers) = self.head.parse()?;
-        let mut parts = text::split_ascii(line, b' ');
-        let (method, url, proto) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(m), Some(u), Some(p), None) if !m.is_empty() && !u.is_empty() => (m, u, p),
-            _ => return Err(HandshakeError::Malformed("bad request line")),
-        };
+        // Method, target and version, one space apart: a fourth part, or a
+        // space more anywhere, leaves a version `parse_http_version`
+        // refuses, or an empty method or target.
+        let (method, url, proto) = text::split_once_ascii(line, b' ')
+            .and_then(|(m, rest)| Some((m, text::split_once_ascii(rest, b' ')?)))
+            .map(|(m, (u, p))| (m, u, p))
+            .filter(|(m, u, _)| !m.is_empty() && !u.is_empty())
+            .ok_or(malformed("bad request line"))?;
         if !method.bytes().all(is_tchar) {
-            return Err(HandshakeError::Malformed("bad method"));
+            return Err(malformed("bad method"));
         }
         // RFC 7230: the request target is visible ASCII only.
         if !url.bytes().all(|b| (0x21..0x7f).contains(&b)) {
-            return Err(HandshakeError::Malformed("bad request target"));
+            return Err(malformed("bad request target"));
         }
-        let version =
-            parse_http_version(proto).ok_or(HandshakeError::Malformed("bad HTTP version"))?;
+        let version = parse_http_version(proto).ok_or(malformed("bad HTTP version"))?;
         let request = Request {
             method: text::owned(method),
             url: text::owned(url),
@@ -625,13 +638,13 @@ impl ServerHandshake {
             headers,
         };
         if !request.is_upgrade() {
-            return Ok(ServerOutcome::Http(request));
+            return Ok(ServerOutcome::Http(Box::new(request)));
         }
         if request.method != "GET" {
-            return Err(HandshakeError::Malformed("upgrade request is not a GET"));
+            return Err(malformed("upgrade request is not a GET"));
         }
         if version < (1, 1) {
-            return Err(HandshakeError::Malformed("upgrade needs HTTP/1.1"));
+            return Err(malformed("upgrade needs HTTP/1.1"));
         }
         if request.host().is_none_or(str::is_empty) {
             return Err(HandshakeError::BadHeader("Host"));
@@ -652,7 +665,10 @@ impl ServerHandshake {
             return Err(HandshakeError::BadHeader("Sec-WebSocket-Key"));
         }
         let accept = accept_key(key.as_bytes());
-        Ok(ServerOutcome::Upgrade(UpgradeRequest { request, accept }))
+        Ok(ServerOutcome::Upgrade(Box::new(UpgradeRequest {
+            request,
+            accept,
+        })))
     }
 }
 
@@ -848,13 +864,13 @@ impl ClientHandshake {
         let proto = parts.next().unwrap_or("");
         match parse_http_version(proto) {
             Some(v) if v >= (1, 1) => {}
-            _ => return Err(HandshakeError::Malformed("bad status line")),
+            _ => return Err(malformed("bad status line")),
         }
         let status: u16 = parts
             .next()
             .filter(|s| s.len() == 3)
             .and_then(|s| s.parse().ok())
-            .ok_or(HandshakeError::Malformed("bad status code"))?;
+            .ok_or(malformed("bad status code"))?;
         if status != 101 {
             return Err(HandshakeError::Status(status));
         }
@@ -1094,6 +1110,28 @@ mod tests {
             (base.replace("GET /chat", "POST /chat"), 400),
             (base.replace("HTTP/1.1", "HTTP/1.0"), 400),
             (base.replace("GET /chat HTTP/1.1", "GET /chat"), 400),
+            // the request line: three parts, one space apart
+            (
+                base.replace("GET /chat HTTP/1.1", "GET /chat HTTP/1.1 x"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", "GET  /chat HTTP/1.1"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", "GET /chat  HTTP/1.1"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", " GET /chat HTTP/1.1"),
+                400,
+            ),
+            (
+                base.replace("GET /chat HTTP/1.1", "GET /chat HTTP/1.1 "),
+                400,
+            ),
+            ("GET / HTTP/1.1 x\r\nHost: a\r\n\r\n".to_string(), 400),
             (base.replace("Origin: http", " Origin: http"), 400),
             (base.replace("Origin: http", "Origin http"), 400),
             (base.replace("Origin:", "Ori gin:"), 400),
@@ -1162,7 +1200,15 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 426 Upgrade Required\r\n"));
         // Every status a rejection has, with its reason phrase and, for
         // 426, the version in decimal.
-        for (status, version) in [(400, 13), (426, 13), (426, 7), (426, 255), (431, 13)] {
+        for (status, version) in [
+            (400, 13),
+            (426, 13),
+            (426, 7),
+            (426, 0),
+            (426, 100),
+            (426, 255),
+            (431, 13),
+        ] {
             let r = Rejection {
                 status,
                 error: HandshakeError::TooLarge,

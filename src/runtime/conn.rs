@@ -5,6 +5,7 @@
 //! - `driver.rs`: moving bytes between the machine and the transport
 //!   (receive, send, flush, close);
 //! - `dispatch.rs`: running the machine's actions (handlers, `on_close`);
+//! - `inbox.rs`: the messages kept for `get_msg`;
 //! - `establish.rs`: listen, connect, accept, adopt;
 //! - `transport.rs`: where the bytes go (the socket, through `net/`).
 
@@ -13,6 +14,7 @@ use crate::prelude::*;
 
 use super::attachment::Attachment;
 use super::context::{CloseHandler, Context, CtxInner, LogLevel};
+use super::inbox::Inbox;
 use super::machine::{Env, Info, Machine};
 use super::message::Message;
 use super::transport::Transport;
@@ -21,7 +23,6 @@ use crate::protocol::Config;
 use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU16, AtomicUsize, Ordering};
 use crate::sync::Arc;
 use crate::sync::Lock;
-use alloc::collections::VecDeque;
 
 /// What a connection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,36 +75,11 @@ struct OwnHandlers {
     on_ready: Option<super::ActionHandler>,
 }
 
-impl Cold {
-    /// Queues `m` at the back of the inbox.
-    pub(crate) fn push_inbox(&mut self, m: Message) {
-        self.inbox_bytes += m.payload().len();
-        self.inbox.push_back(m);
-    }
-
-    /// Puts `m` back at the front of the inbox (before the messages
-    /// already there).
-    pub(crate) fn unpop_inbox(&mut self, m: Message) {
-        self.inbox_bytes += m.payload().len();
-        self.inbox.push_front(m);
-    }
-
-    /// Takes the inbox's first message.
-    pub(crate) fn pop_inbox(&mut self) -> Option<Message> {
-        let m = self.inbox.pop_front()?;
-        self.inbox_bytes -= m.payload().len();
-        Some(m)
-    }
-}
-
 /// Connection state that is rarely needed (see `ConnState::cold`).
 #[derive(Default)]
 pub(crate) struct Cold {
-    /// Messages kept for `get_msg` (no handler took them): added and
-    /// taken through the methods below, which count their payload bytes.
-    pub inbox: VecDeque<Message>,
-    /// Payload bytes in `inbox` (kept, not summed over it at each message).
-    inbox_bytes: usize,
+    /// Messages kept for `get_msg` (no handler took them).
+    pub inbox: Inbox,
     /// The message `read` is handing out, and how far.
     pub stream: Vec<u8>,
     pub stream_pos: usize,
@@ -162,7 +138,7 @@ impl ConnState {
     }
 
     pub(crate) fn inbox_bytes(&self) -> usize {
-        self.cold.as_ref().map_or(0, |c| c.inbox_bytes)
+        self.cold.as_ref().map_or(0, |c| c.inbox.bytes())
     }
 }
 
@@ -683,11 +659,11 @@ impl ConnInner {
             );
             return;
         }
-        st.cold().push_inbox(m);
+        st.cold().inbox.push(m);
     }
 
     pub(crate) fn pop_inbox(&self) -> Option<Message> {
-        self.st.lock().cold.as_mut()?.pop_inbox()
+        self.st.lock().cold.as_mut()?.inbox.pop()
     }
 
     /// Messages wait in the inbox.
@@ -757,30 +733,4 @@ fn _assert_send_sync() {
     fn f<T: Send + Sync>() {}
     f::<Connection>();
     f::<Context>();
-}
-
-#[cfg(test)]
-mod inbox_tests {
-    use super::*;
-    use crate::protocol::DataKind;
-
-    fn msg(p: &[u8]) -> Message {
-        Message::whole(DataKind::Binary, p).unwrap()
-    }
-
-    #[test]
-    fn the_inbox_counts_its_payload_bytes_in_order() {
-        let mut c = Cold::default();
-        c.push_inbox(msg(b"abc"));
-        c.unpop_inbox(msg(b"de"));
-        c.push_inbox(msg(b"f"));
-        assert_eq!(c.inbox_bytes, 6);
-        assert_eq!(c.pop_inbox().unwrap().payload(), b"de");
-        assert_eq!(c.inbox_bytes, 4);
-        assert_eq!(c.pop_inbox().unwrap().payload(), b"abc");
-        assert_eq!(c.pop_inbox().unwrap().payload(), b"f");
-        assert_eq!(c.inbox_bytes, 0);
-        assert!(c.pop_inbox().is_none());
-        assert_eq!(c.inbox_bytes, 0);
-    }
 }

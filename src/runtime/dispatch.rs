@@ -10,7 +10,10 @@ use super::context::{ctx_log, ActionHandler, Context, DispatchHandler};
 use super::machine::{Actions, Incoming};
 use super::message::Message;
 use crate::sync::atomic::Ordering;
-use alloc::collections::VecDeque;
+
+/// Where [`Connection::dispatch_drain`] puts messages when given: the
+/// connection's inbox (`get_msg`), whatever handler is set.
+pub(crate) struct ToInbox;
 
 /// A message handler looked up once and kept until `handlers_epoch` moves
 /// (a lookup costs locks and a reference count).
@@ -42,12 +45,7 @@ fn log_lines(ctx: &Context, acts: &mut Actions) {
 
 impl Connection {
     /// Runs the results of ingestion without holding any lock.
-    pub(crate) fn dispatch(
-        &self,
-        ctx: &Context,
-        mut acts: Actions,
-        sink: Option<&mut VecDeque<Message>>,
-    ) {
+    pub(crate) fn dispatch(&self, ctx: &Context, mut acts: Actions, sink: Option<ToInbox>) {
         self.dispatch_drain(ctx, &mut acts, sink, &[], &mut None);
     }
 
@@ -59,7 +57,7 @@ impl Connection {
         &self,
         ctx: &Context,
         acts: &mut Actions,
-        mut sink: Option<&mut VecDeque<Message>>,
+        sink: Option<ToInbox>,
         input: &[u8],
         ctx_handler: &mut HandlerCache,
     ) {
@@ -143,14 +141,13 @@ impl Connection {
                     &mut built
                 }
             };
-            if let Some(s) = sink.as_deref_mut() {
-                s.push_back(core::mem::take(m));
-                continue;
-            }
             // The connection's own handler when it has one, else the
-            // context's.
+            // context's; none for a reader's messages (`sink`).
             let own = self.inner.own_on_msg.load(Ordering::Acquire);
             let load = || {
+                if sink.is_some() {
+                    return None;
+                }
                 let h = if own {
                     self.inner.st.lock().on_msg()
                 } else {
@@ -192,8 +189,8 @@ impl Connection {
             // once: it reads no inbox, and a close waiting for a reader that
             // never comes would keep the socket (the inbox stays readable
             // after the close, as before).
-            let undelivered = sink.as_ref().is_some_and(|s| !s.is_empty())
-                || (!super::event_loop::in_loop() && self.inner.has_inbox());
+            let undelivered =
+                (sink.is_some() || !super::event_loop::in_loop()) && self.inner.has_inbox();
             if undelivered {
                 self.inner.defer_close(ctx);
             } else {

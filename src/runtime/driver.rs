@@ -8,6 +8,7 @@ use crate::prelude::*;
 
 use super::conn::{ConnEnv, ConnInner, ConnRole, ConnState, Connection, SendStatus};
 use super::context::{ctx_log, Context};
+use super::dispatch::ToInbox;
 use super::machine::Actions;
 use super::message::Message;
 use super::rng::OsRandom;
@@ -16,7 +17,6 @@ use crate::net::{self, NetError};
 use crate::platform::Instant;
 use crate::protocol::{DataKind, Engine};
 use crate::sync::atomic::Ordering;
-use alloc::collections::VecDeque;
 use core::time::Duration;
 
 /// Payloads from this size on are written straight from the caller's
@@ -116,9 +116,9 @@ impl Connection {
     }
 
     /// Reads what the socket has (or blocks if the socket is blocking),
-    /// processes it and dispatches what results. Messages go to `sink` when
-    /// given, else to the handlers.
-    pub(crate) fn pump(&self, sink: Option<&mut VecDeque<Message>>) -> bool {
+    /// processes it and dispatches what results. Messages go to the inbox
+    /// with `sink`, else to the handlers.
+    pub(crate) fn pump(&self, sink: Option<ToInbox>) -> bool {
         let fd = self.socket();
         if fd < 0 || self.inner.is_closed() || self.inner.st.lock().m.is_closed() {
             return false;
@@ -261,17 +261,10 @@ impl Connection {
         if self.role() == ConnRole::Listener {
             return None;
         }
-        let mut got = VecDeque::new();
-        self.pump(Some(&mut got));
-        let first = got.pop_front();
-        if !got.is_empty() {
-            let mut st = self.inner.st.lock();
-            // Keep order: these arrived before anything already queued after them.
-            let cold = st.cold();
-            for m in got.into_iter().rev() {
-                cold.unpop_inbox(m);
-            }
-        }
+        // What the read completes goes to the inbox, after anything
+        // queued meanwhile (which came before it).
+        self.pump(Some(ToInbox));
+        let first = self.inner.pop_inbox();
         self.close_if_drained();
         first
     }

@@ -155,7 +155,7 @@ pub(crate) struct Actions {
     /// ([`Machine::finish_open`]).
     pub on_open: bool,
     /// Server: a plain HTTP request (not an upgrade).
-    pub http: Option<Request>,
+    pub http: Option<Box<Request>>,
     /// The handshake completed.
     pub ready: bool,
     /// Messages, in stream order.
@@ -277,8 +277,8 @@ const MAX_LEFTOVER: usize = 64 * 1024;
 /// What few connections ever use, allocated on first use.
 #[derive(Default)]
 struct Cold {
-    /// Reason of the peer's close frame.
-    close_reason: Option<String>,
+    /// Reason of the peer's close frame, as it came (empty: none).
+    close_reason: Vec<u8>,
     /// Bytes that came while `on_open` decided (pipelined frames).
     leftover: Vec<u8>,
     /// Frames sent before the handshake completed: encoded by the engine
@@ -411,7 +411,10 @@ impl Machine {
         if !self.close_delivered {
             return None;
         }
-        self.cold.as_ref()?.close_reason.as_deref()
+        // Not text (a close refused for its code may carry any bytes):
+        // none, as when it is empty.
+        let r = &self.cold.as_ref()?.close_reason;
+        crate::protocol::utf8::to_str(r).filter(|r| !r.is_empty())
     }
     /// The application has been told of the close (its messages from
     /// before the close were all handed out): status and reason show.

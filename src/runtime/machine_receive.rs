@@ -8,7 +8,7 @@
 use crate::prelude::*;
 
 use super::*;
-use crate::protocol::engine::{close_parts, Ready};
+use crate::protocol::engine::Ready;
 use crate::protocol::{DataKind, OpCode};
 
 impl Machine {
@@ -54,14 +54,18 @@ impl Machine {
                     None => return,
                 }
             }
-            let Phase::Open(mut engine) = core::mem::replace(&mut self.phase, Phase::Closed) else {
+            // The engine borrowed in place, beside the fields the peer's
+            // close sets (not taken out of the phase and put back).
+            let Phase::Open(engine) = &mut self.phase else {
                 return;
             };
             let base = base.map(|b| b + pos);
-            let failed = self.feed_engine(env, &mut engine, &mut data[pos..], base, acts);
-            let closing = failed || engine.close_received();
-            self.phase = Phase::Open(engine);
-            if closing {
+            let peer = PeerClose {
+                status: &mut self.peer_status,
+                cold: &mut self.cold,
+            };
+            let failed = feed_engine(env, engine, peer, &mut data[pos..], base, acts);
+            if failed || engine.close_received() {
                 self.closed_by_input(acts);
             }
             return;
@@ -87,7 +91,7 @@ impl Machine {
                     Some(ServerOutcome::Upgrade(up)) => {
                         record_request(&mut self.info, &up.request);
                         self.forwarded(env, &up.request, acts);
-                        self.phase = Phase::AwaitOpen(Box::new(up));
+                        self.phase = Phase::AwaitOpen(up);
                         acts.on_open = true;
                     }
                     Some(ServerOutcome::Http(req)) => {
@@ -309,119 +313,135 @@ impl Machine {
             ),
         }
     }
+}
 
-    /// Runs the engine over `data` (at `base` of the dispatch input, if
-    /// messages may stay there); returns true if the connection failed.
-    pub(super) fn feed_engine(
-        &mut self,
-        env: &dyn Env,
-        engine: &mut Engine<OsRandom>,
-        data: &mut [u8],
-        base: Option<usize>,
-        acts: &mut Actions,
-    ) -> bool {
-        // Without std whole messages are always copied out here: leaving
-        // them in the input saves no copy (one is made at dispatch), only
-        // lock time, which a firmware does not share.
-        #[cfg(not(feature = "std"))]
-        let _ = base;
-        let mut pos = 0;
-        loop {
-            match engine.read_ready(&mut data[pos..]) {
-                Ok((n, ready)) => {
-                    let at = pos;
-                    pos += n;
-                    let Some(ready) = ready else {
-                        if n == 0 || pos == data.len() {
-                            return false;
-                        }
+/// Where the peer's close frame is recorded: the machine's fields, beside
+/// its engine ([`feed_engine`]).
+struct PeerClose<'a> {
+    status: &'a mut i32,
+    cold: &'a mut Option<Box<Cold>>,
+}
+
+impl PeerClose<'_> {
+    /// Records the status and reason of the peer's close frame (shown
+    /// once the close is delivered). `payload`: the close frame's (the
+    /// engine checked its length and, unless it refused the code, its
+    /// reason), kept as it came: its reason is made text when asked for
+    /// ([`Machine::close_reason`]).
+    fn closed(&mut self, payload: &[u8]) {
+        let (code, reason) = match payload {
+            [a, b, reason @ ..] => (u16::from_be_bytes([*a, *b]), reason),
+            _ => (crate::protocol::close::STATUS_NO_STATUS, &[][..]),
+        };
+        *self.status = i32::from(code);
+        if !reason.is_empty() {
+            let r = &mut self.cold.get_or_insert_with(Default::default).close_reason;
+            r.clear();
+            r.extend_from_slice(reason);
+        } else if let Some(c) = self.cold.as_mut() {
+            c.close_reason.clear();
+        }
+    }
+}
+
+/// Runs the engine over `data` (at `base` of the dispatch input, if
+/// messages may stay there); returns true if the connection failed.
+fn feed_engine(
+    env: &dyn Env,
+    engine: &mut Engine<OsRandom>,
+    mut peer: PeerClose<'_>,
+    data: &mut [u8],
+    base: Option<usize>,
+    acts: &mut Actions,
+) -> bool {
+    // Without std whole messages are always copied out here: leaving
+    // them in the input saves no copy (one is made at dispatch), only
+    // lock time, which a firmware does not share.
+    #[cfg(not(feature = "std"))]
+    let _ = base;
+    let mut pos = 0;
+    loop {
+        match engine.read_ready(&mut data[pos..]) {
+            Ok((n, ready)) => {
+                let at = pos;
+                pos += n;
+                let Some(ready) = ready else {
+                    if n == 0 || pos == data.len() {
+                        return false;
+                    }
+                    continue;
+                };
+                let input = &data[at..];
+                let (opcode, end, utf8, src) = match ready {
+                    #[cfg(feature = "std")]
+                    Ready::Message(kind, crate::protocol::engine::Src::Input(a, b))
+                        if base.is_some() =>
+                    {
+                        // Left where it is (unmasked in place).
+                        acts.msgs.push(Incoming::Input {
+                            kind,
+                            start: base.unwrap_or(0) + at + a,
+                            len: b - a,
+                        });
                         continue;
-                    };
-                    let input = &data[at..];
-                    let (opcode, end, utf8, src) = match ready {
-                        #[cfg(feature = "std")]
-                        Ready::Message(kind, crate::protocol::engine::Src::Input(a, b))
-                            if base.is_some() =>
-                        {
-                            // Left where it is (unmasked in place).
-                            acts.msgs.push(Incoming::Input {
-                                kind,
-                                start: base.unwrap_or(0) + at + a,
-                                len: b - a,
-                            });
-                            continue;
-                        }
-                        // Copied out of the input or out of the engine's
-                        // reassembly buffer, which the engine keeps: handing
-                        // that buffer over made the heap shrink and regrow,
-                        // faulting its pages in again, for every large message.
-                        Ready::Message(DataKind::Text, src) => (OpCode::Text, true, true, src),
-                        Ready::Message(DataKind::Binary, src) => (OpCode::Binary, true, false, src),
-                        Ready::Chunk {
-                            opcode,
-                            fin,
-                            frame_end,
-                            src,
-                            ..
-                        } => (opcode, fin && frame_end, false, src),
-                        Ready::Ping(_) | Ready::Pong(_) => continue,
-                        Ready::Close(src) => {
-                            // Validated when the frame completed.
-                            let (code, reason) = close_parts(engine.slice(src, input));
-                            self.peer_closed(code, reason);
-                            act_log!(
-                                env,
-                                acts,
-                                Debug,
-                                "conn id={}: peer closed with {}",
-                                env.id(),
-                                self.peer_status
-                            );
-                            continue;
-                        }
-                    };
-                    let m = Message::received(opcode, end, utf8, engine.slice(src, input));
-                    match m {
-                        Some(m) => acts.msgs.push(Incoming::Message(m)),
-                        None => {
-                            // No memory for it: closed with 1009 (what the
-                            // engine answers when reassembly runs out).
-                            let _ = engine.close(Some(1009), b"");
-                            return true;
-                        }
                     }
-                }
-                Err(e) => {
-                    // A close frame refused for its code (answered 1002)
-                    // still reports what the peer sent.
-                    if let Some((code, reason)) = engine.refused_close() {
-                        self.peer_closed(code, reason);
+                    // Copied out of the input or out of the engine's
+                    // reassembly buffer, which the engine keeps: handing
+                    // that buffer over made the heap shrink and regrow,
+                    // faulting its pages in again, for every large message.
+                    Ready::Message(DataKind::Text, src) => (OpCode::Text, true, true, src),
+                    Ready::Message(DataKind::Binary, src) => (OpCode::Binary, true, false, src),
+                    Ready::Chunk {
+                        opcode,
+                        fin,
+                        frame_end,
+                        src,
+                        ..
+                    } => (opcode, fin && frame_end, false, src),
+                    Ready::Ping(_) | Ready::Pong(_) => continue,
+                    Ready::Close(src) => {
+                        // Validated when the frame completed.
+                        peer.closed(engine.slice(src, input));
+                        act_log!(
+                            env,
+                            acts,
+                            Debug,
+                            "conn id={}: peer closed with {}",
+                            env.id(),
+                            *peer.status
+                        );
+                        continue;
                     }
-                    act_log!(
-                        env,
-                        acts,
-                        Warning,
-                        "conn id={}: closing with {}: {e}",
-                        env.id(),
-                        e.close_code()
-                    );
+                };
+                let bytes = engine.slice(src, input);
+                if !Message::push_received(&mut acts.msgs, opcode, end, utf8, bytes) {
+                    // No memory for it: closed with 1009 (what the
+                    // engine answers when reassembly runs out).
+                    let _ = engine.close(Some(1009), b"");
                     return true;
                 }
             }
+            Err(e) => {
+                // A close frame refused for its code (answered 1002)
+                // still reports what the peer sent.
+                if let Some(payload) = engine.refused_close_payload() {
+                    peer.closed(payload);
+                }
+                act_log!(
+                    env,
+                    acts,
+                    Warning,
+                    "conn id={}: closing with {}: {e}",
+                    env.id(),
+                    e.close_code()
+                );
+                return true;
+            }
         }
     }
+}
 
-    /// Records the status and reason of the peer's close frame (shown
-    /// once the close is delivered).
-    fn peer_closed(&mut self, code: u16, reason: &str) {
-        self.peer_status = i32::from(code);
-        if !reason.is_empty() {
-            self.cold().close_reason = Some(crate::protocol::text::owned(reason));
-        } else if let Some(c) = self.cold.as_mut() {
-            c.close_reason = None;
-        }
-    }
-
+impl Machine {
     /// Completes a server handshake after `on_open` decided; then processes
     /// what the client sent meanwhile.
     pub(crate) fn finish_open(&mut self, env: &dyn Env, accepted: bool, acts: &mut Actions) {

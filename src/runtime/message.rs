@@ -154,13 +154,42 @@ impl Message {
         utf8: bool,
         payload: &[u8],
     ) -> Option<Message> {
-        Some(Message {
+        Some(Message::assemble(
+            opcode,
+            fin,
+            utf8,
+            Data::from_slice(payload)?,
+        ))
+    }
+
+    /// A received message of `data` (see [`Message::received`]).
+    #[inline(always)]
+    fn assemble(opcode: OpCode, fin: bool, utf8: bool, data: Data) -> Message {
+        Message {
             opcode: Some(opcode),
             fin,
             fragment: !fin,
-            data: Data::from_slice(payload)?,
+            data,
             utf8,
-        })
+        }
+    }
+
+    /// [`Message::received`] appended to `to` as it is made (not built
+    /// first and moved in); false, nothing appended, if memory runs out.
+    pub(crate) fn push_received(
+        to: &mut Vec<super::machine::Incoming>,
+        opcode: OpCode,
+        fin: bool,
+        utf8: bool,
+        payload: &[u8],
+    ) -> bool {
+        let Some(data) = Data::from_slice(payload) else {
+            return false;
+        };
+        to.push(super::machine::Incoming::Message(Message::assemble(
+            opcode, fin, utf8, data,
+        )));
+        true
     }
 
     /// Makes this message [`Message::whole`] in place; false (unchanged)

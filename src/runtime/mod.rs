@@ -29,6 +29,7 @@ mod dispatch;
 mod driver;
 mod establish;
 mod event_loop;
+mod inbox;
 mod keepalive;
 mod machine;
 mod message;
