@@ -251,6 +251,20 @@ static void flush (noPollConn * c)
 	}
 }
 
+/* Pumps the server and reads `c` (dropping what comes) until `c` is
+ * closed, for at most `rounds` rounds. */
+static void until_closed (noPollConn * c, int rounds)
+{
+	int i;
+	for (i = 0; i < rounds && nopoll_conn_is_ok (c); i++) {
+		noPollMsg * m;
+		pump ();
+		m = nopoll_conn_get_msg (c);
+		if (m)
+			nopoll_msg_unref (m);
+	}
+}
+
 /* The next whole message on `c`, pumping the server meanwhile. */
 static noPollMsg * next_msg (noPollConn * c)
 {
@@ -575,13 +589,8 @@ int main (void)
 	/* close from the server */
 	c = connect_client ();
 	ok = c != NULL && nopoll_conn_is_ready (c) && nopoll_conn_send_text (c, "cmd:close 4002 server bye", 25) == 25;
-	for (i = 0; ok && i < 200 && nopoll_conn_is_ok (c); i++) {
-		noPollMsg * m;
-		pump ();
-		m = nopoll_conn_get_msg (c);
-		if (m)
-			nopoll_msg_unref (m);
-	}
+	if (ok)
+		until_closed (c, 200);
 	snprintf (d, sizeof (d), "client saw %d \"%s\"", c ? nopoll_conn_get_close_status (c) : -1,
 		  c && nopoll_conn_get_close_reason (c) ? nopoll_conn_get_close_reason (c) : "");
 	check (ok && ! nopoll_conn_is_ok (c) && nopoll_conn_get_close_status (c) == 4002
@@ -600,13 +609,7 @@ int main (void)
 		fill (900, 1, 3);
 		nopoll_conn_send_text (c2, payload, 900);
 		flush (c2);
-		for (i = 0; i < 500 && nopoll_conn_is_ok (c2); i++) {
-			noPollMsg * m;
-			pump ();
-			m = nopoll_conn_get_msg (c2);
-			if (m)
-				nopoll_msg_unref (m);
-		}
+		until_closed (c2, 500);
 	}
 	snprintf (d, sizeof (d), "client saw %d", c2 ? nopoll_conn_get_close_status (c2) : -1);
 	check (ok && nopoll_conn_get_close_status (c2) == 1009, "message over the size limit: close 1009", d);
@@ -630,13 +633,7 @@ int main (void)
 		for (i = 0; i < 50; i++)
 			pump ();
 		heap_refuse_from = 0;
-		for (i = 0; i < 500 && nopoll_conn_is_ok (c2); i++) {
-			noPollMsg * m;
-			pump ();
-			m = nopoll_conn_get_msg (c2);
-			if (m)
-				nopoll_msg_unref (m);
-		}
+		until_closed (c2, 500);
 	}
 	snprintf (d, sizeof (d), "client saw %d, %ld allocations refused", c2 ? nopoll_conn_get_close_status (c2) : -1,
 		  heap_refused);
