@@ -26,6 +26,8 @@ use crate::sys::{
 pub struct SocketOps {
     /// Non-zero: sockets are kernel file descriptors that epoll, eventfd and
     /// pipes can be mixed with (1 for the libc table, 0 for firmware stacks).
+    /// The build without std makes no kernel descriptor whatever this says:
+    /// it polls through the table and its waker is a UDP socket of the table.
     /// A C `int`, not `bool`, so the struct is C89.
     pub kernel_fds: c_int,
     /// `socket(domain, type, protocol)`; the new socket must be close-on-exec
