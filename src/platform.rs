@@ -124,7 +124,9 @@ static CLOCK: AtomicUsize = AtomicUsize::new(0);
 /// lock: apart, a thread that read the same raw value as the one updating
 /// them, between its two stores, got the time from before the update, up
 /// to a whole wait too early (a deadline set from it had passed already).
-static CLOCK_STATE: Lock<(u64, u64, usize)> = Lock::new((0, 0, 0));
+/// Time starts at 1 µs, so that no reading is 0, which stored instants
+/// (a keepalive's `ping_at`) use for "none".
+static CLOCK_STATE: Lock<(u64, u64, usize)> = Lock::new((0, 1, 0));
 
 /// Installs (or with `None` removes) the clock hook.
 pub fn install_clock(hook: Option<ClockHook>) {

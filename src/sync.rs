@@ -34,10 +34,10 @@ mod imp {
         }
 
         /// Ends the lock without dropping its value (one that owns nothing:
-        /// its drop code is not linked here). A std mutex holds nothing
-        /// to give back.
+        /// its drop code is not linked here); the mutex itself is dropped
+        /// (on some targets std's mutex owns an OS mutex on the heap).
         pub fn forget_value(self) {
-            core::mem::forget(self);
+            core::mem::forget(self.0.into_inner().unwrap_or_else(|p| p.into_inner()));
         }
     }
 }
@@ -175,10 +175,13 @@ mod imp {
     /// `nopoll_thread_handlers` (created on first use), or a spin lock when
     /// none were installed by then.
     ///
-    /// `repr(C)`, the `Raw` first: the value is then 8 bytes after the
-    /// start for every `T` (up to 8-byte alignment), and one non-generic
-    /// [`lock_at`] locks every `Lock<T>` (a `lock` per `T`, five on the
-    /// firmware's echo listener, were identical but for that offset).
+    /// `repr(C)`, the `Raw` first: the value is then [`VALUE_AT`] bytes
+    /// after the start for every `T` whose alignment `Raw`'s size is a
+    /// multiple of (every `T` up to 8-byte alignment on a 32-bit target,
+    /// where `Raw` is 8 bytes), and one non-generic [`lock_at`] locks
+    /// every `Lock<T>` (a `lock` per `T`, five on the firmware's echo
+    /// listener, were identical but for that offset). Other `T` take the
+    /// value's own offset (checked in [`Lock::lock`]).
     #[derive(Debug, Default)]
     #[repr(C)]
     pub struct Lock<T> {
@@ -186,12 +189,12 @@ mod imp {
         value: UnsafeCell<T>,
     }
 
-    /// Where a `Lock<T>`'s value starts when `T`'s alignment is at most
-    /// 8 (`Raw` is two words).
-    const VALUE_AT: usize = 8;
+    /// Where a `Lock<T>`'s value starts when `T`'s alignment divides
+    /// `Raw`'s size: right after the `Raw`.
+    const VALUE_AT: usize = core::mem::size_of::<Raw>();
 
-    /// Locks the `Lock<_>` at `lock`; returns where its value would be
-    /// for a `T` of alignment up to 8 ([`VALUE_AT`]) and `lock` itself,
+    /// Locks the `Lock<_>` at `lock`; returns where its value is for
+    /// most `T` ([`VALUE_AT`]) and `lock` itself,
     /// in two registers: the caller keeps neither across the call.
     ///
     /// # Safety

@@ -26,8 +26,10 @@ pub fn div_rem_u16(n: u64, d: u16) -> (u64, u16) {
 
 /// `s` as an owned `String`, by `push_str` into an empty one: what
 /// `to_string` gives (an exact allocation above 8 bytes), without the
-/// `with_capacity` path `to_string` links (0.2 KB of firmware), and one
-/// copy of the call for every site.
+/// `with_capacity` path `to_string` links (0.2 KB of firmware), out of
+/// line so that its callers share one body. Used where the firmware's
+/// echo listener makes strings; code it does not link may keep
+/// `to_string`.
 #[inline(never)]
 pub fn owned(s: &str) -> String {
     let mut o = String::new();
