@@ -647,19 +647,21 @@ impl ConnInner {
         }
     }
 
-    pub(crate) fn queue_inbox(&self, ctx: &Context, m: Message) {
-        let mut st = self.st.lock();
-        if st.inbox_bytes() + m.payload().len() > MAX_INBOX_BYTES {
-            drop(st);
+    /// Queues `m` for `get_msg`. A message no handler took is dropped
+    /// (with a log line) once the inbox holds [`MAX_INBOX_BYTES`]; one
+    /// that a `get_msg` read completed (`reader`) is not: the reader takes
+    /// it next, and a read completes at most a read buffer's worth (the
+    /// size limits bound each message).
+    pub(crate) fn queue_inbox(&self, ctx: &Context, m: Message, reader: bool) {
+        let cap = if reader { usize::MAX } else { MAX_INBOX_BYTES };
+        if !self.st.lock().cold().inbox.push_within(m, cap) {
             super::context::ctx_log!(
                 ctx,
                 Warning,
                 "conn id={}: no message handler and the queue is full; message dropped",
                 self.id
             );
-            return;
         }
-        st.cold().inbox.push(m);
     }
 
     pub(crate) fn pop_inbox(&self) -> Option<Message> {

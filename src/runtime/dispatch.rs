@@ -178,7 +178,9 @@ impl Connection {
             let h = loaded.as_ref();
             match h {
                 Some(h) => h(ctx, self, m),
-                None => self.inner.queue_inbox(ctx, core::mem::take(m)),
+                None => self
+                    .inner
+                    .queue_inbox(ctx, core::mem::take(m), sink.is_some()),
             }
         }
         acts.msgs.clear();

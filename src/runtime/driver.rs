@@ -262,7 +262,10 @@ impl Connection {
             return None;
         }
         // What the read completes goes to the inbox, after anything
-        // queued meanwhile (which came before it).
+        // queued meanwhile, and is not dropped for the inbox's cap. (Two
+        // readers at once with no message handler, the loop and this
+        // one, can meet there out of stream order: reading is exclusive,
+        // queueing after it is not.)
         self.pump(Some(ToInbox));
         let first = self.inner.pop_inbox();
         self.close_if_drained();

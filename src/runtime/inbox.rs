@@ -32,6 +32,16 @@ impl Inbox {
         self.items.push(m);
     }
 
+    /// Queues `m` unless the payload bytes waiting would pass `cap`
+    /// (false: `m` dropped).
+    pub(crate) fn push_within(&mut self, m: Message, cap: usize) -> bool {
+        if self.bytes.saturating_add(m.payload().len()) > cap {
+            return false;
+        }
+        self.push(m);
+        true
+    }
+
     /// Takes the oldest message.
     pub(crate) fn pop(&mut self) -> Option<Message> {
         let m = core::mem::take(self.items.get_mut(self.head)?);
@@ -71,6 +81,19 @@ mod tests {
         assert_eq!(q.bytes(), 0);
         assert!(q.pop().is_none());
         assert_eq!(q.bytes(), 0);
+    }
+
+    #[test]
+    fn a_push_within_a_cap_refuses_what_would_pass_it() {
+        let mut q = Inbox::default();
+        assert!(q.push_within(msg(b"abc"), 4));
+        assert!(!q.push_within(msg(b"de"), 4));
+        assert!(q.push_within(msg(b"d"), 4));
+        assert!(q.push_within(msg(b"de"), usize::MAX));
+        assert_eq!(q.bytes(), 6);
+        assert_eq!(q.pop().unwrap().payload(), b"abc");
+        assert_eq!(q.pop().unwrap().payload(), b"d");
+        assert_eq!(q.pop().unwrap().payload(), b"de");
     }
 
     #[test]
