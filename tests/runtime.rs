@@ -683,3 +683,34 @@ fn an_accepted_connection_reports_its_peer_address() {
     let ip = "127.0.0.1".to_string();
     assert_eq!(got, Some((ip.clone(), local_port, ip)));
 }
+
+/// A connection still in its handshake that the application unregisters
+/// and registers again keeps a handshake deadline: leaving the registry
+/// takes its timers with it, and registering gives it a new one (it was
+/// never timed out, a slowloris peer held forever).
+#[test]
+fn a_reregistered_silent_peer_still_times_out() {
+    use std::io::Read;
+    let s = Server::echo();
+    s.ctx.update_config(|c| c.handshake_timeout_ms = 300);
+    let silent = std::net::TcpStream::connect(format!("127.0.0.1:{}", s.port)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let accepted = loop {
+        let found = s
+            .ctx
+            .find_conn(|c| c.role() == nopoll::runtime::ConnRole::Accepted);
+        if let Some(c) = found {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "never accepted");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(s.ctx.unregister_conn(&accepted));
+    assert!(s.ctx.register_conn(&accepted));
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut b = [0u8; 16];
+    let n = (&silent).read(&mut b).unwrap_or(usize::MAX);
+    assert_eq!(n, 0, "server closed the silent connection");
+}

@@ -535,10 +535,16 @@ impl Context {
             }
         }
         if on {
-            if c.role != super::ConnRole::Listener
-                && self.inner.keepalive_on.load(Ordering::Acquire)
-            {
-                self.arm_keepalive(c);
+            if c.role != super::ConnRole::Listener {
+                // Still in its handshake: its deadline, here so that a
+                // connection registered again (its timers went when it
+                // left) is timed out too.
+                if !c.has_opened() {
+                    self.push_deadline(c.id);
+                }
+                if self.inner.keepalive_on.load(Ordering::Acquire) {
+                    self.arm_keepalive(c);
+                }
             }
         } else {
             // Its queued `Dead` entries go (a program that never runs the

@@ -221,7 +221,6 @@ impl Connection {
             return Err(e);
         }
         ctx.register(&conn);
-        ctx.push_deadline(conn.id());
         ctx_log!(
             ctx,
             Debug,
@@ -260,7 +259,6 @@ impl Connection {
             conn.inner.st.lock().m.max_frame_size = max;
         }
         ctx.register_with(&conn, false);
-        ctx.push_deadline(conn.id());
         conn
     }
 
