@@ -194,6 +194,14 @@ fn builtin_micros() -> u64 {
     advance(1, us, 1, u64::MAX)
 }
 
+/// `d` in whole microseconds, saturating: without `Duration::as_micros`
+/// (its u128 arithmetic costs a Cortex-M a 128-bit division).
+pub(crate) fn duration_us(d: Duration) -> u64 {
+    d.as_secs()
+        .saturating_mul(1_000_000)
+        .saturating_add(u64::from(d.subsec_micros()))
+}
+
 /// A point on the monotonic clock (microseconds), the runtime's only notion
 /// of time: deadlines for handshakes, connects and loop timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -560,8 +560,8 @@ impl<R: RandomSource> Engine<R> {
                 offset,
             } = self.frame;
             let avail = (input.len() - pos).min(remaining);
-            // An empty frame (or the empty end of one) completes here,
-            // with no payload.
+            // An empty frame completes here, with no payload (a frame
+            // whose payload ran out was completed by `payload`).
             if avail == 0 && remaining != 0 {
                 return Ok((pos, None));
             }
@@ -946,7 +946,8 @@ impl<R: RandomSource> Engine<R> {
             self.send_compressed = self.codec.as_ref().is_some_and(|c| c.compresses());
         }
         if !self.send_compressed {
-            // The one way a frame is queued (control frames too).
+            // Uncompressed frames, control frames too, are queued by
+            // `queue_frame` (compressed ones by the codec's table).
             self.queue_frame(fin, opcode as u8, data);
             return Ok(());
         }

@@ -549,12 +549,7 @@ impl Connection {
     /// Writes pending output until done or `timeout` expires; returns the
     /// bytes written.
     pub fn flush_writes(&self, timeout: Duration) -> usize {
-        // Whole microseconds without `as_micros` (u128 arithmetic).
-        let us = timeout
-            .as_secs()
-            .saturating_mul(1_000_000)
-            .saturating_add(u64::from(timeout.subsec_micros()));
-        self.flush_for_us(us)
+        self.flush_for_us(crate::platform::duration_us(timeout))
     }
 
     /// [`Connection::flush_writes`] for up to `us` microseconds (in

@@ -232,9 +232,10 @@ impl Connection {
     }
 
     /// Wraps a socket accepted from `listener` (or by the caller),
-    /// registered but not watched yet (the caller watches it once
-    /// `on_accept` agreed). `peer` is the peer's address (from the accept
-    /// call, or looked up by the caller).
+    /// registered but not watched yet (the caller queues its watch: the
+    /// loop's accept before `on_accept`, applied before its next wait;
+    /// `complete_accept` once `on_accept` agreed). `peer` is the peer's
+    /// address (from the accept call, or looked up by the caller).
     pub(crate) fn accepted(
         ctx: &Context,
         listener: Option<&Connection>,

@@ -71,7 +71,7 @@ pub(crate) enum IoOp {
     Dead(i32),
     /// Close this socket once out of the poll set (firmware stacks:
     /// closing a socket another thread is polling can hang lwIP); only
-    /// while the loop runs (its poller is out of `CtxInner::poller`).
+    /// while the loop runs (its poller is busy: `LoopPoller::busy`).
     Close(Socket),
 }
 
@@ -176,13 +176,7 @@ impl Context {
     /// Serves every registered connection until [`Context::loop_stop`] or
     /// until `timeout` (None = no timeout) expires.
     pub fn loop_wait(&self, timeout: Option<Duration>) -> LoopExit {
-        // Whole microseconds without `as_micros` (u128 arithmetic).
-        let us = timeout.map(|d| {
-            d.as_secs()
-                .saturating_mul(1_000_000)
-                .saturating_add(u64::from(d.subsec_micros()))
-        });
-        self.loop_wait_us(us)
+        self.loop_wait_us(timeout.map(crate::platform::duration_us))
     }
 
     /// [`Context::loop_wait`] with the timeout in microseconds (the C
