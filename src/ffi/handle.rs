@@ -177,9 +177,10 @@ impl<T: Send + Sync + 'static> Table<T> {
     /// The object behind a handle, if the handle is valid.
     pub fn get(&self, token: usize) -> Option<Arc<T>> {
         let obj = self.raw.get(token)?;
-        // SAFETY: a table's handles are tagged with its own tag (`decode`
-        // checks it) and only `Table<T>`'s methods insert into its slots,
-        // always an `Arc<T>`: the object is a `T`. The cast keeps the
+        // SAFETY: `self.raw` holds this table's own slots, and only
+        // `Table<T>`'s methods insert into them, always an `Arc<T>`: the
+        // object is a `T` (the tag `decode` checks only turns away another
+        // table's handles, which could name a slot of a different type). The cast keeps the
         // pointer and drops the `dyn` metadata, undoing the unsizing of
         // `insert` (no type-id check per lookup, once per kind of handle).
         Some(unsafe { Arc::from_raw(Arc::into_raw(obj).cast::<T>()) })
