@@ -179,8 +179,8 @@ impl<T: Send + Sync + 'static> Table<T> {
         let obj = self.raw.get(token)?;
         // SAFETY: `self.raw` holds this table's own slots, and only
         // `Table<T>`'s methods insert into them, always an `Arc<T>`: the
-        // object is a `T` (the tag `decode` checks only turns away another
-        // table's handles, which could name a slot of a different type). The cast keeps the
+        // object is a `T`. (The tag `decode` checks turns away another
+        // table's handles, which would name the wrong object, still a `T`.) The cast keeps the
         // pointer and drops the `dyn` metadata, undoing the unsizing of
         // `insert` (no type-id check per lookup, once per kind of handle).
         Some(unsafe { Arc::from_raw(Arc::into_raw(obj).cast::<T>()) })
